@@ -1,0 +1,115 @@
+#pragma once
+
+/// The module boundary: what a module library exports and what the kernel hands it.
+///
+/// A module library exports exactly one symbol, `tessera_module_descriptor` (a Boost.DLL
+/// alias to a ModuleDescriptor), from its module.cc:
+///
+///   const tessera::api::ModuleDescriptor kDescriptor{
+///       tessera::api::kApiVersion, TESSERA_BUILD_FINGERPRINT, tessera::api::kKindAnonymous,
+///       "org_example_hello", "says hello", "Example Inc.", &createHello};
+///   BOOST_DLL_ALIAS(kDescriptor, tessera_module_descriptor)
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "tessera/api/executor.h"
+#include "tessera/api/fingerprint.h"
+#include "tessera/api/http.h"
+#include "tessera/api/logger.h"
+#include "tessera/api/metrics.h"
+#include "tessera/api/status.h"
+#include "tessera/api/visibility.h"
+
+namespace tessera::api {
+
+/// Bumped on every change to a header under tessera/api/ that is not backward compatible
+/// (tests/module_api/api_version_test.cc fails until the bump is recorded).
+inline constexpr uint32_t kApiVersion = 1;
+
+/// The symbol every module library exports.
+inline constexpr const char* kDescriptorSymbol = "tessera_module_descriptor";
+
+/// Module kinds, as the descriptor names them.
+inline constexpr std::string_view kKindAllocator = "allocator";
+inline constexpr std::string_view kKindIsolator = "isolator";
+inline constexpr std::string_view kKindContainerizer = "containerizer";
+inline constexpr std::string_view kKindAuthenticator = "authenticator";
+inline constexpr std::string_view kKindAuthorizer = "authorizer";
+inline constexpr std::string_view kKindFramework = "framework";
+inline constexpr std::string_view kKindHook = "hook";
+inline constexpr std::string_view kKindAnonymous = "anonymous";
+
+/// True if `kind` is one of the kinds above.
+TESSERA_API bool isKnownKind(std::string_view kind);
+
+/// The `parameters` of a module's entry in modules.json, in order.
+class TESSERA_API Parameters {
+ public:
+  Parameters() = default;
+  explicit Parameters(std::vector<std::pair<std::string, std::string>> entries)
+      : entries_(std::move(entries)) {}
+
+  /// The value of the last entry with `key`, if any.
+  std::optional<std::string> get(std::string_view key) const;
+  /// The value of `key`, or `fallback` when absent.
+  std::string getOr(std::string_view key, std::string_view fallback) const;
+  const std::vector<std::pair<std::string, std::string>>& entries() const { return entries_; }
+
+ private:
+  std::vector<std::pair<std::string, std::string>> entries_;
+};
+
+/// Base of every module instance. The kernel owns instances; it calls stop() once, on the
+/// instance's executor, before destroying it there.
+class TESSERA_API Module {
+ public:
+  virtual ~Module() = default;
+  /// Cancels timers, joins the module's own threads and drops callbacks into the kernel;
+  /// after it returns the kernel destroys the instance. Runs on the module's executor.
+  virtual void stop() = 0;
+};
+
+/// What the kernel offers a module instance. Owned by the kernel; outlives the instance.
+class TESSERA_API Context {
+ public:
+  virtual ~Context() = default;
+  /// Named after the module; thread-safe.
+  virtual Logger& logger() = 0;
+  /// The daemon's metrics registry; gauges read on this module's executor.
+  virtual Metrics& metrics() = 0;
+  /// The module's own serial executor; factories run on it, and so does every callback the
+  /// kernel makes into the instance.
+  virtual Executor& executor() = 0;
+  /// Routes on the daemon's HTTP port; handlers run on this module's executor.
+  virtual HttpRouter& http() = 0;
+  /// The role running the module: "master", "agent", "local", "framework".
+  virtual std::string_view role() const = 0;
+  /// The daemon's --work_dir (may be empty when the role keeps state in memory).
+  virtual std::string_view workDir() const = 0;
+};
+
+/// Makes an instance. Returns an error rather than throwing; the kernel reports either, naming
+/// the module. The instance's dynamic type must derive from the interface of the
+/// descriptor's kind (the kernel static_casts to it after checking the kind).
+using CreateFn = Result<std::unique_ptr<Module>> (*)(const Parameters& parameters,
+                                                     Context& context);
+
+/// The one exported description of a module. A plain struct whose first field is the API
+/// version, so any kernel can read that much of any module.
+struct ModuleDescriptor {
+  uint32_t api_version;     ///< kApiVersion when built
+  const char* fingerprint;  ///< TESSERA_BUILD_FINGERPRINT when built
+  const char* kind;         ///< one of the kKind* names
+  const char* name;         ///< unique in a daemon: "org_tessera_allocator_drf"
+  const char* description;
+  const char* author;
+  CreateFn create;
+};
+
+}  // namespace tessera::api

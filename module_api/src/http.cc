@@ -1,0 +1,39 @@
+#include "tessera/api/http.h"
+
+#include <Poco/JSON/Object.h>
+#include <Poco/URI.h>
+
+#include <sstream>
+#include <strings.h>
+
+namespace tessera::api {
+
+std::optional<std::string> HttpRequest::queryParam(std::string_view key) const {
+  Poco::URI uri;
+  try {
+    uri.setRawQuery(query);
+    for (const auto& [k, v] : uri.getQueryParameters()) {
+      if (k == key) return v;
+    }
+  } catch (const Poco::Exception&) {
+    return std::nullopt;  // a malformed query has no parameters
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> HttpRequest::header(std::string_view name) const {
+  for (const auto& [k, v] : headers) {
+    if (k.size() == name.size() && strncasecmp(k.data(), name.data(), k.size()) == 0) return v;
+  }
+  return std::nullopt;
+}
+
+HttpResponse HttpResponse::error(int status, std::string_view message) {
+  Poco::JSON::Object object;
+  object.set("message", std::string(message));
+  std::ostringstream out;
+  object.stringify(out);
+  return json(status, out.str());
+}
+
+}  // namespace tessera::api
