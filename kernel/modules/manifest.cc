@@ -1,0 +1,151 @@
+#include "kernel/modules/manifest.h"
+
+#include <google/protobuf/util/json_util.h>
+
+#include <algorithm>
+#include <fstream>
+#include <sstream>
+
+#include "tessera/v1/messages.pb.h"
+
+namespace tessera::kernel::modules {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+api::Result<std::string> readFile(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return api::invalidArgument("cannot read modules manifest '{}'", path.string());
+  std::ostringstream buffer;
+  buffer << in.rdbuf();
+  return buffer.str();
+}
+
+std::string trim(std::string_view text) {
+  auto begin = text.find_first_not_of(" \t\r\n");
+  if (begin == std::string_view::npos) return "";
+  auto end = text.find_last_not_of(" \t\r\n");
+  return std::string(text.substr(begin, end - begin + 1));
+}
+
+std::string resolveByName(const std::string& name, const std::vector<fs::path>& searchPath) {
+  std::string file = "lib" + name + ".so";
+  for (const auto& dir : searchPath) {
+    std::error_code ec;
+    if (fs::exists(dir / file, ec)) return (dir / file).string();
+  }
+  return file;  // left to the dynamic loader's own search (LD_LIBRARY_PATH, ld.so.cache)
+}
+
+}  // namespace
+
+api::Result<std::vector<ManifestEntry>> parseManifest(std::string_view json,
+                                                      std::string_view origin,
+                                                      const fs::path& baseDir,
+                                                      const std::vector<fs::path>& searchPath) {
+  v1::Modules manifest;
+  google::protobuf::util::JsonParseOptions options;
+  options.ignore_unknown_fields = false;  // a misspelt key is an error, not a silent no-op
+  auto parsed = google::protobuf::util::JsonStringToMessage(std::string(json), &manifest, options);
+  if (!parsed.ok()) {
+    return api::invalidArgument("modules manifest '{}' is malformed: {}", origin,
+                                std::string(parsed.message()));
+  }
+  std::vector<ManifestEntry> entries;
+  for (int i = 0; i < manifest.libraries_size(); ++i) {
+    const auto& library = manifest.libraries(i);
+    if (library.has_file() == library.has_name()) {
+      return api::invalidArgument(
+          "modules manifest '{}': libraries[{}] needs exactly one of 'file' and 'name'", origin, i);
+    }
+    std::string path;
+    if (library.has_file()) {
+      if (library.file().empty()) {
+        return api::invalidArgument("modules manifest '{}': libraries[{}] has an empty 'file'",
+                                    origin, i);
+      }
+      fs::path file(library.file());
+      path = (file.is_relative() ? baseDir / file : file).lexically_normal().string();
+    } else {
+      if (library.name().empty() || library.name().find('/') != std::string::npos) {
+        return api::invalidArgument("modules manifest '{}': libraries[{}] has a bad 'name' '{}'",
+                                    origin, i, library.name());
+      }
+      path = resolveByName(library.name(), searchPath);
+    }
+    if (library.modules_size() == 0) {
+      return api::invalidArgument("modules manifest '{}': library '{}' lists no modules", origin,
+                                  path);
+    }
+    for (int j = 0; j < library.modules_size(); ++j) {
+      const auto& module = library.modules(j);
+      if (module.name().empty()) {
+        return api::invalidArgument(
+            "modules manifest '{}': libraries[{}].modules[{}] has no 'name'", origin, i, j);
+      }
+      std::vector<std::pair<std::string, std::string>> parameters;
+      for (const auto& parameter : module.parameters()) {
+        if (parameter.key().empty()) {
+          return api::invalidArgument("modules manifest '{}': module '{}' has a parameter with no "
+                                      "'key'", origin, module.name());
+        }
+        parameters.emplace_back(parameter.key(), parameter.value());
+      }
+      entries.push_back(ManifestEntry{path, module.name(), api::Parameters(std::move(parameters)),
+                                      std::string(origin)});
+    }
+  }
+  return entries;
+}
+
+api::Result<std::vector<ManifestEntry>> readManifests(const ManifestFlags& flags,
+                                                      const std::vector<fs::path>& searchPath) {
+  if (flags.modules && flags.modulesDir) {
+    return api::invalidArgument("flags '--modules' and '--modules_dir' are mutually exclusive");
+  }
+  std::vector<ManifestEntry> all;
+  auto addFile = [&](const fs::path& path) -> api::Status {
+    auto text = readFile(path);
+    if (!text) return text.status();
+    auto entries = parseManifest(*text, path.string(), path.parent_path(), searchPath);
+    if (!entries) return entries.status();
+    all.insert(all.end(), entries->begin(), entries->end());
+    return api::Status::ok();
+  };
+
+  if (flags.modules) {
+    std::string value = trim(*flags.modules);
+    if (value.rfind("file://", 0) == 0) value = value.substr(7);
+    if (!value.empty() && value.front() == '{') {
+      auto entries = parseManifest(value, "--modules", fs::current_path(), searchPath);
+      if (!entries) return entries.status();
+      return entries;
+    }
+    if (auto status = addFile(value); !status) return status;
+    return all;
+  }
+  if (flags.modulesDir) {
+    std::error_code ec;
+    if (!fs::is_directory(*flags.modulesDir, ec)) {
+      return api::invalidArgument("flag '--modules_dir': '{}' is not a directory",
+                                  *flags.modulesDir);
+    }
+    std::vector<fs::path> files;
+    for (const auto& entry : fs::directory_iterator(*flags.modulesDir, ec)) {
+      if (entry.path().extension() == ".json") files.push_back(entry.path());
+    }
+    std::sort(files.begin(), files.end());
+    for (const auto& file : files) {
+      if (auto status = addFile(file); !status) return status;
+    }
+    return all;
+  }
+  std::error_code ec;
+  if (!flags.defaultManifest.empty() && fs::exists(flags.defaultManifest, ec)) {
+    if (auto status = addFile(flags.defaultManifest); !status) return status;
+  }
+  return all;
+}
+
+}  // namespace tessera::kernel::modules

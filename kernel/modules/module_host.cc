@@ -1,0 +1,91 @@
+#include "kernel/modules/module_host.h"
+
+namespace tessera::kernel::modules {
+
+namespace {
+
+class ContextImpl final : public api::Context {
+ public:
+  ContextImpl(const HostServices& services, std::string_view name,
+              runtime::StrandExecutor& executor)
+      : services_(services),
+        logger_(name),
+        executor_(executor),
+        metrics_(services.metricsFor(executor)),
+        router_(services.routerFor(executor)) {}
+
+  api::Logger& logger() override { return logger_; }
+  api::Metrics& metrics() override { return *metrics_; }
+  api::Executor& executor() override { return executor_; }
+  api::HttpRouter& http() override { return *router_; }
+  std::string_view role() const override { return services_.role; }
+  std::string_view workDir() const override { return services_.workDir; }
+
+ private:
+  const HostServices& services_;
+  runtime::SpdLogger logger_;
+  runtime::StrandExecutor& executor_;
+  std::unique_ptr<api::Metrics> metrics_;
+  std::unique_ptr<api::HttpRouter> router_;
+};
+
+}  // namespace
+
+struct ModuleHost::Instance {
+  std::string name;
+  std::unique_ptr<runtime::StrandExecutor> executor;
+  std::unique_ptr<ContextImpl> context;
+  std::unique_ptr<api::Module> module;
+};
+
+ModuleHost::ModuleHost(const ModuleManager& manager, HostServices services)
+    : manager_(manager), services_(std::move(services)) {}
+
+ModuleHost::~ModuleHost() { stopAll(); }
+
+api::Status ModuleHost::startAutomatic() {
+  for (const auto& module : manager_.modules()) {
+    if (module.kind != api::kKindAnonymous && module.kind != api::kKindHook) continue;
+    auto made = create(module.name, module.kind);
+    if (!made) return made.status();
+  }
+  return api::Status::ok();
+}
+
+api::Result<api::Module*> ModuleHost::create(std::string_view name, std::string_view kind) {
+  auto instance = std::make_unique<Instance>();
+  instance->name = std::string(name);
+  instance->executor = services_.runtime->makeExecutor();
+  instance->context = std::make_unique<ContextImpl>(services_, name, *instance->executor);
+  // The factory runs on the instance's own strand, as every later call into it does.
+  auto made = instance->executor->call(
+      [&] { return manager_.create(name, kind, *instance->context); });
+  if (!made) return made.status();
+  instance->module = std::move(made).value();
+  api::Module* pointer = instance->module.get();
+  instances_.push_back(std::move(instance));
+  return pointer;
+}
+
+api::Executor* ModuleHost::executorOf(const api::Module* module) const {
+  for (const auto& instance : instances_) {
+    if (instance->module.get() == module) return instance->executor.get();
+  }
+  return nullptr;
+}
+
+void ModuleHost::stopAll() {
+  while (!instances_.empty()) {
+    auto instance = std::move(instances_.back());
+    instances_.pop_back();
+    instance->executor->call([&] {
+      instance->module->stop();
+      instance->module.reset();
+      return 0;
+    });
+    instance->executor->drain();
+    instance->context.reset();  // unregisters its gauges and routes
+  }
+}
+
+}  // namespace tessera::kernel::modules

@@ -1,0 +1,63 @@
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kernel/modules/module_manager.h"
+#include "kernel/runtime/logging.h"
+#include "kernel/runtime/runtime.h"
+
+namespace tessera::kernel::modules {
+
+/// What the role gives every module it hosts; the metrics and HTTP views are made per module so
+/// that gauges and handlers run on the module's own executor.
+struct HostServices {
+  runtime::Runtime* runtime = nullptr;
+  std::string role;
+  std::string workDir;
+  std::function<std::unique_ptr<api::Metrics>(api::Executor&)> metricsFor;
+  std::function<std::unique_ptr<api::HttpRouter>(api::Executor&)> routerFor;
+};
+
+/// Owns module instances, each with its own Context and strand, and stops them in reverse
+/// order of creation: stop() on the instance's strand, then destruction there, then the strand
+/// is drained. Methods are called from the role's control thread, never from a strand.
+class ModuleHost {
+ public:
+  ModuleHost(const ModuleManager& manager, HostServices services);
+  ~ModuleHost();
+  ModuleHost(const ModuleHost&) = delete;
+  ModuleHost& operator=(const ModuleHost&) = delete;
+
+  /// Creates every loaded anonymous and hook module (Mesos creates anonymous modules at start).
+  /// Errors: the first factory failure, naming the module and its library.
+  api::Status startAutomatic();
+
+  /// Creates module `name` of kind `kind`; the host keeps ownership and returns a pointer valid
+  /// until stopAll(). Errors: as ModuleManager::create.
+  api::Result<api::Module*> create(std::string_view name, std::string_view kind);
+
+  template <typename T>
+  api::Result<T*> create(std::string_view name) {
+    auto module = create(name, KindOf<T>::kKind);
+    if (!module) return module.status();
+    return static_cast<T*>(*module);
+  }
+
+  /// The executor of the instance `module` (one this host created).
+  api::Executor* executorOf(const api::Module* module) const;
+
+  /// Stops and destroys every instance, newest first. Idempotent.
+  void stopAll();
+
+ private:
+  struct Instance;
+
+  const ModuleManager& manager_;
+  HostServices services_;
+  std::vector<std::unique_ptr<Instance>> instances_;
+};
+
+}  // namespace tessera::kernel::modules
