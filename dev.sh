@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# The README's two commands, and a few more for developers.
+#
+#   ./dev.sh up [tessera local flags]   install what is missing, build, run `tessera local`
+#   ./dev.sh test [--asan]              install what is missing, build, run every test (ctest)
+#   ./dev.sh build [--asan]             install what is missing and build
+#   ./dev.sh deps                       install what is missing (Debian packages)
+#   ./dev.sh format [--check]           clang-format the tree (or check it)
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+
+# Debian 12 packages the build and the tests need: one library per job (docs/design.md).
+PACKAGES=(
+  build-essential cmake ninja-build ccache pkg-config clang-format curl procps
+  libboost-dev libboost-filesystem-dev libboost-system-dev
+  libprotobuf-dev protobuf-compiler
+  libpoco-dev libspdlog-dev libfmt-dev
+  libzookeeper-mt-dev libhowardhinnant-date-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+)
+
+log() { printf '==> %s\n' "$*" >&2; }
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"
+  elif command -v sudo >/dev/null; then sudo "$@"
+  else log "need root to run: $*"; exit 1
+  fi
+}
+
+deps() {
+  local missing=()
+  for p in "${PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if [ ${#missing[@]} -eq 0 ]; then return 0; fi
+  log "installing: ${missing[*]}"
+  as_root apt-get update -q
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+    "${missing[@]}"
+}
+
+build() {
+  local type="${BUILD_TYPE:-Release}" dir="$ROOT/build"
+  if [ "${1:-}" = "--asan" ]; then type=Asan; dir="$ROOT/build-asan"; fi
+  log "building ($type) in $dir"
+  cmake -S "$ROOT" -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE="$type" >/dev/null
+  ninja -C "$dir"
+  BUILD_DIR="$dir"
+}
+
+run_tests() {
+  log "testing in $BUILD_DIR"
+  local jobs="${TEST_JOBS:-2}"
+  ctest --test-dir "$BUILD_DIR" --output-on-failure -j "$jobs" --timeout 600
+}
+
+format() {
+  local files
+  files=$(cd "$ROOT" && git ls-files -- '*.h' '*.cc' | grep -v '^examples/.*/build/')
+  if [ "${1:-}" = "--check" ]; then
+    (cd "$ROOT" && clang-format --dry-run --Werror $files)
+  else
+    (cd "$ROOT" && clang-format -i $files)
+  fi
+}
+
+cmd="${1:-}"; shift || true
+case "$cmd" in
+  up)
+    deps; build
+    exec "$BUILD_DIR/bin/tessera" local "$@"
+    ;;
+  test)
+    deps; build "${1:-}"; run_tests
+    ;;
+  build) deps; build "${1:-}" ;;
+  deps) deps ;;
+  format) format "${1:-}" ;;
+  *)
+    sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
+    exit 2
+    ;;
+esac
