@@ -151,7 +151,7 @@ struct FlagLoadOptions {
   /// as the packaged Mesos read /etc/mesos-master: `quorum` holding `2`. An empty file
   /// `?name` sets a bool flag, `?no-name` clears it. Hidden files and subdirectories are
   /// skipped; a directory that does not exist gives no values and no warning.
-  std::optional<std::filesystem::path> configDir;
+  std::optional<std::filesystem::path> configDir = std::nullopt;
 };
 
 /// What FlagSet::load() found besides flag values.
@@ -184,6 +184,7 @@ struct FlagValue {
 ///     FlagSet flags;
 ///     flags.add("port", &f.port, "Port to listen on");
 ///     flags.add("zk", &f.zk, "ZooKeeper URL").allowFile();
+///     // `tessera master --port=5050 ...`: load() skips argv[0], here "master".
 ///     auto loaded = flags.load(argc - 1, argv + 1, {.configDir = "/etc/tessera/master"});
 ///
 /// Precedence, highest first: command line > TESSERA_<FLAG> > MESOS_<FLAG> > config
@@ -193,8 +194,11 @@ struct FlagValue {
 /// Not thread-safe; load() on the main thread before anything reads the variables.
 class FlagSet {
  public:
+  /// A set with no flags.
   FlagSet() = default;
+  /// Not copyable: two sets bound to the same variables would fight over them.
   FlagSet(const FlagSet&) = delete;
+  /// Not copyable, see above.
   FlagSet& operator=(const FlagSet&) = delete;
   /// Movable: flags live on the heap, the bound variables stay where they are.
   FlagSet(FlagSet&&) = default;

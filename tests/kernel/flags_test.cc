@@ -324,7 +324,7 @@ TEST_F(FlagsTest, UnknownEnvironmentVariablesAreWarnings) {
 TEST_F(FlagsTest, EnvironmentPrefixesAreConfigurable) {
   ScopedEnv env("MARATHON_PORT", "8080");
   ScopedEnv ignored("TESSERA_PORT", "1");
-  ASSERT_TRUE(load({}, FlagLoadOptions{.envPrefixes = {"MARATHON_"}, .configDir = {}}).isOk());
+  ASSERT_TRUE(load({}, FlagLoadOptions{.envPrefixes = {"MARATHON_"}}).isOk());
   EXPECT_EQ(f_.port, 8080);
 }
 
