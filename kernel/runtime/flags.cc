@@ -1,0 +1,594 @@
+#include "kernel/runtime/flags.h"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <system_error>
+
+namespace tessera::kernel::runtime {
+namespace {
+
+constexpr std::string_view kFilePrefix = "file://";
+constexpr size_t kUsageWidth = 100;
+constexpr size_t kHelpIndent = 8;
+
+// A declaration error is a bug in the role's code: crash loudly, in every build type.
+[[noreturn]] void declarationBug(const std::string& message) {
+  std::fprintf(stderr, "flag declaration error: %s\n", message.c_str());
+  std::abort();
+}
+
+std::string trim(std::string_view text) {
+  constexpr std::string_view kSpace = " \t\r\n\f\v";
+  const size_t begin = text.find_first_not_of(kSpace);
+  if (begin == std::string_view::npos) return "";
+  const size_t end = text.find_last_not_of(kSpace);
+  return std::string(text.substr(begin, end - begin + 1));
+}
+
+std::string lower(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+// strerror's text with a lower-case first letter, to fit our messages.
+std::string errorText(int error) {
+  std::string text = std::strerror(error);
+  if (!text.empty()) text[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(text[0])));
+  return text;
+}
+
+api::Result<std::string> readFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return api::invalidArgument("cannot read '{}': {}", path, errorText(errno));
+  std::ostringstream content;
+  content << in.rdbuf();
+  if (in.bad()) return api::invalidArgument("cannot read '{}': {}", path, errorText(errno));
+  return content.str();
+}
+
+template <typename Int>
+bool parseWhole(std::string_view text, Int& out) {
+  const char* end = text.data() + text.size();
+  auto [ptr, error] = std::from_chars(text.data(), end, out);
+  return !text.empty() && error == std::errc() && ptr == end;
+}
+
+api::Result<Flag::Value> parseValue(FlagType type, const std::string& raw) {
+  switch (type) {
+    case FlagType::kString:
+      return Flag::Value(raw);
+    case FlagType::kOptionalString:
+      return Flag::Value(std::optional<std::string>(raw));
+    case FlagType::kBool:
+      // stout's spellings.
+      if (raw == "true" || raw == "1") return Flag::Value(true);
+      if (raw == "false" || raw == "0") return Flag::Value(false);
+      return api::invalidArgument("'{}' is not a valid bool (use true or false)", raw);
+    case FlagType::kInt: {
+      int64_t value = 0;
+      if (!parseWhole(raw, value)) return api::invalidArgument("'{}' is not a valid integer", raw);
+      return Flag::Value(value);
+    }
+    case FlagType::kPort: {
+      uint64_t value = 0;
+      if (!parseWhole(raw, value) || value > 65535) {
+        return api::invalidArgument("'{}' is not a valid port", raw);
+      }
+      return Flag::Value(static_cast<uint16_t>(value));
+    }
+    case FlagType::kDouble: {
+      double value = 0;
+      if (!parseWhole(raw, value) || !std::isfinite(value)) {
+        return api::invalidArgument("'{}' is not a valid number", raw);
+      }
+      return Flag::Value(value);
+    }
+    case FlagType::kDuration: {
+      api::Result<Duration> value = parseDuration(raw);
+      if (!value) return value.status();
+      return Flag::Value(*value);
+    }
+    case FlagType::kBytes: {
+      api::Result<Bytes> value = parseBytes(raw);
+      if (!value) return value.status();
+      return Flag::Value(*value);
+    }
+  }
+  return api::internalError("unknown flag type");
+}
+
+std::optional<std::string> valueToText(const Flag::Value& value) {
+  struct Printer {
+    std::optional<std::string> operator()(const std::string& v) const { return v; }
+    std::optional<std::string> operator()(bool v) const { return v ? "true" : "false"; }
+    std::optional<std::string> operator()(int64_t v) const { return fmt::format("{}", v); }
+    std::optional<std::string> operator()(uint16_t v) const { return fmt::format("{}", v); }
+    std::optional<std::string> operator()(double v) const { return fmt::format("{}", v); }
+    std::optional<std::string> operator()(Duration v) const { return formatDuration(v); }
+    std::optional<std::string> operator()(Bytes v) const { return formatBytes(v); }
+    std::optional<std::string> operator()(const std::optional<std::string>& v) const { return v; }
+  };
+  return std::visit(Printer{}, value);
+}
+
+FlagType typeOf(const Flag::Target& target) {
+  static constexpr FlagType kTypes[] = {
+      FlagType::kString, FlagType::kBool,     FlagType::kInt,   FlagType::kPort,
+      FlagType::kDouble, FlagType::kDuration, FlagType::kBytes, FlagType::kOptionalString,
+  };
+  return kTypes[target.index()];
+}
+
+bool validName(std::string_view name) {
+  if (name.empty() || name.starts_with("no-")) return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+  });
+}
+
+// The value one source gives one flag, before it is parsed.
+struct Candidate {
+  std::string raw;
+  FlagSource source = FlagSource::kDefault;
+  std::string origin;
+  // How errors name the flag: "flag '--port'", "flag '--port' (from 'TESSERA_PORT')".
+  std::string label;
+};
+
+// Collects candidates source by source, lowest precedence first; a later source replaces an
+// earlier one's value, a second value from the same source is an error.
+class Collector {
+ public:
+  explicit Collector(size_t flagCount) : winners_(flagCount), seen_(flagCount) {}
+
+  void beginSource() { std::fill(seen_.begin(), seen_.end(), false); }
+
+  api::Status offer(size_t index, const Flag& flag, Candidate candidate) {
+    if (seen_[index])
+      return api::invalidArgument("flag '--{}' is given more than once", flag.name());
+    seen_[index] = true;
+    winners_[index] = std::move(candidate);
+    return api::Status::ok();
+  }
+
+  std::vector<std::optional<Candidate>>& winners() { return winners_; }
+
+ private:
+  std::vector<std::optional<Candidate>> winners_;
+  std::vector<bool> seen_;
+};
+
+// Word-wraps `text` to `width` columns, each line indented by `indent`; '\n' in `text` starts a
+// new line.
+void appendWrapped(std::string& out, std::string_view text, size_t indent, size_t width) {
+  const std::string pad(indent, ' ');
+  size_t lineStart = 0;
+  while (lineStart <= text.size()) {
+    size_t lineEnd = text.find('\n', lineStart);
+    if (lineEnd == std::string_view::npos) lineEnd = text.size();
+    std::istringstream words(std::string(text.substr(lineStart, lineEnd - lineStart)));
+    std::string line;
+    std::string word;
+    while (words >> word) {
+      if (!line.empty() && indent + line.size() + 1 + word.size() > width) {
+        out += pad + line + "\n";
+        line.clear();
+      }
+      line += line.empty() ? word : " " + word;
+    }
+    out += line.empty() ? "\n" : pad + line + "\n";
+    lineStart = lineEnd + 1;
+  }
+}
+
+}  // namespace
+
+std::string_view flagTypeName(FlagType type) {
+  switch (type) {
+    case FlagType::kString:
+    case FlagType::kOptionalString:
+      return "VALUE";
+    case FlagType::kBool:
+      return "BOOL";
+    case FlagType::kInt:
+      return "INT";
+    case FlagType::kPort:
+      return "PORT";
+    case FlagType::kDouble:
+      return "NUMBER";
+    case FlagType::kDuration:
+      return "DURATION";
+    case FlagType::kBytes:
+      return "BYTES";
+  }
+  return "VALUE";
+}
+
+std::string_view flagSourceName(FlagSource source) {
+  switch (source) {
+    case FlagSource::kDefault:
+      return "default";
+    case FlagSource::kConfigDir:
+      return "config";
+    case FlagSource::kEnvironment:
+      return "environment";
+    case FlagSource::kCommandLine:
+      return "command line";
+  }
+  return "default";
+}
+
+// ---- Flag ----
+
+Flag::Flag(std::string name, Target target, std::string help)
+    : name_(std::move(name)), help_(std::move(help)), target_(target), type_(typeOf(target)) {
+  default_ = current();
+  defaultText_ = valueToText(default_);
+}
+
+Flag::Value Flag::current() const {
+  return std::visit([](auto* target) { return Value(*target); }, target_);
+}
+
+void Flag::assign(const Value& value) {
+  std::visit(
+      [&value](auto* target) {
+        using T = std::remove_pointer_t<decltype(target)>;
+        *target = std::get<T>(value);
+      },
+      target_);
+}
+
+std::optional<std::string> Flag::valueText() const { return valueToText(current()); }
+
+std::optional<std::string> Flag::displayText() const {
+  std::optional<std::string> text = valueText();
+  if (!secret_ || !text || text->empty()) return text;
+  if (!filePath_.empty()) return std::string(kFilePrefix) + filePath_;
+  return std::string(kRedacted);
+}
+
+// ---- FlagDeclaration ----
+
+FlagDeclaration& FlagDeclaration::alias(std::string name) {
+  set_.checkNewName(name);
+  flag_.aliases_.push_back(std::move(name));
+  return *this;
+}
+
+FlagDeclaration& FlagDeclaration::secret() {
+  flag_.secret_ = true;
+  return *this;
+}
+
+FlagDeclaration& FlagDeclaration::allowFile() {
+  flag_.allowFile_ = true;
+  return *this;
+}
+
+FlagDeclaration& FlagDeclaration::required() {
+  flag_.required_ = true;
+  return *this;
+}
+
+// ---- FlagSet: declaring ----
+
+void FlagSet::checkNewName(const std::string& name) const {
+  if (!validName(name)) {
+    declarationBug(fmt::format("'{}' is not a valid flag name (use a-z, 0-9 and _)", name));
+  }
+  if (name == "help") declarationBug("'help' is reserved for the usage text");
+  if (find(name) != nullptr) declarationBug(fmt::format("flag '--{}' is declared twice", name));
+}
+
+FlagDeclaration FlagSet::declare(std::string name, Flag::Target target, std::string help) {
+  checkNewName(name);
+  flags_.push_back(std::unique_ptr<Flag>(new Flag(std::move(name), target, std::move(help))));
+  return FlagDeclaration(*this, *flags_.back());
+}
+
+FlagDeclaration FlagSet::add(std::string name, std::string* target, std::string help) {
+  return declare(std::move(name), target, std::move(help));
+}
+FlagDeclaration FlagSet::add(std::string name, bool* target, std::string help) {
+  return declare(std::move(name), target, std::move(help));
+}
+FlagDeclaration FlagSet::add(std::string name, int64_t* target, std::string help) {
+  return declare(std::move(name), target, std::move(help));
+}
+FlagDeclaration FlagSet::add(std::string name, uint16_t* target, std::string help) {
+  return declare(std::move(name), target, std::move(help));
+}
+FlagDeclaration FlagSet::add(std::string name, double* target, std::string help) {
+  return declare(std::move(name), target, std::move(help));
+}
+FlagDeclaration FlagSet::add(std::string name, Duration* target, std::string help) {
+  return declare(std::move(name), target, std::move(help));
+}
+FlagDeclaration FlagSet::add(std::string name, Bytes* target, std::string help) {
+  return declare(std::move(name), target, std::move(help));
+}
+FlagDeclaration FlagSet::add(std::string name, std::optional<std::string>* target,
+                             std::string help) {
+  return declare(std::move(name), target, std::move(help));
+}
+
+// ---- FlagSet: looking up ----
+
+const Flag* FlagSet::find(std::string_view name) const {
+  for (const auto& flag : flags_) {
+    if (flag->name_ == name) return flag.get();
+    for (const std::string& alias : flag->aliases_) {
+      if (alias == name) return flag.get();
+    }
+  }
+  return nullptr;
+}
+
+std::vector<const Flag*> FlagSet::flags() const {
+  std::vector<const Flag*> sorted;
+  for (const auto& flag : flags_) sorted.push_back(flag.get());
+  std::sort(sorted.begin(), sorted.end(),
+            [](const Flag* a, const Flag* b) { return a->name() < b->name(); });
+  return sorted;
+}
+
+// ---- FlagSet: loading ----
+
+api::Result<FlagLoadResult> FlagSet::load(int argc, const char* const* argv,
+                                          const FlagLoadOptions& options) {
+  std::vector<std::string> args;
+  for (int i = 1; i < argc; ++i) args.emplace_back(argv[i]);
+  return load(args, options);
+}
+
+api::Result<FlagLoadResult> FlagSet::load(const std::vector<std::string>& args,
+                                          const FlagLoadOptions& options) {
+  FlagLoadResult result;
+  Collector collector(flags_.size());
+  const auto indexOf = [this](const Flag* flag) -> size_t {
+    for (size_t i = 0; i < flags_.size(); ++i) {
+      if (flags_[i].get() == flag) return i;
+    }
+    return flags_.size();
+  };
+
+  // 1. The config directory: one file per flag.
+  if (options.configDir) {
+    collector.beginSource();
+    std::error_code error;
+    std::vector<std::filesystem::path> files;
+    for (std::filesystem::directory_iterator it(*options.configDir, error), end;
+         !error && it != end; it.increment(error)) {
+      if (it->is_regular_file(error)) files.push_back(it->path());
+    }
+    if (error && error != std::errc::no_such_file_or_directory) {
+      return api::invalidArgument("cannot read config directory '{}': {}",
+                                  options.configDir->string(), error.message());
+    }
+    std::sort(files.begin(), files.end());
+    for (const std::filesystem::path& path : files) {
+      std::string name = path.filename().string();
+      if (name.starts_with(".")) continue;
+      // Mesos packaging's convention for bools: an empty `?name` sets, `?no-name` clears.
+      std::optional<std::string> boolValue;
+      if (name.starts_with("?")) {
+        name = name.substr(1);
+        boolValue = "true";
+        if (name.starts_with("no-")) {
+          name = name.substr(3);
+          boolValue = "false";
+        }
+      }
+      const Flag* flag = find(name);
+      if (flag == nullptr) {
+        result.warnings.push_back(fmt::format(
+            "ignoring '{}' in the config directory: no flag '--{}'", path.string(), name));
+        continue;
+      }
+      const std::string label = fmt::format("flag '--{}' (from '{}')", flag->name(), path.string());
+      std::string raw;
+      if (boolValue) {
+        if (flag->type() != FlagType::kBool) {
+          return api::invalidArgument("{}: '?' files are only for bool flags", label);
+        }
+        raw = *boolValue;
+      } else {
+        api::Result<std::string> content = readFile(path.string());
+        if (!content) return content.status().withContext("{}", label);
+        raw = trim(*content);
+        // An empty file for a bool means "set", like a bare `--name`.
+        if (flag->type() == FlagType::kBool && raw.empty()) raw = "true";
+      }
+      api::Status offered = collector.offer(
+          indexOf(flag), *flag, Candidate{raw, FlagSource::kConfigDir, path.string(), label});
+      if (!offered) return offered;
+    }
+  }
+
+  // 2. The environment, lowest-precedence prefix first.
+  for (auto prefix = options.envPrefixes.rbegin(); prefix != options.envPrefixes.rend(); ++prefix) {
+    collector.beginSource();
+    std::vector<std::pair<std::string, std::string>> variables;
+    for (char** entry = ::environ; entry != nullptr && *entry != nullptr; ++entry) {
+      std::string_view text(*entry);
+      const size_t eq = text.find('=');
+      if (eq == std::string_view::npos || !text.starts_with(*prefix)) continue;
+      variables.emplace_back(text.substr(0, eq), text.substr(eq + 1));
+    }
+    std::sort(variables.begin(), variables.end());
+    for (const auto& [variable, value] : variables) {
+      const std::string name = lower(std::string_view(variable).substr(prefix->size()));
+      const Flag* flag = find(name);
+      if (flag == nullptr) {
+        result.warnings.push_back(
+            fmt::format("ignoring environment variable '{}': no flag '--{}'", variable, name));
+        continue;
+      }
+      std::string raw = value;
+      if (flag->type() == FlagType::kBool && raw.empty()) raw = "true";
+      api::Status offered = collector.offer(
+          indexOf(flag), *flag,
+          Candidate{raw, FlagSource::kEnvironment, variable,
+                    fmt::format("flag '--{}' (from '{}')", flag->name(), variable)});
+      if (!offered) return offered;
+    }
+  }
+
+  // 3. The command line.
+  collector.beginSource();
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    if (arg == "--") {
+      result.positional.insert(result.positional.end(), args.begin() + i + 1, args.end());
+      break;
+    }
+    if (!arg.starts_with("--")) {
+      result.positional.push_back(arg);
+      continue;
+    }
+    const size_t eq = arg.find('=');
+    const std::string name = arg.substr(2, eq == std::string::npos ? std::string::npos : eq - 2);
+    std::optional<std::string> value;
+    if (eq != std::string::npos) value = arg.substr(eq + 1);
+
+    if (name == "help") {
+      result.help = true;
+      continue;
+    }
+    const Flag* flag = find(name);
+    bool negated = false;
+    if (flag == nullptr && name.starts_with("no-")) {
+      flag = find(name.substr(3));
+      negated = flag != nullptr;
+    }
+    if (flag == nullptr) return api::invalidArgument("unknown flag '--{}'", name);
+
+    std::string raw;
+    if (flag->type() == FlagType::kBool) {
+      if (negated && value) {
+        return api::invalidArgument("flag '--{}' takes no value", name);
+      }
+      // `--name` and `--name=` mean true, as in stout.
+      raw = negated ? "false" : (value && !value->empty() ? *value : "true");
+    } else if (negated) {
+      return api::invalidArgument("flag '--{}' is not a bool, '--{}' is not allowed", flag->name(),
+                                  name);
+    } else if (value) {
+      raw = *value;
+    } else if (i + 1 < args.size() && !args[i + 1].starts_with("--")) {
+      raw = args[++i];  // `--name value`, as Marathon and Chronos take it.
+    } else {
+      return api::invalidArgument("flag '--{}' needs a value", name);
+    }
+    api::Status offered = collector.offer(
+        indexOf(flag), *flag,
+        Candidate{raw, FlagSource::kCommandLine, "--" + name, fmt::format("flag '--{}'", name)});
+    if (!offered) return offered;
+  }
+
+  // 4. Parse every winner before changing anything, so that an error changes nothing.
+  struct Staged {
+    Flag::Value value;
+    std::string filePath;
+  };
+  std::vector<std::optional<Staged>> staged(flags_.size());
+  for (size_t i = 0; i < flags_.size(); ++i) {
+    const Flag& flag = *flags_[i];
+    const std::optional<Candidate>& candidate = collector.winners()[i];
+    if (!candidate) {
+      if (flag.isRequired() && !result.help) {
+        return api::invalidArgument("flag '--{}' is required", flag.name());
+      }
+      continue;
+    }
+    std::string raw = candidate->raw;
+    std::string filePath;
+    if (flag.allowsFile() && raw.starts_with(kFilePrefix)) {
+      filePath = raw.substr(kFilePrefix.size());
+      api::Result<std::string> content = readFile(filePath);
+      if (!content) return content.status().withContext("{}", candidate->label);
+      raw = trim(*content);
+    }
+    api::Result<Flag::Value> value = parseValue(flag.type(), raw);
+    if (!value) return value.status().withContext("{}", candidate->label);
+    staged[i] = Staged{std::move(*value), std::move(filePath)};
+  }
+
+  // 5. Commit.
+  for (size_t i = 0; i < flags_.size(); ++i) {
+    Flag& flag = *flags_[i];
+    if (staged[i]) {
+      const Candidate& candidate = *collector.winners()[i];
+      flag.assign(staged[i]->value);
+      flag.source_ = candidate.source;
+      flag.origin_ = candidate.origin;
+      flag.filePath_ = staged[i]->filePath;
+    } else {
+      flag.assign(flag.default_);
+      flag.source_ = FlagSource::kDefault;
+      flag.origin_.clear();
+      flag.filePath_.clear();
+    }
+  }
+  return result;
+}
+
+// ---- FlagSet: reporting ----
+
+std::vector<FlagValue> FlagSet::effectiveValues() const {
+  std::vector<FlagValue> values;
+  for (const Flag* flag : flags()) {
+    values.push_back(FlagValue{flag->name(), flag->displayText(), flag->source(), flag->origin()});
+  }
+  return values;
+}
+
+std::map<std::string, std::string> FlagSet::values() const {
+  std::map<std::string, std::string> values;
+  for (const auto& flag : flags_) {
+    if (std::optional<std::string> text = flag->displayText()) values[flag->name()] = *text;
+  }
+  return values;
+}
+
+std::string FlagSet::usage(std::string_view intro) const {
+  std::string out;
+  if (!intro.empty()) out = std::string(intro) + "\n\n";
+  for (const Flag* flag : flags()) {
+    std::string names;
+    const auto spell = [flag](const std::string& name) {
+      return flag->type() == FlagType::kBool
+                 ? "--[no-]" + name
+                 : fmt::format("--{}={}", name, flagTypeName(flag->type()));
+    };
+    names = "  " + spell(flag->name());
+    for (const std::string& alias : flag->aliases()) names += ", " + spell(alias);
+    out += names + "\n";
+
+    std::string help = flag->help();
+    if (flag->defaultText() && flag->type() != FlagType::kOptionalString) {
+      std::string shown = *flag->defaultText();
+      if (flag->isSecret() && !shown.empty()) shown = kRedacted;
+      if (shown.empty()) shown = "\"\"";
+      help += (help.empty() ? "" : " ") + fmt::format("(default: {})", shown);
+    }
+    if (flag->isRequired()) help += help.empty() ? "(required)" : " (required)";
+    if (!help.empty()) appendWrapped(out, help, kHelpIndent, kUsageWidth);
+  }
+  return out;
+}
+
+}  // namespace tessera::kernel::runtime
