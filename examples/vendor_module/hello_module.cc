@@ -1,7 +1,8 @@
 // A vendor module in one file: an anonymous module that serves GET /acme/hello with the
 // `greeting` parameter from modules.json and counts its calls in acme/hello_requests.
-#include <boost/dll/alias.hpp>
 #include <tessera/api/anonymous.h>
+
+#include <boost/dll/alias.hpp>
 
 namespace {
 
@@ -28,7 +29,8 @@ tessera::api::Result<std::unique_ptr<tessera::api::Module>> create(
     if (greeting.find_first_of("\"\\") != std::string::npos) {
       return tessera::api::invalidArgument("parameter 'greeting' may not hold quotes");
     }
-    auto module = std::make_unique<Hello>(greeting, context.metrics().counter("acme/hello_requests"));
+    auto module =
+        std::make_unique<Hello>(greeting, context.metrics().counter("acme/hello_requests"));
     auto* raw = module.get();
     auto routed = context.http().addRoute(
         "GET", "/acme/hello",
@@ -45,7 +47,11 @@ tessera::api::Result<std::unique_ptr<tessera::api::Module>> create(
 
 }  // namespace
 
-const tessera::api::ModuleDescriptor kDescriptor{
-    tessera::api::kApiVersion, TESSERA_BUILD_FINGERPRINT, "anonymous", "com_acme_hello",
-    "serves GET /acme/hello", "ACME Corp.", &create};
+const tessera::api::ModuleDescriptor kDescriptor{tessera::api::kApiVersion,
+                                                 TESSERA_BUILD_FINGERPRINT,
+                                                 "anonymous",
+                                                 "com_acme_hello",
+                                                 "serves GET /acme/hello",
+                                                 "ACME Corp.",
+                                                 &create};
 BOOST_DLL_ALIAS(kDescriptor, tessera_module_descriptor)

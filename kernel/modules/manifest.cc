@@ -87,8 +87,10 @@ api::Result<std::vector<ManifestEntry>> parseManifest(std::string_view json,
       std::vector<std::pair<std::string, std::string>> parameters;
       for (const auto& parameter : module.parameters()) {
         if (parameter.key().empty()) {
-          return api::invalidArgument("modules manifest '{}': module '{}' has a parameter with no "
-                                      "'key'", origin, module.name());
+          return api::invalidArgument(
+              "modules manifest '{}': module '{}' has a parameter with no "
+              "'key'",
+              origin, module.name());
         }
         parameters.emplace_back(parameter.key(), parameter.value());
       }

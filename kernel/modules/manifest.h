@@ -14,10 +14,10 @@ namespace tessera::kernel::modules {
 /// One module asked for by a manifest, its library resolved to a path (or a bare `libX.so`
 /// left to the dynamic loader's search).
 struct ManifestEntry {
-  std::string library;    ///< the library to open
-  std::string module;     ///< the module's name, as the descriptor must name it too
+  std::string library;  ///< the library to open
+  std::string module;   ///< the module's name, as the descriptor must name it too
   api::Parameters parameters;
-  std::string origin;     ///< the manifest it came from: a path, or "--modules" for inline JSON
+  std::string origin;  ///< the manifest it came from: a path, or "--modules" for inline JSON
 };
 
 /// Parses one manifest in Mesos's modules.json shape. Relative `file` paths are taken relative

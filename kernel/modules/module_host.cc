@@ -58,8 +58,8 @@ api::Result<api::Module*> ModuleHost::create(std::string_view name, std::string_
   instance->executor = services_.runtime->makeExecutor();
   instance->context = std::make_unique<ContextImpl>(services_, name, *instance->executor);
   // The factory runs on the instance's own strand, as every later call into it does.
-  auto made = instance->executor->call(
-      [&] { return manager_.create(name, kind, *instance->context); });
+  auto made =
+      instance->executor->call([&] { return manager_.create(name, kind, *instance->context); });
   if (!made) return made.status();
   instance->module = std::move(made).value();
   api::Module* pointer = instance->module.get();

@@ -1,7 +1,6 @@
 #include "kernel/modules/module_manager.h"
 
 #include <boost/dll/shared_library.hpp>
-
 #include <cstring>
 #include <exception>
 #include <map>
@@ -131,15 +130,15 @@ api::Status ModuleManager::load(const std::vector<ManifestEntry>& entries) {
       if (it != loaded.end()) earlier = &*it;
     }
     if (earlier != nullptr) {
-      return api::invalidArgument("module library '{}' (module '{}'): duplicate module name, "
-                                  "already loaded from '{}'",
-                                  file, name, earlier->library);
+      return api::invalidArgument(
+          "module library '{}' (module '{}'): duplicate module name, "
+          "already loaded from '{}'",
+          file, name, earlier->library);
     }
-    loaded.push_back(LoadedModule{name, kind, file,
-                                  descriptor->description ? descriptor->description : "",
-                                  descriptor->author ? descriptor->author : "",
-                                  descriptor->api_version, entry.parameters, entry.origin,
-                                  descriptor});
+    loaded.push_back(
+        LoadedModule{name, kind, file, descriptor->description ? descriptor->description : "",
+                     descriptor->author ? descriptor->author : "", descriptor->api_version,
+                     entry.parameters, entry.origin, descriptor});
     openLibraries().push_back(std::move(library));
   }
   modules_.insert(modules_.end(), loaded.begin(), loaded.end());
@@ -154,8 +153,8 @@ const LoadedModule* ModuleManager::find(std::string_view name) const {
 }
 
 api::Result<std::unique_ptr<api::Module>> ModuleManager::create(std::string_view name,
-                                                                 std::string_view kind,
-                                                                 api::Context& context) const {
+                                                                std::string_view kind,
+                                                                api::Context& context) const {
   const LoadedModule* module = find(name);
   if (module == nullptr) return api::notFound("no module '{}' is loaded", name);
   if (module->kind != kind) {

@@ -76,10 +76,18 @@ std::shared_ptr<spdlog::logger> logger(std::string_view name) {
 
 void SpdLogger::log(Level level, std::string_view message) {
   switch (level) {
-    case Level::kDebug: logger_->debug("{}", message); break;
-    case Level::kInfo: logger_->info("{}", message); break;
-    case Level::kWarning: logger_->warn("{}", message); break;
-    case Level::kError: logger_->error("{}", message); break;
+    case Level::kDebug:
+      logger_->debug("{}", message);
+      break;
+    case Level::kInfo:
+      logger_->info("{}", message);
+      break;
+    case Level::kWarning:
+      logger_->warn("{}", message);
+      break;
+    case Level::kError:
+      logger_->error("{}", message);
+      break;
   }
 }
 

@@ -1,9 +1,8 @@
 #include "kernel/runtime/runtime.h"
 
+#include <atomic>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
-
-#include <atomic>
 
 namespace tessera::kernel::runtime {
 

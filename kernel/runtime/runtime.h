@@ -2,7 +2,6 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/strand.hpp>
-
 #include <condition_variable>
 #include <deque>
 #include <functional>

@@ -2,9 +2,9 @@
 
 #include <Poco/JSON/Object.h>
 #include <Poco/URI.h>
+#include <strings.h>
 
 #include <sstream>
-#include <strings.h>
 
 namespace tessera::api {
 

@@ -30,7 +30,8 @@ api::Result<SystemStats> parseMeminfo(std::string_view text, SystemStats into) {
     if (key == "MemAvailable:") available = value * 1024;
     if (key == "MemFree:") free = value * 1024;
   }
-  if (!total || !(available || free)) return api::invalidArgument("meminfo has no MemTotal/MemFree");
+  if (!total || !(available || free))
+    return api::invalidArgument("meminfo has no MemTotal/MemFree");
   into.memTotalBytes = *total;
   into.memFreeBytes = available ? *available : *free;
   return into;

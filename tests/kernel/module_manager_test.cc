@@ -32,8 +32,7 @@ class TestContext final : public api::Context {
  public:
   class NullRouter final : public api::HttpRouter {
    public:
-    api::Status addRoute(std::string_view, std::string_view path, api::HttpHandler,
-                         bool) override {
+    api::Status addRoute(std::string_view, std::string_view path, api::HttpHandler, bool) override {
       paths.emplace_back(path);
       return api::Status::ok();
     }

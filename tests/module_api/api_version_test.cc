@@ -47,7 +47,8 @@ std::string significant(const std::string& text) {
 std::string interfaceHash() {
   const fs::path root = fs::path(TESSERA_SOURCE_DIR) / "module_api";
   std::vector<fs::path> files;
-  for (const auto& dir : {root / "include" / "tessera" / "api", root / "proto" / "tessera" / "v1"}) {
+  for (const auto& dir :
+       {root / "include" / "tessera" / "api", root / "proto" / "tessera" / "v1"}) {
     for (const auto& entry : fs::directory_iterator(dir)) files.push_back(entry.path());
   }
   std::sort(files.begin(), files.end());

@@ -20,9 +20,9 @@ namespace tessera::testing {
 class Subprocess {
  public:
   struct Options {
-    std::vector<std::string> argv;               ///< argv[0] is the program path
-    std::map<std::string, std::string> env;      ///< added to (or overriding) the environment
-    std::vector<std::string> unsetEnv;           ///< removed from the environment
+    std::vector<std::string> argv;           ///< argv[0] is the program path
+    std::map<std::string, std::string> env;  ///< added to (or overriding) the environment
+    std::vector<std::string> unsetEnv;       ///< removed from the environment
     std::optional<std::filesystem::path> cwd;
   };
 
@@ -82,8 +82,8 @@ struct SimpleResponse {
   std::string body;
   std::map<std::string, std::string> headers;  ///< lower-case keys
 };
-api::Result<SimpleResponse> httpRequest(uint16_t port, const std::string& method,
-                                        const std::string& target, const std::string& body = "",
-                                        std::chrono::milliseconds timeout = std::chrono::seconds(10));
+api::Result<SimpleResponse> httpRequest(
+    uint16_t port, const std::string& method, const std::string& target,
+    const std::string& body = "", std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
 }  // namespace tessera::testing

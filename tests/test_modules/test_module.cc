@@ -2,7 +2,6 @@
 // wrong (or nothing, for "good"), so the loader's error for each case is tested against a real
 // .so file (as Ceph's erasure-code plugin tests do).
 #include <boost/dll/alias.hpp>
-
 #include <stdexcept>
 
 #include "tessera/api/anonymous.h"
@@ -88,7 +87,7 @@ constexpr const char* kKind = "anonymous";
 
 #if TEST_MODULE_VARIANT != VARIANT_NO_SYMBOL
 const tessera::api::ModuleDescriptor kDescriptor{
-    kVersion, kFingerprint, kKind, TEST_MODULE_NAME, "a module for the loader's tests",
+    kVersion,        kFingerprint, kKind, TEST_MODULE_NAME, "a module for the loader's tests",
     "Tessera tests", &create};
 BOOST_DLL_ALIAS(kDescriptor, tessera_module_descriptor)
 #else

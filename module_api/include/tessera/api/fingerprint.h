@@ -4,8 +4,9 @@
 /// cross between them safely. Expanded in the module's own translation unit, so it records
 /// how the MODULE was built; the kernel compares it byte for byte with its own.
 
-#include <boost/version.hpp>
 #include <google/protobuf/stubs/common.h>
+
+#include <boost/version.hpp>
 
 #define TESSERA_FP_STR2(x) #x
 #define TESSERA_FP_STR(x) TESSERA_FP_STR2(x)
@@ -20,7 +21,6 @@
 
 /// "compiler=gcc-12.2;cxx=202002;cxx11abi=1;boost=107400;protobuf=3021012": fields separated
 /// by ';' so a mismatch can be reported field by field.
-#define TESSERA_BUILD_FINGERPRINT                                                        \
-  "compiler=" TESSERA_FP_COMPILER ";cxx=" TESSERA_FP_STR(__cplusplus) ";cxx11abi=" \
-      TESSERA_FP_STR(_GLIBCXX_USE_CXX11_ABI) ";boost=" TESSERA_FP_STR(BOOST_VERSION)  \
-          ";protobuf=" TESSERA_FP_STR(GOOGLE_PROTOBUF_VERSION)
+#define TESSERA_BUILD_FINGERPRINT                                                                  \
+  "compiler=" TESSERA_FP_COMPILER ";cxx=" TESSERA_FP_STR(__cplusplus) ";cxx11abi=" TESSERA_FP_STR( \
+      _GLIBCXX_USE_CXX11_ABI) ";boost=" TESSERA_FP_STR(BOOST_VERSION) ";protobuf=" TESSERA_FP_STR(GOOGLE_PROTOBUF_VERSION)

@@ -15,9 +15,9 @@ namespace tessera::api {
 
 /// An HTTP request as a route handler sees it; the body is complete.
 struct HttpRequest {
-  std::string method;  ///< "GET", "POST", ...
-  std::string path;    ///< decoded path, without the query: "/v2/apps"
-  std::string query;   ///< raw query string without '?': "a=1&b=2"
+  std::string method;                          ///< "GET", "POST", ...
+  std::string path;                            ///< decoded path, without the query: "/v2/apps"
+  std::string query;                           ///< raw query string without '?': "a=1&b=2"
   std::map<std::string, std::string> headers;  ///< keys lower-case
   std::string body;
   std::string remoteAddress;  ///< "127.0.0.1:53412"

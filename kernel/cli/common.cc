@@ -1,0 +1,92 @@
+#include "kernel/cli/common.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+
+namespace tessera::kernel::cli {
+
+namespace fs = std::filesystem;
+
+void addCommonFlags(runtime::FlagSet& flags, CommonFlags& c) {
+  flags.add("ip", &c.ip, "IP address to listen on (0.0.0.0 for every interface)");
+  flags.add("port", &c.port, "Port to listen on");
+  flags.add("hostname", &c.hostname,
+            "The hostname to advertise (default: the system's hostname)");
+  flags.add("work_dir", &c.workDir,
+            "Where persistent state lives; empty keeps state in memory where the role allows");
+  flags.add("log_dir", &c.logDir, "Directory for log files (tessera-<role>.log); default stderr "
+                                  "only");
+  flags.add("logging_level", &c.loggingLevel, "Least severity logged: INFO, WARNING or ERROR");
+  flags.add("quiet", &c.quiet, "Do not log to stderr");
+  flags.add("modules", &c.modules,
+            "Modules manifest: a path, file://path or inline JSON (Mesos's modules.json shape); "
+            "default: <prefix>/share/tessera/modules.json");
+  flags.add("modules_dir", &c.modulesDir,
+            "Directory of modules manifests (*.json, read alphabetically); excludes --modules");
+  flags.add("module_path", &c.modulePath,
+            "Colon-separated directories searched for libraries named by 'name' in a manifest, "
+            "before <prefix>/lib/tessera");
+}
+
+void printError(std::string_view role, std::string_view message) {
+  std::cerr << "tessera " << role << ": " << message << std::endl;
+}
+
+LoadOutcome loadFlags(std::string_view role, runtime::FlagSet& flags,
+                      const std::vector<std::string>& args,
+                      std::vector<std::string>* positional) {
+  runtime::FlagLoadOptions options;
+  const char* configDir = std::getenv("TESSERA_CONFIG_DIR");
+  options.configDir = configDir ? fs::path(configDir) : fs::path("/etc/tessera") / role;
+  auto loaded = flags.load(args, options);
+  if (!loaded) {
+    printError(role, loaded.status().message());
+    std::cerr << "Try 'tessera " << role << " --help'." << std::endl;
+    return LoadOutcome::kExitError;
+  }
+  if (loaded->help) {
+    std::cout << flags.usage(fmt::format("Usage: tessera {} [options]", role));
+    return LoadOutcome::kExitOk;
+  }
+  if (positional != nullptr) {
+    *positional = loaded->positional;
+  } else if (!loaded->positional.empty()) {
+    printError(role, fmt::format("unexpected argument '{}'", loaded->positional.front()));
+    return LoadOutcome::kExitError;
+  }
+  for (const auto& warning : loaded->warnings) {
+    std::cerr << "tessera " << role << ": warning: " << warning << std::endl;
+  }
+  return LoadOutcome::kRun;
+}
+
+fs::path binaryDir() {
+  std::error_code ec;
+  auto self = fs::read_symlink("/proc/self/exe", ec);
+  return ec ? fs::current_path() : self.parent_path();
+}
+
+fs::path defaultManifestPath() {
+  return (binaryDir() / ".." / "share" / "tessera" / "modules.json").lexically_normal();
+}
+
+std::vector<fs::path> moduleSearchPath(const CommonFlags& common) {
+  std::vector<fs::path> path;
+  if (common.modulePath) {
+    std::string_view rest = *common.modulePath;
+    while (!rest.empty()) {
+      auto colon = rest.find(':');
+      auto part = rest.substr(0, colon);
+      if (!part.empty()) path.emplace_back(part);
+      if (colon == std::string_view::npos) break;
+      rest.remove_prefix(colon + 1);
+    }
+  }
+  path.push_back((binaryDir() / ".." / "lib" / "tessera").lexically_normal());
+  return path;
+}
+
+}  // namespace tessera::kernel::cli

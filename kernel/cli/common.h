@@ -1,0 +1,51 @@
+#pragma once
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "kernel/runtime/flags.h"
+
+namespace tessera::kernel::cli {
+
+/// Flags every daemon role takes, with Mesos's names.
+struct CommonFlags {
+  std::string ip = "127.0.0.1";
+  uint16_t port = 5050;
+  std::optional<std::string> hostname;
+  std::string workDir;
+  std::optional<std::string> logDir;
+  std::string loggingLevel = "INFO";
+  bool quiet = false;
+  std::optional<std::string> modules;
+  std::optional<std::string> modulesDir;
+  std::optional<std::string> modulePath;
+};
+
+/// Declares the common flags into `flags`, bound to `common`.
+void addCommonFlags(runtime::FlagSet& flags, CommonFlags& common);
+
+/// What loadFlags() decided.
+enum class LoadOutcome { kRun, kExitOk, kExitError };
+
+/// Loads `flags` for role `role` from argv (after the subcommand), the environment and the
+/// config directory (`$TESSERA_CONFIG_DIR`, else /etc/tessera/<role>). Prints usage for
+/// --help, and one error line naming the flag (plus a hint) on bad input. Positional arguments
+/// go to `positional` when given, else they are an error.
+LoadOutcome loadFlags(std::string_view role, runtime::FlagSet& flags,
+                      const std::vector<std::string>& args,
+                      std::vector<std::string>* positional = nullptr);
+
+/// The directory holding the running binary.
+std::filesystem::path binaryDir();
+/// `<prefix>/share/tessera/modules.json` beside the binary.
+std::filesystem::path defaultManifestPath();
+/// Where `name: "foo"` libraries are looked for: `--module_path` entries, then
+/// `<prefix>/lib/tessera`.
+std::vector<std::filesystem::path> moduleSearchPath(const CommonFlags& common);
+
+/// Prints `tessera <role>: <message>` on stderr, one line.
+void printError(std::string_view role, std::string_view message);
+
+}  // namespace tessera::kernel::cli

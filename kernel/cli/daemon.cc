@@ -1,0 +1,117 @@
+#include "kernel/cli/daemon.h"
+
+#include <pwd.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include "kernel/runtime/logging.h"
+
+#ifndef TESSERA_VERSION
+#define TESSERA_VERSION "0.0.0"
+#endif
+
+namespace tessera::kernel::cli {
+
+Daemon::Daemon(Options options) : options_(std::move(options)) {}
+
+Daemon::~Daemon() { stop(); }
+
+api::Status Daemon::start() {
+  auto log = runtime::logger(options_.role);
+  const auto searchPath = moduleSearchPath(options_.common);
+  auto entries = modules::readManifests(
+      {options_.common.modules, options_.common.modulesDir, defaultManifestPath()}, searchPath);
+  if (!entries) return entries.status();
+  if (auto loaded = manager_.load(*entries); !loaded) return loaded;
+
+  runtime_ = std::make_unique<runtime::Runtime>();
+  metrics_ = std::make_unique<runtime::MetricsRegistry>(runtime_->io());
+  router_ = std::make_shared<net::Router>();
+  httpExecutor_ = runtime_->makeExecutor();
+  runtime_->start();
+  started_ = true;
+
+  modules::HostServices services;
+  services.runtime = runtime_.get();
+  services.role = options_.role;
+  services.workDir = options_.common.workDir;
+  services.metricsFor = [this](api::Executor& executor) -> std::unique_ptr<api::Metrics> {
+    return std::make_unique<runtime::ScopedMetrics>(*metrics_, executor);
+  };
+  services.routerFor = [this](api::Executor& executor) -> std::unique_ptr<api::HttpRouter> {
+    return std::make_unique<net::ExecutorRouter>(router_, executor);
+  };
+  host_ = std::make_unique<modules::ModuleHost>(manager_, std::move(services));
+  if (auto made = host_->startAutomatic(); !made) {
+    stop();
+    return made;
+  }
+  for (const auto& module : manager_.modules()) {
+    log->info("module '{}' ({}) loaded from '{}'", module.name, module.kind, module.library);
+  }
+
+  http::SharedEndpoints endpoints;
+  endpoints.version = versionInfo();
+  endpoints.flags = options_.flags;
+  endpoints.metrics = metrics_.get();
+  if (auto registered = http::registerSharedEndpoints(*router_, *httpExecutor_, endpoints);
+      !registered) {
+    stop();
+    return registered;
+  }
+
+  net::HttpServerOptions serverOptions;
+  serverOptions.address = options_.common.ip;
+  serverOptions.port = options_.common.port;
+  serverOptions.metrics = metrics_.get();
+  server_ = std::make_unique<net::HttpServer>(*runtime_, router_, serverOptions);
+  if (auto listening = server_->start(); !listening) {
+    stop();
+    return listening.withContext("flag '--port'");
+  }
+  log->info("tessera {} listening on http://{}:{}", options_.role, options_.common.ip,
+            server_->port());
+  return api::Status::ok();
+}
+
+void Daemon::stop() {
+  if (!started_) return;
+  started_ = false;
+  if (server_) server_->stop();
+  if (host_) host_->stopAll();
+  runtime_->stop();
+  server_.reset();
+  host_.reset();
+}
+
+uint16_t Daemon::port() const { return server_ ? server_->port() : 0; }
+
+http::VersionInfo versionInfo() {
+  http::VersionInfo info;
+  info.version = TESSERA_VERSION;
+  info.buildDate = __DATE__ " " __TIME__;
+#ifdef TESSERA_BUILD_USER
+  info.buildUser = TESSERA_BUILD_USER;
+#endif
+  return info;
+}
+
+void blockStopSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+}
+
+int waitForStopSignal() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  int signal = 0;
+  sigwait(&set, &signal);
+  return signal;
+}
+
+}  // namespace tessera::kernel::cli
