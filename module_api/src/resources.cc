@@ -281,6 +281,16 @@ std::weak_ordering compareKey(const Entry& a, const Entry& b) {
 
 bool keyLess(const Entry& a, const Entry& b) { return compareKey(a, b) < 0; }
 
+// Advances `pos` to the first of `entries` whose key is not below `entry`'s, and says whether
+// its key is equal: one key comparison per step of a merge.
+bool seek(const std::vector<Entry>& entries, const Entry& entry, size_t& pos) {
+  for (; pos < entries.size(); ++pos) {
+    std::weak_ordering order = compareKey(entries[pos], entry);
+    if (order >= 0) return order == 0;
+  }
+  return false;
+}
+
 // Adds b's value to a's; their keys are equal. `b` may be `a`.
 void addValue(Entry& a, const Entry& b) {
   switch (a.type) {
@@ -908,8 +918,7 @@ Resources& Resources::operator+=(const Resources& other) {
   // Both sides are sorted by key: one forward merge. Entries of `other` are never empty.
   size_t pos = 0;
   for (const Entry& entry : other.entries_) {
-    while (pos < entries_.size() && keyLess(entries_[pos], entry)) ++pos;
-    if (pos < entries_.size() && compareKey(entries_[pos], entry) == 0) {
+    if (seek(entries_, entry, pos)) {
       addValue(entries_[pos], entry);
     } else {
       entries_.insert(entries_.begin() + static_cast<std::ptrdiff_t>(pos), entry);
@@ -926,9 +935,10 @@ Resources& Resources::operator-=(const Resources& other) {
   }
   size_t pos = 0;
   for (const Entry& entry : other.entries_) {
-    while (pos < entries_.size() && keyLess(entries_[pos], entry)) ++pos;
-    if (pos == entries_.size()) break;
-    if (compareKey(entries_[pos], entry) != 0) continue;
+    if (!seek(entries_, entry, pos)) {
+      if (pos == entries_.size()) break;
+      continue;
+    }
     subtractValue(entries_[pos], entry);
     if (isEmptyValue(entries_[pos])) {
       entries_.erase(entries_.begin() + static_cast<std::ptrdiff_t>(pos));
@@ -942,8 +952,7 @@ Resources& Resources::operator-=(const Resources& other) {
 bool Resources::contains(const Resources& other) const {
   size_t pos = 0;
   for (const Entry& entry : other.entries_) {
-    while (pos < entries_.size() && keyLess(entries_[pos], entry)) ++pos;
-    if (pos == entries_.size() || compareKey(entries_[pos], entry) != 0) return false;
+    if (!seek(entries_, entry, pos)) return false;
     if (!containsValue(entries_[pos], entry)) return false;
     ++pos;
   }
