@@ -10,7 +10,6 @@
 #include <cmath>
 #include <compare>
 #include <limits>
-#include <optional>
 #include <utility>
 
 namespace tessera::api {
@@ -74,8 +73,9 @@ Status parseMillis(std::string_view text, int64_t* millis) {
     return invalidArgument("'{}' is too large", text);
   }
   int64_t scale = kScalarScale / 10;
-  for (size_t i = 0; i < fraction.size() && i < 3; ++i, scale /= 10)
+  for (size_t i = 0; i < fraction.size() && i < 3; ++i, scale /= 10) {
     value += (fraction[i] - '0') * scale;
+  }
   if (fraction.size() > 3 && fraction[3] >= '5') {
     if (__builtin_add_overflow(value, 1, &value)) return invalidArgument("'{}' is too large", text);
   }
@@ -690,6 +690,10 @@ Result<Resources> Resources::parse(std::string_view text, std::string_view defau
   }
   Resources result;
   std::string_view trimmed = trim(text);
+  if (trimmed.starts_with('{')) {
+    // No resource name starts with '{': this is JSON, but not Mesos's array form.
+    return invalidArgument("resources JSON is not an array");
+  }
   if (trimmed.starts_with('[')) {
     Poco::Dynamic::Var parsed;
     try {
@@ -710,10 +714,14 @@ Result<Resources> Resources::parse(std::string_view text, std::string_view defau
         status = jsonToEntry(*object, defaultRole, &entry);
       } catch (const Poco::Exception& e) {
         status = invalidArgument("{}", e.displayText());
+      } catch (const std::exception& e) {
+        // Poco's Var conversions can also throw std::bad_cast; nothing may escape the API.
+        status = invalidArgument("{}", e.what());
       }
       if (!status) {
-        std::string name = object->has("name") ? object->get("name").toString() : "";
-        return status.withContext("bad resource '{}' at index {}", name, i);
+        Poco::Dynamic::Var name = object->get("name");
+        std::string shown = name.isString() ? name.extract<std::string>() : "";
+        return status.withContext("bad resource '{}' at index {}", shown, i);
       }
       result.add(std::move(entry));
     }

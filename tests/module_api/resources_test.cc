@@ -232,6 +232,21 @@ TEST(ResourcesTest, RejectsMalformedJson) {
   EXPECT_EQ(parseError(R"([{"name":"cpus","scalar":{"value":1},
                             "reservations":[{"type":"STATIC","role":"*"}]}])"),
             "bad resource 'cpus' at index 0: role '*' cannot be reserved");
+  EXPECT_EQ(parseError(R"([{"name":null,"type":"SCALAR","scalar":{"value":1}}])"),
+            "bad resource '' at index 0: 'name' is not a string");
+  EXPECT_EQ(parseError(R"([{"name":"cpus","type":7,"scalar":{"value":1}}])"),
+            "bad resource 'cpus' at index 0: 'type' is not a string");
+  EXPECT_EQ(parseError(R"([{"name":"cpus","type":"SCALAR","scalar":{"value":"2"}}])"),
+            "bad resource 'cpus' at index 0: missing numeric 'scalar.value'");
+  EXPECT_EQ(parseError(R"([{"name":"s","type":"SET","set":{"item":[1]}}])"),
+            "bad resource 's' at index 0: 'set.item[0]' is not a string");
+  EXPECT_EQ(
+      parseError(R"([{"name":"p","type":"RANGES","ranges":{"range":[{"begin":1.5,"end":2}]}}])"),
+      "bad resource 'p' at index 0: 'begin' is not a non-negative integer");
+  EXPECT_EQ(parseError(R"([{"name":"cpus","type":"SCALAR","scalar":{"value":1},
+                            "reservations":[{"type":"STATIC"}]}])"),
+            "bad resource 'cpus' at index 0: 'reservations[0]' needs a 'type' and a 'role'");
+  EXPECT_EQ(parseError(R"({"name":"cpus"})"), "resources JSON is not an array");
   EXPECT_EQ(parseError("[1]"), "bad resource at index 0: not an object");
   EXPECT_TRUE(parseError(R"([{"name":"cpus")").starts_with("bad resources JSON: "));
 }
