@@ -291,11 +291,17 @@ bool seek(const std::vector<Entry>& entries, const Entry& entry, size_t& pos) {
   return false;
 }
 
+// Sums of untrusted scalars must not overflow; they stop at the largest value instead.
+int64_t saturatingAdd(int64_t a, int64_t b) {
+  int64_t sum;
+  return __builtin_add_overflow(a, b, &sum) ? kMaxMillis : sum;
+}
+
 // Adds b's value to a's; their keys are equal. `b` may be `a`.
 void addValue(Entry& a, const Entry& b) {
   switch (a.type) {
     case ResourceType::kScalar:
-      a.millis += b.millis;
+      a.millis = saturatingAdd(a.millis, b.millis);
       return;
     case ResourceType::kRanges:
       a.ranges = unionRanges(a.ranges, b.ranges);
@@ -1022,7 +1028,7 @@ int64_t Resources::scalarMillis(std::string_view name) const {
                        [](const Entry& entry, std::string_view key) { return entry.name < key; });
   int64_t total = 0;
   for (; it != entries_.end() && it->name == name; ++it) {
-    if (it->type == ResourceType::kScalar) total += it->millis;
+    if (it->type == ResourceType::kScalar) total = saturatingAdd(total, it->millis);
   }
   return total;
 }

@@ -355,6 +355,16 @@ TEST(ResourcesTest, FixedPointArithmeticIsExact) {
   EXPECT_EQ(parsed("cpus:0.1") + parsed("cpus:0.2") - parsed("cpus:0.3"), Resources());
 }
 
+TEST(ResourcesTest, HugeScalarSumsSaturateInsteadOfOverflowing) {
+  Resources r = parsed("mem:9000000000000000;mem:9000000000000000");
+  EXPECT_EQ(r.scalarMillis("mem"), std::numeric_limits<int64_t>::max());
+  r += r;
+  EXPECT_EQ(r.scalarMillis("mem"), std::numeric_limits<int64_t>::max());
+  Resources split = parsed("mem:9000000000000000;mem(ops):9000000000000000");
+  EXPECT_EQ(split.scalarMillis("mem"), std::numeric_limits<int64_t>::max());
+  EXPECT_EQ(split.flatten().scalarMillis("mem"), std::numeric_limits<int64_t>::max());
+}
+
 TEST(ResourcesTest, ContainsIsPerReservationAndPerValue) {
   Resources agent = parsed("cpus:4;mem:1024;ports:[31000-32000];zones:{a,b};cpus(ops):2");
   EXPECT_TRUE(agent.contains(Resources()));

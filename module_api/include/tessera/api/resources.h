@@ -152,7 +152,8 @@ class TESSERA_API Resources {
     }
   }
 
-  /// Adds `other`: scalars sum, ranges and sets unite. Entries with different reservations
+  /// Adds `other`: scalars sum (stopping at INT64_MAX thousandths rather than overflowing),
+  /// ranges and sets unite. Entries with different reservations
   /// stay apart.
   Resources& operator+=(const Resources& other);
   /// Subtracts `other` with Mesos semantics: only what is there is removed (range and set
