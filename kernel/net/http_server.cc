@@ -10,9 +10,11 @@
 #include <boost/beast/http.hpp>
 #include <cctype>
 #include <condition_variable>
+#include <deque>
 #include <future>
 #include <limits>
 #include <optional>
+#include <sstream>
 
 #include "kernel/runtime/logging.h"
 #include "kernel/runtime/metrics.h"
@@ -38,19 +40,34 @@ bool prefixMatches(std::string_view prefix, std::string_view path) {
 
 api::Status Router::addRoute(std::string_view method, std::string_view path,
                              api::Executor* executor, api::HttpHandler handler, bool prefix) {
-  if (path.empty() || path.front() != '/') {
-    return api::invalidArgument("route path '{}' does not start with '/'", path);
-  }
-  if (method.empty()) return api::invalidArgument("route '{}' has an empty method", path);
-  if (executor == nullptr) return api::invalidArgument("route '{}' has no executor", path);
   if (!handler) return api::invalidArgument("route '{}' has no handler", path);
-  auto route = std::make_shared<Route>(
-      Route{std::string(method), std::string(path), prefix, executor, std::move(handler)});
+  return add(
+      Route{std::string(method), std::string(path), prefix, executor, std::move(handler), nullptr});
+}
+
+api::Status Router::addStreamRoute(std::string_view method, std::string_view path,
+                                   api::Executor* executor, HttpStreamHandler handler,
+                                   bool prefix) {
+  if (!handler) return api::invalidArgument("route '{}' has no handler", path);
+  return add(
+      Route{std::string(method), std::string(path), prefix, executor, nullptr, std::move(handler)});
+}
+
+api::Status Router::add(Route route) {
+  if (route.path.empty() || route.path.front() != '/') {
+    return api::invalidArgument("route path '{}' does not start with '/'", route.path);
+  }
+  if (route.method.empty())
+    return api::invalidArgument("route '{}' has an empty method", route.path);
+  if (route.executor == nullptr) {
+    return api::invalidArgument("route '{}' has no executor", route.path);
+  }
+  auto shared = std::make_shared<const Route>(std::move(route));
   std::unique_lock lock(mutex_);
-  auto& methods = (prefix ? prefixes_ : exact_)[std::string(path)];
-  if (!methods.emplace(std::string(method), std::move(route)).second) {
-    return api::alreadyExists("route {} '{}'{} is already taken", method, path,
-                              prefix ? " (prefix)" : "");
+  auto& methods = (shared->prefix ? prefixes_ : exact_)[shared->path];
+  if (!methods.emplace(shared->method, shared).second) {
+    return api::alreadyExists("route {} '{}'{} is already taken", shared->method, shared->path,
+                              shared->prefix ? " (prefix)" : "");
   }
   return api::Status::ok();
 }
@@ -206,6 +223,54 @@ struct HttpServer::State : std::enable_shared_from_this<HttpServer::State> {
 
 namespace {
 
+// The HttpStream of one streaming request: every call hops onto the session's strand.
+class SessionStream final : public HttpStream {
+ public:
+  SessionStream(std::weak_ptr<Session> session, asio::any_io_executor strand, uint64_t generation)
+      : session_(std::move(session)), strand_(std::move(strand)), generation_(generation) {}
+  ~SessionStream() override;
+
+  void start(int status, std::string contentType,
+             std::vector<std::pair<std::string, std::string>> headers) override;
+  bool write(std::string data) override;
+  void end() override;
+  bool open() const override { return !closed_.load() && !ended_.load(); }
+  void onClose(std::function<void()> fn) override {
+    {
+      std::lock_guard lock(mutex_);
+      if (!closed_.load()) {
+        onClose_ = std::move(fn);
+        return;
+      }
+    }
+    fn();
+  }
+
+  // On the session's strand, when the connection closes.
+  void markClosed() {
+    std::function<void()> fn;
+    {
+      std::lock_guard lock(mutex_);
+      if (closed_.exchange(true)) return;
+      fn = std::move(onClose_);
+    }
+    if (fn) fn();
+  }
+
+ private:
+  template <typename Fn>
+  void onSession(Fn fn);
+
+  std::weak_ptr<Session> session_;
+  asio::any_io_executor strand_;
+  const uint64_t generation_;
+  std::atomic<bool> started_{false};
+  std::atomic<bool> ended_{false};
+  std::atomic<bool> closed_{false};
+  std::mutex mutex_;
+  std::function<void()> onClose_;
+};
+
 // One connection, on its own strand. Reads a request, hands it to the route's executor and
 // watches the socket until the handler answers, so that a client going away frees the
 // request even if its handler never answers (the responder holds only a weak reference).
@@ -217,7 +282,10 @@ class Session : public std::enable_shared_from_this<Session> {
     auto remote = stream_.socket().remote_endpoint(ec);
     if (!ec) remote_ = remote.address().to_string() + ":" + std::to_string(remote.port());
   }
-  ~Session() { state_->sessionGone(this); }
+  ~Session() {
+    if (auto stream = activeStream_.lock()) stream->markClosed();
+    state_->sessionGone(this);
+  }
 
   // Starts serving; with `reject`, answers 503 and closes (the connection cap).
   void start(bool reject) {
@@ -346,6 +414,21 @@ class Session : public std::enable_shared_from_this<Session> {
 
     awaitingHandler_ = true;
     uint64_t generation = ++generation_;
+    if (match.route->streamHandler) {
+      auto stream =
+          std::make_shared<SessionStream>(weak_from_this(), stream_.get_executor(), generation);
+      activeStream_ = stream;
+      startWatch();
+      match.route->executor->post(
+          [route = match.route, request = std::move(apiRequest), stream]() mutable {
+            try {
+              route->streamHandler(request, std::move(stream));
+            } catch (...) {
+              // Dropping the stream answers 500 if it was not started, else ends it.
+            }
+          });
+      return;
+    }
     auto responder = makeResponder(generation);
     startWatch();
     match.route->executor->post(
@@ -402,7 +485,7 @@ class Session : public std::enable_shared_from_this<Session> {
       return readHeader();
     }
     if (ec) return close();  // the client went away (or half-closed): drop the request
-    if (awaitingHandler_ || writing_) startWatch();
+    if (awaitingHandler_ || writing_ || streaming_) startWatch();
   }
 
   void writeResponse(api::HttpResponse response, bool keepAlive) {
@@ -443,10 +526,74 @@ class Session : public std::enable_shared_from_this<Session> {
     if (closing_) return;
     closing_ = true;
     heldWhileHandling_.reset();
+    if (auto stream = activeStream_.lock()) stream->markClosed();
     beast::error_code ignored;
     stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
     stream_.close();
   }
+
+  // Streaming: the head and chunks go out in order through out_.
+ public:
+  void streamStart(uint64_t generation, int status, std::string contentType,
+                   std::vector<std::pair<std::string, std::string>> headers) {
+    if (closing_ || !awaitingHandler_ || generation != generation_) return;
+    awaitingHandler_ = false;
+    streaming_ = true;
+    http::response<http::empty_body> head;
+    head.version(version_);
+    head.result(static_cast<unsigned>(status));
+    head.set(http::field::server, "Tessera");
+    if (!contentType.empty()) head.set(http::field::content_type, contentType);
+    for (auto& [name, value] : headers) head.insert(name, value);
+    head.chunked(true);
+    head.keep_alive(false);
+    std::ostringstream out;
+    out << head.base();
+    state_->countResponse(status);
+    enqueue(out.str());
+  }
+
+  void streamWrite(uint64_t generation, std::string data) {
+    if (closing_ || !streaming_ || ending_ || generation != generation_) return;
+    enqueue(fmt::format("{:x}\r\n", data.size()) + data + "\r\n");
+  }
+
+  void streamEnd(uint64_t generation) {
+    if (closing_ || !streaming_ || ending_ || generation != generation_) return;
+    ending_ = true;
+    enqueue("0\r\n\r\n");
+  }
+
+  void deliverFromStream(uint64_t generation, api::HttpResponse response) {
+    deliver(generation, std::move(response));
+  }
+
+ private:
+  void enqueue(std::string bytes) {
+    out_.push_back(std::move(bytes));
+    pump();
+  }
+
+  void pump() {
+    if (outWriting_ || out_.empty() || closing_) return;
+    outWriting_ = true;
+    stream_.expires_after(state_->options.writeTimeout);
+    asio::async_write(stream_, asio::buffer(out_.front()),
+                      [self = shared_from_this()](beast::error_code ec, size_t) {
+                        self->outWriting_ = false;
+                        if (self->closing_) return;
+                        if (ec) return self->close();
+                        self->out_.pop_front();
+                        if (!self->out_.empty()) return self->pump();
+                        if (self->ending_) self->close();
+                      });
+  }
+
+  std::deque<std::string> out_;
+  bool outWriting_ = false;
+  bool streaming_ = false;
+  bool ending_ = false;
+  std::weak_ptr<SessionStream> activeStream_;
 
   std::shared_ptr<HttpServer::State> state_;
   beast::tcp_stream stream_;
@@ -463,6 +610,48 @@ class Session : public std::enable_shared_from_this<Session> {
   uint64_t generation_ = 0;
   std::shared_ptr<Session> heldWhileHandling_;
 };
+
+template <typename Fn>
+void SessionStream::onSession(Fn fn) {
+  asio::post(strand_, [weak = session_, fn = std::move(fn)]() mutable {
+    if (auto session = weak.lock()) fn(*session);
+  });
+}
+
+SessionStream::~SessionStream() {
+  if (!started_.load()) {
+    onSession([generation = generation_](Session& session) {
+      session.deliverFromStream(
+          generation, api::HttpResponse::error(500, "the handler dropped its response stream"));
+    });
+  } else {
+    end();
+  }
+}
+
+void SessionStream::start(int status, std::string contentType,
+                          std::vector<std::pair<std::string, std::string>> headers) {
+  if (started_.exchange(true)) return;
+  onSession([generation = generation_, status, contentType = std::move(contentType),
+             headers = std::move(headers)](Session& session) mutable {
+    session.streamStart(generation, status, std::move(contentType), std::move(headers));
+  });
+}
+
+bool SessionStream::write(std::string data) {
+  if (!open() || !started_.load()) return false;
+  if (data.empty()) return true;
+  onSession([generation = generation_, data = std::move(data)](Session& session) mutable {
+    session.streamWrite(generation, std::move(data));
+  });
+  return true;
+}
+
+void SessionStream::end() {
+  if (ended_.exchange(true)) return;
+  if (!started_.load()) start(200, "", {});
+  onSession([generation = generation_](Session& session) { session.streamEnd(generation); });
+}
 
 }  // namespace
 

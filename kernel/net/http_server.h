@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <shared_mutex>
@@ -20,13 +21,40 @@ class MetricsRegistry;
 
 namespace tessera::kernel::net {
 
+/// A response whose body is sent as it is produced (HTTP/1.1 chunked), for long-lived streams
+/// such as the scheduler API's SUBSCRIBE (RecordIO events). Every method is thread-safe and
+/// non-blocking; calls from one thread are sent in order. The connection closes when the
+/// stream ends. Dropping the last reference ends the stream (or, before start(), answers 500).
+class HttpStream {
+ public:
+  virtual ~HttpStream() = default;
+  /// Sends the status line and headers (`Transfer-Encoding: chunked`, `Connection: close`).
+  /// Call once, before write(); later calls are ignored.
+  virtual void start(int status, std::string contentType,
+                     std::vector<std::pair<std::string, std::string>> headers = {}) = 0;
+  /// Queues `data` as one chunk (empty data is skipped). False once the stream is closed.
+  virtual bool write(std::string data) = 0;
+  /// Ends the body and closes the connection. Idempotent.
+  virtual void end() = 0;
+  /// False once the client went away, the server stopped or end() was called.
+  virtual bool open() const = 0;
+  /// Calls `fn` once when the stream closes for any reason (at once if it already has), from
+  /// an arbitrary thread: post to your own executor from there.
+  virtual void onClose(std::function<void()> fn) = 0;
+};
+
+/// Handles a streaming request; runs on the route's executor.
+using HttpStreamHandler =
+    std::function<void(const api::HttpRequest&, std::shared_ptr<HttpStream> stream)>;
+
 /// One route: which requests it takes, where its handler runs and the handler.
 struct Route {
-  std::string method;       ///< "GET", ... or "*" for any
-  std::string path;         ///< starts with '/'
-  bool prefix = false;      ///< also every path below `path`
-  api::Executor* executor;  ///< where `handler` runs; outlives the route
-  api::HttpHandler handler;
+  std::string method;               ///< "GET", ... or "*" for any
+  std::string path;                 ///< starts with '/'
+  bool prefix = false;              ///< also every path below `path`
+  api::Executor* executor;          ///< where `handler` runs; outlives the route
+  api::HttpHandler handler;         ///< set for an ordinary route
+  HttpStreamHandler streamHandler;  ///< set instead for a streaming route
 };
 
 /// Maps (method, path) to routes. Exact paths beat prefixes and the longest prefix wins; the
@@ -46,6 +74,11 @@ class Router {
   /// AlreadyExists when the same method, path and prefix-ness are taken.
   api::Status addRoute(std::string_view method, std::string_view path, api::Executor* executor,
                        api::HttpHandler handler, bool prefix = false);
+  /// Adds a streaming route: the handler gets an HttpStream instead of a responder. Errors as
+  /// addRoute().
+  api::Status addStreamRoute(std::string_view method, std::string_view path,
+                             api::Executor* executor, HttpStreamHandler handler,
+                             bool prefix = false);
   /// Removes one route; unknown routes are ignored.
   void removeRoute(std::string_view method, std::string_view path, bool prefix = false);
   /// Removes every route whose handler runs on `executor` (a component going away).
@@ -54,6 +87,8 @@ class Router {
   Match lookup(std::string_view method, std::string_view path) const;
 
  private:
+  api::Status add(Route route);
+
   // path -> method -> route
   using Table =
       std::map<std::string, std::map<std::string, std::shared_ptr<const Route>>, std::less<>>;

@@ -483,6 +483,85 @@ TEST_F(HttpServerTest, CountsRequestsAndResponsesWhenGivenARegistry) {
   EXPECT_EQ(metrics.snapshotAndWait(kTimeout).gauges.count("http/connections"), 0u);
 }
 
+TEST_F(HttpServerTest, StreamingRouteSendsChunksThenCloses) {
+  std::vector<std::thread> threads;
+  ASSERT_TRUE(router_->addStreamRoute(
+      "POST", "/api/v1/scheduler", executor_.get(),
+      [&](const api::HttpRequest&, std::shared_ptr<HttpStream> stream) {
+        EXPECT_FALSE(stream->write("too early"));
+        stream->start(200, "application/recordio", {{"Mesos-Stream-Id", "s-1"}});
+        EXPECT_TRUE(stream->write("5\nhello"));
+        // Later chunks come from another thread, as events would.
+        threads.emplace_back([stream] {
+          EXPECT_TRUE(stream->write("5\nworld"));
+          EXPECT_TRUE(stream->write(""));  // skipped: an empty chunk would end the body
+          stream->end();
+          EXPECT_FALSE(stream->write("after end"));
+        });
+      }));
+  startServer();
+  RawConnection raw(server_->port());
+  raw.send("POST /api/v1/scheduler HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}");
+  bool closed = false;
+  std::string reply = raw.readUntilClosed(&closed);
+  EXPECT_TRUE(closed);
+  EXPECT_TRUE(reply.starts_with("HTTP/1.1 200 OK\r\n")) << reply;
+  EXPECT_NE(reply.find("Transfer-Encoding: chunked\r\n"), std::string::npos) << reply;
+  EXPECT_NE(reply.find("Mesos-Stream-Id: s-1\r\n"), std::string::npos) << reply;
+  EXPECT_NE(reply.find("Content-Type: application/recordio\r\n"), std::string::npos) << reply;
+  EXPECT_TRUE(reply.ends_with("\r\n\r\n7\r\n5\nhello\r\n7\r\n5\nworld\r\n0\r\n\r\n")) << reply;
+  for (auto& thread : threads) thread.join();
+
+  // Beast's parser (the client's) reads the same bytes as a complete chunked response.
+  auto response =
+      httpRequest("POST", "127.0.0.1", server_->port(), "/api/v1/scheduler", {}, "{}", kTimeout);
+  ASSERT_TRUE(response) << response.status().toString();
+  EXPECT_EQ(response->body, "5\nhello5\nworld");
+  for (auto& thread : threads) {
+    if (thread.joinable()) thread.join();
+  }
+}
+
+TEST_F(HttpServerTest, StreamNoticesTheClientGoingAway) {
+  std::shared_ptr<HttpStream> kept;
+  std::promise<void> started;
+  std::promise<void> closedByClient;
+  ASSERT_TRUE(
+      router_->addStreamRoute("GET", "/events", executor_.get(),
+                              [&](const api::HttpRequest&, std::shared_ptr<HttpStream> stream) {
+                                stream->start(200, "text/plain");
+                                stream->onClose([&] { closedByClient.set_value(); });
+                                kept = std::move(stream);
+                                started.set_value();
+                              }));
+  startServer();
+  {
+    RawConnection raw(server_->port());
+    raw.send("GET /events HTTP/1.1\r\nHost: x\r\n\r\n");
+    ASSERT_EQ(started.get_future().wait_for(kTimeout), std::future_status::ready);
+    EXPECT_NE(raw.readUntil("\r\n\r\n").find("HTTP/1.1 200"), std::string::npos);
+  }
+  ASSERT_EQ(closedByClient.get_future().wait_for(kTimeout), std::future_status::ready);
+  executor_->call([&] {
+    EXPECT_FALSE(kept->open());
+    EXPECT_FALSE(kept->write("nobody listens"));
+    kept.reset();
+    return 0;
+  });
+  EXPECT_TRUE(waitUntil([&] { return server_->connectionsForTest() == 0; }));
+  expectHealthy();
+}
+
+TEST_F(HttpServerTest, DroppingAStreamBeforeStartAnswers500) {
+  ASSERT_TRUE(router_->addStreamRoute("GET", "/drop", executor_.get(),
+                                      [](const api::HttpRequest&, std::shared_ptr<HttpStream>) {}));
+  startServer();
+  auto response = get("/drop");
+  ASSERT_TRUE(response) << response.status().toString();
+  EXPECT_EQ(response->status, 500);
+  EXPECT_EQ(response->body, R"({"message":"the handler dropped its response stream"})");
+}
+
 TEST(HttpServerStartTest, ReportsABadAddressAndAPortInUse) {
   runtime::Runtime runtime;
   runtime.start();
