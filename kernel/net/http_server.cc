@@ -480,11 +480,14 @@ class Session : public std::enable_shared_from_this<Session> {
     watching_ = false;
     if (n > 0) buffer_.commit(n);
     if (closing_) return;
+    // The client went away (or half-closed): drop the request. This wins over resuming: after
+    // Asio has seen end of file on an edge-triggered socket, another read would wait forever.
+    if (ec && ec != asio::error::operation_aborted) return close();
     if (resumeAfterWatch_) {
       resumeAfterWatch_ = false;
       return readHeader();
     }
-    if (ec) return close();  // the client went away (or half-closed): drop the request
+    if (ec) return close();  // cancelled without a resume: only close() cancels like that
     if (awaitingHandler_ || writing_ || streaming_) startWatch();
   }
 

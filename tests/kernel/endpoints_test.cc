@@ -103,7 +103,7 @@ TEST_F(EndpointsTest, MetricsSnapshotIsFlatJson) {
     EXPECT_EQ(object->getValue<int>("master/tasks_finished"), 3);
     EXPECT_GE(object->getValue<int>("http/requests"), 2);
     EXPECT_GE(object->getValue<int>("http/responses_2xx"), 1);
-    EXPECT_EQ(object->getValue<int>("http/connections"), 1);
+    EXPECT_GE(object->getValue<int>("http/connections"), 1);  // earlier ones may still close
 
     EXPECT_EQ(get("/metrics/snapshot?timeout=5secs").status, 200);
     EXPECT_EQ(get("/metrics/snapshot?timeout=1.5mins").status, 200);
