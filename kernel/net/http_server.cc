@@ -374,6 +374,7 @@ class Session : public std::enable_shared_from_this<Session> {
     auto& request = parser_->get();
     version_ = request.version();
     keepAlive_ = request.keep_alive();
+    headRequest_ = request.method() == http::verb::head;
     if (state_->requests != nullptr) state_->requests->increment();
 
     std::string_view target(request.target().data(), request.target().size());
@@ -503,6 +504,12 @@ class Session : public std::enable_shared_from_this<Session> {
     message->body() = std::move(response.body);
     message->keep_alive(keepAlive);
     message->prepare_payload();
+    if (headRequest_) {
+      // A response to HEAD says how long the body would be, and sends none.
+      auto length = message->body().size();
+      message->body().clear();
+      message->content_length(length);
+    }
     state_->countResponse(response.status);
     writing_ = true;
     stream_.expires_after(state_->options.writeTimeout);
@@ -605,6 +612,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::string remote_;
   unsigned version_ = 11;
   bool keepAlive_ = false;
+  bool headRequest_ = false;
   bool closing_ = false;
   bool awaitingHandler_ = false;
   bool watching_ = false;

@@ -192,6 +192,21 @@ TEST_F(HttpServerTest, KeepAliveServesSeveralRequestsOnOneConnection) {
   EXPECT_EQ(server_->connectionsForTest(), 1u);
 }
 
+TEST_F(HttpServerTest, HeadResponsesHaveNoBody) {
+  ASSERT_TRUE(router_->addRoute("HEAD", "/ping", executor_.get(),
+                                [](const api::HttpRequest&, api::HttpResponder respond) {
+                                  respond(api::HttpResponse::text(200, "pong"));
+                                }));
+  startServer();
+  RawConnection raw(server_->port());
+  raw.send("HEAD /ping HTTP/1.1\r\nHost: x\r\n\r\nGET /ping HTTP/1.1\r\nHost: x\r\n\r\n");
+  std::string reply = raw.readUntil("pong");
+  // Two responses; only the GET one has a body.
+  EXPECT_TRUE(reply.starts_with("HTTP/1.1 200 OK\r\n")) << reply;
+  EXPECT_NE(reply.find("Content-Length: 4\r\n\r\nHTTP/1.1 200 OK\r\n"), std::string::npos) << reply;
+  EXPECT_TRUE(reply.ends_with("\r\n\r\npong")) << reply;
+}
+
 TEST_F(HttpServerTest, PipelinedRequestsAreAnsweredInOrder) {
   startServer();
   RawConnection raw(server_->port());
