@@ -1,0 +1,137 @@
+#include "kernel/http/endpoints.h"
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <memory>
+#include <utility>
+
+namespace tessera::kernel::http {
+
+namespace {
+
+using runtime::jsonQuote;
+
+std::string versionJson(const VersionInfo& info) {
+  std::string out = "{";
+  out += "\"build_date\":" + jsonQuote(info.buildDate);
+  out += fmt::format(",\"build_time\":{}", info.buildTime);
+  out += ",\"build_user\":" + jsonQuote(info.buildUser);
+  if (info.gitBranch) out += ",\"git_branch\":" + jsonQuote(*info.gitBranch);
+  if (info.gitSha) out += ",\"git_sha\":" + jsonQuote(*info.gitSha);
+  if (info.gitTag) out += ",\"git_tag\":" + jsonQuote(*info.gitTag);
+  out += ",\"version\":" + jsonQuote(info.version);
+  out += "}";
+  return out;
+}
+
+std::string flagsJson(const std::map<std::string, std::string>& flags) {
+  std::string out = "{\"flags\":{";
+  bool first = true;
+  for (const auto& [name, value] : flags) {
+    if (!first) out += ',';
+    first = false;
+    out += jsonQuote(name) + ":" + jsonQuote(value);
+  }
+  out += "}}";
+  return out;
+}
+
+// The snapshot timeout of a request: `?timeout=` when given, else the default.
+api::Result<std::chrono::nanoseconds> snapshotTimeout(const api::HttpRequest& request,
+                                                      const SharedEndpoints& endpoints) {
+  auto timeout = request.queryParam("timeout");
+  if (!timeout) return endpoints.defaultSnapshotTimeout;
+  auto parsed = parseDuration(*timeout);
+  if (!parsed) return parsed.status().withContext("invalid timeout '{}'", *timeout);
+  return parsed;
+}
+
+}  // namespace
+
+api::Result<std::chrono::nanoseconds> parseDuration(std::string_view text) {
+  size_t unitStart = 0;
+  while (unitStart < text.size() &&
+         ((text[unitStart] >= '0' && text[unitStart] <= '9') || text[unitStart] == '.')) {
+    ++unitStart;
+  }
+  std::string number(text.substr(0, unitStart));
+  std::string_view unit = text.substr(unitStart);
+  if (number.empty() || unit.empty()) {
+    return api::invalidArgument("expected a number and a unit, as in '5secs'");
+  }
+  char* end = nullptr;
+  double value = std::strtod(number.c_str(), &end);
+  if (end != number.c_str() + number.size() || !std::isfinite(value)) {
+    return api::invalidArgument("'{}' is not a number", number);
+  }
+  static const std::pair<std::string_view, double> kUnits[] = {
+      {"ns", 1},      {"us", 1e3},     {"ms", 1e6},       {"secs", 1e9},
+      {"mins", 60e9}, {"hrs", 3600e9}, {"days", 86400e9}, {"weeks", 604800e9},
+  };
+  for (const auto& [name, nanos] : kUnits) {
+    if (unit == name) {
+      double total = value * nanos;
+      if (total > 1e18) return api::invalidArgument("duration '{}' is too long", text);
+      return std::chrono::nanoseconds(static_cast<int64_t>(total));
+    }
+  }
+  return api::invalidArgument("unknown duration unit '{}'", unit);
+}
+
+api::Status registerSharedEndpoints(net::Router& router, api::Executor& executor,
+                                    SharedEndpoints endpoints) {
+  if (endpoints.metrics == nullptr) {
+    return api::invalidArgument("the shared endpoints need a metrics registry");
+  }
+  auto shared = std::make_shared<const SharedEndpoints>(std::move(endpoints));
+
+  const std::pair<std::string_view, api::HttpHandler> routes[] = {
+      {"/health",
+       [](const api::HttpRequest&, api::HttpResponder respond) {
+         // Mesos answers an empty 200.
+         respond(api::HttpResponse::text(200, ""));
+       }},
+      {"/version",
+       [shared](const api::HttpRequest&, api::HttpResponder respond) {
+         respond(api::HttpResponse::json(200, versionJson(shared->version)));
+       }},
+      {"/flags",
+       [shared](const api::HttpRequest&, api::HttpResponder respond) {
+         respond(api::HttpResponse::json(
+             200,
+             flagsJson(shared->flags ? shared->flags() : std::map<std::string, std::string>{})));
+       }},
+      {"/metrics/snapshot",
+       [shared](const api::HttpRequest& request, api::HttpResponder respond) {
+         auto timeout = snapshotTimeout(request, *shared);
+         if (!timeout) return respond(api::HttpResponse::error(400, timeout.status().message()));
+         shared->metrics->snapshot(*timeout, [respond](runtime::MetricsSnapshot snapshot) {
+           respond(api::HttpResponse::json(200, snapshot.toJson()));
+         });
+       }},
+      {"/metrics",
+       [shared](const api::HttpRequest& request, api::HttpResponder respond) {
+         auto timeout = snapshotTimeout(request, *shared);
+         if (!timeout) return respond(api::HttpResponse::error(400, timeout.status().message()));
+         shared->metrics->snapshot(*timeout, [respond](runtime::MetricsSnapshot snapshot) {
+           respond(api::HttpResponse{
+               200, "text/plain; version=0.0.4; charset=utf-8", {}, snapshot.toPrometheus()});
+         });
+       }},
+  };
+  for (const auto& [path, handler] : routes) {
+    if (auto status = router.addRoute("GET", path, &executor, handler); !status) {
+      // Leave nothing half-registered.
+      for (const auto& [added, unused] : routes) {
+        if (added == path) break;
+        router.removeRoute("GET", added);
+      }
+      return status;
+    }
+  }
+  return api::Status::ok();
+}
+
+}  // namespace tessera::kernel::http

@@ -1,0 +1,51 @@
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "kernel/net/http_server.h"
+#include "kernel/runtime/metrics.h"
+#include "tessera/api/executor.h"
+#include "tessera/api/status.h"
+
+namespace tessera::kernel::http {
+
+/// What `/version` reports (Mesos's fields).
+struct VersionInfo {
+  std::string version;                ///< "0.1.0"
+  std::string buildDate;              ///< "2026-11-22 01:00:00"
+  double buildTime = 0;               ///< seconds since the epoch
+  std::string buildUser;              ///< who built it
+  std::optional<std::string> gitSha;  ///< absent fields are left out, as Mesos does
+  std::optional<std::string> gitBranch;
+  std::optional<std::string> gitTag;
+};
+
+/// What the shared endpoints serve.
+struct SharedEndpoints {
+  VersionInfo version;
+  /// The effective flags, already redacted (secrets replaced); called on the endpoints'
+  /// executor for each `/flags` request.
+  std::function<std::map<std::string, std::string>()> flags;
+  /// The daemon's registry; must outlive the routes.
+  runtime::MetricsRegistry* metrics = nullptr;
+  /// How long `/metrics/snapshot` and `/metrics` wait for gauges when no `?timeout=` is given.
+  std::chrono::nanoseconds defaultSnapshotTimeout = std::chrono::seconds(5);
+};
+
+/// Registers `/health`, `/version`, `/flags`, `/metrics/snapshot` (JSON) and `/metrics`
+/// (Prometheus text 0.0.4) on `router`, with handlers running on `executor` (which must
+/// outlive the routes). Errors: AlreadyExists when one of the paths is taken, InvalidArgument
+/// when `endpoints.metrics` is null.
+api::Status registerSharedEndpoints(net::Router& router, api::Executor& executor,
+                                    SharedEndpoints endpoints);
+
+/// Parses a Mesos duration such as "5secs", "500ms", "1.5mins", "10us", "2hrs", "1days",
+/// "1weeks" or "100ns". Errors: InvalidArgument for anything else (a negative value too).
+api::Result<std::chrono::nanoseconds> parseDuration(std::string_view text);
+
+}  // namespace tessera::kernel::http

@@ -1,0 +1,178 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <shared_mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "kernel/runtime/runtime.h"
+#include "tessera/api/executor.h"
+#include "tessera/api/http.h"
+#include "tessera/api/status.h"
+
+namespace tessera::kernel::runtime {
+class MetricsRegistry;
+}  // namespace tessera::kernel::runtime
+
+namespace tessera::kernel::net {
+
+/// A response whose body is sent as it is produced (HTTP/1.1 chunked), for long-lived streams
+/// such as the scheduler API's SUBSCRIBE (RecordIO events). Every method is thread-safe and
+/// non-blocking; calls from one thread are sent in order. The connection closes when the
+/// stream ends. Dropping the last reference ends the stream (or, before start(), answers 500).
+class HttpStream {
+ public:
+  virtual ~HttpStream() = default;
+  /// Sends the status line and headers (`Transfer-Encoding: chunked`, `Connection: close`).
+  /// Call once, before write(); later calls are ignored.
+  virtual void start(int status, std::string contentType,
+                     std::vector<std::pair<std::string, std::string>> headers = {}) = 0;
+  /// Queues `data` as one chunk (empty data is skipped). False once the stream is closed.
+  virtual bool write(std::string data) = 0;
+  /// Ends the body and closes the connection. Idempotent.
+  virtual void end() = 0;
+  /// False once the client went away, the server stopped or end() was called.
+  virtual bool open() const = 0;
+  /// Calls `fn` once when the stream closes for any reason (at once if it already has), from
+  /// an arbitrary thread: post to your own executor from there.
+  virtual void onClose(std::function<void()> fn) = 0;
+};
+
+/// Handles a streaming request; runs on the route's executor.
+using HttpStreamHandler =
+    std::function<void(const api::HttpRequest&, std::shared_ptr<HttpStream> stream)>;
+
+/// One route: which requests it takes, where its handler runs and the handler.
+struct Route {
+  std::string method;               ///< "GET", ... or "*" for any
+  std::string path;                 ///< starts with '/'
+  bool prefix = false;              ///< also every path below `path`
+  api::Executor* executor;          ///< where `handler` runs; outlives the route
+  api::HttpHandler handler;         ///< set for an ordinary route
+  HttpStreamHandler streamHandler;  ///< set instead for a streaming route
+};
+
+/// Maps (method, path) to routes. Exact paths beat prefixes and the longest prefix wins; the
+/// most specific path decides, so a path that matches but not for the method is a 405.
+/// Thread-safe: routes may be added and removed while requests are served.
+class Router {
+ public:
+  /// What a lookup found.
+  struct Match {
+    std::shared_ptr<const Route> route;  ///< null when nothing matched
+    int status = 200;                    ///< 200, 404 (no path) or 405 (path, not method)
+    std::string allow;                   ///< for a 405: the methods the path takes, ", "-joined
+  };
+
+  /// Adds a route whose handler runs on `executor` (which must outlive the route). Errors:
+  /// InvalidArgument for a path not starting with '/', an empty method or a null executor;
+  /// AlreadyExists when the same method, path and prefix-ness are taken.
+  api::Status addRoute(std::string_view method, std::string_view path, api::Executor* executor,
+                       api::HttpHandler handler, bool prefix = false);
+  /// Adds a streaming route: the handler gets an HttpStream instead of a responder. Errors as
+  /// addRoute().
+  api::Status addStreamRoute(std::string_view method, std::string_view path,
+                             api::Executor* executor, HttpStreamHandler handler,
+                             bool prefix = false);
+  /// Removes one route; unknown routes are ignored.
+  void removeRoute(std::string_view method, std::string_view path, bool prefix = false);
+  /// Removes every route whose handler runs on `executor` (a component going away).
+  void removeRoutes(const api::Executor* executor);
+  /// The route for `method` on `path` (a decoded path without query).
+  Match lookup(std::string_view method, std::string_view path) const;
+
+ private:
+  api::Status add(Route route);
+
+  // path -> method -> route
+  using Table =
+      std::map<std::string, std::map<std::string, std::shared_ptr<const Route>>, std::less<>>;
+  mutable std::shared_mutex mutex_;
+  Table exact_;
+  Table prefixes_;
+};
+
+/// An api::HttpRouter bound to one executor, for a module's Context: every route it adds runs
+/// on that executor, and the routes go away with the adapter. Thread-safe.
+class ExecutorRouter final : public api::HttpRouter {
+ public:
+  /// `router` and `executor` must outlive the adapter.
+  ExecutorRouter(std::shared_ptr<Router> router, api::Executor& executor)
+      : router_(std::move(router)), executor_(executor) {}
+  /// Removes the routes added through this adapter.
+  ~ExecutorRouter() override;
+  ExecutorRouter(const ExecutorRouter&) = delete;
+  ExecutorRouter& operator=(const ExecutorRouter&) = delete;
+
+  api::Status addRoute(std::string_view method, std::string_view path, api::HttpHandler handler,
+                       bool prefix = false) override;
+
+ private:
+  struct Added {
+    std::string method;
+    std::string path;
+    bool prefix;
+  };
+  std::shared_ptr<Router> router_;
+  api::Executor& executor_;
+  std::mutex mutex_;
+  std::vector<Added> added_;
+};
+
+/// Limits and placement of an HttpServer.
+struct HttpServerOptions {
+  std::string address = "127.0.0.1";       ///< IPv4 or IPv6 literal; "0.0.0.0" for all
+  uint16_t port = 0;                       ///< 0: an ephemeral port, see HttpServer::port()
+  size_t maxBodyBytes = 16 * 1024 * 1024;  ///< larger bodies get 413
+  size_t maxHeaderBytes = 64 * 1024;       ///< larger request heads get 431
+  size_t maxConnections = 1024;            ///< beyond: 503 and close
+  /// A request head must arrive within it, counted from the connection's start or the end of
+  /// the previous response (so it is the keep-alive idle timeout too): slow or idle clients
+  /// are closed.
+  std::chrono::milliseconds headerTimeout{15000};
+  std::chrono::milliseconds bodyTimeout{60000};   ///< the body must arrive within it
+  std::chrono::milliseconds writeTimeout{60000};  ///< a response must be taken within it
+  /// When set, the server counts `http/requests`, `http/responses_<N>xx` and reports the
+  /// `http/connections` gauge here. Must outlive the server.
+  runtime::MetricsRegistry* metrics = nullptr;
+};
+
+/// An HTTP/1.1 server on the runtime's io_context. Each connection has its own strand;
+/// handlers run on their route's executor and answer through an api::HttpResponder callable
+/// from any thread, exactly once. Errors are JSON `{"message": ...}`: 400 for a malformed
+/// request (then close), 404, 405, 413, 431, 503 when at the connection cap. A handler that
+/// never answers holds nothing but a weak reference once its connection closes.
+class HttpServer {
+ public:
+  /// Routes come from `router`, which may change while serving.
+  HttpServer(runtime::Runtime& runtime, std::shared_ptr<Router> router,
+             HttpServerOptions options = {});
+  /// stop()s.
+  ~HttpServer();
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  /// Binds, listens and starts accepting. Errors: Unavailable when the address cannot be
+  /// bound, InvalidArgument for a bad address, FailedPrecondition when already started.
+  api::Status start();
+  /// The bound port (after start()), 0 before.
+  uint16_t port() const;
+  /// Closes the listener and every connection; waits (up to a few seconds) for sessions to
+  /// finish their current step. Idempotent; not from an io thread of the runtime.
+  void stop();
+
+  /// Open connections right now.
+  size_t connectionsForTest() const;
+
+  struct State;
+
+ private:
+  std::shared_ptr<State> state_;
+};
+
+}  // namespace tessera::kernel::net
