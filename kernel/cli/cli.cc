@@ -41,9 +41,12 @@ int runLocal(const std::vector<std::string>& args) {
   runtime::FlagSet flags;
   addCommonFlags(flags, common);
   switch (loadFlags("local", flags, args)) {
-    case LoadOutcome::kExitOk: return 0;
-    case LoadOutcome::kExitError: return 1;
-    case LoadOutcome::kRun: break;
+    case LoadOutcome::kExitOk:
+      return 0;
+    case LoadOutcome::kExitError:
+      return 1;
+    case LoadOutcome::kRun:
+      break;
   }
   runtime::LoggingOptions logging{"local", common.loggingLevel, common.logDir.value_or(""),
                                   common.quiet};
@@ -70,12 +73,15 @@ int runModules(const std::vector<std::string>& args) {
   addCommonFlags(flags, common);
   flags.add("json", &json, "Print JSON instead of a table");
   switch (loadFlags("modules", flags, args)) {
-    case LoadOutcome::kExitOk: return 0;
-    case LoadOutcome::kExitError: return 1;
-    case LoadOutcome::kRun: break;
+    case LoadOutcome::kExitOk:
+      return 0;
+    case LoadOutcome::kExitError:
+      return 1;
+    case LoadOutcome::kRun:
+      break;
   }
-  auto entries = modules::readManifests(
-      {common.modules, common.modulesDir, defaultManifestPath()}, moduleSearchPath(common));
+  auto entries = modules::readManifests({common.modules, common.modulesDir, defaultManifestPath()},
+                                        moduleSearchPath(common));
   if (!entries) {
     printError("modules", entries.status().message());
     return 1;

@@ -13,12 +13,12 @@ namespace fs = std::filesystem;
 void addCommonFlags(runtime::FlagSet& flags, CommonFlags& c) {
   flags.add("ip", &c.ip, "IP address to listen on (0.0.0.0 for every interface)");
   flags.add("port", &c.port, "Port to listen on");
-  flags.add("hostname", &c.hostname,
-            "The hostname to advertise (default: the system's hostname)");
+  flags.add("hostname", &c.hostname, "The hostname to advertise (default: the system's hostname)");
   flags.add("work_dir", &c.workDir,
             "Where persistent state lives; empty keeps state in memory where the role allows");
-  flags.add("log_dir", &c.logDir, "Directory for log files (tessera-<role>.log); default stderr "
-                                  "only");
+  flags.add("log_dir", &c.logDir,
+            "Directory for log files (tessera-<role>.log); default stderr "
+            "only");
   flags.add("logging_level", &c.loggingLevel, "Least severity logged: INFO, WARNING or ERROR");
   flags.add("quiet", &c.quiet, "Do not log to stderr");
   flags.add("modules", &c.modules,
@@ -36,8 +36,7 @@ void printError(std::string_view role, std::string_view message) {
 }
 
 LoadOutcome loadFlags(std::string_view role, runtime::FlagSet& flags,
-                      const std::vector<std::string>& args,
-                      std::vector<std::string>* positional) {
+                      const std::vector<std::string>& args, std::vector<std::string>* positional) {
   runtime::FlagLoadOptions options;
   const char* configDir = std::getenv("TESSERA_CONFIG_DIR");
   options.configDir = configDir ? fs::path(configDir) : fs::path("/etc/tessera") / role;

@@ -88,6 +88,8 @@ struct BrokenCase {
   std::string expected;  // the whole message, with {lib} for the library path
 };
 
+void PrintTo(const BrokenCase& c, std::ostream* out) { *out << c.target; }
+
 class BrokenModuleTest : public ::testing::TestWithParam<BrokenCase> {};
 
 TEST_P(BrokenModuleTest, RefusesWithItsOwnMessage) {

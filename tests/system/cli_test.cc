@@ -57,10 +57,11 @@ class LocalDaemon {
   /// Waits until /health answers 200; false if the process died or time ran out.
   bool ready() {
     return waitFor([&] {
-      if (!process_->running()) return true;
-      auto response = httpRequest(port_, "GET", "/health");
-      return response && response->status == 200;
-    }) && process_->running();
+             if (!process_->running()) return true;
+             auto response = httpRequest(port_, "GET", "/health");
+             return response && response->status == 200;
+           }) &&
+           process_->running();
   }
 
   uint16_t port() const { return port_; }
@@ -87,10 +88,10 @@ TEST(CliTest, ModulesListsTheDefaultManifest) {
 
 TEST(CliTest, ModulesPrintsJsonWithParameters) {
   TempDir dir;
-  auto manifest = dir.write(
-      "m.json", fmt::format(R"({{"libraries": [{{"file": "{}", "modules": [{{"name":
+  auto manifest =
+      dir.write("m.json", fmt::format(R"({{"libraries": [{{"file": "{}", "modules": [{{"name":
       "org_tessera_test_good", "parameters": [{{"key": "greeting", "value": "hej"}}]}}]}}]}})",
-                            (kTestModules / "libtest_good.so").string()));
+                                      (kTestModules / "libtest_good.so").string()));
   auto process = runToEnd({"modules", "--json", "--modules=" + manifest.string()});
   ASSERT_EQ(process->exitCode(), 0) << process->err();
   Poco::JSON::Parser parser;
@@ -108,6 +109,8 @@ struct BrokenCase {
   std::string name;
   std::string reason;
 };
+
+void PrintTo(const BrokenCase& c, std::ostream* out) { *out << c.command << " " << c.target; }
 
 class CliBrokenModuleTest : public ::testing::TestWithParam<BrokenCase> {};
 
@@ -127,29 +130,27 @@ TEST_P(CliBrokenModuleTest, ExitsWithOneLineNamingFileModuleAndReason) {
 
 INSTANTIATE_TEST_SUITE_P(
     Matrix, CliBrokenModuleTest,
-    ::testing::Values(
-        BrokenCase{"modules", "test_no_symbol", "org_tessera_test_no_symbol",
-                   "no 'tessera_module_descriptor' symbol"},
-        BrokenCase{"modules", "test_api_version", "org_tessera_test_api_version",
-                   "built for module API version"},
-        BrokenCase{"modules", "test_fingerprint", "org_tessera_test_fingerprint",
-                   "boost is 999999 in the module"},
-        BrokenCase{"modules", "test_kind", "org_tessera_test_kind", "unknown kind 'frobnicator'"},
-        BrokenCase{"modules", "does_not_exist", "org_x", "cannot load"},
-        BrokenCase{"local", "test_factory_error", "org_tessera_test_factory_error",
-                   "factory failed: parameter 'size' is required"},
-        BrokenCase{"local", "test_factory_throws", "org_tessera_test_factory_throws",
-                   "factory threw: out of widgets"}),
+    ::testing::Values(BrokenCase{"modules", "test_no_symbol", "org_tessera_test_no_symbol",
+                                 "no 'tessera_module_descriptor' symbol"},
+                      BrokenCase{"modules", "test_api_version", "org_tessera_test_api_version",
+                                 "built for module API version"},
+                      BrokenCase{"modules", "test_fingerprint", "org_tessera_test_fingerprint",
+                                 "boost is 999999 in the module"},
+                      BrokenCase{"modules", "test_kind", "org_tessera_test_kind",
+                                 "unknown kind 'frobnicator'"},
+                      BrokenCase{"modules", "does_not_exist", "org_x", "cannot load"},
+                      BrokenCase{"local", "test_factory_error", "org_tessera_test_factory_error",
+                                 "factory failed: parameter 'size' is required"},
+                      BrokenCase{"local", "test_factory_throws", "org_tessera_test_factory_throws",
+                                 "factory threw: out of widgets"}),
     [](const auto& info) { return info.param.command + "_" + info.param.target; });
 
 TEST(CliTest, DuplicateModuleNamesAreRefused) {
   TempDir dir;
-  auto manifest = dir.write(
-      "m.json",
-      fmt::format(R"({{"libraries": [
+  auto manifest = dir.write("m.json", fmt::format(R"({{"libraries": [
         {{"file": "{0}/libtest_good.so", "modules": [{{"name": "org_tessera_test_good"}}]}},
         {{"file": "{0}/libtest_duplicate.so", "modules": [{{"name": "org_tessera_test_good"}}]}}]}})",
-                  kTestModules.string()));
+                                                  kTestModules.string()));
   auto process = runToEnd({"modules", "--modules=" + manifest.string()});
   EXPECT_EQ(process->exitCode(), 1);
   EXPECT_THAT(process->err(), HasSubstr("duplicate module name, already loaded from '" +
@@ -283,14 +284,16 @@ TEST(SdkTest, VendorModuleBuildsOutOfTreeAndLoads) {
     auto process = Subprocess::start({{"/bin/sh", "-c", command}, {}, {}, std::nullopt});
     EXPECT_TRUE(process);
     EXPECT_TRUE((*process)->wait(std::chrono::minutes(5)));
-    EXPECT_EQ((*process)->exitCode(), 0) << command << "\n" << (*process)->out() << (*process)->err();
+    EXPECT_EQ((*process)->exitCode(), 0) << command << "\n"
+                                         << (*process)->out() << (*process)->err();
     return (*process)->exitCode() == 0;
   };
-  ASSERT_TRUE(sh(fmt::format("cmake --install '{}' --prefix '{}'", TESSERA_BINARY_DIR,
-                             prefix.string())));
-  ASSERT_TRUE(sh(fmt::format("cmake -S '{}/examples/vendor_module' -B '{}' "
-                             "-DCMAKE_PREFIX_PATH='{}' -DCMAKE_BUILD_TYPE=Release",
-                             TESSERA_SOURCE_DIR, build.string(), prefix.string())));
+  ASSERT_TRUE(
+      sh(fmt::format("cmake --install '{}' --prefix '{}'", TESSERA_BINARY_DIR, prefix.string())));
+  ASSERT_TRUE(
+      sh(fmt::format("cmake -S '{}/examples/vendor_module' -B '{}' "
+                     "-DCMAKE_PREFIX_PATH='{}' -DCMAKE_BUILD_TYPE=Release",
+                     TESSERA_SOURCE_DIR, build.string(), prefix.string())));
   ASSERT_TRUE(sh(fmt::format("cmake --build '{}'", build.string())));
   auto manifest = work.write(
       "vendor.json",

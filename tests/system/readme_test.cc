@@ -40,11 +40,11 @@ TEST(ReadmeTest, ExamplesRunAgainstTesseraLocal) {
 
   TempDir config;
   uint16_t port = freePort();
-  auto daemon = Subprocess::start({{tesseraBinary().string(), "local",
-                                    "--port=" + std::to_string(port)},
-                                   {{"TESSERA_CONFIG_DIR", config.path().string()}},
-                                   {},
-                                   std::nullopt});
+  auto daemon =
+      Subprocess::start({{tesseraBinary().string(), "local", "--port=" + std::to_string(port)},
+                         {{"TESSERA_CONFIG_DIR", config.path().string()}},
+                         {},
+                         std::nullopt});
   ASSERT_TRUE(daemon);
   ASSERT_TRUE(waitFor([&] {
     auto health = httpRequest(port, "GET", "/health");
@@ -55,8 +55,8 @@ TEST(ReadmeTest, ExamplesRunAgainstTesseraLocal) {
     // The README speaks of the default port and build dir; the test uses its own.
     command = std::regex_replace(command, std::regex("localhost:5050"),
                                  "localhost:" + std::to_string(port));
-    command = std::regex_replace(command, std::regex("build/bin/tessera"),
-                                 tesseraBinary().string());
+    command =
+        std::regex_replace(command, std::regex("build/bin/tessera"), tesseraBinary().string());
     auto shell = Subprocess::start({{"/bin/sh", "-c", command},
                                     {{"TESSERA_CONFIG_DIR", config.path().string()}},
                                     {},
