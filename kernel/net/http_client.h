@@ -15,17 +15,17 @@ namespace tessera::kernel::net {
 
 /// A request for HttpClient.
 struct ClientRequest {
-  std::string method = "GET";
-  std::string target = "/";  ///< path and query: "/metrics/snapshot?timeout=5secs"
-  std::vector<std::pair<std::string, std::string>> headers;
-  std::string body;
+  std::string method = "GET";  ///< any token: "GET", "POST", ...
+  std::string target = "/";    ///< path and query: "/metrics/snapshot?timeout=5secs"
+  std::vector<std::pair<std::string, std::string>> headers;  ///< sent as given
+  std::string body;                                          ///< sent with Content-Length
 };
 
 /// A complete response as HttpClient read it.
 struct ClientResponse {
-  int status = 0;
+  int status = 0;                                            ///< 200, 404, ...
   std::vector<std::pair<std::string, std::string>> headers;  ///< as received
-  std::string body;
+  std::string body;        ///< complete (chunked bodies are joined)
   bool keepAlive = false;  ///< the server left the connection open
 
   /// The first header named `name` (any case).

@@ -166,9 +166,11 @@ class HttpServer {
   /// finish their current step. Idempotent; not from an io thread of the runtime.
   void stop();
 
-  /// Open connections right now.
+  /// Open connections right now (test hook).
   size_t connectionsForTest() const;
 
+  /// Shared with the sessions, so a connection outlives neither its server state nor the
+  /// router even when the HttpServer object is gone first.
   struct State;
 
  private:

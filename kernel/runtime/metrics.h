@@ -29,11 +29,11 @@ struct TimerStats {
   double min = 0;      ///< minimum over the window
   double max = 0;      ///< maximum over the window
   double p50 = 0;      ///< percentiles over the window, linearly interpolated as in Mesos
-  double p90 = 0;
-  double p95 = 0;
-  double p99 = 0;
-  double p999 = 0;
-  double p9999 = 0;
+  double p90 = 0;      ///< 90th percentile
+  double p95 = 0;      ///< 95th percentile
+  double p99 = 0;      ///< 99th percentile
+  double p999 = 0;     ///< 99.9th percentile
+  double p9999 = 0;    ///< 99.99th percentile
 };
 
 /// A timer keeping a bounded window of its most recent samples. Thread-safe.
@@ -41,6 +41,7 @@ class WindowTimer final : public api::Timer {
  public:
   /// Keeps at most `window` samples (at least one).
   explicit WindowTimer(size_t window);
+  /// Adds one sample, dropping the oldest beyond the window.
   void record(std::chrono::nanoseconds duration) override;
   /// Statistics over the current window; `count` 0 when nothing was recorded yet.
   TimerStats stats() const;
@@ -54,7 +55,7 @@ class WindowTimer final : public api::Timer {
 
 /// Every metric's value at one moment, as collected by MetricsRegistry::snapshot().
 struct MetricsSnapshot {
-  std::map<std::string, uint64_t> counters;
+  std::map<std::string, uint64_t> counters;  ///< every counter
   std::map<std::string, double> gauges;      ///< gauges that answered before the timeout
   std::map<std::string, TimerStats> timers;  ///< timers with at least one sample
   std::vector<std::string> timedOut;         ///< gauges that did not answer in time
@@ -79,6 +80,7 @@ class MetricsRegistry {
 
   /// `io` runs the snapshot timeouts; it must outlive the registry's pending snapshots.
   explicit MetricsRegistry(boost::asio::io_context& io, size_t timerWindow = kDefaultTimerWindow);
+  /// Snapshots still in flight complete on their own (they do not reference the registry).
   ~MetricsRegistry();
   MetricsRegistry(const MetricsRegistry&) = delete;
   MetricsRegistry& operator=(const MetricsRegistry&) = delete;
@@ -131,11 +133,15 @@ class ScopedMetrics final : public api::Metrics {
   ScopedMetrics(const ScopedMetrics&) = delete;
   ScopedMetrics& operator=(const ScopedMetrics&) = delete;
 
+  /// The registry's counter `name`.
   api::Counter& counter(std::string_view name) override { return registry_.counter(name); }
+  /// The registry's timer `name`.
   api::Timer& timer(std::string_view name) override { return registry_.timer(name); }
+  /// Registers gauge `name`, read on this view's executor.
   void gauge(std::string_view name, std::function<double()> read) override {
     registry_.gauge(name, &executor_, std::move(read), this);
   }
+  /// Removes gauge `name` if this view registered it.
   void removeGauge(std::string_view name) override { registry_.removeGauge(name, this); }
 
  private:
