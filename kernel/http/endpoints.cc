@@ -7,6 +7,8 @@
 #include <memory>
 #include <utility>
 
+#include "kernel/runtime/duration.h"
+
 namespace tessera::kernel::http {
 
 namespace {
@@ -43,42 +45,12 @@ api::Result<std::chrono::nanoseconds> snapshotTimeout(const api::HttpRequest& re
                                                       const SharedEndpoints& endpoints) {
   auto timeout = request.queryParam("timeout");
   if (!timeout) return endpoints.defaultSnapshotTimeout;
-  auto parsed = parseDuration(*timeout);
+  auto parsed = runtime::parseDuration(*timeout);
   if (!parsed) return parsed.status().withContext("invalid timeout '{}'", *timeout);
   return parsed;
 }
 
 }  // namespace
-
-api::Result<std::chrono::nanoseconds> parseDuration(std::string_view text) {
-  size_t unitStart = 0;
-  while (unitStart < text.size() &&
-         ((text[unitStart] >= '0' && text[unitStart] <= '9') || text[unitStart] == '.')) {
-    ++unitStart;
-  }
-  std::string number(text.substr(0, unitStart));
-  std::string_view unit = text.substr(unitStart);
-  if (number.empty() || unit.empty()) {
-    return api::invalidArgument("expected a number and a unit, as in '5secs'");
-  }
-  char* end = nullptr;
-  double value = std::strtod(number.c_str(), &end);
-  if (end != number.c_str() + number.size() || !std::isfinite(value)) {
-    return api::invalidArgument("'{}' is not a number", number);
-  }
-  static const std::pair<std::string_view, double> kUnits[] = {
-      {"ns", 1},      {"us", 1e3},     {"ms", 1e6},       {"secs", 1e9},
-      {"mins", 60e9}, {"hrs", 3600e9}, {"days", 86400e9}, {"weeks", 604800e9},
-  };
-  for (const auto& [name, nanos] : kUnits) {
-    if (unit == name) {
-      double total = value * nanos;
-      if (total > 1e18) return api::invalidArgument("duration '{}' is too long", text);
-      return std::chrono::nanoseconds(static_cast<int64_t>(total));
-    }
-  }
-  return api::invalidArgument("unknown duration unit '{}'", unit);
-}
 
 api::Status registerSharedEndpoints(net::Router& router, api::Executor& executor,
                                     SharedEndpoints endpoints) {

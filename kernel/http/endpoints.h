@@ -44,8 +44,4 @@ struct SharedEndpoints {
 api::Status registerSharedEndpoints(net::Router& router, api::Executor& executor,
                                     SharedEndpoints endpoints);
 
-/// Parses a Mesos duration such as "5secs", "500ms", "1.5mins", "10us", "2hrs", "1days",
-/// "1weeks" or "100ns". Errors: InvalidArgument for anything else (a negative value too).
-api::Result<std::chrono::nanoseconds> parseDuration(std::string_view text);
-
 }  // namespace tessera::kernel::http

@@ -7,6 +7,8 @@
 
 #include "kernel/modules/manifest.h"
 #include "tessera/api/anonymous.h"
+#include "tessera/api/authenticator.h"
+#include "tessera/api/authorizer.h"
 #include "tessera/api/hook.h"
 #include "tessera/api/module.h"
 
@@ -22,6 +24,15 @@ struct KindOf<api::Anonymous> {
 template <>
 struct KindOf<api::Hook> {
   static constexpr std::string_view kKind = api::kKindHook;
+};
+
+template <>
+struct KindOf<api::Authenticator> {
+  static constexpr std::string_view kKind = api::kKindAuthenticator;
+};
+template <>
+struct KindOf<api::Authorizer> {
+  static constexpr std::string_view kKind = api::kKindAuthorizer;
 };
 
 /// A module whose library loaded and whose descriptor passed every check.

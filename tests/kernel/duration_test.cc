@@ -84,7 +84,7 @@ TEST(DurationTest, FormatsLikeStout) {
   EXPECT_EQ(formatDuration(-5s), "-5secs");
   // Not a whole number in any unit: the bucket's unit with decimals, as stout prints it.
   EXPECT_EQ(formatDuration(1500001us), "1.500001secs");
-  EXPECT_EQ(formatDuration(Duration::min()), "-" + formatDuration(Duration::max()));
+  EXPECT_EQ(formatDuration(Duration::min()), fmt::format("-{}", formatDuration(Duration::max())));
 }
 
 TEST(DurationTest, RoundTrips) {

@@ -152,20 +152,5 @@ TEST_F(EndpointsTest, RegisteringTwiceFailsAndLeavesTheFirstInPlace) {
             api::StatusCode::kInvalidArgument);
 }
 
-TEST(ParseDurationTest, MesosUnits) {
-  EXPECT_EQ(*parseDuration("5secs"), std::chrono::seconds(5));
-  EXPECT_EQ(*parseDuration("500ms"), std::chrono::milliseconds(500));
-  EXPECT_EQ(*parseDuration("1.5mins"), std::chrono::seconds(90));
-  EXPECT_EQ(*parseDuration("10us"), std::chrono::microseconds(10));
-  EXPECT_EQ(*parseDuration("100ns"), std::chrono::nanoseconds(100));
-  EXPECT_EQ(*parseDuration("2hrs"), std::chrono::hours(2));
-  EXPECT_EQ(*parseDuration("1days"), std::chrono::hours(24));
-  EXPECT_EQ(*parseDuration("1weeks"), std::chrono::hours(24 * 7));
-  for (const char* bad :
-       {"", "5", "secs", "-1secs", "5 secs", "5parsecs", "1.2.3secs", "99999999999weeks"}) {
-    EXPECT_FALSE(parseDuration(bad)) << bad;
-  }
-}
-
 }  // namespace
 }  // namespace tessera::kernel::http
