@@ -9,7 +9,9 @@
 #include "tessera/api/anonymous.h"
 #include "tessera/api/authenticator.h"
 #include "tessera/api/authorizer.h"
+#include "tessera/api/containerizer.h"
 #include "tessera/api/hook.h"
+#include "tessera/api/isolator.h"
 #include "tessera/api/module.h"
 
 namespace tessera::kernel::modules {
@@ -33,6 +35,15 @@ struct KindOf<api::Authenticator> {
 template <>
 struct KindOf<api::Authorizer> {
   static constexpr std::string_view kKind = api::kKindAuthorizer;
+};
+
+template <>
+struct KindOf<api::Containerizer> {
+  static constexpr std::string_view kKind = api::kKindContainerizer;
+};
+template <>
+struct KindOf<api::Isolator> {
+  static constexpr std::string_view kKind = api::kKindIsolator;
 };
 
 /// A module whose library loaded and whose descriptor passed every check.
