@@ -4,6 +4,10 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <ctime>
+#include <iomanip>
+#include <sstream>
+
 #include "kernel/runtime/logging.h"
 
 #ifndef TESSERA_VERSION
@@ -89,7 +93,12 @@ uint16_t Daemon::port() const { return server_ ? server_->port() : 0; }
 http::VersionInfo versionInfo() {
   http::VersionInfo info;
   info.version = TESSERA_VERSION;
+  // The compiler's own date and time of this file's compilation: "Nov 22 2026" "01:42:41".
   info.buildDate = __DATE__ " " __TIME__;
+  std::tm tm{};
+  std::istringstream in(info.buildDate);
+  in >> std::get_time(&tm, "%b %d %Y %H:%M:%S");
+  if (!in.fail()) info.buildTime = static_cast<double>(timegm(&tm));
 #ifdef TESSERA_BUILD_USER
   info.buildUser = TESSERA_BUILD_USER;
 #endif

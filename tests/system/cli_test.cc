@@ -204,7 +204,10 @@ TEST(CliTest, LocalServesTheSharedEndpointsAndStopsOnSigterm) {
 
   auto version = httpRequest(daemon.port(), "GET", "/version");
   ASSERT_TRUE(version);
-  EXPECT_EQ(parseObject(version->body)->getValue<std::string>("version"), "0.1.0");
+  auto versionJson = parseObject(version->body);
+  EXPECT_EQ(versionJson->getValue<std::string>("version"), "0.1.0");
+  EXPECT_GT(versionJson->getValue<double>("build_time"), 1.7e9);  // built after 2023
+  EXPECT_FALSE(versionJson->getValue<std::string>("build_user").empty());
 
   auto flags = httpRequest(daemon.port(), "GET", "/flags");
   ASSERT_TRUE(flags);
