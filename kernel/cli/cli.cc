@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -36,18 +37,24 @@ const std::map<std::string, std::string, std::less<>> kAliases = {
     {"mesos-local", "local"},
 };
 
-int runLocal(const std::vector<std::string>& args) {
-  CommonFlags common;
-  runtime::FlagSet flags;
-  addCommonFlags(flags, common);
-  switch (loadFlags("local", flags, args)) {
+// The exit code when flag loading ends the command (--help, or an error), else nothing.
+std::optional<int> exitCodeFor(LoadOutcome outcome) {
+  switch (outcome) {
     case LoadOutcome::kExitOk:
       return 0;
     case LoadOutcome::kExitError:
       return 1;
     case LoadOutcome::kRun:
-      break;
+      return std::nullopt;
   }
+  return 1;
+}
+
+int runLocal(const std::vector<std::string>& args) {
+  CommonFlags common;
+  runtime::FlagSet flags;
+  addCommonFlags(flags, common);
+  if (auto exit = exitCodeFor(loadFlags("local", flags, args))) return *exit;
   runtime::LoggingOptions logging{"local", common.loggingLevel, common.logDir.value_or(""),
                                   common.quiet};
   if (auto status = runtime::setupLogging(logging); !status) {
@@ -72,14 +79,7 @@ int runModules(const std::vector<std::string>& args) {
   runtime::FlagSet flags;
   addCommonFlags(flags, common);
   flags.add("json", &json, "Print JSON instead of a table");
-  switch (loadFlags("modules", flags, args)) {
-    case LoadOutcome::kExitOk:
-      return 0;
-    case LoadOutcome::kExitError:
-      return 1;
-    case LoadOutcome::kRun:
-      break;
-  }
+  if (auto exit = exitCodeFor(loadFlags("modules", flags, args))) return *exit;
   auto entries = modules::readManifests({common.modules, common.modulesDir, defaultManifestPath()},
                                         moduleSearchPath(common));
   if (!entries) {

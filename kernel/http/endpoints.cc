@@ -8,12 +8,13 @@
 #include <utility>
 
 #include "kernel/runtime/duration.h"
+#include "tessera/api/json.h"
 
 namespace tessera::kernel::http {
 
 namespace {
 
-using runtime::jsonQuote;
+using api::jsonQuote;
 
 std::string versionJson(const VersionInfo& info) {
   std::string out = "{";

@@ -11,6 +11,8 @@
 #include <optional>
 #include <set>
 
+#include "tessera/api/json.h"
+
 namespace tessera::kernel::runtime {
 
 namespace asio = boost::asio;
@@ -95,7 +97,7 @@ std::string MetricsSnapshot::toJson() const {
     if (!std::isfinite(value)) continue;  // JSON has no NaN or Infinity
     if (!first) out += ',';
     first = false;
-    out += jsonQuote(name);
+    out += api::jsonQuote(name);
     out += ':';
     out += fmt::format("{}", value);
   }
@@ -286,37 +288,6 @@ std::string prometheusName(std::string_view name) {
                  c == '_' || c == ':';
     out += valid ? c : '_';
   }
-  return out;
-}
-
-std::string jsonQuote(std::string_view text) {
-  std::string out = "\"";
-  for (char c : text) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          out += fmt::format("\\u{:04x}", static_cast<unsigned>(static_cast<unsigned char>(c)));
-        } else {
-          out += c;
-        }
-    }
-  }
-  out += '"';
   return out;
 }
 

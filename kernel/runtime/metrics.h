@@ -153,7 +153,4 @@ class ScopedMetrics final : public api::Metrics {
 /// replaced by `_`.
 std::string prometheusName(std::string_view name);
 
-/// `text` as a JSON string literal, quotes included.
-std::string jsonQuote(std::string_view text);
-
 }  // namespace tessera::kernel::runtime

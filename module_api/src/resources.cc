@@ -12,6 +12,8 @@
 #include <limits>
 #include <utility>
 
+#include "tessera/api/json.h"
+
 namespace tessera::api {
 namespace {
 
@@ -522,36 +524,6 @@ void appendReservations(std::string& out, const std::vector<Reservation>& reserv
 }
 
 // ---- JSON form -----------------------------------------------------------------------------
-
-void appendJsonString(std::string& out, std::string_view text) {
-  out += '"';
-  for (char c : text) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          fmt::format_to(std::back_inserter(out), "\\u{:04x}", static_cast<unsigned>(c));
-        } else {
-          out += c;
-        }
-    }
-  }
-  out += '"';
-}
 
 using Poco::JSON::Array;
 using Poco::JSON::Object;

@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "kernel/runtime/runtime.h"
+#include "tessera/api/json.h"
 
 namespace tessera::kernel::runtime {
 namespace {
@@ -238,7 +239,7 @@ TEST_F(MetricsTest, PrometheusOutputIsValidLineByLine) {
 TEST(MetricsNamesTest, PrometheusNameAndJsonQuote) {
   EXPECT_EQ(prometheusName("master/uptime_secs"), "tessera_master_uptime_secs");
   EXPECT_EQ(prometheusName("a-b c"), "tessera_a_b_c");
-  EXPECT_EQ(jsonQuote("a\"b\\c\n\x01"), "\"a\\\"b\\\\c\\n\\u0001\"");
+  EXPECT_EQ(api::jsonQuote("a\"b\\c\n\x01"), "\"a\\\"b\\\\c\\n\\u0001\"");
 }
 
 }  // namespace
