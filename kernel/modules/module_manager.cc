@@ -5,7 +5,6 @@
 #include <exception>
 #include <map>
 #include <mutex>
-#include <regex>
 
 namespace tessera::kernel::modules {
 
@@ -39,12 +38,17 @@ std::map<std::string, std::string> fingerprintFields(std::string_view fingerprin
   return fields;
 }
 
-// Boost.DLL wraps dlerror() in a long message; keep the loader's own words.
+// Boost.DLL wraps dlerror() in a long message ("... (dlerror system message: <words>): ...");
+// keep the loader's own words.
 std::string loaderMessage(const std::exception& e) {
-  static const std::regex kDlerror(R"(dlerror system message: (.*)\)[^)]*$)");
-  std::cmatch match;
-  if (std::regex_search(e.what(), match, kDlerror)) return match[1].str();
-  return e.what();
+  std::string_view what = e.what();
+  constexpr std::string_view kMarker = "dlerror system message: ";
+  auto start = what.find(kMarker);
+  if (start == std::string_view::npos) return std::string(what);
+  start += kMarker.size();
+  auto end = what.rfind("):");
+  if (end == std::string_view::npos || end < start) end = what.size();
+  return std::string(what.substr(start, end - start));
 }
 
 }  // namespace

@@ -5,7 +5,6 @@
 #include <signal.h>
 
 #include <fstream>
-#include <regex>
 #include <sstream>
 
 #include "tests/support/subprocess.h"
@@ -14,6 +13,12 @@ namespace tessera::testing {
 namespace {
 
 namespace fs = std::filesystem;
+
+void replaceAll(std::string& text, std::string_view from, std::string_view to) {
+  for (auto at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size())) {
+    text.replace(at, from.size(), to);
+  }
+}
 
 std::vector<std::string> readmeCommands() {
   std::ifstream in(fs::path(TESSERA_SOURCE_DIR) / "README.md");
@@ -53,10 +58,8 @@ TEST(ReadmeTest, ExamplesRunAgainstTesseraLocal) {
 
   for (std::string command : commands) {
     // The README speaks of the default port and build dir; the test uses its own.
-    command = std::regex_replace(command, std::regex("localhost:5050"),
-                                 "localhost:" + std::to_string(port));
-    command =
-        std::regex_replace(command, std::regex("build/bin/tessera"), tesseraBinary().string());
+    replaceAll(command, "localhost:5050", fmt::format("localhost:{}", port));
+    replaceAll(command, "build/bin/tessera", tesseraBinary().string());
     auto shell = Subprocess::start({{"/bin/sh", "-c", command},
                                     {{"TESSERA_CONFIG_DIR", config.path().string()}},
                                     {},
