@@ -6,6 +6,7 @@
 #   ./dev.sh build [--asan]             install what is missing and build
 #   ./dev.sh deps                       install what is missing (Debian packages)
 #   ./dev.sh format [--check]           clang-format the tree (or check it)
+#   ./dev.sh tidy [files...]            clang-tidy the given files (default: changed vs origin/main)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -66,6 +67,17 @@ format() {
   fi
 }
 
+tidy() {
+  local files=("$@")
+  if [ ${#files[@]} -eq 0 ]; then
+    mapfile -t files < <(cd "$ROOT" && git diff --name-only origin/main -- '*.cc' 2>/dev/null ||
+                         git diff --name-only HEAD~1 -- '*.cc')
+  fi
+  [ ${#files[@]} -eq 0 ] && { log "nothing to tidy"; return 0; }
+  [ -f "$ROOT/build/compile_commands.json" ] || build
+  (cd "$ROOT" && clang-tidy -p build --quiet "${files[@]}")
+}
+
 cmd="${1:-}"; shift || true
 case "$cmd" in
   up)
@@ -78,8 +90,9 @@ case "$cmd" in
   build) deps; build "${1:-}" ;;
   deps) deps ;;
   format) format "${1:-}" ;;
+  tidy) tidy "$@" ;;
   *)
-    sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac
