@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include "tests/support/subprocess.h"
 
@@ -20,6 +21,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
+using ::testing::Not;
 using ::testing::StartsWith;
 
 const fs::path kTestModules = fs::path(TESSERA_BINARY_DIR) / "tests" / "modules";
@@ -250,6 +252,20 @@ TEST(CliTest, EnvironmentAndConfigDirSetFlags) {
   (*process)->kill(SIGINT);
   ASSERT_TRUE((*process)->wait(std::chrono::seconds(30)));
   EXPECT_EQ((*process)->exitCode(), 0);
+}
+
+TEST(CliTest, LogDirReceivesTheLog) {
+  TempDir logs;
+  LocalDaemon daemon({"--log_dir=" + logs.path().string(), "--quiet"});
+  ASSERT_TRUE(daemon.ready()) << daemon.process().err();
+  daemon.process().kill(SIGTERM);
+  ASSERT_TRUE(daemon.process().wait(std::chrono::seconds(30)));
+  std::ifstream in(logs.path() / "tessera-local.log");
+  std::stringstream text;
+  text << in.rdbuf();
+  EXPECT_THAT(text.str(), HasSubstr("tessera local listening on http://127.0.0.1:"));
+  EXPECT_THAT(text.str(), HasSubstr("received signal 15, stopping"));
+  EXPECT_THAT(daemon.process().err(), Not(HasSubstr("listening"))) << "--quiet: nothing on stderr";
 }
 
 TEST(CliTest, GarbageOnTheSocketDoesNotHurtTheDaemon) {
