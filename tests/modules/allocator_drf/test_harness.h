@@ -103,6 +103,7 @@ class Harness {
   DrfAllocator& allocator() { return allocator_; }
   ManualExecutor& executor() { return executor_; }
   void advance(std::chrono::nanoseconds by) { now_ += by; }
+  Clock::time_point now() const { return now_; }
 
   /// Runs a full allocation now; returns (and forgets) the offers it made.
   std::vector<Offer> allocate() {
