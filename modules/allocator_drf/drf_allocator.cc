@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <limits>
+#include <tuple>
 #include <utility>
 
 namespace tessera::modules::drf {
@@ -25,10 +26,15 @@ bool offerable(const Resources& resources) {
   int64_t mem = 0;
   for (const Resources::Entry& entry : resources.entries()) {
     if (entry.type != api::ResourceType::kScalar) continue;
-    if (entry.name == "cpus") cpus += entry.millis;
-    if (entry.name == "mem") mem += entry.millis;
+    std::string_view name = entry.name;
+    if (name == "cpus") {
+      cpus += entry.millis;
+    } else if (name == "mem") {
+      mem += entry.millis;
+    }
+    if (cpus >= kMinCpusMillis || mem >= kMinMemMillis) return true;
   }
-  return cpus >= kMinCpusMillis || mem >= kMinMemMillis;
+  return false;
 }
 
 int64_t at(const std::vector<int64_t>& values, size_t index) {
@@ -306,11 +312,18 @@ void DrfAllocator::recomputeShares() {
 
 // --- Accounting ---------------------------------------------------------------------------
 
+void DrfAllocator::scalarItems(const Resources& resources, std::vector<ScalarItem>& out) {
+  out.clear();
+  for (const Resources::Entry& entry : resources.entries()) {
+    if (entry.type != api::ResourceType::kScalar) continue;
+    out.push_back({nameIndex(entry.name), entry.millis, entry.isReserved()});
+  }
+}
+
 void DrfAllocator::track(uint32_t agentIndex, uint32_t fw, uint32_t role,
                          const Resources& resources, int sign) {
   if (resources.empty()) return;
   Agent& agent = agents_[agentIndex];
-  Framework& framework = frameworks_[fw];
   Role& r = roles_[role];
   auto record =
       std::find_if(agent.allocations.begin(), agent.allocations.end(),
@@ -318,23 +331,26 @@ void DrfAllocator::track(uint32_t agentIndex, uint32_t fw, uint32_t role,
   if (sign > 0) {
     if (record == agent.allocations.end()) {
       agent.allocations.push_back({fw, role, resources});
-      ++framework.agents[agentIndex];
     } else {
       record->resources += resources;
     }
   } else {
     assert(record != agent.allocations.end());
     record->resources -= resources;
-    if (record->resources.empty()) {
-      agent.allocations.erase(record);
-      auto held = framework.agents.find(agentIndex);
-      if (held != framework.agents.end() && --held->second == 0) framework.agents.erase(held);
-    }
+    if (record->resources.empty()) agent.allocations.erase(record);
   }
-  addScalars(r.allocated, resources, sign, false);
-  addScalars(r.allocatedUnreserved, resources, sign, true);
   Member& member = r.members[fw];
-  addScalars(member.allocated, resources, sign, false);
+  scalarItems(resources, items_);
+  size_t names = scalarNames_.size();
+  for (Scalars* v : {&r.allocated, &r.allocatedUnreserved, &member.allocated}) {
+    if (v->size() < names) v->resize(names, 0);
+  }
+  for (const ScalarItem& item : items_) {
+    int64_t delta = sign * item.millis;
+    r.allocated[item.name] += delta;
+    member.allocated[item.name] += delta;
+    if (!item.reserved) r.allocatedUnreserved[item.name] += delta;
+  }
   if (!sharesDirty_) {
     r.frameworks.update(fw, shareOf(member.allocated));
     roleSorter_.update(role, roleShare(r));
@@ -349,6 +365,11 @@ void DrfAllocator::accountReservations(const Resources& resources, int64_t sign)
     if (r.reserved.size() <= index) r.reserved.resize(scalarNames_.size(), 0);
     r.reserved[index] += sign * entry.millis;
   }
+}
+
+bool DrfAllocator::holdsOn(const Agent& agent, uint32_t fw) const {
+  return std::any_of(agent.allocations.begin(), agent.allocations.end(),
+                     [fw](const AgentAllocation& a) { return a.framework == fw; });
 }
 
 void DrfAllocator::releaseAllOnAgent(uint32_t agentIndex, uint32_t fw) {
@@ -424,7 +445,7 @@ Status DrfAllocator::addFramework(std::string_view frameworkId,
   for (const api::Allocation& a : used) {
     uint32_t agentIndex = 0;
     Agent* agent = findAgent(a.agentId, &agentIndex);
-    if (agent == nullptr || framework.agents.count(agentIndex) != 0) continue;
+    if (agent == nullptr || holdsOn(*agent, fw)) continue;
     Resources part = a.resources - (a.resources - agent->available);
     agent->available -= part;
     track(agentIndex, fw, roleIndex(a.role), part, +1);
@@ -437,9 +458,9 @@ Status DrfAllocator::removeFramework(std::string_view frameworkId) {
   Framework* framework = findFramework(frameworkId);
   if (framework == nullptr) return api::notFound("framework '{}' not found", frameworkId);
   uint32_t fw = frameworkIndex_.at(std::string(frameworkId));
-  std::vector<uint32_t> held;
-  for (const auto& [agentIndex, count] : framework->agents) held.push_back(agentIndex);
-  for (uint32_t agentIndex : held) {
+  // A scan of all agents: removal is rare, and no per-offer index has to be kept for it.
+  for (uint32_t agentIndex = 0; agentIndex < agents_.size(); ++agentIndex) {
+    if (!agents_[agentIndex].present || !holdsOn(agents_[agentIndex], fw)) continue;
     releaseAllOnAgent(agentIndex, fw);
     requestAgent(agentIndex);
   }
@@ -448,7 +469,6 @@ Status DrfAllocator::removeFramework(std::string_view frameworkId) {
   framework->active = false;
   framework->filters.clear();
   framework->pending.clear();
-  framework->hasPending = false;
   std::vector<uint32_t> roles = framework->roles;
   framework->roles.clear();
   framework->suppressed.clear();
@@ -555,10 +575,6 @@ Status DrfAllocator::removeAgent(std::string_view agentId) {
   for (uint32_t fw = 0; fw < frameworks_.size(); ++fw) {
     Framework& framework = frameworks_[fw];
     framework.filters.erase(index);
-    framework.agents.erase(index);
-    if (framework.hasPending) {
-      for (auto& [role, byAgent] : framework.pending) byAgent.erase(agents_[index].id);
-    }
   }
   agent = &agents_[index];
   addScalars(totals_, agent->total, -1, false);
@@ -1060,16 +1076,8 @@ void DrfAllocator::commit(uint32_t agentIndex, uint32_t fw, uint32_t role, Resou
   }
   track(agentIndex, fw, role, offer, +1);
   Framework& framework = frameworks_[fw];
-  if (!framework.hasPending) {
-    framework.hasPending = true;
-    touched_.push_back(fw);
-  }
-  Resources& slot = framework.pending[roles_[role].name][agents_[agentIndex].id];
-  if (slot.empty()) {
-    slot = std::move(offer);
-  } else {
-    slot += offer;
-  }
+  if (framework.pending.empty()) touched_.push_back(fw);
+  framework.pending.push_back({roles_[role].name, agents_[agentIndex].id, std::move(offer)});
 }
 
 void DrfAllocator::deliver(api::AllocationRunStats& stats) {
@@ -1077,11 +1085,27 @@ void DrfAllocator::deliver(api::AllocationRunStats& stats) {
   touched.swap(touched_);
   for (uint32_t fw : touched) {
     Framework& framework = frameworks_[fw];
-    if (!framework.hasPending) continue;
-    framework.hasPending = false;
-    api::OfferMap offers;
+    std::vector<api::Offer> offers;
     offers.swap(framework.pending);
     if (offers.empty() || !options_.offerCallback) continue;
+    if (quotaInRun_) {
+      // Stage 1 and stage 2 may both have offered a (role, agent): merge them.
+      std::sort(offers.begin(), offers.end(), [](const api::Offer& a, const api::Offer& b) {
+        return std::tie(a.role, a.agentId) < std::tie(b.role, b.agentId);
+      });
+      size_t out = 0;
+      for (size_t i = 0; i < offers.size(); ++i) {
+        if (out > 0 && offers[out - 1].role == offers[i].role &&
+            offers[out - 1].agentId == offers[i].agentId) {
+          offers[out - 1].resources += offers[i].resources;
+        } else if (out != i) {
+          offers[out++] = std::move(offers[i]);
+        } else {
+          ++out;
+        }
+      }
+      offers.resize(out);
+    }
     ++stats.frameworksOffered;
     // Copy the id: the callback may post work that changes frameworks_.
     std::string id = framework.id;

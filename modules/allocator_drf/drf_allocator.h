@@ -120,9 +120,7 @@ class DrfAllocator final : public api::Allocator {
     std::vector<uint32_t> roles;
     std::vector<uint32_t> suppressed;
     std::unordered_map<uint32_t, Clock::time_point> filters;  // agent index -> until
-    std::unordered_map<uint32_t, uint32_t> agents;  // agent index -> allocation records there
-    api::OfferMap pending;
-    bool hasPending = false;
+    std::vector<api::Offer> pending;                          // offers of the run in progress
   };
   struct AgentAllocation {
     uint32_t framework;
@@ -145,6 +143,15 @@ class DrfAllocator final : public api::Allocator {
   uint32_t nameIndex(std::string_view name);
   void addScalars(Scalars& into, const api::Resources& resources, int64_t sign,
                   bool unreservedOnly);
+  // The scalar entries of `resources` as (name index, millis, reserved), computed once per
+  // offer and applied to the role's and member's vectors.
+  struct ScalarItem {
+    uint32_t name;
+    int64_t millis;
+    bool reserved;
+  };
+  void scalarItems(const api::Resources& resources, std::vector<ScalarItem>& out);
+  std::vector<ScalarItem> items_;  // scratch for track()
   double shareOf(const Scalars& allocated) const;
   double roleShare(const Role& role) const { return shareOf(role.allocated) / role.weight; }
 
@@ -170,6 +177,7 @@ class DrfAllocator final : public api::Allocator {
              int sign);
   void accountReservations(const api::Resources& resources, int64_t sign);
   void releaseAllOnAgent(uint32_t agentIndex, uint32_t fw);
+  bool holdsOn(const Agent& agent, uint32_t fw) const;
 
   void requestAgent(uint32_t agentIndex);
   void requestAll();

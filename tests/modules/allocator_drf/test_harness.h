@@ -11,6 +11,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -90,11 +91,13 @@ class Harness {
     api::AllocatorOptions options;
     options.automaticRuns = automaticRuns;
     options.clock = [this] { return now_; };
-    options.offerCallback = [this](std::string_view framework, api::OfferMap offers) {
-      for (auto& [role, byAgent] : offers) {
-        for (auto& [agent, resources] : byAgent) {
-          offers_.push_back({std::string(framework), role, agent, std::move(resources)});
-        }
+    options.offerCallback = [this](std::string_view framework, std::vector<api::Offer> offers) {
+      std::set<std::pair<std::string, std::string>> seen;
+      for (api::Offer& offer : offers) {
+        EXPECT_TRUE(seen.emplace(offer.role, offer.agentId).second)
+            << "(role, agent) offered twice in one run";
+        offers_.push_back(
+            {std::string(framework), offer.role, offer.agentId, std::move(offer.resources)});
       }
     };
     EXPECT_TRUE(allocator_.initialize(std::move(options)).isOk());

@@ -34,15 +34,19 @@
 
 namespace tessera::api {
 
-/// Offers made to one framework in one allocation run: role → agent id → resources. Every
-/// (role, agent) appears at most once; the resources are allocatable to that role.
-using OfferMap = std::map<std::string, std::map<std::string, Resources>, std::less<>>;
+/// One offer: resources of one agent, allocatable to one role of the framework it goes to.
+struct Offer {
+  std::string role;
+  std::string agentId;
+  Resources resources;
+};
 
-/// Receives the offers of one allocation run for one framework. Called on the allocator's
+/// Receives the offers of one allocation run for one framework: each (role, agent) pair at
+/// most once. Called on the allocator's
 /// executor, at most once per framework per run, after the run's accounting is complete (so
 /// the callee may post back into the allocator, e.g. recoverResources(), without surprises).
 /// Must not block; must not call the allocator re-entrantly (post instead).
-using OfferCallback = std::function<void(std::string_view frameworkId, OfferMap offers)>;
+using OfferCallback = std::function<void(std::string_view frameworkId, std::vector<Offer> offers)>;
 
 /// The allocator's clock; monotonic. Injected so tests can drive filter expiry without sleeping.
 using AllocatorClock = std::function<std::chrono::steady_clock::time_point()>;
