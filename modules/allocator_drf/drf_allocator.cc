@@ -1076,7 +1076,10 @@ void DrfAllocator::commit(uint32_t agentIndex, uint32_t fw, uint32_t role, Resou
   }
   track(agentIndex, fw, role, offer, +1);
   Framework& framework = frameworks_[fw];
-  if (framework.pending.empty()) touched_.push_back(fw);
+  if (framework.pending.empty()) {
+    touched_.push_back(fw);
+    framework.pending.reserve(framework.lastOffers);
+  }
   framework.pending.push_back({roles_[role].name, agents_[agentIndex].id, std::move(offer)});
 }
 
@@ -1087,6 +1090,7 @@ void DrfAllocator::deliver(api::AllocationRunStats& stats) {
     Framework& framework = frameworks_[fw];
     std::vector<api::Offer> offers;
     offers.swap(framework.pending);
+    framework.lastOffers = offers.size();
     if (offers.empty() || !options_.offerCallback) continue;
     if (quotaInRun_) {
       // Stage 1 and stage 2 may both have offered a (role, agent): merge them.

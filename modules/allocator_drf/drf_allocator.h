@@ -121,6 +121,7 @@ class DrfAllocator final : public api::Allocator {
     std::vector<uint32_t> suppressed;
     std::unordered_map<uint32_t, Clock::time_point> filters;  // agent index -> until
     std::vector<api::Offer> pending;                          // offers of the run in progress
+    size_t lastOffers = 0;  // how many the last run made: reserved up front
   };
   struct AgentAllocation {
     uint32_t framework;

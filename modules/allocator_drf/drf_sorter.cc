@@ -8,9 +8,7 @@ void DrfSorter::add(uint32_t client, double share) {
     update(client, share);
     return;
   }
-  Key key{share, nextSequence_++, client};
-  keys_.emplace(client, key);
-  order_.insert(key);
+  keys_.emplace(client, order_.insert(Key{share, nextSequence_++, client}).first);
 }
 
 void DrfSorter::remove(uint32_t client) {
@@ -22,17 +20,16 @@ void DrfSorter::remove(uint32_t client) {
 
 void DrfSorter::update(uint32_t client, double share) {
   auto it = keys_.find(client);
-  if (it == keys_.end() || it->second.share == share) return;
+  if (it == keys_.end() || it->second->share == share) return;
   // Re-insert with the same sequence so ties keep their order; extract() reuses the node.
   auto node = order_.extract(it->second);
   node.value().share = share;
-  it->second.share = share;
-  order_.insert(std::move(node));
+  it->second = order_.insert(std::move(node)).position;
 }
 
 double DrfSorter::share(uint32_t client) const {
   auto it = keys_.find(client);
-  return it == keys_.end() ? 0 : it->second.share;
+  return it == keys_.end() ? 0 : it->second->share;
 }
 
 }  // namespace tessera::modules::drf

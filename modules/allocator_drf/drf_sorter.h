@@ -44,7 +44,9 @@ class DrfSorter {
 
  private:
   std::set<Key> order_;
-  std::unordered_map<uint32_t, Key> keys_;
+  // Iterators into order_ stay valid across other insertions and erasures, so a re-key is one
+  // extract (no search) and one insertion.
+  std::unordered_map<uint32_t, std::set<Key>::iterator> keys_;
   uint64_t nextSequence_ = 0;
 };
 
