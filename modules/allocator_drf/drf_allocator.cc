@@ -140,9 +140,14 @@ DrfAllocator::DrfAllocator(api::Executor& executor, api::Metrics* metrics, api::
   }
 }
 
-DrfAllocator::~DrfAllocator() { *alive_ = false; }
+DrfAllocator::~DrfAllocator() {
+  *alive_ = false;
+  // Destroying a handle does not cancel its timer.
+  if (timer_) timer_->cancel();
+}
 
 void DrfAllocator::stop() {
+  assertOnStrand();
   stopped_ = true;
   *alive_ = false;
   if (timer_) timer_->cancel();
@@ -155,6 +160,7 @@ DrfAllocator::Clock::time_point DrfAllocator::now() const {
 }
 
 Status DrfAllocator::initialize(api::AllocatorOptions options) {
+  assertOnStrand();
   if (initialized_) return api::failedPrecondition("allocator already initialized");
   if (!options.offerCallback) return api::invalidArgument("no offer callback");
   if (options.allocationInterval.count() < 0) {
@@ -421,6 +427,7 @@ void DrfAllocator::setFrameworkRoles(uint32_t fw, const api::FrameworkOptions& o
 Status DrfAllocator::addFramework(std::string_view frameworkId,
                                   const api::FrameworkOptions& options,
                                   std::span<const api::Allocation> used, bool active) {
+  assertOnStrand();
   if (!initialized_) return api::failedPrecondition("allocator not initialized");
   if (findFramework(frameworkId) != nullptr) {
     return api::alreadyExists("framework '{}' already added", frameworkId);
@@ -455,6 +462,7 @@ Status DrfAllocator::addFramework(std::string_view frameworkId,
 }
 
 Status DrfAllocator::removeFramework(std::string_view frameworkId) {
+  assertOnStrand();
   Framework* framework = findFramework(frameworkId);
   if (framework == nullptr) return api::notFound("framework '{}' not found", frameworkId);
   uint32_t fw = frameworkIndex_.at(std::string(frameworkId));
@@ -481,6 +489,7 @@ Status DrfAllocator::removeFramework(std::string_view frameworkId) {
 }
 
 Status DrfAllocator::activateFramework(std::string_view frameworkId) {
+  assertOnStrand();
   Framework* framework = findFramework(frameworkId);
   if (framework == nullptr) return api::notFound("framework '{}' not found", frameworkId);
   framework->active = true;
@@ -490,6 +499,7 @@ Status DrfAllocator::activateFramework(std::string_view frameworkId) {
 }
 
 Status DrfAllocator::deactivateFramework(std::string_view frameworkId) {
+  assertOnStrand();
   Framework* framework = findFramework(frameworkId);
   if (framework == nullptr) return api::notFound("framework '{}' not found", frameworkId);
   framework->active = false;
@@ -500,6 +510,7 @@ Status DrfAllocator::deactivateFramework(std::string_view frameworkId) {
 
 Status DrfAllocator::updateFramework(std::string_view frameworkId,
                                      const api::FrameworkOptions& options) {
+  assertOnStrand();
   Framework* framework = findFramework(frameworkId);
   if (framework == nullptr) return api::notFound("framework '{}' not found", frameworkId);
   if (Status valid = validateOptions(frameworkId, options); !valid) return valid;
@@ -516,6 +527,7 @@ Status DrfAllocator::updateFramework(std::string_view frameworkId,
 
 Status DrfAllocator::addAgent(std::string_view agentId, const Resources& total,
                               std::span<const api::Allocation> used) {
+  assertOnStrand();
   if (!initialized_) return api::failedPrecondition("allocator not initialized");
   if (agentIndex_.count(std::string(agentId)) != 0) {
     return api::alreadyExists("agent '{}' already added", agentId);
@@ -567,6 +579,7 @@ Status DrfAllocator::addAgent(std::string_view agentId, const Resources& total,
 }
 
 Status DrfAllocator::removeAgent(std::string_view agentId) {
+  assertOnStrand();
   uint32_t index = 0;
   Agent* agent = findAgent(agentId, &index);
   if (agent == nullptr) return api::notFound("agent '{}' not found", agentId);
@@ -581,6 +594,7 @@ Status DrfAllocator::removeAgent(std::string_view agentId) {
   accountReservations(agent->total, -1);
   sharesDirty_ = true;
   agentIndex_.erase(agent->id);
+  if (agent->dirty) std::erase(dirtyAgents_, index);  // the slot may be reused before the run
   *agent = Agent{};
   freeAgents_.push_back(index);
   --agentCount_;
@@ -590,6 +604,7 @@ Status DrfAllocator::removeAgent(std::string_view agentId) {
 }
 
 Status DrfAllocator::updateAgent(std::string_view agentId, const Resources& total) {
+  assertOnStrand();
   uint32_t index = 0;
   Agent* agent = findAgent(agentId, &index);
   if (agent == nullptr) return api::notFound("agent '{}' not found", agentId);
@@ -612,6 +627,7 @@ Status DrfAllocator::updateAgent(std::string_view agentId, const Resources& tota
 }
 
 Status DrfAllocator::activateAgent(std::string_view agentId) {
+  assertOnStrand();
   uint32_t index = 0;
   Agent* agent = findAgent(agentId, &index);
   if (agent == nullptr) return api::notFound("agent '{}' not found", agentId);
@@ -621,6 +637,7 @@ Status DrfAllocator::activateAgent(std::string_view agentId) {
 }
 
 Status DrfAllocator::deactivateAgent(std::string_view agentId) {
+  assertOnStrand();
   Agent* agent = findAgent(agentId);
   if (agent == nullptr) return api::notFound("agent '{}' not found", agentId);
   agent->active = false;
@@ -632,6 +649,7 @@ Status DrfAllocator::deactivateAgent(std::string_view agentId) {
 Status DrfAllocator::recoverResources(std::string_view frameworkId, std::string_view agentId,
                                       const Resources& resources,
                                       std::optional<std::chrono::nanoseconds> refuseFor) {
+  assertOnStrand();
   if (refuseFor && refuseFor->count() < 0) {
     return api::invalidArgument("negative refuse duration for framework '{}'", frameworkId);
   }
@@ -673,6 +691,7 @@ Status DrfAllocator::recoverResources(std::string_view frameworkId, std::string_
 
 Status DrfAllocator::suppressOffers(std::string_view frameworkId,
                                     std::span<const std::string> roles) {
+  assertOnStrand();
   Framework* framework = findFramework(frameworkId);
   if (framework == nullptr) return api::notFound("framework '{}' not found", frameworkId);
   uint32_t fw = frameworkIndex_.at(std::string(frameworkId));
@@ -696,6 +715,7 @@ Status DrfAllocator::suppressOffers(std::string_view frameworkId,
 
 Status DrfAllocator::reviveOffers(std::string_view frameworkId,
                                   std::span<const std::string> roles) {
+  assertOnStrand();
   Framework* framework = findFramework(frameworkId);
   if (framework == nullptr) return api::notFound("framework '{}' not found", frameworkId);
   uint32_t fw = frameworkIndex_.at(std::string(frameworkId));
@@ -721,6 +741,7 @@ Status DrfAllocator::reviveOffers(std::string_view frameworkId,
 
 Status DrfAllocator::updateAllocation(std::string_view frameworkId, std::string_view agentId,
                                       std::span<const api::ReservationOperation> operations) {
+  assertOnStrand();
   Framework* framework = findFramework(frameworkId);
   if (framework == nullptr) return api::notFound("framework '{}' not found", frameworkId);
   uint32_t agentIndex = 0;
@@ -765,6 +786,7 @@ Status DrfAllocator::updateAllocation(std::string_view frameworkId, std::string_
 // --- Policy -------------------------------------------------------------------------------
 
 Status DrfAllocator::updateWeights(const std::map<std::string, double>& weights) {
+  assertOnStrand();
   for (const auto& [role, weight] : weights) {
     if (Status valid = api::validateRole(role); !valid || role == "*") {
       return api::invalidArgument("invalid role '{}' in weights", role);
@@ -780,6 +802,7 @@ Status DrfAllocator::updateWeights(const std::map<std::string, double>& weights)
 
 Status DrfAllocator::updateQuota(std::string_view role, const Resources& guarantee,
                                  const Resources& limit) {
+  assertOnStrand();
   if (Status valid = api::validateRole(role); !valid || role == "*") {
     return api::invalidArgument("invalid quota role '{}'", role);
   }
@@ -844,6 +867,7 @@ void DrfAllocator::requestAll() {
 }
 
 void DrfAllocator::allocate() {
+  assertOnStrand();
   if (!initialized_ || stopped_) return;
   allDirty_ = true;
   if (runScheduled_) return;
@@ -879,6 +903,7 @@ void DrfAllocator::armTimer() {
 }
 
 api::AllocationRunStats DrfAllocator::allocateNow() {
+  assertOnStrand();
   requestedAt_ = now();
   return run(true);
 }

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cassert>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -141,6 +142,8 @@ class DrfAllocator final : public api::Allocator {
   enum class Stage { kGuarantees, kAll };
 
   Clock::time_point now() const;
+  // Every entry point runs on the allocator's executor (the house rule instead of locks).
+  void assertOnStrand() const { assert(executor_.runningInThisThread()); }
   uint32_t nameIndex(std::string_view name);
   void addScalars(Scalars& into, const api::Resources& resources, int64_t sign,
                   bool unreservedOnly);
