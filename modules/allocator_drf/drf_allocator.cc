@@ -827,8 +827,11 @@ Status DrfAllocator::updateQuota(std::string_view role, const Resources& guarant
   r.limit.assign(scalarNames_.size(), 0);
   addScalars(r.guarantee, guarantee, +1, true);
   addScalars(r.limit, limit, +1, true);
+  bool had = r.hasGuarantee || r.hasLimit;
   r.hasGuarantee = !guarantee.empty();
   r.hasLimit = !limit.empty();
+  bool has = r.hasGuarantee || r.hasLimit;
+  if (has != had) quotaRoles_ += has ? 1 : -1;
   if (metrics_ != nullptr) {
     std::string base = std::string(kPrefix) + "quota/roles/" + std::string(role) + "/resources/";
     for (const Resources* resources : {&guarantee, &limit}) {
@@ -935,7 +938,8 @@ api::AllocationRunStats DrfAllocator::run(bool full) {
   // Quota: how much of each role's guarantee is unmet, and the headroom that holds back.
   quotaInRun_ = false;
   bool anyUnmet = false;
-  for (const Role& r : roles_) quotaInRun_ = quotaInRun_ || r.hasGuarantee || r.hasLimit;
+  // A count, not a scan of every role: incremental runs must not cost O(roles).
+  quotaInRun_ = quotaRoles_ > 0;
   if (quotaInRun_) {
     requiredHeadroom_.assign(scalarNames_.size(), 0);
     for (uint32_t role = 0; role < roles_.size(); ++role) {

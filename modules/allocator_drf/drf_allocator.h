@@ -233,6 +233,7 @@ class DrfAllocator final : public api::Allocator {
 
   // Per-run quota state (only when some role has quota).
   bool quotaInRun_ = false;
+  size_t quotaRoles_ = 0;          // roles with a guarantee or a limit
   Scalars unreservedAvailable_;    // unreserved, unallocated, on active agents
   Scalars requiredHeadroom_;       // sum over roles of unmet guarantees
   std::vector<Scalars> unmet_;     // per role: guarantee - consumed, floored at 0

@@ -41,11 +41,11 @@ struct Offer {
   Resources resources;
 };
 
-/// Receives the offers of one allocation run for one framework: each (role, agent) pair at
-/// most once. Called on the allocator's
-/// executor, at most once per framework per run, after the run's accounting is complete (so
-/// the callee may post back into the allocator, e.g. recoverResources(), without surprises).
-/// Must not block; must not call the allocator re-entrantly (post instead).
+/// Receives the offers of one allocation run for one framework, each (role, agent) pair at
+/// most once; the offers are the callee's to keep. Called on the allocator's executor, at most
+/// once per framework per run, after the run's accounting is complete (so the callee may post
+/// back into the allocator, e.g. recoverResources(), without surprises). Must not block; must
+/// not call the allocator re-entrantly (post instead).
 using OfferCallback = std::function<void(std::string_view frameworkId, std::vector<Offer> offers)>;
 
 /// The allocator's clock; monotonic. Injected so tests can drive filter expiry without sleeping.
@@ -53,8 +53,8 @@ using AllocatorClock = std::function<std::chrono::steady_clock::time_point()>;
 
 /// What initialize() needs.
 struct AllocatorOptions {
-  /// How often a full allocation run happens; > 0. The module's `allocation_interval`
-  /// parameter (default 1s) is used when this is zero.
+  /// How often a full allocation run happens; zero means the module's own default (for
+  /// allocator_drf its `allocation_interval` parameter, 1s unless set).
   std::chrono::nanoseconds allocationInterval{0};
   /// Where offers go; required.
   OfferCallback offerCallback;
