@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "kernel/modules/manifest.h"
+#include "tessera/api/allocator.h"
 #include "tessera/api/anonymous.h"
 #include "tessera/api/authenticator.h"
 #include "tessera/api/authorizer.h"
@@ -19,6 +20,10 @@ namespace tessera::kernel::modules {
 /// The interface type behind each kind, for typed creation.
 template <typename T>
 struct KindOf;
+template <>
+struct KindOf<api::Allocator> {
+  static constexpr std::string_view kKind = api::kKindAllocator;
+};
 template <>
 struct KindOf<api::Anonymous> {
   static constexpr std::string_view kKind = api::kKindAnonymous;
