@@ -115,7 +115,7 @@ int runModules(const std::vector<std::string>& args) {
     std::cout << std::endl;
     return 0;
   }
-  std::cout << fmt::format("{:<34} {:<14} {:<4} {:<50} {}\n", "NAME", "KIND", "API", "LIBRARY",
+  std::cout << fmt::format("{:<30} {:<14} {:<4} {:<60} {}\n", "NAME", "KIND", "API", "LIBRARY",
                            "PARAMETERS");
   for (const auto& m : manager.modules()) {
     std::string parameters;
@@ -123,7 +123,7 @@ int runModules(const std::vector<std::string>& args) {
       if (!parameters.empty()) parameters += ",";
       parameters += key + "=" + value;
     }
-    std::cout << fmt::format("{:<34} {:<14} {:<4} {:<50} {}\n", m.name, m.kind, m.apiVersion,
+    std::cout << fmt::format("{:<30} {:<14} {:<4} {:<60} {}\n", m.name, m.kind, m.apiVersion,
                              m.library, parameters);
   }
   return 0;

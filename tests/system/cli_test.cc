@@ -86,6 +86,8 @@ TEST(CliTest, ModulesListsTheDefaultManifest) {
   EXPECT_THAT(process->out(), HasSubstr("org_tessera_system_metrics"));
   EXPECT_THAT(process->out(), HasSubstr("anonymous"));
   EXPECT_THAT(process->out(), HasSubstr("libtessera_system_metrics.so"));
+  EXPECT_THAT(process->out(), HasSubstr("org_tessera_allocator_drf"));
+  EXPECT_THAT(process->out(), HasSubstr("allocation_interval=1secs"));
 }
 
 TEST(CliTest, ModulesPrintsJsonWithParameters) {
