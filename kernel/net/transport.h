@@ -130,6 +130,7 @@ class TransportServer {
   /// Open connections right now.
   size_t connectionCount() const;
 
+  /// Shared with the accept loop, so a late completion never touches a destroyed server.
   struct State;
 
  private:
@@ -172,6 +173,7 @@ class TransportClient {
   /// guarantees and restrictions as TransportServer::stop(). Idempotent.
   void stop();
 
+  /// Shared with the connect/retry loop, so a late completion never touches a destroyed client.
   struct State;
 
  private:
