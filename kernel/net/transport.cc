@@ -406,7 +406,8 @@ struct TransportServer::State : std::enable_shared_from_this<TransportServer::St
         sink(std::make_shared<Sink>(executor, std::move(handlers))),
         options(std::move(options)),
         strand(asio::make_strand(runtime.io())),
-        acceptor(strand) {}
+        acceptor(strand),
+        pause(strand) {}
 
   void accept() {
     acceptor.async_accept(
@@ -414,12 +415,17 @@ struct TransportServer::State : std::enable_shared_from_this<TransportServer::St
         [self = shared_from_this()](boost::system::error_code ec, tcp::socket socket) {
           if (ec == asio::error::operation_aborted || !self->acceptor.is_open()) return;
           if (ec) {
-            // Out of descriptors and the like: keep serving the connections we have.
+            // Out of descriptors and the like: keep serving the connections we have, and pause
+            // rather than spin on an error that will not go away at once.
             self->sink->log().warn("accept failed: {}", ec.message());
-          } else {
-            std::make_shared<Core>(std::move(socket), self->sink, self->options.transport, nullptr)
-                ->start();
+            self->pause.expires_after(std::chrono::milliseconds(100));
+            self->pause.async_wait([self](boost::system::error_code waitError) {
+              if (!waitError && self->acceptor.is_open()) self->accept();
+            });
+            return;
           }
+          std::make_shared<Core>(std::move(socket), self->sink, self->options.transport, nullptr)
+              ->start();
           self->accept();
         });
   }
@@ -429,6 +435,7 @@ struct TransportServer::State : std::enable_shared_from_this<TransportServer::St
   const TransportServerOptions options;
   Strand strand;
   tcp::acceptor acceptor;
+  asio::steady_timer pause;  // between accept retries after an error
   std::atomic<uint16_t> port{0};
   std::mutex mutex;
   bool started = false;
@@ -480,6 +487,7 @@ void TransportServer::stop() {
   asio::post(state_->strand, [state = state_, closed] {
     boost::system::error_code ec;
     state->acceptor.close(ec);
+    state->pause.cancel();
     closed->set_value();
   });
   // The runtime's io threads run the close; without them there is nothing to close anyway.
