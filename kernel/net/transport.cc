@@ -390,6 +390,16 @@ void Sink::stop() {
 
 }  // namespace
 
+std::chrono::milliseconds reconnectDelay(const TransportClientOptions& options, int attempt,
+                                         double random) {
+  double base = std::min(static_cast<double>(options.maxBackoff.count()),
+                         static_cast<double>(options.initialBackoff.count()) *
+                             std::pow(2.0, std::clamp(attempt, 0, 62)));
+  double jitter = std::clamp(options.jitter, 0.0, 1.0);
+  double delay = base * (1.0 - jitter * std::clamp(random, 0.0, 1.0));
+  return std::chrono::milliseconds(static_cast<int64_t>(delay));
+}
+
 bool Connection::send(const google::protobuf::Message& message) {
   std::string payload;
   if (!message.SerializeToString(&payload)) return false;
@@ -567,13 +577,9 @@ struct TransportClient::State : std::enable_shared_from_this<TransportClient::St
   }
 
   void retry(const api::Status& why) {
-    auto base = std::min<double>(
-        static_cast<double>(options.maxBackoff.count()),
-        static_cast<double>(options.initialBackoff.count()) * std::pow(2.0, std::min(attempt, 30)));
-    ++attempt;
-    double jitter = std::clamp(options.jitter, 0.0, 1.0);
-    double delay = std::uniform_real_distribution<double>(base * (1 - jitter), base)(rng);
-    auto wait = std::chrono::milliseconds(static_cast<int64_t>(delay));
+    auto wait =
+        reconnectDelay(options, attempt, std::uniform_real_distribution<double>(0.0, 1.0)(rng));
+    attempt = std::min(attempt + 1, 62);
     sink->log().debug("{}; retrying in {} ms", why.message(), wait.count());
     retryTimer.expires_after(wait);
     retryTimer.async_wait([self = shared_from_this()](boost::system::error_code ec) {

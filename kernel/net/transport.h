@@ -148,6 +148,12 @@ struct TransportClientOptions {
   TransportOptions transport;
 };
 
+/// The delay before reconnection attempt number `attempt` (0 for the first retry after a failure
+/// or a drop): `initialBackoff * 2^attempt` capped at `maxBackoff`, then reduced by up to
+/// `jitter` of itself according to `random` in [0, 1] (0: no reduction).
+std::chrono::milliseconds reconnectDelay(const TransportClientOptions& options, int attempt,
+                                         double random);
+
 /// Keeps one connection to `host`:`port` open: connects, and after a failure or a drop tries
 /// again with exponential backoff until stop(). The runtime must be started and outlive the
 /// client; `executor` must outlive it too.

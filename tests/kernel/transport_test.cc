@@ -417,6 +417,25 @@ TEST_F(TransportTest, StopFromInsideACallback) {
   ASSERT_TRUE(waitUntil([&] { return serverSide.closeCount() == 1; }));
 }
 
+TEST(TransportBackoffTest, DoublesUpToTheMaximumWithJitterBelow) {
+  TransportClientOptions options;
+  options.initialBackoff = 100ms;
+  options.maxBackoff = 1000ms;
+  options.jitter = 0.5;
+  EXPECT_EQ(reconnectDelay(options, 0, 0.0), 100ms);
+  EXPECT_EQ(reconnectDelay(options, 1, 0.0), 200ms);
+  EXPECT_EQ(reconnectDelay(options, 2, 0.0), 400ms);
+  EXPECT_EQ(reconnectDelay(options, 3, 0.0), 800ms);
+  EXPECT_EQ(reconnectDelay(options, 4, 0.0), 1000ms);
+  EXPECT_EQ(reconnectDelay(options, 1000, 0.0), 1000ms);  // no overflow
+  EXPECT_EQ(reconnectDelay(options, 0, 1.0), 50ms);
+  EXPECT_EQ(reconnectDelay(options, 10, 0.5), 750ms);
+  options.jitter = 0;
+  EXPECT_EQ(reconnectDelay(options, 2, 1.0), 400ms);
+  options.jitter = 7;  // clamped to 1
+  EXPECT_EQ(reconnectDelay(options, 2, 1.0), 0ms);
+}
+
 TEST_F(TransportTest, BadListenAddress) {
   Recorder r;
   TransportServerOptions badAddress;
