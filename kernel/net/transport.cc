@@ -154,6 +154,7 @@ class Core : public std::enable_shared_from_this<Core> {
   uint8_t header_[4] = {};
   std::string body_;
   std::deque<std::string> queue_;
+  size_t queuedBytes_ = 0;
   bool writing_ = false;
   bool closed_ = false;
   bool received_ = false;
@@ -306,6 +307,15 @@ void Core::readBody(uint32_t length) {
 
 void Core::enqueue(std::string framed) {
   if (closed_) return;
+  queuedBytes_ += framed.size();
+  if (queuedBytes_ > options_.maxQueuedBytes) {
+    api::Status error =
+        api::resourceExhausted("'{}' is not reading: over {} bytes waiting to be sent",
+                               handle_->peer(), options_.maxQueuedBytes);
+    sink_->log().error("closing connection: {}", error.message());
+    doClose(error);
+    return;
+  }
   queue_.push_back(std::move(framed));
   if (!writing_) writeNext();
 }
@@ -324,6 +334,7 @@ void Core::writeNext() {
                             self->doClose(api::unavailable("write failed: {}", ec.message()));
                             return;
                           }
+                          self->queuedBytes_ -= self->queue_.front().size();
                           self->queue_.pop_front();
                           self->writeNext();
                         }));

@@ -41,6 +41,9 @@ struct TransportOptions {
   /// A frame announcing more than this is refused: the connection is closed with an error
   /// logged (ResourceExhausted); send() refuses larger messages too.
   size_t maxMessageBytes = 16 * 1024 * 1024;
+  /// When more than this waits to be written (a peer that stopped reading), the connection is
+  /// closed (ResourceExhausted) rather than letting the queue grow until the heartbeat notices.
+  size_t maxQueuedBytes = 64 * 1024 * 1024;
 };
 
 /// One established connection. Thread-safe; shared by the transport and its callbacks. After

@@ -246,6 +246,31 @@ TEST_F(TransportTest, HeartbeatTimeoutDetectsASilentServer) {
       << clientSide.closes[0].toString();
 }
 
+TEST_F(TransportTest, APeerThatStopsReadingIsCutOffWhenTheQueueIsFull) {
+  boost::asio::io_context io;
+  boost::asio::ip::tcp::acceptor silent(io, {boost::asio::ip::make_address("127.0.0.1"), 0});
+  Recorder clientSide;
+  TransportClientOptions options = fastClient();
+  options.transport.heartbeatInterval = 60s;  // only the queue limit may close it here
+  options.transport.maxQueuedBytes = 1024 * 1024;
+  TransportClient client(runtime_, *clientExecutor_, "127.0.0.1", silent.local_endpoint().port(),
+                         clientSide.handlers(), options);
+  client.start();
+  boost::asio::ip::tcp::socket accepted = silent.accept();
+  ASSERT_TRUE(waitUntil([&] { return clientSide.connects == 1; }));
+  ConnectionPtr connection = client.connection();
+  ASSERT_TRUE(connection);
+  // Kernel buffers take a few megabytes first; keep sending until the queue overflows.
+  const std::string chunk(64 * 1024, 'x');
+  ASSERT_TRUE(waitUntil([&] {
+    connection->send(chunk);
+    return clientSide.closeCount() > 0;
+  }));
+  std::lock_guard lock(clientSide.mutex);
+  EXPECT_EQ(clientSide.closes[0].code(), api::StatusCode::kResourceExhausted)
+      << clientSide.closes[0].toString();
+}
+
 TEST_F(TransportTest, HeartbeatTimeoutDetectsASilentClient) {
   Recorder serverSide;
   auto server = startServer(serverSide);
