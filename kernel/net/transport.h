@@ -69,6 +69,7 @@ class Connection {
   virtual uint64_t id() const = 0;
 };
 
+/// How connections are shared between the transport and its owner.
 using ConnectionPtr = std::shared_ptr<Connection>;
 
 /// What the owner hears. Every callback runs on the owner's executor; each may be empty.
