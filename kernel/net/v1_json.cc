@@ -10,6 +10,8 @@
 #include <limits>
 #include <optional>
 
+#include "tessera/api/json.h"
+
 namespace tessera::kernel::net {
 
 namespace pb = google::protobuf;
@@ -22,42 +24,6 @@ constexpr char kBase64Alphabet[] =
 
 // ---------------------------------------------------------------------------------------------
 // Printer
-
-void appendEscaped(std::string& out, std::string_view text) {
-  out.push_back('"');
-  for (char c : text) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      case '\b':
-        out += "\\b";
-        break;
-      case '\f':
-        out += "\\f";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          out += fmt::format("\\u{:04x}", static_cast<unsigned>(c));
-        } else {
-          out.push_back(c);
-        }
-    }
-  }
-  out.push_back('"');
-}
 
 template <typename Float>
 void appendFloating(std::string& out, Float value) {
@@ -85,7 +51,7 @@ class Printer {
         int size = reflection->FieldSize(msg, field);
         if (size == 0) continue;
         separator(out, first);
-        appendEscaped(out, field->name());
+        api::appendJsonString(out, field->name());
         out += ":[";
         for (int j = 0; j < size; ++j) {
           if (j > 0) out.push_back(',');
@@ -99,7 +65,7 @@ class Printer {
           continue;
         }
         separator(out, first);
-        appendEscaped(out, field->name());
+        api::appendJsonString(out, field->name());
         out.push_back(':');
         singularValue(out, msg, reflection, field);
       }
@@ -138,12 +104,12 @@ class Printer {
         appendFloating(out, r->GetDouble(msg, field));
         break;
       case FD::CPPTYPE_ENUM:
-        appendEscaped(out, r->GetEnum(msg, field)->name());
+        api::appendJsonString(out, r->GetEnum(msg, field)->name());
         break;
       case FD::CPPTYPE_STRING: {
         std::string scratch;
         const std::string& value = r->GetStringReference(msg, field, &scratch);
-        appendEscaped(out, field->type() == FD::TYPE_BYTES ? base64Encode(value) : value);
+        api::appendJsonString(out, field->type() == FD::TYPE_BYTES ? base64Encode(value) : value);
         break;
       }
       case FD::CPPTYPE_MESSAGE:
@@ -177,12 +143,12 @@ class Printer {
         appendFloating(out, r->GetRepeatedDouble(msg, field, i));
         break;
       case FD::CPPTYPE_ENUM:
-        appendEscaped(out, r->GetRepeatedEnum(msg, field, i)->name());
+        api::appendJsonString(out, r->GetRepeatedEnum(msg, field, i)->name());
         break;
       case FD::CPPTYPE_STRING: {
         std::string scratch;
         const std::string& value = r->GetRepeatedStringReference(msg, field, i, &scratch);
-        appendEscaped(out, field->type() == FD::TYPE_BYTES ? base64Encode(value) : value);
+        api::appendJsonString(out, field->type() == FD::TYPE_BYTES ? base64Encode(value) : value);
         break;
       }
       case FD::CPPTYPE_MESSAGE:
