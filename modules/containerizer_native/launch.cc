@@ -136,9 +136,13 @@ void closeIf(int& fd) {
   dup2(err, STDERR_FILENO);
   if (chdir(dir) != 0) fail(ChildStep::kChdir);
   if (user != nullptr) {
-    if (setgroups(user->groups.size(), user->groups.data()) != 0) fail(ChildStep::kSetgroups);
-    if (setgid(user->gid) != 0) fail(ChildStep::kSetgid);
-    if (setuid(user->uid) != 0) fail(ChildStep::kSetuid);
+    // Raw syscalls: glibc's setuid() & co. broadcast to every thread it believes the process
+    // has, and after a raw clone3 it still believes in the parent's threads (it would hang).
+    if (syscall(SYS_setgroups, user->groups.size(), user->groups.data()) != 0) {
+      fail(ChildStep::kSetgroups);
+    }
+    if (syscall(SYS_setresgid, user->gid, user->gid, user->gid) != 0) fail(ChildStep::kSetgid);
+    if (syscall(SYS_setresuid, user->uid, user->uid, user->uid) != 0) fail(ChildStep::kSetuid);
   }
   // Whatever the agent leaked without O_CLOEXEC stays out of the container.
   close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);

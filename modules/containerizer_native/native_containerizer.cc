@@ -256,8 +256,8 @@ void NativeContainerizer::start(ContainerPtr container) {
   auto submitted = context_.executor().runBlocking(
       [fd, spec, error] { *error = readExecError(fd, *spec); }, guarded(started));
   if (!submitted) {
-    // No thread to wait on: the launch counts as started, and an exec failure shows as the
-    // command's exit status 127 with the reason in its stderr.
+    // No thread to wait on: the launch counts as started, and an exec failure shows only as
+    // the command's exit status 127.
     close(fd);
     started();
   }
