@@ -241,18 +241,24 @@ void NativeContainerizer::start(ContainerPtr container) {
                                         container->config.sandboxDirectory,
                                         kCheckpointData};
     auto done = std::exchange(container->launchDone, nullptr);
+    container->execCheckPending = false;
     if (*error) {
       launchFailed_.increment();
       container->launchError = api::internalError("{}", **error);
       context_.logger().warning("container '{}' failed to start: {}", container->id, **error);
       done(*container->launchError);
-      return;
+    } else {
+      if (container->phase == Phase::kStarting) container->phase = Phase::kRunning;
+      launched_.increment();
+      context_.logger().info("container '{}' started as pid {}", container->id,
+                             container->child.pid);
+      done(std::move(checkpoint));
     }
-    if (container->phase == Phase::kStarting) container->phase = Phase::kRunning;
-    launched_.increment();
-    context_.logger().info("container '{}' started as pid {}", container->id, container->child.pid);
-    done(std::move(checkpoint));
+    // The process may have ended already (exec failed, or a short command): its termination
+    // waited for this, so that it can say why.
+    if (container->finishPending) finish(container, *container->finishPending);
   };
+  container->execCheckPending = true;
   auto submitted = context_.executor().runBlocking(
       [fd, spec, error] { *error = readExecError(fd, *spec); }, guarded(started));
   if (!submitted) {
@@ -395,6 +401,10 @@ void NativeContainerizer::cleanupNext(ContainerPtr container, size_t index, api:
 }
 
 void NativeContainerizer::finish(ContainerPtr container, api::Status cleanupStatus) {
+  if (container->execCheckPending) {
+    container->finishPending = std::move(cleanupStatus);
+    return;
+  }
   api::ContainerTermination termination;
   termination.waitStatus = container->waitStatus;
   termination.limitation = container->limitation;

@@ -85,6 +85,8 @@ class NativeContainerizer final : public api::Containerizer {
     std::vector<std::function<void(api::Status)>> destroys;
     std::unique_ptr<api::TimerHandle> killTimer;
     bool cleaningUp = false;
+    bool execCheckPending = false;             // start() waits to learn whether exec worked
+    std::optional<api::Status> finishPending;  // finish() deferred until it knows
   };
   using ContainerPtr = std::shared_ptr<Container>;
 
