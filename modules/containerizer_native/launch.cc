@@ -102,7 +102,7 @@ void closeIf(int& fd) {
 // locks), because the parent is multi-threaded.
 [[noreturn]] void runChild(const char* program, char* const* argv, char* const* envp,
                            const char* dir, const UserSwitch* user, int devNull, int out, int err,
-                           int releaseRead, int releaseWrite, int errorRead, int errorWrite) {
+                           int releaseRead, int errorWrite) {
   // Handlers are reset by exec, but ignored signals and the mask are inherited: clear both so the
   // command starts as from a shell.
   struct sigaction defaults {};
@@ -115,25 +115,35 @@ void closeIf(int& fd) {
   sigprocmask(SIG_SETMASK, &none, nullptr);
   setsid();
 
-  close(releaseWrite);
-  close(errorRead);
+  // Keep only what this child needs, at known numbers: 0-2, the release pipe at 3 and the error
+  // pipe at 4. Every other fd goes now, before waiting: a sibling child still waiting for its
+  // isolation must not hold this one's pipes open (it would delay their EOF).
+  constexpr int kRelease = 3;
+  constexpr int kError = 4;
+  int keep[] = {devNull, out, err, releaseRead, errorWrite};
+  for (int& fd : keep) fd = fcntl(fd, F_DUPFD, 10);  // out of the way of 0-4 first
+  dup2(keep[0], STDIN_FILENO);
+  dup2(keep[1], STDOUT_FILENO);
+  dup2(keep[2], STDERR_FILENO);
+  dup2(keep[3], kRelease);
+  dup2(keep[4], kError);
+  close_range(kError + 1, ~0U, 0);
+  fcntl(kError, F_SETFD, FD_CLOEXEC);
+
   char byte = 0;
   ssize_t n;
   do {
-    n = read(releaseRead, &byte, 1);
+    n = read(kRelease, &byte, 1);
   } while (n < 0 && errno == EINTR);
   if (n != 1) _exit(kNotReleasedExit);
-  close(releaseRead);
+  close(kRelease);
 
-  auto fail = [errorWrite](ChildStep step) {
+  auto fail = [](ChildStep step) {
     ChildError report{step, errno};
-    ssize_t ignored = write(errorWrite, &report, sizeof(report));
+    ssize_t ignored = write(kError, &report, sizeof(report));
     (void)ignored;
     _exit(127);
   };
-  dup2(devNull, STDIN_FILENO);
-  dup2(out, STDOUT_FILENO);
-  dup2(err, STDERR_FILENO);
   if (chdir(dir) != 0) fail(ChildStep::kChdir);
   if (user != nullptr) {
     // Raw syscalls: glibc's setuid() & co. broadcast to every thread it believes the process
@@ -144,8 +154,6 @@ void closeIf(int& fd) {
     if (syscall(SYS_setresgid, user->gid, user->gid, user->gid) != 0) fail(ChildStep::kSetgid);
     if (syscall(SYS_setresuid, user->uid, user->uid, user->uid) != 0) fail(ChildStep::kSetuid);
   }
-  // Whatever the agent leaked without O_CLOEXEC stays out of the container.
-  close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
   execve(program, argv, envp);
   fail(ChildStep::kExecve);
   _exit(127);  // not reached
@@ -257,8 +265,7 @@ api::Result<SpawnedChild> spawnChild(const LaunchSpec& spec, const std::string& 
   }
   if (pid == 0) {
     runChild(spec.program.c_str(), argv.data(), envp.data(), spec.workingDirectory.c_str(),
-             spec.user ? &*spec.user : nullptr, devNull, out, err, release[0], release[1],
-             errors[0], errors[1]);
+             spec.user ? &*spec.user : nullptr, devNull, out, err, release[0], errors[1]);
   }
   SpawnedChild child;
   child.pid = static_cast<pid_t>(pid);

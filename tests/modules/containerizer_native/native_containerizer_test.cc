@@ -1,5 +1,6 @@
 #include "modules/containerizer_native/native_containerizer.h"
 
+#include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <poll.h>
@@ -349,6 +350,16 @@ TEST_F(NativeContainerizerTest, OutputIsAppendedToTheSandboxFiles) {
   ASSERT_TRUE(wait("out"));
   EXPECT_EQ(read("out", "stdout"), "earlier\nto-out\n");
   EXPECT_EQ(read("out", "stderr"), "to-err\n");
+}
+
+TEST_F(NativeContainerizerTest, FdsTheAgentLeakedDoNotReachTheContainer) {
+  int leaked = open("/dev/null", O_RDONLY);  // no O_CLOEXEC, as careless agent code might
+  ASSERT_GE(leaked, 0);
+  ASSERT_TRUE(
+      launch(config("fds", fmt::format("test -e /proc/self/fd/{} && echo leaked", leaked))));
+  ASSERT_TRUE(wait("fds"));
+  close(leaked);
+  EXPECT_EQ(read("fds", "stdout"), "");
 }
 
 TEST_F(NativeContainerizerTest, RunsAsTheGivenUserWhenRoot) {
