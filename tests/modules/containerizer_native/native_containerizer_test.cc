@@ -106,6 +106,11 @@ class FakeIsolator final : public api::Isolator {
     std::error_code ec;
     exeAtIsolate = fs::read_symlink(fmt::format("/proc/{}/exe", pid), ec).string();
     record("isolate");
+    if (holdIsolate) {
+      std::lock_guard lock(mutex_);
+      heldIsolate_ = std::move(done);
+      return;
+    }
     reply(std::move(done), isolateResult);
   }
   void watch(std::string_view, std::function<void(api::ContainerLimitation)> limited) override {
@@ -143,6 +148,11 @@ class FakeIsolator final : public api::Isolator {
       if (limited) limited(limitation);
     });
   }
+  /// Answers an isolate() held back by `holdIsolate`.
+  void answerHeldIsolate(api::Status status) {
+    std::lock_guard lock(mutex_);
+    if (heldIsolate_) reply(std::exchange(heldIsolate_, nullptr), status);
+  }
   std::vector<std::string> calls() {
     std::lock_guard lock(mutex_);
     return calls_;
@@ -150,6 +160,7 @@ class FakeIsolator final : public api::Isolator {
 
   api::Status prepareResult;
   api::Status isolateResult;
+  bool holdIsolate = false;
   std::string exeAtIsolate;
 
  private:
@@ -165,6 +176,7 @@ class FakeIsolator final : public api::Isolator {
   std::mutex mutex_;
   std::vector<std::string> calls_;
   std::function<void(api::ContainerLimitation)> limited_;
+  std::function<void(api::Status)> heldIsolate_;
 };
 
 class NativeContainerizerTest : public ::testing::Test {
@@ -458,6 +470,28 @@ TEST_F(NativeContainerizerTest, AFailedIsolateFailsTheLaunchAndTheCommandNeverRu
   ASSERT_TRUE(termination);
   EXPECT_EQ(termination->message, "isolating: no cgroup for you");
   EXPECT_EQ(context_.metrics_.counters["containerizer/native/launch_failed"].value(), 1u);
+}
+
+TEST_F(NativeContainerizerTest, DestroyDuringIsolationAbortsTheLaunch) {
+  shutdown(std::move(containerizer_));
+  auto isolator = std::make_shared<FakeIsolator>(context_.executor());
+  isolator->holdIsolate = true;
+  containerizer_ = make({isolator});
+  auto pending =
+      std::async(std::launch::async, [&] { return launch(config("held", "touch marker")); });
+  ASSERT_TRUE(testing::waitFor([&] { return isolator->calls().size() == 2; }));
+  EXPECT_TRUE(destroy("held", std::chrono::hours(1)));
+  auto result = pending.get();
+  ASSERT_FALSE(result);
+  EXPECT_EQ(result.status().toString(), "aborted: container 'held' was destroyed during launch");
+  auto termination = wait("held");
+  ASSERT_TRUE(termination);
+  EXPECT_TRUE(termination->killed);
+  // The late answer is ignored, and the command never ran.
+  isolator->answerHeldIsolate(api::Status::ok());
+  EXPECT_THAT(containers(), ElementsAre());
+  EXPECT_THAT(isolator->calls(), ElementsAre("prepare", "isolate", "cleanup"));
+  EXPECT_FALSE(fs::exists(dir_.path() / "held" / "marker"));
 }
 
 TEST_F(NativeContainerizerTest, AFailedPrepareFailsTheLaunchBeforeAnyFork) {
