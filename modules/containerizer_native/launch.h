@@ -1,0 +1,73 @@
+#pragma once
+
+/// Turning a ContainerConfig into a process: everything the child needs is prepared before the
+/// fork, so the child only makes async-signal-safe calls.
+
+#include <sys/types.h>
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "tessera/api/container.h"
+#include "tessera/api/status.h"
+
+namespace tessera::modules::containerizer_native {
+
+/// The default PATH a container gets when neither the command nor the agent sets one (Mesos's).
+inline constexpr const char* kDefaultPath =
+    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// The user a container runs as, resolved before the fork.
+struct UserSwitch {
+  std::string name;
+  uid_t uid = 0;
+  gid_t gid = 0;
+  std::vector<gid_t> groups;  ///< supplementary groups, as initgroups() would set them
+};
+
+/// A launch prepared in the parent: program, argv, envp and user, all resolved.
+struct LaunchSpec {
+  std::string program;             ///< path handed to execve
+  std::vector<std::string> argv;   ///< argv[0] included
+  std::vector<std::string> env;    ///< "NAME=value"
+  std::string workingDirectory;    ///< the sandbox
+  std::optional<UserSwitch> user;  ///< set only when running as root and a user is given
+};
+
+/// Builds the spec: shell form runs `/bin/sh -c value`; argv form runs `value` (looked up in
+/// the container's PATH when it has no '/') with `arguments` as argv (argv[0] included; just
+/// `value` when empty). The environment is the command's variables, then `config.environment`
+/// on top, then PATH (if unset) and the containerizer's markers. Errors: InvalidArgument for an
+/// empty command, a secret variable, or an unknown user (when running as root).
+api::Result<LaunchSpec> prepareLaunch(const api::ContainerConfig& config,
+                                      std::string_view agentWorkDir);
+
+/// A forked child that waits for release() before it execs.
+struct SpawnedChild {
+  pid_t pid = -1;
+  int pidfd = -1;        ///< owned by the caller; from clone3(CLONE_PIDFD), so never a reused pid
+  int releaseFd = -1;    ///< write one byte to let the child exec; close without to make it exit
+  int execErrorFd = -1;  ///< read until EOF after release: an errno if execve failed
+};
+
+/// Forks the child (clone3 with CLONE_PIDFD) in its own session and process group; its stdout
+/// and stderr are appended to `stdoutPath`/`stderrPath`, its stdin is /dev/null.
+/// Errors: Internal naming the failing call.
+api::Result<SpawnedChild> spawnChild(const LaunchSpec& spec, const std::string& stdoutPath,
+                                     const std::string& stderrPath);
+
+/// Lets the child exec (`release` true) or makes it exit without exec'ing; closes the fd.
+void releaseChild(SpawnedChild& child, bool release);
+
+/// Blocks until the released child has exec'd or failed to, then closes `fd`. Returns what
+/// failed ("cannot execute '/x': No such file or directory"), or nothing when exec succeeded or
+/// the child never got that far.
+std::optional<std::string> readExecError(int fd, const LaunchSpec& spec);
+
+/// "Command exited with status 3", "Command terminated with signal KILL" (Mesos's command
+/// executor's words; the signal by its abbreviation).
+std::string describeWaitStatus(int waitStatus);
+
+}  // namespace tessera::modules::containerizer_native

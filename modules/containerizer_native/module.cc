@@ -1,0 +1,28 @@
+// The shim: exports the descriptor; the logic is in containerizer_native_lib.
+#include <boost/dll/alias.hpp>
+
+#include "modules/containerizer_native/native_containerizer.h"
+
+namespace {
+
+tessera::api::Result<std::unique_ptr<tessera::api::Module>> create(
+    const tessera::api::Parameters& parameters, tessera::api::Context& context) {
+  try {
+    return tessera::modules::containerizer_native::NativeContainerizer::create(parameters, context);
+  } catch (const std::exception& e) {
+    return tessera::api::internalError("{}", e.what());
+  }
+}
+
+}  // namespace
+
+const tessera::api::ModuleDescriptor kDescriptor{
+    tessera::api::kApiVersion,
+    TESSERA_BUILD_FINGERPRINT,
+    "containerizer",
+    tessera::modules::containerizer_native::kModuleName,
+    "runs command tasks as process groups with stdout/stderr in the sandbox (Mesos's posix "
+    "launcher), driving the isolator modules",
+    "Tessera",
+    &create};
+BOOST_DLL_ALIAS(kDescriptor, tessera_module_descriptor)

@@ -1,0 +1,666 @@
+#include "modules/containerizer_native/native_containerizer.h"
+
+#include <fcntl.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <map>
+#include <mutex>
+#include <sstream>
+#include <stdexcept>
+
+#include "kernel/runtime/logging.h"
+#include "kernel/runtime/runtime.h"
+#include "modules/containerizer_native/proc.h"
+#include "tests/support/subprocess.h"
+
+namespace tessera::modules::containerizer_native {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using namespace std::chrono_literals;
+
+constexpr auto kDeadline = 30s;
+
+api::Parameters parameter(std::string key, std::string value) {
+  return api::Parameters(std::vector<std::pair<std::string, std::string>>{{key, value}});
+}
+
+/// A Context with a real strand, for driving the containerizer as the agent would.
+class TestContext final : public api::Context {
+ public:
+  class NullRouter final : public api::HttpRouter {
+   public:
+    api::Status addRoute(std::string_view, std::string_view, api::HttpHandler, bool) override {
+      return api::Status::ok();
+    }
+  };
+  class MapMetrics final : public api::Metrics {
+   public:
+    api::Counter& counter(std::string_view name) override {
+      std::lock_guard lock(mutex);
+      return counters[std::string(name)];
+    }
+    api::Timer& timer(std::string_view) override { std::abort(); }
+    void gauge(std::string_view name, std::function<double()> read) override {
+      std::lock_guard lock(mutex);
+      gauges[std::string(name)] = std::move(read);
+    }
+    void removeGauge(std::string_view name) override {
+      std::lock_guard lock(mutex);
+      gauges.erase(std::string(name));
+    }
+    std::mutex mutex;
+    std::map<std::string, api::Counter> counters;
+    std::map<std::string, std::function<double()>> gauges;
+  };
+
+  TestContext() { runtime.start(); }
+  ~TestContext() override { runtime.stop(); }
+
+  api::Logger& logger() override { return logger_; }
+  api::Metrics& metrics() override { return metrics_; }
+  api::Executor& executor() override { return *executor_; }
+  api::HttpRouter& http() override { return router_; }
+  std::string_view role() const override { return "agent"; }
+  std::string_view workDir() const override { return ""; }
+
+  kernel::runtime::Runtime runtime;
+  std::unique_ptr<kernel::runtime::StrandExecutor> executor_ = runtime.makeExecutor();
+  kernel::runtime::SpdLogger logger_{"containerizer_native_test"};
+  MapMetrics metrics_;
+  NullRouter router_;
+};
+
+/// An isolator double: records the calls in order and answers as told, posting its callbacks
+/// back to the containerizer's executor the way the kernel's proxies do.
+class FakeIsolator final : public api::Isolator {
+ public:
+  explicit FakeIsolator(api::Executor& executor) : executor_(executor) {}
+
+  void stop() override {}
+  std::vector<std::string> isolations() const override { return {"fake/isolator"}; }
+  void recover(const std::vector<api::ContainerCheckpoint>& alive,
+               std::function<void(api::Status)> done) override {
+    std::string ids;
+    for (const auto& checkpoint : alive) ids += checkpoint.containerId;
+    record("recover:" + ids);
+    reply(std::move(done), api::Status::ok());
+  }
+  void prepare(const api::ContainerConfig&, std::function<void(api::Status)> done) override {
+    record("prepare");
+    reply(std::move(done), prepareResult);
+  }
+  void isolate(std::string_view, int64_t pid, std::function<void(api::Status)> done) override {
+    // The child must not have exec'd yet: it still runs this test binary's image.
+    std::error_code ec;
+    exeAtIsolate = fs::read_symlink(fmt::format("/proc/{}/exe", pid), ec).string();
+    record("isolate");
+    if (holdIsolate) {
+      std::lock_guard lock(mutex_);
+      heldIsolate_ = std::move(done);
+      return;
+    }
+    reply(std::move(done), isolateResult);
+  }
+  void watch(std::string_view, std::function<void(api::ContainerLimitation)> limited) override {
+    record("watch");
+    std::lock_guard lock(mutex_);
+    limited_ = std::move(limited);
+  }
+  void update(std::string_view, const api::Resources&,
+              std::function<void(api::Status)> done) override {
+    record("update");
+    reply(std::move(done), api::Status::ok());
+  }
+  void usage(std::string_view, v1::ResourceStatistics stats,
+             std::function<void(api::Result<v1::ResourceStatistics>)> done) override {
+    stats.set_cpus_limit(1.5);
+    executor_.post([done = std::move(done), stats] { done(stats); });
+  }
+  void cleanup(std::string_view, std::function<void(api::Status)> done) override {
+    record("cleanup");
+    {
+      std::lock_guard lock(mutex_);
+      limited_ = nullptr;
+    }
+    reply(std::move(done), api::Status::ok());
+  }
+
+  /// Reports a limitation through the callback given to watch(), on the executor.
+  void limit(api::ContainerLimitation limitation) {
+    executor_.post([this, limitation] {
+      std::function<void(api::ContainerLimitation)> limited;
+      {
+        std::lock_guard lock(mutex_);
+        limited = std::exchange(limited_, nullptr);
+      }
+      if (limited) limited(limitation);
+    });
+  }
+  /// Answers an isolate() held back by `holdIsolate`.
+  void answerHeldIsolate(api::Status status) {
+    std::lock_guard lock(mutex_);
+    if (heldIsolate_) reply(std::exchange(heldIsolate_, nullptr), status);
+  }
+  std::vector<std::string> calls() {
+    std::lock_guard lock(mutex_);
+    return calls_;
+  }
+
+  api::Status prepareResult;
+  api::Status isolateResult;
+  bool holdIsolate = false;
+  std::string exeAtIsolate;
+
+ private:
+  void record(std::string call) {
+    std::lock_guard lock(mutex_);
+    calls_.push_back(std::move(call));
+  }
+  void reply(std::function<void(api::Status)> done, api::Status status) {
+    executor_.post([done = std::move(done), status] { done(status); });
+  }
+
+  api::Executor& executor_;
+  std::mutex mutex_;
+  std::vector<std::string> calls_;
+  std::function<void(api::ContainerLimitation)> limited_;
+  std::function<void(api::Status)> heldIsolate_;
+};
+
+class NativeContainerizerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    fs::permissions(dir_.path(), fs::perms::all, fs::perm_options::replace);
+    containerizer_ = make();
+  }
+  void TearDown() override {
+    for (pid_t pid : started_) kill(-pid, SIGKILL);
+    if (containerizer_) shutdown(std::move(containerizer_));
+  }
+
+  /// Runs `fn(done)` on the executor and waits for `done`; throws (failing the test) after the
+  /// deadline. A second call of `done` throws std::future_error, on the executor: loud.
+  template <typename T, typename Fn>
+  T call(Fn fn) {
+    auto promise = std::make_shared<std::promise<T>>();
+    auto future = promise->get_future();
+    context_.executor().post([fn = std::move(fn), promise]() mutable {
+      fn([promise](T value) { promise->set_value(std::move(value)); });
+    });
+    if (future.wait_for(kDeadline) != std::future_status::ready) {
+      throw std::runtime_error("callback not called before the deadline");
+    }
+    return future.get();
+  }
+
+  std::unique_ptr<NativeContainerizer> make(
+      std::vector<std::shared_ptr<api::Isolator>> isolators = {},
+      std::vector<std::string> isolation = {}) {
+    auto created = call<api::Result<std::unique_ptr<api::Module>>>([&](auto done) {
+      done(NativeContainerizer::create(parameter("default_grace_period", "5secs"), context_));
+    });
+    if (!created) throw std::runtime_error(created.status().toString());
+    std::unique_ptr<NativeContainerizer> instance(
+        static_cast<NativeContainerizer*>(created->release()));
+    api::ContainerizerSettings settings;
+    settings.agentWorkDir = (dir_.path() / "agent").string();
+    settings.isolators = std::move(isolators);
+    settings.isolation = std::move(isolation);
+    auto status =
+        call<api::Status>([&](auto done) { instance->initialize(settings, std::move(done)); });
+    if (!status) throw std::runtime_error(status.toString());
+    return instance;
+  }
+
+  /// As the kernel does: stop() and destroy on the executor.
+  void shutdown(std::unique_ptr<NativeContainerizer> instance) {
+    call<int>([&](auto done) {
+      instance->stop();
+      instance.reset();
+      done(0);
+    });
+  }
+
+  api::ContainerConfig config(const std::string& id, const std::string& command) {
+    api::ContainerConfig config;
+    config.containerId = id;
+    config.taskId = "task-" + id;
+    config.frameworkId = "fw";
+    config.sandboxDirectory = (dir_.path() / id).string();
+    fs::create_directories(config.sandboxDirectory);
+    fs::permissions(config.sandboxDirectory, fs::perms::all, fs::perm_options::replace);
+    config.command.set_value(command);
+    return config;
+  }
+
+  api::Result<api::ContainerCheckpoint> launch(const api::ContainerConfig& config,
+                                               NativeContainerizer* on = nullptr) {
+    NativeContainerizer* target = on ? on : containerizer_.get();
+    auto result = call<api::Result<api::ContainerCheckpoint>>(
+        [&](auto done) { target->launch(config, std::move(done)); });
+    if (result) started_.push_back(static_cast<pid_t>(result->pid));
+    return result;
+  }
+  api::Result<api::ContainerTermination> wait(const std::string& id,
+                                              NativeContainerizer* on = nullptr) {
+    NativeContainerizer* target = on ? on : containerizer_.get();
+    return call<api::Result<api::ContainerTermination>>(
+        [&](auto done) { target->wait(id, std::move(done)); });
+  }
+  api::Status destroy(const std::string& id, std::chrono::nanoseconds grace) {
+    return call<api::Status>(
+        [&](auto done) { containerizer_->destroy(id, grace, std::move(done)); });
+  }
+  api::Result<v1::ResourceStatistics> usage(const std::string& id) {
+    return call<api::Result<v1::ResourceStatistics>>(
+        [&](auto done) { containerizer_->usage(id, std::move(done)); });
+  }
+  std::vector<std::string> containers(NativeContainerizer* on = nullptr) {
+    NativeContainerizer* target = on ? on : containerizer_.get();
+    return call<std::vector<std::string>>([&](auto done) { target->containers(std::move(done)); });
+  }
+
+  std::string read(const std::string& id, const std::string& name) {
+    std::ifstream in(dir_.path() / id / name);
+    std::stringstream text;
+    text << in.rdbuf();
+    return text.str();
+  }
+
+  testing::TempDir dir_;
+  TestContext context_;
+  std::unique_ptr<NativeContainerizer> containerizer_;
+  std::vector<pid_t> started_;
+};
+
+TEST_F(NativeContainerizerTest, CommandExitingWithZero) {
+  auto checkpoint = launch(config("c0", "exit 0"));
+  ASSERT_TRUE(checkpoint) << checkpoint.status().toString();
+  EXPECT_EQ(checkpoint->containerId, "c0");
+  EXPECT_EQ(checkpoint->containerizer, "org_tessera_containerizer_native");
+  EXPECT_GT(checkpoint->pid, 0);
+  EXPECT_GT(checkpoint->startTime, 0u);
+  auto termination = wait("c0");
+  ASSERT_TRUE(termination) << termination.status().toString();
+  ASSERT_TRUE(termination->waitStatus);
+  EXPECT_TRUE(WIFEXITED(*termination->waitStatus));
+  EXPECT_EQ(WEXITSTATUS(*termination->waitStatus), 0);
+  EXPECT_FALSE(termination->killed);
+  EXPECT_EQ(termination->message, "Command exited with status 0");
+  EXPECT_THAT(containers(), ElementsAre());
+  EXPECT_EQ(context_.metrics_.counters["containerizer/native/launched"].value(), 1u);
+  // A wait after the end is answered at once; the id cannot be launched again.
+  EXPECT_TRUE(wait("c0"));
+  EXPECT_EQ(launch(config("c0", "true")).status().code(), api::StatusCode::kAlreadyExists);
+}
+
+TEST_F(NativeContainerizerTest, CommandExitingWithThree) {
+  ASSERT_TRUE(launch(config("c3", "exit 3")));
+  auto termination = wait("c3");
+  ASSERT_TRUE(termination) << termination.status().toString();
+  EXPECT_EQ(WEXITSTATUS(*termination->waitStatus), 3);
+  EXPECT_EQ(termination->message, "Command exited with status 3");
+}
+
+TEST_F(NativeContainerizerTest, ArgvFormPassesArgumentsWithoutAShell) {
+  api::ContainerConfig argv = config("argv", "printf");
+  argv.command.set_shell(false);
+  for (const char* arg : {"printf-as-argv0", "%s|%s", "a b", "$HOME"}) {
+    argv.command.add_arguments(arg);
+  }
+  ASSERT_TRUE(launch(argv));
+  auto termination = wait("argv");
+  ASSERT_TRUE(termination);
+  EXPECT_EQ(termination->message, "Command exited with status 0");
+  EXPECT_EQ(read("argv", "stdout"), "a b|$HOME");
+}
+
+TEST_F(NativeContainerizerTest, AMissingProgramFailsTheLaunchWithTheReason) {
+  api::ContainerConfig argv = config("missing", "/nonexistent/program");
+  argv.command.set_shell(false);
+  auto result = launch(argv);
+  ASSERT_FALSE(result);
+  EXPECT_EQ(result.status().toString(),
+            "internal: cannot execute '/nonexistent/program': No such file or directory");
+  auto termination = wait("missing");
+  ASSERT_TRUE(termination);
+  EXPECT_EQ(termination->message,
+            "cannot execute '/nonexistent/program': No such file or directory");
+}
+
+TEST_F(NativeContainerizerTest, EnvironmentAndWorkingDirectory) {
+  api::ContainerConfig env = config("env", R"(echo "$FOO|$BAR|$TESSERA_CONTAINER_ID"; pwd)");
+  auto* variable = env.command.mutable_environment()->add_variables();
+  variable->set_name("FOO");
+  variable->set_value("from command");
+  variable = env.command.mutable_environment()->add_variables();
+  variable->set_name("BAR");
+  variable->set_value("from command");
+  env.environment["BAR"] = "from agent";
+  ASSERT_TRUE(launch(env));
+  ASSERT_TRUE(wait("env"));
+  EXPECT_EQ(read("env", "stdout"),
+            "from command|from agent|env\n" + fs::canonical(env.sandboxDirectory).string() + "\n");
+}
+
+TEST_F(NativeContainerizerTest, OutputIsAppendedToTheSandboxFiles) {
+  api::ContainerConfig out = config("out", "echo to-out; echo to-err >&2");
+  dir_.write("out/stdout", "earlier\n");
+  ASSERT_TRUE(launch(out));
+  ASSERT_TRUE(wait("out"));
+  EXPECT_EQ(read("out", "stdout"), "earlier\nto-out\n");
+  EXPECT_EQ(read("out", "stderr"), "to-err\n");
+}
+
+TEST_F(NativeContainerizerTest, FdsTheAgentLeakedDoNotReachTheContainer) {
+  int leaked = open("/dev/null", O_RDONLY);  // no O_CLOEXEC, as careless agent code might
+  ASSERT_GE(leaked, 0);
+  ASSERT_TRUE(
+      launch(config("fds", fmt::format("test -e /proc/self/fd/{} && echo leaked", leaked))));
+  ASSERT_TRUE(wait("fds"));
+  close(leaked);
+  EXPECT_EQ(read("fds", "stdout"), "");
+}
+
+TEST_F(NativeContainerizerTest, RunsAsTheGivenUserWhenRoot) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root";
+  api::ContainerConfig user = config("user", "id -u; id -g");
+  user.user = "nobody";
+  ASSERT_TRUE(launch(user));
+  auto termination = wait("user");
+  ASSERT_TRUE(termination);
+  EXPECT_EQ(termination->message, "Command exited with status 0");
+  EXPECT_EQ(read("user", "stdout"), "65534\n65534\n");
+
+  api::ContainerConfig unknown = config("unknown-user", "true");
+  unknown.user = "no-such-user-tessera";
+  EXPECT_EQ(launch(unknown).status().toString(),
+            "invalid argument: user 'no-such-user-tessera' does not exist");
+}
+
+TEST_F(NativeContainerizerTest, DestroySendsSigkillAfterTheGracePeriodToWhatIgnoresSigterm) {
+  ASSERT_TRUE(launch(config("stubborn", "trap '' TERM; echo ready; exec sleep 60")));
+  ASSERT_TRUE(testing::waitFor([&] { return read("stubborn", "stdout") == "ready\n"; }));
+  auto grace = 300ms;
+  auto before = std::chrono::steady_clock::now();
+  EXPECT_TRUE(destroy("stubborn", grace));
+  EXPECT_GE(std::chrono::steady_clock::now() - before, grace);
+  auto termination = wait("stubborn");
+  ASSERT_TRUE(termination);
+  EXPECT_TRUE(termination->killed);
+  EXPECT_EQ(termination->message, "Command terminated with signal KILL");
+  EXPECT_EQ(context_.metrics_.counters["containerizer/native/destroyed"].value(), 1u);
+  // Idempotent after the end; unknown ids are NotFound.
+  EXPECT_TRUE(destroy("stubborn", 0s));
+}
+
+TEST_F(NativeContainerizerTest, DestroyEndsANormalCommandWithSigterm) {
+  ASSERT_TRUE(launch(config("sleeper", "sleep 60")));
+  // The grace period is far longer than the deadline: only SIGTERM can end it in time.
+  EXPECT_TRUE(destroy("sleeper", std::chrono::hours(1)));
+  auto termination = wait("sleeper");
+  ASSERT_TRUE(termination);
+  EXPECT_TRUE(termination->killed);
+  EXPECT_EQ(termination->message, "Command terminated with signal TERM");
+}
+
+TEST_F(NativeContainerizerTest, DestroyKillsTheWholeProcessGroup) {
+  ASSERT_TRUE(launch(config("tree", "sleep 60 & echo $! > child; wait")));
+  ASSERT_TRUE(testing::waitFor([&] { return read("tree", "child").ends_with("\n"); }));
+  pid_t child = std::stoi(read("tree", "child"));
+  EXPECT_TRUE(destroy("tree", 0s));
+  ASSERT_TRUE(wait("tree"));
+  // The grandchild was reparented, so it is not ours to reap: it is gone or a zombie of init.
+  EXPECT_TRUE(testing::waitFor([&] {
+    auto stat = readProcStat(child);
+    return !stat || stat->state == 'Z';
+  }));
+}
+
+TEST_F(NativeContainerizerTest, UnknownContainersAreNotFound) {
+  EXPECT_EQ(destroy("nope", 0s).code(), api::StatusCode::kNotFound);
+  EXPECT_EQ(wait("nope").status().code(), api::StatusCode::kNotFound);
+  EXPECT_EQ(usage("nope").status().code(), api::StatusCode::kNotFound);
+  auto update = call<api::Status>(
+      [&](auto done) { containerizer_->update("nope", api::Resources(), std::move(done)); });
+  EXPECT_EQ(update.code(), api::StatusCode::kNotFound);
+}
+
+TEST_F(NativeContainerizerTest, SupportsPlainAndMesosContainersOnly) {
+  api::ContainerConfig plain = config("s", "true");
+  EXPECT_TRUE(call<bool>([&](auto done) { containerizer_->supports(plain, std::move(done)); }));
+  plain.container.emplace().set_type(v1::ContainerInfo::DOCKER);
+  EXPECT_FALSE(call<bool>([&](auto done) { containerizer_->supports(plain, std::move(done)); }));
+  EXPECT_EQ(launch(plain).status().code(), api::StatusCode::kInvalidArgument);
+}
+
+TEST_F(NativeContainerizerTest, IsolatorsArePreparedIsolatedBeforeExecWatchedAndCleanedUp) {
+  shutdown(std::move(containerizer_));
+  auto isolator = std::make_shared<FakeIsolator>(context_.executor());
+  containerizer_ = make({isolator}, {"fake/isolator"});
+  ASSERT_TRUE(launch(config("iso", "true")));
+  ASSERT_TRUE(wait("iso"));
+  EXPECT_THAT(isolator->calls(), ElementsAre("prepare", "isolate", "watch", "cleanup"));
+  EXPECT_EQ(isolator->exeAtIsolate, fs::read_symlink("/proc/self/exe").string());
+}
+
+TEST_F(NativeContainerizerTest, AFailedIsolateFailsTheLaunchAndTheCommandNeverRuns) {
+  shutdown(std::move(containerizer_));
+  auto isolator = std::make_shared<FakeIsolator>(context_.executor());
+  isolator->isolateResult = api::internalError("no cgroup for you");
+  containerizer_ = make({isolator});
+  auto result = launch(config("never", "touch marker"));
+  ASSERT_FALSE(result);
+  EXPECT_EQ(result.status().toString(), "internal: isolating: no cgroup for you");
+  EXPECT_THAT(isolator->calls(), ElementsAre("prepare", "isolate", "cleanup"));
+  EXPECT_FALSE(fs::exists(dir_.path() / "never" / "marker"));
+  auto termination = wait("never");
+  ASSERT_TRUE(termination);
+  EXPECT_EQ(termination->message, "isolating: no cgroup for you");
+  EXPECT_EQ(context_.metrics_.counters["containerizer/native/launch_failed"].value(), 1u);
+}
+
+TEST_F(NativeContainerizerTest, DestroyDuringIsolationAbortsTheLaunch) {
+  shutdown(std::move(containerizer_));
+  auto isolator = std::make_shared<FakeIsolator>(context_.executor());
+  isolator->holdIsolate = true;
+  containerizer_ = make({isolator});
+  auto pending =
+      std::async(std::launch::async, [&] { return launch(config("held", "touch marker")); });
+  ASSERT_TRUE(testing::waitFor([&] { return isolator->calls().size() == 2; }));
+  EXPECT_TRUE(destroy("held", std::chrono::hours(1)));
+  auto result = pending.get();
+  ASSERT_FALSE(result);
+  EXPECT_EQ(result.status().toString(), "aborted: container 'held' was destroyed during launch");
+  auto termination = wait("held");
+  ASSERT_TRUE(termination);
+  EXPECT_TRUE(termination->killed);
+  // The late answer is ignored, and the command never ran.
+  isolator->answerHeldIsolate(api::Status::ok());
+  EXPECT_THAT(containers(), ElementsAre());
+  EXPECT_THAT(isolator->calls(), ElementsAre("prepare", "isolate", "cleanup"));
+  EXPECT_FALSE(fs::exists(dir_.path() / "held" / "marker"));
+}
+
+TEST_F(NativeContainerizerTest, AFailedPrepareFailsTheLaunchBeforeAnyFork) {
+  shutdown(std::move(containerizer_));
+  auto isolator = std::make_shared<FakeIsolator>(context_.executor());
+  isolator->prepareResult = api::invalidArgument("bad limits");
+  containerizer_ = make({isolator});
+  auto result = launch(config("unprepared", "touch marker"));
+  ASSERT_FALSE(result);
+  EXPECT_EQ(result.status().toString(), "invalid argument: preparing isolation: bad limits");
+  EXPECT_THAT(isolator->calls(), ElementsAre("prepare", "cleanup"));
+  EXPECT_FALSE(fs::exists(dir_.path() / "unprepared" / "marker"));
+}
+
+TEST_F(NativeContainerizerTest, ALimitationDestroysTheContainerAndIsReported) {
+  shutdown(std::move(containerizer_));
+  auto isolator = std::make_shared<FakeIsolator>(context_.executor());
+  containerizer_ = make({isolator});
+  ASSERT_TRUE(launch(config("hog", "sleep 60")));
+  api::ContainerLimitation limitation;
+  limitation.reason = v1::TaskStatus::REASON_CONTAINER_LIMITATION_MEMORY;
+  limitation.message = "memory limit of 64MB exceeded";
+  isolator->limit(limitation);
+  auto termination = wait("hog");
+  ASSERT_TRUE(termination);
+  ASSERT_TRUE(termination->limitation);
+  EXPECT_EQ(termination->limitation->reason, v1::TaskStatus::REASON_CONTAINER_LIMITATION_MEMORY);
+  EXPECT_EQ(termination->message, "memory limit of 64MB exceeded");
+  EXPECT_FALSE(termination->killed);
+  EXPECT_TRUE(WIFSIGNALED(*termination->waitStatus));
+  EXPECT_EQ(isolator->calls().back(), "cleanup");
+}
+
+TEST_F(NativeContainerizerTest, UpdateAndUsageGoThroughTheIsolators) {
+  shutdown(std::move(containerizer_));
+  auto isolator = std::make_shared<FakeIsolator>(context_.executor());
+  containerizer_ = make({isolator});
+  ASSERT_TRUE(launch(config("busy", "while :; do :; done")));
+  auto update = call<api::Status>(
+      [&](auto done) { containerizer_->update("busy", api::Resources(), std::move(done)); });
+  EXPECT_TRUE(update) << update.toString();
+  EXPECT_THAT(isolator->calls(), ::testing::Contains("update"));
+  ASSERT_TRUE(testing::waitFor([&] {
+    auto stats = usage("busy");
+    return stats && stats->cpus_user_time_secs() + stats->cpus_system_time_secs() > 0;
+  }));
+  auto stats = usage("busy");
+  ASSERT_TRUE(stats) << stats.status().toString();
+  EXPECT_GE(stats->processes(), 1u);
+  EXPECT_GE(stats->threads(), 1u);
+  EXPECT_GT(stats->mem_rss_bytes(), 0u);
+  EXPECT_GT(stats->timestamp(), 0);
+  EXPECT_DOUBLE_EQ(stats->cpus_limit(), 1.5);  // the isolator's part
+  EXPECT_TRUE(destroy("busy", 0s));
+}
+
+TEST_F(NativeContainerizerTest, ManyConcurrentLaunchesAreAllReaped) {
+  constexpr int kTasks = 50;
+  std::vector<std::future<api::Result<api::ContainerTermination>>> ends;
+  std::vector<std::shared_ptr<std::promise<api::Result<api::ContainerCheckpoint>>>> launches;
+  std::vector<api::ContainerConfig> configs;
+  for (int i = 0; i < kTasks; ++i)
+    configs.push_back(config(fmt::format("m{}", i), fmt::format("exit {}", i % 7)));
+  auto allLaunched = call<int>([&](auto done) {
+    auto remaining = std::make_shared<int>(kTasks);
+    for (const auto& config : configs) {
+      containerizer_->launch(config, [this, done, remaining, config](auto result) {
+        EXPECT_TRUE(result) << result.status().toString();
+        if (result) started_.push_back(static_cast<pid_t>(result->pid));
+        if (--*remaining == 0) done(0);
+      });
+    }
+  });
+  EXPECT_EQ(allLaunched, 0);
+  for (int i = 0; i < kTasks; ++i) {
+    auto termination = wait(fmt::format("m{}", i));
+    ASSERT_TRUE(termination) << termination.status().toString();
+    EXPECT_EQ(termination->message, fmt::format("Command exited with status {}", i % 7));
+  }
+  EXPECT_THAT(containers(), ElementsAre());
+  auto running = call<double>(
+      [&](auto done) { done(context_.metrics_.gauges["containerizer/native/running"]()); });
+  EXPECT_EQ(running, 0);
+  for (pid_t pid : started_) EXPECT_NE(waitpid(pid, nullptr, WNOHANG), 0) << "already reaped";
+}
+
+TEST_F(NativeContainerizerTest, RecoveryReadoptsALiveProcess) {
+  auto isolator = std::make_shared<FakeIsolator>(context_.executor());
+  auto checkpoint = launch(config("survivor", "sleep 60"));
+  ASSERT_TRUE(checkpoint);
+  shutdown(std::move(containerizer_));  // the agent goes away; the task keeps running
+  ASSERT_TRUE(readProcStat(static_cast<pid_t>(checkpoint->pid)));
+
+  containerizer_ = make({isolator});
+  auto recovered = call<api::Result<std::vector<api::RecoveredContainer>>>(
+      [&](auto done) { containerizer_->recover({*checkpoint}, std::move(done)); });
+  ASSERT_TRUE(recovered) << recovered.status().toString();
+  ASSERT_EQ(recovered->size(), 1u);
+  EXPECT_EQ((*recovered)[0].containerId, "survivor");
+  EXPECT_FALSE((*recovered)[0].ended);
+  EXPECT_THAT(isolator->calls(), ElementsAre("recover:survivor", "watch"));
+  EXPECT_THAT(containers(), ElementsAre("survivor"));
+  auto usageAfter = usage("survivor");
+  ASSERT_TRUE(usageAfter);
+  EXPECT_GE(usageAfter->processes(), 1u);
+
+  auto pending = std::async(std::launch::async, [&] { return wait("survivor"); });
+  kill(static_cast<pid_t>(checkpoint->pid), SIGKILL);  // killed outside the agent
+  auto termination = pending.get();
+  ASSERT_TRUE(termination) << termination.status().toString();
+  EXPECT_FALSE(termination->killed);
+  // In this test the process is still our child, so its status is known; after a real agent
+  // restart it would not be and waitStatus would be absent.
+  if (termination->waitStatus) {
+    EXPECT_EQ(termination->message, "Command terminated with signal KILL");
+  } else {
+    EXPECT_THAT(termination->message, HasSubstr("unknown"));
+  }
+  EXPECT_THAT(containers(), ElementsAre());
+}
+
+TEST_F(NativeContainerizerTest, RecoveryReportsEndedContainersAndNeverTrustsAReusedPid) {
+  api::ContainerCheckpoint reused;
+  reused.containerId = "reused";
+  reused.containerizer = kModuleName;
+  reused.pid = getpid();  // alive, but not the process that was checkpointed
+  reused.startTime = readProcStat(getpid())->startTime + 1;
+  api::ContainerCheckpoint gone = reused;
+  gone.containerId = "gone";
+  gone.pid = 0x3ffffe;  // beyond any pid in use here
+  api::ContainerCheckpoint other = reused;
+  other.containerId = "docker";
+  other.containerizer = "org_tessera_containerizer_docker";
+
+  auto recovered = call<api::Result<std::vector<api::RecoveredContainer>>>([&](auto done) {
+    containerizer_->recover({reused, gone, other}, std::move(done));
+  });
+  ASSERT_TRUE(recovered) << recovered.status().toString();
+  ASSERT_EQ(recovered->size(), 2u);
+  for (const auto& container : *recovered) {
+    ASSERT_TRUE(container.ended) << container.containerId;
+    EXPECT_FALSE(container.ended->waitStatus);
+    EXPECT_THAT(container.ended->message, HasSubstr("exit status is unknown"));
+  }
+  EXPECT_THAT(containers(), ElementsAre());
+  EXPECT_TRUE(wait("reused"));  // its termination is kept for the agent
+}
+
+TEST_F(NativeContainerizerTest, RecoveryKillsOrphansItStarted) {
+  auto checkpoint = launch(config("orphan", "sleep 60"));
+  ASSERT_TRUE(checkpoint);
+  shutdown(std::move(containerizer_));
+  containerizer_ = make();
+  // The agent lost the checkpoint (it crashed before writing it, say).
+  auto recovered = call<api::Result<std::vector<api::RecoveredContainer>>>(
+      [&](auto done) { containerizer_->recover({}, std::move(done)); });
+  ASSERT_TRUE(recovered);
+  EXPECT_TRUE(recovered->empty());
+  int status = 0;
+  ASSERT_EQ(waitpid(static_cast<pid_t>(checkpoint->pid), &status, 0), checkpoint->pid);
+  EXPECT_TRUE(WIFSIGNALED(status));
+  EXPECT_EQ(WTERMSIG(status), SIGKILL);
+}
+
+TEST_F(NativeContainerizerTest, RejectsIsolationItCannotDo) {
+  EXPECT_THROW(make({}, {"filesystem/linux"}), std::runtime_error);
+  auto created = NativeContainerizer::create(parameter("default_grace_period", "3"), context_);
+  EXPECT_EQ(created.status().code(), api::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace tessera::modules::containerizer_native
