@@ -234,8 +234,9 @@ TEST_P(StateStoreContractTest, ValuesAreLimitedToOneMebibyte) {
 
 TEST_P(StateStoreContractTest, RepliesArriveOnTheCallersExecutor) {
   std::promise<bool> onStrand;
-  store_->set("/k", "v", 0, *executor_,
-              [&](api::Result<uint64_t>) { onStrand.set_value(executor_->runningInThisThread()); });
+  store_->set("/k", "v", 0, *executor_, [&](const api::Result<uint64_t>&) {
+    onStrand.set_value(executor_->runningInThisThread());
+  });
   EXPECT_TRUE(onStrand.get_future().get());
   // Called from the strand, a reply can only run after the caller's handler ends, unless it
   // is called inline; errors found before any work is queued must be posted too.
@@ -257,6 +258,7 @@ TEST_P(StateStoreContractTest, ConcurrentCompareAndSetHasExactlyOneWinnerPerVers
   std::vector<std::vector<uint64_t>> won(threads);
   std::atomic<int> otherErrors{0};
   std::vector<std::thread> workers;
+  workers.reserve(threads);
   for (int t = 0; t < threads; ++t) {
     workers.emplace_back([&, t] {
       auto executor = runtime_.makeExecutor();
@@ -411,7 +413,7 @@ constexpr std::string_view kCrashKey = "/crash/counter";
 // The value written at `version`: its length varies so a torn write would show.
 std::string crashValue(uint64_t version) {
   std::string value = fmt::format("version {};", version);
-  size_t length = 16 + (version * 7919) % (64 * 1024);
+  size_t length = 16 + (version * 7919) % (64u * 1024u);
   while (value.size() < length) value.append(std::to_string(version)).push_back(' ');
   return value;
 }
