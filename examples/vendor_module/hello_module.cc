@@ -26,22 +26,17 @@ class Hello final : public tessera::api::Anonymous {
 
 tessera::api::Result<std::unique_ptr<tessera::api::Module>> create(
     const tessera::api::Parameters& parameters, tessera::api::Context& context) {
-  try {
-    auto greeting = parameters.getOr("greeting", "hello");
-    auto module =
-        std::make_unique<Hello>(greeting, context.metrics().counter("acme/hello_requests"));
-    auto* raw = module.get();
-    auto routed = context.http().addRoute(
-        "GET", "/acme/hello",
-        [raw](const tessera::api::HttpRequest& request, tessera::api::HttpResponder respond) {
-          raw->serve(request, std::move(respond));
-        });
-    if (!routed) return routed;
-    context.logger().info("acme hello module ready, greeting '{}'", greeting);
-    return std::unique_ptr<tessera::api::Module>(std::move(module));
-  } catch (const std::exception& e) {  // no exception crosses the module boundary
-    return tessera::api::internalError("{}", e.what());
-  }
+  auto greeting = parameters.getOr("greeting", "hello");
+  auto module = std::make_unique<Hello>(greeting, context.metrics().counter("acme/hello_requests"));
+  auto* raw = module.get();
+  auto routed = context.http().addRoute(
+      "GET", "/acme/hello",
+      [raw](const tessera::api::HttpRequest& request, tessera::api::HttpResponder respond) {
+        raw->serve(request, std::move(respond));
+      });
+  if (!routed) return routed;
+  context.logger().info("acme hello module ready, greeting '{}'", greeting);
+  return std::unique_ptr<tessera::api::Module>(std::move(module));
 }
 
 }  // namespace

@@ -689,24 +689,32 @@ Status DrfAllocator::recoverResources(std::string_view frameworkId, std::string_
   return Status::ok();
 }
 
+api::Result<std::vector<uint32_t>> DrfAllocator::subscribedRoles(
+    const Framework& framework, std::string_view frameworkId,
+    std::span<const std::string> roles) const {
+  if (roles.empty()) return framework.roles;
+  std::vector<uint32_t> targets;
+  for (const std::string& role : roles) {
+    auto it = roleIndex_.find(role);
+    if (it == roleIndex_.end() || std::find(framework.roles.begin(), framework.roles.end(),
+                                            it->second) == framework.roles.end()) {
+      return api::invalidArgument("framework '{}' does not subscribe to role '{}'", frameworkId,
+                                  role);
+    }
+    targets.push_back(it->second);
+  }
+  return targets;
+}
+
 Status DrfAllocator::suppressOffers(std::string_view frameworkId,
                                     std::span<const std::string> roles) {
   assertOnStrand();
   Framework* framework = findFramework(frameworkId);
   if (framework == nullptr) return api::notFound("framework '{}' not found", frameworkId);
   uint32_t fw = frameworkIndex_.at(std::string(frameworkId));
-  std::vector<uint32_t> targets;
-  for (const std::string& role : roles) {
-    auto it = roleIndex_.find(role);
-    if (it == roleIndex_.end() || std::find(framework->roles.begin(), framework->roles.end(),
-                                            it->second) == framework->roles.end()) {
-      return api::invalidArgument("framework '{}' does not subscribe to role '{}'", frameworkId,
-                                  role);
-    }
-    targets.push_back(it->second);
-  }
-  if (roles.empty()) targets = framework->roles;
-  for (uint32_t role : targets) {
+  auto targets = subscribedRoles(*framework, frameworkId, roles);
+  if (!targets) return targets.status();
+  for (uint32_t role : *targets) {
     if (!isSuppressed(*framework, role)) framework->suppressed.push_back(role);
     refreshMembership(fw, role);
   }
@@ -719,18 +727,9 @@ Status DrfAllocator::reviveOffers(std::string_view frameworkId,
   Framework* framework = findFramework(frameworkId);
   if (framework == nullptr) return api::notFound("framework '{}' not found", frameworkId);
   uint32_t fw = frameworkIndex_.at(std::string(frameworkId));
-  std::vector<uint32_t> targets;
-  for (const std::string& role : roles) {
-    auto it = roleIndex_.find(role);
-    if (it == roleIndex_.end() || std::find(framework->roles.begin(), framework->roles.end(),
-                                            it->second) == framework->roles.end()) {
-      return api::invalidArgument("framework '{}' does not subscribe to role '{}'", frameworkId,
-                                  role);
-    }
-    targets.push_back(it->second);
-  }
-  if (roles.empty()) targets = framework->roles;
-  for (uint32_t role : targets) {
+  auto targets = subscribedRoles(*framework, frameworkId, roles);
+  if (!targets) return targets.status();
+  for (uint32_t role : *targets) {
     std::erase(framework->suppressed, role);
     refreshMembership(fw, role);
   }

@@ -162,6 +162,11 @@ class DrfAllocator final : public api::Allocator {
   uint32_t roleIndex(std::string_view role);
   uint32_t frameworkIndex(std::string_view id);
   Framework* findFramework(std::string_view id);
+  // The role indexes `roles` names (all the framework's roles when empty). Errors:
+  // InvalidArgument for a role the framework does not subscribe to.
+  api::Result<std::vector<uint32_t>> subscribedRoles(const Framework& framework,
+                                                     std::string_view frameworkId,
+                                                     std::span<const std::string> roles) const;
   Agent* findAgent(std::string_view id, uint32_t* index = nullptr);
   api::Status validateOptions(std::string_view frameworkId,
                               const api::FrameworkOptions& options) const;

@@ -3,19 +3,6 @@
 
 #include "modules/containerizer_native/native_containerizer.h"
 
-namespace {
-
-tessera::api::Result<std::unique_ptr<tessera::api::Module>> create(
-    const tessera::api::Parameters& parameters, tessera::api::Context& context) {
-  try {
-    return tessera::modules::containerizer_native::NativeContainerizer::create(parameters, context);
-  } catch (const std::exception& e) {
-    return tessera::api::internalError("{}", e.what());
-  }
-}
-
-}  // namespace
-
 const tessera::api::ModuleDescriptor kDescriptor{
     tessera::api::kApiVersion,
     TESSERA_BUILD_FINGERPRINT,
@@ -24,5 +11,6 @@ const tessera::api::ModuleDescriptor kDescriptor{
     "runs command tasks as process groups with stdout/stderr in the sandbox (Mesos's posix "
     "launcher), driving the isolator modules",
     "Tessera",
-    &create};
+    &tessera::api::guardedFactory<
+        &tessera::modules::containerizer_native::NativeContainerizer::create>};
 BOOST_DLL_ALIAS(kDescriptor, tessera_module_descriptor)

@@ -11,6 +11,7 @@
 ///   BOOST_DLL_ALIAS(kDescriptor, tessera_module_descriptor)
 
 #include <cstdint>
+#include <exception>
 #include <memory>
 #include <optional>
 #include <string>
@@ -99,6 +100,21 @@ class TESSERA_API Context {
 /// descriptor's kind (the kernel static_casts to it after checking the kind).
 using CreateFn = Result<std::unique_ptr<Module>> (*)(const Parameters& parameters,
                                                      Context& context);
+
+/// Wraps a module's factory so that nothing it throws crosses the boundary: an exception becomes
+/// an Internal error carrying its message. A module's shim exports
+/// `&guardedFactory<&MyModule::create>` as the descriptor's factory.
+template <Result<std::unique_ptr<Module>> (*Factory)(const Parameters&, Context&)>
+Result<std::unique_ptr<Module>> guardedFactory(const Parameters& parameters,
+                                               Context& context) noexcept {
+  try {
+    return Factory(parameters, context);
+  } catch (const std::exception& e) {
+    return Status(StatusCode::kInternal, e.what());
+  } catch (...) {
+    return Status(StatusCode::kInternal, "the factory threw a non-exception");
+  }
+}
 
 /// The one exported description of a module. A plain struct whose first field is the API
 /// version, so any kernel can read that much of any module.
