@@ -26,6 +26,9 @@ void addCommonFlags(runtime::FlagSet& flags, CommonFlags& c) {
             "default: <prefix>/share/tessera/modules.json");
   flags.add("modules_dir", &c.modulesDir,
             "Directory of modules manifests (*.json, read alphabetically); excludes --modules");
+  flags.add("config_dir", &c.configDir,
+            "Directory of one file per flag, each holding its value (default "
+            "/etc/tessera/<command>); given on the command line or as TESSERA_CONFIG_DIR");
   flags.add("module_path", &c.modulePath,
             "Colon-separated directories searched for libraries named by 'name' in a manifest, "
             "before <prefix>/lib/tessera");
@@ -38,8 +41,22 @@ void printError(std::string_view role, std::string_view message) {
 LoadOutcome loadFlags(std::string_view role, runtime::FlagSet& flags,
                       const std::vector<std::string>& args, std::vector<std::string>* positional) {
   runtime::FlagLoadOptions options;
-  const char* configDir = std::getenv("TESSERA_CONFIG_DIR");
-  options.configDir = configDir ? fs::path(configDir) : fs::path("/etc/tessera") / role;
+  // The config directory is a source of the other flags, so it is found before they are read:
+  // --config_dir on the command line, else TESSERA_CONFIG_DIR, else /etc/tessera/<command>.
+  std::optional<std::string> configDir;
+  for (size_t i = 0; i < args.size(); ++i) {
+    constexpr std::string_view kFlag = "--config_dir";
+    if (args[i] == "--") break;
+    if (args[i].rfind(std::string(kFlag) + "=", 0) == 0) {
+      configDir = args[i].substr(kFlag.size() + 1);
+    } else if (args[i] == kFlag && i + 1 < args.size()) {
+      configDir = args[i + 1];
+    }
+  }
+  if (!configDir) {
+    if (const char* env = std::getenv("TESSERA_CONFIG_DIR")) configDir = env;
+  }
+  options.configDir = configDir ? fs::path(*configDir) : fs::path("/etc/tessera") / role;
   auto loaded = flags.load(args, options);
   if (!loaded) {
     printError(role, loaded.status().message());

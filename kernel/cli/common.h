@@ -21,6 +21,7 @@ struct CommonFlags {
   std::optional<std::string> modules;
   std::optional<std::string> modulesDir;
   std::optional<std::string> modulePath;
+  std::optional<std::string> configDir;
 };
 
 /// Declares the common flags into `flags`, bound to `common`.

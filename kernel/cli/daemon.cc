@@ -5,10 +5,13 @@
 #include <unistd.h>
 
 #include <ctime>
+#include <filesystem>
 #include <iomanip>
 #include <sstream>
 
 #include "kernel/runtime/logging.h"
+#include "kernel/state/file_store.h"
+#include "kernel/state/memory_store.h"
 
 #ifndef TESSERA_VERSION
 #define TESSERA_VERSION "0.0.0"
@@ -28,6 +31,14 @@ api::Status Daemon::start() {
   if (!entries) return entries.status();
   if (auto loaded = manager_.load(*entries); !loaded) return loaded;
 
+  if (options_.common.workDir.empty()) {
+    state_ = std::make_unique<state::MemoryStore>();
+  } else {
+    auto opened = state::FileStore::open(std::filesystem::path(options_.common.workDir) / "state");
+    if (!opened) return opened.status().withContext("flag '--work_dir'");
+    state_ = std::move(opened).value();
+  }
+
   runtime_ = std::make_unique<runtime::Runtime>();
   metrics_ = std::make_unique<runtime::MetricsRegistry>(runtime_->io());
   router_ = std::make_shared<net::Router>();
@@ -39,6 +50,7 @@ api::Status Daemon::start() {
   services.runtime = runtime_.get();
   services.role = options_.role;
   services.workDir = options_.common.workDir;
+  services.state = state_.get();
   services.metricsFor = [this](api::Executor& executor) -> std::unique_ptr<api::Metrics> {
     return std::make_unique<runtime::ScopedMetrics>(*metrics_, executor);
   };
@@ -86,6 +98,7 @@ void Daemon::stop() {
   runtime_->stop();
   server_.reset();
   host_.reset();
+  state_.reset();  // after the modules: they may write until stop()
 }
 
 uint16_t Daemon::port() const { return server_ ? server_->port() : 0; }

@@ -12,6 +12,7 @@
 #include "kernel/net/http_server.h"
 #include "kernel/runtime/metrics.h"
 #include "kernel/runtime/runtime.h"
+#include "tessera/api/state_store.h"
 
 namespace tessera::kernel::cli {
 
@@ -43,6 +44,8 @@ class Daemon {
 
   runtime::Runtime& runtime() { return *runtime_; }
   runtime::MetricsRegistry& metrics() { return *metrics_; }
+  /// The state store: crash-safe files under `<work_dir>/state`, or memory without a work dir.
+  api::StateStore& state() { return *state_; }
   net::Router& router() { return *router_; }
   modules::ModuleHost& modules() { return *host_; }
   /// The HTTP port actually bound (useful with --port=0).
@@ -52,6 +55,7 @@ class Daemon {
   Options options_;
   std::unique_ptr<runtime::Runtime> runtime_;
   std::unique_ptr<runtime::MetricsRegistry> metrics_;
+  std::unique_ptr<api::StateStore> state_;
   std::shared_ptr<net::Router> router_;
   std::unique_ptr<runtime::StrandExecutor> httpExecutor_;
   std::unique_ptr<net::HttpServer> server_;

@@ -20,6 +20,7 @@ class ContextImpl final : public api::Context {
   api::HttpRouter& http() override { return *router_; }
   std::string_view role() const override { return services_.role; }
   std::string_view workDir() const override { return services_.workDir; }
+  api::StateStore& state() override { return *services_.state; }
 
  private:
   const HostServices& services_;

@@ -17,6 +17,7 @@ struct HostServices {
   runtime::Runtime* runtime = nullptr;
   std::string role;
   std::string workDir;
+  api::StateStore* state = nullptr;  ///< the daemon's store; outlives the host
   std::function<std::unique_ptr<api::Metrics>(api::Executor&)> metricsFor;
   std::function<std::unique_ptr<api::HttpRouter>(api::Executor&)> routerFor;
 };

@@ -14,10 +14,13 @@ namespace {
 
 std::mutex gMutex;
 std::vector<spdlog::sink_ptr> gSinks;
+bool gConfigured = false;  // setupLogging() ran: an empty gSinks then means "log nowhere"
 spdlog::level::level_enum gLevel = spdlog::level::info;
 
 std::vector<spdlog::sink_ptr>& sinks() {
-  if (gSinks.empty()) gSinks.push_back(std::make_shared<spdlog::sinks::stderr_sink_mt>());
+  if (!gConfigured && gSinks.empty()) {
+    gSinks.push_back(std::make_shared<spdlog::sinks::stderr_sink_mt>());
+  }
   return gSinks;
 }
 
@@ -52,6 +55,7 @@ api::Status setupLogging(const LoggingOptions& options) {
   }
   std::lock_guard lock(gMutex);
   gSinks = std::move(next);
+  gConfigured = true;
   gLevel = level;
   // Re-point loggers made before this call.
   spdlog::apply_all([](const std::shared_ptr<spdlog::logger>& l) {

@@ -8,6 +8,7 @@
 
 #include "kernel/runtime/logging.h"
 #include "kernel/runtime/runtime.h"
+#include "kernel/state/memory_store.h"
 
 namespace tessera::kernel::modules {
 namespace {
@@ -56,6 +57,8 @@ class TestContext final : public api::Context {
   api::HttpRouter& http() override { return router_; }
   std::string_view role() const override { return "test"; }
   std::string_view workDir() const override { return ""; }
+  api::StateStore& state() override { return stateStore_; }
+  kernel::state::MemoryStore stateStore_;
 
   runtime::Runtime runtime_;
   std::unique_ptr<runtime::StrandExecutor> executor_ = runtime_.makeExecutor();
@@ -77,7 +80,8 @@ TEST(ModuleManagerTest, LoadsAGoodModuleAndCreatesIt) {
   TestContext context;
   auto module = manager.create<api::Anonymous>("org_tessera_test_good", context);
   ASSERT_TRUE(module) << module.status().toString();
-  EXPECT_THAT(context.router_.paths, ::testing::ElementsAre("/test/org_tessera_test_good/hello"));
+  EXPECT_THAT(context.router_.paths, ::testing::ElementsAre("/test/org_tessera_test_good/hello",
+                                                            "/test/org_tessera_test_good/visits"));
   EXPECT_EQ(context.metrics_.gauges.count("test/hello_alive"), 1u);
   (*module)->stop();
 }

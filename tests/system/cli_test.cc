@@ -270,6 +270,46 @@ TEST(CliTest, LogDirReceivesTheLog) {
   EXPECT_THAT(daemon.process().err(), Not(HasSubstr("listening"))) << "--quiet: nothing on stderr";
 }
 
+// A module's state goes through Context::state(): with --work_dir it is the crash-safe file
+// store, so what was acknowledged survives a SIGKILL of the daemon.
+TEST(CliTest, ModuleStateSurvivesSigkillWithAWorkDir) {
+  TempDir work;
+  const std::string modules = "--modules=" + manifestFor("test_good", "org_tessera_test_good");
+  const std::string workDir = "--work_dir=" + (work.path() / "w").string();
+  for (int round = 0; round < 2; ++round) {
+    LocalDaemon daemon({modules, workDir});
+    ASSERT_TRUE(daemon.ready()) << daemon.process().err();
+    for (int i = 1; i <= 2; ++i) {
+      auto visits = httpRequest(daemon.port(), "GET", "/test/org_tessera_test_good/visits");
+      ASSERT_TRUE(visits);
+      EXPECT_EQ(visits->status, 200);
+      EXPECT_EQ(visits->body, std::to_string(round * 2 + i));
+    }
+    daemon.process().kill(SIGKILL);
+    ASSERT_TRUE(daemon.process().wait(std::chrono::seconds(30)));
+  }
+}
+
+TEST(CliTest, TwoDaemonsCannotShareAWorkDir) {
+  TempDir work;
+  const std::string workDir = "--work_dir=" + work.path().string();
+  LocalDaemon first({workDir});
+  ASSERT_TRUE(first.ready()) << first.process().err();
+  auto second = runToEnd({"local", "--port=0", workDir});
+  EXPECT_EQ(second->exitCode(), 1);
+  EXPECT_THAT(second->err(), HasSubstr("flag '--work_dir'"));
+  EXPECT_TRUE(first.process().running());
+}
+
+TEST(CliTest, QuietWithoutLogDirLogsNothing) {
+  LocalDaemon daemon({"--quiet"});
+  ASSERT_TRUE(daemon.ready()) << daemon.process().err();
+  daemon.process().kill(SIGTERM);
+  ASSERT_TRUE(daemon.process().wait(std::chrono::seconds(30)));
+  EXPECT_EQ(daemon.process().exitCode(), 0);
+  EXPECT_EQ(daemon.process().err(), "");
+}
+
 TEST(CliTest, GarbageOnTheSocketDoesNotHurtTheDaemon) {
   LocalDaemon daemon;
   ASSERT_TRUE(daemon.ready()) << daemon.process().err();

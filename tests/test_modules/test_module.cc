@@ -32,11 +32,33 @@ class HelloModule final : public tessera::api::Anonymous {
 
   tessera::api::Status init(Context& context, std::string_view name) {
     context.metrics().gauge("test/hello_alive", [] { return 1.0; });
-    return context.http().addRoute(
+    auto routed = context.http().addRoute(
         "GET", fmt::format("/test/{}/hello", name),
         [this](const tessera::api::HttpRequest&, tessera::api::HttpResponder respond) {
           calls_.increment();
           respond(tessera::api::HttpResponse::text(200, greeting_));
+        });
+    if (!routed) return routed;
+    // GET /test/<name>/visits counts its calls in the state store (so the count survives a
+    // restart of a daemon with a --work_dir) and answers the new count.
+    std::string key = fmt::format("/modules/{}/visits", name);
+    return context.http().addRoute(
+        "GET", fmt::format("/test/{}/visits", name),
+        [&context, key](const tessera::api::HttpRequest&, tessera::api::HttpResponder respond) {
+          auto& executor = context.executor();
+          context.state().get(key, executor, [&context, key, respond](auto entry) {
+            if (!entry) return respond(tessera::api::HttpResponse::error(500, "get failed"));
+            uint64_t count = *entry ? std::stoull((**entry).value) + 1 : 1;
+            uint64_t version = *entry ? (**entry).version : 0;
+            context.state().set(
+                key, std::to_string(count), version, context.executor(),
+                [respond, count](tessera::api::Result<uint64_t> set) {
+                  if (!set) {
+                    return respond(tessera::api::HttpResponse::error(409, set.status().message()));
+                  }
+                  respond(tessera::api::HttpResponse::text(200, std::to_string(count)));
+                });
+          });
         });
   }
   void stop() override {}

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "kernel/state/memory_store.h"
 #include "tessera/api/allocator.h"
 #include "tessera/api/module.h"
 #include "tests/modules/allocator_drf/test_harness.h"
@@ -54,6 +55,8 @@ class TestContext final : public api::Context {
   api::HttpRouter& http() override { return router_; }
   std::string_view role() const override { return "master"; }
   std::string_view workDir() const override { return ""; }
+  api::StateStore& state() override { return stateStore_; }
+  kernel::state::MemoryStore stateStore_;
 
   NullLogger logger_;
   MapMetrics metrics_;

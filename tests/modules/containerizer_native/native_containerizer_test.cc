@@ -19,6 +19,7 @@
 
 #include "kernel/runtime/logging.h"
 #include "kernel/runtime/runtime.h"
+#include "kernel/state/memory_store.h"
 #include "modules/containerizer_native/proc.h"
 #include "tests/support/subprocess.h"
 
@@ -74,6 +75,8 @@ class TestContext final : public api::Context {
   api::HttpRouter& http() override { return router_; }
   std::string_view role() const override { return "agent"; }
   std::string_view workDir() const override { return ""; }
+  api::StateStore& state() override { return stateStore_; }
+  kernel::state::MemoryStore stateStore_;
 
   kernel::runtime::Runtime runtime;
   std::unique_ptr<kernel::runtime::StrandExecutor> executor_ = runtime.makeExecutor();

@@ -24,6 +24,7 @@
 #include "tessera/api/http.h"
 #include "tessera/api/logger.h"
 #include "tessera/api/metrics.h"
+#include "tessera/api/state_store.h"
 #include "tessera/api/status.h"
 #include "tessera/api/visibility.h"
 
@@ -93,6 +94,10 @@ class TESSERA_API Context {
   virtual std::string_view role() const = 0;
   /// The daemon's --work_dir (may be empty when the role keeps state in memory).
   virtual std::string_view workDir() const = 0;
+  /// The daemon's state store: durable under --work_dir (crash-safe files), in memory without
+  /// one, ZooKeeper when the role is configured with --zk. A module keeps its state under
+  /// `/modules/<module name>/`. Outlives the module.
+  virtual StateStore& state() = 0;
 };
 
 /// Makes an instance. Returns an error rather than throwing; the kernel reports either, naming
