@@ -20,36 +20,20 @@ namespace tessera::kernel::modules {
 /// The interface type behind each kind, for typed creation.
 template <typename T>
 struct KindOf;
-template <>
-struct KindOf<api::Allocator> {
-  static constexpr std::string_view kKind = api::kKindAllocator;
-};
-template <>
-struct KindOf<api::Anonymous> {
-  static constexpr std::string_view kKind = api::kKindAnonymous;
-};
-template <>
-struct KindOf<api::Hook> {
-  static constexpr std::string_view kKind = api::kKindHook;
-};
 
-template <>
-struct KindOf<api::Authenticator> {
-  static constexpr std::string_view kKind = api::kKindAuthenticator;
-};
-template <>
-struct KindOf<api::Authorizer> {
-  static constexpr std::string_view kKind = api::kKindAuthorizer;
-};
-
-template <>
-struct KindOf<api::Containerizer> {
-  static constexpr std::string_view kKind = api::kKindContainerizer;
-};
-template <>
-struct KindOf<api::Isolator> {
-  static constexpr std::string_view kKind = api::kKindIsolator;
-};
+#define TESSERA_KIND_OF(Interface, kind)            \
+  template <>                                       \
+  struct KindOf<api::Interface> {                   \
+    static constexpr std::string_view kKind = kind; \
+  }
+TESSERA_KIND_OF(Allocator, api::kKindAllocator);
+TESSERA_KIND_OF(Anonymous, api::kKindAnonymous);
+TESSERA_KIND_OF(Hook, api::kKindHook);
+TESSERA_KIND_OF(Authenticator, api::kKindAuthenticator);
+TESSERA_KIND_OF(Authorizer, api::kKindAuthorizer);
+TESSERA_KIND_OF(Containerizer, api::kKindContainerizer);
+TESSERA_KIND_OF(Isolator, api::kKindIsolator);
+#undef TESSERA_KIND_OF
 
 /// A module whose library loaded and whose descriptor passed every check.
 struct LoadedModule {
