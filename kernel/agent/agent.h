@@ -1,0 +1,102 @@
+#pragma once
+
+/// The agent role: detects its resources, registers with the master over the internal
+/// transport, runs tasks through containerizer modules in sandboxes, checkpoints what it runs
+/// and its status updates, retries updates until acknowledged, and recovers after a restart.
+///
+/// Threading: all agent state lives on the agent's own strand; containerizers are called on
+/// their executors and their answers posted back. start() and stop() run on the control thread.
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "kernel/net/http_server.h"
+#include "kernel/runtime/duration.h"
+#include "kernel/runtime/metrics.h"
+#include "kernel/runtime/runtime.h"
+#include "tessera/api/containerizer.h"
+#include "tessera/api/executor.h"
+#include "tessera/api/isolator.h"
+#include "tessera/api/state_store.h"
+#include "tessera/api/status.h"
+
+namespace tessera::kernel::agent {
+
+/// The agent's flags, with Mesos's names and defaults.
+struct AgentOptions {
+  /// --master: "host:port" of the master's HTTP port. The agent asks `GET /master/transport`
+  /// there for the internal transport's port, again after every disconnection.
+  std::string master = "127.0.0.1:5050";
+  std::string hostname;          ///< for AgentInfo; the ip when not set
+  std::string ip = "127.0.0.1";
+  uint16_t httpPort = 5051;      ///< the HTTP port serving this agent's endpoints
+  /// --work_dir: sandboxes under `<work_dir>/slaves/<agent id>/frameworks/...` (DESIGN §7).
+  std::string workDir;
+  std::string resources;         ///< --resources, text or JSON; empty: detect
+  std::string attributes;        ///< --attributes="rack:r1;zone:a"
+  std::string isolation;         ///< --isolation, comma-separated
+  std::string recover = "reconnect";  ///< --recover: reconnect | cleanup
+  /// --executor_shutdown_grace_period: the kill grace period of tasks without a kill policy.
+  runtime::Duration killGracePeriod = std::chrono::seconds(5);
+  /// First retry of an unacknowledged status update; doubles up to 10 minutes (Mesos: 10secs).
+  runtime::Duration statusUpdateRetryInterval = std::chrono::seconds(10);
+  /// Prefix of this agent's routes: "" for a standalone agent (which also answers under
+  /// "/slave(1)"), "/slave(N)" for agent N inside `tessera local`.
+  std::string routePrefix;
+  /// Keys of this agent in the state store start with this ("/agent/" or "/agents/<N>/").
+  std::string stateRoot = "/agent/";
+  /// Effective flags, redacted, for /state and /flags.
+  std::function<std::map<std::string, std::string>()> flags;
+};
+
+/// One containerizer the agent may use, in --containerizers order.
+struct ContainerizerSlot {
+  std::string name;                        ///< the module's name, for checkpoints and logs
+  api::Containerizer* containerizer = nullptr;
+  api::Executor* executor = nullptr;       ///< where it must be called
+};
+
+/// What the role gives the agent. Everything outlives the agent.
+struct AgentServices {
+  runtime::Runtime* runtime = nullptr;
+  runtime::MetricsRegistry* metrics = nullptr;
+  std::shared_ptr<net::Router> router;
+  api::StateStore* state = nullptr;   ///< checkpoints live here under `stateRoot`
+  std::vector<ContainerizerSlot> containerizers;  ///< non-empty
+  /// The isolator modules named by --isolation, with their executors.
+  std::vector<std::pair<api::Isolator*, api::Executor*>> isolators;
+};
+
+class Agent {
+ public:
+  Agent(AgentServices services, AgentOptions options);
+  /// stop()s.
+  ~Agent();
+  Agent(const Agent&) = delete;
+  Agent& operator=(const Agent&) = delete;
+
+  /// Detects resources, initializes and recovers the containerizers from the checkpoints,
+  /// adds the routes and starts registering with the master (in the background: an unreachable
+  /// master is retried with backoff). Errors: bad --resources/--attributes (naming the flag), a
+  /// containerizer that fails to initialize or recover; nothing is left running.
+  api::Status start();
+  /// Stops talking to the master and removes routes. Tasks keep running (they are recovered by
+  /// the next agent on the same work dir). Idempotent.
+  void stop();
+
+  /// The agent id once registered, else empty. Thread-safe.
+  std::string id() const;
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace tessera::kernel::agent

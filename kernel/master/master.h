@@ -1,0 +1,89 @@
+#pragma once
+
+/// The master role: admits agents over the internal transport (kernel/protocol/internal.proto),
+/// serves the v1 scheduler API (`POST /api/v1/scheduler`), the operator API (`POST /api/v1`) and
+/// the classic JSON endpoints, and turns the allocator module's offers into v1 OFFERS events.
+///
+/// Threading: all master state lives on the master's own strand. The allocator is called only
+/// on its executor (posts), and what it calls back with is posted to the master's strand.
+/// start() and stop() are called from the role's control thread.
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "kernel/net/http_server.h"
+#include "kernel/runtime/duration.h"
+#include "kernel/runtime/metrics.h"
+#include "kernel/runtime/runtime.h"
+#include "tessera/api/allocator.h"
+#include "tessera/api/executor.h"
+#include "tessera/api/state_store.h"
+#include "tessera/api/status.h"
+
+namespace tessera::kernel::master {
+
+/// The master's flags, with Mesos's names and defaults.
+struct MasterOptions {
+  std::string hostname;        ///< for MasterInfo and /state; the ip when not set
+  std::string ip = "127.0.0.1";
+  uint16_t httpPort = 5050;    ///< the port the daemon's HTTP server bound (for MasterInfo)
+  /// Where agents connect (the internal transport). 0: any free port; agents discover it from
+  /// `GET /master/transport` on the HTTP port, so operators only ever name :5050.
+  uint16_t transportPort = 0;
+  std::string cluster;         ///< --cluster, reported in /state
+  std::string workDir;         ///< --work_dir; the registry lives in the state store
+  bool registryInMemory = false;  ///< --registry=in_memory
+  runtime::Duration agentPingTimeout = std::chrono::seconds(15);  ///< --agent_ping_timeout
+  int64_t maxAgentPingTimeouts = 5;                                ///< --max_agent_ping_timeouts
+  /// --agent_reregister_timeout: after a master restart, agents in the registry that have not
+  /// re-registered by then are marked unreachable.
+  runtime::Duration agentReregisterTimeout = std::chrono::minutes(10);
+  /// Interval of HEARTBEAT events on scheduler streams (Mesos: 15 secs).
+  runtime::Duration schedulerHeartbeatInterval = std::chrono::seconds(15);
+  /// How long a framework without failover_timeout is kept after its stream closes.
+  runtime::Duration defaultFailoverTimeout = std::chrono::seconds(0);
+  /// Effective flags, redacted, for /state and GET_FLAGS.
+  std::function<std::map<std::string, std::string>()> flags;
+};
+
+/// What the role gives the master. Everything outlives the master.
+struct MasterServices {
+  runtime::Runtime* runtime = nullptr;
+  runtime::MetricsRegistry* metrics = nullptr;
+  std::shared_ptr<net::Router> router;
+  /// The registry of admitted / unreachable / gone agents is kept here under `/master/registry/`.
+  api::StateStore* state = nullptr;
+  api::Allocator* allocator = nullptr;      ///< the --allocator module
+  api::Executor* allocatorExecutor = nullptr;  ///< where the allocator must be called
+};
+
+class Master {
+ public:
+  Master(MasterServices services, MasterOptions options);
+  /// stop()s.
+  ~Master();
+  Master(const Master&) = delete;
+  Master& operator=(const Master&) = delete;
+
+  /// Recovers the registry, initializes the allocator, starts the agent transport and adds the
+  /// master's routes and metrics. Errors: the first failure; nothing is left running.
+  api::Status start();
+  /// Closes scheduler streams and agent connections, removes routes and metrics. Idempotent.
+  void stop();
+
+  /// The port agents connect to (after start()).
+  uint16_t transportPort() const;
+  /// This master's id (a UUID made at start).
+  const std::string& id() const;
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace tessera::kernel::master
