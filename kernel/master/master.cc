@@ -1,10 +1,10 @@
 #include "kernel/master/master.h"
 
+#include <Poco/JSON/Object.h>
+#include <Poco/JSON/Parser.h>
 #include <arpa/inet.h>
 #include <fmt/format.h>
 
-#include <Poco/JSON/Object.h>
-#include <Poco/JSON/Parser.h>
 #include <boost/uuid/uuid.hpp>
 #include <boost/uuid/uuid_generators.hpp>
 #include <boost/uuid/uuid_io.hpp>
@@ -104,8 +104,7 @@ std::vector<std::string> rolesOf(const v1::FrameworkInfo& info) {
 }  // namespace
 
 double nowSeconds() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
 bool isTerminal(v1::TaskState state) {
@@ -145,17 +144,17 @@ void Core::storeSet(const std::string& key, std::string value, uint64_t expected
     ++pendingStoreCalls;
   }
   // The reply holds the core: the strand it is posted to lives in it.
-  services.state->set(key, std::move(value), expected, *strand,
-                      [self = shared_from_this(), done = std::move(done)](
-                          api::Result<uint64_t> result) {
-                        if (!self->stopped) done(std::move(result));
-                        std::lock_guard lock(self->pendingMutex);
-                        if (--self->pendingStoreCalls == 0) self->pendingDone.notify_all();
-                      });
+  services.state->set(
+      key, std::move(value), expected, *strand,
+      [self = shared_from_this(), done = std::move(done)](api::Result<uint64_t> result) {
+        if (!self->stopped) done(std::move(result));
+        std::lock_guard lock(self->pendingMutex);
+        if (--self->pendingStoreCalls == 0) self->pendingDone.notify_all();
+      });
 }
 
-void Core::writeRegistry(const std::string& agentId, const v1::AgentInfo& info,
-                         RegistryState state, std::function<void(api::Status)> done) {
+void Core::writeRegistry(const std::string& agentId, const v1::AgentInfo& info, RegistryState state,
+                         std::function<void(api::Status)> done) {
   uint64_t expected = 0;
   double unreachableTime = state == RegistryState::kUnreachable ? nowSeconds() : 0;
   if (auto it = registry.find(agentId); it != registry.end()) expected = it->second.version;
@@ -196,24 +195,24 @@ api::Status Core::recoverRegistry() {
       return;
     }
     std::string id = raw->ids[raw->next++];
-    store->get(fmt::format("{}/{}", kRegistryAgents, id), *executor,
-               [this, raw, id](api::Result<std::optional<api::StateEntry>> entry) {
-                 if (!entry) {
-                   raw->done.set_value(entry.status().withContext("reading the registry"));
-                   return;
-                 }
-                 if (entry->has_value()) {
-                   auto decoded = decodeRegistryEntry((*entry)->value);
-                   if (!decoded) {
-                     raw->done.set_value(
-                         decoded.status().withContext("registry entry of agent '{}'", id));
-                     return;
-                   }
-                   decoded->version = (*entry)->version;
-                   registry[id] = std::move(decoded).value();
-                 }
-                 raw->step();
-               });
+    store->get(
+        fmt::format("{}/{}", kRegistryAgents, id), *executor,
+        [this, raw, id](api::Result<std::optional<api::StateEntry>> entry) {
+          if (!entry) {
+            raw->done.set_value(entry.status().withContext("reading the registry"));
+            return;
+          }
+          if (entry->has_value()) {
+            auto decoded = decodeRegistryEntry((*entry)->value);
+            if (!decoded) {
+              raw->done.set_value(decoded.status().withContext("registry entry of agent '{}'", id));
+              return;
+            }
+            decoded->version = (*entry)->version;
+            registry[id] = std::move(decoded).value();
+          }
+          raw->step();
+        });
   };
   store->children(kRegistryAgents, *executor,
                   [raw](api::Result<std::vector<std::string>> children) {
@@ -306,8 +305,8 @@ std::vector<api::Allocation> Core::allocationsOfFramework(const std::string& fra
 
 void Core::onOffers(const std::string& frameworkId, std::vector<api::Offer> made) {
   auto framework = frameworks.find(frameworkId);
-  bool usable = framework != frameworks.end() && framework->second.active &&
-                framework->second.connected;
+  bool usable =
+      framework != frameworks.end() && framework->second.active && framework->second.connected;
   v1::scheduler::Event event;
   event.set_type(v1::scheduler::Event::OFFERS);
   for (api::Offer& offer : made) {
@@ -447,8 +446,7 @@ void Core::reregisterAgent(const net::ConnectionPtr& connection,
   }
   auto copy = std::make_shared<internal::ReregisterAgent>(message);
   if (entry != registry.end() && entry->second.state == RegistryState::kAdmitted) {
-    admitAgent(connection, id, message.agent_info(), message.pid(), message.version(),
-               copy.get());
+    admitAgent(connection, id, message.agent_info(), message.pid(), message.version(), copy.get());
     return;
   }
   registering.insert(connection->id());
@@ -465,8 +463,8 @@ void Core::reregisterAgent(const net::ConnectionPtr& connection,
 }
 
 void Core::admitAgent(const net::ConnectionPtr& connection, const std::string& id,
-                      const v1::AgentInfo& info, const std::string& pid,
-                      const std::string& version, const internal::ReregisterAgent* reregister) {
+                      const v1::AgentInfo& info, const std::string& pid, const std::string& version,
+                      const internal::ReregisterAgent* reregister) {
   bool existed = agents.count(id) > 0;
   AgentEntry& agent = agents[id];
   if (existed && agent.connection && agent.connection != connection) {
@@ -530,11 +528,9 @@ void Core::admitAgent(const net::ConnectionPtr& connection, const std::string& i
         fmt::format("re-activating agent '{}'", id));
   } else {
     auto used = allocationsOfAgent(id);
-    allocatorCall(
-        [id, total, used](api::Allocator& allocator) {
-          return allocator.addAgent(id, total, used);
-        },
-        fmt::format("adding agent '{}'", id));
+    allocatorCall([id, total,
+                   used](api::Allocator& allocator) { return allocator.addAgent(id, total, used); },
+                  fmt::format("adding agent '{}'", id));
     agent.inAllocator = true;
   }
 
@@ -543,8 +539,8 @@ void Core::admitAgent(const net::ConnectionPtr& connection, const std::string& i
   *reply.mutable_agent_registered()->mutable_master_info() = masterInfo;
   reply.mutable_agent_registered()->set_reregistered(reregister != nullptr);
   connection->send(reply);
-  log()->info("agent '{}' ({}) {}registered from {}", id, info.hostname(),
-              reregister ? "re-" : "", connection->peer());
+  log()->info("agent '{}' ({}) {}registered from {}", id, info.hostname(), reregister ? "re-" : "",
+              connection->peer());
 }
 
 void Core::onAgentClosed(const net::ConnectionPtr& connection, const api::Status& reason) {
@@ -596,8 +592,7 @@ void Core::markUnreachable(const std::string& id) {
     for (auto& [key, task] : tasks) {
       if (task.agentId != id || isTerminal(task.state)) continue;
       auto framework = frameworks.find(task.frameworkId);
-      bool partitionAware =
-          framework != frameworks.end() && framework->second.partitionAware();
+      bool partitionAware = framework != frameworks.end() && framework->second.partitionAware();
       v1::TaskState state = partitionAware ? v1::TASK_UNREACHABLE : v1::TASK_LOST;
       v1::TaskStatus status =
           masterStatus(key.second, id, state, v1::TaskStatus::REASON_AGENT_REMOVED,
@@ -622,8 +617,8 @@ void Core::statusUpdate(const internal::StatusUpdate& update) {
   if (auto it = tasks.find(key); it != tasks.end()) {
     TaskEntry& task = it->second;
     v1::TaskState latest = update.has_latest_state() ? update.latest_state() : status.state();
-    bool duplicate = task.latestStatus && task.latestStatus->uuid() == status.uuid() &&
-                     !status.uuid().empty();
+    bool duplicate =
+        task.latestStatus && task.latestStatus->uuid() == status.uuid() && !status.uuid().empty();
     if (!duplicate) {
       task.statuses.emplace_back(status.state(),
                                  status.has_timestamp() ? status.timestamp() : nowSeconds());
@@ -793,18 +788,17 @@ void Core::subscribe(const v1::scheduler::Call& call, std::shared_ptr<net::HttpS
       std::chrono::duration<double>(options.schedulerHeartbeatInterval).count());
   *subscribed.mutable_subscribed()->mutable_master_info() = masterInfo;
   sendEvent(framework, subscribed);
-  framework.heartbeatTimer = strand->schedule(
-      options.schedulerHeartbeatInterval,
-      guarded(weak_from_this(), [id](Core& core) { core.heartbeat(id); }));
+  framework.heartbeatTimer =
+      strand->schedule(options.schedulerHeartbeatInterval,
+                       guarded(weak_from_this(), [id](Core& core) { core.heartbeat(id); }));
   std::string streamId = framework.streamId;
   std::weak_ptr<Core> weak = weak_from_this();
   runtime::StrandExecutor* executor = strand.get();
   stream->onClose([weak, executor, id, streamId] {
     // From any thread: hop to the strand while the core is alive.
     if (auto core = weak.lock()) {
-      executor->post(guarded(weak, [id, streamId](Core& core) {
-        core.frameworkDisconnected(id, streamId);
-      }));
+      executor->post(
+          guarded(weak, [id, streamId](Core& core) { core.frameworkDisconnected(id, streamId); }));
     }
   });
   log()->info("framework '{}' ({}) {}subscribed", id, info.name(), failover ? "re-" : "");
@@ -840,8 +834,7 @@ void Core::frameworkDisconnected(const std::string& frameworkId, const std::stri
       timeout, guarded(weak_from_this(), [frameworkId](Core& core) {
         auto it = core.frameworks.find(frameworkId);
         if (it == core.frameworks.end() || it->second.connected) return;
-        log()->warn("framework '{}' did not re-subscribe within its failover timeout",
-                    frameworkId);
+        log()->warn("framework '{}' did not re-subscribe within its failover timeout", frameworkId);
         core.removeFramework(frameworkId);
       }));
 }
@@ -875,9 +868,7 @@ void Core::removeFramework(const std::string& frameworkId) {
   for (const auto& key : keys) completeTask(key);
   if (framework.inAllocator) {
     allocatorCall(
-        [frameworkId](api::Allocator& allocator) {
-          return allocator.removeFramework(frameworkId);
-        },
+        [frameworkId](api::Allocator& allocator) { return allocator.removeFramework(frameworkId); },
         fmt::format("removing framework '{}'", frameworkId));
   }
   if (framework.heartbeatTimer) framework.heartbeatTimer->cancel();
@@ -945,9 +936,8 @@ api::Status Core::accept(FrameworkEntry& framework, const v1::scheduler::Call::A
       if (operation.type() != v1::Offer::Operation::LAUNCH) continue;
       for (const auto& task : operation.launch().task_infos()) {
         v1::TaskState state = framework.partitionAware() ? v1::TASK_DROPPED : v1::TASK_LOST;
-        sendUpdate(framework.id,
-                   masterStatus(task.task_id().value(), agentId, state,
-                                v1::TaskStatus::REASON_INVALID_OFFERS, invalid));
+        sendUpdate(framework.id, masterStatus(task.task_id().value(), agentId, state,
+                                              v1::TaskStatus::REASON_INVALID_OFFERS, invalid));
       }
     }
     return api::Status::ok();
@@ -982,9 +972,8 @@ api::Status Core::accept(FrameworkEntry& framework, const v1::scheduler::Call::A
           if (!taskId.empty()) seen.insert(taskId);
           if (!error.empty()) {
             counter("invalid_status_updates").increment(0);
-            sendUpdate(framework.id,
-                       masterStatus(taskId, agentId, v1::TASK_ERROR,
-                                    v1::TaskStatus::REASON_TASK_INVALID, error));
+            sendUpdate(framework.id, masterStatus(taskId, agentId, v1::TASK_ERROR,
+                                                  v1::TaskStatus::REASON_TASK_INVALID, error));
             continue;
           }
           remaining -= *resources;
@@ -1082,7 +1071,8 @@ void Core::kill(FrameworkEntry& framework, const v1::scheduler::Call::Kill& call
     internal::Envelope envelope;
     envelope.mutable_kill_task()->mutable_framework_id()->set_value(framework.id);
     envelope.mutable_kill_task()->mutable_task_id()->set_value(taskId);
-    if (call.has_kill_policy()) *envelope.mutable_kill_task()->mutable_kill_policy() = call.kill_policy();
+    if (call.has_kill_policy())
+      *envelope.mutable_kill_task()->mutable_kill_policy() = call.kill_policy();
     sendToAgent(agentId, envelope);
     return;
   }
@@ -1114,11 +1104,10 @@ void Core::acknowledge(FrameworkEntry& framework, const v1::scheduler::Call::Ack
 void Core::reconcile(FrameworkEntry& framework, const v1::scheduler::Call::Reconcile& call) {
   counter("messages_reconcile_tasks").increment();
   auto latest = [&](const TaskEntry& task) {
-    v1::TaskStatus status = task.latestStatus ? *task.latestStatus
-                                              : masterStatus(task.info.task_id().value(),
-                                                             task.agentId, task.state,
-                                                             v1::TaskStatus::REASON_RECONCILIATION,
-                                                             "");
+    v1::TaskStatus status =
+        task.latestStatus ? *task.latestStatus
+                          : masterStatus(task.info.task_id().value(), task.agentId, task.state,
+                                         v1::TaskStatus::REASON_RECONCILIATION, "");
     status.set_state(task.state);
     status.clear_uuid();
     status.set_reason(v1::TaskStatus::REASON_RECONCILIATION);
@@ -1149,10 +1138,9 @@ void Core::reconcile(FrameworkEntry& framework, const v1::scheduler::Call::Recon
     } else {
       state = framework.partitionAware() ? v1::TASK_UNKNOWN : v1::TASK_LOST;
     }
-    sendUpdate(framework.id, masterStatus(taskId, agentId, state,
-                                          v1::TaskStatus::REASON_RECONCILIATION,
-                                          fmt::format("reconciliation: task '{}' is unknown",
-                                                      taskId)));
+    sendUpdate(framework.id,
+               masterStatus(taskId, agentId, state, v1::TaskStatus::REASON_RECONCILIATION,
+                            fmt::format("reconciliation: task '{}' is unknown", taskId)));
   }
 }
 
@@ -1167,15 +1155,15 @@ void Core::message(FrameworkEntry& framework, const v1::scheduler::Call::Message
   sendToAgent(call.agent_id().value(), envelope);
 }
 
-void Core::schedulerCall(const api::HttpRequest& request,
-                         std::shared_ptr<net::HttpStream> stream) {
+void Core::schedulerCall(const api::HttpRequest& request, std::shared_ptr<net::HttpStream> stream) {
   counter("messages_scheduler_calls").increment();
   std::string contentType = request.header("Content-Type").value_or("");
   if (contentType.rfind("application/json", 0) != 0) {
     return answer(stream, 415, "expecting 'Content-Type' of application/json");
   }
   auto parsed = net::parseV1Json<v1::scheduler::Call>(request.body);
-  if (!parsed) return answer(stream, 400, fmt::format("malformed call: {}", parsed.status().message()));
+  if (!parsed)
+    return answer(stream, 400, fmt::format("malformed call: {}", parsed.status().message()));
   const v1::scheduler::Call& call = *parsed;
   if (call.type() == v1::scheduler::Call::SUBSCRIBE) return subscribe(call, std::move(stream));
   if (call.type() == v1::scheduler::Call::UNKNOWN) {
@@ -1190,10 +1178,13 @@ void Core::schedulerCall(const api::HttpRequest& request,
   }
   FrameworkEntry& framework = it->second;
   auto streamId = request.header("Mesos-Stream-Id");
-  if (!streamId) return answer(stream, 400, "all non-subscribe calls should include the 'Mesos-Stream-Id' header");
-  if (*streamId != framework.streamId) {
+  if (!streamId)
     return answer(stream, 400,
-                  fmt::format("the stream id '{}' is not the framework's current stream", *streamId));
+                  "all non-subscribe calls should include the 'Mesos-Stream-Id' header");
+  if (*streamId != framework.streamId) {
+    return answer(
+        stream, 400,
+        fmt::format("the stream id '{}' is not the framework's current stream", *streamId));
   }
   auto needs = [&](bool present, std::string_view field) {
     if (present) return true;
@@ -1256,8 +1247,9 @@ void Core::schedulerCall(const api::HttpRequest& request,
       message(framework, call.message());
       break;
     default:
-      return answer(stream, 501, fmt::format("call type {} is not implemented",
-                                             v1::scheduler::Call::Type_Name(call.type())));
+      return answer(stream, 501,
+                    fmt::format("call type {} is not implemented",
+                                v1::scheduler::Call::Type_Name(call.type())));
   }
   answer(stream, 202, "");
 }
@@ -1313,8 +1305,7 @@ api::Status Master::start() {
   info.set_port(core.options.httpPort);
   info.set_pid(core.pid());
   info.set_hostname(core.options.hostname);
-  info.set_version(core.options.version.version.empty() ? "0.1.0"
-                                                        : core.options.version.version);
+  info.set_version(core.options.version.version.empty() ? "0.1.0" : core.options.version.version);
   info.mutable_address()->set_hostname(core.options.hostname);
   info.mutable_address()->set_ip(core.options.ip);
   info.mutable_address()->set_port(core.options.httpPort);
@@ -1331,17 +1322,16 @@ api::Status Master::start() {
   allocatorOptions.offerCallback = [weak, strand](std::string_view frameworkId,
                                                   std::vector<api::Offer> offers) {
     if (auto alive = weak.lock()) {
-      strand->post(guarded(weak, [id = std::string(frameworkId),
-                                  offers = std::move(offers)](Core& core) mutable {
-        core.onOffers(id, std::move(offers));
-      }));
+      strand->post(guarded(
+          weak, [id = std::string(frameworkId), offers = std::move(offers)](Core& core) mutable {
+            core.onOffers(id, std::move(offers));
+          }));
     }
   };
   std::promise<api::Status> initialized;
   api::Allocator* allocator = core.services.allocator;
-  core.services.allocatorExecutor->post([&] {
-    initialized.set_value(allocator->initialize(std::move(allocatorOptions)));
-  });
+  core.services.allocatorExecutor->post(
+      [&] { initialized.set_value(allocator->initialize(std::move(allocatorOptions))); });
   if (api::Status status = initialized.get_future().get(); !status) {
     stop();
     return status.withContext("initializing the allocator");

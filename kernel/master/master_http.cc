@@ -1,11 +1,11 @@
 // The master's HTTP side: the classic JSON endpoints (/state, /tasks, ...), the operator API
 // (`POST /api/v1`), `GET /master/transport`, and its metrics. Field names follow Mesos's JSON.
 
-#include <fmt/format.h>
-
 #include <Poco/JSON/Array.h>
 #include <Poco/JSON/Object.h>
 #include <Poco/JSON/Parser.h>
+#include <fmt/format.h>
+
 #include <sstream>
 
 #include "kernel/master/master_core.h"
@@ -37,10 +37,11 @@ Object::Ptr resourcesObject(const api::Resources& resources) {
   object->set("mem", 0.0);
   object->set("disk", 0.0);
   object->set("gpus", 0.0);
-  for (const auto& entry : resources.flatten().entries()) {
+  const api::Resources flat = resources.flatten();
+  for (const auto& entry : flat.entries()) {
     switch (entry.type) {
       case api::ResourceType::kScalar:
-        object->set(entry.name, resources.scalar(entry.name));
+        object->set(entry.name, flat.scalar(entry.name));
         break;
       case api::ResourceType::kRanges: {
         std::string text = "[";
@@ -539,8 +540,7 @@ api::Status Core::addRoutes() {
     };
   };
   std::vector<std::pair<std::string, api::HttpHandler>> gets = {
-      {"/master/transport",
-       json([](const Core& core) {
+      {"/master/transport", json([](const Core& core) {
          return fmt::format(R"({{"port":{}}})", core.transportPortValue);
        })},
       {"/state", json([](const Core& core) { return core.stateJson(false); })},
@@ -658,12 +658,18 @@ void Core::addMetrics() {
   });
   gauge("outstanding_offers", [](const Core& core) { return double(core.offers.size()); });
   const std::vector<std::pair<std::string, v1::TaskState>> states = {
-      {"staging", v1::TASK_STAGING},   {"starting", v1::TASK_STARTING},
-      {"running", v1::TASK_RUNNING},   {"killing", v1::TASK_KILLING},
-      {"finished", v1::TASK_FINISHED}, {"failed", v1::TASK_FAILED},
-      {"killed", v1::TASK_KILLED},     {"lost", v1::TASK_LOST},
-      {"error", v1::TASK_ERROR},       {"dropped", v1::TASK_DROPPED},
-      {"unreachable", v1::TASK_UNREACHABLE}, {"gone", v1::TASK_GONE}};
+      {"staging", v1::TASK_STAGING},
+      {"starting", v1::TASK_STARTING},
+      {"running", v1::TASK_RUNNING},
+      {"killing", v1::TASK_KILLING},
+      {"finished", v1::TASK_FINISHED},
+      {"failed", v1::TASK_FAILED},
+      {"killed", v1::TASK_KILLED},
+      {"lost", v1::TASK_LOST},
+      {"error", v1::TASK_ERROR},
+      {"dropped", v1::TASK_DROPPED},
+      {"unreachable", v1::TASK_UNREACHABLE},
+      {"gone", v1::TASK_GONE}};
   for (const auto& [name, state] : states) {
     gauge(fmt::format("tasks_{}", name), [state = state](const Core& core) {
       double n = 0;
@@ -680,9 +686,8 @@ void Core::addMetrics() {
   for (const char* name :
        {"messages_register_agent", "messages_reregister_agent", "messages_status_update",
         "messages_launch_tasks", "messages_decline_offers", "messages_revive_offers",
-        "messages_suppress_offers", "messages_kill_task",
-        "messages_status_update_acknowledgement", "messages_reconcile_tasks",
-        "messages_framework_to_executor", "messages_register_framework",
+        "messages_suppress_offers", "messages_kill_task", "messages_status_update_acknowledgement",
+        "messages_reconcile_tasks", "messages_framework_to_executor", "messages_register_framework",
         "messages_unregister_framework", "offers_sent", "offers_declined", "offers_accepted",
         "offers_rescinded", "slave_removals", "invalid_messages"}) {
     counter(name);
