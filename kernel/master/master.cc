@@ -731,6 +731,11 @@ void Core::subscribe(const v1::scheduler::Call& call, std::shared_ptr<net::HttpS
 
   std::string id = call.has_framework_id() ? call.framework_id().value() : info.id().value();
   bool failover = !id.empty();
+  for (const auto& completed : completedFrameworks) {
+    if (completed.id == id) {
+      return answer(stream, 403, fmt::format("framework '{}' has been removed", id));
+    }
+  }
   if (id.empty()) id = fmt::format("{}-{:04}", masterId, nextFramework++);
   info.mutable_id()->set_value(id);
 
@@ -1384,6 +1389,7 @@ void Master::stop() {
   if (impl_->routesAdded) core.services.router->removeRoutes(core.strand.get());
   core.services.metrics->removeGauges(&core);
   if (core.transport) core.transport->stop();
+  core.transport.reset();
   core.strand->call([&] {
     core.shutdownOnStrand();
     return 0;

@@ -3,10 +3,12 @@
 // An in-process master on loopback with the real DRF allocator module, a fake agent speaking
 // the internal protocol over the real transport, and a streaming scheduler client.
 
-#include <gtest/gtest.h>
-
 #include <Poco/JSON/Object.h>
 #include <Poco/JSON/Parser.h>
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+
+#include <atomic>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -19,7 +21,6 @@
 #include <mutex>
 #include <optional>
 #include <string>
-#include <sys/socket.h>
 #include <thread>
 
 #include "kernel/master/master.h"
@@ -41,10 +42,10 @@
 namespace tessera::kernel::master::testing {
 
 using namespace std::chrono_literals;
-using tessera::v1::scheduler::Call;
-using tessera::v1::scheduler::Event;
 using tessera::testing::TempDir;
 using tessera::testing::waitFor;
+using tessera::v1::scheduler::Call;
+using tessera::v1::scheduler::Event;
 
 inline constexpr auto kWait = std::chrono::seconds(20);
 
@@ -100,7 +101,8 @@ class WaitQueue {
 /// A fake agent: a TransportClient speaking internal::Envelope.
 class FakeAgent {
  public:
-  FakeAgent(runtime::Runtime& runtime, uint16_t port, std::string resources = "cpus:4;mem:4096;disk:1000;ports:[31000-32000]",
+  FakeAgent(runtime::Runtime& runtime, uint16_t port,
+            std::string resources = "cpus:4;mem:4096;disk:1000;ports:[31000-32000]",
             std::string hostname = "agent1")
       : executor_(runtime.makeExecutor()) {
     info_.set_hostname(hostname);
@@ -199,12 +201,11 @@ class TestScheduler {
 
   /// Subscribes; returns the HTTP status (200 on success, when frameworkId is filled).
   int subscribe(const std::string& frameworkInfoJson) {
-    std::string body =
-        fmt::format(R"({{"type":"SUBSCRIBE",{}"subscribe":{{"framework_info":{}}}}})",
-                    frameworkId.empty() ? std::string()
-                                        : fmt::format(R"("framework_id":{{"value":"{}"}},)",
-                                                      frameworkId),
-                    frameworkInfoJson);
+    std::string body = fmt::format(
+        R"({{"type":"SUBSCRIBE",{}"subscribe":{{"framework_info":{}}}}})",
+        frameworkId.empty() ? std::string()
+                            : fmt::format(R"("framework_id":{{"value":"{}"}},)", frameworkId),
+        frameworkInfoJson);
     socket_ = std::make_unique<boost::asio::ip::tcp::socket>(io_);
     boost::asio::ip::tcp::endpoint endpoint(boost::asio::ip::make_address("127.0.0.1"), port_);
     socket_->connect(endpoint);
@@ -275,7 +276,7 @@ class TestScheduler {
   std::string frameworkId;
   std::string streamId;
   WaitQueue<Event> events;
-  bool ended = false;
+  std::atomic<bool> ended{false};
 
  private:
   void readLoop(std::string buffer) {
@@ -327,7 +328,8 @@ class MasterFixture : public ::testing::Test {
     modules::ManifestEntry entry{
         std::string(TESSERA_BINARY_DIR) + "/lib/tessera/libtessera_allocator_drf.so",
         "org_tessera_allocator_drf",
-        api::Parameters(std::vector<std::pair<std::string, std::string>>{{"allocation_interval", "50ms"}}),
+        api::Parameters(
+            std::vector<std::pair<std::string, std::string>>{{"allocation_interval", "50ms"}}),
         "test"};
     ASSERT_TRUE(manager_.load({entry}).isOk());
     modules::HostServices services;
@@ -389,7 +391,8 @@ class MasterFixture : public ::testing::Test {
     return response.isOk() ? *response : net::ClientResponse{};
   }
 
-  std::unique_ptr<FakeAgent> makeAgent(std::string resources = "cpus:4;mem:4096;disk:1000;ports:[31000-32000]") {
+  std::unique_ptr<FakeAgent> makeAgent(
+      std::string resources = "cpus:4;mem:4096;disk:1000;ports:[31000-32000]") {
     auto agent = std::make_unique<FakeAgent>(runtime_, master_->transportPort(), resources);
     agent->start();
     return agent;

@@ -31,10 +31,9 @@ std::string launchJson(const TestScheduler& scheduler, const std::string& offerI
 
 std::string taskJson(const std::string& id, const std::string& agentId,
                      const std::string& resources = "cpus:1;mem:128") {
-  return fmt::format(
-      R"({{"name":"{}","task_id":{{"value":"{}"}},"agent_id":{{"value":"{}"}},)"
-      R"("resources":{},"command":{{"value":"sleep 100"}}}})",
-      id, id, agentId, api::Resources::parse(resources).value().toJson());
+  return fmt::format(R"({{"name":"{}","task_id":{{"value":"{}"}},"agent_id":{{"value":"{}"}},)"
+                     R"("resources":{},"command":{{"value":"sleep 100"}}}})",
+                     id, id, agentId, api::Resources::parse(resources).value().toJson());
 }
 
 class MasterTest : public MasterFixture {
@@ -53,11 +52,12 @@ class MasterTest : public MasterFixture {
 
   /// Launches task `id` on the first offer and returns the run_task the agent got.
   internal::RunTask launch(Cluster& c, const std::string& id) {
-    auto response = c.scheduler->call(
-        launchJson(*c.scheduler, c.offerId(), taskJson(id, c.agent->id)));
+    // No decline filter on what is left, so the next offer comes at once.
+    auto response =
+        c.scheduler->call(launchJson(*c.scheduler, c.offerId(), taskJson(id, c.agent->id),
+                                     R"(,"filters":{"refuse_seconds":0})"));
     EXPECT_EQ(response.status, 202) << response.body;
-    auto run = c.agent->received.take(
-        [](const internal::Envelope& e) { return e.has_run_task(); });
+    auto run = c.agent->received.take([](const internal::Envelope& e) { return e.has_run_task(); });
     EXPECT_TRUE(run.has_value());
     return run ? run->run_task() : internal::RunTask();
   }
@@ -186,10 +186,10 @@ TEST_F(MasterTest, MalformedCallsAre400AndChangeNothing) {
   auto unknown = c.scheduler->call(fmt::format(
       R"({{"framework_id":{{"value":"{}"}},"type":"NOPE"}})", c.scheduler->frameworkId));
   EXPECT_EQ(unknown.status, 400);
-  auto noStream = c.scheduler->call(
-      fmt::format(R"({{"framework_id":{{"value":"{}"}},"type":"REVIVE"}})",
-                  c.scheduler->frameworkId),
-      false);
+  auto noStream =
+      c.scheduler->call(fmt::format(R"({{"framework_id":{{"value":"{}"}},"type":"REVIVE"}})",
+                                    c.scheduler->frameworkId),
+                        false);
   EXPECT_EQ(noStream.status, 400);
   EXPECT_THAT(noStream.body, HasSubstr("Mesos-Stream-Id"));
   auto noFramework = c.scheduler->call(R"({"type":"REVIVE"})");
@@ -241,10 +241,10 @@ TEST_F(MasterTest, ReconcileExplicitAndImplicit) {
   c.agent->sendStatus(c.scheduler->frameworkId, "t1", v1::TASK_RUNNING, "u1");
   ASSERT_TRUE(c.scheduler->update("t1").has_value());
 
-  auto response = c.scheduler->call(fmt::format(
-      R"({{"framework_id":{{"value":"{}"}},"type":"RECONCILE","reconcile":{{"tasks":[)"
-      R"({{"task_id":{{"value":"t1"}}}},{{"task_id":{{"value":"ghost"}}}}]}}}})",
-      c.scheduler->frameworkId));
+  auto response = c.scheduler->call(
+      fmt::format(R"({{"framework_id":{{"value":"{}"}},"type":"RECONCILE","reconcile":{{"tasks":[)"
+                  R"({{"task_id":{{"value":"t1"}}}},{{"task_id":{{"value":"ghost"}}}}]}}}})",
+                  c.scheduler->frameworkId));
   EXPECT_EQ(response.status, 202);
   auto known = c.scheduler->update("t1");
   ASSERT_TRUE(known.has_value());
@@ -255,9 +255,9 @@ TEST_F(MasterTest, ReconcileExplicitAndImplicit) {
   ASSERT_TRUE(ghost.has_value());
   EXPECT_EQ(ghost->update().status().state(), v1::TASK_LOST);
 
-  response = c.scheduler->call(fmt::format(
-      R"({{"framework_id":{{"value":"{}"}},"type":"RECONCILE","reconcile":{{}}}})",
-      c.scheduler->frameworkId));
+  response = c.scheduler->call(
+      fmt::format(R"({{"framework_id":{{"value":"{}"}},"type":"RECONCILE","reconcile":{{}}}})",
+                  c.scheduler->frameworkId));
   EXPECT_EQ(response.status, 202);
   auto implicit = c.scheduler->update("t1");
   ASSERT_TRUE(implicit.has_value());
@@ -331,10 +331,11 @@ TEST_F(MasterTest, SchedulerFailoverKeepsTasksAndTimeoutTearsDown) {
   EXPECT_EQ(error->error().message(), "framework failed over");
   EXPECT_EQ(getJson("/tasks")->getArray("tasks")->size(), 1u);
   // The old stream id is no longer accepted.
-  EXPECT_EQ(c.scheduler->call(fmt::format(R"({{"framework_id":{{"value":"{}"}},"type":"REVIVE"}})",
-                                          frameworkId))
-                .status,
-            400);
+  EXPECT_EQ(
+      c.scheduler
+          ->call(fmt::format(R"({{"framework_id":{{"value":"{}"}},"type":"REVIVE"}})", frameworkId))
+          .status,
+      400);
 
   // Disconnect and reconnect within the timeout: the task is kept.
   second->disconnect();
@@ -366,6 +367,10 @@ TEST_F(MasterTest, TeardownRemovesTheFramework) {
       [](const internal::Envelope& e) { return e.has_shutdown_framework(); });
   EXPECT_TRUE(shutdown.has_value());
   EXPECT_TRUE(waitFor([&] { return c.scheduler->ended; }));
+  // A removed framework cannot come back under its id.
+  auto again = makeScheduler();
+  again->frameworkId = c.scheduler->frameworkId;
+  EXPECT_EQ(again->subscribe(kFrameworkInfo), 403);
 }
 
 TEST_F(MasterTest, RegistrySurvivesRestartOnFileStore) {
@@ -412,10 +417,53 @@ TEST_F(MasterTest, GoneAgentIsRefused) {
   *envelope.mutable_reregister_agent()->mutable_agent_info()->mutable_id() = v1::AgentID();
   envelope.mutable_reregister_agent()->mutable_agent_info()->mutable_id()->set_value("old-S1");
   ASSERT_TRUE(agent->send(envelope));
-  auto refused = agent->received.take(
-      [](const internal::Envelope& e) { return e.has_agent_refused(); });
+  auto refused =
+      agent->received.take([](const internal::Envelope& e) { return e.has_agent_refused(); });
   ASSERT_TRUE(refused.has_value());
   EXPECT_THAT(refused->agent_refused().message(), HasSubstr("gone"));
+}
+
+TEST_F(MasterTest, AgentsNotReregisteringInTimeAreMarkedUnreachable) {
+  startMaster();
+  auto agent = makeAgent();
+  agent->registerAgent();
+  agent->stop();
+  master_.reset();
+  auto allocator = host_->create<api::Allocator>("org_tessera_allocator_drf");
+  ASSERT_TRUE(allocator.isOk());
+  allocator_ = *allocator;
+  options.agentReregisterTimeout = 100ms;
+  startMaster();
+  EXPECT_TRUE(waitFor([&] { return getJson("/state")->getValue<int>("unreachable_slaves") == 1; }));
+}
+
+TEST_F(MasterTest, KillOfUnknownTaskAndMessages) {
+  startMaster();
+  Cluster c = cluster();
+  // Unknown task, no agent named: the master answers TASK_LOST itself.
+  auto response = c.scheduler->call(fmt::format(
+      R"({{"framework_id":{{"value":"{}"}},"type":"KILL","kill":{{"task_id":{{"value":"nope"}}}}}})",
+      c.scheduler->frameworkId));
+  EXPECT_EQ(response.status, 202);
+  auto lost = c.scheduler->update("nope");
+  ASSERT_TRUE(lost.has_value());
+  EXPECT_EQ(lost->update().status().state(), v1::TASK_LOST);
+
+  response = c.scheduler->call(fmt::format(
+      R"({{"framework_id":{{"value":"{}"}},"type":"MESSAGE","message":{{"agent_id":{{"value":"{}"}},)"
+      R"("executor_id":{{"value":"e1"}},"data":"aGVsbG8="}}}})",
+      c.scheduler->frameworkId, c.agent->id));
+  EXPECT_EQ(response.status, 202);
+  auto message = c.agent->received.take(
+      [](const internal::Envelope& e) { return e.has_framework_to_executor(); });
+  ASSERT_TRUE(message.has_value());
+  EXPECT_EQ(message->framework_to_executor().data(), "hello");
+  EXPECT_EQ(message->framework_to_executor().executor_id().value(), "e1");
+
+  response = c.scheduler->call(fmt::format(
+      R"({{"framework_id":{{"value":"{}"}},"type":"SUPPRESS","suppress":{{"roles":["web"]}}}})",
+      c.scheduler->frameworkId));
+  EXPECT_EQ(response.status, 202);
 }
 
 TEST_F(MasterTest, OperatorApi) {
@@ -426,8 +474,8 @@ TEST_F(MasterTest, OperatorApi) {
   EXPECT_EQ(health.status, 200);
   EXPECT_EQ(health.body, R"({"get_health":{"healthy":true},"type":"GET_HEALTH"})");
   Poco::JSON::Parser parser;
-  for (const char* type : {"GET_VERSION", "GET_FLAGS", "GET_STATE", "GET_AGENTS",
-                           "GET_FRAMEWORKS", "GET_TASKS", "GET_METRICS"}) {
+  for (const char* type : {"GET_VERSION", "GET_FLAGS", "GET_STATE", "GET_AGENTS", "GET_FRAMEWORKS",
+                           "GET_TASKS", "GET_METRICS"}) {
     auto response = post("/api/v1", fmt::format(R"({{"type":"{}"}})", type));
     EXPECT_EQ(response.status, 200) << type << response.body;
     auto object = parser.parse(response.body).extract<Poco::JSON::Object::Ptr>();
