@@ -366,7 +366,7 @@ TEST_F(MasterTest, TeardownRemovesTheFramework) {
   auto shutdown = c.agent->received.take(
       [](const internal::Envelope& e) { return e.has_shutdown_framework(); });
   EXPECT_TRUE(shutdown.has_value());
-  EXPECT_TRUE(waitFor([&] { return c.scheduler->ended; }));
+  EXPECT_TRUE(waitFor([&] { return c.scheduler->ended.load(); }));
   // A removed framework cannot come back under its id.
   auto again = makeScheduler();
   again->frameworkId = c.scheduler->frameworkId;
