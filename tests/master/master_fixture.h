@@ -397,6 +397,21 @@ class MasterFixture : public ::testing::Test {
     agent->start();
     return agent;
   }
+  /// Uses a file store under `dir` from now on.
+  void useFileStore(const std::filesystem::path& dir) {
+    auto opened = state::FileStore::open(dir);
+    ASSERT_TRUE(opened.isOk()) << opened.status().toString();
+    fileStore_ = std::move(opened).value();
+    store = fileStore_.get();
+  }
+  /// Stops the master and starts a new one (new id, new allocator instance) on the same store.
+  void restartMaster() {
+    master_.reset();
+    auto allocator = host_->create<api::Allocator>("org_tessera_allocator_drf");
+    ASSERT_TRUE(allocator.isOk()) << allocator.status().toString();
+    allocator_ = *allocator;
+    startMaster();
+  }
   std::unique_ptr<TestScheduler> makeScheduler() {
     return std::make_unique<TestScheduler>(server_->port());
   }
@@ -408,6 +423,7 @@ class MasterFixture : public ::testing::Test {
   std::shared_ptr<net::Router> router_;
   std::unique_ptr<net::HttpServer> server_;
   std::unique_ptr<api::StateStore> store_;
+  std::unique_ptr<state::FileStore> fileStore_;  ///< for restart tests; outlives the master
   api::StateStore* store = nullptr;
   modules::ModuleManager manager_;
   std::unique_ptr<modules::ModuleHost> host_;

@@ -375,26 +375,58 @@ TEST_F(MasterTest, TeardownRemovesTheFramework) {
 
 TEST_F(MasterTest, RegistrySurvivesRestartOnFileStore) {
   TempDir dir;
-  auto opened = state::FileStore::open(dir.path() / "state");
-  ASSERT_TRUE(opened.isOk());
-  store_ = std::move(opened).value();
-  store = store_.get();
+  useFileStore(dir.path() / "state");
   startMaster();
   auto agent = makeAgent();
   std::string id = agent->registerAgent();
   agent->stop();
-  master_.reset();
-
-  // A new master (new id, new allocator instance) on the same store.
-  auto allocator = host_->create<api::Allocator>("org_tessera_allocator_drf");
-  ASSERT_TRUE(allocator.isOk());
-  allocator_ = *allocator;
-  startMaster();
+  restartMaster();
   EXPECT_EQ(getJson("/slaves")->getArray("recovered_slaves")->size(), 1u);
   auto again = makeAgent();
   again->id = id;
   EXPECT_EQ(again->registerAgent(), id);
   EXPECT_EQ(getJson("/state")->getValue<int>("activated_slaves"), 1);
+}
+
+TEST_F(MasterTest, MasterFailoverRebuildsTasksFromAgentsAndFrameworksResubscribe) {
+  TempDir dir;
+  useFileStore(dir.path() / "state");
+  startMaster();
+  Cluster c = cluster();
+  internal::RunTask run = launch(c, "t1");
+  c.agent->sendStatus(c.scheduler->frameworkId, "t1", v1::TASK_RUNNING, "u1");
+  ASSERT_TRUE(c.scheduler->update("t1").has_value());
+  std::string agentId = c.agent->id;
+  std::string frameworkId = c.scheduler->frameworkId;
+  c.agent->stop();
+  c.scheduler->disconnect();
+  restartMaster();
+
+  auto agent = makeAgent();
+  agent->id = agentId;
+  internal::Task task;
+  *task.mutable_info() = run.task();
+  task.mutable_framework_id()->set_value(frameworkId);
+  task.set_state(v1::TASK_RUNNING);
+  task.set_role(run.role());
+  EXPECT_EQ(agent->registerAgent({task}, {run.framework()}), agentId);
+
+  auto scheduler = makeScheduler();
+  scheduler->frameworkId = frameworkId;
+  ASSERT_EQ(scheduler->subscribe(kFrameworkInfo), 200);
+  EXPECT_EQ(scheduler->frameworkId, frameworkId);
+  auto frameworks = getJson("/state")->getArray("frameworks");
+  ASSERT_EQ(frameworks->size(), 1u);
+  EXPECT_TRUE(frameworks->getObject(0)->getValue<bool>("active"));
+  auto tasks = frameworks->getObject(0)->getArray("tasks");
+  ASSERT_EQ(tasks->size(), 1u);
+  EXPECT_EQ(tasks->getObject(0)->getValue<std::string>("state"), "TASK_RUNNING");
+
+  // Its updates flow to the re-subscribed framework, and the task's resources are not offered.
+  agent->sendStatus(frameworkId, "t1", v1::TASK_FINISHED, "u2");
+  auto finished = scheduler->update("t1");
+  ASSERT_TRUE(finished.has_value());
+  EXPECT_EQ(finished->update().status().state(), v1::TASK_FINISHED);
 }
 
 TEST_F(MasterTest, GoneAgentIsRefused) {
@@ -406,11 +438,7 @@ TEST_F(MasterTest, GoneAgentIsRefused) {
              R"({"state":"gone","agent_info":{"hostname":"h","id":{"value":"old-S1"}}})", 0,
              *executor, [&](api::Result<uint64_t> r) { written.set_value(r.isOk()); });
   ASSERT_TRUE(written.get_future().get());
-  master_.reset();
-  auto allocator = host_->create<api::Allocator>("org_tessera_allocator_drf");
-  ASSERT_TRUE(allocator.isOk());
-  allocator_ = *allocator;
-  startMaster();
+  restartMaster();
   auto agent = makeAgent();
   agent->id = "old-S1";
   internal::Envelope envelope;
@@ -428,12 +456,8 @@ TEST_F(MasterTest, AgentsNotReregisteringInTimeAreMarkedUnreachable) {
   auto agent = makeAgent();
   agent->registerAgent();
   agent->stop();
-  master_.reset();
-  auto allocator = host_->create<api::Allocator>("org_tessera_allocator_drf");
-  ASSERT_TRUE(allocator.isOk());
-  allocator_ = *allocator;
   options.agentReregisterTimeout = 100ms;
-  startMaster();
+  restartMaster();
   EXPECT_TRUE(waitFor([&] { return getJson("/state")->getValue<int>("unreachable_slaves") == 1; }));
 }
 
