@@ -15,6 +15,7 @@
 #include <memory>
 #include <string>
 
+#include "kernel/http/endpoints.h"
 #include "kernel/net/http_server.h"
 #include "kernel/runtime/duration.h"
 #include "kernel/runtime/metrics.h"
@@ -28,17 +29,17 @@ namespace tessera::kernel::master {
 
 /// The master's flags, with Mesos's names and defaults.
 struct MasterOptions {
-  std::string hostname;        ///< for MasterInfo and /state; the ip when not set
+  std::string hostname;  ///< for MasterInfo and /state; the ip when not set
   std::string ip = "127.0.0.1";
-  uint16_t httpPort = 5050;    ///< the port the daemon's HTTP server bound (for MasterInfo)
+  uint16_t httpPort = 5050;  ///< the port the daemon's HTTP server bound (for MasterInfo)
   /// Where agents connect (the internal transport). 0: any free port; agents discover it from
   /// `GET /master/transport` on the HTTP port, so operators only ever name :5050.
   uint16_t transportPort = 0;
-  std::string cluster;         ///< --cluster, reported in /state
-  std::string workDir;         ///< --work_dir; the registry lives in the state store
+  std::string cluster;            ///< --cluster, reported in /state
+  std::string workDir;            ///< --work_dir; the registry lives in the state store
   bool registryInMemory = false;  ///< --registry=in_memory
   runtime::Duration agentPingTimeout = std::chrono::seconds(15);  ///< --agent_ping_timeout
-  int64_t maxAgentPingTimeouts = 5;                                ///< --max_agent_ping_timeouts
+  int64_t maxAgentPingTimeouts = 5;                               ///< --max_agent_ping_timeouts
   /// --agent_reregister_timeout: after a master restart, agents in the registry that have not
   /// re-registered by then are marked unreachable.
   runtime::Duration agentReregisterTimeout = std::chrono::minutes(10);
@@ -48,6 +49,8 @@ struct MasterOptions {
   runtime::Duration defaultFailoverTimeout = std::chrono::seconds(0);
   /// Effective flags, redacted, for /state and GET_FLAGS.
   std::function<std::map<std::string, std::string>()> flags;
+  /// What /state, GET_VERSION and MasterInfo report; version "0.1.0" when empty.
+  http::VersionInfo version;
 };
 
 /// What the role gives the master. Everything outlives the master.
@@ -57,7 +60,7 @@ struct MasterServices {
   std::shared_ptr<net::Router> router;
   /// The registry of admitted / unreachable / gone agents is kept here under `/master/registry/`.
   api::StateStore* state = nullptr;
-  api::Allocator* allocator = nullptr;      ///< the --allocator module
+  api::Allocator* allocator = nullptr;         ///< the --allocator module
   api::Executor* allocatorExecutor = nullptr;  ///< where the allocator must be called
 };
 

@@ -1,0 +1,368 @@
+#include "kernel/master/master.h"
+
+#include <Poco/JSON/Object.h>
+#include <Poco/JSON/Parser.h>
+#include <arpa/inet.h>
+#include <fmt/format.h>
+
+#include <boost/uuid/uuid.hpp>
+#include <boost/uuid/uuid_generators.hpp>
+#include <boost/uuid/uuid_io.hpp>
+#include <future>
+#include <sstream>
+
+#include "kernel/master/master_core.h"
+#include "kernel/master/master_util.h"
+#include "kernel/net/recordio.h"
+#include "kernel/net/v1_json.h"
+#include "kernel/runtime/logging.h"
+
+namespace tessera::kernel::master {
+
+using detail::answer;
+using detail::guarded;
+using detail::log;
+using detail::rolesOf;
+
+namespace {
+
+const char* kRegistryAgents = "/master/registry/agents";
+std::string_view registryStateName(RegistryState state) {
+  switch (state) {
+    case RegistryState::kAdmitted:
+      return "admitted";
+    case RegistryState::kUnreachable:
+      return "unreachable";
+    case RegistryState::kGone:
+      return "gone";
+  }
+  return "admitted";
+}
+
+std::string encodeRegistryEntry(const v1::AgentInfo& info, RegistryState state,
+                                double unreachableTime) {
+  return fmt::format(R"({{"state":"{}","unreachable_time":{},"agent_info":{}}})",
+                     registryStateName(state), unreachableTime, net::messageToV1Json(info));
+}
+
+api::Result<RegistryEntry> decodeRegistryEntry(const std::string& text) {
+  try {
+    Poco::JSON::Parser parser;
+    auto object = parser.parse(text).extract<Poco::JSON::Object::Ptr>();
+    RegistryEntry entry;
+    std::string state = object->optValue<std::string>("state", "admitted");
+    if (state == "unreachable") {
+      entry.state = RegistryState::kUnreachable;
+    } else if (state == "gone") {
+      entry.state = RegistryState::kGone;
+    }
+    entry.unreachableTime = object->optValue<double>("unreachable_time", 0);
+    std::ostringstream info;
+    object->getObject("agent_info")->stringify(info);
+    auto parsed = net::parseV1Json<v1::AgentInfo>(info.str());
+    if (!parsed) return parsed.status();
+    entry.info = std::move(parsed).value();
+    return entry;
+  } catch (const std::exception& e) {
+    return api::invalidArgument("malformed registry entry: {}", e.what());
+  }
+}
+
+/// Runs `fn` on the core if it is still alive and not stopped.
+}  // namespace
+
+double nowSeconds() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+bool isTerminal(v1::TaskState state) {
+  switch (state) {
+    case v1::TASK_FINISHED:
+    case v1::TASK_FAILED:
+    case v1::TASK_KILLED:
+    case v1::TASK_ERROR:
+    case v1::TASK_LOST:
+    case v1::TASK_DROPPED:
+    case v1::TASK_GONE:
+    case v1::TASK_GONE_BY_OPERATOR:
+      return true;
+    default:
+      return false;
+  }
+}
+
+Core::Core(MasterServices s, MasterOptions o) : services(std::move(s)), options(std::move(o)) {
+  masterId = boost::uuids::to_string(boost::uuids::random_generator()());
+  strand = services.runtime->makeExecutor();
+  if (options.hostname.empty()) options.hostname = options.ip;
+}
+
+api::Counter& Core::counter(const std::string& name) {
+  return services.metrics->counter(fmt::format("master/{}", name));
+}
+
+std::string Core::pid() const { return fmt::format("master@{}:{}", options.ip, options.httpPort); }
+
+// --- state store ------------------------------------------------------------------------------
+
+void Core::storeSet(const std::string& key, std::string value, uint64_t expected,
+                    std::function<void(api::Result<uint64_t>)> done) {
+  {
+    std::lock_guard lock(pendingMutex);
+    ++pendingStoreCalls;
+  }
+  // The reply holds the core: the strand it is posted to lives in it.
+  services.state->set(
+      key, std::move(value), expected, *strand,
+      [self = shared_from_this(), done = std::move(done)](api::Result<uint64_t> result) {
+        if (!self->stopped) done(std::move(result));
+        std::lock_guard lock(self->pendingMutex);
+        if (--self->pendingStoreCalls == 0) self->pendingDone.notify_all();
+      });
+}
+
+void Core::writeRegistry(const std::string& agentId, const v1::AgentInfo& info, RegistryState state,
+                         std::function<void(api::Status)> done) {
+  uint64_t expected = 0;
+  double unreachableTime = state == RegistryState::kUnreachable ? nowSeconds() : 0;
+  if (auto it = registry.find(agentId); it != registry.end()) expected = it->second.version;
+  storeSet(fmt::format("{}/{}", kRegistryAgents, agentId),
+           encodeRegistryEntry(info, state, unreachableTime), expected,
+           [this, agentId, info, state, unreachableTime,
+            done = std::move(done)](api::Result<uint64_t> result) {
+             if (!result) {
+               log()->error("registry write for agent '{}' failed: {}", agentId,
+                            result.status().toString());
+               done(result.status());
+               return;
+             }
+             RegistryEntry& entry = registry[agentId];
+             entry.info = info;
+             entry.state = state;
+             entry.version = *result;
+             entry.unreachableTime = unreachableTime;
+             done(api::Status::ok());
+           });
+}
+
+api::Status Core::recoverRegistry() {
+  struct Recovery {
+    std::promise<api::Status> done;
+    std::vector<std::string> ids;
+    size_t next = 0;
+    std::function<void()> step;
+  };
+  auto recovery = std::make_shared<Recovery>();
+  auto future = recovery->done.get_future();
+  api::StateStore* store = services.state;
+  runtime::StrandExecutor* executor = strand.get();
+  Recovery* raw = recovery.get();
+  recovery->step = [this, raw, store, executor] {
+    if (raw->next == raw->ids.size()) {
+      raw->done.set_value(api::Status::ok());
+      return;
+    }
+    std::string id = raw->ids[raw->next++];
+    store->get(
+        fmt::format("{}/{}", kRegistryAgents, id), *executor,
+        [this, raw, id](api::Result<std::optional<api::StateEntry>> entry) {
+          if (!entry) {
+            raw->done.set_value(entry.status().withContext("reading the registry"));
+            return;
+          }
+          if (entry->has_value()) {
+            auto decoded = decodeRegistryEntry((*entry)->value);
+            if (!decoded) {
+              raw->done.set_value(decoded.status().withContext("registry entry of agent '{}'", id));
+              return;
+            }
+            decoded->version = (*entry)->version;
+            registry[id] = std::move(decoded).value();
+          }
+          raw->step();
+        });
+  };
+  store->children(kRegistryAgents, *executor,
+                  [raw](api::Result<std::vector<std::string>> children) {
+                    if (!children) {
+                      raw->done.set_value(children.status().withContext("reading the registry"));
+                      return;
+                    }
+                    raw->ids = std::move(children).value();
+                    raw->step();
+                  });
+  if (future.wait_for(std::chrono::seconds(60)) != std::future_status::ready) {
+    // The callbacks still reference `recovery`: keep it alive.
+    static std::vector<std::shared_ptr<Recovery>> leaked;
+    leaked.push_back(recovery);
+    return api::unavailable("timed out reading the registry");
+  }
+  api::Status status = future.get();
+  // Break the cycle step -> raw on the strand, where the last callback ran.
+  strand->call([&] {
+    recovery->step = nullptr;
+    return 0;
+  });
+  return status;
+}
+
+void Core::armReregisterTimeout() {
+  bool any = false;
+  for (const auto& [id, entry] : registry) {
+    if (entry.state == RegistryState::kAdmitted) any = true;
+  }
+  if (!any) return;
+  reregisterTimer = strand->schedule(
+      options.agentReregisterTimeout, guarded(weak_from_this(), [](Core& core) {
+        for (const auto& [id, entry] : core.registry) {
+          if (entry.state != RegistryState::kAdmitted || core.agents.count(id)) continue;
+          log()->warn("agent '{}' did not re-register within --agent_reregister_timeout", id);
+          core.writeRegistry(id, entry.info, RegistryState::kUnreachable, [](api::Status) {});
+        }
+      }));
+}
+
+// --- lifecycle ------------------------------------------------------------------------------
+
+void Core::shutdownOnStrand() {
+  stopped = true;
+  if (reregisterTimer) reregisterTimer->cancel();
+  for (auto& [id, agent] : agents) {
+    if (agent.removalTimer) agent.removalTimer->cancel();
+  }
+  for (auto& [id, framework] : frameworks) {
+    if (framework.heartbeatTimer) framework.heartbeatTimer->cancel();
+    if (framework.failoverTimer) framework.failoverTimer->cancel();
+    if (framework.stream) framework.stream->end();
+    framework.stream.reset();
+  }
+}
+
+// --- Master ---------------------------------------------------------------------------------
+
+struct Master::Impl {
+  std::shared_ptr<Core> core;
+  bool started = false;
+  bool routesAdded = false;
+};
+
+Master::Master(MasterServices services, MasterOptions options) : impl_(std::make_unique<Impl>()) {
+  impl_->core = std::make_shared<Core>(std::move(services), std::move(options));
+}
+
+Master::~Master() { stop(); }
+
+const std::string& Master::id() const { return impl_->core->masterId; }
+
+uint16_t Master::transportPort() const { return impl_->core->transportPortValue; }
+
+api::Status Master::start() {
+  Core& core = *impl_->core;
+  if (impl_->started) return api::failedPrecondition("the master is already started");
+  if (!core.services.runtime || !core.services.metrics || !core.services.router ||
+      !core.services.state || !core.services.allocator || !core.services.allocatorExecutor) {
+    return api::invalidArgument("the master needs every one of its services");
+  }
+  impl_->started = true;
+  core.startTime = nowSeconds();
+
+  v1::MasterInfo& info = core.masterInfo;
+  info.set_id(core.masterId);
+  in_addr address{};
+  if (inet_pton(AF_INET, core.options.ip.c_str(), &address) == 1) info.set_ip(address.s_addr);
+  info.set_port(core.options.httpPort);
+  info.set_pid(core.pid());
+  info.set_hostname(core.options.hostname);
+  info.set_version(core.options.version.version.empty() ? "0.1.0" : core.options.version.version);
+  info.mutable_address()->set_hostname(core.options.hostname);
+  info.mutable_address()->set_ip(core.options.ip);
+  info.mutable_address()->set_port(core.options.httpPort);
+
+  if (api::Status recovered = core.recoverRegistry(); !recovered) {
+    stop();
+    return recovered;
+  }
+
+  // The allocator's offers come back on its executor; they are handed to the strand.
+  std::weak_ptr<Core> weak = impl_->core;
+  runtime::StrandExecutor* strand = core.strand.get();
+  api::AllocatorOptions allocatorOptions;
+  allocatorOptions.offerCallback = [weak, strand](std::string_view frameworkId,
+                                                  std::vector<api::Offer> offers) {
+    if (auto alive = weak.lock()) {
+      strand->post(guarded(
+          weak, [id = std::string(frameworkId), offers = std::move(offers)](Core& core) mutable {
+            core.onOffers(id, std::move(offers));
+          }));
+    }
+  };
+  std::promise<api::Status> initialized;
+  api::Allocator* allocator = core.services.allocator;
+  core.services.allocatorExecutor->post(
+      [&] { initialized.set_value(allocator->initialize(std::move(allocatorOptions))); });
+  if (api::Status status = initialized.get_future().get(); !status) {
+    stop();
+    return status.withContext("initializing the allocator");
+  }
+
+  net::TransportHandlers handlers;
+  handlers.onMessage = net::typedMessageHandler<internal::Envelope>(
+      [weak](const net::ConnectionPtr& connection, internal::Envelope envelope) {
+        auto core = weak.lock();
+        if (core && !core->stopped) core->onAgentMessage(connection, std::move(envelope));
+      });
+  handlers.onClose = [weak](const net::ConnectionPtr& connection, const api::Status& reason) {
+    auto core = weak.lock();
+    if (core && !core->stopped) core->onAgentClosed(connection, reason);
+  };
+  net::TransportServerOptions transportOptions;
+  transportOptions.address = core.options.ip;
+  transportOptions.port = core.options.transportPort;
+  transportOptions.transport.heartbeatInterval =
+      std::chrono::duration_cast<std::chrono::milliseconds>(core.options.agentPingTimeout);
+  transportOptions.transport.maxMissedHeartbeats =
+      static_cast<int>(std::max<int64_t>(1, core.options.maxAgentPingTimeouts));
+  core.transport = std::make_unique<net::TransportServer>(*core.services.runtime, *core.strand,
+                                                          std::move(handlers), transportOptions);
+  if (api::Status listening = core.transport->start(); !listening) {
+    stop();
+    return listening.withContext("starting the agent transport");
+  }
+  core.transportPortValue = core.transport->port();
+
+  impl_->routesAdded = true;
+  if (api::Status routes = core.addRoutes(); !routes) {
+    stop();
+    return routes;
+  }
+  core.addMetrics();
+  core.strand->call([&] {
+    core.armReregisterTimeout();
+    return 0;
+  });
+  log()->info("master '{}' started; agents connect on port {}", core.masterId,
+              core.transportPortValue);
+  return api::Status::ok();
+}
+
+void Master::stop() {
+  if (!impl_ || !impl_->started) return;
+  impl_->started = false;
+  Core& core = *impl_->core;
+  if (impl_->routesAdded) core.services.router->removeRoutes(core.strand.get());
+  core.services.metrics->removeGauges(&core);
+  if (core.transport) core.transport->stop();
+  core.transport.reset();
+  core.strand->call([&] {
+    core.shutdownOnStrand();
+    return 0;
+  });
+  {
+    std::unique_lock lock(core.pendingMutex);
+    core.pendingDone.wait_for(lock, std::chrono::seconds(10),
+                              [&] { return core.pendingStoreCalls == 0; });
+  }
+  core.strand->drain();
+}
+
+}  // namespace tessera::kernel::master

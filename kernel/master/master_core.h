@@ -1,0 +1,138 @@
+#pragma once
+
+/// The master's implementation object, shared (through weak references) with every callback
+/// that may outlive the Master: everything here runs on `strand` unless noted.
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "kernel/master/master.h"
+#include "kernel/master/master_state.h"
+#include "kernel/net/transport.h"
+#include "kernel/protocol/internal.pb.h"
+#include "kernel/runtime/runtime.h"
+#include "tessera/v1/scheduler.pb.h"
+
+namespace tessera::kernel::master {
+
+/// Completed tasks kept per framework, and completed frameworks kept (Mesos's
+/// --max_completed_tasks_per_framework / --max_completed_frameworks are 1000 and 50).
+inline constexpr size_t kMaxCompletedTasks = 1000;
+inline constexpr size_t kMaxCompletedFrameworks = 50;
+
+struct Core : std::enable_shared_from_this<Core> {
+  Core(MasterServices services, MasterOptions options);
+
+  // --- set up at construction / start, read-only afterwards -------------------------------
+  MasterServices services;
+  MasterOptions options;
+  std::string masterId;
+  std::unique_ptr<runtime::StrandExecutor> strand;
+  std::unique_ptr<net::TransportServer> transport;
+  uint16_t transportPortValue = 0;
+  double startTime = 0;
+  v1::MasterInfo masterInfo;
+  bool stopped = false;  // on the strand
+
+  // Store calls in flight: stop() waits for them, because the store posts its reply to the
+  // strand, which must still exist then.
+  std::mutex pendingMutex;
+  std::condition_variable pendingDone;
+  int pendingStoreCalls = 0;
+
+  // --- state (strand only) ----------------------------------------------------------------
+  std::map<std::string, RegistryEntry> registry;
+  std::map<std::string, AgentEntry> agents;
+  std::map<uint64_t, std::string> agentByConnection;  // connection id -> agent id
+  std::set<uint64_t> registering;                     // connections with a write in flight
+  std::map<std::string, FrameworkEntry> frameworks;
+  std::deque<FrameworkEntry> completedFrameworks;
+  std::map<TaskKey, TaskEntry> tasks;
+  std::map<std::string, OfferEntry> offers;
+  std::unique_ptr<api::TimerHandle> reregisterTimer;
+  uint64_t nextAgent = 0;
+  uint64_t nextFramework = 0;
+  uint64_t nextOffer = 0;
+  uint64_t nextStream = 0;
+
+  // --- metrics ------------------------------------------------------------------------------
+  api::Counter& counter(const std::string& name);
+
+  // --- lifecycle ----------------------------------------------------------------------------
+  api::Status recoverRegistry();  // control thread: waits
+  void armReregisterTimeout();
+  api::Status addRoutes();
+  void addMetrics();
+  void shutdownOnStrand();
+
+  // --- state store helpers --------------------------------------------------------------
+  void storeSet(const std::string& key, std::string value, uint64_t expected,
+                std::function<void(api::Result<uint64_t>)> done);
+  void writeRegistry(const std::string& agentId, const v1::AgentInfo& info, RegistryState state,
+                     std::function<void(api::Status)> done);
+
+  // --- agents ---------------------------------------------------------------------------
+  void onAgentMessage(const net::ConnectionPtr& connection, internal::Envelope envelope);
+  void onAgentClosed(const net::ConnectionPtr& connection, const api::Status& reason);
+  void registerAgent(const net::ConnectionPtr& connection, const internal::RegisterAgent& message);
+  void reregisterAgent(const net::ConnectionPtr& connection,
+                       const internal::ReregisterAgent& message);
+  void admitAgent(const net::ConnectionPtr& connection, const std::string& agentId,
+                  const v1::AgentInfo& info, const std::string& pid, const std::string& version,
+                  const internal::ReregisterAgent* reregister);
+  void agentDisconnected(AgentEntry& agent);
+  void markUnreachable(const std::string& agentId);
+  void statusUpdate(const internal::StatusUpdate& update);
+  bool sendToAgent(const std::string& agentId, const internal::Envelope& envelope);
+
+  // --- allocator ------------------------------------------------------------------------
+  void allocatorCall(std::function<api::Status(api::Allocator&)> fn, std::string what);
+  void onOffers(const std::string& frameworkId, std::vector<api::Offer> offers);
+  void recover(const std::string& frameworkId, const std::string& agentId,
+               const api::Resources& resources, std::optional<std::chrono::nanoseconds> refuse);
+  void rescindOffer(const std::string& offerId, bool recoverResources);
+  std::vector<api::Allocation> allocationsOfAgent(const std::string& agentId) const;
+  std::vector<api::Allocation> allocationsOfFramework(const std::string& frameworkId) const;
+
+  // --- scheduler API --------------------------------------------------------------------
+  void schedulerCall(const api::HttpRequest& request, std::shared_ptr<net::HttpStream> stream);
+  void subscribe(const v1::scheduler::Call& call, std::shared_ptr<net::HttpStream> stream);
+  api::Status authenticate(const v1::FrameworkInfo& info);
+  void frameworkDisconnected(const std::string& frameworkId, const std::string& streamId);
+  void removeFramework(const std::string& frameworkId);
+  void sendEvent(FrameworkEntry& framework, const v1::scheduler::Event& event);
+  void sendUpdate(const std::string& frameworkId, const v1::TaskStatus& status);
+  void heartbeat(const std::string& frameworkId);
+  api::Status accept(FrameworkEntry& framework, const v1::scheduler::Call::Accept& accept);
+  void decline(FrameworkEntry& framework, const v1::scheduler::Call::Decline& decline);
+  void kill(FrameworkEntry& framework, const v1::scheduler::Call::Kill& kill);
+  void acknowledge(FrameworkEntry& framework, const v1::scheduler::Call::Acknowledge& ack);
+  void reconcile(FrameworkEntry& framework, const v1::scheduler::Call::Reconcile& reconcile);
+  void message(FrameworkEntry& framework, const v1::scheduler::Call::Message& message);
+  v1::TaskStatus masterStatus(const std::string& taskId, const std::string& agentId,
+                              v1::TaskState state, v1::TaskStatus::Reason reason,
+                              const std::string& text) const;
+  void completeTask(const TaskKey& key);
+
+  // --- endpoints (master_http.cc) -------------------------------------------------------
+  std::string stateJson(bool summary) const;
+  std::string tasksJson() const;
+  std::string frameworksJson() const;
+  std::string agentsJson() const;
+  void operatorCall(const api::HttpRequest& request, api::HttpResponder respond);
+  std::string pid() const;
+};
+
+/// Seconds since the epoch, as Mesos's timestamps.
+double nowSeconds();
+/// TASK_FINISHED, TASK_FAILED, ... (Mesos's protobuf::isTerminalState).
+bool isTerminal(v1::TaskState state);
+
+}  // namespace tessera::kernel::master

@@ -1,0 +1,57 @@
+#pragma once
+
+// Small helpers shared by the master's .cc files.
+
+#include <Poco/JSON/Object.h>
+#include <fmt/format.h>
+
+#include <memory>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "kernel/master/master_core.h"
+#include "kernel/runtime/logging.h"
+
+namespace tessera::kernel::master::detail {
+
+inline std::shared_ptr<spdlog::logger> log() {
+  static auto logger = runtime::logger("master");
+  return logger;
+}
+
+template <typename Fn>
+std::function<void()> guarded(std::weak_ptr<Core> weak, Fn fn) {
+  return [weak = std::move(weak), fn = std::move(fn)]() mutable {
+    auto core = weak.lock();
+    if (!core || core->stopped) return;
+    fn(*core);
+  };
+}
+
+inline std::string errorJson(std::string_view message) {
+  Poco::JSON::Object object;
+  object.set("message", std::string(message));
+  std::ostringstream out;
+  object.stringify(out);
+  return out.str();
+}
+
+inline void answer(const std::shared_ptr<net::HttpStream>& stream, int status,
+                   std::string_view message) {
+  stream->start(status, "application/json");
+  if (!message.empty()) stream->write(errorJson(message));
+  stream->end();
+}
+
+/// The framework's roles: `roles` (MULTI_ROLE), else the deprecated `role`, else "*".
+inline std::vector<std::string> rolesOf(const v1::FrameworkInfo& info) {
+  if (info.roles_size() > 0) return {info.roles().begin(), info.roles().end()};
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+  return {info.has_role() ? info.role() : std::string("*")};
+#pragma GCC diagnostic pop
+}
+
+}  // namespace tessera::kernel::master::detail

@@ -1,0 +1,644 @@
+// The v1 scheduler API (`POST /api/v1/scheduler`): SUBSCRIBE streams and the calls on them.
+
+#include <fmt/format.h>
+
+#include <boost/uuid/uuid.hpp>
+#include <boost/uuid/uuid_generators.hpp>
+#include <boost/uuid/uuid_io.hpp>
+
+#include "kernel/master/master_core.h"
+#include "kernel/master/master_util.h"
+#include "kernel/net/recordio.h"
+#include "kernel/net/v1_json.h"
+#include "kernel/runtime/logging.h"
+
+namespace tessera::kernel::master {
+
+using detail::answer;
+using detail::guarded;
+using detail::log;
+using detail::rolesOf;
+
+// --- frameworks -----------------------------------------------------------------------------
+
+void Core::sendEvent(FrameworkEntry& framework, const v1::scheduler::Event& event) {
+  if (!framework.connected || !framework.stream) return;
+  framework.stream->write(net::encodeRecordIo(net::messageToV1Json(event)));
+}
+
+void Core::sendUpdate(const std::string& frameworkId, const v1::TaskStatus& status) {
+  auto framework = frameworks.find(frameworkId);
+  if (framework == frameworks.end()) return;
+  v1::scheduler::Event event;
+  event.set_type(v1::scheduler::Event::UPDATE);
+  *event.mutable_update()->mutable_status() = status;
+  sendEvent(framework->second, event);
+}
+
+v1::TaskStatus Core::masterStatus(const std::string& taskId, const std::string& agentId,
+                                  v1::TaskState state, v1::TaskStatus::Reason reason,
+                                  const std::string& text) const {
+  v1::TaskStatus status;
+  status.mutable_task_id()->set_value(taskId);
+  if (!agentId.empty()) status.mutable_agent_id()->set_value(agentId);
+  status.set_state(state);
+  status.set_source(v1::TaskStatus::SOURCE_MASTER);
+  status.set_reason(reason);
+  if (!text.empty()) status.set_message(text);
+  status.set_timestamp(nowSeconds());
+  return status;
+}
+
+void Core::completeTask(const TaskKey& key) {
+  auto it = tasks.find(key);
+  if (it == tasks.end()) return;
+  auto framework = frameworks.find(key.first);
+  if (framework != frameworks.end()) {
+    auto& completed = framework->second.completedTasks;
+    completed.push_back(std::move(it->second));
+    while (completed.size() > kMaxCompletedTasks) completed.pop_front();
+  }
+  tasks.erase(it);
+}
+
+void Core::heartbeat(const std::string& frameworkId) {
+  auto framework = frameworks.find(frameworkId);
+  if (framework == frameworks.end() || !framework->second.connected) return;
+  v1::scheduler::Event event;
+  event.set_type(v1::scheduler::Event::HEARTBEAT);
+  sendEvent(framework->second, event);
+  framework->second.heartbeatTimer = strand->schedule(
+      options.schedulerHeartbeatInterval,
+      guarded(weak_from_this(), [frameworkId](Core& core) { core.heartbeat(frameworkId); }));
+}
+
+api::Status Core::authenticate(const v1::FrameworkInfo& info) {
+  // Admits everyone for now: a later issue plugs the authenticator module in here (the
+  // framework's principal, the HTTP Authorization header).
+  (void)info;
+  return api::Status::ok();
+}
+
+void Core::subscribe(const v1::scheduler::Call& call, std::shared_ptr<net::HttpStream> stream) {
+  counter("messages_register_framework").increment();
+  if (!call.has_subscribe()) return answer(stream, 400, "expecting 'subscribe' to be present");
+  v1::FrameworkInfo info = call.subscribe().framework_info();
+  if (info.user().empty()) return answer(stream, 400, "'framework_info.user' is required");
+  if (info.name().empty()) return answer(stream, 400, "'framework_info.name' is required");
+  std::vector<std::string> roles = rolesOf(info);
+  for (const auto& role : roles) {
+    if (role == "*") {
+      return answer(stream, 400,
+                    "subscribing to role '*' is not supported yet: name a role in "
+                    "'framework_info.roles'");
+    }
+    if (api::Status valid = api::validateRole(role); !valid) {
+      return answer(stream, 400, valid.message());
+    }
+  }
+  std::set<std::string, std::less<>> suppressed(call.subscribe().suppressed_roles().begin(),
+                                                call.subscribe().suppressed_roles().end());
+  for (const auto& role : suppressed) {
+    if (std::find(roles.begin(), roles.end(), role) == roles.end()) {
+      return answer(stream, 400,
+                    fmt::format("suppressed role '{}' is not one of the framework's roles", role));
+    }
+  }
+  if (call.has_framework_id() && info.has_id() &&
+      call.framework_id().value() != info.id().value()) {
+    return answer(stream, 400, "'framework_id' differs from 'framework_info.id'");
+  }
+  if (api::Status admitted = authenticate(info); !admitted) {
+    return answer(stream, 401, admitted.message());
+  }
+
+  std::string id = call.has_framework_id() ? call.framework_id().value() : info.id().value();
+  bool failover = !id.empty();
+  for (const auto& completed : completedFrameworks) {
+    if (completed.id == id) {
+      return answer(stream, 403, fmt::format("framework '{}' has been removed", id));
+    }
+  }
+  if (id.empty()) id = fmt::format("{}-{:04}", masterId, nextFramework++);
+  info.mutable_id()->set_value(id);
+
+  FrameworkEntry& framework = frameworks[id];
+  double now = nowSeconds();
+  if (framework.id.empty()) {
+    framework.id = id;
+    framework.registeredTime = now;
+  } else {
+    framework.reregisteredTime = now;
+  }
+  if (framework.connected && framework.stream) {
+    v1::scheduler::Event error;
+    error.set_type(v1::scheduler::Event::ERROR);
+    error.mutable_error()->set_message("framework failed over");
+    sendEvent(framework, error);
+    framework.stream->end();
+  }
+  if (framework.failoverTimer) framework.failoverTimer->cancel();
+  framework.failoverTimer.reset();
+  framework.info = info;
+  framework.roles = roles;
+  framework.recovered = false;
+  framework.connected = true;
+  framework.active = true;
+  framework.stream = stream;
+  framework.streamId = boost::uuids::to_string(boost::uuids::random_generator()());
+
+  api::FrameworkOptions frameworkOptions;
+  frameworkOptions.roles = roles;
+  frameworkOptions.suppressedRoles = suppressed;
+  if (framework.inAllocator) {
+    allocatorCall(
+        [id, frameworkOptions](api::Allocator& allocator) {
+          api::Status updated = allocator.updateFramework(id, frameworkOptions);
+          if (!updated) return updated;
+          return allocator.activateFramework(id);
+        },
+        fmt::format("re-activating framework '{}'", id));
+  } else {
+    auto used = allocationsOfFramework(id);
+    allocatorCall(
+        [id, frameworkOptions, used](api::Allocator& allocator) {
+          return allocator.addFramework(id, frameworkOptions, used, true);
+        },
+        fmt::format("adding framework '{}'", id));
+    framework.inAllocator = true;
+  }
+
+  stream->start(200, "application/json", {{"Mesos-Stream-Id", framework.streamId}});
+  v1::scheduler::Event subscribed;
+  subscribed.set_type(v1::scheduler::Event::SUBSCRIBED);
+  subscribed.mutable_subscribed()->mutable_framework_id()->set_value(id);
+  subscribed.mutable_subscribed()->set_heartbeat_interval_seconds(
+      std::chrono::duration<double>(options.schedulerHeartbeatInterval).count());
+  *subscribed.mutable_subscribed()->mutable_master_info() = masterInfo;
+  sendEvent(framework, subscribed);
+  framework.heartbeatTimer =
+      strand->schedule(options.schedulerHeartbeatInterval,
+                       guarded(weak_from_this(), [id](Core& core) { core.heartbeat(id); }));
+  std::string streamId = framework.streamId;
+  std::weak_ptr<Core> weak = weak_from_this();
+  runtime::StrandExecutor* executor = strand.get();
+  stream->onClose([weak, executor, id, streamId] {
+    // From any thread: hop to the strand while the core is alive.
+    if (auto core = weak.lock()) {
+      executor->post(
+          guarded(weak, [id, streamId](Core& core) { core.frameworkDisconnected(id, streamId); }));
+    }
+  });
+  log()->info("framework '{}' ({}) {}subscribed", id, info.name(), failover ? "re-" : "");
+}
+
+void Core::frameworkDisconnected(const std::string& frameworkId, const std::string& streamId) {
+  auto it = frameworks.find(frameworkId);
+  if (it == frameworks.end() || it->second.streamId != streamId || !it->second.connected) return;
+  FrameworkEntry& framework = it->second;
+  log()->info("framework '{}' disconnected", frameworkId);
+  framework.connected = false;
+  framework.active = false;
+  framework.stream.reset();
+  framework.unregisteredTime = nowSeconds();
+  if (framework.heartbeatTimer) framework.heartbeatTimer->cancel();
+  framework.heartbeatTimer.reset();
+  allocatorCall(
+      [frameworkId](api::Allocator& allocator) {
+        return allocator.deactivateFramework(frameworkId);
+      },
+      fmt::format("deactivating framework '{}'", frameworkId));
+  std::vector<std::string> rescinded;
+  for (const auto& [offerId, offer] : offers) {
+    if (offer.frameworkId == frameworkId) rescinded.push_back(offerId);
+  }
+  for (const auto& offerId : rescinded) rescindOffer(offerId, true);
+  runtime::Duration timeout = options.defaultFailoverTimeout;
+  if (framework.info.failover_timeout() > 0) {
+    timeout = std::chrono::duration_cast<runtime::Duration>(
+        std::chrono::duration<double>(framework.info.failover_timeout()));
+  }
+  framework.failoverTimer = strand->schedule(
+      timeout, guarded(weak_from_this(), [frameworkId](Core& core) {
+        auto it = core.frameworks.find(frameworkId);
+        if (it == core.frameworks.end() || it->second.connected) return;
+        log()->warn("framework '{}' did not re-subscribe within its failover timeout", frameworkId);
+        core.removeFramework(frameworkId);
+      }));
+}
+
+void Core::removeFramework(const std::string& frameworkId) {
+  auto it = frameworks.find(frameworkId);
+  if (it == frameworks.end()) return;
+  FrameworkEntry& framework = it->second;
+  log()->info("removing framework '{}'", frameworkId);
+  std::set<std::string> agentsWithTasks;
+  std::vector<TaskKey> keys;
+  for (auto& [key, task] : tasks) {
+    if (task.frameworkId != frameworkId) continue;
+    agentsWithTasks.insert(task.agentId);
+    if (!isTerminal(task.state)) {
+      task.state = v1::TASK_KILLED;
+      task.statuses.emplace_back(v1::TASK_KILLED, nowSeconds());
+    }
+    keys.push_back(key);
+  }
+  for (const auto& agentId : agentsWithTasks) {
+    internal::Envelope shutdown;
+    shutdown.mutable_shutdown_framework()->mutable_framework_id()->set_value(frameworkId);
+    sendToAgent(agentId, shutdown);
+  }
+  std::vector<std::string> dropped;
+  for (const auto& [offerId, offer] : offers) {
+    if (offer.frameworkId == frameworkId) dropped.push_back(offerId);
+  }
+  for (const auto& offerId : dropped) offers.erase(offerId);
+  for (const auto& key : keys) completeTask(key);
+  if (framework.inAllocator) {
+    allocatorCall(
+        [frameworkId](api::Allocator& allocator) { return allocator.removeFramework(frameworkId); },
+        fmt::format("removing framework '{}'", frameworkId));
+  }
+  if (framework.heartbeatTimer) framework.heartbeatTimer->cancel();
+  if (framework.failoverTimer) framework.failoverTimer->cancel();
+  framework.heartbeatTimer.reset();
+  framework.failoverTimer.reset();
+  if (framework.stream) framework.stream->end();
+  framework.stream.reset();
+  framework.connected = false;
+  framework.active = false;
+  framework.unregisteredTime = nowSeconds();
+  completedFrameworks.push_back(std::move(framework));
+  while (completedFrameworks.size() > kMaxCompletedFrameworks) completedFrameworks.pop_front();
+  frameworks.erase(it);
+}
+
+api::Status Core::accept(FrameworkEntry& framework, const v1::scheduler::Call::Accept& call) {
+  counter("messages_launch_tasks").increment();
+  // Offers: all known, all the framework's, all on one agent; otherwise every task is dropped.
+  std::string invalid;
+  std::string agentId;
+  api::Resources offered;
+  std::vector<std::string> offerIds;
+  for (const auto& offerId : call.offer_ids()) {
+    auto offer = offers.find(offerId.value());
+    if (offer == offers.end()) {
+      invalid = fmt::format("offer '{}' is no longer valid", offerId.value());
+      continue;
+    }
+    if (offer->second.frameworkId != framework.id) {
+      invalid = fmt::format("offer '{}' belongs to another framework", offerId.value());
+      continue;
+    }
+    if (!agentId.empty() && offer->second.agentId != agentId) {
+      invalid = "offers span more than one agent";
+    }
+    if (agentId.empty()) agentId = offer->second.agentId;
+    if (std::find(offerIds.begin(), offerIds.end(), offerId.value()) != offerIds.end()) {
+      invalid = fmt::format("offer '{}' is listed twice", offerId.value());
+      continue;
+    }
+    offerIds.push_back(offerId.value());
+  }
+  if (call.offer_ids_size() == 0) invalid = "no offer ids";
+  std::string role;
+  // The offers are used up either way.
+  std::map<std::string, api::Resources> offeredByAgent;
+  for (const auto& offerId : offerIds) {
+    OfferEntry& offer = offers.at(offerId);
+    offeredByAgent[offer.agentId] += offer.resources;
+    if (role.empty()) role = offer.role;
+    offered += offer.resources;
+    offers.erase(offerId);
+  }
+  counter("offers_accepted").increment(offerIds.size());
+  auto agent = agents.find(agentId);
+  if (invalid.empty() && (agent == agents.end() || agent->second.status != AgentStatus::kActive)) {
+    invalid = fmt::format("agent '{}' is not active", agentId);
+  }
+  if (!invalid.empty()) {
+    for (const auto& [agent, resources] : offeredByAgent) {
+      recover(framework.id, agent, resources, std::nullopt);
+    }
+    for (const auto& operation : call.operations()) {
+      if (operation.type() != v1::Offer::Operation::LAUNCH) continue;
+      for (const auto& task : operation.launch().task_infos()) {
+        v1::TaskState state = framework.partitionAware() ? v1::TASK_DROPPED : v1::TASK_LOST;
+        sendUpdate(framework.id, masterStatus(task.task_id().value(), agentId, state,
+                                              v1::TaskStatus::REASON_INVALID_OFFERS, invalid));
+      }
+    }
+    return api::Status::ok();
+  }
+
+  api::Resources remaining = offered;
+  std::set<std::string> seen;
+  for (const auto& operation : call.operations()) {
+    switch (operation.type()) {
+      case v1::Offer::Operation::LAUNCH:
+        for (const auto& taskInfo : operation.launch().task_infos()) {
+          const std::string& taskId = taskInfo.task_id().value();
+          auto resources = api::Resources::fromProto(taskInfo.resources());
+          std::string error;
+          if (taskId.empty()) {
+            error = "task has no id";
+          } else if (seen.count(taskId) || tasks.count({framework.id, taskId})) {
+            error = fmt::format("task id '{}' is already in use", taskId);
+          } else if (!resources) {
+            error = resources.status().message();
+          } else if (resources->empty()) {
+            error = fmt::format("task '{}' uses no resources", taskId);
+          } else if (!remaining.contains(*resources)) {
+            error = fmt::format("task '{}' uses resources {} that are not in the offers ({})",
+                                taskId, resources->toString(), remaining.toString());
+          } else if (!taskInfo.has_command() && !taskInfo.has_executor()) {
+            error = fmt::format("task '{}' has neither a command nor an executor", taskId);
+          } else if (taskInfo.has_agent_id() && taskInfo.agent_id().value() != agentId) {
+            error = fmt::format("task '{}' names agent '{}', not the offers' agent '{}'", taskId,
+                                taskInfo.agent_id().value(), agentId);
+          }
+          if (!taskId.empty()) seen.insert(taskId);
+          if (!error.empty()) {
+            sendUpdate(framework.id, masterStatus(taskId, agentId, v1::TASK_ERROR,
+                                                  v1::TaskStatus::REASON_TASK_INVALID, error));
+            continue;
+          }
+          remaining -= *resources;
+          TaskEntry& task = tasks[{framework.id, taskId}];
+          task.info = taskInfo;
+          task.info.mutable_agent_id()->set_value(agentId);
+          task.frameworkId = framework.id;
+          task.agentId = agentId;
+          task.role = role;
+          task.state = v1::TASK_STAGING;
+          task.resources = *resources;
+          task.statuses.emplace_back(v1::TASK_STAGING, nowSeconds());
+          internal::Envelope run;
+          *run.mutable_run_task()->mutable_framework() = framework.info;
+          *run.mutable_run_task()->mutable_task() = task.info;
+          run.mutable_run_task()->set_role(role);
+          sendToAgent(agentId, run);
+          counter("tasks_launched").increment();
+        }
+        break;
+      case v1::Offer::Operation::RESERVE:
+      case v1::Offer::Operation::UNRESERVE: {
+        bool reserve = operation.type() == v1::Offer::Operation::RESERVE;
+        auto to = api::Resources::fromProto(reserve ? operation.reserve().resources()
+                                                    : operation.unreserve().resources());
+        if (!to) {
+          log()->warn("framework '{}': dropping invalid operation: {}", framework.id,
+                      to.status().toString());
+          break;
+        }
+        api::ReservationOperation change;
+        if (reserve) {
+          change.type = api::ReservationOperation::Type::kReserve;
+          change.to = *to;
+          change.from = to->flatten();
+          if (operation.reserve().source_size() > 0) {
+            auto source = api::Resources::fromProto(operation.reserve().source());
+            if (source) change.from = *source;
+          }
+        } else {
+          change.type = api::ReservationOperation::Type::kUnreserve;
+          change.from = *to;
+          change.to = to->flatten();
+        }
+        if (!remaining.contains(change.from)) {
+          log()->warn("framework '{}': dropping operation on resources not offered: {}",
+                      framework.id, change.from.toString());
+          break;
+        }
+        remaining -= change.from;
+        remaining += change.to;
+        std::string frameworkId = framework.id;
+        allocatorCall(
+            [frameworkId, agentId, change](api::Allocator& allocator) {
+              std::vector<api::ReservationOperation> operations{change};
+              return allocator.updateAllocation(frameworkId, agentId, operations);
+            },
+            fmt::format("applying a reservation for framework '{}'", frameworkId));
+        break;
+      }
+      default:
+        log()->warn("framework '{}': unsupported operation {}", framework.id,
+                    static_cast<int>(operation.type()));
+    }
+  }
+  auto refuse = std::chrono::duration_cast<std::chrono::nanoseconds>(
+      std::chrono::duration<double>(call.filters().refuse_seconds()));
+  if (!remaining.empty()) recover(framework.id, agentId, remaining, refuse);
+  return api::Status::ok();
+}
+
+void Core::decline(FrameworkEntry& framework, const v1::scheduler::Call::Decline& call) {
+  counter("messages_decline_offers").increment();
+  auto refuse = std::chrono::duration_cast<std::chrono::nanoseconds>(
+      std::chrono::duration<double>(call.filters().refuse_seconds()));
+  for (const auto& offerId : call.offer_ids()) {
+    auto offer = offers.find(offerId.value());
+    if (offer == offers.end() || offer->second.frameworkId != framework.id) continue;
+    OfferEntry entry = std::move(offer->second);
+    offers.erase(offer);
+    counter("offers_declined").increment();
+    recover(framework.id, entry.agentId, entry.resources, refuse);
+  }
+}
+
+void Core::kill(FrameworkEntry& framework, const v1::scheduler::Call::Kill& call) {
+  counter("messages_kill_task").increment();
+  const std::string& taskId = call.task_id().value();
+  auto task = tasks.find({framework.id, taskId});
+  std::string agentId = task != tasks.end() ? task->second.agentId : call.agent_id().value();
+  auto agent = agents.find(agentId);
+  bool reachable = agent != agents.end() && agent->second.connection;
+  if (reachable && (task == tasks.end() || !isTerminal(task->second.state))) {
+    // An unknown task on a known agent: the agent answers with TASK_LOST.
+    internal::Envelope envelope;
+    envelope.mutable_kill_task()->mutable_framework_id()->set_value(framework.id);
+    envelope.mutable_kill_task()->mutable_task_id()->set_value(taskId);
+    if (call.has_kill_policy())
+      *envelope.mutable_kill_task()->mutable_kill_policy() = call.kill_policy();
+    sendToAgent(agentId, envelope);
+    return;
+  }
+  if (task != tasks.end()) return;  // terminal already, or its agent is away
+  v1::TaskState state = framework.partitionAware() ? v1::TASK_UNKNOWN : v1::TASK_LOST;
+  sendUpdate(framework.id,
+             masterStatus(taskId, agentId, state, v1::TaskStatus::REASON_RECONCILIATION,
+                          fmt::format("cannot kill task '{}': it is unknown", taskId)));
+}
+
+void Core::acknowledge(FrameworkEntry& framework, const v1::scheduler::Call::Acknowledge& call) {
+  counter("messages_status_update_acknowledgement").increment();
+  const std::string& taskId = call.task_id().value();
+  auto task = tasks.find({framework.id, taskId});
+  std::string agentId = call.agent_id().value();
+  internal::Envelope envelope;
+  auto& ack = *envelope.mutable_status_update_acknowledgement();
+  ack.mutable_agent_id()->set_value(agentId);
+  ack.mutable_framework_id()->set_value(framework.id);
+  ack.mutable_task_id()->set_value(taskId);
+  ack.set_uuid(call.uuid());
+  sendToAgent(agentId, envelope);
+  if (task != tasks.end() && !task->second.terminalUuid.empty() &&
+      task->second.terminalUuid == call.uuid()) {
+    completeTask(task->first);
+  }
+}
+
+void Core::reconcile(FrameworkEntry& framework, const v1::scheduler::Call::Reconcile& call) {
+  counter("messages_reconcile_tasks").increment();
+  auto latest = [&](const TaskEntry& task) {
+    v1::TaskStatus status =
+        task.latestStatus ? *task.latestStatus
+                          : masterStatus(task.info.task_id().value(), task.agentId, task.state,
+                                         v1::TaskStatus::REASON_RECONCILIATION, "");
+    status.set_state(task.state);
+    status.clear_uuid();
+    status.set_reason(v1::TaskStatus::REASON_RECONCILIATION);
+    status.set_source(v1::TaskStatus::SOURCE_MASTER);
+    status.mutable_agent_id()->set_value(task.agentId);
+    return status;
+  };
+  if (call.tasks_size() == 0) {
+    for (const auto& [key, task] : tasks) {
+      if (task.frameworkId == framework.id) sendUpdate(framework.id, latest(task));
+    }
+    return;
+  }
+  for (const auto& wanted : call.tasks()) {
+    const std::string& taskId = wanted.task_id().value();
+    auto task = tasks.find({framework.id, taskId});
+    if (task != tasks.end()) {
+      sendUpdate(framework.id, latest(task->second));
+      continue;
+    }
+    const std::string& agentId = wanted.agent_id().value();
+    auto agent = agents.find(agentId);
+    v1::TaskState state;
+    if (agent != agents.end() && agent->second.status == AgentStatus::kUnreachable) {
+      state = framework.partitionAware() ? v1::TASK_UNREACHABLE : v1::TASK_LOST;
+    } else if (agent != agents.end()) {
+      state = framework.partitionAware() ? v1::TASK_GONE : v1::TASK_LOST;
+    } else {
+      state = framework.partitionAware() ? v1::TASK_UNKNOWN : v1::TASK_LOST;
+    }
+    sendUpdate(framework.id,
+               masterStatus(taskId, agentId, state, v1::TaskStatus::REASON_RECONCILIATION,
+                            fmt::format("reconciliation: task '{}' is unknown", taskId)));
+  }
+}
+
+void Core::message(FrameworkEntry& framework, const v1::scheduler::Call::Message& call) {
+  counter("messages_framework_to_executor").increment();
+  internal::Envelope envelope;
+  auto& out = *envelope.mutable_framework_to_executor();
+  *out.mutable_agent_id() = call.agent_id();
+  out.mutable_framework_id()->set_value(framework.id);
+  *out.mutable_executor_id() = call.executor_id();
+  out.set_data(call.data());
+  sendToAgent(call.agent_id().value(), envelope);
+}
+
+void Core::schedulerCall(const api::HttpRequest& request, std::shared_ptr<net::HttpStream> stream) {
+  counter("messages_scheduler_calls").increment();
+  std::string contentType = request.header("Content-Type").value_or("");
+  if (contentType.rfind("application/json", 0) != 0) {
+    return answer(stream, 415, "expecting 'Content-Type' of application/json");
+  }
+  auto parsed = net::parseV1Json<v1::scheduler::Call>(request.body);
+  if (!parsed)
+    return answer(stream, 400, fmt::format("malformed call: {}", parsed.status().message()));
+  const v1::scheduler::Call& call = *parsed;
+  if (call.type() == v1::scheduler::Call::SUBSCRIBE) return subscribe(call, std::move(stream));
+  if (call.type() == v1::scheduler::Call::UNKNOWN) {
+    return answer(stream, 400, "expecting 'type' to be present and known");
+  }
+  if (!call.has_framework_id() || call.framework_id().value().empty()) {
+    return answer(stream, 400, "expecting 'framework_id' to be present");
+  }
+  auto it = frameworks.find(call.framework_id().value());
+  if (it == frameworks.end() || !it->second.connected) {
+    return answer(stream, 403, "framework is not subscribed");
+  }
+  FrameworkEntry& framework = it->second;
+  auto streamId = request.header("Mesos-Stream-Id");
+  if (!streamId)
+    return answer(stream, 400,
+                  "all non-subscribe calls should include the 'Mesos-Stream-Id' header");
+  if (*streamId != framework.streamId) {
+    return answer(
+        stream, 400,
+        fmt::format("the stream id '{}' is not the framework's current stream", *streamId));
+  }
+  auto needs = [&](bool present, std::string_view field) {
+    if (present) return true;
+    answer(stream, 400, fmt::format("expecting '{}' to be present", field));
+    return false;
+  };
+  std::string frameworkId = framework.id;
+  switch (call.type()) {
+    case v1::scheduler::Call::TEARDOWN:
+      counter("messages_unregister_framework").increment();
+      answer(stream, 202, "");
+      removeFramework(frameworkId);
+      return;
+    case v1::scheduler::Call::ACCEPT:
+      if (!needs(call.has_accept(), "accept")) return;
+      (void)accept(framework, call.accept());
+      break;
+    case v1::scheduler::Call::DECLINE:
+      if (!needs(call.has_decline(), "decline")) return;
+      decline(framework, call.decline());
+      break;
+    case v1::scheduler::Call::REVIVE: {
+      counter("messages_revive_offers").increment();
+      std::vector<std::string> roles(call.revive().roles().begin(), call.revive().roles().end());
+      allocatorCall(
+          [frameworkId, roles](api::Allocator& allocator) {
+            return allocator.reviveOffers(frameworkId, roles);
+          },
+          fmt::format("reviving offers for framework '{}'", frameworkId));
+      break;
+    }
+    case v1::scheduler::Call::SUPPRESS: {
+      counter("messages_suppress_offers").increment();
+      std::vector<std::string> roles(call.suppress().roles().begin(),
+                                     call.suppress().roles().end());
+      allocatorCall(
+          [frameworkId, roles](api::Allocator& allocator) {
+            return allocator.suppressOffers(frameworkId, roles);
+          },
+          fmt::format("suppressing offers for framework '{}'", frameworkId));
+      break;
+    }
+    case v1::scheduler::Call::KILL:
+      if (!needs(call.has_kill() && call.kill().has_task_id(), "kill.task_id")) return;
+      kill(framework, call.kill());
+      break;
+    case v1::scheduler::Call::ACKNOWLEDGE:
+      if (!needs(call.has_acknowledge() && call.acknowledge().has_task_id() &&
+                     call.acknowledge().has_agent_id() && call.acknowledge().has_uuid(),
+                 "acknowledge.{agent_id,task_id,uuid}")) {
+        return;
+      }
+      acknowledge(framework, call.acknowledge());
+      break;
+    case v1::scheduler::Call::RECONCILE:
+      reconcile(framework, call.reconcile());
+      break;
+    case v1::scheduler::Call::MESSAGE:
+      if (!needs(call.has_message() && call.message().has_agent_id(), "message.agent_id")) return;
+      message(framework, call.message());
+      break;
+    default:
+      return answer(stream, 501,
+                    fmt::format("call type {} is not implemented",
+                                v1::scheduler::Call::Type_Name(call.type())));
+  }
+  answer(stream, 202, "");
+}
+
+}  // namespace tessera::kernel::master

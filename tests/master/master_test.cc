@@ -1,0 +1,556 @@
+// The master end to end on loopback: a real DRF allocator module, a fake agent on the internal
+// transport and a scheduler on the v1 HTTP API.
+
+#include "kernel/master/master.h"
+
+#include <gmock/gmock.h>
+
+#include "tests/master/master_fixture.h"
+
+namespace tessera::kernel::master::testing {
+namespace {
+
+using ::testing::HasSubstr;
+
+/// Subscribes a scheduler and registers an agent; waits for the first offer.
+struct Cluster {
+  std::unique_ptr<FakeAgent> agent;
+  std::unique_ptr<TestScheduler> scheduler;
+  Event offers;
+
+  std::string offerId(int i = 0) const { return offers.offers().offers(i).id().value(); }
+};
+
+std::string launchJson(const TestScheduler& scheduler, const std::string& offerId,
+                       const std::string& tasks, const std::string& filters = "") {
+  return fmt::format(
+      R"({{"framework_id":{{"value":"{}"}},"type":"ACCEPT","accept":{{"offer_ids":[{{"value":"{}"}}],)"
+      R"("operations":[{{"type":"LAUNCH","launch":{{"task_infos":[{}]}}}}]{}}}}})",
+      scheduler.frameworkId, offerId, tasks, filters);
+}
+
+std::string taskJson(const std::string& id, const std::string& agentId,
+                     const std::string& resources = "cpus:1;mem:128") {
+  return fmt::format(R"({{"name":"{}","task_id":{{"value":"{}"}},"agent_id":{{"value":"{}"}},)"
+                     R"("resources":{},"command":{{"value":"sleep 100"}}}})",
+                     id, id, agentId, api::Resources::parse(resources).value().toJson());
+}
+
+class MasterTest : public MasterFixture {
+ protected:
+  Cluster cluster(const char* info = kFrameworkInfo) {
+    Cluster c;
+    c.agent = makeAgent();
+    EXPECT_FALSE(c.agent->registerAgent().empty());
+    c.scheduler = makeScheduler();
+    EXPECT_EQ(c.scheduler->subscribe(info), 200);
+    auto offers = c.scheduler->next(Event::OFFERS);
+    EXPECT_TRUE(offers.has_value());
+    if (offers) c.offers = *offers;
+    return c;
+  }
+
+  /// Launches task `id` on the first offer and returns the run_task the agent got.
+  internal::RunTask launch(Cluster& c, const std::string& id) {
+    // No decline filter on what is left, so the next offer comes at once.
+    auto response =
+        c.scheduler->call(launchJson(*c.scheduler, c.offerId(), taskJson(id, c.agent->id),
+                                     R"(,"filters":{"refuse_seconds":0})"));
+    EXPECT_EQ(response.status, 202) << response.body;
+    auto run = c.agent->received.take([](const internal::Envelope& e) { return e.has_run_task(); });
+    EXPECT_TRUE(run.has_value());
+    return run ? run->run_task() : internal::RunTask();
+  }
+};
+
+TEST_F(MasterTest, AgentRegistersAndAppearsInStateAndSlaves) {
+  startMaster();
+  auto transport = getJson("/master/transport");
+  EXPECT_EQ(transport->getValue<int>("port"), master_->transportPort());
+
+  auto agent = makeAgent();
+  std::string id = agent->registerAgent();
+  EXPECT_THAT(id, HasSubstr(master_->id() + "-S"));
+
+  auto state = getJson("/state");
+  EXPECT_EQ(state->getValue<std::string>("id"), master_->id());
+  EXPECT_EQ(state->getValue<int>("activated_slaves"), 1);
+  EXPECT_EQ(state->getValue<std::string>("cluster"), "test");
+  EXPECT_THAT(state->getValue<std::string>("pid"), HasSubstr("master@127.0.0.1:"));
+  auto slaves = state->getArray("slaves");
+  ASSERT_EQ(slaves->size(), 1u);
+  auto slave = slaves->getObject(0);
+  EXPECT_EQ(slave->getValue<std::string>("id"), id);
+  EXPECT_EQ(slave->getValue<std::string>("hostname"), "agent1");
+  EXPECT_TRUE(slave->getValue<bool>("active"));
+  EXPECT_EQ(slave->getObject("resources")->getValue<double>("cpus"), 4);
+  EXPECT_EQ(slave->getObject("resources")->getValue<std::string>("ports"), "[31000-32000]");
+
+  auto slavesJson = getJson("/slaves");
+  EXPECT_EQ(slavesJson->getArray("slaves")->size(), 1u);
+  EXPECT_EQ(getJson("/agents")->getArray("slaves")->size(), 1u);
+  EXPECT_EQ(getJson("/state-summary")->getArray("slaves")->size(), 1u);
+}
+
+TEST_F(MasterTest, LaunchStatusUpdatesAndAcknowledgements) {
+  startMaster();
+  Cluster c = cluster();
+  ASSERT_FALSE(c.scheduler->frameworkId.empty());
+  ASSERT_FALSE(c.scheduler->streamId.empty());
+  EXPECT_EQ(c.offers.offers().offers(0).agent_id().value(), c.agent->id);
+  EXPECT_EQ(c.offers.offers().offers(0).allocation_info().role(), "web");
+
+  internal::RunTask run = launch(c, "t1");
+  EXPECT_EQ(run.task().task_id().value(), "t1");
+  EXPECT_EQ(run.framework().id().value(), c.scheduler->frameworkId);
+  EXPECT_EQ(run.role(), "web");
+
+  c.agent->sendStatus(c.scheduler->frameworkId, "t1", v1::TASK_RUNNING, "uuid-running-1");
+  auto update = c.scheduler->update("t1");
+  ASSERT_TRUE(update.has_value());
+  EXPECT_EQ(update->update().status().state(), v1::TASK_RUNNING);
+  EXPECT_EQ(update->update().status().uuid(), "uuid-running-1");
+
+  Call ack;
+  ack.set_type(Call::ACKNOWLEDGE);
+  ack.mutable_framework_id()->set_value(c.scheduler->frameworkId);
+  ack.mutable_acknowledge()->mutable_agent_id()->set_value(c.agent->id);
+  ack.mutable_acknowledge()->mutable_task_id()->set_value("t1");
+  ack.mutable_acknowledge()->set_uuid("uuid-running-1");
+  EXPECT_EQ(c.scheduler->call(ack).status, 202);
+  auto forwarded = c.agent->received.take(
+      [](const internal::Envelope& e) { return e.has_status_update_acknowledgement(); });
+  ASSERT_TRUE(forwarded.has_value());
+  EXPECT_EQ(forwarded->status_update_acknowledgement().uuid(), "uuid-running-1");
+  EXPECT_EQ(forwarded->status_update_acknowledgement().task_id().value(), "t1");
+
+  auto tasks = getJson("/tasks")->getArray("tasks");
+  ASSERT_EQ(tasks->size(), 1u);
+  EXPECT_EQ(tasks->getObject(0)->getValue<std::string>("state"), "TASK_RUNNING");
+  EXPECT_EQ(tasks->getObject(0)->getValue<std::string>("slave_id"), c.agent->id);
+
+  c.agent->sendStatus(c.scheduler->frameworkId, "t1", v1::TASK_FINISHED, "uuid-finished");
+  ASSERT_TRUE(c.scheduler->update("t1").has_value());
+  ack.mutable_acknowledge()->set_uuid("uuid-finished");
+  EXPECT_EQ(c.scheduler->call(ack).status, 202);
+  EXPECT_TRUE(waitFor([&] {
+    auto frameworks = getJson("/state")->getArray("frameworks");
+    if (frameworks->size() != 1) return false;
+    auto framework = frameworks->getObject(0);
+    return framework->getArray("tasks")->size() == 0 &&
+           framework->getArray("completed_tasks")->size() == 1;
+  }));
+}
+
+TEST_F(MasterTest, InvalidLaunchesGetTaskError) {
+  startMaster();
+  Cluster c = cluster();
+  std::string tasks = taskJson("big", c.agent->id, "cpus:100;mem:128") + "," +
+                      taskJson("ok", c.agent->id) + "," + taskJson("ok", c.agent->id) + "," +
+                      R"({"name":"empty","task_id":{"value":"empty"},"command":{"value":"x"}})";
+  EXPECT_EQ(c.scheduler->call(launchJson(*c.scheduler, c.offerId(), tasks)).status, 202);
+  for (const char* id : {"big", "ok", "empty"}) {
+    if (std::string(id) == "ok") continue;
+    auto update = c.scheduler->update(id);
+    ASSERT_TRUE(update.has_value()) << id;
+    EXPECT_EQ(update->update().status().state(), v1::TASK_ERROR) << id;
+    EXPECT_EQ(update->update().status().reason(), v1::TaskStatus::REASON_TASK_INVALID);
+    EXPECT_FALSE(update->update().status().message().empty());
+  }
+  // The first "ok" launches, the duplicate is refused.
+  auto duplicate = c.scheduler->update("ok");
+  ASSERT_TRUE(duplicate.has_value());
+  EXPECT_EQ(duplicate->update().status().state(), v1::TASK_ERROR);
+  EXPECT_THAT(duplicate->update().status().message(), HasSubstr("already in use"));
+  auto run = c.agent->received.take([](const internal::Envelope& e) { return e.has_run_task(); });
+  ASSERT_TRUE(run.has_value());
+  EXPECT_EQ(run->run_task().task().task_id().value(), "ok");
+
+  // An offer that is gone: TASK_LOST with REASON_INVALID_OFFERS.
+  EXPECT_EQ(
+      c.scheduler->call(launchJson(*c.scheduler, "no-such-offer", taskJson("t9", c.agent->id)))
+          .status,
+      202);
+  auto lost = c.scheduler->update("t9");
+  ASSERT_TRUE(lost.has_value());
+  EXPECT_EQ(lost->update().status().state(), v1::TASK_LOST);
+  EXPECT_EQ(lost->update().status().reason(), v1::TaskStatus::REASON_INVALID_OFFERS);
+}
+
+TEST_F(MasterTest, MalformedCallsAre400AndChangeNothing) {
+  startMaster();
+  Cluster c = cluster();
+  auto malformed = c.scheduler->call("{not json");
+  EXPECT_EQ(malformed.status, 400);
+  EXPECT_THAT(malformed.body, HasSubstr("\"message\""));
+  auto unknown = c.scheduler->call(fmt::format(
+      R"({{"framework_id":{{"value":"{}"}},"type":"NOPE"}})", c.scheduler->frameworkId));
+  EXPECT_EQ(unknown.status, 400);
+  auto noStream =
+      c.scheduler->call(fmt::format(R"({{"framework_id":{{"value":"{}"}},"type":"REVIVE"}})",
+                                    c.scheduler->frameworkId),
+                        false);
+  EXPECT_EQ(noStream.status, 400);
+  EXPECT_THAT(noStream.body, HasSubstr("Mesos-Stream-Id"));
+  auto noFramework = c.scheduler->call(R"({"type":"REVIVE"})");
+  EXPECT_EQ(noFramework.status, 400);
+  auto wrongType = post("/api/v1/scheduler", "{}", "text/plain");
+  EXPECT_EQ(wrongType.status, 415);
+  auto badRole = makeScheduler();
+  EXPECT_EQ(badRole->subscribe(R"({"user":"u","name":"x"})"), 400);
+
+  // The master still works: the framework is there, the offer still usable.
+  auto state = getJson("/state");
+  EXPECT_EQ(state->getArray("frameworks")->size(), 1u);
+  launch(c, "t1");
+}
+
+TEST_F(MasterTest, DeclineThenRevive) {
+  startMaster();
+  Cluster c = cluster();
+  auto response = c.scheduler->call(fmt::format(
+      R"({{"framework_id":{{"value":"{}"}},"type":"DECLINE","decline":{{"offer_ids":[{{"value":"{}"}}],"filters":{{"refuse_seconds":1000}}}}}})",
+      c.scheduler->frameworkId, c.offerId()));
+  EXPECT_EQ(response.status, 202);
+  // Filtered: no offer for a while.
+  EXPECT_FALSE(c.scheduler->next(Event::OFFERS, 500ms).has_value());
+  response = c.scheduler->call(fmt::format(R"({{"framework_id":{{"value":"{}"}},"type":"REVIVE"}})",
+                                           c.scheduler->frameworkId));
+  EXPECT_EQ(response.status, 202);
+  EXPECT_TRUE(c.scheduler->next(Event::OFFERS).has_value());
+}
+
+TEST_F(MasterTest, KillReachesTheAgent) {
+  startMaster();
+  Cluster c = cluster();
+  launch(c, "t1");
+  auto response = c.scheduler->call(fmt::format(
+      R"({{"framework_id":{{"value":"{}"}},"type":"KILL","kill":{{"task_id":{{"value":"t1"}}}}}})",
+      c.scheduler->frameworkId));
+  EXPECT_EQ(response.status, 202);
+  auto kill = c.agent->received.take([](const internal::Envelope& e) { return e.has_kill_task(); });
+  ASSERT_TRUE(kill.has_value());
+  EXPECT_EQ(kill->kill_task().task_id().value(), "t1");
+  EXPECT_EQ(kill->kill_task().framework_id().value(), c.scheduler->frameworkId);
+}
+
+TEST_F(MasterTest, ReconcileExplicitAndImplicit) {
+  startMaster();
+  Cluster c = cluster();
+  launch(c, "t1");
+  c.agent->sendStatus(c.scheduler->frameworkId, "t1", v1::TASK_RUNNING, "u1");
+  ASSERT_TRUE(c.scheduler->update("t1").has_value());
+
+  auto response = c.scheduler->call(
+      fmt::format(R"({{"framework_id":{{"value":"{}"}},"type":"RECONCILE","reconcile":{{"tasks":[)"
+                  R"({{"task_id":{{"value":"t1"}}}},{{"task_id":{{"value":"ghost"}}}}]}}}})",
+                  c.scheduler->frameworkId));
+  EXPECT_EQ(response.status, 202);
+  auto known = c.scheduler->update("t1");
+  ASSERT_TRUE(known.has_value());
+  EXPECT_EQ(known->update().status().state(), v1::TASK_RUNNING);
+  EXPECT_EQ(known->update().status().reason(), v1::TaskStatus::REASON_RECONCILIATION);
+  EXPECT_TRUE(known->update().status().uuid().empty());
+  auto ghost = c.scheduler->update("ghost");
+  ASSERT_TRUE(ghost.has_value());
+  EXPECT_EQ(ghost->update().status().state(), v1::TASK_LOST);
+
+  response = c.scheduler->call(
+      fmt::format(R"({{"framework_id":{{"value":"{}"}},"type":"RECONCILE","reconcile":{{}}}})",
+                  c.scheduler->frameworkId));
+  EXPECT_EQ(response.status, 202);
+  auto implicit = c.scheduler->update("t1");
+  ASSERT_TRUE(implicit.has_value());
+  EXPECT_EQ(implicit->update().status().reason(), v1::TaskStatus::REASON_RECONCILIATION);
+}
+
+TEST_F(MasterTest, AgentDisconnectRescindsAndMarksUnreachableThenReregisters) {
+  startMaster();
+  Cluster c = cluster(
+      R"({"user":"u","name":"fw","roles":["web"],"capabilities":[{"type":"PARTITION_AWARE"}]})");
+  launch(c, "t1");
+  c.agent->sendStatus(c.scheduler->frameworkId, "t1", v1::TASK_RUNNING, "u1");
+  ASSERT_TRUE(c.scheduler->update("t1").has_value());
+  // Wait for the offer of what is left, so there is something to rescind.
+  ASSERT_TRUE(c.scheduler->next(Event::OFFERS).has_value());
+
+  std::string id = c.agent->id;
+  c.agent->stop();
+  EXPECT_TRUE(c.scheduler->next(Event::RESCIND).has_value());
+  auto unreachable = c.scheduler->update("t1");
+  ASSERT_TRUE(unreachable.has_value());
+  EXPECT_EQ(unreachable->update().status().state(), v1::TASK_UNREACHABLE);
+  EXPECT_TRUE(waitFor([&] { return getJson("/state")->getValue<int>("unreachable_slaves") == 1; }));
+
+  // The agent comes back with the same id and its task.
+  auto agent = makeAgent();
+  agent->id = id;
+  internal::Task task;
+  task.mutable_info()->set_name("t1");
+  task.mutable_info()->mutable_task_id()->set_value("t1");
+  *task.mutable_info()->mutable_resources() =
+      api::Resources::parse("cpus:1;mem:128").value().toProto();
+  task.mutable_framework_id()->set_value(c.scheduler->frameworkId);
+  task.set_state(v1::TASK_RUNNING);
+  task.set_role("web");
+  EXPECT_EQ(agent->registerAgent({task}), id);
+  EXPECT_TRUE(waitFor([&] {
+    auto state = getJson("/state");
+    return state->getValue<int>("activated_slaves") == 1 &&
+           state->getValue<int>("unreachable_slaves") == 0;
+  }));
+  auto tasks = getJson("/tasks")->getArray("tasks");
+  ASSERT_EQ(tasks->size(), 1u);
+  EXPECT_EQ(tasks->getObject(0)->getValue<std::string>("state"), "TASK_RUNNING");
+}
+
+TEST_F(MasterTest, NonPartitionAwareTasksAreLost) {
+  startMaster();
+  Cluster c = cluster();
+  launch(c, "t1");
+  c.agent->stop();
+  auto lost = c.scheduler->update("t1");
+  ASSERT_TRUE(lost.has_value());
+  EXPECT_EQ(lost->update().status().state(), v1::TASK_LOST);
+}
+
+TEST_F(MasterTest, SchedulerFailoverKeepsTasksAndTimeoutTearsDown) {
+  startMaster();
+  Cluster c = cluster(R"({"user":"u","name":"fw","roles":["web"],"failover_timeout":1})");
+  launch(c, "t1");
+  std::string frameworkId = c.scheduler->frameworkId;
+
+  // Re-subscribe on a second connection: the first stream gets ERROR and ends.
+  auto second = makeScheduler();
+  second->frameworkId = frameworkId;
+  EXPECT_EQ(second->subscribe(R"({"user":"u","name":"fw","roles":["web"],"failover_timeout":1})"),
+            200);
+  EXPECT_EQ(second->frameworkId, frameworkId);
+  auto error = c.scheduler->next(Event::ERROR);
+  ASSERT_TRUE(error.has_value());
+  EXPECT_EQ(error->error().message(), "framework failed over");
+  EXPECT_EQ(getJson("/tasks")->getArray("tasks")->size(), 1u);
+  // The old stream id is no longer accepted.
+  EXPECT_EQ(
+      c.scheduler
+          ->call(fmt::format(R"({{"framework_id":{{"value":"{}"}},"type":"REVIVE"}})", frameworkId))
+          .status,
+      400);
+
+  // Disconnect and reconnect within the timeout: the task is kept.
+  second->disconnect();
+  auto third = makeScheduler();
+  third->frameworkId = frameworkId;
+  EXPECT_EQ(third->subscribe(R"({"user":"u","name":"fw","roles":["web"],"failover_timeout":1})"),
+            200);
+  EXPECT_EQ(getJson("/tasks")->getArray("tasks")->size(), 1u);
+
+  // Gone for longer than failover_timeout: torn down, the agent is told.
+  third->disconnect();
+  auto shutdown = c.agent->received.take(
+      [](const internal::Envelope& e) { return e.has_shutdown_framework(); });
+  ASSERT_TRUE(shutdown.has_value());
+  EXPECT_EQ(shutdown->shutdown_framework().framework_id().value(), frameworkId);
+  auto state = getJson("/state");
+  EXPECT_EQ(state->getArray("frameworks")->size(), 0u);
+  EXPECT_EQ(state->getArray("completed_frameworks")->size(), 1u);
+}
+
+TEST_F(MasterTest, TeardownRemovesTheFramework) {
+  startMaster();
+  Cluster c = cluster();
+  launch(c, "t1");
+  auto response = c.scheduler->call(fmt::format(
+      R"({{"framework_id":{{"value":"{}"}},"type":"TEARDOWN"}})", c.scheduler->frameworkId));
+  EXPECT_EQ(response.status, 202);
+  auto shutdown = c.agent->received.take(
+      [](const internal::Envelope& e) { return e.has_shutdown_framework(); });
+  EXPECT_TRUE(shutdown.has_value());
+  EXPECT_TRUE(waitFor([&] { return c.scheduler->ended.load(); }));
+  // A removed framework cannot come back under its id.
+  auto again = makeScheduler();
+  again->frameworkId = c.scheduler->frameworkId;
+  EXPECT_EQ(again->subscribe(kFrameworkInfo), 403);
+}
+
+TEST_F(MasterTest, RegistrySurvivesRestartOnFileStore) {
+  TempDir dir;
+  useFileStore(dir.path() / "state");
+  startMaster();
+  auto agent = makeAgent();
+  std::string id = agent->registerAgent();
+  agent->stop();
+  restartMaster();
+  EXPECT_EQ(getJson("/slaves")->getArray("recovered_slaves")->size(), 1u);
+  auto again = makeAgent();
+  again->id = id;
+  EXPECT_EQ(again->registerAgent(), id);
+  EXPECT_EQ(getJson("/state")->getValue<int>("activated_slaves"), 1);
+}
+
+TEST_F(MasterTest, MasterFailoverRebuildsTasksFromAgentsAndFrameworksResubscribe) {
+  TempDir dir;
+  useFileStore(dir.path() / "state");
+  startMaster();
+  Cluster c = cluster();
+  internal::RunTask run = launch(c, "t1");
+  c.agent->sendStatus(c.scheduler->frameworkId, "t1", v1::TASK_RUNNING, "u1");
+  ASSERT_TRUE(c.scheduler->update("t1").has_value());
+  std::string agentId = c.agent->id;
+  std::string frameworkId = c.scheduler->frameworkId;
+  c.agent->stop();
+  c.scheduler->disconnect();
+  restartMaster();
+
+  auto agent = makeAgent();
+  agent->id = agentId;
+  internal::Task task;
+  *task.mutable_info() = run.task();
+  task.mutable_framework_id()->set_value(frameworkId);
+  task.set_state(v1::TASK_RUNNING);
+  task.set_role(run.role());
+  EXPECT_EQ(agent->registerAgent({task}, {run.framework()}), agentId);
+
+  auto scheduler = makeScheduler();
+  scheduler->frameworkId = frameworkId;
+  ASSERT_EQ(scheduler->subscribe(kFrameworkInfo), 200);
+  EXPECT_EQ(scheduler->frameworkId, frameworkId);
+  auto frameworks = getJson("/state")->getArray("frameworks");
+  ASSERT_EQ(frameworks->size(), 1u);
+  EXPECT_TRUE(frameworks->getObject(0)->getValue<bool>("active"));
+  auto tasks = frameworks->getObject(0)->getArray("tasks");
+  ASSERT_EQ(tasks->size(), 1u);
+  EXPECT_EQ(tasks->getObject(0)->getValue<std::string>("state"), "TASK_RUNNING");
+
+  // Its updates flow to the re-subscribed framework, and the task's resources are not offered.
+  agent->sendStatus(frameworkId, "t1", v1::TASK_FINISHED, "u2");
+  auto finished = scheduler->update("t1");
+  ASSERT_TRUE(finished.has_value());
+  EXPECT_EQ(finished->update().status().state(), v1::TASK_FINISHED);
+}
+
+TEST_F(MasterTest, GoneAgentIsRefused) {
+  startMaster();
+  // An agent marked gone in the registry is refused.
+  std::promise<bool> written;
+  auto executor = runtime_.makeExecutor();
+  store->set("/master/registry/agents/old-S1",
+             R"({"state":"gone","agent_info":{"hostname":"h","id":{"value":"old-S1"}}})", 0,
+             *executor, [&](api::Result<uint64_t> r) { written.set_value(r.isOk()); });
+  ASSERT_TRUE(written.get_future().get());
+  restartMaster();
+  auto agent = makeAgent();
+  agent->id = "old-S1";
+  internal::Envelope envelope;
+  *envelope.mutable_reregister_agent()->mutable_agent_info()->mutable_id() = v1::AgentID();
+  envelope.mutable_reregister_agent()->mutable_agent_info()->mutable_id()->set_value("old-S1");
+  ASSERT_TRUE(agent->send(envelope));
+  auto refused =
+      agent->received.take([](const internal::Envelope& e) { return e.has_agent_refused(); });
+  ASSERT_TRUE(refused.has_value());
+  EXPECT_THAT(refused->agent_refused().message(), HasSubstr("gone"));
+}
+
+TEST_F(MasterTest, AgentsNotReregisteringInTimeAreMarkedUnreachable) {
+  startMaster();
+  auto agent = makeAgent();
+  agent->registerAgent();
+  agent->stop();
+  options.agentReregisterTimeout = 100ms;
+  restartMaster();
+  EXPECT_TRUE(waitFor([&] { return getJson("/state")->getValue<int>("unreachable_slaves") == 1; }));
+}
+
+TEST_F(MasterTest, KillOfUnknownTaskAndMessages) {
+  startMaster();
+  Cluster c = cluster();
+  // Unknown task, no agent named: the master answers TASK_LOST itself.
+  auto response = c.scheduler->call(fmt::format(
+      R"({{"framework_id":{{"value":"{}"}},"type":"KILL","kill":{{"task_id":{{"value":"nope"}}}}}})",
+      c.scheduler->frameworkId));
+  EXPECT_EQ(response.status, 202);
+  auto lost = c.scheduler->update("nope");
+  ASSERT_TRUE(lost.has_value());
+  EXPECT_EQ(lost->update().status().state(), v1::TASK_LOST);
+
+  response = c.scheduler->call(fmt::format(
+      R"({{"framework_id":{{"value":"{}"}},"type":"MESSAGE","message":{{"agent_id":{{"value":"{}"}},)"
+      R"("executor_id":{{"value":"e1"}},"data":"aGVsbG8="}}}})",
+      c.scheduler->frameworkId, c.agent->id));
+  EXPECT_EQ(response.status, 202);
+  auto message = c.agent->received.take(
+      [](const internal::Envelope& e) { return e.has_framework_to_executor(); });
+  ASSERT_TRUE(message.has_value());
+  EXPECT_EQ(message->framework_to_executor().data(), "hello");
+  EXPECT_EQ(message->framework_to_executor().executor_id().value(), "e1");
+
+  response = c.scheduler->call(fmt::format(
+      R"({{"framework_id":{{"value":"{}"}},"type":"SUPPRESS","suppress":{{"roles":["web"]}}}})",
+      c.scheduler->frameworkId));
+  EXPECT_EQ(response.status, 202);
+}
+
+TEST_F(MasterTest, OperatorApi) {
+  startMaster();
+  Cluster c = cluster();
+  launch(c, "t1");
+  auto health = post("/api/v1", R"({"type":"GET_HEALTH"})");
+  EXPECT_EQ(health.status, 200);
+  EXPECT_EQ(health.body, R"({"get_health":{"healthy":true},"type":"GET_HEALTH"})");
+  Poco::JSON::Parser parser;
+  for (const char* type : {"GET_VERSION", "GET_FLAGS", "GET_STATE", "GET_AGENTS", "GET_FRAMEWORKS",
+                           "GET_TASKS", "GET_METRICS"}) {
+    auto response = post("/api/v1", fmt::format(R"({{"type":"{}"}})", type));
+    EXPECT_EQ(response.status, 200) << type << response.body;
+    auto object = parser.parse(response.body).extract<Poco::JSON::Object::Ptr>();
+    EXPECT_EQ(object->getValue<std::string>("type"), type);
+  }
+  auto agents = parser.parse(post("/api/v1", R"({"type":"GET_AGENTS"})").body)
+                    .extract<Poco::JSON::Object::Ptr>();
+  EXPECT_EQ(agents->getObject("get_agents")->getArray("agents")->size(), 1u);
+  auto tasks = parser.parse(post("/api/v1", R"({"type":"GET_TASKS"})").body)
+                   .extract<Poco::JSON::Object::Ptr>();
+  EXPECT_EQ(tasks->getObject("get_tasks")->getArray("tasks")->size(), 1u);
+  auto unknown = post("/api/v1", R"({"type":"NOPE"})");
+  EXPECT_EQ(unknown.status, 400);
+  EXPECT_THAT(unknown.body, HasSubstr("message"));
+  EXPECT_EQ(post("/api/v1", "{oops").status, 400);
+
+  auto redirect = net::httpRequest("GET", "127.0.0.1", httpPort(), "/master/redirect", {}, "", 10s);
+  ASSERT_TRUE(redirect.isOk());
+  EXPECT_EQ(redirect->status, 307);
+  EXPECT_EQ(redirect->header("Location"), fmt::format("//127.0.0.1:{}", httpPort()));
+}
+
+TEST_F(MasterTest, MetricsArePresent) {
+  startMaster();
+  Cluster c = cluster();
+  launch(c, "t1");
+  auto snapshot = metrics_.snapshotAndWait(5s);
+  auto flat = snapshot.flat();
+  for (const char* name :
+       {"master/elected", "master/uptime_secs", "master/agents_active", "master/agents_inactive",
+        "master/agents_unreachable", "master/frameworks_active", "master/frameworks_inactive",
+        "master/tasks_staging", "master/tasks_running", "master/tasks_finished",
+        "master/tasks_lost", "master/tasks_error", "master/messages_register_agent",
+        "master/messages_status_update", "master/messages_launch_tasks", "master/offers_sent",
+        "master/offers_declined", "master/offers_accepted", "master/offers_rescinded"}) {
+    EXPECT_TRUE(flat.count(name)) << name;
+  }
+  EXPECT_EQ(flat["master/elected"], 1);
+  EXPECT_EQ(flat["master/agents_active"], 1);
+  EXPECT_EQ(flat["master/frameworks_active"], 1);
+  EXPECT_EQ(flat["master/tasks_staging"], 1);
+  EXPECT_GE(flat["master/offers_sent"], 1);
+  EXPECT_EQ(flat["master/messages_register_agent"], 1);
+}
+
+TEST_F(MasterTest, HeartbeatsFlow) {
+  startMaster();
+  auto scheduler = makeScheduler();
+  ASSERT_EQ(scheduler->subscribe(kFrameworkInfo), 200);
+  EXPECT_TRUE(scheduler->next(Event::HEARTBEAT).has_value());
+}
+
+}  // namespace
+}  // namespace tessera::kernel::master::testing
