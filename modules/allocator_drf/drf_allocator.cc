@@ -397,9 +397,6 @@ Status DrfAllocator::validateOptions(std::string_view frameworkId,
   if (options.roles.empty())
     return api::invalidArgument("framework '{}' has no roles", frameworkId);
   for (const std::string& role : options.roles) {
-    if (role == "*") {
-      return api::invalidArgument("framework '{}' cannot subscribe to role '*'", frameworkId);
-    }
     Status valid = api::validateRole(role);
     if (!valid) return valid.withContext("framework '{}'", frameworkId);
   }
@@ -438,7 +435,7 @@ Status DrfAllocator::addFramework(std::string_view frameworkId,
       return api::invalidArgument("used resources of framework '{}' given for framework '{}'",
                                   a.frameworkId, frameworkId);
     }
-    if (Status valid = api::validateRole(a.role); !valid || a.role == "*") {
+    if (Status valid = api::validateRole(a.role); !valid) {
       return api::invalidArgument("framework '{}' uses resources in invalid role '{}'", frameworkId,
                                   a.role);
     }
@@ -538,7 +535,7 @@ Status DrfAllocator::addAgent(std::string_view agentId, const Resources& total,
       return api::invalidArgument("used resources on agent '{}' given for agent '{}'", a.agentId,
                                   agentId);
     }
-    if (Status valid = api::validateRole(a.role); !valid || a.role == "*") {
+    if (Status valid = api::validateRole(a.role); !valid) {
       return api::invalidArgument("agent '{}' has resources used in invalid role '{}'", agentId,
                                   a.role);
     }

@@ -259,6 +259,18 @@ TEST(DrfAllocatorTest, ReservedRoleGetsReservedAndUnreserved) {
   EXPECT_EQ(offers[0].resources, res("cpus:4;mem:4096;cpus(ops):2;mem(ops):1024"));
 }
 
+// Role "*" is Mesos's default framework role: it gets unreserved resources only.
+TEST(DrfAllocatorTest, DefaultRoleGetsOnlyUnreservedResources) {
+  Harness h;
+  h.addAgent("agent", "cpus:4;mem:4096;cpus(ops):2;mem(ops):1024");
+  h.addFramework("any", {"*"});
+  std::vector<Offer> offers = h.allocate();
+  ASSERT_EQ(offers.size(), 1u);
+  EXPECT_EQ(offers[0].role, "*");
+  EXPECT_EQ(offers[0].resources, res("cpus:4;mem:4096"));
+  EXPECT_TRUE(h.allocate().empty());
+}
+
 // A child role may use its ancestor's reservation (Resources::allocatableTo).
 TEST(DrfAllocatorTest, SubroleGetsAncestorReservation) {
   Harness h;
@@ -382,7 +394,7 @@ TEST(DrfAllocatorTest, Errors) {
   options.roles = {"r"};
   EXPECT_EQ(h.allocator().addFramework("f", options, {}, true).code(),
             api::StatusCode::kAlreadyExists);
-  options.roles = {"*"};
+  options.roles = {"a//b"};
   EXPECT_EQ(h.allocator().addFramework("g", options, {}, true).code(),
             api::StatusCode::kInvalidArgument);
   options.roles = {};

@@ -70,7 +70,8 @@ struct AllocatorOptions {
 
 /// How a framework takes part in allocation.
 struct FrameworkOptions {
-  /// The roles it subscribes to; non-empty, each a valid role other than "*".
+  /// The roles it subscribes to; non-empty, each a valid role ("*", Mesos's default, is offered
+  /// unreserved resources only).
   std::vector<std::string> roles;
   /// Roles (a subset of `roles`) it is suppressed in from the start (Mesos v1 SUBSCRIBE's
   /// `suppressed_roles`).
@@ -129,7 +130,7 @@ class TESSERA_API Allocator : public Module {
   /// already holds (after a failover); entries for agents not yet added are ignored, and
   /// entries for agents that already reported this framework's usage in addAgent() are not
   /// counted twice. An inactive framework keeps its allocation but gets no offers.
-  /// Errors: AlreadyExists; InvalidArgument for no roles, an invalid role or "*", a used
+  /// Errors: AlreadyExists; InvalidArgument for no roles, an invalid role, a used
   /// entry naming another framework, or a suppressed role it does not subscribe to.
   [[nodiscard]] virtual Status addFramework(std::string_view frameworkId,
                                             const FrameworkOptions& options,
