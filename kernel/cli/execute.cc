@@ -169,8 +169,8 @@ class ExecuteScheduler final : public api::Scheduler {
   // SIGINT/SIGTERM: kill the task if it runs, tear down, exit.
   void interrupt(int signal) {
     int code = 128 + signal;
-    out_ << timestamp() << " Received signal " << signal << ", killing task '" << flags_.name
-         << "'" << std::endl;
+    out_ << timestamp() << " Received signal " << signal << ", killing task '" << flags_.name << "'"
+         << std::endl;
     if (!driver_->subscribed()) return finish(code);
     auto teardown = [this, code] {
       driver_->teardown([this, code](api::Status) { finish(code); });
@@ -291,13 +291,12 @@ class ExecuteScheduler final : public api::Scheduler {
     *operation.mutable_launch()->add_task_infos() = std::move(task);
     out_ << timestamp() << " Submitted task '" << flags_.name << "' to agent '"
          << offer.agent_id().value() << "'" << std::endl;
-    driver_->accept({offer.id()}, {std::move(operation)}, std::nullopt,
-                    [this](api::Status status) {
-                      if (status) return;
-                      err_ << "tessera execute: launching task '" << flags_.name
-                           << "' failed: " << status.message() << std::endl;
-                      driver_->teardown([this](api::Status) { finish(1); });
-                    });
+    driver_->accept({offer.id()}, {std::move(operation)}, std::nullopt, [this](api::Status status) {
+      if (status) return;
+      err_ << "tessera execute: launching task '" << flags_.name << "' failed: " << status.message()
+           << std::endl;
+      driver_->teardown([this](api::Status) { finish(1); });
+    });
     // One task only: no more offers.
     driver_->suppress({}, nullptr);
   }

@@ -81,10 +81,9 @@ struct HttpStreamClient::Session : std::enable_shared_from_this<Session> {
 
   void fail(std::string_view what, const beast::error_code& ec) {
     if (timedOut) {
-      return finish(api::Status(
-          api::StatusCode::kDeadlineExceeded,
-          fmt::format("no response from {}:{} within {}ms", params.host, params.port,
-                      params.headTimeout.count())));
+      return finish(api::Status(api::StatusCode::kDeadlineExceeded,
+                                fmt::format("no response from {}:{} within {}ms", params.host,
+                                            params.port, params.headTimeout.count())));
     }
     finish(api::unavailable("{} {}:{}: {}", what, params.host, params.port, ec.message()));
   }
@@ -102,11 +101,10 @@ struct HttpStreamClient::Session : std::enable_shared_from_this<Session> {
         params.host, std::to_string(params.port),
         [self = shared_from_this()](const beast::error_code& ec, tcp::resolver::results_type r) {
           if (ec) return self->fail("cannot resolve", ec);
-          self->stream.async_connect(
-              r, [self](const beast::error_code& ec, const tcp::endpoint&) {
-                if (ec) return self->fail("cannot connect to", ec);
-                self->write();
-              });
+          self->stream.async_connect(r, [self](const beast::error_code& ec, const tcp::endpoint&) {
+            if (ec) return self->fail("cannot connect to", ec);
+            self->write();
+          });
         });
   }
 
@@ -156,8 +154,7 @@ struct HttpStreamClient::Session : std::enable_shared_from_this<Session> {
     parser->get().body().data = chunk.data();
     parser->get().body().size = chunk.size();
     http::async_read_some(
-        stream, buffer, *parser,
-        [self = shared_from_this()](beast::error_code ec, size_t) {
+        stream, buffer, *parser, [self = shared_from_this()](beast::error_code ec, size_t) {
           if (ec == http::error::need_buffer) ec = {};
           size_t got = self->chunk.size() - self->parser->get().body().size;
           if (got > 0) {

@@ -30,8 +30,7 @@ struct StreamRequest {
 /// What the client reports, each posted to the executor given to start().
 struct StreamHandlers {
   /// The status line and headers arrived (once, before any chunk).
-  std::function<void(int status, std::vector<std::pair<std::string, std::string>> headers)>
-      onHead;
+  std::function<void(int status, std::vector<std::pair<std::string, std::string>> headers)> onHead;
   /// A piece of the body, as it arrived off the socket (chunked or not; the chunk framing is
   /// removed). Pieces do not follow any record boundary.
   std::function<void(std::string data)> onData;

@@ -107,10 +107,7 @@ api::Result<MasterAddress> parseLocation(std::string_view location) {
 
 HttpSchedulerDriver::HttpSchedulerDriver(runtime::Runtime& runtime, api::Executor& executor,
                                          api::Scheduler& scheduler, DriverOptions options)
-    : runtime_(runtime),
-      executor_(executor),
-      scheduler_(scheduler),
-      options_(std::move(options)) {}
+    : runtime_(runtime), executor_(executor), scheduler_(scheduler), options_(std::move(options)) {}
 
 HttpSchedulerDriver::~HttpSchedulerDriver() { stop(); }
 
@@ -162,15 +159,15 @@ void HttpSchedulerDriver::connect() {
 
   log()->debug("subscribing to master {} (attempt {})", master_.toString(), attempts_);
   stream_ = std::make_unique<net::HttpStreamClient>(runtime_, executor_);
-  stream_->start(std::move(request),
-                 net::StreamHandlers{
-                     [this, generation](int status, auto headers) {
-                       onStreamHead(generation, status, headers);
-                     },
-                     [this, generation](std::string data) { onStreamData(generation, data); },
-                     [this, generation](api::Status status) {
-                       onStreamClosed(generation, std::move(status));
-                     }});
+  stream_->start(
+      std::move(request),
+      net::StreamHandlers{[this, generation](int status, auto headers) {
+                            onStreamHead(generation, status, headers);
+                          },
+                          [this, generation](std::string data) { onStreamData(generation, data); },
+                          [this, generation](api::Status status) {
+                            onStreamClosed(generation, std::move(status));
+                          }});
 }
 
 void HttpSchedulerDriver::onStreamHead(
@@ -393,9 +390,8 @@ void HttpSchedulerDriver::complete(api::CallCallback done, api::Status status) {
 void HttpSchedulerDriver::send(Call call, api::CallCallback done) {
   if (stopped_) return complete(std::move(done), api::failedPrecondition("the driver is stopped"));
   if (!subscribed_ || !frameworkId_) {
-    return complete(std::move(done),
-                    api::failedPrecondition("not subscribed to a master (call {})",
-                                            Call::Type_Name(call.type())));
+    return complete(std::move(done), api::failedPrecondition("not subscribed to a master (call {})",
+                                                             Call::Type_Name(call.type())));
   }
   *call.mutable_framework_id() = *frameworkId_;
   calls_.push_back(PendingCall{std::move(call), std::move(done), 0});
@@ -457,11 +453,11 @@ void HttpSchedulerDriver::finishCall(int status, const std::string& location,
   } else if (status == 202 || status == 200) {
     result = api::Status::ok();
   } else if (status >= 400 && status < 500) {
-    result = api::invalidArgument("master {} refused {} ({}): {}", master_.toString(), type,
-                                  status, errorMessage(body));
+    result = api::invalidArgument("master {} refused {} ({}): {}", master_.toString(), type, status,
+                                  errorMessage(body));
   } else {
-    result = api::unavailable("master {} answered {} with {}: {}", master_.toString(), type,
-                              status, errorMessage(body));
+    result = api::unavailable("master {} answered {} with {}: {}", master_.toString(), type, status,
+                              errorMessage(body));
   }
   if (!result) log()->warn("{}", result.message());
   if (pending.call.type() == Call::TEARDOWN) {

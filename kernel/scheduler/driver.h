@@ -64,8 +64,8 @@ struct DriverOptions {
 class HttpSchedulerDriver final : public api::SchedulerDriver {
  public:
   /// `runtime`, `executor` and `scheduler` must outlive the driver.
-  HttpSchedulerDriver(runtime::Runtime& runtime, api::Executor& executor,
-                      api::Scheduler& scheduler, DriverOptions options);
+  HttpSchedulerDriver(runtime::Runtime& runtime, api::Executor& executor, api::Scheduler& scheduler,
+                      DriverOptions options);
   /// stop()s; on the executor, or once nothing runs there any more.
   ~HttpSchedulerDriver() override;
   HttpSchedulerDriver(const HttpSchedulerDriver&) = delete;

@@ -14,10 +14,10 @@ FrameworkHost::FrameworkHost(runtime::Runtime& runtime, modules::ModuleHost& mod
 
 FrameworkHost::~FrameworkHost() { stop(); }
 
-void FrameworkHost::runOnExecutor(const std::function<void()>& fn) {
+void FrameworkHost::runOnExecutor(api::Executor& executor, const std::function<void()>& fn) {
   std::promise<void> done;
   auto future = done.get_future();
-  executor_->post([&] {
+  executor.post([&] {
     fn();
     done.set_value();
   });
@@ -33,13 +33,14 @@ api::Status FrameworkHost::start() {
   auto made = modules_.create<api::Framework>(options_.module);
   if (!made) return made.status();
   framework_ = *made;
-  executor_ = modules_.executorOf(framework_);
+  api::Executor* executor = modules_.executorOf(framework_);
   driver_ =
-      std::make_unique<HttpSchedulerDriver>(runtime_, *executor_, *framework_, options_.driver);
-  runOnExecutor([this] { framework_->start(*driver_); });
+      std::make_shared<HttpSchedulerDriver>(runtime_, *executor, *framework_, options_.driver);
+  auto hooked = modules_.addStopHook(framework_, [driver = driver_] { driver->stop(); });
+  if (!hooked) return hooked;
+  runOnExecutor(*executor, [this] { framework_->start(*driver_); });
   runtime::logger("framework")
-      ->info("started framework module '{}' against master {}", options_.module,
-             options_.master);
+      ->info("started framework module '{}' against master {}", options_.module, options_.master);
   return api::Status::ok();
 }
 
@@ -47,7 +48,9 @@ void FrameworkHost::stop() {
   if (stopped_) return;
   stopped_ = true;
   if (driver_ == nullptr) return;
-  runOnExecutor([this] { driver_->stop(); });
+  api::Executor* executor = modules_.executorOf(framework_);
+  if (executor == nullptr) return;  // the ModuleHost stopped the instance, and the driver first
+  runOnExecutor(*executor, [this] { driver_->stop(); });
 }
 
 }  // namespace tessera::kernel::scheduler

@@ -26,9 +26,9 @@ struct FrameworkHostOptions {
 /// and calls Framework::start(driver) there. Used by `tessera framework` and `tessera local
 /// --frameworks`.
 ///
-/// Shutdown order: stop() (the driver goes quiet: no more callbacks, calls fail), then the
-/// ModuleHost's stopAll() (Module::stop() and destruction), then destroy the FrameworkHost:
-/// the driver must outlive the instance that holds a reference to it.
+/// Shutdown: the driver is stopped (no more callbacks, calls fail) right before the instance's
+/// Module::stop(), by a ModuleHost stop hook, and lives until the instance is destroyed, whether
+/// the FrameworkHost goes first or the ModuleHost does. stop() stops the driver earlier.
 ///
 /// Methods are called from the role's control thread, never from a module's executor.
 class FrameworkHost {
@@ -47,7 +47,8 @@ class FrameworkHost {
   /// already.
   api::Status start();
 
-  /// Stops the driver on the instance's executor and waits for it. Idempotent.
+  /// Stops the driver on the instance's executor and waits for it (nothing once the ModuleHost
+  /// stopped the instance). Idempotent.
   void stop();
 
   /// The instance, after start() (null before); owned by the ModuleHost.
@@ -57,14 +58,14 @@ class FrameworkHost {
 
  private:
   // Runs `fn` on the instance's executor and waits for it.
-  void runOnExecutor(const std::function<void()>& fn);
+  void runOnExecutor(api::Executor& executor, const std::function<void()>& fn);
 
   runtime::Runtime& runtime_;
   modules::ModuleHost& modules_;
   FrameworkHostOptions options_;
   api::Framework* framework_ = nullptr;
-  api::Executor* executor_ = nullptr;
-  std::unique_ptr<HttpSchedulerDriver> driver_;
+  // Shared with the instance's stop hook, so it outlives the instance.
+  std::shared_ptr<HttpSchedulerDriver> driver_;
   bool stopped_ = false;
 };
 

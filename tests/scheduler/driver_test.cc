@@ -35,8 +35,8 @@ class RecordingScheduler final : public api::Scheduler {
   }
   void rescind(const v1::OfferID& id) override { add(fmt::format("rescind {}", id.value())); }
   void update(const v1::TaskStatus& status) override {
-    add(fmt::format("update {} {} {}", status.task_id().value(),
-                    v1::TaskState_Name(status.state()), status.uuid()));
+    add(fmt::format("update {} {} {}", status.task_id().value(), v1::TaskState_Name(status.state()),
+                    status.uuid()));
   }
   void message(const v1::AgentID& agent, const v1::ExecutorID& executor,
                const std::string& data) override {
@@ -166,9 +166,8 @@ TEST_F(DriverTest, SubscribesAndSendsCallsWithTheStreamId) {
 
   v1::OfferID offer;
   offer.set_value("o-1");
-  auto declined = callAndWait([&](api::CallCallback done) {
-    driver_->decline({offer}, std::nullopt, std::move(done));
-  });
+  auto declined = callAndWait(
+      [&](api::CallCallback done) { driver_->decline({offer}, std::nullopt, std::move(done)); });
   EXPECT_TRUE(declined.isOk()) << declined.toString();
   v1::TaskID task;
   task.set_value("t-1");
@@ -237,13 +236,10 @@ TEST_F(DriverTest, EventsBecomeCallbacks) {
   ASSERT_TRUE(master_->send(error));
 
   ASSERT_TRUE(scheduler_.waitFor("error framework removed"));
-  std::vector<std::string> expected = {"subscribed fw-1 15000ms master-1",
-                                       "offers o-1,o-2",
-                                       "rescind o-2",
-                                       "update t-1 TASK_RUNNING u-1",
-                                       "message a-1 e-1 hi",
-                                       "failure a-1 e-1 9",
-                                       "error framework removed"};
+  std::vector<std::string> expected = {
+      "subscribed fw-1 15000ms master-1", "offers o-1,o-2",     "rescind o-2",
+      "update t-1 TASK_RUNNING u-1",      "message a-1 e-1 hi", "failure a-1 e-1 9",
+      "error framework removed"};
   EXPECT_EQ(scheduler_.events(), expected);
   // After an ERROR the driver does not come back on its own.
   master_->closeStream();
@@ -260,9 +256,8 @@ TEST_F(DriverTest, FollowsRedirectToTheLeader) {
   EXPECT_EQ(other_->callsOf(Call::SUBSCRIBE).size(), 1u);
   EXPECT_EQ(executor_->call([&] { return driver_->currentMaster(); }), other_->address());
   // Calls go to the leader too.
-  EXPECT_TRUE(callAndWait([&](api::CallCallback done) {
-                driver_->suppress({}, std::move(done));
-              }).isOk());
+  EXPECT_TRUE(
+      callAndWait([&](api::CallCallback done) { driver_->suppress({}, std::move(done)); }).isOk());
   EXPECT_EQ(other_->callsOf(Call::SUPPRESS).size(), 1u);
   EXPECT_TRUE(master_->calls().empty());
 }

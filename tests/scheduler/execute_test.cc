@@ -4,8 +4,12 @@
 #include "kernel/cli/execute.h"
 
 #include <gtest/gtest.h>
+#include <pthread.h>
+#include <signal.h>
 
+#include <future>
 #include <sstream>
+#include <thread>
 
 #include "kernel/runtime/runtime.h"
 #include "tests/scheduler/fake_master.h"
@@ -39,16 +43,16 @@ void scriptTask(FakeMaster& master, v1::TaskState final, const std::string& mess
   });
 }
 
-struct Run {
+struct ExecuteRun {
   int code = -1;
   std::string out;
   std::string err;
 };
 
-Run execute(const std::vector<std::string>& args) {
+ExecuteRun execute(const std::vector<std::string>& args) {
   std::ostringstream out;
   std::ostringstream err;
-  Run run;
+  ExecuteRun run;
   run.code = runExecute(args, out, err);
   run.out = out.str();
   run.err = err.str();
@@ -61,8 +65,8 @@ TEST(ExecuteTest, FinishedTaskExitsZero) {
   {
     FakeMaster master(runtime);
     scriptTask(master, v1::TASK_FINISHED, "Command exited with status 0");
-    auto run = execute({"--master=" + master.address(), "--name=cluster-test",
-                        "--command=echo hi", "--env={\"A\":\"1\"}"});
+    auto run = execute({"--master=" + master.address(), "--name=cluster-test", "--command=echo hi",
+                        "--env={\"A\":\"1\"}"});
     EXPECT_EQ(run.code, 0) << run.out << run.err;
     EXPECT_NE(run.out.find("Received status update TASK_RUNNING for task 'cluster-test'"),
               std::string::npos)
@@ -142,12 +146,77 @@ TEST(ExecuteTest, KilledTaskExitsOne) {
   runtime.stop();
 }
 
+TEST(ExecuteTest, InterruptKillsTheTaskAndTearsDown) {
+  runtime::Runtime runtime;
+  runtime.start();
+  {
+    FakeMaster master(runtime);
+    master.onCall([&master](const Call& call) {
+      if (call.type() == Call::SUBSCRIBE) {
+        Event offers;
+        offers.set_type(Event::OFFERS);
+        *offers.mutable_offers()->add_offers() =
+            scheduler::testing::makeOffer("o-1", "agent-1", "cpus:1;mem:128");
+        master.send(offers);
+      } else if (call.type() == Call::ACCEPT) {
+        master.send(scheduler::testing::makeUpdate("sleeper", v1::TASK_RUNNING, "u1"));
+      }
+    });
+    std::promise<ExecuteRun> done;
+    std::thread thread([&] {
+      done.set_value(
+          execute({"--master=" + master.address(), "--name=sleeper", "--command=sleep 1000"}));
+    });
+    ASSERT_TRUE(master.waitForCalls(Call::ACKNOWLEDGE, 1));
+    // The signal goes to the command's thread, which has SIGINT blocked and waits for it.
+    pthread_kill(thread.native_handle(), SIGINT);
+    auto future = done.get_future();
+    ASSERT_EQ(future.wait_for(20s), std::future_status::ready);
+    thread.join();
+    auto run = future.get();
+    EXPECT_EQ(run.code, 128 + SIGINT) << run.out << run.err;
+    auto kills = master.callsOf(Call::KILL);
+    ASSERT_EQ(kills.size(), 1u);
+    EXPECT_EQ(kills[0].call.kill().task_id().value(), "sleeper");
+    EXPECT_EQ(kills[0].call.kill().agent_id().value(), "agent-1");
+    EXPECT_EQ(master.callsOf(Call::TEARDOWN).size(), 1u);
+  }
+  runtime.stop();
+}
+
+TEST(ExecuteTest, KillAfterKillsTheRunningTask) {
+  runtime::Runtime runtime;
+  runtime.start();
+  {
+    FakeMaster master(runtime);
+    master.onCall([&master](const Call& call) {
+      if (call.type() == Call::SUBSCRIBE) {
+        Event offers;
+        offers.set_type(Event::OFFERS);
+        *offers.mutable_offers()->add_offers() =
+            scheduler::testing::makeOffer("o-1", "agent-1", "cpus:1;mem:128");
+        master.send(offers);
+      } else if (call.type() == Call::ACCEPT) {
+        master.send(scheduler::testing::makeUpdate("k", v1::TASK_RUNNING, "u1"));
+      } else if (call.type() == Call::KILL) {
+        master.send(scheduler::testing::makeUpdate("k", v1::TASK_KILLED, "u2"));
+      }
+    });
+    auto run = execute(
+        {"--master=" + master.address(), "--name=k", "--command=sleep 1000", "--kill_after=50ms"});
+    EXPECT_EQ(run.code, 1) << run.out << run.err;
+    EXPECT_EQ(master.callsOf(Call::KILL).size(), 1u);
+    EXPECT_NE(run.out.find("TASK_KILLED"), std::string::npos) << run.out;
+  }
+  runtime.stop();
+}
+
 TEST(ExecuteTest, UnreachableMasterIsOneClearError) {
   uint16_t port = testing::freePort();
   std::string master = fmt::format("127.0.0.1:{}", port);
   auto started = std::chrono::steady_clock::now();
-  auto run = execute({"--master=" + master, "--name=x", "--command=true",
-                      "--connect_timeout=1secs"});
+  auto run =
+      execute({"--master=" + master, "--name=x", "--command=true", "--connect_timeout=1secs"});
   EXPECT_NE(run.code, 0);
   EXPECT_LT(std::chrono::steady_clock::now() - started, 10s);
   EXPECT_NE(run.err.find(fmt::format("tessera execute: cannot reach the master at '{}'", master)),

@@ -150,9 +150,8 @@ class FakeMaster {
     calls_.push_back(recorded);
     auto script = script_;
     if (call->type() == Call::SUBSCRIBE) {
-      std::string frameworkId = call->has_framework_id()
-                                    ? call->framework_id().value()
-                                    : fmt::format("fw-{}", ++frameworks_);
+      std::string frameworkId = call->has_framework_id() ? call->framework_id().value()
+                                                         : fmt::format("fw-{}", ++frameworks_);
       streamId_ = fmt::format("stream-{}", ++streams_);
       if (stream_) stream_->end();
       stream_ = stream;
@@ -160,8 +159,8 @@ class FakeMaster {
       std::string streamId = streamId_;
       lock.unlock();
       stream->start(200, "application/json", {{"Mesos-Stream-Id", streamId}});
-      stream->write(net::encodeRecordIo(
-          net::messageToV1Json(subscribedEvent(frameworkId, heartbeat))));
+      stream->write(
+          net::encodeRecordIo(net::messageToV1Json(subscribedEvent(frameworkId, heartbeat))));
     } else {
       bool ok = !streamId_.empty() && recorded.streamId == streamId_;
       lock.unlock();

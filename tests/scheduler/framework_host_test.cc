@@ -67,8 +67,8 @@ TEST(FrameworkHostTest, LoadsTheModuleAndStartsItWithADriver) {
       EXPECT_EQ(accept.operations(2).launch().task_infos(0).command().value(), "sleep 1000");
       EXPECT_TRUE(master.waitForCalls(Call::RECONCILE, 1));
       // Its routes are served on the daemon's port.
-      auto state = tessera::testing::httpRequest(
-          daemon.port(), "GET", fmt::format("/test/{}/framework", kModule));
+      auto state = tessera::testing::httpRequest(daemon.port(), "GET",
+                                                 fmt::format("/test/{}/framework", kModule));
       ASSERT_TRUE(state.isOk());
       EXPECT_EQ(state->status, 200);
       EXPECT_NE(state->body.find(R"("started":true,"subscribed":true,"framework_id":"fw-1")"),
@@ -78,6 +78,27 @@ TEST(FrameworkHostTest, LoadsTheModuleAndStartsItWithADriver) {
       host.stop();
       daemon.stop();
     }
+  }
+  masterRuntime.stop();
+}
+
+// Stopping the daemon's modules first stops the driver before the module; the host may go later.
+TEST(FrameworkHostTest, ModuleHostStoppingFirstIsSafe) {
+  runtime::Runtime masterRuntime;
+  masterRuntime.start();
+  {
+    FakeMaster master(masterRuntime);
+    tessera::testing::TempDir dir;
+    cli::Daemon daemon(daemonOptions(dir, 1));
+    ASSERT_TRUE(daemon.start().isOk());
+    FrameworkHost host(daemon.runtime(), daemon.modules(), {kModule, master.address(), {}});
+    ASSERT_TRUE(host.start().isOk());
+    ASSERT_TRUE(master.waitForCalls(Call::SUBSCRIBE, 1));
+    auto* driver = host.driver();
+    daemon.modules().stopAll();
+    EXPECT_FALSE(driver->subscribed());
+    host.stop();  // nothing left to do
+    daemon.stop();
   }
   masterRuntime.stop();
 }

@@ -56,14 +56,14 @@ TEST(HttpStreamClientTest, ReadsChunksAsTheyAreWritten) {
   std::promise<std::shared_ptr<HttpStream>> opened;
   std::string received;
   ASSERT_TRUE(router
-                  ->addStreamRoute("POST", "/stream", serverExecutor.get(),
-                                   [&](const api::HttpRequest& request,
-                                       std::shared_ptr<HttpStream> stream) {
-                                     received = request.body;
-                                     stream->start(200, "text/plain", {{"X-Test", "yes"}});
-                                     stream->write("first;");
-                                     opened.set_value(stream);
-                                   })
+                  ->addStreamRoute(
+                      "POST", "/stream", serverExecutor.get(),
+                      [&](const api::HttpRequest& request, std::shared_ptr<HttpStream> stream) {
+                        received = request.body;
+                        stream->start(200, "text/plain", {{"X-Test", "yes"}});
+                        stream->write("first;");
+                        opened.set_value(stream);
+                      })
                   .isOk());
   HttpServer server(runtime, router);
   ASSERT_TRUE(server.start().isOk());
@@ -82,9 +82,8 @@ TEST(HttpStreamClientTest, ReadsChunksAsTheyAreWritten) {
   });
   auto stream = opened.get_future().get();
   // The first chunk arrives while the response is still open.
-  ASSERT_TRUE(testing::waitFor([&] { return observed.read([&] { return observed.body; }) ==
-                                            "first;"; },
-                               10s));
+  ASSERT_TRUE(testing::waitFor(
+      [&] { return observed.read([&] { return observed.body; }) == "first;"; }, 10s));
   EXPECT_EQ(observed.read([&] { return observed.status; }), 200);
   EXPECT_FALSE(observed.read([&] { return observed.closed.has_value(); }));
   EXPECT_EQ(received, "hello");
@@ -98,9 +97,8 @@ TEST(HttpStreamClientTest, ReadsChunksAsTheyAreWritten) {
   ASSERT_TRUE(testing::waitFor(
       [&] { return observed.read([&] { return observed.body; }) == "first;second;"; }, 10s));
   stream->end();
-  ASSERT_TRUE(
-      testing::waitFor([&] { return observed.read([&] { return observed.closed.has_value(); }); },
-                       10s));
+  ASSERT_TRUE(testing::waitFor(
+      [&] { return observed.read([&] { return observed.closed.has_value(); }); }, 10s));
   EXPECT_TRUE(observed.read([&] { return observed.closed->isOk(); }));
 
   executor->call([&] {
@@ -124,9 +122,8 @@ TEST(HttpStreamClientTest, ConnectionRefusedIsUnavailable) {
     client.start(request, observed.handlers());
     return 0;
   });
-  ASSERT_TRUE(
-      testing::waitFor([&] { return observed.read([&] { return observed.closed.has_value(); }); },
-                       10s));
+  ASSERT_TRUE(testing::waitFor(
+      [&] { return observed.read([&] { return observed.closed.has_value(); }); }, 10s));
   auto closed = observed.read([&] { return *observed.closed; });
   EXPECT_EQ(closed.code(), api::StatusCode::kUnavailable) << closed.toString();
   EXPECT_NE(closed.message().find("cannot connect to 127.0.0.1:"), std::string::npos)
@@ -166,8 +163,8 @@ TEST(HttpStreamClientTest, CancelStopsHandlers) {
     return 0;
   });
   auto stream = opened.get_future().get();
-  ASSERT_TRUE(testing::waitFor([&] { return observed.read([&] { return observed.body; }) == "x"; },
-                               10s));
+  ASSERT_TRUE(
+      testing::waitFor([&] { return observed.read([&] { return observed.body; }) == "x"; }, 10s));
   executor->call([&] {
     client.reset();  // cancels
     return 0;

@@ -41,12 +41,12 @@ class SleepFramework final : public tessera::api::Framework {
     if (!resources) return resources.status();
     auto module =
         std::make_unique<SleepFramework>(parameters, context, std::move(resources).value(), tasks);
-    auto routed = context.http().addRoute(
-        "GET", "/test/org_tessera_test_sleep_framework/framework",
-        [self = module.get()](const tessera::api::HttpRequest&,
-                              tessera::api::HttpResponder respond) {
-          respond(tessera::api::HttpResponse::json(200, self->stateJson()));
-        });
+    auto routed =
+        context.http().addRoute("GET", "/test/org_tessera_test_sleep_framework/framework",
+                                [self = module.get()](const tessera::api::HttpRequest&,
+                                                      tessera::api::HttpResponder respond) {
+                                  respond(tessera::api::HttpResponse::json(200, self->stateJson()));
+                                });
     if (!routed) return routed;
     return std::unique_ptr<Module>(std::move(module));
   }
