@@ -262,6 +262,37 @@ TEST_F(DriverTest, FollowsRedirectToTheLeader) {
   EXPECT_TRUE(master_->calls().empty());
 }
 
+TEST_F(DriverTest, CallsFollowARedirectToo) {
+  makeDriver(master_->address());
+  ASSERT_TRUE(subscribe().isOk());
+  ASSERT_TRUE(scheduler_.waitFor("subscribed fw-1 15000ms master-1"));
+  other_ = std::make_unique<FakeMaster>(runtime_);
+  master_->redirectTo(fmt::format("http://127.0.0.1:{}/api/v1/scheduler", other_->port()));
+  v1::OfferID offer;
+  offer.set_value("o-1");
+  auto status = callAndWait(
+      [&](api::CallCallback done) { driver_->decline({offer}, std::nullopt, std::move(done)); });
+  // The other master has no subscription with that stream id: it refuses, with its message.
+  EXPECT_EQ(status.code(), api::StatusCode::kInvalidArgument) << status.toString();
+  EXPECT_NE(status.message().find("Mesos-Stream-Id is wrong"), std::string::npos)
+      << status.message();
+  ASSERT_EQ(other_->callsOf(Call::DECLINE).size(), 1u);
+  EXPECT_EQ(other_->callsOf(Call::DECLINE)[0].streamId, "stream-1");
+}
+
+TEST_F(DriverTest, ARefusedSubscriptionIsAnErrorAndNotRetried) {
+  master_->refuseSubscriptions("framework_info.user is required");
+  makeDriver(master_->address());
+  ASSERT_TRUE(subscribe().isOk());
+  ASSERT_TRUE(tessera::testing::waitFor([&] { return !scheduler_.events().empty(); }, 10s));
+  auto events = scheduler_.events();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_NE(events[0].find("error master 127.0.0.1:"), std::string::npos) << events[0];
+  EXPECT_NE(events[0].find("framework_info.user is required"), std::string::npos) << events[0];
+  executor_->drain();
+  EXPECT_EQ(master_->callsOf(Call::SUBSCRIBE).size(), 1u);
+}
+
 TEST_F(DriverTest, ResubscribesWithTheFrameworkIdAfterTheStreamDrops) {
   makeDriver(master_->address());
   ASSERT_TRUE(subscribe().isOk());

@@ -61,6 +61,11 @@ class FakeMaster {
     std::lock_guard lock(mutex_);
     redirect_ = std::move(location);
   }
+  /// SUBSCRIBE is answered 400 with `message` from now on.
+  void refuseSubscriptions(std::string message) {
+    std::lock_guard lock(mutex_);
+    refusal_ = std::move(message);
+  }
   /// The heartbeat interval SUBSCRIBED announces.
   void setHeartbeatSeconds(double seconds) {
     std::lock_guard lock(mutex_);
@@ -149,6 +154,15 @@ class FakeMaster {
                           request.header("Accept").value_or("")};
     calls_.push_back(recorded);
     auto script = script_;
+    if (call->type() == Call::SUBSCRIBE && !refusal_.empty()) {
+      std::string refusal = refusal_;
+      lock.unlock();
+      stream->start(400, "application/json");
+      stream->write(fmt::format(R"({{"message":"{}"}})", refusal));
+      stream->end();
+      changed_.notify_all();
+      return;
+    }
     if (call->type() == Call::SUBSCRIBE) {
       std::string frameworkId = call->has_framework_id() ? call->framework_id().value()
                                                          : fmt::format("fw-{}", ++frameworks_);
@@ -187,6 +201,7 @@ class FakeMaster {
   std::shared_ptr<net::HttpStream> stream_;
   std::string streamId_;
   std::string redirect_;
+  std::string refusal_;
   double heartbeatSeconds_ = 15;
   int frameworks_ = 0;
   int streams_ = 0;

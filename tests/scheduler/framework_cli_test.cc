@@ -1,8 +1,6 @@
 // `tessera framework` (runFramework): a daemon of role "framework" hosting the example module
 // against a fake master, until a stop signal.
 
-#include "kernel/cli/framework.h"
-
 #include <gtest/gtest.h>
 #include <pthread.h>
 #include <signal.h>
@@ -10,6 +8,7 @@
 #include <future>
 #include <thread>
 
+#include "kernel/cli/framework.h"
 #include "kernel/runtime/runtime.h"
 #include "tests/scheduler/fake_master.h"
 #include "tests/support/subprocess.h"
@@ -34,9 +33,9 @@ TEST(FrameworkCommandTest, HostsTheModuleUntilStopped) {
                     TESSERA_BINARY_DIR));
     std::promise<int> done;
     std::thread thread([&] {
-      done.set_value(runFramework({"--module=org_tessera_test_sleep_framework",
-                                   "--master=" + master.address(), "--modules=" + manifest.string(),
-                                   "--port=0", "--quiet"}));
+      done.set_value(
+          runFramework({"--module=org_tessera_test_sleep_framework", "--master=" + master.address(),
+                        "--modules=" + manifest.string(), "--port=0", "--quiet"}));
     });
     auto future = done.get_future();
     if (!master.waitForCalls(Call::SUBSCRIBE, 1, 20s)) {

@@ -135,6 +135,48 @@ TEST(HttpStreamClientTest, ConnectionRefusedIsUnavailable) {
   runtime.stop();
 }
 
+TEST(HttpStreamClientTest, NoHeadInTimeIsDeadlineExceeded) {
+  runtime::Runtime runtime;
+  runtime.start();
+  auto serverExecutor = runtime.makeExecutor();
+  auto router = std::make_shared<Router>();
+  std::vector<std::shared_ptr<HttpStream>> held;  // never answered
+  ASSERT_TRUE(router
+                  ->addStreamRoute("POST", "/silent", serverExecutor.get(),
+                                   [&](const api::HttpRequest&, std::shared_ptr<HttpStream> s) {
+                                     held.push_back(std::move(s));
+                                   })
+                  .isOk());
+  HttpServer server(runtime, router);
+  ASSERT_TRUE(server.start().isOk());
+  auto executor = runtime.makeExecutor();
+  Observed observed;
+  HttpStreamClient client(runtime, *executor);
+  StreamRequest request;
+  request.host = "127.0.0.1";
+  request.port = server.port();
+  request.target = "/silent";
+  request.headTimeout = 100ms;
+  executor->call([&] {
+    client.start(request, observed.handlers());
+    return 0;
+  });
+  ASSERT_TRUE(testing::waitFor(
+      [&] { return observed.read([&] { return observed.closed.has_value(); }); }, 10s));
+  auto closed = observed.read([&] { return *observed.closed; });
+  EXPECT_EQ(closed.code(), api::StatusCode::kDeadlineExceeded) << closed.toString();
+  executor->call([&] {
+    client.cancel();
+    return 0;
+  });
+  serverExecutor->call([&] {
+    held.clear();
+    return 0;
+  });
+  server.stop();
+  runtime.stop();
+}
+
 TEST(HttpStreamClientTest, CancelStopsHandlers) {
   runtime::Runtime runtime;
   runtime.start();
