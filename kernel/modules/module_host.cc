@@ -37,6 +37,7 @@ struct ModuleHost::Instance {
   std::unique_ptr<runtime::StrandExecutor> executor;
   std::unique_ptr<ContextImpl> context;
   std::unique_ptr<api::Module> module;
+  std::vector<std::function<void()>> stopHooks;
 };
 
 ModuleHost::ModuleHost(const ModuleManager& manager, HostServices services)
@@ -75,17 +76,29 @@ api::Executor* ModuleHost::executorOf(const api::Module* module) const {
   return nullptr;
 }
 
+api::Status ModuleHost::addStopHook(const api::Module* module, std::function<void()> hook) {
+  for (const auto& instance : instances_) {
+    if (instance->module.get() == module) {
+      instance->stopHooks.push_back(std::move(hook));
+      return api::Status::ok();
+    }
+  }
+  return api::notFound("no such module instance");
+}
+
 void ModuleHost::stopAll() {
   while (!instances_.empty()) {
     auto instance = std::move(instances_.back());
     instances_.pop_back();
     instance->executor->call([&] {
+      for (auto& hook : instance->stopHooks) hook();
       instance->module->stop();
       instance->module.reset();
       return 0;
     });
     instance->executor->drain();
-    instance->context.reset();  // unregisters its gauges and routes
+    instance->context.reset();    // unregisters its gauges and routes
+    instance->stopHooks.clear();  // what they hold outlived the instance
   }
 }
 

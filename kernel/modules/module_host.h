@@ -47,8 +47,14 @@ class ModuleHost {
     return static_cast<T*>(*module);
   }
 
-  /// The executor of the instance `module` (one this host created).
+  /// The executor of the instance `module` (one this host created); null once it is stopped.
   api::Executor* executorOf(const api::Module* module) const;
+
+  /// Runs `hook` on the instance's executor right before its Module::stop() (hooks in the order
+  /// added), and destroys it only after the instance: what the hook holds outlives the instance
+  /// (a framework's scheduler driver). Errors: NotFound when `module` is not a live instance of
+  /// this host.
+  api::Status addStopHook(const api::Module* module, std::function<void()> hook);
 
   /// Stops and destroys every instance, newest first. Idempotent.
   void stopAll();

@@ -11,6 +11,7 @@
 #include "tessera/api/authenticator.h"
 #include "tessera/api/authorizer.h"
 #include "tessera/api/containerizer.h"
+#include "tessera/api/framework.h"
 #include "tessera/api/hook.h"
 #include "tessera/api/isolator.h"
 #include "tessera/api/module.h"
@@ -33,6 +34,7 @@ TESSERA_KIND_OF(Authenticator, api::kKindAuthenticator);
 TESSERA_KIND_OF(Authorizer, api::kKindAuthorizer);
 TESSERA_KIND_OF(Containerizer, api::kKindContainerizer);
 TESSERA_KIND_OF(Isolator, api::kKindIsolator);
+TESSERA_KIND_OF(Framework, api::kKindFramework);
 #undef TESSERA_KIND_OF
 
 /// A module whose library loaded and whose descriptor passed every check.

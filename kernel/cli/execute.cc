@@ -1,0 +1,435 @@
+#include "kernel/cli/execute.h"
+
+#include <Poco/JSON/Object.h>
+#include <Poco/JSON/Parser.h>
+#include <fmt/format.h>
+#include <pwd.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <ctime>
+#include <future>
+#include <iostream>
+#include <optional>
+#include <sstream>
+
+#include "kernel/cli/common.h"
+#include "kernel/runtime/duration.h"
+#include "kernel/runtime/flags.h"
+#include "kernel/runtime/logging.h"
+#include "kernel/runtime/runtime.h"
+#include "kernel/scheduler/driver.h"
+#include "tessera/api/framework.h"
+#include "tessera/api/resources.h"
+
+namespace tessera::kernel::cli {
+
+namespace {
+
+using namespace std::chrono_literals;
+using scheduler::HttpSchedulerDriver;
+
+constexpr std::string_view kRole = "execute";
+
+struct ExecuteFlags {
+  std::string master;
+  std::string name;
+  std::string command;
+  std::string resources = "cpus:0.1;mem:32";
+  std::optional<std::string> env;
+  std::optional<std::string> frameworkName;
+  std::string role = "*";
+  bool shell = true;
+  runtime::Duration killAfter{0};
+  std::optional<std::string> dockerImage;
+  bool checkpoint = false;
+  runtime::Duration connectTimeout = 10s;
+};
+
+std::string timestamp() {
+  std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  char text[32];
+  std::strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return text;
+}
+
+std::string currentUser() {
+  if (const char* user = std::getenv("USER"); user != nullptr && *user != '\0') return user;
+  if (const passwd* pw = getpwuid(getuid()); pw != nullptr) return pw->pw_name;
+  return "root";
+}
+
+bool isTerminal(v1::TaskState state) {
+  switch (state) {
+    case v1::TASK_FINISHED:
+    case v1::TASK_FAILED:
+    case v1::TASK_KILLED:
+    case v1::TASK_ERROR:
+    case v1::TASK_LOST:
+    case v1::TASK_DROPPED:
+    case v1::TASK_GONE:
+    case v1::TASK_GONE_BY_OPERATOR:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// The exit code a terminal state stands for.
+int exitCodeOf(const v1::TaskStatus& status) {
+  if (status.state() == v1::TASK_FINISHED) return 0;
+  if (status.state() == v1::TASK_FAILED) {
+    constexpr std::string_view kMarker = "exited with status ";
+    const std::string& message = status.message();
+    size_t at = message.find(kMarker);
+    if (at != std::string::npos) {
+      int code = 0;
+      size_t i = at + kMarker.size();
+      size_t digits = 0;
+      while (i < message.size() && std::isdigit(static_cast<unsigned char>(message[i])) &&
+             digits < 4) {
+        code = code * 10 + (message[i] - '0');
+        ++i;
+        ++digits;
+      }
+      if (digits > 0 && code > 0 && code < 256) return code;
+    }
+  }
+  return 1;
+}
+
+// Parses --env: a JSON object of strings.
+api::Result<v1::Environment> parseEnvironment(const std::string& text) {
+  v1::Environment environment;
+  try {
+    Poco::JSON::Parser parser;
+    auto parsed = parser.parse(text);
+    if (parsed.type() != typeid(Poco::JSON::Object::Ptr)) {
+      return api::invalidArgument("flag '--env': expected a JSON object of strings");
+    }
+    auto object = parsed.extract<Poco::JSON::Object::Ptr>();
+    for (const auto& [key, value] : *object) {
+      if (!value.isString()) {
+        return api::invalidArgument("flag '--env': the value of '{}' is not a string", key);
+      }
+      auto* variable = environment.add_variables();
+      variable->set_name(key);
+      variable->set_type(v1::Environment::Variable::VALUE);
+      variable->set_value(value.extract<std::string>());
+    }
+  } catch (const Poco::Exception& e) {
+    return api::invalidArgument("flag '--env': not JSON: {}", e.displayText());
+  }
+  return environment;
+}
+
+// The one-task framework; every method runs on the executor.
+class ExecuteScheduler final : public api::Scheduler {
+ public:
+  ExecuteScheduler(const ExecuteFlags& flags, api::Resources needed,
+                   std::optional<v1::Environment> environment, api::Executor& executor,
+                   std::ostream& out, std::ostream& err)
+      : flags_(flags),
+        needed_(std::move(needed)),
+        environment_(std::move(environment)),
+        executor_(executor),
+        out_(out),
+        err_(err) {
+    taskId_.set_value(flags_.name);
+  }
+
+  void setDriver(HttpSchedulerDriver* driver) { driver_ = driver; }
+  std::future<int> result() { return result_.get_future(); }
+
+  void start() {
+    v1::FrameworkInfo info;
+    info.set_user(currentUser());
+    info.set_name(flags_.frameworkName.value_or("tessera-execute"));
+    info.add_roles(flags_.role);
+    info.add_capabilities()->set_type(v1::FrameworkInfo::Capability::MULTI_ROLE);
+    info.set_checkpoint(flags_.checkpoint);
+    if (auto status = driver_->subscribe(std::move(info), {}); !status) {
+      err_ << "tessera execute: " << status.message() << std::endl;
+      return finish(1);
+    }
+    connectTimer_ = executor_.schedule(flags_.connectTimeout, [this] {
+      if (everSubscribed_ || finished_) return;
+      std::string reason = driver_->lastError();
+      err_ << fmt::format("tessera execute: cannot reach the master at '{}' within {}{}{}",
+                          flags_.master, runtime::formatDuration(flags_.connectTimeout),
+                          reason.empty() ? "" : ": ", reason)
+           << std::endl;
+      finish(1);
+    });
+  }
+
+  // SIGINT/SIGTERM: kill the task if it runs, tear down, exit.
+  void interrupt(int signal) {
+    int code = 128 + signal;
+    out_ << timestamp() << " Received signal " << signal << ", killing task '" << flags_.name << "'"
+         << std::endl;
+    if (!driver_->subscribed()) return finish(code);
+    auto teardown = [this, code] {
+      driver_->teardown([this, code](api::Status) { finish(code); });
+    };
+    if (launched_ && agentId_) {
+      driver_->kill(taskId_, agentId_, [teardown](api::Status) { teardown(); });
+    } else {
+      teardown();
+    }
+    // Give up waiting for the master after a while.
+    giveUpTimer_ = executor_.schedule(5s, [this, code] { finish(code); });
+  }
+
+  void stopTimers() {
+    if (connectTimer_) connectTimer_->cancel();
+    if (killTimer_) killTimer_->cancel();
+    if (giveUpTimer_) giveUpTimer_->cancel();
+  }
+
+  void subscribed(const v1::FrameworkID& frameworkId, std::chrono::nanoseconds,
+                  const v1::MasterInfo&) override {
+    everSubscribed_ = true;
+    out_ << timestamp() << " Subscribed with ID '" << frameworkId.value() << "'" << std::endl;
+  }
+
+  void offers(std::vector<v1::Offer> offers) override {
+    std::vector<v1::OfferID> unused;
+    for (auto& offer : offers) {
+      if (launched_ || finished_) {
+        unused.push_back(offer.id());
+        continue;
+      }
+      auto offered = api::Resources::fromProto(offer.resources());
+      if (!offered || !offered->contains(needed_)) {
+        unused.push_back(offer.id());
+        continue;
+      }
+      launch(offer);
+    }
+    if (!unused.empty()) driver_->decline(std::move(unused), std::nullopt, nullptr);
+  }
+
+  void rescind(const v1::OfferID&) override {}
+
+  void update(const v1::TaskStatus& status) override {
+    std::string line = fmt::format("{} Received status update {} for task '{}'", timestamp(),
+                                   v1::TaskState_Name(status.state()), status.task_id().value());
+    if (!status.message().empty()) line += fmt::format(": {}", status.message());
+    out_ << line << std::endl;
+    if (status.has_uuid()) {
+      driver_->acknowledge(status.agent_id(), status.task_id(), status.uuid(), nullptr);
+    }
+    if (status.task_id().value() != taskId_.value()) return;
+    if (status.state() == v1::TASK_RUNNING && flags_.killAfter.count() > 0 && !killTimer_) {
+      killTimer_ = executor_.schedule(flags_.killAfter, [this] {
+        out_ << timestamp() << " Killing task '" << flags_.name << "' after "
+             << runtime::formatDuration(flags_.killAfter) << std::endl;
+        driver_->kill(taskId_, agentId_, nullptr);
+      });
+    }
+    if (isTerminal(status.state()) && !terminal_) {
+      terminal_ = true;
+      int code = exitCodeOf(status);
+      driver_->teardown([this, code](api::Status) { finish(code); });
+    }
+  }
+
+  void message(const v1::AgentID&, const v1::ExecutorID&, const std::string&) override {}
+  void failure(const v1::AgentID&, const std::optional<v1::ExecutorID>&,
+               std::optional<int>) override {}
+
+  void error(std::string_view message) override {
+    err_ << "tessera execute: " << message << std::endl;
+    finish(1);
+  }
+
+  void disconnected() override {
+    out_ << timestamp() << " Disconnected from the master; reconnecting" << std::endl;
+  }
+
+ private:
+  void launch(const v1::Offer& offer) {
+    launched_ = true;
+    agentId_ = offer.agent_id();
+    v1::TaskInfo task;
+    task.set_name(flags_.name);
+    *task.mutable_task_id() = taskId_;
+    *task.mutable_agent_id() = offer.agent_id();
+    *task.mutable_resources() = needed_.toProto();
+    // A multi-role framework says which of its roles the resources are used in (Mesos).
+    std::optional<v1::Resource::AllocationInfo> allocation;
+    if (offer.has_allocation_info()) allocation = offer.allocation_info();
+    for (const auto& resource : offer.resources()) {
+      if (!allocation && resource.has_allocation_info()) allocation = resource.allocation_info();
+    }
+    if (allocation) {
+      for (auto& resource : *task.mutable_resources()) {
+        *resource.mutable_allocation_info() = *allocation;
+      }
+    }
+    auto* command = task.mutable_command();
+    command->set_shell(flags_.shell);
+    if (flags_.shell) {
+      command->set_value(flags_.command);
+    } else {
+      std::istringstream words(flags_.command);
+      std::string word;
+      while (words >> word) command->add_arguments(word);
+      if (command->arguments_size() > 0) command->set_value(command->arguments(0));
+    }
+    if (environment_) *command->mutable_environment() = *environment_;
+    if (flags_.dockerImage) {
+      task.mutable_container()->set_type(v1::ContainerInfo::DOCKER);
+      task.mutable_container()->mutable_docker()->set_image(*flags_.dockerImage);
+    }
+    v1::Offer::Operation operation;
+    operation.set_type(v1::Offer::Operation::LAUNCH);
+    *operation.mutable_launch()->add_task_infos() = std::move(task);
+    out_ << timestamp() << " Submitted task '" << flags_.name << "' to agent '"
+         << offer.agent_id().value() << "'" << std::endl;
+    driver_->accept({offer.id()}, {std::move(operation)}, std::nullopt, [this](api::Status status) {
+      if (status) return;
+      err_ << "tessera execute: launching task '" << flags_.name << "' failed: " << status.message()
+           << std::endl;
+      driver_->teardown([this](api::Status) { finish(1); });
+    });
+    // One task only: no more offers.
+    driver_->suppress({}, nullptr);
+  }
+
+  void finish(int code) {
+    if (finished_) return;
+    finished_ = true;
+    result_.set_value(code);
+  }
+
+  const ExecuteFlags& flags_;
+  api::Resources needed_;
+  std::optional<v1::Environment> environment_;
+  api::Executor& executor_;
+  std::ostream& out_;
+  std::ostream& err_;
+  HttpSchedulerDriver* driver_ = nullptr;
+  std::promise<int> result_;
+  v1::TaskID taskId_;
+  std::optional<v1::AgentID> agentId_;
+  bool everSubscribed_ = false;
+  bool launched_ = false;
+  bool terminal_ = false;
+  bool finished_ = false;
+  std::unique_ptr<api::TimerHandle> connectTimer_;
+  std::unique_ptr<api::TimerHandle> killTimer_;
+  std::unique_ptr<api::TimerHandle> giveUpTimer_;
+};
+
+// Blocks SIGINT and SIGTERM in this thread (and the threads it starts) while alive, so that
+// the command can wait for them; restores the old mask after.
+class StopSignalMask {
+ public:
+  StopSignalMask() {
+    sigemptyset(&set_);
+    sigaddset(&set_, SIGINT);
+    sigaddset(&set_, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set_, &old_);
+  }
+  ~StopSignalMask() { pthread_sigmask(SIG_SETMASK, &old_, nullptr); }
+  StopSignalMask(const StopSignalMask&) = delete;
+  StopSignalMask& operator=(const StopSignalMask&) = delete;
+
+  // A pending stop signal, waiting up to `timeout`; 0 if none came.
+  int wait(std::chrono::milliseconds timeout) const {
+    timespec ts{static_cast<time_t>(timeout.count() / 1000),
+                static_cast<long>((timeout.count() % 1000) * 1000000)};
+    int signal = sigtimedwait(&set_, nullptr, &ts);
+    return signal > 0 ? signal : 0;
+  }
+
+ private:
+  sigset_t set_;
+  sigset_t old_;
+};
+
+}  // namespace
+
+int runExecute(const std::vector<std::string>& args) {
+  return runExecute(args, std::cout, std::cerr);
+}
+
+int runExecute(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  ExecuteFlags f;
+  runtime::FlagSet flags;
+  flags.add("master", &f.master, "The master, HOST:PORT").required();
+  flags.add("name", &f.name, "Name of the task (and its task id)").required();
+  flags.add("command", &f.command, "The command to run").required();
+  flags.add("resources", &f.resources, "Resources of the task, e.g. 'cpus:1;mem:128'");
+  flags.add("env", &f.env, "Environment of the command, a JSON object of strings");
+  flags.add("framework_name", &f.frameworkName, "Name of the framework (tessera-execute)");
+  flags.add("role", &f.role, "Role the framework subscribes with");
+  flags.add("shell", &f.shell, "Run the command under /bin/sh -c (else split on spaces)");
+  flags.add("kill_after", &f.killAfter, "Kill the task this long after it runs (0: never)");
+  flags.add("docker_image", &f.dockerImage, "Run the task in this Docker image");
+  flags.add("checkpoint", &f.checkpoint, "Ask agents to checkpoint the framework's tasks");
+  flags.add("connect_timeout", &f.connectTimeout,
+            "Give up when the master cannot be subscribed to within this time");
+  switch (loadFlags(kRole, flags, args)) {
+    case LoadOutcome::kExitOk:
+      return 0;
+    case LoadOutcome::kExitError:
+      return 1;
+    case LoadOutcome::kRun:
+      break;
+  }
+  auto fail = [&err](std::string_view message) {
+    err << "tessera execute: " << message << std::endl;
+    return 1;
+  };
+  if (auto master = scheduler::parseMasterAddress(f.master); !master) {
+    return fail(master.status().message());
+  }
+  auto needed = api::Resources::parse(f.resources);
+  if (!needed) return fail(fmt::format("flag '--resources': {}", needed.status().message()));
+  std::optional<v1::Environment> environment;
+  if (f.env) {
+    auto parsed = parseEnvironment(*f.env);
+    if (!parsed) return fail(parsed.status().message());
+    environment = std::move(parsed).value();
+  }
+
+  StopSignalMask signals;
+  runtime::Runtime runtime(runtime::Runtime::Options{1, 1, 16});
+  runtime.start();
+  auto executor = runtime.makeExecutor();
+  ExecuteScheduler scheduler(f, std::move(needed).value(), std::move(environment), *executor, out,
+                             err);
+  scheduler::DriverOptions options;
+  options.master = f.master;
+  options.maxBackoff = 1s;
+  HttpSchedulerDriver driver(runtime, *executor, scheduler, options);
+  scheduler.setDriver(&driver);
+  auto result = scheduler.result();
+  executor->post([&scheduler] { scheduler.start(); });
+
+  bool interrupted = false;
+  while (result.wait_for(0ms) != std::future_status::ready) {
+    int signal = signals.wait(100ms);
+    if (signal != 0 && !interrupted) {
+      interrupted = true;
+      executor->post([&scheduler, signal] { scheduler.interrupt(signal); });
+    }
+  }
+  int code = result.get();
+  executor->call([&] {
+    scheduler.stopTimers();
+    driver.stop();
+    return 0;
+  });
+  executor->drain();
+  runtime.stop();
+  return code;
+}
+
+}  // namespace tessera::kernel::cli

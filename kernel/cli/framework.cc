@@ -1,0 +1,57 @@
+#include "kernel/cli/framework.h"
+
+#include "kernel/cli/common.h"
+#include "kernel/cli/daemon.h"
+#include "kernel/runtime/logging.h"
+#include "kernel/scheduler/framework_host.h"
+
+namespace tessera::kernel::cli {
+
+int runFramework(const std::vector<std::string>& args) {
+  constexpr std::string_view kRole = "framework";
+  CommonFlags common;
+  common.port = 8080;  // Marathon's port: the module's routes are served here
+  std::string module;
+  std::string master;
+  runtime::FlagSet flags;
+  addCommonFlags(flags, common);
+  flags.add("module", &module, "The framework module to run (its modules.json name)").required();
+  flags.add("master", &master, "The master, HOST:PORT").required();
+  switch (loadFlags(kRole, flags, args)) {
+    case LoadOutcome::kExitOk:
+      return 0;
+    case LoadOutcome::kExitError:
+      return 1;
+    case LoadOutcome::kRun:
+      break;
+  }
+  if (auto parsed = scheduler::parseMasterAddress(master); !parsed) {
+    printError(kRole, parsed.status().message());
+    return 1;
+  }
+  runtime::LoggingOptions logging{std::string(kRole), common.loggingLevel,
+                                  common.logDir.value_or(""), common.quiet};
+  if (auto status = runtime::setupLogging(logging); !status) {
+    printError(kRole, status.message());
+    return 1;
+  }
+  blockStopSignals();
+  Daemon daemon({std::string(kRole), common, [&flags] { return flags.values(); }});
+  if (auto started = daemon.start(); !started) {
+    printError(kRole, started.message());
+    return 1;
+  }
+  scheduler::FrameworkHost host(daemon.runtime(), daemon.modules(), {module, master, {}});
+  if (auto started = host.start(); !started) {
+    printError(kRole, started.message());
+    daemon.stop();
+    return 1;
+  }
+  int signal = waitForStopSignal();
+  runtime::logger(kRole)->info("received signal {}, stopping", signal);
+  host.stop();    // the driver goes quiet first,
+  daemon.stop();  // then the module stops and is destroyed; the driver outlives it
+  return 0;
+}
+
+}  // namespace tessera::kernel::cli

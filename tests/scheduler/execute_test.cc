@@ -1,0 +1,243 @@
+// `tessera execute` (runExecute) against a fake master that offers, takes the LAUNCH and reports
+// the task's states.
+
+#include "kernel/cli/execute.h"
+
+#include <gtest/gtest.h>
+#include <pthread.h>
+#include <signal.h>
+
+#include <future>
+#include <sstream>
+#include <thread>
+
+#include "kernel/runtime/runtime.h"
+#include "tests/scheduler/fake_master.h"
+#include "tests/support/subprocess.h"
+
+namespace tessera::kernel::cli {
+namespace {
+
+using namespace std::chrono_literals;
+using scheduler::testing::FakeMaster;
+using v1::scheduler::Call;
+using v1::scheduler::Event;
+
+// Scripts the master: offers after SUBSCRIBED (one too small, one that fits), and on the LAUNCH
+// reports RUNNING then `final`.
+void scriptTask(FakeMaster& master, v1::TaskState final, const std::string& message) {
+  master.onCall([&master, final, message](const Call& call) {
+    if (call.type() == Call::SUBSCRIBE) {
+      Event offers;
+      offers.set_type(Event::OFFERS);
+      *offers.mutable_offers()->add_offers() =
+          scheduler::testing::makeOffer("o-small", "agent-2", "cpus:0.01;mem:8");
+      *offers.mutable_offers()->add_offers() =
+          scheduler::testing::makeOffer("o-big", "agent-1", "cpus:2;mem:1024");
+      master.send(offers);
+    } else if (call.type() == Call::ACCEPT) {
+      const auto& task = call.accept().operations(0).launch().task_infos(0);
+      master.send(scheduler::testing::makeUpdate(task.task_id().value(), v1::TASK_RUNNING, "u1"));
+      master.send(scheduler::testing::makeUpdate(task.task_id().value(), final, "u2", message));
+    }
+  });
+}
+
+struct ExecuteRun {
+  int code = -1;
+  std::string out;
+  std::string err;
+};
+
+ExecuteRun execute(const std::vector<std::string>& args) {
+  std::ostringstream out;
+  std::ostringstream err;
+  ExecuteRun run;
+  run.code = runExecute(args, out, err);
+  run.out = out.str();
+  run.err = err.str();
+  return run;
+}
+
+TEST(ExecuteTest, FinishedTaskExitsZero) {
+  runtime::Runtime runtime;
+  runtime.start();
+  {
+    FakeMaster master(runtime);
+    scriptTask(master, v1::TASK_FINISHED, "Command exited with status 0");
+    auto run = execute({"--master=" + master.address(), "--name=cluster-test", "--command=echo hi",
+                        "--env={\"A\":\"1\"}"});
+    EXPECT_EQ(run.code, 0) << run.out << run.err;
+    EXPECT_NE(run.out.find("Received status update TASK_RUNNING for task 'cluster-test'"),
+              std::string::npos)
+        << run.out;
+    EXPECT_NE(run.out.find("Received status update TASK_FINISHED for task 'cluster-test'"),
+              std::string::npos)
+        << run.out;
+
+    auto accepts = master.callsOf(Call::ACCEPT);
+    ASSERT_EQ(accepts.size(), 1u);
+    EXPECT_EQ(accepts[0].call.accept().offer_ids(0).value(), "o-big");
+    const auto& op = accepts[0].call.accept().operations(0);
+    EXPECT_EQ(op.type(), v1::Offer::Operation::LAUNCH);
+    const auto& task = op.launch().task_infos(0);
+    EXPECT_EQ(task.task_id().value(), "cluster-test");
+    EXPECT_EQ(task.agent_id().value(), "agent-1");
+    EXPECT_EQ(task.command().value(), "echo hi");
+    EXPECT_TRUE(task.command().shell());
+    ASSERT_EQ(task.command().environment().variables_size(), 1);
+    EXPECT_EQ(task.command().environment().variables(0).name(), "A");
+    auto resources = api::Resources::fromProto(task.resources());
+    ASSERT_TRUE(resources.isOk());
+    EXPECT_EQ(*resources, api::Resources::parse("cpus:0.1;mem:32").value());
+
+    auto declines = master.callsOf(Call::DECLINE);
+    ASSERT_EQ(declines.size(), 1u);
+    EXPECT_EQ(declines[0].call.decline().offer_ids(0).value(), "o-small");
+
+    auto acks = master.callsOf(Call::ACKNOWLEDGE);
+    ASSERT_EQ(acks.size(), 2u);
+    EXPECT_EQ(acks[0].call.acknowledge().uuid(), "u1");
+    EXPECT_EQ(acks[1].call.acknowledge().uuid(), "u2");
+    EXPECT_EQ(acks[1].call.acknowledge().task_id().value(), "cluster-test");
+    ASSERT_EQ(master.callsOf(Call::TEARDOWN).size(), 1u);
+    // TEARDOWN comes last, after the acknowledgements.
+    EXPECT_EQ(master.calls().back().call.type(), Call::TEARDOWN);
+    auto subscribe = master.callsOf(Call::SUBSCRIBE).at(0).call.subscribe().framework_info();
+    EXPECT_EQ(subscribe.name(), "tessera-execute");
+    EXPECT_EQ(subscribe.roles(0), "*");
+  }
+  runtime.stop();
+}
+
+TEST(ExecuteTest, FailedTaskExitsWithItsStatus) {
+  runtime::Runtime runtime;
+  runtime.start();
+  {
+    FakeMaster master(runtime);
+    scriptTask(master, v1::TASK_FAILED, "Command exited with status 3");
+    auto run = execute({"--master=" + master.address(), "--name=fails", "--command=exit 3",
+                        "--docker_image=busybox", "--framework_name=fw"});
+    EXPECT_EQ(run.code, 3) << run.out << run.err;
+    EXPECT_NE(run.out.find("Received status update TASK_FAILED for task 'fails': Command exited "
+                           "with status 3"),
+              std::string::npos)
+        << run.out;
+    EXPECT_EQ(master.callsOf(Call::ACKNOWLEDGE).size(), 2u);
+    EXPECT_EQ(master.callsOf(Call::TEARDOWN).size(), 1u);
+    auto accepts = master.callsOf(Call::ACCEPT);
+    ASSERT_EQ(accepts.size(), 1u);
+    const auto& task = accepts[0].call.accept().operations(0).launch().task_infos(0);
+    EXPECT_EQ(task.container().type(), v1::ContainerInfo::DOCKER);
+    EXPECT_EQ(task.container().docker().image(), "busybox");
+  }
+  runtime.stop();
+}
+
+TEST(ExecuteTest, KilledTaskExitsOne) {
+  runtime::Runtime runtime;
+  runtime.start();
+  {
+    FakeMaster master(runtime);
+    scriptTask(master, v1::TASK_KILLED, "");
+    auto run = execute({"--master=" + master.address(), "--name=k", "--command=sleep 100"});
+    EXPECT_EQ(run.code, 1) << run.out << run.err;
+  }
+  runtime.stop();
+}
+
+TEST(ExecuteTest, InterruptKillsTheTaskAndTearsDown) {
+  runtime::Runtime runtime;
+  runtime.start();
+  {
+    FakeMaster master(runtime);
+    master.onCall([&master](const Call& call) {
+      if (call.type() == Call::SUBSCRIBE) {
+        Event offers;
+        offers.set_type(Event::OFFERS);
+        *offers.mutable_offers()->add_offers() =
+            scheduler::testing::makeOffer("o-1", "agent-1", "cpus:1;mem:128");
+        master.send(offers);
+      } else if (call.type() == Call::ACCEPT) {
+        master.send(scheduler::testing::makeUpdate("sleeper", v1::TASK_RUNNING, "u1"));
+      }
+    });
+    std::promise<ExecuteRun> done;
+    std::thread thread([&] {
+      done.set_value(
+          execute({"--master=" + master.address(), "--name=sleeper", "--command=sleep 1000"}));
+    });
+    ASSERT_TRUE(master.waitForCalls(Call::ACKNOWLEDGE, 1));
+    // The signal goes to the command's thread, which has SIGINT blocked and waits for it.
+    pthread_kill(thread.native_handle(), SIGINT);
+    auto future = done.get_future();
+    ASSERT_EQ(future.wait_for(20s), std::future_status::ready);
+    thread.join();
+    auto run = future.get();
+    EXPECT_EQ(run.code, 128 + SIGINT) << run.out << run.err;
+    auto kills = master.callsOf(Call::KILL);
+    ASSERT_EQ(kills.size(), 1u);
+    EXPECT_EQ(kills[0].call.kill().task_id().value(), "sleeper");
+    EXPECT_EQ(kills[0].call.kill().agent_id().value(), "agent-1");
+    EXPECT_EQ(master.callsOf(Call::TEARDOWN).size(), 1u);
+  }
+  runtime.stop();
+}
+
+TEST(ExecuteTest, KillAfterKillsTheRunningTask) {
+  runtime::Runtime runtime;
+  runtime.start();
+  {
+    FakeMaster master(runtime);
+    master.onCall([&master](const Call& call) {
+      if (call.type() == Call::SUBSCRIBE) {
+        Event offers;
+        offers.set_type(Event::OFFERS);
+        *offers.mutable_offers()->add_offers() =
+            scheduler::testing::makeOffer("o-1", "agent-1", "cpus:1;mem:128");
+        master.send(offers);
+      } else if (call.type() == Call::ACCEPT) {
+        master.send(scheduler::testing::makeUpdate("k", v1::TASK_RUNNING, "u1"));
+      } else if (call.type() == Call::KILL) {
+        master.send(scheduler::testing::makeUpdate("k", v1::TASK_KILLED, "u2"));
+      }
+    });
+    auto run = execute(
+        {"--master=" + master.address(), "--name=k", "--command=sleep 1000", "--kill_after=50ms"});
+    EXPECT_EQ(run.code, 1) << run.out << run.err;
+    EXPECT_EQ(master.callsOf(Call::KILL).size(), 1u);
+    EXPECT_NE(run.out.find("TASK_KILLED"), std::string::npos) << run.out;
+  }
+  runtime.stop();
+}
+
+TEST(ExecuteTest, UnreachableMasterIsOneClearError) {
+  uint16_t port = testing::freePort();
+  std::string master = fmt::format("127.0.0.1:{}", port);
+  auto started = std::chrono::steady_clock::now();
+  auto run =
+      execute({"--master=" + master, "--name=x", "--command=true", "--connect_timeout=1secs"});
+  EXPECT_NE(run.code, 0);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 10s);
+  EXPECT_NE(run.err.find(fmt::format("tessera execute: cannot reach the master at '{}'", master)),
+            std::string::npos)
+      << run.err;
+  EXPECT_EQ(std::count(run.err.begin(), run.err.end(), '\n'), 1) << run.err;
+}
+
+TEST(ExecuteTest, BadFlagsAreErrors) {
+  auto zk = execute({"--master=zk://127.0.0.1:2181/tessera", "--name=x", "--command=true"});
+  EXPECT_EQ(zk.code, 1);
+  EXPECT_NE(zk.err.find("zk:// URLs are not supported yet"), std::string::npos) << zk.err;
+  auto resources =
+      execute({"--master=127.0.0.1:5050", "--name=x", "--command=true", "--resources=cpus:x"});
+  EXPECT_EQ(resources.code, 1);
+  EXPECT_NE(resources.err.find("flag '--resources'"), std::string::npos) << resources.err;
+  auto env = execute({"--master=127.0.0.1:5050", "--name=x", "--command=true", "--env=[1]"});
+  EXPECT_EQ(env.code, 1);
+  EXPECT_NE(env.err.find("flag '--env'"), std::string::npos) << env.err;
+  EXPECT_EQ(execute({"--name=x", "--command=true"}).code, 1);  // --master is required
+}
+
+}  // namespace
+}  // namespace tessera::kernel::cli
