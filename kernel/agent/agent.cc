@@ -111,8 +111,7 @@ std::string uuidText(std::string bytes) {
 }
 
 double nowSeconds() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
 std::string containerJson(const api::ContainerCheckpoint& c) {
@@ -172,9 +171,9 @@ api::Result<std::pair<std::string, uint16_t>> parseMaster(std::string master) {
 
 // Asks the master's HTTP port for its transport port. Blocking.
 api::Result<uint16_t> discoverTransportPort(const std::string& host, uint16_t port) {
-  auto response = net::httpRequest("GET", host, port, "/master/transport", {}, "",
-                                   std::chrono::duration_cast<std::chrono::milliseconds>(
-                                       kDiscoveryTimeout));
+  auto response =
+      net::httpRequest("GET", host, port, "/master/transport", {}, "",
+                       std::chrono::duration_cast<std::chrono::milliseconds>(kDiscoveryTimeout));
   if (!response) return response.status();
   if (response->status != 200) {
     return api::unavailable("GET /master/transport answered {}", response->status);
@@ -235,9 +234,9 @@ class AgentCore : public std::enable_shared_from_this<AgentCore> {
   AgentCore(AgentServices services, AgentOptions options)
       : services_(std::move(services)),
         options_(std::move(options)),
-        strand_(services_.runtime ? std::shared_ptr<runtime::StrandExecutor>(
-                                        services_.runtime->makeExecutor())
-                                  : nullptr),
+        strand_(services_.runtime
+                    ? std::shared_ptr<runtime::StrandExecutor>(services_.runtime->makeExecutor())
+                    : nullptr),
         log_(runtime::logger("agent")),
         gauges_(std::make_shared<Gauges>()) {
     root_ = options_.stateRoot;
@@ -405,24 +404,25 @@ void AgentCore::storeSet(const std::string& key, std::string value, std::functio
   ++version;
   storeStarted();
   std::weak_ptr<AgentCore> weak = weak_from_this();
-  services_.state->set(
-      key, std::move(value), expected, *strand_,
-      [weak, key, then = std::move(then)](api::Result<uint64_t> result) {
-        auto self = weak.lock();
-        if (!self) return;
-        self->storeFinished();
-        if (!result) {
-          self->log_->error("cannot checkpoint '{}': {}", key, result.status().toString());
-          self->recoveryErrors_->increment();
-          if (result.status().code() == api::StatusCode::kAborted) {
-            // Someone else wrote the key: forget our idea of its version so the next write
-            // reads it back first.
-            self->versions_.erase(key);
-          }
-        }
-        // Without a working store, updates would never be sent at all: go on regardless.
-        if (then && !self->stopped_) then();
-      });
+  services_.state->set(key, std::move(value), expected, *strand_,
+                       [weak, key, then = std::move(then)](api::Result<uint64_t> result) {
+                         auto self = weak.lock();
+                         if (!self) return;
+                         self->storeFinished();
+                         if (!result) {
+                           self->log_->error("cannot checkpoint '{}': {}", key,
+                                             result.status().toString());
+                           self->recoveryErrors_->increment();
+                           if (result.status().code() == api::StatusCode::kAborted) {
+                             // Someone else wrote the key: forget our idea of its version so the
+                             // next write reads it back first.
+                             self->versions_.erase(key);
+                           }
+                         }
+                         // Without a working store, updates would never be sent at all: go on
+                         // regardless.
+                         if (then && !self->stopped_) then();
+                       });
 }
 
 void AgentCore::storeRemove(const std::string& key) {
@@ -656,23 +656,23 @@ api::Status AgentCore::start() {
   auto gauges = gauges_;
   auto startedAt = startedAt_;
   auto* metrics = services_.metrics;
-  metrics->gauge("slave/registered", nullptr, [gauges] { return gauges->registered.load(); },
-                 this);
+  metrics->gauge(
+      "slave/registered", nullptr, [gauges] { return gauges->registered.load(); }, this);
   metrics->gauge(
       "slave/uptime_secs", nullptr,
       [startedAt] {
-        return std::chrono::duration<double>(std::chrono::steady_clock::now() - startedAt)
-            .count();
+        return std::chrono::duration<double>(std::chrono::steady_clock::now() - startedAt).count();
       },
       this);
-  metrics->gauge("slave/tasks_staging", nullptr, [gauges] { return gauges->staging.load(); },
-                 this);
-  metrics->gauge("slave/tasks_starting", nullptr, [gauges] { return gauges->starting.load(); },
-                 this);
-  metrics->gauge("slave/tasks_running", nullptr, [gauges] { return gauges->running.load(); },
-                 this);
-  metrics->gauge("slave/executors_running", nullptr,
-                 [gauges] { return gauges->executorsRunning.load(); }, this);
+  metrics->gauge(
+      "slave/tasks_staging", nullptr, [gauges] { return gauges->staging.load(); }, this);
+  metrics->gauge(
+      "slave/tasks_starting", nullptr, [gauges] { return gauges->starting.load(); }, this);
+  metrics->gauge(
+      "slave/tasks_running", nullptr, [gauges] { return gauges->running.load(); }, this);
+  metrics->gauge(
+      "slave/executors_running", nullptr, [gauges] { return gauges->executorsRunning.load(); },
+      this);
 
   if (auto added = addRoutes(); !added) {
     stop();
@@ -812,8 +812,7 @@ void AgentCore::install(Recovered recovered,
       // sweep killed whatever was started.
       task->ended = true;
       enqueueUpdate(task, v1::TASK_FAILED, "the agent restarted while the task was launching",
-                    v1::TaskStatus::REASON_CONTAINER_LAUNCH_FAILED,
-                    v1::TaskStatus::SOURCE_AGENT);
+                    v1::TaskStatus::REASON_CONTAINER_LAUNCH_FAILED, v1::TaskStatus::SOURCE_AGENT);
       continue;
     }
     auto it = containers.find(task->container->containerId);
@@ -857,15 +856,14 @@ void AgentCore::connect() {
   const uint64_t generation = ++generation_;
   auto result = std::make_shared<api::Result<uint16_t>>(api::unavailable("not asked yet"));
   std::weak_ptr<AgentCore> weak = weak_from_this();
-  auto status = strand_->runBlocking(
-      [result, host = masterHost_, port = masterPort_] {
-        *result = discoverTransportPort(host, port);
-      },
-      [weak, generation, result] {
-        auto self = weak.lock();
-        if (!self || self->stopped_) return;
-        self->onDiscovered(generation, *result);
-      });
+  auto status =
+      strand_->runBlocking([result, host = masterHost_,
+                            port = masterPort_] { *result = discoverTransportPort(host, port); },
+                           [weak, generation, result] {
+                             auto self = weak.lock();
+                             if (!self || self->stopped_) return;
+                             self->onDiscovered(generation, *result);
+                           });
   if (!status) scheduleReconnect();
 }
 
@@ -893,8 +891,8 @@ void AgentCore::onDiscovered(uint64_t generation, api::Result<uint16_t> port) {
   handlers.onClose = [weak, generation](const net::ConnectionPtr&, const api::Status& reason) {
     if (auto self = weak.lock(); self && !self->stopped_) self->onClosed(generation, reason);
   };
-  client_ = std::make_unique<net::TransportClient>(*services_.runtime, *strand_, masterHost_,
-                                                   *port, std::move(handlers), clientOptions_);
+  client_ = std::make_unique<net::TransportClient>(*services_.runtime, *strand_, masterHost_, *port,
+                                                   std::move(handlers), clientOptions_);
   client_->start();
   watchdog_ = strand_->schedule(kConnectWatchdog, [weak, generation] {
     auto self = weak.lock();
@@ -1100,8 +1098,7 @@ void AgentCore::runTask(const internal::RunTask& message) {
   if (error) {
     task->ended = true;
     enqueueUpdate(task, v1::TASK_FAILED,
-                  fmt::format("cannot create the sandbox '{}': {}", task->sandbox,
-                              error.message()),
+                  fmt::format("cannot create the sandbox '{}': {}", task->sandbox, error.message()),
                   v1::TaskStatus::REASON_CONTAINER_LAUNCH_FAILED, v1::TaskStatus::SOURCE_AGENT);
     return;
   }
@@ -1159,8 +1156,7 @@ void AgentCore::chooseContainerizer(const TaskPtr& task,
       forget(task);
     } else {
       enqueueUpdate(task, v1::TASK_KILLED, "the task was killed before it was launched",
-                    v1::TaskStatus::REASON_TASK_KILLED_DURING_LAUNCH,
-                    v1::TaskStatus::SOURCE_AGENT);
+                    v1::TaskStatus::REASON_TASK_KILLED_DURING_LAUNCH, v1::TaskStatus::SOURCE_AGENT);
     }
     return;
   }
@@ -1205,8 +1201,8 @@ void AgentCore::onLaunched(const TaskPtr& task, api::Result<api::ContainerCheckp
   task->launching = false;
   if (!result) {
     task->ended = true;
-    log_->warn("task '{}' of framework '{}' failed to launch: {}", task->taskId,
-               task->frameworkId, result.status().toString());
+    log_->warn("task '{}' of framework '{}' failed to launch: {}", task->taskId, task->frameworkId,
+               result.status().toString());
     if (task->frameworkGone) {
       forget(task);
       return;
@@ -1272,14 +1268,13 @@ void AgentCore::onTerminated(const TaskPtr& task, api::Result<api::ContainerTerm
   } else if (!termination.waitStatus) {
     enqueueUpdate(
         task, v1::TASK_FAILED,
-        termination.message.empty() ? "the task ended with an unknown status"
-                                    : termination.message,
+        termination.message.empty() ? "the task ended with an unknown status" : termination.message,
         v1::TaskStatus::REASON_EXECUTOR_TERMINATED, v1::TaskStatus::SOURCE_AGENT);
   } else if (WIFEXITED(*termination.waitStatus) && WEXITSTATUS(*termination.waitStatus) == 0) {
-    enqueueUpdate(task, v1::TASK_FINISHED,
-                  termination.message.empty() ? "Command exited with status 0"
-                                              : termination.message,
-                  std::nullopt);
+    enqueueUpdate(
+        task, v1::TASK_FINISHED,
+        termination.message.empty() ? "Command exited with status 0" : termination.message,
+        std::nullopt);
   } else {
     enqueueUpdate(task, v1::TASK_FAILED,
                   termination.message.empty()
@@ -1302,8 +1297,7 @@ void AgentCore::killTask(const internal::KillTask& message) {
   if (isTerminal(task->record.state()) || task->ended) return;
   task->killRequested = true;
   if (message.has_kill_policy() && message.kill_policy().has_grace_period()) {
-    task->killGrace =
-        std::chrono::nanoseconds(message.kill_policy().grace_period().nanoseconds());
+    task->killGrace = std::chrono::nanoseconds(message.kill_policy().grace_period().nanoseconds());
   } else if (task->record.info().has_kill_policy() &&
              task->record.info().kill_policy().has_grace_period()) {
     task->killGrace =
@@ -1475,10 +1469,12 @@ void AgentCore::armRetry(const TaskPtr& task) {
 
 void AgentCore::onAcknowledgement(const internal::StatusUpdateAcknowledgement& ack) {
   auto task = findTask(ack.framework_id().value(), ack.task_id().value());
-  if (!task || task->updates.empty() || task->updates.front().update.status().uuid() != ack.uuid()) {
-    log_->warn("ignoring an acknowledgement for task '{}' of framework '{}' that matches no "
-               "pending update",
-               ack.task_id().value(), ack.framework_id().value());
+  if (!task || task->updates.empty() ||
+      task->updates.front().update.status().uuid() != ack.uuid()) {
+    log_->warn(
+        "ignoring an acknowledgement for task '{}' of framework '{}' that matches no "
+        "pending update",
+        ack.task_id().value(), ack.framework_id().value());
     invalidUpdates_->increment();
     return;
   }
@@ -1623,9 +1619,9 @@ std::string AgentCore::taskJson(const Task& task) const {
   std::string statuses = "[";
   for (size_t i = 0; i < task.statuses.size(); ++i) {
     if (i > 0) statuses += ',';
-    statuses += fmt::format("{{\"state\":{},\"timestamp\":{}}}",
-                            jsonQuote(v1::TaskState_Name(task.statuses[i].first)),
-                            task.statuses[i].second);
+    statuses +=
+        fmt::format("{{\"state\":{},\"timestamp\":{}}}",
+                    jsonQuote(v1::TaskState_Name(task.statuses[i].first)), task.statuses[i].second);
   }
   statuses += "]";
   api::Resources resources;
@@ -1635,8 +1631,8 @@ std::string AgentCore::taskJson(const Task& task) const {
       "\"state\":{},\"resources\":{},\"role\":{},\"statuses\":{}}}",
       jsonQuote(task.taskId), jsonQuote(info.name()), jsonQuote(task.frameworkId),
       jsonQuote(info_.id().value()), jsonQuote(v1::TaskState_Name(task.record.state())),
-      resourcesObjectJson(resources), jsonQuote(task.record.role().empty() ? "*" : task.record.role()),
-      statuses);
+      resourcesObjectJson(resources),
+      jsonQuote(task.record.role().empty() ? "*" : task.record.role()), statuses);
 }
 
 std::string AgentCore::executorJson(const Task& task, bool completed) const {
@@ -1650,8 +1646,8 @@ std::string AgentCore::executorJson(const Task& task, bool completed) const {
       "\"resources\":{},\"framework_id\":{},\"tasks\":[{}],\"queued_tasks\":[],"
       "\"completed_tasks\":[{}]}}",
       jsonQuote(task.taskId),
-      jsonQuote(fmt::format("Command Executor (Task: {}) (Command: sh -c '{}')", task.taskId,
-                            command)),
+      jsonQuote(
+          fmt::format("Command Executor (Task: {}) (Command: sh -c '{}')", task.taskId, command)),
       jsonQuote(task.taskId), jsonQuote(task.record.container_id()), jsonQuote(task.sandbox),
       resourcesObjectJson(resources), jsonQuote(task.frameworkId), completed ? "" : tasks,
       completed ? tasks : "");
@@ -1675,9 +1671,8 @@ std::string AgentCore::stateJson() const {
     return fmt::format(
         "{{\"id\":{},\"name\":{},\"user\":{},\"hostname\":{},\"role\":{},\"checkpoint\":{},"
         "\"executors\":[{}],\"completed_executors\":[{}]}}",
-        jsonQuote(id), jsonQuote(info.name()), jsonQuote(info.user()),
-        jsonQuote(info.hostname()), jsonQuote(role), info.checkpoint() ? "true" : "false",
-        executors, completedExecutors);
+        jsonQuote(id), jsonQuote(info.name()), jsonQuote(info.user()), jsonQuote(info.hostname()),
+        jsonQuote(role), info.checkpoint() ? "true" : "false", executors, completedExecutors);
   };
   std::string frameworks;
   std::set<std::string> live;

@@ -101,8 +101,8 @@ api::Result<fs::path> resolveSandboxPath(const fs::path& root, std::string_view 
   }
   for (const auto& part : path) {
     if (part == "..") {
-      return api::makeStatus(api::StatusCode::kPermissionDenied,
-                             "path '{}' may not contain '..'", requested);
+      return api::makeStatus(api::StatusCode::kPermissionDenied, "path '{}' may not contain '..'",
+                             requested);
     }
   }
   std::error_code error;
@@ -194,9 +194,8 @@ api::HttpResponse filesDownload(const fs::path& root, const api::HttpRequest& re
   api::HttpResponse response;
   response.status = 200;
   response.contentType = "application/octet-stream";
-  response.headers.emplace_back(
-      "Content-Disposition",
-      fmt::format("attachment; filename=\"{}\"", resolved->filename().string()));
+  response.headers.emplace_back("Content-Disposition", fmt::format("attachment; filename=\"{}\"",
+                                                                   resolved->filename().string()));
   response.body = std::move(data);
   return response;
 }

@@ -30,7 +30,6 @@ api::HttpResponse filesBrowse(const std::filesystem::path& root, const api::Http
 /// answers the file's size as the offset with no data.
 api::HttpResponse filesRead(const std::filesystem::path& root, const api::HttpRequest& request);
 /// GET /files/download?path=: the file's bytes.
-api::HttpResponse filesDownload(const std::filesystem::path& root,
-                                const api::HttpRequest& request);
+api::HttpResponse filesDownload(const std::filesystem::path& root, const api::HttpRequest& request);
 
 }  // namespace tessera::kernel::agent

@@ -110,8 +110,7 @@ MachineResources probeMachine(const std::string& workDir) {
   return machine;
 }
 
-api::Result<api::Resources> agentResources(std::string_view flag,
-                                           const MachineResources& machine) {
+api::Result<api::Resources> agentResources(std::string_view flag, const MachineResources& machine) {
   api::Resources given;
   if (!trim(flag).empty()) {
     auto parsed = api::Resources::parse(flag);
@@ -154,8 +153,8 @@ api::Result<google::protobuf::RepeatedPtrField<v1::Attribute>> parseAttributes(
     if (token.empty()) continue;
     auto parts = split(token, ':');
     if (parts.size() != 2 || trim(parts[0]).empty() || trim(parts[1]).empty()) {
-      return api::invalidArgument("flag '--attributes': invalid attribute '{}': expected name:value",
-                                  token);
+      return api::invalidArgument(
+          "flag '--attributes': invalid attribute '{}': expected name:value", token);
     }
     std::string_view name = trim(parts[0]);
     std::string_view value = trim(parts[1]);

@@ -17,11 +17,11 @@ namespace tessera::kernel::agent {
 
 /// What the machine has, before any reserve is taken off.
 struct MachineResources {
-  double cpus = 1;            ///< CPUs this process may run on (affinity), else the hardware's
-  uint64_t memBytes = 0;      ///< total memory
-  uint64_t diskBytes = 0;     ///< size of the filesystem holding the work dir
-  bool diskKnown = false;     ///< false when statvfs failed
-  bool memKnown = false;      ///< false when sysinfo failed
+  double cpus = 1;         ///< CPUs this process may run on (affinity), else the hardware's
+  uint64_t memBytes = 0;   ///< total memory
+  uint64_t diskBytes = 0;  ///< size of the filesystem holding the work dir
+  bool diskKnown = false;  ///< false when statvfs failed
+  bool memKnown = false;   ///< false when sysinfo failed
 };
 
 /// Probes this machine; `workDir` names the filesystem whose size is `disk`.
