@@ -20,6 +20,7 @@
 
 #include "kernel/agent/agent_files.h"
 #include "kernel/agent/agent_resources.h"
+#include "kernel/agent/isolator_proxy.h"
 #include "kernel/net/http_client.h"
 #include "kernel/net/transport.h"
 #include "kernel/net/v1_json.h"
@@ -586,9 +587,9 @@ api::Status AgentCore::start() {
         start = end + 1;
       }
     }
-    if (!services_.isolators.empty()) {
-      return api::invalidArgument(
-          "flag '--isolation': isolator modules are not supported by the agent yet");
+    for (const auto& [isolator, executor] : services_.isolators) {
+      settings.isolators.push_back(
+          makeIsolatorProxy(*isolator, *executor, *services_.containerizers[slot].executor));
     }
     auto initialized = syncContainerizer<api::Status>(
         slot, [settings](api::Containerizer& c, std::function<void(api::Status)> done) {

@@ -273,6 +273,12 @@ class FakeMaster {
     return registrations_;
   }
 
+  void shutdownFramework(const std::string& frameworkId) {
+    internal::Envelope envelope;
+    envelope.mutable_shutdown_framework()->mutable_framework_id()->set_value(frameworkId);
+    send(envelope);
+  }
+
   void setAutoAcknowledge(bool value) {
     std::lock_guard lock(mutex_);
     autoAcknowledge_ = value;
@@ -446,6 +452,27 @@ class AgentTest : public ::testing::Test {
                     taskId / "runs";
     for (const auto& entry : fs::directory_iterator(runs)) return entry.path();
     return {};
+  }
+
+  std::vector<std::string> containers() {
+    std::promise<std::vector<std::string>> promise;
+    auto* containerizer = containerizer_;
+    containerizerExecutor_->post([&promise, containerizer] {
+      containerizer->containers(
+          [&promise](std::vector<std::string> ids) { promise.set_value(std::move(ids)); });
+    });
+    return promise.get_future().get();
+  }
+
+  std::vector<std::string> storeChildren(const std::string& prefix) {
+    std::promise<std::vector<std::string>> promise;
+    auto executor = runtime_.makeExecutor();
+    store_->children(prefix, *executor, [&promise](api::Result<std::vector<std::string>> result) {
+      promise.set_value(result ? *result : std::vector<std::string>{"<error>"});
+    });
+    auto children = promise.get_future().get();
+    executor->drain();
+    return children;
   }
 
   bool waitForRegistered() {
@@ -705,6 +732,115 @@ TEST_F(AgentTest, StateAndStatisticsShowARunningTask) {
   EXPECT_EQ(snapshot["slave/registered"], 1);
   EXPECT_EQ(snapshot["slave/tasks_running"], 1);
   EXPECT_EQ(snapshot["slave/executors_running"], 1);
+}
+
+TEST_F(AgentTest, ShuttingDownAFrameworkKillsItsTasksAndDropsTheirUpdates) {
+  master_->setAutoAcknowledge(false);
+  ASSERT_TRUE(startAgent().isOk());
+  ASSERT_TRUE(master_->waitForRegistrations(1));
+  master_->runTask("doomed", "sleep 60", "fw-gone");
+  ASSERT_TRUE(master_->waitForState("doomed", v1::TASK_STARTING));
+  ASSERT_TRUE(testing::waitFor([&] { return containers().size() == 1; }));
+  master_->shutdownFramework("fw-gone");
+  ASSERT_TRUE(testing::waitFor([&] { return containers().empty(); }));
+  ASSERT_TRUE(testing::waitFor([&] {
+    return storeChildren("/agent/tasks").empty() && storeChildren("/agent/frameworks").empty();
+  }));
+  EXPECT_THAT(get("/state"), HasSubstr("\"frameworks\":[]"));
+  for (auto state : master_->states("doomed")) EXPECT_EQ(state, v1::TASK_STARTING);
+}
+
+TEST_F(AgentTest, RecoverCleanupKillsEverythingAndRegistersAnew) {
+  ASSERT_TRUE(startAgent().isOk());
+  ASSERT_TRUE(master_->waitForRegistrations(1));
+  master_->runTask("old", "sleep 60");
+  ASSERT_TRUE(master_->waitForState("old", v1::TASK_RUNNING));
+  crashAgent();
+  auto opts = options();
+  opts.recover = "cleanup";
+  ASSERT_TRUE(startAgent(opts).isOk());
+  EXPECT_TRUE(containers().empty());
+  ASSERT_TRUE(master_->waitForRegistrations(2));
+  EXPECT_TRUE(master_->registrations()[1].has_register_agent());
+  ASSERT_TRUE(testing::waitFor([&] { return agent_->id() == "agent-2"; }));
+}
+
+/// Records the calls the containerizer makes through the agent's proxy, checking each runs on
+/// the isolator's own executor.
+class RecordingIsolator final : public api::Isolator {
+ public:
+  explicit RecordingIsolator(runtime::StrandExecutor& executor) : executor_(executor) {}
+  void stop() override {}
+  std::vector<std::string> isolations() const override { return {"test/recording"}; }
+  void recover(const std::vector<api::ContainerCheckpoint>&,
+               std::function<void(api::Status)> done) override {
+    record("recover");
+    done(api::Status::ok());
+  }
+  void prepare(const api::ContainerConfig&, std::function<void(api::Status)> done) override {
+    record("prepare");
+    done(api::Status::ok());
+  }
+  void isolate(std::string_view, int64_t, std::function<void(api::Status)> done) override {
+    record("isolate");
+    done(api::Status::ok());
+  }
+  void watch(std::string_view, std::function<void(api::ContainerLimitation)>) override {
+    record("watch");
+  }
+  void update(std::string_view, const api::Resources&,
+              std::function<void(api::Status)> done) override {
+    done(api::Status::ok());
+  }
+  void usage(std::string_view, v1::ResourceStatistics stats,
+             std::function<void(api::Result<v1::ResourceStatistics>)> done) override {
+    done(std::move(stats));
+  }
+  void cleanup(std::string_view, std::function<void(api::Status)> done) override {
+    record("cleanup");
+    done(api::Status::ok());
+  }
+  std::vector<std::string> calls() {
+    std::lock_guard lock(mutex_);
+    return calls_;
+  }
+
+ private:
+  void record(std::string call) {
+    std::lock_guard lock(mutex_);
+    if (!executor_.runningInThisThread()) call += " (wrong executor)";
+    calls_.push_back(std::move(call));
+  }
+  runtime::StrandExecutor& executor_;
+  std::mutex mutex_;
+  std::vector<std::string> calls_;
+};
+
+TEST_F(AgentTest, DrivesIsolatorModulesThroughProxies) {
+  auto executor = runtime_.makeExecutor();
+  RecordingIsolator isolator(*executor);
+  AgentServices services;
+  services.runtime = &runtime_;
+  services.metrics = metrics_.get();
+  services.router = router_;
+  services.state = store_.get();
+  services.containerizers = {{kNative, containerizer_, containerizerExecutor_}};
+  services.isolators = {{&isolator, executor.get()}};
+  auto opts = options();
+  opts.isolation = "test/recording";
+  agent_ = std::make_unique<Agent>(std::move(services), opts);
+  ASSERT_TRUE(agent_->start().isOk());
+  ASSERT_TRUE(master_->waitForRegistrations(1));
+  master_->runTask("isolated", "true");
+  ASSERT_TRUE(master_->waitForState("isolated", v1::TASK_FINISHED));
+  ASSERT_TRUE(testing::waitFor([&] {
+    auto calls = isolator.calls();
+    return std::find(calls.begin(), calls.end(), "cleanup") != calls.end();
+  }));
+  auto calls = isolator.calls();
+  EXPECT_EQ(calls, (std::vector<std::string>{"recover", "prepare", "isolate", "watch", "cleanup"}));
+  agent_.reset();
+  executor->drain();
 }
 
 }  // namespace
