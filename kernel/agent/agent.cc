@@ -45,6 +45,12 @@ constexpr auto kDiscoveryTimeout = 5s;
 constexpr auto kConnectWatchdog = 15s;
 constexpr const char* kAgentVersion = "1.11.0";
 
+// Timers are cancelled, not just dropped: destroying a handle leaves the callback scheduled.
+void cancelTimer(std::unique_ptr<api::TimerHandle>& timer) {
+  if (timer) timer->cancel();
+  timer.reset();
+}
+
 bool isTerminal(v1::TaskState state) {
   switch (state) {
     case v1::TASK_FINISHED:
@@ -693,8 +699,8 @@ void AgentCore::stop() {
   services_.metrics->removeGauges(this);
   auto client = strand_->call([this] {
     stopped_ = true;
-    reconnectTimer_.reset();
-    watchdog_.reset();
+    cancelTimer(reconnectTimer_);
+    cancelTimer(watchdog_);
     for (auto& [key, task] : tasks_) {
       if (task->retry) task->retry->cancel();
       task->retry.reset();
@@ -895,6 +901,7 @@ void AgentCore::onDiscovered(uint64_t generation, api::Result<uint16_t> port) {
   client_ = std::make_unique<net::TransportClient>(*services_.runtime, *strand_, masterHost_, *port,
                                                    std::move(handlers), clientOptions_);
   client_->start();
+  cancelTimer(watchdog_);
   watchdog_ = strand_->schedule(kConnectWatchdog, [weak, generation] {
     auto self = weak.lock();
     if (!self || self->stopped_ || generation != self->generation_ || self->connected_) return;
@@ -911,6 +918,7 @@ void AgentCore::scheduleReconnect() {
   const auto delay = net::reconnectDelay(clientOptions_, std::min(attempt_, 20), random);
   ++attempt_;
   std::weak_ptr<AgentCore> weak = weak_from_this();
+  cancelTimer(reconnectTimer_);
   reconnectTimer_ = strand_->schedule(delay, [weak] {
     if (auto self = weak.lock(); self && !self->stopped_) self->connect();
   });
@@ -921,7 +929,7 @@ void AgentCore::teardownClient() {
   connected_ = false;
   registered_ = false;
   gauges_->registered = 0;
-  watchdog_.reset();
+  cancelTimer(watchdog_);
   if (!client_) return;
   // TransportClient::stop() waits for its socket work: not on our strand (an io thread). The
   // strand is kept alive until the client no longer calls into it.
@@ -934,7 +942,7 @@ void AgentCore::teardownClient() {
 void AgentCore::onConnected(uint64_t generation) {
   if (generation != generation_) return;
   connected_ = true;
-  watchdog_.reset();
+  cancelTimer(watchdog_);
   internal::Envelope envelope;
   if (!info_.has_id()) {
     auto* message = envelope.mutable_register_agent();

@@ -40,17 +40,15 @@ class IsolatorProxy final : public api::Isolator {
   void isolate(std::string_view containerId, int64_t pid,
                std::function<void(api::Status)> done) override {
     targetExecutor_.post(
-        [target = &target_, id = std::string(containerId), pid, done = back(std::move(done))]() mutable {
-          target->isolate(id, pid, std::move(done));
-        });
+        [target = &target_, id = std::string(containerId), pid,
+         done = back(std::move(done))]() mutable { target->isolate(id, pid, std::move(done)); });
   }
 
   void watch(std::string_view containerId,
              std::function<void(api::ContainerLimitation)> limited) override {
     targetExecutor_.post(
-        [target = &target_, id = std::string(containerId), limited = back(std::move(limited))]() mutable {
-          target->watch(id, std::move(limited));
-        });
+        [target = &target_, id = std::string(containerId),
+         limited = back(std::move(limited))]() mutable { target->watch(id, std::move(limited)); });
   }
 
   void update(std::string_view containerId, const api::Resources& resources,
@@ -63,8 +61,8 @@ class IsolatorProxy final : public api::Isolator {
 
   void usage(std::string_view containerId, v1::ResourceStatistics stats,
              std::function<void(api::Result<v1::ResourceStatistics>)> done) override {
-    targetExecutor_.post([target = &target_, id = std::string(containerId), stats = std::move(stats),
-                          done = back(std::move(done))]() mutable {
+    targetExecutor_.post([target = &target_, id = std::string(containerId),
+                          stats = std::move(stats), done = back(std::move(done))]() mutable {
       target->usage(id, std::move(stats), std::move(done));
     });
   }

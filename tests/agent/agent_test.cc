@@ -562,6 +562,12 @@ TEST_F(AgentTest, RunsATaskToFinished) {
   // Acknowledged terminal: the task moves to the completed ones.
   ASSERT_TRUE(testing::waitFor(
       [&] { return get("/state").find("\"completed_executors\":[{") != std::string::npos; }));
+  auto snapshot = metrics_->snapshotAndWait(5s).flat();
+  EXPECT_EQ(snapshot["slave/tasks_finished"], 1);
+  EXPECT_EQ(snapshot["slave/valid_status_updates"], 3);
+  EXPECT_EQ(snapshot["slave/tasks_running"], 0);
+  EXPECT_EQ(snapshot["slave/registered"], 1);
+  EXPECT_GT(snapshot["slave/uptime_secs"], 0);
 }
 
 TEST_F(AgentTest, AFailingCommandFailsTheTask) {
