@@ -849,5 +849,39 @@ TEST_F(AgentTest, DrivesIsolatorModulesThroughProxies) {
   executor->drain();
 }
 
+TEST_F(AgentTest, AnUnknownExitStatusAfterARestartFailsTheTask) {
+  ASSERT_TRUE(startAgent().isOk());
+  ASSERT_TRUE(master_->waitForRegistrations(1));
+  master_->runTask("forgotten", "sleep 60");
+  ASSERT_TRUE(master_->waitForState("forgotten", v1::TASK_RUNNING));
+  crashAgent();
+
+  // As after a real crash, the new agent cannot learn the exit status: make the checkpointed
+  // process look like someone else's (another start time). The containerizer reports it ended
+  // with an unknown status, and its orphan sweep kills the real one.
+  const std::string key = "/agent/tasks/fw-1/forgotten/container";
+  auto executor = runtime_.makeExecutor();
+  std::promise<api::Result<std::optional<api::StateEntry>>> read;
+  store_->get(key, *executor, [&read](auto result) { read.set_value(std::move(result)); });
+  auto entry = read.get_future().get();
+  ASSERT_TRUE(entry && entry->has_value());
+  Poco::JSON::Parser parser;
+  auto checkpoint = parser.parse((*entry)->value).extract<Poco::JSON::Object::Ptr>();
+  checkpoint->set("start_time", 1);
+  std::ostringstream json;
+  checkpoint->stringify(json);
+  std::promise<api::Result<uint64_t>> written;
+  store_->set(key, json.str(), (*entry)->version, *executor,
+              [&written](auto result) { written.set_value(std::move(result)); });
+  ASSERT_TRUE(written.get_future().get());
+  executor->drain();
+
+  ASSERT_TRUE(startAgent().isOk());
+  auto failed = master_->waitForState("forgotten", v1::TASK_FAILED);
+  ASSERT_TRUE(failed);
+  EXPECT_EQ(failed->status().message(), "the task ended while the agent was down");
+  EXPECT_TRUE(containers().empty());
+}
+
 }  // namespace
 }  // namespace tessera::kernel::agent
