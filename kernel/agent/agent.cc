@@ -10,6 +10,7 @@
 #include <atomic>
 #include <cctype>
 #include <condition_variable>
+#include <cstdlib>
 #include <deque>
 #include <filesystem>
 #include <future>
@@ -285,15 +286,16 @@ class AgentCore : public std::enable_shared_from_this<AgentCore> {
   void teardownClient();
   void onConnected(uint64_t generation);
   void onClosed(uint64_t generation, const api::Status& reason);
-  void onEnvelope(uint64_t generation, internal::Envelope envelope);
+  void onEnvelope(uint64_t generation, const internal::Envelope& envelope);
   void onRegistered(const internal::AgentRegistered& registered);
   bool send(const internal::Envelope& envelope);
 
   // ---- tasks ------------------------------------------------------------------------------
   void runTask(const internal::RunTask& message);
-  void chooseContainerizer(const TaskPtr& task, std::shared_ptr<api::ContainerConfig> config,
+  void chooseContainerizer(const TaskPtr& task, const std::shared_ptr<api::ContainerConfig>& config,
                            size_t index);
-  void launch(const TaskPtr& task, std::shared_ptr<api::ContainerConfig> config, size_t slot);
+  void launch(const TaskPtr& task, const std::shared_ptr<api::ContainerConfig>& config,
+              size_t slot);
   void onLaunched(const TaskPtr& task, api::Result<api::ContainerCheckpoint> result);
   void watch(const TaskPtr& task);
   void onTerminated(const TaskPtr& task, api::Result<api::ContainerTermination> result);
@@ -412,7 +414,7 @@ void AgentCore::storeSet(const std::string& key, std::string value, std::functio
   storeStarted();
   std::weak_ptr<AgentCore> weak = weak_from_this();
   services_.state->set(key, std::move(value), expected, *strand_,
-                       [weak, key, then = std::move(then)](api::Result<uint64_t> result) {
+                       [weak, key, then = std::move(then)](const api::Result<uint64_t>& result) {
                          auto self = weak.lock();
                          if (!self) return;
                          self->storeFinished();
@@ -440,7 +442,7 @@ void AgentCore::storeRemove(const std::string& key) {
   versions_.erase(it);
   storeStarted();
   std::weak_ptr<AgentCore> weak = weak_from_this();
-  services_.state->remove(key, version, *strand_, [weak, key](api::Status status) {
+  services_.state->remove(key, version, *strand_, [weak, key](const api::Status& status) {
     auto self = weak.lock();
     if (!self) return;
     self->storeFinished();
@@ -482,7 +484,7 @@ api::Status AgentCore::syncRemove(const std::string& key, uint64_t version) {
   auto promise = std::make_shared<std::promise<api::Status>>();
   auto future = promise->get_future();
   services_.state->remove(key, version, *strand_,
-                          [promise](api::Status status) { promise->set_value(status); });
+                          [promise](const api::Status& status) { promise->set_value(status); });
   if (future.wait_for(kSyncTimeout) != std::future_status::ready) {
     return api::makeStatus(api::StatusCode::kDeadlineExceeded, "removing '{}' timed out", key);
   }
@@ -746,7 +748,7 @@ api::Status AgentCore::readCheckpoints(Recovered& recovered) {
     auto taskKeys = syncChildren(root_ + "tasks/" + fw);
     if (!taskKeys) return taskKeys.status();
     for (const auto& name : *taskKeys) {
-      const std::string key = root_ + "tasks/" + fw + "/" + name + "/";
+      const std::string key = fmt::format("{}tasks/{}/{}/", root_, fw, name);
       auto record = syncGet(key + "task");
       if (!record) return record.status();
       auto container = syncGet(key + "container");
@@ -772,18 +774,24 @@ api::Status AgentCore::readCheckpoints(Recovered& recovered) {
         }
       }
       for (const auto& seq : *updates) {
-        auto entry = syncGet(key + "updates/" + seq);
+        char* end = nullptr;
+        const uint64_t number = std::strtoull(seq.c_str(), &end, 10);
+        if (seq.empty() || *end != '\0') {
+          log_->warn("ignoring checkpoint '{}updates/{}': not an update", key, seq);
+          continue;
+        }
+        Pending pending;
+        pending.key = fmt::format("{}updates/{}", key, seq);
+        pending.durable = true;
+        auto entry = syncGet(pending.key);
         if (!entry) return entry.status();
         if (!entry->has_value()) continue;
-        Pending pending;
-        pending.key = key + "updates/" + seq;
-        pending.durable = true;
         if (!pending.update.ParseFromString((*entry)->value)) {
           recoveryErrors_->increment();
           continue;
         }
         task->updates.push_back(std::move(pending));
-        task->nextSeq = std::max<uint64_t>(task->nextSeq, std::stoull(seq) + 1);
+        task->nextSeq = std::max<uint64_t>(task->nextSeq, number + 1);
       }
       recovered.tasks.push_back(task);
     }
@@ -892,7 +900,7 @@ void AgentCore::onDiscovered(uint64_t generation, api::Result<uint16_t> port) {
   handlers.onMessage = net::typedMessageHandler<internal::Envelope>(
       [weak, generation](const net::ConnectionPtr&, internal::Envelope envelope) {
         if (auto self = weak.lock(); self && !self->stopped_) {
-          self->onEnvelope(generation, std::move(envelope));
+          self->onEnvelope(generation, envelope);
         }
       });
   handlers.onClose = [weak, generation](const net::ConnectionPtr&, const api::Status& reason) {
@@ -981,7 +989,7 @@ bool AgentCore::send(const internal::Envelope& envelope) {
   return client_ && client_->send(envelope);
 }
 
-void AgentCore::onEnvelope(uint64_t generation, internal::Envelope envelope) {
+void AgentCore::onEnvelope(uint64_t generation, const internal::Envelope& envelope) {
   if (generation != generation_) return;
   switch (envelope.message_case()) {
     case internal::Envelope::kAgentRegistered:
@@ -1157,7 +1165,8 @@ void AgentCore::runTask(const internal::RunTask& message) {
 }
 
 void AgentCore::chooseContainerizer(const TaskPtr& task,
-                                    std::shared_ptr<api::ContainerConfig> config, size_t index) {
+                                    const std::shared_ptr<api::ContainerConfig>& config,
+                                    size_t index) {
   if (task->killRequested || task->frameworkGone) {
     task->launching = false;
     task->ended = true;
@@ -1190,7 +1199,7 @@ void AgentCore::chooseContainerizer(const TaskPtr& task,
       });
 }
 
-void AgentCore::launch(const TaskPtr& task, std::shared_ptr<api::ContainerConfig> config,
+void AgentCore::launch(const TaskPtr& task, const std::shared_ptr<api::ContainerConfig>& config,
                        size_t slot) {
   if (task->killRequested || task->frameworkGone) {
     chooseContainerizer(task, config, slot);  // reports the kill
@@ -1326,7 +1335,7 @@ void AgentCore::destroy(const TaskPtr& task) {
       [id, grace](api::Containerizer& c, std::function<void(api::Status)> done) {
         c.destroy(id, grace, std::move(done));
       },
-      [id](AgentCore& self, api::Status status) {
+      [id](AgentCore& self, const api::Status& status) {
         if (!status) self.log_->warn("destroying container '{}': {}", id, status.toString());
       });
 }
@@ -1568,7 +1577,7 @@ api::Status AgentCore::addRoutes() {
   std::weak_ptr<AgentCore> weak = weak_from_this();
   auto keep = strand_;
   using Handler = std::function<void(AgentCore&, const api::HttpRequest&, api::HttpResponder)>;
-  auto handler = [weak, keep](Handler fn) -> api::HttpHandler {
+  auto handler = [weak, keep](const Handler& fn) -> api::HttpHandler {
     return [weak, keep, fn](const api::HttpRequest& request, api::HttpResponder respond) {
       auto self = weak.lock();
       if (!self || self->stopped_) {
@@ -1579,7 +1588,8 @@ api::Status AgentCore::addRoutes() {
     };
   };
   auto files = [](api::HttpResponse (*serve)(const fs::path&, const api::HttpRequest&)) {
-    return [serve](AgentCore& self, const api::HttpRequest& request, api::HttpResponder respond) {
+    return [serve](AgentCore& self, const api::HttpRequest& request,
+                   const api::HttpResponder& respond) {
       auto root = self.sandboxRoot();
       auto status = self.strand_->runBlocking(
           [root, request, respond, serve] { respond(serve(root, request)); }, [] {});
@@ -1588,11 +1598,11 @@ api::Status AgentCore::addRoutes() {
   };
   const std::vector<std::pair<std::string, Handler>> routes = {
       {"/state",
-       [](AgentCore& self, const api::HttpRequest&, api::HttpResponder respond) {
+       [](AgentCore& self, const api::HttpRequest&, const api::HttpResponder& respond) {
          respond(api::HttpResponse::json(200, self.stateJson()));
        }},
       {"/state.json",
-       [](AgentCore& self, const api::HttpRequest&, api::HttpResponder respond) {
+       [](AgentCore& self, const api::HttpRequest&, const api::HttpResponder& respond) {
          respond(api::HttpResponse::json(200, self.stateJson()));
        }},
       {"/monitor/statistics",
@@ -1610,7 +1620,7 @@ api::Status AgentCore::addRoutes() {
       {"/files/download", files(&filesDownload)},
       {"/files/download.json", files(&filesDownload)},
       {"/files/debug",
-       [](AgentCore& self, const api::HttpRequest&, api::HttpResponder respond) {
+       [](AgentCore& self, const api::HttpRequest&, const api::HttpResponder& respond) {
          respond(api::HttpResponse::json(200, self.debugJson()));
        }},
   };

@@ -18,7 +18,7 @@ namespace tessera::kernel::agent {
 
 namespace {
 
-constexpr uint64_t kMB = 1024 * 1024;
+constexpr uint64_t kMB = uint64_t{1024} * 1024;
 constexpr uint64_t kGB = 1024 * kMB;
 
 std::string_view trim(std::string_view text) {
