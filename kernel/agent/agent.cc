@@ -1323,7 +1323,18 @@ void AgentCore::killTask(const internal::KillTask& message) {
   }
   log_->info("killing task '{}' of framework '{}'", taskId, frameworkId);
   // Launching: onLaunched() destroys it; choosing: chooseContainerizer() reports it.
-  if (task->launched) destroy(task);
+  if (!task->launched) return;
+  // Mesos's command executor says TASK_KILLING first to frameworks that understand it.
+  auto framework = frameworks_.find(frameworkId);
+  if (framework != frameworks_.end() && task->record.state() != v1::TASK_KILLING) {
+    for (const auto& capability : framework->second.capabilities()) {
+      if (capability.type() == v1::FrameworkInfo::Capability::TASK_KILLING_STATE) {
+        enqueueUpdate(task, v1::TASK_KILLING, "", std::nullopt);
+        break;
+      }
+    }
+  }
+  destroy(task);
 }
 
 void AgentCore::destroy(const TaskPtr& task) {

@@ -136,7 +136,7 @@ TEST(AgentFilesTest, ResolvesOnlyInsideTheSandboxes) {
 class FakeMaster {
  public:
   FakeMaster(runtime::Runtime& runtime, net::Router& router)
-      : runtime_(runtime), executor_(runtime.makeExecutor()) {
+      : runtime_(runtime), router_(router), executor_(runtime.makeExecutor()) {
     EXPECT_TRUE(router
                     .addRoute("GET", "/master/transport", executor_.get(),
                               [this](const api::HttpRequest&, api::HttpResponder respond) {
@@ -152,7 +152,10 @@ class FakeMaster {
     startTransport();
   }
 
-  ~FakeMaster() { stopTransport(); }
+  ~FakeMaster() {
+    router_.removeRoutes(executor_.get());
+    stopTransport();
+  }
 
   void startTransport() {
     net::TransportHandlers handlers;
@@ -193,10 +196,14 @@ class FakeMaster {
   }
 
   void runTask(const std::string& taskId, const std::string& command,
-               const std::string& frameworkId = "fw-1") {
+               const std::string& frameworkId = "fw-1", bool killingCapable = false) {
     internal::Envelope envelope;
     auto* run = envelope.mutable_run_task();
     run->mutable_framework()->mutable_id()->set_value(frameworkId);
+    if (killingCapable) {
+      run->mutable_framework()->add_capabilities()->set_type(
+          v1::FrameworkInfo::Capability::TASK_KILLING_STATE);
+    }
     run->mutable_framework()->set_name("test-framework");
     auto* task = run->mutable_task();
     task->set_name(taskId);
@@ -315,6 +322,7 @@ class FakeMaster {
   }
 
   runtime::Runtime& runtime_;
+  net::Router& router_;
   std::unique_ptr<runtime::StrandExecutor> executor_;
   std::mutex mutex_;
   std::condition_variable changed_;
@@ -589,6 +597,17 @@ TEST_F(AgentTest, KillsATask) {
   master_->killTask("sleeper");
   auto killed = master_->waitForState("sleeper", v1::TASK_KILLED);
   ASSERT_TRUE(killed);
+  EXPECT_EQ(master_->states("sleeper"),
+            (std::vector<v1::TaskState>{v1::TASK_STARTING, v1::TASK_RUNNING, v1::TASK_KILLED}));
+
+  // Frameworks that know TASK_KILLING hear it first.
+  master_->runTask("polite", "sleep 60", "fw-2", true);
+  ASSERT_TRUE(master_->waitForState("polite", v1::TASK_RUNNING));
+  master_->killTask("polite", "fw-2");
+  ASSERT_TRUE(master_->waitForState("polite", v1::TASK_KILLED));
+  EXPECT_EQ(master_->states("polite"),
+            (std::vector<v1::TaskState>{v1::TASK_STARTING, v1::TASK_RUNNING, v1::TASK_KILLING,
+                                        v1::TASK_KILLED}));
 
   // Killing what the agent does not know answers TASK_LOST (without a uuid).
   master_->killTask("ghost");
