@@ -848,6 +848,11 @@ void AgentCore::install(Recovered recovered,
       if (state == v1::TASK_STAGING || state == v1::TASK_STARTING) {
         enqueueUpdate(task, v1::TASK_RUNNING, "", std::nullopt);
       }
+      // The agent went down while killing it: finish the kill.
+      if (state == v1::TASK_KILLING) {
+        task->killRequested = true;
+        destroy(task);
+      }
     }
   }
   refreshGauges();
