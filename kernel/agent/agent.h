@@ -33,14 +33,14 @@ struct AgentOptions {
   /// --master: "host:port" of the master's HTTP port. The agent asks `GET /master/transport`
   /// there for the internal transport's port, again after every disconnection.
   std::string master = "127.0.0.1:5050";
-  std::string hostname;          ///< for AgentInfo; the ip when not set
+  std::string hostname;  ///< for AgentInfo; the ip when not set
   std::string ip = "127.0.0.1";
-  uint16_t httpPort = 5051;      ///< the HTTP port serving this agent's endpoints
+  uint16_t httpPort = 5051;  ///< the HTTP port serving this agent's endpoints
   /// --work_dir: sandboxes under `<work_dir>/slaves/<agent id>/frameworks/...` (DESIGN §7).
   std::string workDir;
-  std::string resources;         ///< --resources, text or JSON; empty: detect
-  std::string attributes;        ///< --attributes="rack:r1;zone:a"
-  std::string isolation;         ///< --isolation, comma-separated
+  std::string resources;              ///< --resources, text or JSON; empty: detect
+  std::string attributes;             ///< --attributes="rack:r1;zone:a"
+  std::string isolation;              ///< --isolation, comma-separated
   std::string recover = "reconnect";  ///< --recover: reconnect | cleanup
   /// --executor_shutdown_grace_period: the kill grace period of tasks without a kill policy.
   runtime::Duration killGracePeriod = std::chrono::seconds(5);
@@ -57,9 +57,9 @@ struct AgentOptions {
 
 /// One containerizer the agent may use, in --containerizers order.
 struct ContainerizerSlot {
-  std::string name;                        ///< the module's name, for checkpoints and logs
+  std::string name;  ///< the module's name, for checkpoints and logs
   api::Containerizer* containerizer = nullptr;
-  api::Executor* executor = nullptr;       ///< where it must be called
+  api::Executor* executor = nullptr;  ///< where it must be called
 };
 
 /// What the role gives the agent. Everything outlives the agent.
@@ -67,7 +67,7 @@ struct AgentServices {
   runtime::Runtime* runtime = nullptr;
   runtime::MetricsRegistry* metrics = nullptr;
   std::shared_ptr<net::Router> router;
-  api::StateStore* state = nullptr;   ///< checkpoints live here under `stateRoot`
+  api::StateStore* state = nullptr;               ///< checkpoints live here under `stateRoot`
   std::vector<ContainerizerSlot> containerizers;  ///< non-empty
   /// The isolator modules named by --isolation, with their executors.
   std::vector<std::pair<api::Isolator*, api::Executor*>> isolators;
