@@ -2,8 +2,12 @@
 
 #include <Poco/JSON/Array.h>
 #include <Poco/JSON/Object.h>
+#include <stdlib.h>
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <optional>
@@ -13,9 +17,13 @@
 
 #include "kernel/cli/common.h"
 #include "kernel/cli/daemon.h"
+#include "kernel/cli/execute.h"
+#include "kernel/cli/framework.h"
+#include "kernel/cli/roles.h"
 #include "kernel/modules/manifest.h"
 #include "kernel/modules/module_manager.h"
 #include "kernel/runtime/logging.h"
+#include "kernel/scheduler/framework_host.h"
 
 namespace tessera::kernel::cli {
 
@@ -26,16 +34,38 @@ constexpr std::string_view kUsage =
     "\n"
     "Commands:\n"
     "  local     master, agent and frameworks in one process, HTTP on :5050\n"
+    "  master    a master: agents, frameworks, offers; HTTP on :5050\n"
+    "  agent     an agent: runs tasks for a master (--master=HOST:PORT); HTTP on :5051\n"
+    "  execute   runs one command as a task on a cluster and exits with its exit code\n"
+    "  framework hosts a framework module against a master (--module, --master)\n"
     "  modules   list the modules a manifest would load, without starting anything\n"
     "  version   print the version\n"
     "\n"
-    "Seed-era names work as aliases when the binary is called by them (mesos-local).\n"
+    "Seed-era names work as aliases when the binary is called by them (mesos-local,\n"
+    "mesos-master, mesos-agent, mesos-slave, mesos-execute).\n"
     "'tessera <command> --help' lists a command's flags.\n";
 
 // argv[0] aliases: the classic Mesos binary names run the matching command.
 const std::map<std::string, std::string, std::less<>> kAliases = {
-    {"mesos-local", "local"},
+    {"mesos-local", "local"}, {"mesos-master", "master"},   {"mesos-agent", "agent"},
+    {"mesos-slave", "agent"}, {"mesos-execute", "execute"},
 };
+
+// "a, b,,c" -> {"a", "b", "c"}.
+std::vector<std::string> splitNames(std::string_view text) {
+  std::vector<std::string> names;
+  std::string current;
+  for (char c : text) {
+    if (c == ',') {
+      if (!current.empty()) names.push_back(current);
+      current.clear();
+    } else if (c != ' ') {
+      current += c;
+    }
+  }
+  if (!current.empty()) names.push_back(current);
+  return names;
+}
 
 // The exit code when flag loading ends the command (--help, or an error), else nothing.
 std::optional<int> exitCodeFor(LoadOutcome outcome) {
@@ -50,27 +80,177 @@ std::optional<int> exitCodeFor(LoadOutcome outcome) {
   return 1;
 }
 
-int runLocal(const std::vector<std::string>& args) {
-  CommonFlags common;
-  runtime::FlagSet flags;
-  addCommonFlags(flags, common);
-  if (auto exit = exitCodeFor(loadFlags("local", flags, args))) return *exit;
-  runtime::LoggingOptions logging{"local", common.loggingLevel, common.logDir.value_or(""),
-                                  common.quiet};
+// Runs a daemon until SIGINT/SIGTERM: `setup` adds the role's components between the daemon's
+// start and its HTTP port opening, `afterServe` what needs the port open; `beforeStop` runs
+// first on the way down.
+int runDaemon(std::string_view role, runtime::FlagSet& flags, const CommonFlags& common,
+              std::vector<std::string> builtinKinds,
+              const std::function<api::Status(Daemon&)>& setup,
+              const std::function<void()>& beforeStop = {},
+              const std::function<api::Status(Daemon&)>& afterServe = {}) {
+  runtime::LoggingOptions logging{std::string(role), common.loggingLevel,
+                                  common.logDir.value_or(""), common.quiet};
   if (auto status = runtime::setupLogging(logging); !status) {
-    printError("local", status.message());
+    printError(role, status.message());
     return 1;
   }
   blockStopSignals();
-  Daemon daemon({"local", common, [&flags] { return flags.values(); }});
-  if (auto started = daemon.start(); !started) {
-    printError("local", started.message());
+  Daemon daemon({std::string(role), common, [&flags] { return flags.values(); }, builtinKinds});
+  api::Status started = daemon.start();
+  if (started) started = setup(daemon);
+  if (started) started = daemon.serve();
+  if (started && afterServe) started = afterServe(daemon);
+  if (!started) {
+    if (beforeStop) beforeStop();
+    daemon.stop();
+    printError(role, started.message());
     return 1;
   }
   int signal = waitForStopSignal();
-  runtime::logger("local")->info("received signal {}, stopping", signal);
+  runtime::logger(role)->info("received signal {}, stopping", signal);
+  if (beforeStop) beforeStop();
   daemon.stop();
   return 0;
+}
+
+int runMaster(const std::vector<std::string>& args) {
+  CommonFlags common;
+  MasterFlags masterFlags;
+  runtime::FlagSet flags;
+  addCommonFlags(flags, common);
+  addMasterFlags(flags, masterFlags);
+  if (auto exit = exitCodeFor(loadFlags("master", flags, args))) return *exit;
+  if (masterFlags.registry != "replicated_log" && masterFlags.registry != "in_memory") {
+    printError("master", fmt::format("flag '--registry': '{}' is neither replicated_log nor "
+                                     "in_memory",
+                                     masterFlags.registry));
+    return 1;
+  }
+  const bool inMemory = masterFlags.registry == "in_memory";
+  if (!inMemory && common.workDir.empty()) {
+    printError("master",
+               "flag '--work_dir' is required for the replicated_log registry "
+               "(or use --registry=in_memory)");
+    return 1;
+  }
+  std::unique_ptr<MasterRole> master;
+  return runDaemon("master", flags, common, {"allocator"}, [&](Daemon& daemon) -> api::Status {
+    auto started = MasterRole::start(daemon, common, masterFlags, inMemory);
+    if (!started) return started.status();
+    master = std::move(started).value();
+    return api::Status::ok();
+  });
+}
+
+int runAgent(const std::vector<std::string>& args) {
+  CommonFlags common;
+  common.port = 5051;
+  AgentFlags agentFlags;
+  runtime::FlagSet flags;
+  addCommonFlags(flags, common);
+  addAgentFlags(flags, agentFlags, /*withMaster=*/true);
+  if (auto exit = exitCodeFor(loadFlags("agent", flags, args))) return *exit;
+  if (common.workDir.empty()) {
+    printError("agent", "flag '--work_dir' is required (sandboxes and checkpoints live there)");
+    return 1;
+  }
+  std::unique_ptr<AgentRole> agent;
+  return runDaemon("agent", flags, common, {"containerizer"}, [&](Daemon& daemon) -> api::Status {
+    AgentRole::Placement placement;
+    placement.masterAddress = agentFlags.master;
+    placement.workDir = common.workDir;
+    placement.httpPort = common.port;
+    auto started = AgentRole::start(daemon, common, agentFlags, std::move(placement));
+    if (!started) return started.status();
+    agent = std::move(started).value();
+    return api::Status::ok();
+  });
+}
+
+int runLocal(const std::vector<std::string>& args) {
+  CommonFlags common;
+  MasterFlags masterFlags;
+  masterFlags.registry = "in_memory";
+  AgentFlags agentFlags;
+  int64_t numAgents = 1;
+  runtime::FlagSet flags;
+  addCommonFlags(flags, common);
+  addMasterFlags(flags, masterFlags);
+  addAgentFlags(flags, agentFlags, /*withMaster=*/false);
+  flags.add("num_agents", &numAgents, "Number of agents to run in the process").alias("num_slaves");
+  std::string frameworkNames;
+  flags.add("frameworks", &frameworkNames,
+            "Framework modules to run against the local master, comma-separated module names");
+  if (auto exit = exitCodeFor(loadFlags("local", flags, args))) return *exit;
+  if (numAgents < 0 || numAgents > 64) {
+    printError("local", "flag '--num_agents' must be between 0 and 64");
+    return 1;
+  }
+  // Without --work_dir the agents' sandboxes go to a private temporary folder, removed on exit.
+  std::filesystem::path agentsDir;
+  std::optional<std::filesystem::path> temporary;
+  if (common.workDir.empty()) {
+    std::string pattern =
+        (std::filesystem::temp_directory_path() / "tessera-local-XXXXXX").string();
+    if (::mkdtemp(pattern.data()) == nullptr) {
+      printError("local", fmt::format("cannot create a temporary work dir in '{}': {}",
+                                      std::filesystem::temp_directory_path().string(),
+                                      std::strerror(errno)));
+      return 1;
+    }
+    temporary = pattern;
+    agentsDir = *temporary;
+  } else {
+    agentsDir = std::filesystem::path(common.workDir) / "agents";
+  }
+  std::unique_ptr<MasterRole> master;
+  std::vector<std::unique_ptr<AgentRole>> agents;
+  std::vector<std::unique_ptr<scheduler::FrameworkHost>> frameworks;
+  int code = runDaemon(
+      "local", flags, common, {"allocator", "containerizer"},
+      [&](Daemon& daemon) -> api::Status {
+        auto started =
+            MasterRole::start(daemon, common, masterFlags, masterFlags.registry == "in_memory");
+        if (!started) return started.status();
+        master = std::move(started).value();
+        for (int64_t i = 1; i <= numAgents; ++i) {
+          AgentRole::Placement placement;
+          placement.masterAddress = fmt::format("{}:{}", common.ip, common.port);
+          placement.workDir = (agentsDir / std::to_string(i)).string();
+          placement.httpPort = common.port;
+          placement.routePrefix = fmt::format("/slave({})", i);
+          placement.stateRoot = fmt::format("/agents/{}/", i);
+          auto agent = AgentRole::start(daemon, common, agentFlags, std::move(placement));
+          if (!agent) return agent.status().withContext("agent {}", i);
+          agents.push_back(std::move(agent).value());
+        }
+        return api::Status::ok();
+      },
+      [&] {
+        for (auto& framework : frameworks) framework->stop();
+        // `tessera local` owns its tasks: none outlives it.
+        for (auto& agent : agents) agent->destroyContainers(std::chrono::seconds(3));
+      },
+      [&](Daemon& daemon) -> api::Status {
+        // Framework modules reach the master through its HTTP port, as they would from afar.
+        for (const auto& name : splitNames(frameworkNames)) {
+          scheduler::FrameworkHostOptions options;
+          options.module = name;
+          options.master = fmt::format("{}:{}", common.ip, daemon.port());
+          auto host = std::make_unique<scheduler::FrameworkHost>(daemon.runtime(), daemon.modules(),
+                                                                 std::move(options));
+          if (auto started = host->start(); !started) {
+            return started.withContext("flag '--frameworks': framework '{}'", name);
+          }
+          frameworks.push_back(std::move(host));
+        }
+        return api::Status::ok();
+      });
+  if (temporary) {
+    std::error_code ignored;
+    std::filesystem::remove_all(*temporary, ignored);
+  }
+  return code;
 }
 
 int runModules(const std::vector<std::string>& args) {
@@ -142,6 +322,10 @@ int run(int argc, char** argv) {
     args.erase(args.begin());
   }
   if (command == "local") return runLocal(args);
+  if (command == "master") return runMaster(args);
+  if (command == "agent" || command == "slave") return runAgent(args);
+  if (command == "execute") return runExecute(args);
+  if (command == "framework") return runFramework(args);
   if (command == "modules") return runModules(args);
   if (command == "version" || command == "--version") {
     std::cout << "tessera " << versionInfo().version << std::endl;

@@ -7,6 +7,7 @@
 #include <ctime>
 #include <filesystem>
 #include <iomanip>
+#include <set>
 #include <sstream>
 
 #include "kernel/runtime/logging.h"
@@ -29,6 +30,7 @@ api::Status Daemon::start() {
   auto entries = modules::readManifests(
       {options_.common.modules, options_.common.modulesDir, defaultManifestPath()}, searchPath);
   if (!entries) return entries.status();
+  addBuiltins(*entries, searchPath);
   if (auto loaded = manager_.load(*entries); !loaded) return loaded;
 
   if (options_.common.workDir.empty()) {
@@ -75,7 +77,12 @@ api::Status Daemon::start() {
     stop();
     return registered;
   }
+  return api::Status::ok();
+}
 
+api::Status Daemon::serve() {
+  if (!started_) return api::failedPrecondition("the daemon is not started");
+  auto log = runtime::logger(options_.role);
   net::HttpServerOptions serverOptions;
   serverOptions.address = options_.common.ip;
   serverOptions.port = options_.common.port;
@@ -90,9 +97,39 @@ api::Status Daemon::start() {
   return api::Status::ok();
 }
 
+void Daemon::addBuiltins(std::vector<modules::ManifestEntry>& entries,
+                         const std::vector<std::filesystem::path>& searchPath) const {
+  if (options_.builtinKinds.empty()) return;
+  if (!options_.common.modules && !options_.common.modulesDir) return;  // the default is used
+  // A manifest that does not load is left for the real load to report.
+  modules::ModuleManager given;
+  if (!given.load(entries)) return;
+  std::set<std::string, std::less<>> missing(options_.builtinKinds.begin(),
+                                             options_.builtinKinds.end());
+  for (const auto& module : given.modules()) missing.erase(module.kind);
+  if (missing.empty()) return;
+  auto defaults =
+      modules::readManifests({std::nullopt, std::nullopt, defaultManifestPath()}, searchPath);
+  modules::ModuleManager builtin;
+  if (!defaults || !builtin.load(*defaults)) return;
+  for (const auto& module : builtin.modules()) {
+    if (!missing.count(module.kind) || given.find(module.name) != nullptr) continue;
+    for (const auto& entry : *defaults) {
+      if (entry.module == module.name) entries.push_back(entry);
+    }
+  }
+}
+
+void Daemon::onStop(std::function<void()> fn) { onStop_.push_back(std::move(fn)); }
+
 void Daemon::stop() {
   if (!started_) return;
   started_ = false;
+  while (!onStop_.empty()) {
+    auto fn = std::move(onStop_.back());
+    onStop_.pop_back();
+    fn();
+  }
   if (server_) server_->stop();
   if (host_) host_->stopAll();
   runtime_->stop();

@@ -1,12 +1,15 @@
 #pragma once
 
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "kernel/cli/common.h"
 #include "kernel/http/endpoints.h"
+#include "kernel/modules/manifest.h"
 #include "kernel/modules/module_host.h"
 #include "kernel/modules/module_manager.h"
 #include "kernel/net/http_server.h"
@@ -26,6 +29,10 @@ class Daemon {
     CommonFlags common;
     /// The role's effective flags, redacted, for /flags.
     std::function<std::map<std::string, std::string>()> flags;
+    /// Kinds the role cannot run without ("allocator", "containerizer"). When --modules or
+    /// --modules_dir load no module of such a kind, that kind's modules come from the default
+    /// manifest, as Mesos's built-in allocator and containerizer do.
+    std::vector<std::string> builtinKinds;
   };
 
   explicit Daemon(Options options);
@@ -33,13 +40,22 @@ class Daemon {
   Daemon(const Daemon&) = delete;
   Daemon& operator=(const Daemon&) = delete;
 
-  /// Loads the modules, starts the runtime, creates the anonymous and hook modules, registers
-  /// the shared endpoints and binds the HTTP port, in that order, so the port opens only on a
-  /// daemon that is complete. Errors: the first failure (module load errors name the file, the
-  /// module and the reason); what was started is stopped again.
+  /// Loads the modules, starts the runtime, creates the anonymous and hook modules and
+  /// registers the shared endpoints. The role then adds its components and calls serve(), so
+  /// the port opens only on a daemon that is complete. Errors: the first failure (module load
+  /// errors name the file, the module and the reason); what was started is stopped again.
   api::Status start();
 
-  /// Stops the HTTP listener, then the modules (newest first), then the runtime. Idempotent.
+  /// Binds the HTTP port and starts serving. Errors: Unavailable naming '--port'; the daemon
+  /// is then stopped.
+  api::Status serve();
+
+  /// Runs `fn` first when the daemon stops (the role's components, newest first), before the
+  /// HTTP listener and the modules go.
+  void onStop(std::function<void()> fn);
+
+  /// Stops the role's components (onStop, newest first), the HTTP listener, then the modules
+  /// (newest first), then the runtime. Idempotent.
   void stop();
 
   runtime::Runtime& runtime() { return *runtime_; }
@@ -48,10 +64,18 @@ class Daemon {
   api::StateStore& state() { return *state_; }
   net::Router& router() { return *router_; }
   modules::ModuleHost& modules() { return *host_; }
+  const modules::ModuleManager& moduleManager() const { return manager_; }
+  std::shared_ptr<net::Router> routerPtr() { return router_; }
+  /// The role's effective flags, redacted (for the components' /state and /flags).
+  std::function<std::map<std::string, std::string>()> flagValues() const { return options_.flags; }
   /// The HTTP port actually bound (useful with --port=0).
   uint16_t port() const;
 
  private:
+  // Appends the default manifest's modules of the builtin kinds the given manifests lack.
+  void addBuiltins(std::vector<modules::ManifestEntry>& entries,
+                   const std::vector<std::filesystem::path>& searchPath) const;
+
   Options options_;
   std::unique_ptr<runtime::Runtime> runtime_;
   std::unique_ptr<runtime::MetricsRegistry> metrics_;
@@ -61,6 +85,7 @@ class Daemon {
   std::unique_ptr<net::HttpServer> server_;
   modules::ModuleManager manager_;
   std::unique_ptr<modules::ModuleHost> host_;
+  std::vector<std::function<void()>> onStop_;
   bool started_ = false;
 };
 

@@ -36,14 +36,17 @@ int runFramework(const std::vector<std::string>& args) {
     return 1;
   }
   blockStopSignals();
-  Daemon daemon({std::string(kRole), common, [&flags] { return flags.values(); }});
+  Daemon daemon({std::string(kRole), common, [&flags] { return flags.values(); }, {}});
   if (auto started = daemon.start(); !started) {
     printError(kRole, started.message());
     return 1;
   }
   scheduler::FrameworkHost host(daemon.runtime(), daemon.modules(), {module, master, {}});
-  if (auto started = host.start(); !started) {
+  api::Status started = host.start();
+  if (started) started = daemon.serve();  // the module's routes are in place: open the port
+  if (!started) {
     printError(kRole, started.message());
+    host.stop();
     daemon.stop();
     return 1;
   }

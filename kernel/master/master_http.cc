@@ -318,6 +318,10 @@ std::string Core::tasksJson() const {
   for (const auto& [id, framework] : frameworks) {
     for (const auto& task : framework.completedTasks) array->add(taskObject(task));
   }
+  // Mesos lists the tasks of frameworks that are gone too.
+  for (const auto& framework : completedFrameworks) {
+    for (const auto& task : framework.completedTasks) array->add(taskObject(task));
+  }
   Object::Ptr object = new Object;
   object->set("tasks", array);
   return stringify(object);

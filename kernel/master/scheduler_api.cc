@@ -87,11 +87,6 @@ void Core::subscribe(const v1::scheduler::Call& call, std::shared_ptr<net::HttpS
   if (info.name().empty()) return answer(stream, 400, "'framework_info.name' is required");
   std::vector<std::string> roles = rolesOf(info);
   for (const auto& role : roles) {
-    if (role == "*") {
-      return answer(stream, 400,
-                    "subscribing to role '*' is not supported yet: name a role in "
-                    "'framework_info.roles'");
-    }
     if (api::Status valid = api::validateRole(role); !valid) {
       return answer(stream, 400, valid.message());
     }

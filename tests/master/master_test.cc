@@ -63,6 +63,15 @@ class MasterTest : public MasterFixture {
   }
 };
 
+// No role in framework_info means Mesos's default role "*": offers of unreserved resources.
+TEST_F(MasterTest, FrameworkWithoutARoleGetsOffersInTheDefaultRole) {
+  startMaster();
+  Cluster c = cluster(R"({"user":"u","name":"no-role"})");
+  ASSERT_GT(c.offers.offers().offers_size(), 0);
+  EXPECT_EQ(c.offers.offers().offers(0).allocation_info().role(), "*");
+  launch(c, "t-default-role");
+}
+
 TEST_F(MasterTest, AgentRegistersAndAppearsInStateAndSlaves) {
   startMaster();
   auto transport = getJson("/master/transport");
@@ -197,7 +206,7 @@ TEST_F(MasterTest, MalformedCallsAre400AndChangeNothing) {
   auto wrongType = post("/api/v1/scheduler", "{}", "text/plain");
   EXPECT_EQ(wrongType.status, 415);
   auto badRole = makeScheduler();
-  EXPECT_EQ(badRole->subscribe(R"({"user":"u","name":"x"})"), 400);
+  EXPECT_EQ(badRole->subscribe(R"({"user":"u","name":"x","roles":["a//b"]})"), 400);
 
   // The master still works: the framework is there, the offer still usable.
   auto state = getJson("/state");

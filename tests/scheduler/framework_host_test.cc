@@ -55,6 +55,7 @@ TEST(FrameworkHostTest, LoadsTheModuleAndStartsItWithADriver) {
     {
       FrameworkHost host(daemon.runtime(), daemon.modules(), {kModule, master.address(), {}});
       ASSERT_TRUE(host.start().isOk());
+      ASSERT_TRUE(daemon.serve().isOk());
       ASSERT_NE(host.framework(), nullptr);
       ASSERT_TRUE(master.waitForCalls(Call::SUBSCRIBE, 1));
       EXPECT_EQ(master.callsOf(Call::SUBSCRIBE)[0].call.subscribe().framework_info().name(),

@@ -59,6 +59,7 @@ TEST(ReadmeTest, ExamplesRunAgainstTesseraLocal) {
   for (std::string command : commands) {
     // The README speaks of the default port and build dir; the test uses its own.
     replaceAll(command, "localhost:5050", fmt::format("localhost:{}", port));
+    replaceAll(command, "127.0.0.1:5050", fmt::format("127.0.0.1:{}", port));
     replaceAll(command, "build/bin/tessera", tesseraBinary().string());
     auto shell = Subprocess::start({{"/bin/sh", "-c", command},
                                     {{"TESSERA_CONFIG_DIR", config.path().string()}},

@@ -1,0 +1,231 @@
+#include "kernel/cli/roles.h"
+
+#include <future>
+#include <utility>
+
+#include "kernel/runtime/logging.h"
+#include "kernel/state/memory_store.h"
+
+namespace tessera::kernel::cli {
+
+namespace {
+
+// Splits "a,b,,c" into its non-empty, trimmed parts.
+std::vector<std::string> splitList(std::string_view text) {
+  std::vector<std::string> parts;
+  while (!text.empty()) {
+    auto comma = text.find(',');
+    auto part = text.substr(0, comma);
+    while (!part.empty() && part.front() == ' ') part.remove_prefix(1);
+    while (!part.empty() && part.back() == ' ') part.remove_suffix(1);
+    if (!part.empty()) parts.emplace_back(part);
+    if (comma == std::string_view::npos) break;
+    text.remove_prefix(comma + 1);
+  }
+  return parts;
+}
+
+std::string namesOfKind(const modules::ModuleManager& manager, std::string_view kind) {
+  std::string names;
+  for (const auto& module : manager.modules()) {
+    if (module.kind != kind) continue;
+    if (!names.empty()) names += ", ";
+    names += fmt::format("'{}'", module.name);
+  }
+  return names.empty() ? std::string("none") : names;
+}
+
+}  // namespace
+
+void addMasterFlags(runtime::FlagSet& flags, MasterFlags& m) {
+  flags.add("registry", &m.registry,
+            "Where the registry of admitted agents lives: replicated_log (durable, under "
+            "--work_dir) or in_memory");
+  flags.add("cluster", &m.cluster, "Human readable name of the cluster, shown in /state");
+  flags.add("allocator", &m.allocator,
+            "The allocator module to use (default: the first allocator module loaded; "
+            "HierarchicalDRF means the same)");
+  flags.add("agent_ping_timeout", &m.agentPingTimeout,
+            "How long an agent may stay silent before a ping counts as missed")
+      .alias("slave_ping_timeout");
+  flags.add("max_agent_ping_timeouts", &m.maxAgentPingTimeouts,
+            "Missed pings after which an agent is marked unreachable")
+      .alias("max_slave_ping_timeouts");
+  flags.add("agent_reregister_timeout", &m.agentReregisterTimeout,
+            "After a master restart, how long known agents have to re-register before they "
+            "are marked unreachable")
+      .alias("slave_reregister_timeout");
+  flags.add("transport_port", &m.transportPort,
+            "Port agents connect to (0: any free port; agents find it through the HTTP port)");
+}
+
+void addAgentFlags(runtime::FlagSet& flags, AgentFlags& a, bool withMaster) {
+  if (withMaster) {
+    flags.add("master", &a.master, "The master's address, host:port").required();
+  }
+  flags.add("resources", &a.resources,
+            "Total consumable resources, 'cpus:4;mem:4096;ports:[31000-32000]' or JSON "
+            "(default: detected)");
+  flags.add("attributes", &a.attributes, "Attributes of the machine, 'rack:r1;zone:a'");
+  flags.add("containerizers", &a.containerizers,
+            "Containerizer modules in order of preference (mesos = native)");
+  flags.add("isolation", &a.isolation, "Isolation mechanisms, comma-separated");
+  flags.add("recover", &a.recover,
+            "reconnect: re-attach to live tasks after a restart; cleanup: kill them");
+  flags.add("executor_shutdown_grace_period", &a.executorShutdownGracePeriod,
+            "Time between SIGTERM and SIGKILL when a task without a kill policy is killed");
+}
+
+api::Result<std::string> resolveAllocator(const modules::ModuleManager& manager,
+                                          std::string_view flag) {
+  if (flag.empty() || flag == "HierarchicalDRF") {
+    for (const auto& module : manager.modules()) {
+      if (module.kind == api::kKindAllocator) return module.name;
+    }
+    return api::invalidArgument(
+        "flag '--allocator': no allocator module is loaded (add one to --modules)");
+  }
+  const auto* module = manager.find(flag);
+  if (module == nullptr || module->kind != api::kKindAllocator) {
+    return api::invalidArgument("flag '--allocator': '{}' is not a loaded allocator module "
+                                "(loaded: {})",
+                                flag, namesOfKind(manager, api::kKindAllocator));
+  }
+  return module->name;
+}
+
+api::Result<std::vector<std::string>> resolveContainerizers(const modules::ModuleManager& manager,
+                                                            std::string_view flag) {
+  std::vector<std::string> names;
+  for (auto entry : splitList(flag)) {
+    if (entry == "mesos") entry = "native";
+    const modules::LoadedModule* found = nullptr;
+    for (const auto& module : manager.modules()) {
+      if (module.kind != api::kKindContainerizer) continue;
+      if (module.name == entry || module.name.ends_with(fmt::format("containerizer_{}", entry))) {
+        found = &module;
+        break;
+      }
+    }
+    if (found == nullptr) {
+      return api::invalidArgument(
+          "flag '--containerizers': no containerizer module '{}' is loaded (loaded: {})", entry,
+          namesOfKind(manager, api::kKindContainerizer));
+    }
+    names.push_back(found->name);
+  }
+  if (names.empty()) return api::invalidArgument("flag '--containerizers' is empty");
+  return names;
+}
+
+api::Result<std::unique_ptr<MasterRole>> MasterRole::start(Daemon& daemon,
+                                                           const CommonFlags& common,
+                                                           const MasterFlags& flags,
+                                                           bool registryInMemory) {
+  auto allocatorName = resolveAllocator(daemon.moduleManager(), flags.allocator);
+  if (!allocatorName) return allocatorName.status();
+  auto allocator = daemon.modules().create<api::Allocator>(*allocatorName);
+  if (!allocator) return allocator.status();
+
+  master::MasterServices services;
+  services.runtime = &daemon.runtime();
+  services.metrics = &daemon.metrics();
+  services.router = daemon.routerPtr();
+  auto role = std::unique_ptr<MasterRole>(new MasterRole());
+  if (registryInMemory) {
+    // --registry=in_memory: the registry goes with the process even when --work_dir is set.
+    role->registry_ = std::make_unique<state::MemoryStore>();
+    services.state = role->registry_.get();
+  } else {
+    services.state = &daemon.state();
+  }
+  services.allocator = *allocator;
+  services.allocatorExecutor = daemon.modules().executorOf(*allocator);
+
+  master::MasterOptions options;
+  options.ip = common.ip;
+  options.hostname = common.hostname.value_or(common.ip);
+  options.httpPort = common.port;
+  options.transportPort = flags.transportPort;
+  options.cluster = flags.cluster;
+  options.workDir = common.workDir;
+  options.registryInMemory = registryInMemory;
+  options.agentPingTimeout = flags.agentPingTimeout;
+  options.maxAgentPingTimeouts = flags.maxAgentPingTimeouts;
+  options.agentReregisterTimeout = flags.agentReregisterTimeout;
+  options.flags = daemon.flagValues();
+  options.version = versionInfo();
+
+  role->master_ = std::make_unique<master::Master>(std::move(services), std::move(options));
+  if (auto started = role->master_->start(); !started) return started;
+  auto* master = role->master_.get();
+  daemon.onStop([master] { master->stop(); });
+  return role;
+}
+
+api::Result<std::unique_ptr<AgentRole>> AgentRole::start(Daemon& daemon, const CommonFlags& common,
+                                                         const AgentFlags& flags,
+                                                         Placement placement) {
+  if (flags.recover != "reconnect" && flags.recover != "cleanup") {
+    return api::invalidArgument("flag '--recover': '{}' is neither reconnect nor cleanup",
+                                flags.recover);
+  }
+  auto names = resolveContainerizers(daemon.moduleManager(), flags.containerizers);
+  if (!names) return names.status();
+
+  auto role = std::unique_ptr<AgentRole>(new AgentRole());
+  agent::AgentServices services;
+  services.runtime = &daemon.runtime();
+  services.metrics = &daemon.metrics();
+  services.router = daemon.routerPtr();
+  services.state = &daemon.state();
+  for (const auto& name : *names) {
+    auto containerizer = daemon.modules().create<api::Containerizer>(name);
+    if (!containerizer) return containerizer.status();
+    role->containerizers_.push_back(
+        {name, *containerizer, daemon.modules().executorOf(*containerizer)});
+  }
+  services.containerizers = role->containerizers_;
+
+  agent::AgentOptions options;
+  options.master = placement.masterAddress;
+  options.ip = common.ip;
+  options.hostname = common.hostname.value_or(common.ip);
+  options.httpPort = placement.httpPort;
+  options.workDir = placement.workDir;
+  options.resources = flags.resources;
+  options.attributes = flags.attributes;
+  options.isolation = flags.isolation;
+  options.recover = flags.recover;
+  options.killGracePeriod = flags.executorShutdownGracePeriod;
+  options.routePrefix = placement.routePrefix;
+  options.stateRoot = placement.stateRoot;
+  options.flags = daemon.flagValues();
+
+  role->agent_ = std::make_unique<agent::Agent>(std::move(services), std::move(options));
+  if (auto started = role->agent_->start(); !started) return started;
+  auto* agent = role->agent_.get();
+  daemon.onStop([agent] { agent->stop(); });
+  return role;
+}
+
+void AgentRole::destroyContainers(runtime::Duration grace) {
+  for (const auto& slot : containerizers_) {
+    std::promise<std::vector<std::string>> listed;
+    slot.executor->post([&] {
+      slot.containerizer->containers(
+          [&](std::vector<std::string> ids) { listed.set_value(std::move(ids)); });
+    });
+    auto ids = listed.get_future().get();
+    std::vector<std::promise<void>> destroyed(ids.size());
+    for (size_t i = 0; i < ids.size(); ++i) {
+      slot.executor->post([&, i] {
+        slot.containerizer->destroy(ids[i], grace,
+                                    [&, i](const api::Status&) { destroyed[i].set_value(); });
+      });
+    }
+    for (auto& done : destroyed) done.get_future().wait();
+  }
+}
+
+}  // namespace tessera::kernel::cli

@@ -1,0 +1,92 @@
+#pragma once
+
+/// The cluster roles as the CLI assembles them: flags with Mesos's names, the modules a role
+/// needs (allocator, containerizers) resolved from what the manifest loaded, and the master and
+/// agent components started inside a Daemon.
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kernel/agent/agent.h"
+#include "kernel/cli/daemon.h"
+#include "kernel/master/master.h"
+#include "kernel/runtime/duration.h"
+#include "kernel/runtime/flags.h"
+
+namespace tessera::kernel::cli {
+
+/// `tessera master` flags beyond the common ones.
+struct MasterFlags {
+  std::string registry = "replicated_log";  ///< replicated_log (durable in --work_dir) | in_memory
+  std::string cluster;
+  std::string allocator;  ///< a loaded allocator module; empty or HierarchicalDRF: the first one
+  runtime::Duration agentPingTimeout = std::chrono::seconds(15);
+  int64_t maxAgentPingTimeouts = 5;
+  runtime::Duration agentReregisterTimeout = std::chrono::minutes(10);
+  uint16_t transportPort = 0;
+};
+
+/// `tessera agent` flags beyond the common ones.
+struct AgentFlags {
+  std::string master;
+  std::string resources;
+  std::string attributes;
+  std::string containerizers = "mesos";
+  std::string isolation = "posix/cpu,posix/mem";
+  std::string recover = "reconnect";
+  runtime::Duration executorShutdownGracePeriod = std::chrono::seconds(5);
+};
+
+void addMasterFlags(runtime::FlagSet& flags, MasterFlags& master);
+/// `withMaster`: false for `tessera local`, whose agents talk to its own master.
+void addAgentFlags(runtime::FlagSet& flags, AgentFlags& agent, bool withMaster);
+
+/// The allocator module `--allocator` names among the loaded ones. Errors: InvalidArgument
+/// naming '--allocator' (and the allocator modules that are loaded).
+api::Result<std::string> resolveAllocator(const modules::ModuleManager& manager,
+                                          std::string_view flag);
+/// The containerizer modules `--containerizers` names, in order: an entry is a loaded module's
+/// full name or its short name (`native` for `..._containerizer_native`; `mesos` means
+/// `native`). Errors: InvalidArgument naming '--containerizers'.
+api::Result<std::vector<std::string>> resolveContainerizers(const modules::ModuleManager& manager,
+                                                            std::string_view flag);
+
+/// A master inside a daemon: its allocator module and the component.
+class MasterRole {
+ public:
+  /// Creates the allocator and starts the master; the daemon stops it first on stop().
+  static api::Result<std::unique_ptr<MasterRole>> start(Daemon& daemon, const CommonFlags& common,
+                                                        const MasterFlags& flags,
+                                                        bool registryInMemory);
+  master::Master& master() { return *master_; }
+
+ private:
+  std::unique_ptr<api::StateStore> registry_;  ///< set for --registry=in_memory
+  std::unique_ptr<master::Master> master_;
+};
+
+/// An agent inside a daemon: its containerizer modules and the component.
+class AgentRole {
+ public:
+  struct Placement {
+    std::string masterAddress;  ///< host:port of the master's HTTP port
+    std::string workDir;        ///< the agent's own work dir
+    uint16_t httpPort = 5051;   ///< where its endpoints are served
+    std::string routePrefix;    ///< "" or "/slave(N)"
+    std::string stateRoot = "/agent/";
+  };
+  static api::Result<std::unique_ptr<AgentRole>> start(Daemon& daemon, const CommonFlags& common,
+                                                       const AgentFlags& flags,
+                                                       Placement placement);
+  agent::Agent& agent() { return *agent_; }
+  /// Destroys every container of this agent (SIGTERM, SIGKILL after `grace`) and waits for it:
+  /// `tessera local` leaves no process behind.
+  void destroyContainers(runtime::Duration grace);
+
+ private:
+  std::unique_ptr<agent::Agent> agent_;
+  std::vector<agent::ContainerizerSlot> containerizers_;
+};
+
+}  // namespace tessera::kernel::cli

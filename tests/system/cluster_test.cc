@@ -1,0 +1,296 @@
+// The seed walkthrough with real processes: `tessera master`, `tessera agent`,
+// `tessera execute`, `tessera local`, talking over loopback; agents killed with SIGKILL.
+#include <Poco/JSON/Array.h>
+#include <Poco/JSON/Object.h>
+#include <Poco/JSON/Parser.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <fstream>
+
+#include "tests/support/subprocess.h"
+
+namespace tessera::testing {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+
+Poco::JSON::Object::Ptr getJson(uint16_t port, const std::string& path) {
+  auto response = httpRequest(port, "GET", path);
+  if (!response || response->status != 200) return nullptr;
+  try {
+    return Poco::JSON::Parser().parse(response->body).extract<Poco::JSON::Object::Ptr>();
+  } catch (const Poco::Exception&) {
+    return nullptr;
+  }
+}
+
+// The state of task `taskId` in the master's /state (frameworks' tasks and completed tasks),
+// or "" when the master does not list it.
+std::string taskState(uint16_t masterPort, const std::string& taskId) {
+  auto state = getJson(masterPort, "/state");
+  if (!state) return "";
+  for (const char* frameworkList : {"frameworks", "completed_frameworks"}) {
+  auto frameworks = state->getArray(frameworkList);
+  for (size_t i = 0; frameworks && i < frameworks->size(); ++i) {
+    auto framework = frameworks->getObject(i);
+    for (const char* list : {"tasks", "completed_tasks"}) {
+      auto tasks = framework->getArray(list);
+      if (!tasks) continue;
+      for (size_t j = 0; j < tasks->size(); ++j) {
+        auto task = tasks->getObject(j);
+        if (task->getValue<std::string>("id") == taskId) {
+          return task->getValue<std::string>("state");
+        }
+      }
+    }
+  }
+  }
+  return "";
+}
+
+size_t activatedAgents(uint16_t masterPort) {
+  auto state = getJson(masterPort, "/state");
+  if (!state || !state->has("activated_slaves")) return 0;
+  return state->getValue<size_t>("activated_slaves");
+}
+
+bool processAlive(pid_t pid) { return ::kill(pid, 0) == 0 || errno == EPERM; }
+
+// A master and agents as real processes, each with its own config dir (so /etc/tessera on the
+// machine never leaks in) and work dir.
+class ClusterTest : public ::testing::Test {
+ protected:
+  std::unique_ptr<Subprocess> startMaster(std::vector<std::string> extra = {}) {
+    std::vector<std::string> argv = {tesseraBinary().string(),
+                                     "master",
+                                     fmt::format("--port={}", masterPort_),
+                                     fmt::format("--work_dir={}", (dir_.path() / "master").string()),
+                                     "--quiet"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    return launch(std::move(argv), [this] { return httpOk(masterPort_, "/state"); });
+  }
+
+  std::unique_ptr<Subprocess> startAgent(std::vector<std::string> extra = {}) {
+    std::vector<std::string> argv = {tesseraBinary().string(),
+                                     "agent",
+                                     fmt::format("--port={}", agentPort_),
+                                     fmt::format("--master=127.0.0.1:{}", masterPort_),
+                                     fmt::format("--work_dir={}", (dir_.path() / "agent").string()),
+                                     "--resources=cpus:2;mem:1024;disk:1024;ports:[31000-31100]",
+                                     "--quiet"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    return launch(std::move(argv), [this] { return httpOk(agentPort_, "/state"); });
+  }
+
+  // `tessera execute` against the master, not waited for.
+  std::unique_ptr<Subprocess> execute(const std::string& name, const std::string& command,
+                                      std::vector<std::string> extra = {}) {
+    std::vector<std::string> argv = {tesseraBinary().string(), "execute",
+                                     fmt::format("--master=127.0.0.1:{}", masterPort_),
+                                     fmt::format("--name={}", name),
+                                     fmt::format("--command={}", command)};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    auto process = Subprocess::start({argv, env(), {}, std::nullopt});
+    EXPECT_TRUE(process) << process.status().message();
+    return process ? std::move(process).value() : nullptr;
+  }
+
+  std::map<std::string, std::string> env() const {
+    return {{"TESSERA_CONFIG_DIR", config_.path().string()}};
+  }
+
+  static bool httpOk(uint16_t port, const std::string& path) {
+    auto response = httpRequest(port, "GET", path);
+    return response && response->status == 200;
+  }
+
+  std::unique_ptr<Subprocess> launch(std::vector<std::string> argv,
+                                     const std::function<bool()>& ready) {
+    auto process = Subprocess::start({std::move(argv), env(), {}, std::nullopt});
+    EXPECT_TRUE(process) << process.status().message();
+    if (!process) return nullptr;
+    EXPECT_TRUE(waitFor(ready)) << (*process)->err();
+    return std::move(process).value();
+  }
+
+  TempDir dir_;
+  TempDir config_;
+  uint16_t masterPort_ = freePort();
+  uint16_t agentPort_ = freePort();
+};
+
+TEST_F(ClusterTest, ExecuteRunsATaskToFinishedAndTheMasterShowsIt) {
+  auto master = startMaster();
+  auto agent = startAgent();
+  ASSERT_TRUE(master && agent);
+  ASSERT_TRUE(waitFor([&] { return activatedAgents(masterPort_) == 1; }));
+
+  auto run = execute("cluster-test", "sleep 1");
+  ASSERT_TRUE(run);
+  ASSERT_TRUE(run->wait(std::chrono::seconds(60))) << run->out() << run->err();
+  EXPECT_EQ(run->exitCode(), 0) << run->out() << run->err();
+  EXPECT_THAT(run->out(), HasSubstr("TASK_RUNNING"));
+  EXPECT_THAT(run->out(), HasSubstr("TASK_FINISHED"));
+  EXPECT_EQ(taskState(masterPort_, "cluster-test"), "TASK_FINISHED");
+}
+
+TEST_F(ClusterTest, ExecuteExitsWithTheTaskExitCode) {
+  auto master = startMaster();
+  auto agent = startAgent();
+  ASSERT_TRUE(master && agent);
+  auto run = execute("fails", "echo to-stdout; exit 3");
+  ASSERT_TRUE(run);
+  ASSERT_TRUE(run->wait(std::chrono::seconds(60))) << run->out() << run->err();
+  EXPECT_EQ(run->exitCode(), 3) << run->out() << run->err();
+  EXPECT_THAT(run->out(), HasSubstr("TASK_FAILED"));
+  EXPECT_EQ(taskState(masterPort_, "fails"), "TASK_FAILED");
+
+  // The task's stdout is in its sandbox, readable through the agent's /files/read.
+  auto state = getJson(agentPort_, "/state");
+  ASSERT_TRUE(state);
+  std::string directory;
+  for (const char* list : {"frameworks", "completed_frameworks"}) {
+    auto frameworks = state->getArray(list);
+    for (size_t i = 0; frameworks && i < frameworks->size(); ++i) {
+      for (const char* executors : {"executors", "completed_executors"}) {
+        auto array = frameworks->getObject(i)->getArray(executors);
+        for (size_t j = 0; array && j < array->size(); ++j) {
+          auto executor = array->getObject(j);
+          if (executor->getValue<std::string>("id") == "fails") {
+            directory = executor->getValue<std::string>("directory");
+          }
+        }
+      }
+    }
+  }
+  ASSERT_FALSE(directory.empty()) << "no executor 'fails' in the agent's /state";
+  auto read = getJson(agentPort_, fmt::format("/files/read?path={}/stdout&offset=0", directory));
+  ASSERT_TRUE(read);
+  EXPECT_THAT(read->getValue<std::string>("data"), HasSubstr("to-stdout"));
+}
+
+TEST_F(ClusterTest, UnreachableMasterIsAClearError) {
+  auto run = execute("nowhere", "true");
+  ASSERT_TRUE(run);
+  ASSERT_TRUE(run->wait(std::chrono::seconds(60))) << run->out() << run->err();
+  EXPECT_NE(run->exitCode(), 0);
+  EXPECT_THAT(run->err(), HasSubstr(fmt::format("127.0.0.1:{}", masterPort_)));
+}
+
+TEST_F(ClusterTest, DISABLED_TaskSurvivesAnAgentKilledWithSigkill) {
+  auto master = startMaster();
+  auto agent = startAgent();
+  ASSERT_TRUE(master && agent);
+  // The task writes its pid, then runs until the file `stop` appears.
+  auto pidFile = dir_.path() / "task.pid";
+  auto stopFile = dir_.path() / "stop";
+  auto run = execute("survivor", fmt::format("echo $$ > {}; while [ ! -e {} ]; do sleep 0.1; done",
+                                             pidFile.string(), stopFile.string()));
+  ASSERT_TRUE(run);
+  ASSERT_TRUE(waitFor([&] { return taskState(masterPort_, "survivor") == "TASK_RUNNING"; }))
+      << run->out() << run->err();
+  ASSERT_TRUE(waitFor([&] { return fs::exists(pidFile) && fs::file_size(pidFile) > 0; }));
+  pid_t taskPid = 0;
+  std::ifstream(pidFile) >> taskPid;
+  ASSERT_GT(taskPid, 0);
+
+  agent->kill(SIGKILL);
+  ASSERT_TRUE(agent->wait(std::chrono::seconds(10)));
+  EXPECT_TRUE(processAlive(taskPid)) << "the task died with the agent";
+
+  auto restarted = startAgent();
+  ASSERT_TRUE(restarted);
+  ASSERT_TRUE(waitFor([&] { return activatedAgents(masterPort_) == 1; }));
+  EXPECT_EQ(taskState(masterPort_, "survivor"), "TASK_RUNNING");
+  EXPECT_TRUE(processAlive(taskPid));
+
+  // The recovered task ends normally and the framework hears about it.
+  std::ofstream(stopFile) << "now";
+  ASSERT_TRUE(run->wait(std::chrono::seconds(60))) << run->out() << run->err();
+  EXPECT_THAT(run->out(), HasSubstr("TASK_FINISHED"));
+  EXPECT_EQ(taskState(masterPort_, "survivor"), "TASK_FINISHED");
+}
+
+TEST_F(ClusterTest, AnAgentThatNeverReturnsMakesItsTasksLost) {
+  auto master = startMaster({"--agent_ping_timeout=200ms", "--max_agent_ping_timeouts=3"});
+  auto agent = startAgent();
+  ASSERT_TRUE(master && agent);
+  auto run = execute("orphaned", "sleep 1000");
+  ASSERT_TRUE(run);
+  ASSERT_TRUE(waitFor([&] { return taskState(masterPort_, "orphaned") == "TASK_RUNNING"; }))
+      << run->out() << run->err();
+  agent->kill(SIGKILL);
+  ASSERT_TRUE(agent->wait(std::chrono::seconds(10)));
+  // `tessera execute` does not declare PARTITION_AWARE, so it hears TASK_LOST.
+  ASSERT_TRUE(run->wait(std::chrono::seconds(60))) << run->out() << run->err();
+  EXPECT_THAT(run->out(), HasSubstr("TASK_LOST"));
+  EXPECT_NE(run->exitCode(), 0);
+  auto state = getJson(masterPort_, "/state");
+  ASSERT_TRUE(state);
+  EXPECT_EQ(state->getValue<size_t>("activated_slaves"), 0u);
+  EXPECT_EQ(state->getValue<size_t>("unreachable_slaves"), 1u);
+  // What the SIGKILLed agent left running is cleaned up by the next agent on its work dir.
+  auto next = startAgent({"--recover=cleanup"});
+  ASSERT_TRUE(next);
+}
+
+TEST_F(ClusterTest, MesosNamesRunTheRoles) {
+  TempDir bin;
+  for (const char* name : {"mesos-master", "mesos-agent", "mesos-execute"}) {
+    fs::create_symlink(tesseraBinary(), bin.path() / name);
+  }
+  auto master = launch({(bin.path() / "mesos-master").string(),
+                        fmt::format("--port={}", masterPort_), "--registry=in_memory", "--quiet"},
+                       [this] { return httpOk(masterPort_, "/state"); });
+  auto agent = launch({(bin.path() / "mesos-agent").string(), fmt::format("--port={}", agentPort_),
+                       fmt::format("--master=127.0.0.1:{}", masterPort_),
+                       fmt::format("--work_dir={}", (dir_.path() / "agent").string()),
+                       "--resources=cpus:1;mem:256", "--containerizers=mesos", "--quiet"},
+                      [this] { return httpOk(agentPort_, "/state"); });
+  ASSERT_TRUE(master && agent);
+  auto run = Subprocess::start({{(bin.path() / "mesos-execute").string(),
+                                 fmt::format("--master=127.0.0.1:{}", masterPort_),
+                                 "--name=classic", "--command=true"},
+                                env(),
+                                {},
+                                std::nullopt});
+  ASSERT_TRUE(run);
+  ASSERT_TRUE((*run)->wait(std::chrono::seconds(60))) << (*run)->out() << (*run)->err();
+  EXPECT_EQ((*run)->exitCode(), 0) << (*run)->out() << (*run)->err();
+}
+
+TEST_F(ClusterTest, MasterNeedsAWorkDirForADurableRegistry) {
+  auto master = Subprocess::start(
+      {{tesseraBinary().string(), "master", fmt::format("--port={}", masterPort_)}, env(), {}, {}});
+  ASSERT_TRUE(master);
+  ASSERT_TRUE((*master)->wait(std::chrono::seconds(30)));
+  EXPECT_EQ((*master)->exitCode(), 1);
+  EXPECT_THAT((*master)->err(), HasSubstr("'--work_dir'"));
+}
+
+TEST_F(ClusterTest, LocalLeavesNoTaskBehindWhenStopped) {
+  auto local = launch({tesseraBinary().string(), "local", fmt::format("--port={}", masterPort_),
+                       "--quiet"},
+                      [this] { return activatedAgents(masterPort_) == 1; });
+  ASSERT_TRUE(local);
+  auto pidFile = dir_.path() / "task.pid";
+  auto run = execute("lingering", fmt::format("echo $$ > {}; exec sleep 1000", pidFile.string()));
+  ASSERT_TRUE(run);
+  ASSERT_TRUE(waitFor([&] { return fs::exists(pidFile) && fs::file_size(pidFile) > 0; }))
+      << run->out() << run->err();
+  pid_t taskPid = 0;
+  std::ifstream(pidFile) >> taskPid;
+  ASSERT_GT(taskPid, 0);
+  ASSERT_TRUE(processAlive(taskPid));
+
+  local->kill(SIGTERM);
+  ASSERT_TRUE(local->wait(std::chrono::seconds(30)));
+  EXPECT_EQ(local->exitCode(), 0) << local->err();
+  EXPECT_TRUE(waitFor([&] { return !processAlive(taskPid); }, std::chrono::seconds(10)));
+}
+
+}  // namespace
+}  // namespace tessera::testing
