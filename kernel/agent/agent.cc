@@ -1004,6 +1004,7 @@ void AgentCore::onEnvelope(uint64_t generation, const internal::Envelope& envelo
       log_->error("the master refused this agent: {}", envelope.agent_refused().message());
       refused_ = true;
       teardownClient();
+      if (options_.onRefused) options_.onRefused(envelope.agent_refused().message());
       break;
     case internal::Envelope::kRunTask:
       if (registered_) runTask(envelope.run_task());

@@ -51,6 +51,9 @@ struct AgentOptions {
   std::string routePrefix;
   /// Keys of this agent in the state store start with this ("/agent/" or "/agents/<N>/").
   std::string stateRoot = "/agent/";
+  /// Called on the agent's strand when the master refuses it (it was marked gone): the agent
+  /// stops talking to the master; a standalone agent process exits.
+  std::function<void(const std::string& message)> onRefused;
   /// Effective flags, redacted, for /state and /flags.
   std::function<std::map<std::string, std::string>()> flags;
 };

@@ -2,8 +2,11 @@
 
 #include <Poco/JSON/Array.h>
 #include <Poco/JSON/Object.h>
+#include <signal.h>
 #include <stdlib.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -155,16 +158,25 @@ int runAgent(const std::vector<std::string>& args) {
     return 1;
   }
   std::unique_ptr<AgentRole> agent;
-  return runDaemon("agent", flags, common, {"containerizer"}, [&](Daemon& daemon) -> api::Status {
-    AgentRole::Placement placement;
-    placement.masterAddress = agentFlags.master;
-    placement.workDir = common.workDir;
-    placement.httpPort = common.port;
-    auto started = AgentRole::start(daemon, common, agentFlags, std::move(placement));
-    if (!started) return started.status();
-    agent = std::move(started).value();
-    return api::Status::ok();
-  });
+  static std::atomic<bool> refused{false};
+  int code =
+      runDaemon("agent", flags, common, {"containerizer"}, [&](Daemon& daemon) -> api::Status {
+        AgentRole::Placement placement;
+        placement.masterAddress = agentFlags.master;
+        placement.workDir = common.workDir;
+        placement.httpPort = common.port;
+        // Refused by the master (marked gone): stop, as a Mesos agent does, and exit non-zero.
+        placement.onRefused = [](const std::string& message) {
+          printError("agent", fmt::format("the master refused this agent: {}", message));
+          refused = true;
+          ::kill(::getpid(), SIGTERM);
+        };
+        auto started = AgentRole::start(daemon, common, agentFlags, std::move(placement));
+        if (!started) return started.status();
+        agent = std::move(started).value();
+        return api::Status::ok();
+      });
+  return refused ? 1 : code;
 }
 
 int runLocal(const std::vector<std::string>& args) {

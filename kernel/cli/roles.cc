@@ -45,15 +45,18 @@ void addMasterFlags(runtime::FlagSet& flags, MasterFlags& m) {
   flags.add("allocator", &m.allocator,
             "The allocator module to use (default: the first allocator module loaded; "
             "HierarchicalDRF means the same)");
-  flags.add("agent_ping_timeout", &m.agentPingTimeout,
-            "How long an agent may stay silent before a ping counts as missed")
+  flags
+      .add("agent_ping_timeout", &m.agentPingTimeout,
+           "How long an agent may stay silent before a ping counts as missed")
       .alias("slave_ping_timeout");
-  flags.add("max_agent_ping_timeouts", &m.maxAgentPingTimeouts,
-            "Missed pings after which an agent is marked unreachable")
+  flags
+      .add("max_agent_ping_timeouts", &m.maxAgentPingTimeouts,
+           "Missed pings after which an agent is marked unreachable")
       .alias("max_slave_ping_timeouts");
-  flags.add("agent_reregister_timeout", &m.agentReregisterTimeout,
-            "After a master restart, how long known agents have to re-register before they "
-            "are marked unreachable")
+  flags
+      .add("agent_reregister_timeout", &m.agentReregisterTimeout,
+           "After a master restart, how long known agents have to re-register before they "
+           "are marked unreachable")
       .alias("slave_reregister_timeout");
   flags.add("transport_port", &m.transportPort,
             "Port agents connect to (0: any free port; agents find it through the HTTP port)");
@@ -87,9 +90,10 @@ api::Result<std::string> resolveAllocator(const modules::ModuleManager& manager,
   }
   const auto* module = manager.find(flag);
   if (module == nullptr || module->kind != api::kKindAllocator) {
-    return api::invalidArgument("flag '--allocator': '{}' is not a loaded allocator module "
-                                "(loaded: {})",
-                                flag, namesOfKind(manager, api::kKindAllocator));
+    return api::invalidArgument(
+        "flag '--allocator': '{}' is not a loaded allocator module "
+        "(loaded: {})",
+        flag, namesOfKind(manager, api::kKindAllocator));
   }
   return module->name;
 }
@@ -200,6 +204,7 @@ api::Result<std::unique_ptr<AgentRole>> AgentRole::start(Daemon& daemon, const C
   options.killGracePeriod = flags.executorShutdownGracePeriod;
   options.routePrefix = placement.routePrefix;
   options.stateRoot = placement.stateRoot;
+  options.onRefused = placement.onRefused;
   options.flags = daemon.flagValues();
 
   role->agent_ = std::make_unique<agent::Agent>(std::move(services), std::move(options));

@@ -75,6 +75,8 @@ class AgentRole {
     uint16_t httpPort = 5051;   ///< where its endpoints are served
     std::string routePrefix;    ///< "" or "/slave(N)"
     std::string stateRoot = "/agent/";
+    /// When the master refuses the agent (see AgentOptions::onRefused).
+    std::function<void(const std::string&)> onRefused;
   };
   static api::Result<std::unique_ptr<AgentRole>> start(Daemon& daemon, const CommonFlags& common,
                                                        const AgentFlags& flags,

@@ -33,20 +33,20 @@ std::string taskState(uint16_t masterPort, const std::string& taskId) {
   auto state = getJson(masterPort, "/state");
   if (!state) return "";
   for (const char* frameworkList : {"frameworks", "completed_frameworks"}) {
-  auto frameworks = state->getArray(frameworkList);
-  for (size_t i = 0; frameworks && i < frameworks->size(); ++i) {
-    auto framework = frameworks->getObject(i);
-    for (const char* list : {"tasks", "completed_tasks"}) {
-      auto tasks = framework->getArray(list);
-      if (!tasks) continue;
-      for (size_t j = 0; j < tasks->size(); ++j) {
-        auto task = tasks->getObject(j);
-        if (task->getValue<std::string>("id") == taskId) {
-          return task->getValue<std::string>("state");
+    auto frameworks = state->getArray(frameworkList);
+    for (size_t i = 0; frameworks && i < frameworks->size(); ++i) {
+      auto framework = frameworks->getObject(i);
+      for (const char* list : {"tasks", "completed_tasks"}) {
+        auto tasks = framework->getArray(list);
+        if (!tasks) continue;
+        for (size_t j = 0; j < tasks->size(); ++j) {
+          auto task = tasks->getObject(j);
+          if (task->getValue<std::string>("id") == taskId) {
+            return task->getValue<std::string>("state");
+          }
         }
       }
     }
-  }
   }
   return "";
 }
@@ -64,11 +64,9 @@ bool processAlive(pid_t pid) { return ::kill(pid, 0) == 0 || errno == EPERM; }
 class ClusterTest : public ::testing::Test {
  protected:
   std::unique_ptr<Subprocess> startMaster(std::vector<std::string> extra = {}) {
-    std::vector<std::string> argv = {tesseraBinary().string(),
-                                     "master",
-                                     fmt::format("--port={}", masterPort_),
-                                     fmt::format("--work_dir={}", (dir_.path() / "master").string()),
-                                     "--quiet"};
+    std::vector<std::string> argv = {
+        tesseraBinary().string(), "master", fmt::format("--port={}", masterPort_),
+        fmt::format("--work_dir={}", (dir_.path() / "master").string()), "--quiet"};
     argv.insert(argv.end(), extra.begin(), extra.end());
     return launch(std::move(argv), [this] { return httpOk(masterPort_, "/state"); });
   }
@@ -88,10 +86,9 @@ class ClusterTest : public ::testing::Test {
   // `tessera execute` against the master, not waited for.
   std::unique_ptr<Subprocess> execute(const std::string& name, const std::string& command,
                                       std::vector<std::string> extra = {}) {
-    std::vector<std::string> argv = {tesseraBinary().string(), "execute",
-                                     fmt::format("--master=127.0.0.1:{}", masterPort_),
-                                     fmt::format("--name={}", name),
-                                     fmt::format("--command={}", command)};
+    std::vector<std::string> argv = {
+        tesseraBinary().string(), "execute", fmt::format("--master=127.0.0.1:{}", masterPort_),
+        fmt::format("--name={}", name), fmt::format("--command={}", command)};
     argv.insert(argv.end(), extra.begin(), extra.end());
     auto process = Subprocess::start({argv, env(), {}, std::nullopt});
     EXPECT_TRUE(process) << process.status().message();
@@ -251,12 +248,12 @@ TEST_F(ClusterTest, MesosNamesRunTheRoles) {
                        "--resources=cpus:1;mem:256", "--containerizers=mesos", "--quiet"},
                       [this] { return httpOk(agentPort_, "/state"); });
   ASSERT_TRUE(master && agent);
-  auto run = Subprocess::start({{(bin.path() / "mesos-execute").string(),
-                                 fmt::format("--master=127.0.0.1:{}", masterPort_),
-                                 "--name=classic", "--command=true"},
-                                env(),
-                                {},
-                                std::nullopt});
+  auto run = Subprocess::start(
+      {{(bin.path() / "mesos-execute").string(), fmt::format("--master=127.0.0.1:{}", masterPort_),
+        "--name=classic", "--command=true"},
+       env(),
+       {},
+       std::nullopt});
   ASSERT_TRUE(run);
   ASSERT_TRUE((*run)->wait(std::chrono::seconds(60))) << (*run)->out() << (*run)->err();
   EXPECT_EQ((*run)->exitCode(), 0) << (*run)->out() << (*run)->err();
@@ -272,9 +269,9 @@ TEST_F(ClusterTest, MasterNeedsAWorkDirForADurableRegistry) {
 }
 
 TEST_F(ClusterTest, LocalLeavesNoTaskBehindWhenStopped) {
-  auto local = launch({tesseraBinary().string(), "local", fmt::format("--port={}", masterPort_),
-                       "--quiet"},
-                      [this] { return activatedAgents(masterPort_) == 1; });
+  auto local =
+      launch({tesseraBinary().string(), "local", fmt::format("--port={}", masterPort_), "--quiet"},
+             [this] { return activatedAgents(masterPort_) == 1; });
   ASSERT_TRUE(local);
   auto pidFile = dir_.path() / "task.pid";
   auto run = execute("lingering", fmt::format("echo $$ > {}; exec sleep 1000", pidFile.string()));

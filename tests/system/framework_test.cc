@@ -66,12 +66,11 @@ class FrameworkSystemTest : public ::testing::Test {
 };
 
 TEST_F(FrameworkSystemTest, ModuleRunsInsideLocal) {
-  auto local = start({tesseraBinary().string(), "local", fmt::format("--port={}", port_),
-                      "--modules=" + manifest(2), fmt::format("--frameworks={}", kFramework),
-                      "--quiet"});
+  auto local =
+      start({tesseraBinary().string(), "local", fmt::format("--port={}", port_),
+             "--modules=" + manifest(2), fmt::format("--frameworks={}", kFramework), "--quiet"});
   ASSERT_TRUE(local);
-  EXPECT_TRUE(waitFor([&] { return runningTasks(port_, "sleep-framework") == 2; }))
-      << local->err();
+  EXPECT_TRUE(waitFor([&] { return runningTasks(port_, "sleep-framework") == 2; })) << local->err();
   local->kill(SIGTERM);
   ASSERT_TRUE(local->wait(std::chrono::seconds(30)));
   EXPECT_EQ(local->exitCode(), 0) << local->err();
@@ -86,11 +85,10 @@ TEST_F(FrameworkSystemTest, ModuleRunsInItsOwnProcess) {
     return health && health->status == 200;
   }));
   uint16_t frameworkPort = freePort();
-  auto framework = start({tesseraBinary().string(), "framework",
-                          fmt::format("--module={}", kFramework),
-                          fmt::format("--master=127.0.0.1:{}", port_),
-                          fmt::format("--port={}", frameworkPort), "--modules=" + manifest(3),
-                          "--quiet"});
+  auto framework =
+      start({tesseraBinary().string(), "framework", fmt::format("--module={}", kFramework),
+             fmt::format("--master=127.0.0.1:{}", port_), fmt::format("--port={}", frameworkPort),
+             "--modules=" + manifest(3), "--quiet"});
   ASSERT_TRUE(framework);
   EXPECT_TRUE(waitFor([&] { return runningTasks(port_, "sleep-framework") == 3; }))
       << framework->err();
