@@ -28,6 +28,7 @@
 #include "kernel/protocol/internal.pb.h"
 #include "kernel/runtime/logging.h"
 #include "tessera/api/json.h"
+#include "tessera/api/task_state.h"
 
 namespace tessera::kernel::agent {
 
@@ -52,21 +53,7 @@ void cancelTimer(std::unique_ptr<api::TimerHandle>& timer) {
   timer.reset();
 }
 
-bool isTerminal(v1::TaskState state) {
-  switch (state) {
-    case v1::TASK_FINISHED:
-    case v1::TASK_FAILED:
-    case v1::TASK_KILLED:
-    case v1::TASK_ERROR:
-    case v1::TASK_LOST:
-    case v1::TASK_DROPPED:
-    case v1::TASK_GONE:
-    case v1::TASK_GONE_BY_OPERATOR:
-      return true;
-    default:
-      return false;
-  }
-}
+using api::isTerminal;
 
 // A state-store key segment for an id: anything but [A-Za-z0-9._-] is %XX-escaped, and so are
 // the segments "." and "..".

@@ -22,6 +22,7 @@
 #include "kernel/scheduler/driver.h"
 #include "tessera/api/framework.h"
 #include "tessera/api/resources.h"
+#include "tessera/api/task_state.h"
 
 namespace tessera::kernel::cli {
 
@@ -62,21 +63,7 @@ std::string currentUser() {
   return "root";
 }
 
-bool isTerminal(v1::TaskState state) {
-  switch (state) {
-    case v1::TASK_FINISHED:
-    case v1::TASK_FAILED:
-    case v1::TASK_KILLED:
-    case v1::TASK_ERROR:
-    case v1::TASK_LOST:
-    case v1::TASK_DROPPED:
-    case v1::TASK_GONE:
-    case v1::TASK_GONE_BY_OPERATOR:
-      return true;
-    default:
-      return false;
-  }
-}
+using api::isTerminal;
 
 // The exit code a terminal state stands for.
 int exitCodeOf(const v1::TaskStatus& status) {

@@ -18,6 +18,7 @@
 #include "kernel/net/transport.h"
 #include "kernel/protocol/internal.pb.h"
 #include "kernel/runtime/runtime.h"
+#include "tessera/api/task_state.h"
 #include "tessera/v1/scheduler.pb.h"
 
 namespace tessera::kernel::master {
@@ -133,6 +134,6 @@ struct Core : std::enable_shared_from_this<Core> {
 /// Seconds since the epoch, as Mesos's timestamps.
 double nowSeconds();
 /// TASK_FINISHED, TASK_FAILED, ... (Mesos's protobuf::isTerminalState).
-bool isTerminal(v1::TaskState state);
+using api::isTerminal;
 
 }  // namespace tessera::kernel::master

@@ -13,6 +13,7 @@
 #include "tessera/api/framework.h"
 #include "tessera/api/module.h"
 #include "tessera/api/resources.h"
+#include "tessera/api/task_state.h"
 
 namespace {
 
@@ -108,19 +109,9 @@ class SleepFramework final : public tessera::api::Framework {
     if (status.has_uuid()) {
       driver_->acknowledge(status.agent_id(), status.task_id(), status.uuid(), nullptr);
     }
-    switch (status.state()) {
-      case v1::TASK_FINISHED:
-      case v1::TASK_FAILED:
-      case v1::TASK_KILLED:
-      case v1::TASK_ERROR:
-      case v1::TASK_LOST:
-      case v1::TASK_DROPPED:
-      case v1::TASK_GONE:
-        active_.erase(status.task_id().value());
-        driver_->revive({}, nullptr);  // a replacement is due
-        break;
-      default:
-        break;
+    if (tessera::api::isTerminal(status.state())) {
+      active_.erase(status.task_id().value());
+      driver_->revive({}, nullptr);  // a replacement is due
     }
   }
 
