@@ -5,13 +5,18 @@
 #include <pwd.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <charconv>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 
 #include "modules/containerizer_native/proc.h"
 
@@ -34,7 +39,7 @@ struct CloneArgs {
 static_assert(sizeof(CloneArgs) == 64);
 
 // What the child reports on the exec-error pipe when a step before or at execve fails.
-enum class ChildStep : int { kChdir = 1, kSetgroups, kSetgid, kSetuid, kExecve };
+enum class ChildStep : int { kChdir = 1, kSetgroups, kSetgid, kSetuid, kExecve, kFork };
 struct ChildError {
   ChildStep step;
   int error;
@@ -100,9 +105,83 @@ void closeIf(int& fd) {
 
 // The child, between clone3 and execve: async-signal-safe calls only (no allocation, no
 // locks), because the parent is multi-threaded.
+// Where the supervisor records the exit status; all null when nothing is recorded.
+struct StatusPaths {
+  const char* directory = nullptr;
+  const char* temp = nullptr;
+  const char* file = nullptr;
+};
+
+// The fds of the child, at known numbers: 0-2, the release pipe at 3 and the error pipe at 4.
+constexpr int kReleaseFd = 3;
+constexpr int kErrorFd = 4;
+
+// Writes `waitStatus` in decimal to `paths.file`, atomically and durably. Async-signal-safe;
+// failures are silent (the containerizer then falls back to what waitid tells it, if anything).
+void recordExitStatus(const StatusPaths& paths, int waitStatus) {
+  if (paths.file == nullptr) return;
+  char text[16];
+  char* end = text + sizeof(text);
+  char* begin = end;
+  *--begin = '\n';
+  unsigned value = static_cast<unsigned>(waitStatus);
+  do {
+    *--begin = static_cast<char>('0' + value % 10);
+    value /= 10;
+  } while (value != 0 && begin > text);
+  int fd = open(paths.temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return;
+  const char* next = begin;
+  while (next < end) {
+    ssize_t n = write(fd, next, static_cast<size_t>(end - next));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    next += n;
+  }
+  bool written = next == end && fsync(fd) == 0;
+  close(fd);
+  if (!written || rename(paths.temp, paths.file) != 0) return;
+  int dir = open(paths.directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir >= 0) {
+    fsync(dir);
+    close(dir);
+  }
+}
+
+// The supervisor, after forking the command: waits for it, records its status and ends the same
+// way. Every signal is blocked (inherited from before the fork), so a SIGTERM to the group only
+// reaches the command; SIGKILL still ends both.
+[[noreturn]] void supervise(pid_t command, const StatusPaths& paths) {
+  // The command's copy of the error pipe alone decides when the parent sees EOF (at its exec).
+  close(kErrorFd);
+  int waitStatus = 0;
+  pid_t reaped;
+  do {
+    reaped = waitpid(command, &waitStatus, 0);
+  } while (reaped < 0 && errno == EINTR);
+  if (reaped != command) _exit(127);  // cannot happen: it is our only child
+  recordExitStatus(paths, waitStatus);
+  if (WIFEXITED(waitStatus)) _exit(WEXITSTATUS(waitStatus));
+  // Die of the same signal, so even a reaper without the file sees the right status; the
+  // command dumped its own core if it had to, the supervisor's would only be noise.
+  const int signal = WTERMSIG(waitStatus);
+  rlimit noCore{0, 0};
+  setrlimit(RLIMIT_CORE, &noCore);
+  struct sigaction defaults {};
+  defaults.sa_handler = SIG_DFL;
+  sigaction(signal, &defaults, nullptr);
+  sigset_t only;
+  sigemptyset(&only);
+  sigaddset(&only, signal);
+  sigprocmask(SIG_UNBLOCK, &only, nullptr);
+  // Not raise(): glibc's uses the tid it cached for the parent's thread (raw clone).
+  kill(getpid(), signal);
+  _exit(128 + signal);  // not reached for a signal that can end a process
+}
+
 [[noreturn]] void runChild(const char* program, char* const* argv, char* const* envp,
                            const char* dir, const UserSwitch* user, int devNull, int out, int err,
-                           int releaseRead, int errorWrite) {
+                           int releaseRead, int errorWrite, const StatusPaths& statusPaths) {
   // Handlers are reset by exec, but ignored signals and the mask are inherited: clear both so the
   // command starts as from a shell.
   struct sigaction defaults {};
@@ -115,11 +194,11 @@ void closeIf(int& fd) {
   sigprocmask(SIG_SETMASK, &none, nullptr);
   setsid();
 
-  // Keep only what this child needs, at known numbers: 0-2, the release pipe at 3 and the error
-  // pipe at 4. Every other fd goes now, before waiting: a sibling child still waiting for its
-  // isolation must not hold this one's pipes open (it would delay their EOF).
-  constexpr int kRelease = 3;
-  constexpr int kError = 4;
+  // Keep only what this child needs, at known numbers (kReleaseFd, kErrorFd). Every other fd
+  // goes now, before waiting: a sibling child still waiting for its isolation must not hold this
+  // one's pipes open (it would delay their EOF).
+  constexpr int kRelease = kReleaseFd;
+  constexpr int kError = kErrorFd;
   int keep[] = {devNull, out, err, releaseRead, errorWrite};
   for (int& fd : keep) fd = fcntl(fd, F_DUPFD, 10);  // out of the way of 0-4 first
   dup2(keep[0], STDIN_FILENO);
@@ -144,6 +223,22 @@ void closeIf(int& fd) {
     (void)ignored;
     _exit(127);
   };
+
+  // Become the supervisor: fork the command (a raw clone3 again, as glibc's fork() would run
+  // atfork handlers and take locks the parent's other threads may hold). Every signal is blocked
+  // first so none meant for the command can end the supervisor in between; the command unblocks
+  // them before exec. The supervisor keeps the agent's credentials so it can write the runtime
+  // directory, and so the command's user cannot signal it.
+  sigset_t all;
+  sigfillset(&all);
+  sigprocmask(SIG_SETMASK, &all, nullptr);
+  CloneArgs args;
+  args.exitSignal = SIGCHLD;
+  long command = syscall(SYS_clone3, &args, sizeof(args));
+  if (command < 0) fail(ChildStep::kFork);
+  if (command > 0) supervise(static_cast<pid_t>(command), statusPaths);
+  sigprocmask(SIG_SETMASK, &none, nullptr);
+
   if (chdir(dir) != 0) fail(ChildStep::kChdir);
   if (user != nullptr) {
     // Raw syscalls: glibc's setuid() & co. broadcast to every thread it believes the process
@@ -221,6 +316,14 @@ api::Result<SpawnedChild> spawnChild(const LaunchSpec& spec, const std::string& 
   for (const auto& entry : spec.env) envp.push_back(const_cast<char*>(entry.c_str()));
   envp.push_back(nullptr);
 
+  std::string statusTemp, statusFile;
+  StatusPaths statusPaths;
+  if (!spec.runtimeDirectory.empty()) {
+    statusFile = fmt::format("{}/{}", spec.runtimeDirectory, kExitStatusFile);
+    statusTemp = statusFile + ".tmp";
+    statusPaths = {spec.runtimeDirectory.c_str(), statusTemp.c_str(), statusFile.c_str()};
+  }
+
   std::string error;
   int devNull = openOrFail("/dev/null", O_RDONLY, error);
   int out = devNull < 0 ? -1 : openOrFail(stdoutPath, O_WRONLY | O_CREAT | O_APPEND, error);
@@ -265,7 +368,8 @@ api::Result<SpawnedChild> spawnChild(const LaunchSpec& spec, const std::string& 
   }
   if (pid == 0) {
     runChild(spec.program.c_str(), argv.data(), envp.data(), spec.workingDirectory.c_str(),
-             spec.user ? &*spec.user : nullptr, devNull, out, err, release[0], errors[1]);
+             spec.user ? &*spec.user : nullptr, devNull, out, err, release[0], errors[1],
+             statusPaths);
   }
   SpawnedChild child;
   child.pid = static_cast<pid_t>(pid);
@@ -312,8 +416,34 @@ std::optional<std::string> readExecError(int fd, const LaunchSpec& spec) {
                          reason);
     case ChildStep::kExecve:
       return fmt::format("cannot execute '{}': {}", spec.program, reason);
+    case ChildStep::kFork:
+      return fmt::format("cannot fork the command from its supervisor: {}", reason);
   }
   return fmt::format("child failed: {}", reason);
+}
+
+std::string runtimeDirectory(std::string_view agentWorkDir, std::string_view containerId) {
+  std::error_code ec;
+  std::filesystem::path base(agentWorkDir);
+  std::filesystem::path absolute = std::filesystem::absolute(base, ec);
+  return ((ec ? base : absolute) / "containers" / containerId).string();
+}
+
+std::optional<int> readExitStatus(const std::string& runtimeDirectory) {
+  if (runtimeDirectory.empty()) return std::nullopt;
+  std::ifstream in(fmt::format("{}/{}", runtimeDirectory, kExitStatusFile));
+  if (!in) return std::nullopt;
+  std::stringstream content;
+  content << in.rdbuf();
+  std::string text = content.str();
+  if (text.ends_with('\n')) text.pop_back();
+  int waitStatus = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), waitStatus);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size() || waitStatus < 0 ||
+      waitStatus > 0xffff) {
+    return std::nullopt;
+  }
+  return waitStatus;
 }
 
 std::string describeWaitStatus(int waitStatus) {

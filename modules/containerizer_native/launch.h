@@ -8,6 +8,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "tessera/api/container.h"
@@ -34,7 +35,22 @@ struct LaunchSpec {
   std::vector<std::string> env;    ///< "NAME=value"
   std::string workingDirectory;    ///< the sandbox
   std::optional<UserSwitch> user;  ///< set only when running as root and a user is given
+  /// Where the supervisor records the command's wait status (kExitStatusFile); it must exist
+  /// before the launch. Empty: nothing is recorded.
+  std::string runtimeDirectory;
 };
+
+/// The file, in a container's runtime directory, holding the command's wait status in decimal.
+inline constexpr const char* kExitStatusFile = "exit_status";
+
+/// A container's runtime directory: `<agentWorkDir>/containers/<containerId>`, made absolute.
+/// It belongs to the containerizer (the sandbox is the user's, readable and writable through
+/// /files), so a task can never forge its own exit status.
+std::string runtimeDirectory(std::string_view agentWorkDir, std::string_view containerId);
+
+/// The wait status the supervisor recorded in `runtimeDirectory`, if it did (and the file is
+/// well formed); nothing for an empty directory name.
+std::optional<int> readExitStatus(const std::string& runtimeDirectory);
 
 /// Builds the spec: shell form runs `/bin/sh -c value`; argv form runs `value` (looked up in
 /// the container's PATH when it has no '/') with `arguments` as argv (argv[0] included; just
@@ -53,7 +69,13 @@ struct SpawnedChild {
 };
 
 /// Forks the child (clone3 with CLONE_PIDFD) in its own session and process group; its stdout
-/// and stderr are appended to `stdoutPath`/`stderrPath`, its stdin is /dev/null.
+/// and stderr are appended to `stdoutPath`/`stderrPath`, its stdin is /dev/null. Once released,
+/// the child becomes the container's supervisor: it forks once more, the grandchild (same group,
+/// same environment) switches user and execs the command, and the supervisor, with every signal
+/// blocked (only SIGKILL ends it), waits for it, records its wait status durably in
+/// `spec.runtimeDirectory` (temp file, fsync, rename, fsync of the directory) and then ends the
+/// same way: the same exit code, or the same signal re-raised (without a core dump of its own).
+/// So the status survives an agent restart, when the supervisor is no longer the agent's child.
 /// Errors: Internal naming the failing call.
 api::Result<SpawnedChild> spawnChild(const LaunchSpec& spec, const std::string& stdoutPath,
                                      const std::string& stderrPath);

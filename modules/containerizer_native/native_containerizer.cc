@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <charconv>
 #include <cstring>
+#include <filesystem>
 #include <set>
 
 #include "modules/containerizer_native/proc.h"
@@ -28,6 +29,11 @@ double nowSeconds() {
 void closeIf(int& fd) {
   if (fd >= 0) close(fd);
   fd = -1;
+}
+
+// Ids name the runtime directory, which is removed recursively: no separators, no dot names.
+bool validContainerId(std::string_view id) {
+  return !id.empty() && id != "." && id != ".." && id.find('/') == std::string_view::npos;
 }
 
 }  // namespace
@@ -157,12 +163,26 @@ void NativeContainerizer::launch(const api::ContainerConfig& config,
   if (config.container && config.container->type() != v1::ContainerInfo::MESOS) {
     return fail(api::invalidArgument("container '{}' is not of type MESOS", config.containerId));
   }
+  const std::string& id = config.containerId;
+  if (!validContainerId(id)) {
+    return fail(api::invalidArgument("invalid container id '{}'", id));
+  }
   auto spec = prepareLaunch(config, settings_.agentWorkDir);
   if (!spec) return fail(spec.status());
+  // The supervisor records the exit status here; a stale file of an earlier container with this
+  // id must not be taken for this one's.
+  spec->runtimeDirectory = runtimeDirectory(settings_.agentWorkDir, id);
+  std::error_code ec;
+  std::filesystem::remove_all(spec->runtimeDirectory, ec);
+  if (!std::filesystem::create_directories(spec->runtimeDirectory, ec) || ec) {
+    return fail(api::internalError("cannot create the runtime directory '{}': {}",
+                                   spec->runtimeDirectory, ec.message()));
+  }
 
   auto container = std::make_shared<Container>();
   container->id = config.containerId;
   container->config = config;
+  container->runtimeDirectory = spec->runtimeDirectory;
   container->spec = std::move(*spec);
   container->launchDone = std::move(done);
   containers_[container->id] = container;
@@ -286,8 +306,13 @@ void NativeContainerizer::watchExit(ContainerPtr container, int pidfd) {
   api::Executor* executor = &context_.executor();
   std::weak_ptr<int> weak = alive_;
   auto watched = reaper_.watch(
-      pidfd, [this, executor, weak, id = container->id](std::optional<int> waitStatus) {
-        // On the reaper's thread: hop to the executor.
+      pidfd, [this, executor, weak, id = container->id,
+              directory = container->runtimeDirectory](std::optional<int> waitStatus) {
+        // On the reaper's thread (so the file read blocks no strand). The supervisor recorded its
+        // command's status before it ended; that is the truth even when waitid knows a status
+        // (the supervisor's mirror of it) or knows none (re-adopted, not our child).
+        if (auto recorded = readExitStatus(directory)) waitStatus = recorded;
+        // Hop to the executor.
         executor->post([this, weak, id, waitStatus] {
           if (!weak.expired()) onExit(id, waitStatus);
         });
@@ -422,6 +447,8 @@ void NativeContainerizer::finish(ContainerPtr container, api::Status cleanupStat
   if (container->destroyRequested) destroyed_.increment();
   containers_.erase(container->id);
   remember(container->id, termination);
+  // The status is reported now (and kept in memory for late waits); the file has done its job.
+  removeRuntimeDirectory(container->id, container->runtimeDirectory);
 
   if (container->launchDone && container->launchError) {
     launchFailed_.increment();
@@ -437,6 +464,17 @@ void NativeContainerizer::remember(const std::string& id, api::ContainerTerminat
   while (terminatedOrder_.size() > kTerminationsKept) {
     terminated_.erase(terminatedOrder_.front());
     terminatedOrder_.pop_front();
+  }
+}
+
+void NativeContainerizer::removeRuntimeDirectory(const std::string& id,
+                                                 const std::string& directory) {
+  if (directory.empty()) return;
+  std::error_code ec;
+  std::filesystem::remove_all(directory, ec);
+  if (ec) {
+    context_.logger().warning("cannot remove the runtime directory of container '{}': {}", id,
+                              ec.message());
   }
 }
 
@@ -486,7 +524,9 @@ void NativeContainerizer::usage(std::string_view containerId,
   int64_t rss = 0, threads = 0, processes = 0;
   for (pid_t pid : listPids()) {
     auto stat = readProcStat(pid);
-    if (!stat || stat->pgrp != group || stat->state == 'Z') continue;
+    // The supervisor (the group leader) is the containerizer's, not the task's: a copy of the
+    // agent's address space whose shared pages would inflate the task's RSS.
+    if (!stat || stat->pgrp != group || stat->state == 'Z' || pid == group) continue;
     ++processes;
     threads += stat->numThreads;
     utime += stat->utime;
@@ -538,7 +578,14 @@ void NativeContainerizer::recover(
   for (const auto& checkpoint : checkpoints) {
     if (checkpoint.containerizer != kModuleName) continue;
     if (containers_.count(checkpoint.containerId) != 0) continue;
+    const std::string directory =
+        validContainerId(checkpoint.containerId)
+            ? runtimeDirectory(settings_.agentWorkDir, checkpoint.containerId)
+            : std::string();
     auto ended = [&](std::optional<int> waitStatus, std::string message) {
+      // The supervisor recorded the command's status before it ended, agent or no agent.
+      if (auto recorded = readExitStatus(directory)) waitStatus = recorded;
+      removeRuntimeDirectory(checkpoint.containerId, directory);
       api::ContainerTermination termination;
       termination.waitStatus = waitStatus;
       termination.message = waitStatus ? describeWaitStatus(*waitStatus) : std::move(message);
@@ -582,6 +629,7 @@ void NativeContainerizer::recover(
     container->recovered = true;
     container->child.pid = pid;
     container->startTime = checkpoint.startTime;
+    container->runtimeDirectory = directory;
     container->signalFd = dup(pidfd);
     containers_[container->id] = container;
     watchExit(container, pidfd);

@@ -72,8 +72,9 @@ class NativeContainerizer final : public api::Containerizer {
     Phase phase = Phase::kPreparing;
     bool recovered = false;
     LaunchSpec spec;
-    SpawnedChild child;  // pid/pidfd (the pidfd moves to the reaper once watched)
-    int signalFd = -1;   // a second pidfd, for signals that can never hit a reused pid
+    std::string runtimeDirectory;  // holds the supervisor's exit_status file
+    SpawnedChild child;            // pid/pidfd (the pidfd moves to the reaper once watched)
+    int signalFd = -1;             // a second pidfd, for signals that can never hit a reused pid
     uint64_t startTime = 0;
     bool exited = false;
     std::optional<int> waitStatus;
@@ -118,6 +119,7 @@ class NativeContainerizer final : public api::Containerizer {
       std::function<void(api::Result<std::vector<api::RecoveredContainer>>)> done);
   void killOrphans();
   void remember(const std::string& id, api::ContainerTermination termination);
+  void removeRuntimeDirectory(const std::string& id, const std::string& directory);
 
   api::Context& context_;
   api::ContainerizerSettings settings_;

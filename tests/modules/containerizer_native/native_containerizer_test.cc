@@ -270,6 +270,12 @@ class NativeContainerizerTest : public ::testing::Test {
     return call<api::Result<v1::ResourceStatistics>>(
         [&](auto done) { containerizer_->usage(id, std::move(done)); });
   }
+  api::Result<std::vector<api::RecoveredContainer>> recover(
+      std::vector<api::ContainerCheckpoint> checkpoints) {
+    return call<api::Result<std::vector<api::RecoveredContainer>>>(
+        [&](auto done) { containerizer_->recover(checkpoints, std::move(done)); });
+  }
+  fs::path runtimeDir(const std::string& id) { return dir_.path() / "agent" / "containers" / id; }
   std::vector<std::string> containers(NativeContainerizer* on = nullptr) {
     NativeContainerizer* target = on ? on : containerizer_.get();
     return call<std::vector<std::string>>([&](auto done) { target->containers(std::move(done)); });
@@ -657,6 +663,115 @@ TEST_F(NativeContainerizerTest, RecoveryKillsOrphansItStarted) {
   ASSERT_EQ(waitpid(static_cast<pid_t>(checkpoint->pid), &status, 0), checkpoint->pid);
   EXPECT_TRUE(WIFSIGNALED(status));
   EXPECT_EQ(WTERMSIG(status), SIGKILL);
+}
+
+TEST_F(NativeContainerizerTest, ACommandKilledByASignalIsReportedWithIt) {
+  ASSERT_TRUE(launch(config("usr1", "kill -USR1 $$")));
+  auto termination = wait("usr1");
+  ASSERT_TRUE(termination);
+  ASSERT_TRUE(termination->waitStatus);
+  EXPECT_TRUE(WIFSIGNALED(*termination->waitStatus));
+  EXPECT_EQ(termination->message, "Command terminated with signal USR1");
+  EXPECT_FALSE(fs::exists(runtimeDir("usr1")));  // removed once reported
+}
+
+/// A signal mask line ("SigBlk", "SigIgn") of /proc/<pid>/status.
+uint64_t signalMask(pid_t pid, const std::string& name) {
+  std::ifstream in(fmt::format("/proc/{}/status", pid));
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.starts_with(name + ":")) return std::stoull(line.substr(name.size() + 1), nullptr, 16);
+  }
+  throw std::runtime_error(fmt::format("no {} for pid {}", name, pid));
+}
+
+TEST_F(NativeContainerizerTest, TheSupervisorBlocksSignalsAndTheCommandStartsWithNone) {
+  ASSERT_TRUE(launch(config("pair", "echo $PPID $$ > pids; exec sleep 60")));
+  ASSERT_TRUE(testing::waitFor([&] { return read("pair", "pids").ends_with("\n"); }));
+  std::istringstream pids(read("pair", "pids"));
+  pid_t parent = 0, command = 0;
+  pids >> parent >> command;
+  const auto supervisor = static_cast<pid_t>(started_.back());
+  EXPECT_EQ(parent, supervisor);
+  const uint64_t term = uint64_t{1} << (SIGTERM - 1);
+  EXPECT_EQ(signalMask(supervisor, "SigBlk") & term, term);
+  EXPECT_EQ(signalMask(command, "SigBlk"), 0u);
+  EXPECT_EQ(signalMask(command, "SigIgn"), 0u);
+  // So destroy's SIGTERM ends the command, and the supervisor lives to record it.
+  EXPECT_TRUE(destroy("pair", std::chrono::hours(1)));
+  auto termination = wait("pair");
+  ASSERT_TRUE(termination);
+  EXPECT_TRUE(termination->killed);
+  EXPECT_EQ(termination->message, "Command terminated with signal TERM");
+}
+
+TEST_F(NativeContainerizerTest, ARecoveredContainerEndsWithItsRealExitStatus) {
+  auto checkpoint =
+      launch(config("later", "while [ ! -f go ]; do sleep 0.01; done; echo done; exit 3"));
+  ASSERT_TRUE(checkpoint);
+  shutdown(std::move(containerizer_));  // the agent crashes; the task keeps running
+  containerizer_ = make();
+  auto recovered = recover({*checkpoint});
+  ASSERT_TRUE(recovered) << recovered.status().toString();
+  ASSERT_EQ(recovered->size(), 1u);
+  EXPECT_FALSE((*recovered)[0].ended);
+
+  dir_.write("later/go", "");
+  auto termination = wait("later");
+  ASSERT_TRUE(termination) << termination.status().toString();
+  ASSERT_TRUE(termination->waitStatus);
+  EXPECT_TRUE(WIFEXITED(*termination->waitStatus));
+  EXPECT_EQ(WEXITSTATUS(*termination->waitStatus), 3);
+  EXPECT_EQ(termination->message, "Command exited with status 3");
+  EXPECT_FALSE(termination->killed);
+  EXPECT_EQ(read("later", "stdout"), "done\n");
+  EXPECT_FALSE(fs::exists(runtimeDir("later")));
+}
+
+TEST_F(NativeContainerizerTest, AContainerThatEndedWhileTheAgentWasDownIsRecoveredWithItsStatus) {
+  auto checkpoint = launch(config("brief", "while [ ! -f go ]; do sleep 0.01; done; exit 3"));
+  ASSERT_TRUE(checkpoint);
+  shutdown(std::move(containerizer_));
+  dir_.write("brief/go", "");
+  // Reap the supervisor here, as init does after a real agent crash: no waitid can tell its
+  // status any more, only the file it left.
+  const auto pid = static_cast<pid_t>(checkpoint->pid);
+  int status = 0;
+  ASSERT_TRUE(testing::waitFor([&] { return waitpid(pid, &status, WNOHANG) == pid; }));
+  EXPECT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 3);  // the supervisor ends as its command did
+  EXPECT_TRUE(fs::exists(runtimeDir("brief") / "exit_status"));
+
+  containerizer_ = make();
+  auto recovered = recover({*checkpoint});
+  ASSERT_TRUE(recovered) << recovered.status().toString();
+  ASSERT_EQ(recovered->size(), 1u);
+  ASSERT_TRUE((*recovered)[0].ended);
+  ASSERT_TRUE((*recovered)[0].ended->waitStatus);
+  EXPECT_EQ(WEXITSTATUS(*(*recovered)[0].ended->waitStatus), 3);
+  EXPECT_EQ((*recovered)[0].ended->message, "Command exited with status 3");
+  auto termination = wait("brief");
+  ASSERT_TRUE(termination);
+  EXPECT_EQ(termination->message, "Command exited with status 3");
+  EXPECT_FALSE(fs::exists(runtimeDir("brief")));
+}
+
+TEST_F(NativeContainerizerTest, DestroyingARecoveredContainerEndsItWithSigterm) {
+  auto checkpoint = launch(config("readopted", "sleep 60"));
+  ASSERT_TRUE(checkpoint);
+  shutdown(std::move(containerizer_));
+  containerizer_ = make();
+  auto recovered = recover({*checkpoint});
+  ASSERT_TRUE(recovered);
+  ASSERT_EQ(recovered->size(), 1u);
+  EXPECT_FALSE((*recovered)[0].ended);
+  // The grace period is far longer than the deadline: only SIGTERM can end it in time.
+  EXPECT_TRUE(destroy("readopted", std::chrono::hours(1)));
+  auto termination = wait("readopted");
+  ASSERT_TRUE(termination);
+  EXPECT_TRUE(termination->killed);
+  ASSERT_TRUE(termination->waitStatus);
+  EXPECT_EQ(termination->message, "Command terminated with signal TERM");
 }
 
 TEST_F(NativeContainerizerTest, RejectsIsolationItCannotDo) {
