@@ -177,7 +177,7 @@ TEST_F(ClusterTest, UnreachableMasterIsAClearError) {
   EXPECT_THAT(run->err(), HasSubstr(fmt::format("127.0.0.1:{}", masterPort_)));
 }
 
-TEST_F(ClusterTest, DISABLED_TaskSurvivesAnAgentKilledWithSigkill) {
+TEST_F(ClusterTest, TaskSurvivesAnAgentKilledWithSigkill) {
   auto master = startMaster();
   auto agent = startAgent();
   ASSERT_TRUE(master && agent);
