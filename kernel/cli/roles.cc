@@ -1,6 +1,8 @@
 #include "kernel/cli/roles.h"
 
+#include <algorithm>
 #include <future>
+#include <set>
 #include <utility>
 
 #include "kernel/runtime/logging.h"
@@ -191,6 +193,33 @@ api::Result<std::unique_ptr<AgentRole>> AgentRole::start(Daemon& daemon, const C
   }
   services.containerizers = role->containerizers_;
 
+  // --isolation: names an isolator module declares go to that module (created once, even if
+  // it serves several); the rest are for the containerizers themselves, which refuse what
+  // they do not know.
+  const auto wanted = splitList(flags.isolation);
+  std::set<std::string, std::less<>> served;
+  for (const auto& module : daemon.moduleManager().modules()) {
+    if (module.kind != api::kKindIsolator) continue;
+    auto isolator = daemon.modules().create<api::Isolator>(module.name);
+    if (!isolator) return isolator.status();
+    api::Executor* executor = daemon.modules().executorOf(*isolator);
+    std::promise<std::vector<std::string>> asked;
+    executor->post([&] { asked.set_value((*isolator)->isolations()); });
+    bool used = false;
+    for (const auto& name : asked.get_future().get()) {
+      if (std::find(wanted.begin(), wanted.end(), name) == wanted.end()) continue;
+      served.insert(name);
+      used = true;
+    }
+    if (used) services.isolators.emplace_back(*isolator, executor);
+  }
+  std::string ownIsolation;
+  for (const auto& name : wanted) {
+    if (served.count(name)) continue;
+    if (!ownIsolation.empty()) ownIsolation += ",";
+    ownIsolation += name;
+  }
+
   agent::AgentOptions options;
   options.master = placement.masterAddress;
   options.ip = common.ip;
@@ -199,7 +228,7 @@ api::Result<std::unique_ptr<AgentRole>> AgentRole::start(Daemon& daemon, const C
   options.workDir = placement.workDir;
   options.resources = flags.resources;
   options.attributes = flags.attributes;
-  options.isolation = flags.isolation;
+  options.isolation = ownIsolation;
   options.recover = flags.recover;
   options.killGracePeriod = flags.executorShutdownGracePeriod;
   options.routePrefix = placement.routePrefix;
