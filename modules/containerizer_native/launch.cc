@@ -5,6 +5,7 @@
 #include <pwd.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -39,7 +40,16 @@ struct CloneArgs {
 static_assert(sizeof(CloneArgs) == 64);
 
 // What the child reports on the exec-error pipe when a step before or at execve fails.
-enum class ChildStep : int { kChdir = 1, kSetgroups, kSetgid, kSetuid, kExecve, kFork };
+enum class ChildStep : int {
+  kChdir = 1,
+  kSetgroups,
+  kSetgid,
+  kSetuid,
+  kExecve,
+  kFork,
+  kMountPrivate,
+  kMountProc
+};
 struct ChildError {
   ChildStep step;
   int error;
@@ -150,16 +160,23 @@ void recordExitStatus(const StatusPaths& paths, int waitStatus) {
 
 // The supervisor, after forking the command: waits for it, records its status and ends the same
 // way. Every signal is blocked (inherited from before the fork), so a SIGTERM to the group only
-// reaches the command; SIGKILL still ends both.
+// reaches the command; SIGKILL still ends both. In a PID namespace it is init: orphans of the
+// command are reparented to it, and it reaps them too (only the command's status counts); when
+// it ends, the kernel kills whatever is left in the namespace.
 [[noreturn]] void supervise(pid_t command, const StatusPaths& paths) {
   // The command's copy of the error pipe alone decides when the parent sees EOF (at its exec).
   close(kErrorFd);
   int waitStatus = 0;
-  pid_t reaped;
-  do {
-    reaped = waitpid(command, &waitStatus, 0);
-  } while (reaped < 0 && errno == EINTR);
-  if (reaped != command) _exit(127);  // cannot happen: it is our only child
+  while (true) {
+    int status = 0;
+    pid_t reaped = waitpid(-1, &status, 0);
+    if (reaped < 0 && errno == EINTR) continue;
+    if (reaped < 0) _exit(127);  // cannot happen: the command is our child until reaped
+    if (reaped == command) {
+      waitStatus = status;
+      break;
+    }
+  }
   recordExitStatus(paths, waitStatus);
   if (WIFEXITED(waitStatus)) _exit(WEXITSTATUS(waitStatus));
   // Die of the same signal, so even a reaper without the file sees the right status; the
@@ -174,14 +191,17 @@ void recordExitStatus(const StatusPaths& paths, int waitStatus) {
   sigemptyset(&only);
   sigaddset(&only, signal);
   sigprocmask(SIG_UNBLOCK, &only, nullptr);
-  // Not raise(): glibc's uses the tid it cached for the parent's thread (raw clone).
+  // Not raise(): glibc's uses the tid it cached for the parent's thread (raw clone). A PID
+  // namespace's init ignores its own signals: it goes on to exit 128 + the signal, as a shell
+  // reports it, and the recorded file holds the real status.
   kill(getpid(), signal);
-  _exit(128 + signal);  // not reached for a signal that can end a process
+  _exit(128 + signal);  // not reached for a signal that can end a process outside a namespace
 }
 
 [[noreturn]] void runChild(const char* program, char* const* argv, char* const* envp,
                            const char* dir, const UserSwitch* user, int devNull, int out, int err,
-                           int releaseRead, int errorWrite, const StatusPaths& statusPaths) {
+                           int releaseRead, int errorWrite, const StatusPaths& statusPaths,
+                           bool pidNamespace) {
   // Handlers are reset by exec, but ignored signals and the mask are inherited: clear both so the
   // command starts as from a shell.
   struct sigaction defaults {};
@@ -223,6 +243,20 @@ void recordExitStatus(const StatusPaths& paths, int waitStatus) {
     (void)ignored;
     _exit(127);
   };
+
+  if (pidNamespace) {
+    // A new mount namespace is a copy whose mounts may still share propagation with the host's:
+    // make them all private first, so nothing mounted in here (the /proc below, a task's own
+    // mounts) shows outside. Then a procfs of this PID namespace, so /proc and ps inside see only
+    // the container's processes.
+    if (syscall(SYS_mount, nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
+      fail(ChildStep::kMountPrivate);
+    }
+    if (syscall(SYS_mount, "proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) !=
+        0) {
+      fail(ChildStep::kMountProc);
+    }
+  }
 
   // Become the supervisor: fork the command (a raw clone3 again, as glibc's fork() would run
   // atfork handlers and take locks the parent's other threads may hold). Every signal is blocked
@@ -358,6 +392,7 @@ api::Result<SpawnedChild> spawnChild(const LaunchSpec& spec, const std::string& 
   int pidfd = -1;
   CloneArgs args;
   args.flags = CLONE_PIDFD;
+  if (spec.pidNamespace) args.flags |= CLONE_NEWPID | CLONE_NEWNS;
   args.pidfd = reinterpret_cast<uint64_t>(&pidfd);
   args.exitSignal = SIGCHLD;
   long pid = syscall(SYS_clone3, &args, sizeof(args));
@@ -369,7 +404,7 @@ api::Result<SpawnedChild> spawnChild(const LaunchSpec& spec, const std::string& 
   if (pid == 0) {
     runChild(spec.program.c_str(), argv.data(), envp.data(), spec.workingDirectory.c_str(),
              spec.user ? &*spec.user : nullptr, devNull, out, err, release[0], errors[1],
-             statusPaths);
+             statusPaths, spec.pidNamespace);
   }
   SpawnedChild child;
   child.pid = static_cast<pid_t>(pid);
@@ -418,6 +453,10 @@ std::optional<std::string> readExecError(int fd, const LaunchSpec& spec) {
       return fmt::format("cannot execute '{}': {}", spec.program, reason);
     case ChildStep::kFork:
       return fmt::format("cannot fork the command from its supervisor: {}", reason);
+    case ChildStep::kMountPrivate:
+      return fmt::format("cannot make the container's mounts private: {}", reason);
+    case ChildStep::kMountProc:
+      return fmt::format("cannot mount the container's /proc: {}", reason);
   }
   return fmt::format("child failed: {}", reason);
 }

@@ -38,6 +38,10 @@ struct LaunchSpec {
   /// Where the supervisor records the command's wait status (kExitStatusFile); it must exist
   /// before the launch. Empty: nothing is recorded.
   std::string runtimeDirectory;
+  /// `namespaces/pid`: the supervisor starts in a new PID and mount namespace (it is PID 1 there
+  /// and reaps whatever is reparented to it), makes every mount private and mounts a fresh /proc
+  /// before it forks the command. Needs root.
+  bool pidNamespace = false;
 };
 
 /// The file, in a container's runtime directory, holding the command's wait status in decimal.
@@ -68,13 +72,16 @@ struct SpawnedChild {
   int execErrorFd = -1;  ///< read until EOF after release: an errno if execve failed
 };
 
-/// Forks the child (clone3 with CLONE_PIDFD) in its own session and process group; its stdout
+/// Forks the child (clone3 with CLONE_PIDFD; with `spec.pidNamespace` also CLONE_NEWPID |
+/// CLONE_NEWNS) in its own session and process group; its stdout
 /// and stderr are appended to `stdoutPath`/`stderrPath`, its stdin is /dev/null. Once released,
 /// the child becomes the container's supervisor: it forks once more, the grandchild (same group,
 /// same environment) switches user and execs the command, and the supervisor, with every signal
-/// blocked (only SIGKILL ends it), waits for it, records its wait status durably in
+/// blocked (only SIGKILL ends it), waits for it (reaping any other process reparented to it, as a
+/// PID namespace's init must), records its wait status durably in
 /// `spec.runtimeDirectory` (temp file, fsync, rename, fsync of the directory) and then ends the
-/// same way: the same exit code, or the same signal re-raised (without a core dump of its own).
+/// same way: the same exit code, or the same signal re-raised (without a core dump of its own;
+/// in a PID namespace, where its own signals cannot end it, it exits 128 + the signal instead).
 /// So the status survives an agent restart, when the supervisor is no longer the agent's child.
 /// Errors: Internal naming the failing call.
 api::Result<SpawnedChild> spawnChild(const LaunchSpec& spec, const std::string& stdoutPath,

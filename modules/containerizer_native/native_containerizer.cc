@@ -124,7 +124,16 @@ void NativeContainerizer::initialize(api::ContainerizerSettings settings,
                                      std::function<void(api::Status)> done) {
   assertOnExecutor();
   if (initialized_) return done(api::failedPrecondition("already initialized"));
+  bool pidNamespace = false;
   for (const auto& name : settings.isolation) {
+    if (name == kPidNamespaceIsolation) {
+      // New namespaces and mounts need CAP_SYS_ADMIN; refusing here beats failing every launch.
+      if (effectiveUidForTest_.value_or(geteuid()) != 0) {
+        return done(api::invalidArgument("isolation '{}' needs the agent to run as root", name));
+      }
+      pidNamespace = true;
+      continue;
+    }
     if (name.starts_with("namespaces/") || name == "filesystem/linux") {
       return done(api::invalidArgument(
           "isolation '{}' is not supported by the native containerizer yet", name));
@@ -134,6 +143,7 @@ void NativeContainerizer::initialize(api::ContainerizerSettings settings,
     return done(started.withContext("starting the reaper"));
   }
   settings_ = std::move(settings);
+  pidNamespace_ = pidNamespace;
   if (!defaultGracePeriod_) defaultGracePeriod_ = settings_.defaultGracePeriod;
   context_.metrics().gauge("containerizer/native/running",
                            [this] { return static_cast<double>(containers_.size()); });
@@ -172,6 +182,7 @@ void NativeContainerizer::launch(const api::ContainerConfig& config,
   // The supervisor records the exit status here; a stale file of an earlier container with this
   // id must not be taken for this one's.
   spec->runtimeDirectory = runtimeDirectory(settings_.agentWorkDir, id);
+  spec->pidNamespace = pidNamespace_;
   std::error_code ec;
   std::filesystem::remove_all(spec->runtimeDirectory, ec);
   if (!std::filesystem::create_directories(spec->runtimeDirectory, ec) || ec) {
@@ -346,7 +357,9 @@ void NativeContainerizer::onExit(const std::string& id, std::optional<int> waitS
 void NativeContainerizer::signal(Container& container, int signal) {
   if (container.child.pid <= 0 || container.exited) return;
   // The pidfd can never hit a reused pid; the group kill reaches the rest of the tree (it fails
-  // harmlessly before the child's setsid()).
+  // harmlessly before the child's setsid()). With namespaces/pid the supervisor is its namespace's
+  // init: of our signals only SIGKILL reaches it, and takes everything in the namespace with it;
+  // the group's SIGTERM reaches the command (host pids, same group) as without.
   if (container.signalFd >= 0) pidfdSendSignal(container.signalFd, signal);
   kill(-container.child.pid, signal);
 }

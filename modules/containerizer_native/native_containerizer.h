@@ -20,6 +20,9 @@ namespace tessera::modules::containerizer_native {
 /// The module's name, as checkpoints and modules.json spell it.
 inline constexpr const char* kModuleName = "org_tessera_containerizer_native";
 
+/// The --isolation name (Mesos's) that runs each container in its own PID and mount namespace.
+inline constexpr std::string_view kPidNamespaceIsolation = "namespaces/pid";
+
 /// Parses a Mesos-style duration ("3secs", "500ms", "1mins", "2hrs", "10us", "5ns", "1days").
 /// Errors: InvalidArgument for anything else, negatives included.
 api::Result<std::chrono::nanoseconds> parseDuration(std::string_view text);
@@ -62,6 +65,10 @@ class NativeContainerizer final : public api::Containerizer {
 
   /// How many ended containers' terminations are kept for late wait() calls.
   static constexpr size_t kTerminationsKept = 1024;
+
+  /// Makes initialize() see `uid` as the effective uid instead of geteuid() (to test the root
+  /// check without dropping privileges). Call before initialize().
+  void setEffectiveUidForTest(uid_t uid) { effectiveUidForTest_ = uid; }
 
  private:
   enum class Phase { kPreparing, kIsolating, kStarting, kRunning, kDestroying };
@@ -125,6 +132,8 @@ class NativeContainerizer final : public api::Containerizer {
   api::ContainerizerSettings settings_;
   std::optional<std::chrono::nanoseconds> defaultGracePeriod_;
   bool initialized_ = false;
+  bool pidNamespace_ = false;  // --isolation has namespaces/pid
+  std::optional<uid_t> effectiveUidForTest_;
   bool stopped_ = false;
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);  // guarded() holds weak refs
   Reaper reaper_;

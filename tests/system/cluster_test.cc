@@ -6,7 +6,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <unistd.h>
 
+#include <cstdlib>
 #include <fstream>
 
 #include "tests/support/subprocess.h"
@@ -167,6 +169,26 @@ TEST_F(ClusterTest, ExecuteExitsWithTheTaskExitCode) {
   auto read = getJson(agentPort_, fmt::format("/files/read?path={}/stdout&offset=0", directory));
   ASSERT_TRUE(read);
   EXPECT_THAT(read->getValue<std::string>("data"), HasSubstr("to-stdout"));
+}
+
+TEST_F(ClusterTest, PidNamespaceIsolationRunsTheTaskInItsOwnNamespace) {
+  if (geteuid() != 0) {
+    const char* ci = std::getenv("CI");
+    if (ci != nullptr && std::string_view(ci) == "true") {
+      FAIL() << "--isolation=namespaces/pid needs root, and CI=true runs the tests as root";
+    }
+    GTEST_SKIP() << "--isolation=namespaces/pid needs root (run the tests as root to cover it)";
+  }
+  auto master = startMaster();
+  auto agent = startAgent({"--isolation=namespaces/pid"});
+  ASSERT_TRUE(master && agent);
+  // Outside a PID namespace the shell's pid would be far above 2, and the task would exit 1.
+  auto run =
+      execute("pidns", "test $$ -le 2 && test $(ls /proc | grep -c '^[0-9]') -le 5 && exit 7");
+  ASSERT_TRUE(run);
+  ASSERT_TRUE(run->wait(std::chrono::seconds(60))) << run->out() << run->err();
+  EXPECT_EQ(run->exitCode(), 7) << run->out() << run->err();
+  EXPECT_EQ(taskState(masterPort_, "pidns"), "TASK_FAILED");
 }
 
 TEST_F(ClusterTest, UnreachableMasterIsAClearError) {

@@ -5,10 +5,13 @@
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <future>
@@ -776,8 +779,204 @@ TEST_F(NativeContainerizerTest, DestroyingARecoveredContainerEndsItWithSigterm) 
 
 TEST_F(NativeContainerizerTest, RejectsIsolationItCannotDo) {
   EXPECT_THROW(make({}, {"filesystem/linux"}), std::runtime_error);
+  EXPECT_THROW(make({}, {"namespaces/ipc"}), std::runtime_error);
   auto created = NativeContainerizer::create(parameter("default_grace_period", "3"), context_);
   EXPECT_EQ(created.status().code(), api::StatusCode::kInvalidArgument);
+}
+
+TEST_F(NativeContainerizerTest, PidNamespaceIsolationNeedsRoot) {
+  auto created = call<api::Result<std::unique_ptr<api::Module>>>(
+      [&](auto done) { done(NativeContainerizer::create(api::Parameters(), context_)); });
+  ASSERT_TRUE(created) << created.status().toString();
+  std::unique_ptr<NativeContainerizer> instance(
+      static_cast<NativeContainerizer*>(created->release()));
+  instance->setEffectiveUidForTest(1000);
+  api::ContainerizerSettings settings;
+  settings.agentWorkDir = (dir_.path() / "agent").string();
+  settings.isolation = {"namespaces/pid"};
+  auto status =
+      call<api::Status>([&](auto done) { instance->initialize(settings, std::move(done)); });
+  EXPECT_EQ(status.code(), api::StatusCode::kInvalidArgument);
+  EXPECT_EQ(status.message(), "isolation 'namespaces/pid' needs the agent to run as root");
+  shutdown(std::move(instance));
+}
+
+/// The container's processes by host pid, found by the marker they all carry (zombies have no
+/// readable environment, so only live ones count).
+std::vector<pid_t> markedProcesses(const fs::path& agentWorkDir, const std::string& id) {
+  auto marked = findMarkedProcesses(agentWorkDir.string());
+  auto it = marked.find(id);
+  return it == marked.end() ? std::vector<pid_t>() : it->second;
+}
+
+/// The same tests with --isolation=namespaces/pid; they need root (CI runs them as root, and
+/// there not being root is a failure, not a skip).
+class NativeContainerizerPidNamespaceTest : public NativeContainerizerTest {
+ protected:
+  void SetUp() override {
+    if (geteuid() != 0) {
+      const char* ci = std::getenv("CI");
+      if (ci != nullptr && std::string_view(ci) == "true") {
+        FAIL() << "namespaces/pid tests need root, and CI=true runs them as root";
+      }
+      GTEST_SKIP() << "namespaces/pid needs root (run the tests as root to cover it)";
+    }
+    fs::permissions(dir_.path(), fs::perms::all, fs::perm_options::replace);
+    containerizer_ = make({}, {"namespaces/pid"});
+  }
+
+  fs::path agentWorkDir() { return dir_.path() / "agent"; }
+};
+
+TEST_F(NativeContainerizerPidNamespaceTest, TheCommandSeesItsOwnPidsAndTheSupervisorIsInit) {
+  auto checkpoint = launch(config("pids", "echo $$ $PPID"));
+  ASSERT_TRUE(checkpoint) << checkpoint.status().toString();
+  auto termination = wait("pids");
+  ASSERT_TRUE(termination) << termination.status().toString();
+  EXPECT_EQ(termination->message, "Command exited with status 0");
+  std::istringstream out(read("pids", "stdout"));
+  pid_t self = 0, parent = 0;
+  out >> self >> parent;
+  EXPECT_GE(self, 2);
+  EXPECT_LE(self, 2) << "the host pid would be " << checkpoint->pid << " or above";
+  EXPECT_EQ(parent, 1);  // the supervisor
+  // The checkpoint holds the host's pid, which recovery and signals use.
+  EXPECT_GT(checkpoint->pid, 1);
+}
+
+TEST_F(NativeContainerizerPidNamespaceTest, ProcShowsOnlyTheContainersProcesses) {
+  ASSERT_TRUE(launch(config("proc", "ls /proc | grep -c '^[0-9]'")));
+  auto termination = wait("proc");
+  ASSERT_TRUE(termination) << termination.status().toString();
+  EXPECT_EQ(termination->message, "Command exited with status 0");
+  // The supervisor, sh, ls and grep at most; the host has far more.
+  const int count = std::stoi(read("proc", "stdout"));
+  EXPECT_GE(count, 2);
+  EXPECT_LE(count, 5);
+  EXPECT_GT(listPids().size(), 5u);
+}
+
+/// The mount points of this (the host's) mount namespace.
+std::string hostMountInfo() {
+  std::ifstream in("/proc/self/mountinfo");
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+TEST_F(NativeContainerizerPidNamespaceTest, MountsInsideDoNotReachTheHost) {
+  // Make the sandbox a shared mount (as / is under systemd), so a mount inside would propagate
+  // to the host unless the container made its mounts private.
+  api::ContainerConfig mounts = config("mounts", "");
+  ASSERT_EQ(mount(mounts.sandboxDirectory.c_str(), mounts.sandboxDirectory.c_str(), nullptr,
+                  MS_BIND, nullptr),
+            0)
+      << strerror(errno);
+  struct Unmount {
+    std::string path;
+    ~Unmount() { umount2(path.c_str(), MNT_DETACH); }
+  } unmount{mounts.sandboxDirectory};
+  ASSERT_EQ(mount(nullptr, mounts.sandboxDirectory.c_str(), nullptr, MS_SHARED, nullptr), 0)
+      << strerror(errno);
+  mounts.command.set_value(
+      "mkdir m && mount -t tmpfs none m && touch m/inside && echo ready && "
+      "while [ ! -f go ]; do sleep 0.01; done; test -f m/inside");
+  ASSERT_TRUE(launch(mounts));
+  ASSERT_TRUE(testing::waitFor([&] { return read("mounts", "stdout") == "ready\n"; }))
+      << read("mounts", "stderr");
+  const std::string mountPoint = (dir_.path() / "mounts" / "m").string();
+  EXPECT_THAT(hostMountInfo(), ::testing::Not(HasSubstr(mountPoint)));
+  EXPECT_TRUE(fs::is_directory(mountPoint));
+  EXPECT_FALSE(fs::exists(dir_.path() / "mounts" / "m" / "inside"));
+  dir_.write("mounts/go", "");
+  auto termination = wait("mounts");
+  ASSERT_TRUE(termination) << termination.status().toString();
+  EXPECT_EQ(termination->message, "Command exited with status 0") << read("mounts", "stderr");
+  EXPECT_THAT(hostMountInfo(), ::testing::Not(HasSubstr(mountPoint)));
+}
+
+TEST_F(NativeContainerizerPidNamespaceTest, ExitStatusesPropagate) {
+  ASSERT_TRUE(launch(config("three", "exit 3")));
+  ASSERT_TRUE(launch(config("usr1", "kill -USR1 $$")));
+  auto three = wait("three");
+  ASSERT_TRUE(three) << three.status().toString();
+  ASSERT_TRUE(three->waitStatus);
+  EXPECT_TRUE(WIFEXITED(*three->waitStatus));
+  EXPECT_EQ(WEXITSTATUS(*three->waitStatus), 3);
+  EXPECT_EQ(three->message, "Command exited with status 3");
+  // The supervisor, as init, cannot die of its own signal; the recorded status is the truth.
+  auto usr1 = wait("usr1");
+  ASSERT_TRUE(usr1) << usr1.status().toString();
+  ASSERT_TRUE(usr1->waitStatus);
+  EXPECT_TRUE(WIFSIGNALED(*usr1->waitStatus));
+  EXPECT_EQ(usr1->message, "Command terminated with signal USR1");
+}
+
+TEST_F(NativeContainerizerPidNamespaceTest, TheSupervisorReapsOrphansReparentedToIt) {
+  // The inner shell's background child is orphaned, so it is reparented to the namespace's init;
+  // a zombie left unreaped would still show in /proc.
+  ASSERT_TRUE(launch(config("orphans",
+                            "sh -c 'true & echo $! > orphan'; sleep 0.5; test -e /proc/$(cat "
+                            "orphan) && exit 4; exit 3")));
+  auto termination = wait("orphans");
+  ASSERT_TRUE(termination) << termination.status().toString();
+  EXPECT_EQ(termination->message, "Command exited with status 3");
+}
+
+TEST_F(NativeContainerizerPidNamespaceTest, DestroyEndsTheCommandWithSigtermAndNothingRemains) {
+  // A background process that left the group and ignores SIGTERM: only the end of the namespace
+  // can take it.
+  ASSERT_TRUE(launch(config("tree",
+                            "setsid sh -c \"trap '' TERM; exec sleep 60\" & echo ready; "
+                            "exec sleep 60")));
+  ASSERT_TRUE(testing::waitFor([&] { return read("tree", "stdout") == "ready\n"; }));
+  ASSERT_TRUE(
+      testing::waitFor([&] { return markedProcesses(agentWorkDir(), "tree").size() >= 2; }));
+  auto before = markedProcesses(agentWorkDir(), "tree");
+  // The grace period is far longer than the deadline: only SIGTERM can end it in time.
+  EXPECT_TRUE(destroy("tree", std::chrono::hours(1)));
+  auto termination = wait("tree");
+  ASSERT_TRUE(termination) << termination.status().toString();
+  EXPECT_TRUE(termination->killed);
+  EXPECT_EQ(termination->message, "Command terminated with signal TERM");
+  EXPECT_TRUE(markedProcesses(agentWorkDir(), "tree").empty());
+  for (pid_t pid : before) {
+    auto stat = readProcStat(pid);
+    EXPECT_TRUE(!stat || stat->state == 'Z') << "pid " << pid << " survived";
+  }
+}
+
+TEST_F(NativeContainerizerPidNamespaceTest, DestroyKillsAfterTheGracePeriodAndNothingRemains) {
+  ASSERT_TRUE(launch(config("stubborn", "trap '' TERM; sleep 60 & echo ready; wait")));
+  ASSERT_TRUE(testing::waitFor([&] { return read("stubborn", "stdout") == "ready\n"; }));
+  EXPECT_TRUE(destroy("stubborn", 200ms));
+  auto termination = wait("stubborn");
+  ASSERT_TRUE(termination) << termination.status().toString();
+  EXPECT_TRUE(termination->killed);
+  EXPECT_EQ(termination->message, "Command terminated with signal KILL");
+  EXPECT_TRUE(markedProcesses(agentWorkDir(), "stubborn").empty());
+}
+
+TEST_F(NativeContainerizerPidNamespaceTest, RecoveryReadoptsAndSweepsByHostPid) {
+  auto kept = launch(config("kept", "while [ ! -f go ]; do sleep 0.01; done; exit 3"));
+  auto lost = launch(config("lost", "sleep 60"));
+  ASSERT_TRUE(kept);
+  ASSERT_TRUE(lost);
+  ASSERT_TRUE(testing::waitFor([&] { return !markedProcesses(agentWorkDir(), "lost").empty(); }));
+  shutdown(std::move(containerizer_));
+  containerizer_ = make({}, {"namespaces/pid"});
+  auto recovered = recover({*kept});  // the checkpoint of "lost" was never written
+  ASSERT_TRUE(recovered) << recovered.status().toString();
+  ASSERT_EQ(recovered->size(), 1u);
+  EXPECT_FALSE((*recovered)[0].ended);
+  // The sweep SIGKILLs the marked command; its supervisor (unmarked: it never exec'd) then ends.
+  ASSERT_EQ(waitpid(static_cast<pid_t>(lost->pid), nullptr, 0), lost->pid);
+  EXPECT_TRUE(markedProcesses(agentWorkDir(), "lost").empty());
+
+  dir_.write("kept/go", "");
+  auto termination = wait("kept");
+  ASSERT_TRUE(termination) << termination.status().toString();
+  EXPECT_EQ(termination->message, "Command exited with status 3");
 }
 
 }  // namespace
