@@ -38,9 +38,11 @@ struct AgentOptions {
   uint16_t httpPort = 5051;  ///< the HTTP port serving this agent's endpoints
   /// --work_dir: sandboxes under `<work_dir>/slaves/<agent id>/frameworks/...` (DESIGN §7).
   std::string workDir;
-  std::string resources;              ///< --resources, text or JSON; empty: detect
-  std::string attributes;             ///< --attributes="rack:r1;zone:a"
-  std::string isolation;              ///< --isolation, comma-separated
+  std::string resources;   ///< --resources, text or JSON; empty: detect
+  std::string attributes;  ///< --attributes="rack:r1;zone:a"
+  /// The --isolation names no isolator module in AgentServices::isolators serves,
+  /// comma-separated: the containerizers implement these themselves (and refuse unknown ones).
+  std::string isolation;
   std::string recover = "reconnect";  ///< --recover: reconnect | cleanup
   /// --executor_shutdown_grace_period: the kill grace period of tasks without a kill policy.
   runtime::Duration killGracePeriod = std::chrono::seconds(5);

@@ -138,6 +138,13 @@ void NativeContainerizer::initialize(api::ContainerizerSettings settings,
       return done(api::invalidArgument(
           "isolation '{}' is not supported by the native containerizer yet", name));
     }
+    // Mesos's posix isolators only report usage, which this containerizer does anyway.
+    if (name.starts_with("posix/") || name == "filesystem/posix") continue;
+    // Anything else would run unisolated: refuse rather than pretend.
+    return done(api::invalidArgument(
+        "isolation '{}' is neither done by the native containerizer nor served by a loaded "
+        "isolator module (check --isolation and --modules)",
+        name));
   }
   if (auto started = reaper_.start(); !started) {
     return done(started.withContext("starting the reaper"));

@@ -281,6 +281,20 @@ TEST_F(ClusterTest, MesosNamesRunTheRoles) {
   EXPECT_EQ((*run)->exitCode(), 0) << (*run)->out() << (*run)->err();
 }
 
+TEST_F(ClusterTest, AgentRefusesAnIsolationNothingProvides) {
+  auto agent = Subprocess::start(
+      {{tesseraBinary().string(), "agent", fmt::format("--port={}", agentPort_),
+        fmt::format("--master=127.0.0.1:{}", masterPort_),
+        fmt::format("--work_dir={}", (dir_.path() / "agent").string()), "--isolation=cgroups/cpu"},
+       env(),
+       {},
+       std::nullopt});
+  ASSERT_TRUE(agent);
+  ASSERT_TRUE((*agent)->wait(std::chrono::seconds(30)));
+  EXPECT_EQ((*agent)->exitCode(), 1);
+  EXPECT_THAT((*agent)->err(), HasSubstr("'cgroups/cpu'"));
+}
+
 TEST_F(ClusterTest, MasterNeedsAWorkDirForADurableRegistry) {
   auto master = Subprocess::start(
       {{tesseraBinary().string(), "master", fmt::format("--port={}", masterPort_)}, env(), {}, {}});

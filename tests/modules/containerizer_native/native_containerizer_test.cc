@@ -461,7 +461,7 @@ TEST_F(NativeContainerizerTest, SupportsPlainAndMesosContainersOnly) {
 TEST_F(NativeContainerizerTest, IsolatorsArePreparedIsolatedBeforeExecWatchedAndCleanedUp) {
   shutdown(std::move(containerizer_));
   auto isolator = std::make_shared<FakeIsolator>(context_.executor());
-  containerizer_ = make({isolator}, {"fake/isolator"});
+  containerizer_ = make({isolator});  // served by the module, so not in the own-names list
   ASSERT_TRUE(launch(config("iso", "true")));
   ASSERT_TRUE(wait("iso"));
   EXPECT_THAT(isolator->calls(), ElementsAre("prepare", "isolate", "watch", "cleanup"));
@@ -799,6 +799,29 @@ TEST_F(NativeContainerizerTest, PidNamespaceIsolationNeedsRoot) {
   EXPECT_EQ(status.code(), api::StatusCode::kInvalidArgument);
   EXPECT_EQ(status.message(), "isolation 'namespaces/pid' needs the agent to run as root");
   shutdown(std::move(instance));
+}
+
+// A name nothing implements (no isolator module serves it) is refused, never run unisolated;
+// Mesos's usage-only posix isolators are accepted.
+TEST_F(NativeContainerizerTest, UnknownIsolationIsRefused) {
+  for (const auto& [name, ok] : std::vector<std::pair<std::string, bool>>{
+           {"cgroups/cpu", false}, {"posix/cpu", true}, {"filesystem/posix", true}}) {
+    auto created = call<api::Result<std::unique_ptr<api::Module>>>(
+        [&](auto done) { done(NativeContainerizer::create(api::Parameters(), context_)); });
+    ASSERT_TRUE(created) << created.status().toString();
+    std::unique_ptr<NativeContainerizer> instance(
+        static_cast<NativeContainerizer*>(created->release()));
+    api::ContainerizerSettings settings;
+    settings.agentWorkDir = (dir_.path() / "agent").string();
+    settings.isolation = {name};
+    auto status =
+        call<api::Status>([&](auto done) { instance->initialize(settings, std::move(done)); });
+    EXPECT_EQ(status.isOk(), ok) << name << ": " << status.toString();
+    if (!ok) {
+      EXPECT_THAT(status.message(), HasSubstr(fmt::format("'{}'", name)));
+    }
+    shutdown(std::move(instance));
+  }
 }
 
 /// The container's processes by host pid, found by the marker they all carry (zombies have no

@@ -19,8 +19,9 @@ struct ContainerizerSettings {
   /// The isolators named by --isolation that this containerizer should drive (proxies: calls
   /// are posted to each isolator's executor, callbacks come back on the containerizer's).
   std::vector<std::shared_ptr<Isolator>> isolators;
-  /// The --isolation names, including ones no isolator module serves and the containerizer
-  /// implements itself ("namespaces/pid", "filesystem/linux").
+  /// The --isolation names that no isolator in `isolators` serves: the ones the containerizer
+  /// implements itself ("namespaces/pid", "posix/cpu"). It refuses (InvalidArgument) a name it
+  /// does not know rather than run containers unisolated.
   std::vector<std::string> isolation;
   /// Used by destroy() callers that have no kill policy of their own.
   std::chrono::nanoseconds defaultGracePeriod = std::chrono::seconds(3);
