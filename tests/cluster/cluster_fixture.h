@@ -321,8 +321,10 @@ class TestFramework {
     task->mutable_command()->set_value(command);
     v1::Filters filters;
     filters.set_refuse_seconds(0);
-    return call([&](api::SchedulerDriver& driver, api::CallCallback done) {
-      driver.accept({offer.id()}, {operation}, filters, std::move(done));
+    // By value: after a timed-out wait the call may still run.
+    return call([id = offer.id(), operation, filters](api::SchedulerDriver& driver,
+                                                      api::CallCallback done) {
+      driver.accept({id}, {operation}, filters, std::move(done));
     });
   }
   api::Status kill(const std::string& taskId, const std::string& agentId) {
@@ -330,12 +332,12 @@ class TestFramework {
     task.set_value(taskId);
     v1::AgentID agent;
     agent.set_value(agentId);
-    return call([&](api::SchedulerDriver& driver, api::CallCallback done) {
+    return call([task, agent](api::SchedulerDriver& driver, api::CallCallback done) {
       driver.kill(task, agent, std::move(done));
     });
   }
   api::Status acknowledge(const v1::TaskStatus& status) {
-    return call([&](api::SchedulerDriver& driver, api::CallCallback done) {
+    return call([status](api::SchedulerDriver& driver, api::CallCallback done) {
       driver.acknowledge(status.agent_id(), status.task_id(), status.uuid(), std::move(done));
     });
   }
@@ -344,7 +346,7 @@ class TestFramework {
     v1::scheduler::Call::Reconcile::Task task;
     task.mutable_task_id()->set_value(taskId);
     task.mutable_agent_id()->set_value(agentId);
-    return call([&](api::SchedulerDriver& driver, api::CallCallback done) {
+    return call([task](api::SchedulerDriver& driver, api::CallCallback done) {
       driver.reconcile({task}, std::move(done));
     });
   }
@@ -521,8 +523,7 @@ class ClusterFixture : public ::testing::Test {
   double reregisteredTime(const std::string& id) {
     auto response = get("/state");
     try {
-      auto state =
-          Poco::JSON::Parser().parse(response.body).extract<Poco::JSON::Object::Ptr>();
+      auto state = Poco::JSON::Parser().parse(response.body).extract<Poco::JSON::Object::Ptr>();
       auto slaves = state->getArray("slaves");
       for (size_t i = 0; slaves && i < slaves->size(); ++i) {
         auto slave = slaves->getObject(i);
@@ -554,8 +555,8 @@ class ClusterFixture : public ::testing::Test {
   net::ClientResponse post(const std::string& path, const std::string& body,
                            std::vector<std::pair<std::string, std::string>> headers = {
                                {"Content-Type", "application/json"}}) {
-    auto response = net::httpRequest("POST", "127.0.0.1", server_->port(), path,
-                                     std::move(headers), body, 10s);
+    auto response =
+        net::httpRequest("POST", "127.0.0.1", server_->port(), path, std::move(headers), body, 10s);
     EXPECT_TRUE(response) << response.status().toString();
     return response ? *response : net::ClientResponse{};
   }

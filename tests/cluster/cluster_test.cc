@@ -230,5 +230,28 @@ TEST_F(ClusterTest, AMalformedCallIsA400AndTheClusterKeepsWorking) {
   EXPECT_TRUE(framework.updateIn("busy", v1::TASK_KILLED));
 }
 
+TEST_F(ClusterTest, AnAgentMarkedGoneIsRefusedAndItsTaskEnds) {
+  // Shared: the agent (and its callback) outlives the test body until TearDown.
+  auto refusals = std::make_shared<WaitQueue<std::string>>();
+  agentOptions.onRefused = [refusals](const std::string& message) { refusals->push(message); };
+  startCluster(1);
+  auto& framework = addFramework();
+  ASSERT_FALSE(framework.subscribe().empty());
+  std::string agentId = launchRunning(framework, "doomed", "sleep 100");
+  ASSERT_FALSE(agentId.empty());
+
+  auto marked = post("/api/v1", fmt::format(R"({{"type":"MARK_AGENT_GONE","mark_agent_gone":)"
+                                            R"({{"agent_id":{{"value":"{}"}}}}}})",
+                                            agentId));
+  EXPECT_EQ(marked.status, 200) << marked.body;
+  auto refusal = refusals->take([](const std::string&) { return true; });
+  ASSERT_TRUE(refusal);
+  EXPECT_THAT(*refusal, HasSubstr("marked gone"));
+  auto lost = framework.terminalUpdate("doomed");
+  ASSERT_TRUE(lost);
+  EXPECT_EQ(lost->state(), v1::TASK_LOST);
+  EXPECT_EQ(lost->reason(), v1::TaskStatus::REASON_AGENT_REMOVED_BY_OPERATOR);
+}
+
 }  // namespace
 }  // namespace tessera::kernel::cluster::testing
