@@ -3,6 +3,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "kernel/master/master_core.h"
 #include "kernel/master/master_util.h"
 #include "kernel/net/v1_json.h"
@@ -368,6 +370,83 @@ void Core::markUnreachable(const std::string& id) {
     }
     for (const auto& key : lost) completeTask(key);
   });
+}
+
+void Core::markGone(const std::string& id, std::function<void(api::Status)> done) {
+  auto known = registry.find(id);
+  auto agent = agents.find(id);
+  if (known == registry.end() && agent == agents.end()) {
+    done(api::notFound("agent '{}' is unknown", id));
+    return;
+  }
+  if (known != registry.end() && known->second.state == RegistryState::kGone) {
+    done(api::Status::ok());  // already gone: nothing more to do (Mesos answers 200 too)
+    return;
+  }
+  const v1::AgentInfo& info = agent != agents.end() ? agent->second.info : known->second.info;
+  // Compare-and-set on the version last read or written: a concurrent write (the agent being
+  // marked unreachable, say) makes this one fail rather than be silently overwritten.
+  writeRegistry(id, info, RegistryState::kGone, [this, id, done](api::Status written) {
+    if (!written) {
+      done(written.withContext("marking agent '{}' gone", id));
+      return;
+    }
+    removeGoneAgent(id);
+    done(api::Status::ok());
+  });
+}
+
+void Core::removeGoneAgent(const std::string& id) {
+  log()->warn("agent '{}' marked gone by the operator", id);
+  counter("slave_removals").increment();
+  if (auto found = agents.find(id); found != agents.end()) {
+    AgentEntry& agent = found->second;
+    if (agent.removalTimer) agent.removalTimer->cancel();
+    std::vector<std::string> rescinded;
+    for (const auto& [offerId, offer] : offers) {
+      if (offer.agentId == id) rescinded.push_back(offerId);
+    }
+    // removeAgent below gives the offered resources back with everything else.
+    for (const auto& offerId : rescinded) rescindOffer(offerId, false);
+    if (agent.inAllocator) {
+      allocatorCall([id](api::Allocator& allocator) { return allocator.removeAgent(id); },
+                    fmt::format("removing agent '{}'", id));
+    }
+    if (net::ConnectionPtr connection = agent.connection) {
+      internal::Envelope refused;
+      refused.mutable_agent_refused()->set_message(
+          fmt::format("agent '{}' was marked gone by the operator", id));
+      connection->send(refused);
+      agentByConnection.erase(connection->id());
+      // The agent closes the connection when refused; closing it here at once would drop the
+      // refusal still queued, so a peer that stays is closed after a ping timeout.
+      auto delay = std::max<runtime::Duration>(options.agentPingTimeout, std::chrono::seconds(1));
+      // Fire and forget: the handle going does not cancel the timer.
+      (void)strand->schedule(
+          delay, guarded(weak_from_this(), [connection](Core&) { connection->close(); }));
+    }
+    agents.erase(found);
+  }
+
+  // Mesos: TASK_GONE_BY_OPERATOR for PARTITION_AWARE frameworks, TASK_LOST for the others.
+  std::vector<TaskKey> removed;
+  for (auto& [key, task] : tasks) {
+    if (task.agentId != id) continue;
+    removed.push_back(key);
+    if (isTerminal(task.state)) continue;  // its acknowledgement can no longer reach the agent
+    auto framework = frameworks.find(task.frameworkId);
+    bool partitionAware = framework != frameworks.end() && framework->second.partitionAware();
+    v1::TaskState state = partitionAware ? v1::TASK_GONE_BY_OPERATOR : v1::TASK_LOST;
+    v1::TaskStatus status =
+        masterStatus(key.second, id, state, v1::TaskStatus::REASON_AGENT_REMOVED_BY_OPERATOR,
+                     fmt::format("agent '{}' was marked gone by the operator", id));
+    task.state = state;
+    task.latestStatus = status;
+    task.statuses.emplace_back(state, status.timestamp());
+    task.recovered = true;  // removeAgent gave everything on the agent back
+    sendUpdate(task.frameworkId, status);
+  }
+  for (const auto& key : removed) completeTask(key);
 }
 
 void Core::statusUpdate(const internal::StatusUpdate& update) {

@@ -90,6 +90,11 @@ struct Core : std::enable_shared_from_this<Core> {
                   const internal::ReregisterAgent* reregister);
   void agentDisconnected(AgentEntry& agent);
   void markUnreachable(const std::string& agentId);
+  /// MARK_AGENT_GONE: writes the registry entry as gone, then removes the agent (refusing its
+  /// connection) and ends its tasks. `done` gets NotFound for an unknown agent, the store's
+  /// error if the write fails, else ok once the registry holds the mark.
+  void markGone(const std::string& agentId, std::function<void(api::Status)> done);
+  void removeGoneAgent(const std::string& agentId);
   void statusUpdate(const internal::StatusUpdate& update);
   bool sendToAgent(const std::string& agentId, const internal::Envelope& envelope);
 

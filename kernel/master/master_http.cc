@@ -357,9 +357,10 @@ std::string Core::agentsJson() const {
 
 void Core::operatorCall(const api::HttpRequest& request, api::HttpResponder respond) {
   std::string type;
+  Object::Ptr call;
   try {
     Poco::JSON::Parser parser;
-    auto call = parser.parse(request.body).extract<Object::Ptr>();
+    call = parser.parse(request.body).extract<Object::Ptr>();
     type = call->optValue<std::string>("type", "");
   } catch (const std::exception& e) {
     respond(api::HttpResponse::error(400, fmt::format("malformed call: {}", e.what())));
@@ -503,6 +504,31 @@ void Core::operatorCall(const api::HttpRequest& request, api::HttpResponder resp
     object->set("get_agents", getAgents());
     response->set("get_state", object);
     return reply();
+  }
+  if (type == "MARK_AGENT_GONE") {
+    std::string agentId;
+    try {
+      auto mark = call->getObject("mark_agent_gone");
+      auto id = mark ? mark->getObject("agent_id") : nullptr;
+      if (id) agentId = id->optValue<std::string>("value", "");
+    } catch (const std::exception&) {
+      // A field of the wrong type: the same 400 as a missing one.
+    }
+    if (agentId.empty()) {
+      respond(api::HttpResponse::error(400, "expecting 'mark_agent_gone.agent_id' to be present"));
+      return;
+    }
+    // Answered once the registry holds the mark, as Mesos does: 200 with an empty body.
+    markGone(agentId, [respond](const api::Status& marked) {
+      if (marked) {
+        respond(api::HttpResponse::text(200, ""));
+      } else if (marked.code() == api::StatusCode::kNotFound) {
+        respond(api::HttpResponse::error(404, marked.message()));
+      } else {
+        respond(api::HttpResponse::error(503, marked.message()));
+      }
+    });
+    return;
   }
   if (type == "GET_METRICS") {
     // Gauges are read on this strand: answer from the snapshot's own thread, never wait here.

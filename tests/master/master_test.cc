@@ -460,6 +460,92 @@ TEST_F(MasterTest, GoneAgentIsRefused) {
   EXPECT_THAT(refused->agent_refused().message(), HasSubstr("gone"));
 }
 
+std::string markGoneJson(const std::string& agentId) {
+  return fmt::format(
+      R"({{"type":"MARK_AGENT_GONE","mark_agent_gone":{{"agent_id":{{"value":"{}"}}}}}})", agentId);
+}
+
+TEST_F(MasterTest, MarkAgentGoneRefusesTheAgentAndEndsItsTasks) {
+  startMaster();
+  Cluster c = cluster(
+      R"({"user":"u","name":"fw","roles":["web"],"capabilities":[{"type":"PARTITION_AWARE"}]})");
+  launch(c, "t1");
+  c.agent->sendStatus(c.scheduler->frameworkId, "t1", v1::TASK_RUNNING, "u1");
+  ASSERT_TRUE(c.scheduler->update("t1").has_value());
+  // What is left is offered again: an outstanding offer of the agent to rescind.
+  auto outstanding = c.scheduler->next(Event::OFFERS);
+  ASSERT_TRUE(outstanding.has_value());
+
+  auto marked = post("/api/v1", markGoneJson(c.agent->id));
+  EXPECT_EQ(marked.status, 200) << marked.body;
+
+  // The registry says gone (written before the 200).
+  std::promise<std::string> read;
+  auto executor = runtime_.makeExecutor();
+  store->get(fmt::format("/master/registry/agents/{}", c.agent->id), *executor,
+             [&](api::Result<std::optional<api::StateEntry>> entry) {
+               read.set_value(entry && *entry ? (*entry)->value : "");
+             });
+  EXPECT_THAT(read.get_future().get(), HasSubstr(R"("state":"gone")"));
+
+  auto refused =
+      c.agent->received.take([](const internal::Envelope& e) { return e.has_agent_refused(); });
+  ASSERT_TRUE(refused.has_value());
+  EXPECT_THAT(refused->agent_refused().message(), HasSubstr("marked gone"));
+  auto rescind = c.scheduler->next(Event::RESCIND);
+  ASSERT_TRUE(rescind.has_value());
+  EXPECT_EQ(rescind->rescind().offer_id().value(), outstanding->offers().offers(0).id().value());
+  auto gone = c.scheduler->update("t1");
+  ASSERT_TRUE(gone.has_value());
+  EXPECT_EQ(gone->update().status().state(), v1::TASK_GONE_BY_OPERATOR);
+  EXPECT_EQ(gone->update().status().reason(), v1::TaskStatus::REASON_AGENT_REMOVED_BY_OPERATOR);
+
+  auto state = getJson("/state");
+  EXPECT_EQ(state->getArray("slaves")->size(), 0u);
+  EXPECT_EQ(state->getValue<int>("activated_slaves"), 0);
+  auto tasks = getJson("/tasks")->getArray("tasks");  // completed ones included
+  ASSERT_EQ(tasks->size(), 1u);
+  EXPECT_EQ(tasks->getObject(0)->getValue<std::string>("state"), "TASK_GONE_BY_OPERATOR");
+  // Marking it again changes nothing.
+  EXPECT_EQ(post("/api/v1", markGoneJson(c.agent->id)).status, 200);
+
+  // It stays refused when it comes back.
+  std::string id = c.agent->id;
+  c.agent->stop();
+  auto again = makeAgent();
+  again->id = id;
+  internal::Envelope envelope;
+  envelope.mutable_reregister_agent()->mutable_agent_info()->mutable_id()->set_value(id);
+  ASSERT_TRUE(again->send(envelope));
+  ASSERT_TRUE(
+      again->received.take([](const internal::Envelope& e) { return e.has_agent_refused(); }));
+}
+
+TEST_F(MasterTest, MarkAgentGoneLosesTasksOfFrameworksNotPartitionAware) {
+  startMaster();
+  Cluster c = cluster();
+  launch(c, "t1");
+  EXPECT_EQ(post("/api/v1", markGoneJson(c.agent->id)).status, 200);
+  auto lost = c.scheduler->update("t1");
+  ASSERT_TRUE(lost.has_value());
+  EXPECT_EQ(lost->update().status().state(), v1::TASK_LOST);
+  EXPECT_EQ(lost->update().status().reason(), v1::TaskStatus::REASON_AGENT_REMOVED_BY_OPERATOR);
+}
+
+TEST_F(MasterTest, MarkAgentGoneNeedsAKnownAgent) {
+  startMaster();
+  auto unknown = post("/api/v1", markGoneJson("nope-S9"));
+  EXPECT_EQ(unknown.status, 404);
+  EXPECT_THAT(unknown.body, HasSubstr(R"("message":"agent 'nope-S9' is unknown")"));
+  for (const char* body :
+       {R"({"type":"MARK_AGENT_GONE"})", R"({"type":"MARK_AGENT_GONE","mark_agent_gone":{}})",
+        R"({"type":"MARK_AGENT_GONE","mark_agent_gone":{"agent_id":"x"}})"}) {
+    auto missing = post("/api/v1", body);
+    EXPECT_EQ(missing.status, 400) << body;
+    EXPECT_THAT(missing.body, HasSubstr("mark_agent_gone.agent_id")) << body;
+  }
+}
+
 TEST_F(MasterTest, AgentsNotReregisteringInTimeAreMarkedUnreachable) {
   startMaster();
   auto agent = makeAgent();

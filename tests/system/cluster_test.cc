@@ -256,6 +256,49 @@ TEST_F(ClusterTest, AnAgentThatNeverReturnsMakesItsTasksLost) {
   ASSERT_TRUE(next);
 }
 
+TEST_F(ClusterTest, AnAgentMarkedGoneExitsAndStaysOut) {
+  auto master = startMaster();
+  auto agent = startAgent();
+  ASSERT_TRUE(master && agent);
+  ASSERT_TRUE(waitFor([&] { return activatedAgents(masterPort_) == 1; }));
+  auto state = getJson(masterPort_, "/state");
+  ASSERT_TRUE(state);
+  std::string agentId = state->getArray("slaves")->getObject(0)->getValue<std::string>("id");
+
+  auto marked = httpRequest(
+      masterPort_, "POST", "/api/v1",
+      fmt::format(
+          R"({{"type":"MARK_AGENT_GONE","mark_agent_gone":{{"agent_id":{{"value":"{}"}}}}}})",
+          agentId));
+  ASSERT_TRUE(marked) << marked.status().message();
+  EXPECT_EQ(marked->status, 200) << marked->body;
+
+  // The refused agent exits 1 naming the refusal.
+  ASSERT_TRUE(agent->wait(std::chrono::seconds(30))) << agent->err();
+  EXPECT_EQ(agent->exitCode(), 1) << agent->err();
+  EXPECT_THAT(agent->err(), HasSubstr("the master refused this agent"));
+  EXPECT_THAT(agent->err(), HasSubstr("marked gone"));
+
+  state = getJson(masterPort_, "/state");
+  ASSERT_TRUE(state);
+  EXPECT_EQ(state->getValue<size_t>("activated_slaves"), 0u);
+  EXPECT_EQ(state->getArray("slaves")->size(), 0u);
+
+  // Restarted on the same work dir (same id), it is refused again.
+  auto again =
+      Subprocess::start({{tesseraBinary().string(), "agent", fmt::format("--port={}", agentPort_),
+                          fmt::format("--master=127.0.0.1:{}", masterPort_),
+                          fmt::format("--work_dir={}", (dir_.path() / "agent").string()),
+                          "--resources=cpus:2;mem:1024;disk:1024;ports:[31000-31100]"},
+                         env(),
+                         {},
+                         std::nullopt});
+  ASSERT_TRUE(again);
+  ASSERT_TRUE((*again)->wait(std::chrono::seconds(30))) << (*again)->err();
+  EXPECT_EQ((*again)->exitCode(), 1) << (*again)->err();
+  EXPECT_THAT((*again)->err(), HasSubstr("marked gone"));
+}
+
 TEST_F(ClusterTest, MesosNamesRunTheRoles) {
   TempDir bin;
   for (const char* name : {"mesos-master", "mesos-agent", "mesos-execute"}) {
