@@ -43,6 +43,7 @@
 #include "kernel/state/memory_store.h"
 #include "tessera/api/resources.h"
 #include "tests/support/subprocess.h"
+#include "tests/support/wait_queue.h"
 
 namespace tessera::kernel::cluster::testing {
 
@@ -53,45 +54,7 @@ inline constexpr auto kWait = std::chrono::milliseconds(30s);
 inline constexpr const char* kAllocator = "org_tessera_allocator_drf";
 inline constexpr const char* kNative = "org_tessera_containerizer_native";
 
-/// A thread-safe queue the test waits on with a deadline.
-template <typename T>
-class WaitQueue {
- public:
-  void push(T value) {
-    {
-      std::lock_guard lock(mutex_);
-      items_.push_back(std::move(value));
-    }
-    changed_.notify_all();
-  }
-  /// Removes and returns the first item matching `match`, waiting up to `timeout` for one.
-  std::optional<T> take(const std::function<bool(const T&)>& match,
-                        std::chrono::milliseconds timeout = kWait) {
-    std::unique_lock lock(mutex_);
-    std::optional<T> found;
-    changed_.wait_for(lock, timeout, [&] {
-      for (auto it = items_.begin(); it != items_.end(); ++it) {
-        if (match(*it)) {
-          found = std::move(*it);
-          items_.erase(it);
-          return true;
-        }
-      }
-      return false;
-    });
-    return found;
-  }
-  /// Everything queued so far (left in place).
-  std::vector<T> snapshot() {
-    std::lock_guard lock(mutex_);
-    return {items_.begin(), items_.end()};
-  }
-
- private:
-  std::mutex mutex_;
-  std::condition_variable changed_;
-  std::deque<T> items_;
-};
+using tessera::testing::WaitQueue;
 
 /// One thing a RecordingScheduler was told. An OFFERS event becomes one entry per offer.
 struct SchedulerEvent {

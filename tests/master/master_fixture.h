@@ -38,6 +38,7 @@
 #include "kernel/state/memory_store.h"
 #include "tessera/v1/scheduler.pb.h"
 #include "tests/support/subprocess.h"
+#include "tests/support/wait_queue.h"
 
 namespace tessera::kernel::master::testing {
 
@@ -49,54 +50,7 @@ using tessera::v1::scheduler::Event;
 
 inline constexpr auto kWait = std::chrono::seconds(20);
 
-/// A thread-safe queue the test waits on with a deadline.
-template <typename T>
-class WaitQueue {
- public:
-  void push(T value) {
-    {
-      std::lock_guard lock(mutex_);
-      items_.push_back(std::move(value));
-    }
-    changed_.notify_all();
-  }
-  /// Removes and returns the first item matching `match` (skipping, and dropping, none).
-  std::optional<T> take(const std::function<bool(const T&)>& match,
-                        std::chrono::milliseconds timeout = kWait) {
-    std::unique_lock lock(mutex_);
-    std::optional<T> found;
-    changed_.wait_for(lock, timeout, [&] {
-      for (auto it = items_.begin(); it != items_.end(); ++it) {
-        if (match(*it)) {
-          found = std::move(*it);
-          items_.erase(it);
-          return true;
-        }
-      }
-      return false;
-    });
-    return found;
-  }
-  /// True if an item matching `match` arrives within `timeout` (it is left in place).
-  bool seen(const std::function<bool(const T&)>& match, std::chrono::milliseconds timeout) {
-    std::unique_lock lock(mutex_);
-    return changed_.wait_for(lock, timeout, [&] {
-      for (const auto& item : items_) {
-        if (match(item)) return true;
-      }
-      return false;
-    });
-  }
-  void clear() {
-    std::lock_guard lock(mutex_);
-    items_.clear();
-  }
-
- private:
-  std::mutex mutex_;
-  std::condition_variable changed_;
-  std::deque<T> items_;
-};
+using tessera::testing::WaitQueue;
 
 /// A fake agent: a TransportClient speaking internal::Envelope.
 class FakeAgent {
