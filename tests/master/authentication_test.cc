@@ -14,9 +14,8 @@ using ::testing::HasSubstr;
 constexpr const char* kAliceInfo =
     R"({"user":"test","name":"fw","principal":"alice","roles":["web"],)"
     R"("capabilities":[{"type":"MULTI_ROLE"}]})";
-constexpr const char* kBobInfo =
-    R"({"user":"test","name":"fw","principal":"bob","roles":["web"],)"
-    R"("capabilities":[{"type":"MULTI_ROLE"}]})";
+constexpr const char* kBobInfo = R"({"user":"test","name":"fw","principal":"bob","roles":["web"],)"
+                                 R"("capabilities":[{"type":"MULTI_ROLE"}]})";
 
 std::string reviveJson(const TestScheduler& scheduler) {
   return fmt::format(R"({{"framework_id":{{"value":"{}"}},"type":"REVIVE"}})",

@@ -68,7 +68,7 @@ std::optional<std::string> decodeBase64(std::string_view text) {
 class BasicAuthenticator final : public tessera::api::Authenticator {
  public:
   BasicAuthenticator(Context& context, std::map<std::string, std::string> secrets,
-                     std::string realm)
+                     const std::string& realm)
       : context_(context),
         secrets_(std::move(secrets)),
         challenge_(std::string("Basic realm=\"").append(realm).append("\"")) {}
@@ -91,9 +91,8 @@ class BasicAuthenticator final : public tessera::api::Authenticator {
       }
       secrets[std::string(entry.substr(0, colon))] = std::string(entry.substr(colon + 1));
     }
-    return std::unique_ptr<Module>(
-        std::make_unique<BasicAuthenticator>(context, std::move(secrets),
-                                             parameters.getOr("realm", "tessera")));
+    return std::unique_ptr<Module>(std::make_unique<BasicAuthenticator>(
+        context, std::move(secrets), parameters.getOr("realm", "tessera")));
   }
 
   // Drops the delayed answers (their callbacks into the kernel) as a module must.
