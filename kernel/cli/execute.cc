@@ -15,6 +15,7 @@
 #include <sstream>
 
 #include "kernel/cli/common.h"
+#include "kernel/net/v1_json.h"
 #include "kernel/runtime/duration.h"
 #include "kernel/runtime/flags.h"
 #include "kernel/runtime/logging.h"
@@ -46,6 +47,8 @@ struct ExecuteFlags {
   std::optional<std::string> dockerImage;
   bool checkpoint = false;
   runtime::Duration connectTimeout = 10s;
+  std::optional<std::string> principal;
+  std::optional<std::string> secret;
 };
 
 std::string timestamp() {
@@ -138,6 +141,7 @@ class ExecuteScheduler final : public api::Scheduler {
     info.add_roles(flags_.role);
     info.add_capabilities()->set_type(v1::FrameworkInfo::Capability::MULTI_ROLE);
     info.set_checkpoint(flags_.checkpoint);
+    if (flags_.principal) info.set_principal(*flags_.principal);
     if (auto status = driver_->subscribe(std::move(info), {}); !status) {
       err_ << "tessera execute: " << status.message() << std::endl;
       return finish(1);
@@ -362,6 +366,9 @@ int runExecute(const std::vector<std::string>& args, std::ostream& out, std::ost
   flags.add("checkpoint", &f.checkpoint, "Ask agents to checkpoint the framework's tasks");
   flags.add("connect_timeout", &f.connectTimeout,
             "Give up when the master cannot be subscribed to within this time");
+  flags.add("principal", &f.principal,
+            "The principal the framework authenticates as (and sets in its FrameworkInfo)");
+  flags.add("secret", &f.secret, "The secret of --principal, sent as HTTP Basic credentials");
   switch (loadFlags(kRole, flags, args)) {
     case LoadOutcome::kExitOk:
       return 0;
@@ -379,6 +386,7 @@ int runExecute(const std::vector<std::string>& args, std::ostream& out, std::ost
   }
   auto needed = api::Resources::parse(f.resources);
   if (!needed) return fail(fmt::format("flag '--resources': {}", needed.status().message()));
+  if (f.secret && !f.principal) return fail("flag '--secret' needs '--principal'");
   std::optional<v1::Environment> environment;
   if (f.env) {
     auto parsed = parseEnvironment(*f.env);
@@ -395,6 +403,10 @@ int runExecute(const std::vector<std::string>& args, std::ostream& out, std::ost
   scheduler::DriverOptions options;
   options.master = f.master;
   options.maxBackoff = 1s;
+  if (f.principal) {
+    options.authorization = fmt::format(
+        "Basic {}", net::base64Encode(fmt::format("{}:{}", *f.principal, f.secret.value_or(""))));
+  }
   HttpSchedulerDriver driver(runtime, *executor, scheduler, options);
   scheduler.setDriver(&driver);
   auto result = scheduler.result();

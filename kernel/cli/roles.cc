@@ -62,6 +62,12 @@ void addMasterFlags(runtime::FlagSet& flags, MasterFlags& m) {
       .alias("slave_reregister_timeout");
   flags.add("transport_port", &m.transportPort,
             "Port agents connect to (0: any free port; agents find it through the HTTP port)");
+  flags.add("authenticate_frameworks", &m.authenticateFrameworks,
+            "Refuse scheduler API calls that are not authenticated (401); otherwise they go on "
+            "unauthenticated. Needs --http_framework_authenticators");
+  flags.add("http_framework_authenticators", &m.httpFrameworkAuthenticators,
+            "The loaded authenticator module that authenticates scheduler API calls (default: "
+            "none)");
 }
 
 void addAgentFlags(runtime::FlagSet& flags, AgentFlags& a, bool withMaster) {
@@ -100,6 +106,28 @@ api::Result<std::string> resolveAllocator(const modules::ModuleManager& manager,
   return module->name;
 }
 
+api::Result<std::optional<std::string>> resolveAuthenticator(const modules::ModuleManager& manager,
+                                                             std::string_view flag,
+                                                             bool authenticateFrameworks) {
+  if (flag.empty()) {
+    if (authenticateFrameworks) {
+      return api::invalidArgument(
+          "flag '--authenticate_frameworks' needs an authenticator: name one with "
+          "--http_framework_authenticators (loaded: {})",
+          namesOfKind(manager, api::kKindAuthenticator));
+    }
+    return std::optional<std::string>();
+  }
+  const auto* module = manager.find(flag);
+  if (module == nullptr || module->kind != api::kKindAuthenticator) {
+    return api::invalidArgument(
+        "flag '--http_framework_authenticators': '{}' is not a loaded authenticator module "
+        "(loaded: {})",
+        flag, namesOfKind(manager, api::kKindAuthenticator));
+  }
+  return std::optional<std::string>(module->name);
+}
+
 api::Result<std::vector<std::string>> resolveContainerizers(const modules::ModuleManager& manager,
                                                             std::string_view flag) {
   std::vector<std::string> names;
@@ -132,6 +160,15 @@ api::Result<std::unique_ptr<MasterRole>> MasterRole::start(Daemon& daemon,
   if (!allocatorName) return allocatorName.status();
   auto allocator = daemon.modules().create<api::Allocator>(*allocatorName);
   if (!allocator) return allocator.status();
+  auto authenticatorName = resolveAuthenticator(
+      daemon.moduleManager(), flags.httpFrameworkAuthenticators, flags.authenticateFrameworks);
+  if (!authenticatorName) return authenticatorName.status();
+  api::Authenticator* authenticator = nullptr;
+  if (*authenticatorName) {
+    auto created = daemon.modules().create<api::Authenticator>(**authenticatorName);
+    if (!created) return created.status();
+    authenticator = *created;
+  }
 
   master::MasterServices services;
   services.runtime = &daemon.runtime();
@@ -147,6 +184,10 @@ api::Result<std::unique_ptr<MasterRole>> MasterRole::start(Daemon& daemon,
   }
   services.allocator = *allocator;
   services.allocatorExecutor = daemon.modules().executorOf(*allocator);
+  if (authenticator != nullptr) {
+    services.authenticator = authenticator;
+    services.authenticatorExecutor = daemon.modules().executorOf(authenticator);
+  }
 
   master::MasterOptions options;
   options.ip = common.ip;
@@ -161,6 +202,7 @@ api::Result<std::unique_ptr<MasterRole>> MasterRole::start(Daemon& daemon,
   options.agentReregisterTimeout = flags.agentReregisterTimeout;
   options.flags = daemon.flagValues();
   options.version = versionInfo();
+  options.authenticateFrameworks = flags.authenticateFrameworks;
 
   role->master_ = std::make_unique<master::Master>(std::move(services), std::move(options));
   if (auto started = role->master_->start(); !started) return started;

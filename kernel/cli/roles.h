@@ -5,6 +5,7 @@
 /// agent components started inside a Daemon.
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -25,6 +26,12 @@ struct MasterFlags {
   int64_t maxAgentPingTimeouts = 5;
   runtime::Duration agentReregisterTimeout = std::chrono::minutes(10);
   uint16_t transportPort = 0;
+  /// Refuse scheduler calls the authenticator does not authenticate (else they go on
+  /// unauthenticated). Needs --http_framework_authenticators.
+  bool authenticateFrameworks = false;
+  /// The loaded authenticator module that authenticates scheduler calls; empty: none (Mesos's
+  /// default is its built-in "basic", which Tessera does not have).
+  std::string httpFrameworkAuthenticators;
 };
 
 /// `tessera agent` flags beyond the common ones.
@@ -46,6 +53,13 @@ void addAgentFlags(runtime::FlagSet& flags, AgentFlags& agent, bool withMaster);
 /// naming '--allocator' (and the allocator modules that are loaded).
 api::Result<std::string> resolveAllocator(const modules::ModuleManager& manager,
                                           std::string_view flag);
+/// The authenticator module `--http_framework_authenticators` names among the loaded ones, or
+/// none when the flag is empty. Errors: InvalidArgument naming '--http_framework_authenticators'
+/// (and the authenticator modules that are loaded), or '--authenticate_frameworks' when it is
+/// set without an authenticator.
+api::Result<std::optional<std::string>> resolveAuthenticator(const modules::ModuleManager& manager,
+                                                             std::string_view flag,
+                                                             bool authenticateFrameworks);
 /// The containerizer modules `--containerizers` names, in order: an entry is a loaded module's
 /// full name or its short name (`native` for `..._containerizer_native`; `mesos` means
 /// `native`). Errors: InvalidArgument naming '--containerizers'.

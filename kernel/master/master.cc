@@ -247,6 +247,13 @@ api::Status Master::start() {
       !core.services.state || !core.services.allocator || !core.services.allocatorExecutor) {
     return api::invalidArgument("the master needs every one of its services");
   }
+  if ((core.services.authenticator == nullptr) !=
+      (core.services.authenticatorExecutor == nullptr)) {
+    return api::invalidArgument("the master needs the authenticator's executor with it");
+  }
+  if (core.options.authenticateFrameworks && core.services.authenticator == nullptr) {
+    return api::invalidArgument("'--authenticate_frameworks' needs an authenticator");
+  }
   impl_->started = true;
   core.startTime = nowSeconds();
 

@@ -21,6 +21,7 @@
 #include "kernel/runtime/metrics.h"
 #include "kernel/runtime/runtime.h"
 #include "tessera/api/allocator.h"
+#include "tessera/api/authenticator.h"
 #include "tessera/api/executor.h"
 #include "tessera/api/state_store.h"
 #include "tessera/api/status.h"
@@ -51,6 +52,10 @@ struct MasterOptions {
   std::function<std::map<std::string, std::string>()> flags;
   /// What /state, GET_VERSION and MasterInfo report; version "0.1.0" when empty.
   http::VersionInfo version;
+  /// --authenticate_frameworks: scheduler calls the authenticator does not authenticate are
+  /// refused (401). When false, they go on unauthenticated (as in Mesos). Needs an
+  /// authenticator (MasterServices::authenticator).
+  bool authenticateFrameworks = false;
 };
 
 /// What the role gives the master. Everything outlives the master.
@@ -62,6 +67,10 @@ struct MasterServices {
   api::StateStore* state = nullptr;
   api::Allocator* allocator = nullptr;         ///< the --allocator module
   api::Executor* allocatorExecutor = nullptr;  ///< where the allocator must be called
+  /// The --http_framework_authenticators module, asked about every scheduler API call; null:
+  /// none, every call is admitted without a principal.
+  api::Authenticator* authenticator = nullptr;
+  api::Executor* authenticatorExecutor = nullptr;  ///< where the authenticator must be called
 };
 
 class Master {

@@ -109,8 +109,18 @@ struct Core : std::enable_shared_from_this<Core> {
 
   // --- scheduler API --------------------------------------------------------------------
   void schedulerCall(const api::HttpRequest& request, std::shared_ptr<net::HttpStream> stream);
-  void subscribe(const v1::scheduler::Call& call, std::shared_ptr<net::HttpStream> stream);
-  api::Status authenticate(const v1::FrameworkInfo& info);
+  /// Asks the authenticator about `request` (on its executor), then goes on in authenticated().
+  void authenticateCall(std::shared_ptr<const api::HttpRequest> request, v1::scheduler::Call call,
+                        std::shared_ptr<net::HttpStream> stream);
+  /// 401 / 403 per `result` and --authenticate_frameworks, else dispatchCall().
+  void authenticated(const api::HttpRequest& request, const v1::scheduler::Call& call,
+                     api::AuthenticationResult result, std::shared_ptr<net::HttpStream> stream);
+  /// Runs a parsed call; `principal`: who the authenticator says sent it (none: unauthenticated).
+  void dispatchCall(const api::HttpRequest& request, const v1::scheduler::Call& call,
+                    const std::optional<std::string>& principal,
+                    std::shared_ptr<net::HttpStream> stream);
+  void subscribe(const v1::scheduler::Call& call, const std::optional<std::string>& principal,
+                 std::shared_ptr<net::HttpStream> stream);
   void frameworkDisconnected(const std::string& frameworkId, const std::string& streamId);
   void removeFramework(const std::string& frameworkId);
   void sendEvent(FrameworkEntry& framework, const v1::scheduler::Event& event);

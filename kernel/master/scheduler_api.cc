@@ -72,14 +72,64 @@ void Core::heartbeat(const std::string& frameworkId) {
       guarded(weak_from_this(), [frameworkId](Core& core) { core.heartbeat(frameworkId); }));
 }
 
-api::Status Core::authenticate(const v1::FrameworkInfo& info) {
-  // Admits everyone for now: a later issue plugs the authenticator module in here (the
-  // framework's principal, the HTTP Authorization header).
-  (void)info;
-  return api::Status::ok();
+void Core::authenticateCall(std::shared_ptr<const api::HttpRequest> request,
+                            v1::scheduler::Call call, std::shared_ptr<net::HttpStream> stream) {
+  // The authenticator runs on its own executor and answers from any thread; the answer hops
+  // back to the strand while the core lives. The request and the stream stay alive in the
+  // callbacks until then.
+  std::weak_ptr<Core> weak = weak_from_this();
+  runtime::StrandExecutor* executor = strand.get();
+  api::Authenticator* authenticator = services.authenticator;
+  auto done = [weak, executor, request, call = std::move(call),
+               stream](api::AuthenticationResult result) mutable {
+    auto alive = weak.lock();
+    if (!alive) return answer(stream, 503, "the master is stopping");
+    executor->post([weak, request = std::move(request), call = std::move(call),
+                    stream = std::move(stream), result = std::move(result)]() mutable {
+      auto core = weak.lock();
+      if (!core || core->stopped) return answer(stream, 503, "the master is stopping");
+      core->authenticated(*request, call, std::move(result), std::move(stream));
+    });
+  };
+  services.authenticatorExecutor->post([authenticator, request, done = std::move(done)]() mutable {
+    authenticator->authenticate(*request, std::move(done));
+  });
 }
 
-void Core::subscribe(const v1::scheduler::Call& call, std::shared_ptr<net::HttpStream> stream) {
+void Core::authenticated(const api::HttpRequest& request, const v1::scheduler::Call& call,
+                         api::AuthenticationResult result,
+                         std::shared_ptr<net::HttpStream> stream) {
+  using Outcome = api::AuthenticationResult::Outcome;
+  switch (result.outcome) {
+    case Outcome::kAuthenticated:
+      if (!result.principal) {
+        // An authenticator that authenticates nobody in particular: treat as unauthenticated.
+        result.outcome = Outcome::kUnauthorized;
+        break;
+      }
+      return dispatchCall(request, call, result.principal, std::move(stream));
+    case Outcome::kForbidden:
+      counter("scheduler_calls_forbidden").increment();
+      return answer(stream, 403, "the authenticator refused the request");
+    case Outcome::kUnauthorized:
+      break;
+  }
+  if (!options.authenticateFrameworks) {
+    // Mesos: without --authenticate_frameworks, authentication is optional.
+    return dispatchCall(request, call, std::nullopt, std::move(stream));
+  }
+  counter("scheduler_calls_unauthenticated").increment();
+  std::vector<std::pair<std::string, std::string>> headers;
+  if (!result.challenge.empty()) headers.emplace_back("WWW-Authenticate", result.challenge);
+  stream->start(401, "application/json", std::move(headers));
+  stream->write(
+      detail::errorJson("the request is not authenticated and the master requires authentication "
+                        "(--authenticate_frameworks)"));
+  stream->end();
+}
+
+void Core::subscribe(const v1::scheduler::Call& call, const std::optional<std::string>& principal,
+                     std::shared_ptr<net::HttpStream> stream) {
   counter("messages_register_framework").increment();
   if (!call.has_subscribe()) return answer(stream, 400, "expecting 'subscribe' to be present");
   v1::FrameworkInfo info = call.subscribe().framework_info();
@@ -103,8 +153,11 @@ void Core::subscribe(const v1::scheduler::Call& call, std::shared_ptr<net::HttpS
       call.framework_id().value() != info.id().value()) {
     return answer(stream, 400, "'framework_id' differs from 'framework_info.id'");
   }
-  if (api::Status admitted = authenticate(info); !admitted) {
-    return answer(stream, 401, admitted.message());
+  if (principal && info.has_principal() && info.principal() != *principal) {
+    return answer(stream, 403,
+                  fmt::format("authenticated principal '{}' does not match principal '{}' set in "
+                              "'framework_info'",
+                              *principal, info.principal()));
   }
 
   std::string id = call.has_framework_id() ? call.framework_id().value() : info.id().value();
@@ -546,8 +599,20 @@ void Core::schedulerCall(const api::HttpRequest& request, std::shared_ptr<net::H
   auto parsed = net::parseV1Json<v1::scheduler::Call>(request.body);
   if (!parsed)
     return answer(stream, 400, fmt::format("malformed call: {}", parsed.status().message()));
-  const v1::scheduler::Call& call = *parsed;
-  if (call.type() == v1::scheduler::Call::SUBSCRIBE) return subscribe(call, std::move(stream));
+  if (services.authenticator != nullptr) {
+    // Mesos authenticates every call, SUBSCRIBE and the calls on a subscription alike.
+    return authenticateCall(std::make_shared<const api::HttpRequest>(request),
+                            std::move(parsed).value(), std::move(stream));
+  }
+  dispatchCall(request, *parsed, std::nullopt, std::move(stream));
+}
+
+void Core::dispatchCall(const api::HttpRequest& request, const v1::scheduler::Call& call,
+                        const std::optional<std::string>& principal,
+                        std::shared_ptr<net::HttpStream> stream) {
+  if (call.type() == v1::scheduler::Call::SUBSCRIBE) {
+    return subscribe(call, principal, std::move(stream));
+  }
   if (call.type() == v1::scheduler::Call::UNKNOWN) {
     return answer(stream, 400, "expecting 'type' to be present and known");
   }
@@ -567,6 +632,12 @@ void Core::schedulerCall(const api::HttpRequest& request, std::shared_ptr<net::H
     return answer(
         stream, 400,
         fmt::format("the stream id '{}' is not the framework's current stream", *streamId));
+  }
+  if (principal && framework.info.has_principal() && framework.info.principal() != *principal) {
+    return answer(stream, 403,
+                  fmt::format("authenticated principal '{}' does not match the framework's "
+                              "principal '{}'",
+                              *principal, framework.info.principal()));
   }
   auto needs = [&](bool present, std::string_view field) {
     if (present) return true;

@@ -154,6 +154,9 @@ void HttpSchedulerDriver::connect() {
   request.method = "POST";
   request.target = std::string(kPath);
   request.headers = {{"Content-Type", "application/json"}, {"Accept", "application/json"}};
+  if (!options_.authorization.empty()) {
+    request.headers.emplace_back("Authorization", options_.authorization);
+  }
   request.body = net::messageToV1Json(call);
   request.headTimeout = options_.callTimeout;
 
@@ -412,6 +415,9 @@ void HttpSchedulerDriver::pump() {
   request.headers = {{"Content-Type", "application/json"},
                      {"Accept", "application/json"},
                      {"Mesos-Stream-Id", streamId_}};
+  if (!options_.authorization.empty()) {
+    request.headers.emplace_back("Authorization", options_.authorization);
+  }
   request.body = net::messageToV1Json(pending.call);
   request.headTimeout = options_.callTimeout;
   callClient_ = std::make_unique<net::HttpStreamClient>(runtime_, executor_);

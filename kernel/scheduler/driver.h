@@ -47,6 +47,9 @@ struct DriverOptions {
   int missedHeartbeats = 3;
   /// 307s followed in a row before giving up on a call (or a subscription attempt).
   int maxRedirects = 5;
+  /// Sent as the `Authorization` header of SUBSCRIBE and every call when not empty
+  /// (`Basic <base64(principal:secret)>` for a master with a Basic authenticator).
+  std::string authorization;
 };
 
 /// The kernel's SchedulerDriver: the Mesos v1 scheduler HTTP API.

@@ -165,7 +165,10 @@ class TestScheduler {
     socket_->connect(endpoint);
     std::string request = fmt::format(
         "POST /api/v1/scheduler HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
-        "application/json\r\nAccept: application/json\r\nContent-Length: {}\r\n\r\n{}",
+        "application/json\r\nAccept: application/json\r\n{}Content-Length: {}\r\n\r\n{}",
+        fmt::format("{}{}", extraHeaders,
+                    authorization.empty() ? std::string()
+                                          : fmt::format("Authorization: {}\r\n", authorization)),
         body.size(), body);
     boost::asio::write(*socket_, boost::asio::buffer(request));
     // The head.
@@ -178,16 +181,36 @@ class TestScheduler {
       if (ec) return -1;
       buffer.append(chunk, n);
     }
-    std::string head = buffer.substr(0, end);
+    head = buffer.substr(0, end);
     buffer.erase(0, end + 4);
     int status = std::stoi(head.substr(9, 3));
     std::string lower = head;
     for (char& c : lower) c = static_cast<char>(std::tolower(c));
+    if (status != 200) {
+      // An error answer: its whole body (chunked up to the last chunk, or Content-Length bytes;
+      // the connection may stay open).
+      size_t length = std::string::npos;
+      if (auto pos = lower.find("content-length: "); pos != std::string::npos) {
+        length = std::stoul(lower.substr(pos + 16));
+      }
+      bool chunked = lower.find("transfer-encoding: chunked") != std::string::npos;
+      auto complete = [&] {
+        if (chunked) return buffer.find("0\r\n\r\n") != std::string::npos;
+        return length != std::string::npos && buffer.size() >= length;
+      };
+      while (!complete()) {
+        boost::system::error_code ec;
+        size_t n = socket_->read_some(boost::asio::buffer(chunk), ec);
+        if (ec) break;
+        buffer.append(chunk, n);
+      }
+      errorBody = buffer;
+      return status;
+    }
     if (auto pos = lower.find("mesos-stream-id: "); pos != std::string::npos) {
       streamId = head.substr(pos + 17, head.find("\r\n", pos) - pos - 17);
     }
     reader_ = std::thread([this, buffer]() mutable { readLoop(std::move(buffer)); });
-    if (status != 200) return status;
     auto subscribed = next(Event::SUBSCRIBED);
     if (!subscribed) return -2;
     frameworkId = subscribed->subscribed().framework_id().value();
@@ -220,6 +243,7 @@ class TestScheduler {
     std::vector<std::pair<std::string, std::string>> headers = {
         {"Content-Type", "application/json"}};
     if (withStreamId) headers.emplace_back("Mesos-Stream-Id", streamId);
+    if (!authorization.empty()) headers.emplace_back("Authorization", authorization);
     auto response =
         net::httpRequest("POST", "127.0.0.1", port_, "/api/v1/scheduler", headers, json, 10s);
     EXPECT_TRUE(response.isOk()) << response.status().toString();
@@ -229,6 +253,13 @@ class TestScheduler {
 
   std::string frameworkId;
   std::string streamId;
+  /// Sent as the `Authorization` header of every request when set.
+  std::string authorization;
+  /// Raw header lines ("Name: value\r\n") added to SUBSCRIBE.
+  std::string extraHeaders;
+  /// The head of the last SUBSCRIBE answer, and its raw body when it was not a 200.
+  std::string head;
+  std::string errorBody;
   WaitQueue<Event> events;
   std::atomic<bool> ended{false};
 
@@ -285,7 +316,13 @@ class MasterFixture : public ::testing::Test {
         api::Parameters(
             std::vector<std::pair<std::string, std::string>>{{"allocation_interval", "50ms"}}),
         "test"};
-    ASSERT_TRUE(manager_.load({entry}).isOk());
+    modules::ManifestEntry authenticator{
+        std::string(TESSERA_BINARY_DIR) + "/tests/modules/libtest_basic_authenticator.so",
+        "org_tessera_test_basic_authenticator",
+        api::Parameters(std::vector<std::pair<std::string, std::string>>{
+            {"credentials", "alice:secret,bob:hunter2"}}),
+        "test"};
+    ASSERT_TRUE(manager_.load({entry, authenticator}).isOk());
     modules::HostServices services;
     services.runtime = &runtime_;
     services.role = "master";
@@ -324,8 +361,25 @@ class MasterFixture : public ::testing::Test {
     services.state = store;
     services.allocator = allocator_;
     services.allocatorExecutor = host_->executorOf(allocator_);
+    if (authenticator_ != nullptr) {
+      services.authenticator = authenticator_;
+      services.authenticatorExecutor = host_->executorOf(authenticator_);
+    }
     master_ = std::make_unique<Master>(services, options);
     ASSERT_TRUE(master_->start().isOk());
+  }
+
+  /// Makes the master (started next) ask the test Basic authenticator (alice:secret,
+  /// bob:hunter2); `required` is --authenticate_frameworks.
+  void useAuthenticator(bool required) {
+    auto created = host_->create<api::Authenticator>("org_tessera_test_basic_authenticator");
+    ASSERT_TRUE(created.isOk()) << created.status().toString();
+    authenticator_ = *created;
+    options.authenticateFrameworks = required;
+  }
+  /// An `Authorization: Basic ...` value.
+  static std::string basic(const std::string& principal, const std::string& secret) {
+    return fmt::format("Basic {}", net::base64Encode(fmt::format("{}:{}", principal, secret)));
   }
 
   /// GET `path` on the HTTP port, parsed as a JSON object.
@@ -382,6 +436,7 @@ class MasterFixture : public ::testing::Test {
   modules::ModuleManager manager_;
   std::unique_ptr<modules::ModuleHost> host_;
   api::Allocator* allocator_ = nullptr;
+  api::Authenticator* authenticator_ = nullptr;  ///< set by useAuthenticator()
   MasterOptions options;
   std::unique_ptr<Master> master_;
 };

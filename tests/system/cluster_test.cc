@@ -368,5 +368,64 @@ TEST_F(ClusterTest, LocalLeavesNoTaskBehindWhenStopped) {
   EXPECT_TRUE(waitFor([&] { return !processAlive(taskPid); }, std::chrono::seconds(10)));
 }
 
+// A master with an authenticator module (the test Basic one, knowing alice:secret) and
+// --authenticate_frameworks: an anonymous `tessera execute` is refused with the master's 401,
+// one with --principal/--secret runs its task.
+TEST_F(ClusterTest, AuthenticatingMasterRefusesAnAnonymousFramework) {
+  fs::path manifest = dir_.path() / "authn.json";
+  std::ofstream(manifest) << fmt::format(
+      R"({{"libraries": [{{"file": "{}", "modules": [{{"name": )"
+      R"("org_tessera_test_basic_authenticator", "parameters": [{{"key": "credentials", )"
+      R"("value": "alice:secret"}}]}}]}}]}})",
+      (fs::path(TESSERA_BINARY_DIR) / "tests" / "modules" / "libtest_basic_authenticator.so")
+          .string());
+  auto master = startMaster({fmt::format("--modules={}", manifest.string()),
+                             "--http_framework_authenticators=org_tessera_test_basic_authenticator",
+                             "--authenticate_frameworks"});
+  auto agent = startAgent();
+  ASSERT_TRUE(master && agent);
+  ASSERT_TRUE(waitFor([&] { return activatedAgents(masterPort_) == 1; }));
+
+  auto anonymous = execute("anonymous", "true");
+  ASSERT_TRUE(anonymous);
+  ASSERT_TRUE(anonymous->wait(std::chrono::seconds(60))) << anonymous->out() << anonymous->err();
+  EXPECT_EQ(anonymous->exitCode(), 1) << anonymous->out() << anonymous->err();
+  EXPECT_THAT(anonymous->err(), HasSubstr("refused the subscription (401)"));
+  EXPECT_THAT(anonymous->err(), HasSubstr("not authenticated"));
+  EXPECT_EQ(taskState(masterPort_, "anonymous"), "");
+
+  auto wrong = execute("wrong", "true", {"--principal=alice", "--secret=guess"});
+  ASSERT_TRUE(wrong);
+  ASSERT_TRUE(wrong->wait(std::chrono::seconds(60))) << wrong->out() << wrong->err();
+  EXPECT_EQ(wrong->exitCode(), 1) << wrong->out() << wrong->err();
+  EXPECT_THAT(wrong->err(), HasSubstr("(401)"));
+
+  auto alice = execute("alice", "true", {"--principal=alice", "--secret=secret"});
+  ASSERT_TRUE(alice);
+  ASSERT_TRUE(alice->wait(std::chrono::seconds(60))) << alice->out() << alice->err();
+  EXPECT_EQ(alice->exitCode(), 0) << alice->out() << alice->err();
+  EXPECT_EQ(taskState(masterPort_, "alice"), "TASK_FINISHED");
+}
+
+TEST_F(ClusterTest, MasterAuthenticationFlagsAreChecked) {
+  auto run = [&](std::vector<std::string> flags) {
+    std::vector<std::string> argv = {tesseraBinary().string(), "master",
+                                     fmt::format("--port={}", masterPort_), "--registry=in_memory",
+                                     "--quiet"};
+    argv.insert(argv.end(), flags.begin(), flags.end());
+    auto process = Subprocess::start({argv, env(), {}, std::nullopt});
+    EXPECT_TRUE(process) << process.status().message();
+    EXPECT_TRUE((*process)->wait(std::chrono::seconds(30)));
+    return std::move(process).value();
+  };
+  auto noAuthenticator = run({"--authenticate_frameworks"});
+  EXPECT_EQ(noAuthenticator->exitCode(), 1);
+  EXPECT_THAT(noAuthenticator->err(), HasSubstr("'--authenticate_frameworks'"));
+  auto unknown = run({"--http_framework_authenticators=basic"});
+  EXPECT_EQ(unknown->exitCode(), 1);
+  EXPECT_THAT(unknown->err(), HasSubstr("'--http_framework_authenticators'"));
+  EXPECT_THAT(unknown->err(), HasSubstr("'basic' is not a loaded authenticator module"));
+}
+
 }  // namespace
 }  // namespace tessera::testing
