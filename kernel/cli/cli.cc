@@ -90,7 +90,8 @@ int runDaemon(std::string_view role, runtime::FlagSet& flags, const CommonFlags&
               std::vector<std::string> builtinKinds,
               const std::function<api::Status(Daemon&)>& setup,
               const std::function<void()>& beforeStop = {},
-              const std::function<api::Status(Daemon&)>& afterServe = {}) {
+              const std::function<api::Status(Daemon&)>& afterServe = {},
+              const std::function<void()>& release = {}) {
   runtime::LoggingOptions logging{std::string(role), common.loggingLevel,
                                   common.logDir.value_or(""), common.quiet};
   if (auto status = runtime::setupLogging(logging); !status) {
@@ -106,6 +107,7 @@ int runDaemon(std::string_view role, runtime::FlagSet& flags, const CommonFlags&
   if (!started) {
     if (beforeStop) beforeStop();
     daemon.stop();
+    if (release) release();
     printError(role, started.message());
     return 1;
   }
@@ -113,6 +115,8 @@ int runDaemon(std::string_view role, runtime::FlagSet& flags, const CommonFlags&
   runtime::logger(role)->info("received signal {}, stopping", signal);
   if (beforeStop) beforeStop();
   daemon.stop();
+  // The role's components hold strands of the daemon's runtime: they go before the daemon.
+  if (release) release();
   return 0;
 }
 
@@ -137,12 +141,15 @@ int runMaster(const std::vector<std::string>& args) {
     return 1;
   }
   std::unique_ptr<MasterRole> master;
-  return runDaemon("master", flags, common, {"allocator"}, [&](Daemon& daemon) -> api::Status {
-    auto started = MasterRole::start(daemon, common, masterFlags, inMemory);
-    if (!started) return started.status();
-    master = std::move(started).value();
-    return api::Status::ok();
-  });
+  return runDaemon(
+      "master", flags, common, {"allocator"},
+      [&](Daemon& daemon) -> api::Status {
+        auto started = MasterRole::start(daemon, common, masterFlags, inMemory);
+        if (!started) return started.status();
+        master = std::move(started).value();
+        return api::Status::ok();
+      },
+      {}, {}, [&] { master.reset(); });
 }
 
 int runAgent(const std::vector<std::string>& args) {
@@ -159,8 +166,9 @@ int runAgent(const std::vector<std::string>& args) {
   }
   std::unique_ptr<AgentRole> agent;
   static std::atomic<bool> refused{false};
-  int code =
-      runDaemon("agent", flags, common, {"containerizer"}, [&](Daemon& daemon) -> api::Status {
+  int code = runDaemon(
+      "agent", flags, common, {"containerizer"},
+      [&](Daemon& daemon) -> api::Status {
         AgentRole::Placement placement;
         placement.masterAddress = agentFlags.master;
         placement.workDir = common.workDir;
@@ -175,7 +183,8 @@ int runAgent(const std::vector<std::string>& args) {
         if (!started) return started.status();
         agent = std::move(started).value();
         return api::Status::ok();
-      });
+      },
+      {}, {}, [&] { agent.reset(); });
   return refused ? 1 : code;
 }
 
@@ -257,6 +266,11 @@ int runLocal(const std::vector<std::string>& args) {
           frameworks.push_back(std::move(host));
         }
         return api::Status::ok();
+      },
+      [&] {
+        frameworks.clear();
+        agents.clear();
+        master.reset();
       });
   if (temporary) {
     std::error_code ignored;

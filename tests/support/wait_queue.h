@@ -41,7 +41,7 @@ class WaitQueue {
   }
   /// True if an item matching `match` is there within `timeout` (it is left in place).
   bool seen(const std::function<bool(const T&)>& match,
-               std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
+            std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
     std::unique_lock lock(mutex_);
     return changed_.wait_for(lock, timeout, [&] {
       for (const auto& item : items_) {
