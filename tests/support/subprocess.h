@@ -56,7 +56,8 @@ class Subprocess {
 bool waitFor(const std::function<bool()>& condition,
              std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
-/// A TCP port on 127.0.0.1 that was free a moment ago.
+/// A TCP port on 127.0.0.1 that was free a moment ago, chosen at random from 20000-30999 (below
+/// the kernel's ephemeral ports, so no outgoing connection or port-0 listener takes it meanwhile).
 uint16_t freePort();
 
 /// A temp directory removed (recursively) on destruction.

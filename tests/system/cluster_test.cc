@@ -111,7 +111,10 @@ class ClusterTest : public ::testing::Test {
     auto process = Subprocess::start({std::move(argv), env(), {}, std::nullopt});
     EXPECT_TRUE(process) << process.status().message();
     if (!process) return nullptr;
-    EXPECT_TRUE(waitFor(ready)) << (*process)->err();
+    if (!waitFor(ready)) {
+      ADD_FAILURE() << "the process did not become ready: " << (*process)->err();
+      return nullptr;
+    }
     return std::move(process).value();
   }
 
