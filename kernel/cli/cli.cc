@@ -54,22 +54,6 @@ const std::map<std::string, std::string, std::less<>> kAliases = {
     {"mesos-slave", "agent"}, {"mesos-execute", "execute"},
 };
 
-// "a, b,,c" -> {"a", "b", "c"}.
-std::vector<std::string> splitNames(std::string_view text) {
-  std::vector<std::string> names;
-  std::string current;
-  for (char c : text) {
-    if (c == ',') {
-      if (!current.empty()) names.push_back(current);
-      current.clear();
-    } else if (c != ' ') {
-      current += c;
-    }
-  }
-  if (!current.empty()) names.push_back(current);
-  return names;
-}
-
 // The exit code when flag loading ends the command (--help, or an error), else nothing.
 std::optional<int> exitCodeFor(LoadOutcome outcome) {
   switch (outcome) {
@@ -254,7 +238,7 @@ int runLocal(const std::vector<std::string>& args) {
       },
       [&](Daemon& daemon) -> api::Status {
         // Framework modules reach the master through its HTTP port, as they would from afar.
-        for (const auto& name : splitNames(frameworkNames)) {
+        for (const auto& name : splitList(frameworkNames)) {
           scheduler::FrameworkHostOptions options;
           options.module = name;
           options.master = fmt::format("{}:{}", common.ip, daemon.port());

@@ -12,7 +12,18 @@ namespace tessera::kernel::cli {
 
 namespace {
 
-// Splits "a,b,,c" into its non-empty, trimmed parts.
+std::string namesOfKind(const modules::ModuleManager& manager, std::string_view kind) {
+  std::string names;
+  for (const auto& module : manager.modules()) {
+    if (module.kind != kind) continue;
+    if (!names.empty()) names += ", ";
+    names += fmt::format("'{}'", module.name);
+  }
+  return names.empty() ? std::string("none") : names;
+}
+
+}  // namespace
+
 std::vector<std::string> splitList(std::string_view text) {
   std::vector<std::string> parts;
   while (!text.empty()) {
@@ -26,18 +37,6 @@ std::vector<std::string> splitList(std::string_view text) {
   }
   return parts;
 }
-
-std::string namesOfKind(const modules::ModuleManager& manager, std::string_view kind) {
-  std::string names;
-  for (const auto& module : manager.modules()) {
-    if (module.kind != kind) continue;
-    if (!names.empty()) names += ", ";
-    names += fmt::format("'{}'", module.name);
-  }
-  return names.empty() ? std::string("none") : names;
-}
-
-}  // namespace
 
 void addMasterFlags(runtime::FlagSet& flags, MasterFlags& m) {
   flags.add("registry", &m.registry,

@@ -45,6 +45,9 @@ struct AgentFlags {
   runtime::Duration executorShutdownGracePeriod = std::chrono::seconds(5);
 };
 
+/// Splits a comma-separated flag value ("a, b,,c") into its non-empty, trimmed parts.
+std::vector<std::string> splitList(std::string_view text);
+
 void addMasterFlags(runtime::FlagSet& flags, MasterFlags& master);
 /// `withMaster`: false for `tessera local`, whose agents talk to its own master.
 void addAgentFlags(runtime::FlagSet& flags, AgentFlags& agent, bool withMaster);
