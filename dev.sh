@@ -19,6 +19,7 @@ PACKAGES=(
   libpoco-dev libspdlog-dev libfmt-dev
   libzookeeper-mt-dev libhowardhinnant-date-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  zookeeper docker.io busybox-static
 )
 
 log() { printf '==> %s\n' "$*" >&2; }

@@ -54,14 +54,16 @@ api::Status ModuleHost::startAutomatic() {
   return api::Status::ok();
 }
 
-api::Result<api::Module*> ModuleHost::create(std::string_view name, std::string_view kind) {
+api::Result<api::Module*> ModuleHost::create(
+    std::string_view name, std::string_view kind,
+    const std::vector<std::pair<std::string, std::string>>& overrides) {
   auto instance = std::make_unique<Instance>();
   instance->name = std::string(name);
   instance->executor = services_.runtime->makeExecutor();
   instance->context = std::make_unique<ContextImpl>(services_, name, *instance->executor);
   // The factory runs on the instance's own strand, as every later call into it does.
-  auto made =
-      instance->executor->call([&] { return manager_.create(name, kind, *instance->context); });
+  auto made = instance->executor->call(
+      [&] { return manager_.create(name, kind, *instance->context, overrides); });
   if (!made) return made.status();
   instance->module = std::move(made).value();
   api::Module* pointer = instance->module.get();

@@ -37,12 +37,16 @@ class ModuleHost {
   api::Status startAutomatic();
 
   /// Creates module `name` of kind `kind`; the host keeps ownership and returns a pointer valid
-  /// until stopAll(). Errors: as ModuleManager::create.
-  api::Result<api::Module*> create(std::string_view name, std::string_view kind);
+  /// until stopAll(). `overrides` are appended to the manifest's parameters (see
+  /// ModuleManager::create). Errors: as ModuleManager::create.
+  api::Result<api::Module*> create(
+      std::string_view name, std::string_view kind,
+      const std::vector<std::pair<std::string, std::string>>& overrides = {});
 
   template <typename T>
-  api::Result<T*> create(std::string_view name) {
-    auto module = create(name, KindOf<T>::kKind);
+  api::Result<T*> create(std::string_view name,
+                         const std::vector<std::pair<std::string, std::string>>& overrides = {}) {
+    auto module = create(name, KindOf<T>::kKind, overrides);
     if (!module) return module.status();
     return static_cast<T*>(*module);
   }

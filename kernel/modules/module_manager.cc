@@ -156,16 +156,22 @@ const LoadedModule* ModuleManager::find(std::string_view name) const {
   return nullptr;
 }
 
-api::Result<std::unique_ptr<api::Module>> ModuleManager::create(std::string_view name,
-                                                                std::string_view kind,
-                                                                api::Context& context) const {
+api::Result<std::unique_ptr<api::Module>> ModuleManager::create(
+    std::string_view name, std::string_view kind, api::Context& context,
+    const std::vector<std::pair<std::string, std::string>>& overrides) const {
   const LoadedModule* module = find(name);
   if (module == nullptr) return api::notFound("no module '{}' is loaded", name);
   if (module->kind != kind) {
     return api::invalidArgument("module '{}' is of kind '{}', not '{}'", name, module->kind, kind);
   }
   try {
-    auto made = module->descriptor->create(module->parameters, context);
+    api::Parameters parameters = module->parameters;
+    if (!overrides.empty()) {
+      auto entries = module->parameters.entries();
+      entries.insert(entries.end(), overrides.begin(), overrides.end());
+      parameters = api::Parameters(std::move(entries));
+    }
+    auto made = module->descriptor->create(parameters, context);
     if (!made) {
       return api::internalError("module library '{}' (module '{}'): factory failed: {}",
                                 module->library, name, made.status().message());

@@ -72,9 +72,12 @@ class ModuleManager {
   /// Makes an instance of module `name`, which must be of `kind`. Calls the module's factory on
   /// the calling thread (the caller runs it on the instance's executor). Errors: NotFound (no
   /// such module), InvalidArgument (other kind), Internal (the factory failed or threw; the
-  /// message names the module and its library).
-  api::Result<std::unique_ptr<api::Module>> create(std::string_view name, std::string_view kind,
-                                                   api::Context& context) const;
+  /// message names the module and its library). `overrides` are appended to the manifest's
+  /// parameters, so they win (Parameters::get takes the last entry): a role passes the
+  /// command-line flags that configure a kind this way (`--cgroups_root`, `--docker_socket`).
+  api::Result<std::unique_ptr<api::Module>> create(
+      std::string_view name, std::string_view kind, api::Context& context,
+      const std::vector<std::pair<std::string, std::string>>& overrides = {}) const;
 
   /// create() for a kind's interface type.
   template <typename T>

@@ -33,11 +33,24 @@ class TestContext final : public api::Context {
  public:
   class NullRouter final : public api::HttpRouter {
    public:
-    api::Status addRoute(std::string_view, std::string_view path, api::HttpHandler, bool) override {
+    api::Status addRoute(std::string_view, std::string_view path, api::HttpHandler handler,
+                         bool) override {
       paths.emplace_back(path);
+      handlers.push_back(std::move(handler));
       return api::Status::ok();
     }
+    /// The body the handler of `path` answers a GET with.
+    std::string get(std::string_view path) {
+      for (size_t i = 0; i < paths.size(); ++i) {
+        if (paths[i] != path) continue;
+        std::string body;
+        handlers[i](api::HttpRequest{}, [&](api::HttpResponse response) { body = response.body; });
+        return body;
+      }
+      return "no route";
+    }
     std::vector<std::string> paths;
+    std::vector<api::HttpHandler> handlers;
   };
   class MapMetrics final : public api::Metrics {
    public:
@@ -84,6 +97,25 @@ TEST(ModuleManagerTest, LoadsAGoodModuleAndCreatesIt) {
                                                             "/test/org_tessera_test_good/visits"));
   EXPECT_EQ(context.metrics_.gauges.count("test/hello_alive"), 1u);
   (*module)->stop();
+}
+
+TEST(ModuleManagerTest, OverridesAreAppendedToTheManifestParameters) {
+  ModuleManager manager;
+  ASSERT_TRUE(manager.load({entry("test_good", "org_tessera_test_good", {{"greeting", "hi"}})}));
+  TestContext plain;
+  auto module = manager.create<api::Anonymous>("org_tessera_test_good", plain);
+  ASSERT_TRUE(module) << module.status().toString();
+  EXPECT_EQ(plain.router_.get("/test/org_tessera_test_good/hello"), "hi");
+  (*module)->stop();
+
+  TestContext overridden;
+  auto other = manager.create("org_tessera_test_good", api::kKindAnonymous, overridden,
+                              {{"greeting", "from a flag"}});
+  ASSERT_TRUE(other) << other.status().toString();
+  EXPECT_EQ(overridden.router_.get("/test/org_tessera_test_good/hello"), "from a flag");
+  (*other)->stop();
+  // The manifest's own parameters are unchanged for later instances.
+  EXPECT_EQ(manager.modules()[0].parameters.get("greeting"), "hi");
 }
 
 struct BrokenCase {
