@@ -424,11 +424,11 @@ void CgroupsIsolator::onOomEvent(uint64_t token) {
   }
   auto limitation = std::make_shared<std::optional<api::ContainerLimitation>>();
   blocking(
-      [this, limitation, id = container->id, mem = container->memMb] {
-        *limitation = checkOom(id, mem);
+      [layout = *layout_, limitation, id = container->id, mem = container->memMb] {
+        *limitation = checkOom(layout, id, mem);
         return api::Status::ok();
       },
-      [this, container, limitation](const api::Status&) {
+      guarded([this, container, limitation](const api::Status&) {
         if (container->oomFd < 0) return;  // cleaned up meanwhile
         if (*limitation) return reportLimitation(*container, std::move(**limitation));
         // Not an OOM kill (v2: another memory.events counter moved): keep watching.
@@ -436,16 +436,17 @@ void CgroupsIsolator::onOomEvent(uint64_t token) {
           context_.logger().error("cannot watch OOM of container '{}': {}", container->id,
                                   armed.toString());
         }
-      });
+      }));
 }
 
-std::optional<api::ContainerLimitation> CgroupsIsolator::checkOom(const std::string& id,
-                                                                  double memMb) const {
-  if (!layout_ || !options_.mem) return std::nullopt;
-  const std::string dir = layout_->path(Controller::kMemory, id);
+std::optional<api::ContainerLimitation> CgroupsIsolator::checkOom(const Layout& layout,
+                                                                  const std::string& id,
+                                                                  double memMb) {
+  if (layout.mounts.count(Controller::kMemory) == 0) return std::nullopt;
+  const std::string dir = layout.path(Controller::kMemory, id);
   uint64_t kills = 0;
   std::optional<uint64_t> peak;
-  if (layout_->version == 2) {
+  if (layout.version == 2) {
     kills = readKeyValues(dir + "/memory.events")["oom_kill"];
     peak = readNumber(dir + "/memory.peak");
   } else {
@@ -564,11 +565,11 @@ void CgroupsIsolator::cleanup(std::string_view containerId, std::function<void(a
   auto limitation = std::make_shared<std::optional<api::ContainerLimitation>>();
   const bool check = container && !container->limitationReported && container->limited;
   blocking(
-      [this, layout = *layout_, id = std::string(containerId), check,
+      [layout = *layout_, id = std::string(containerId), check,
        mem = container ? container->memMb : 0.0, limitation] {
         // An OOM kill whose event has not been handled yet (the task's exit raced it) must
         // still end the task as a memory limitation.
-        if (check) *limitation = checkOom(id, mem);
+        if (check) *limitation = checkOom(layout, id, mem);
         return destroy(layout, id);
       },
       guarded([this, container, limitation, done](api::Status status) {
@@ -588,12 +589,11 @@ void CgroupsIsolator::recover(const std::vector<api::ContainerCheckpoint>& alive
   for (const auto& checkpoint : alive) ids.insert(checkpoint.containerId);
   auto adopted = std::make_shared<std::vector<std::shared_ptr<Container>>>();
   blocking(
-      [this, layout = *layout_, ids, adopted]() -> api::Status {
+      [&logger = context_.logger(), layout = *layout_, ids, adopted]() -> api::Status {
         api::Status first = api::Status::ok();
         for (const auto& name : containers(layout)) {
           if (ids.count(name) != 0) continue;
-          context_.logger().warning("destroying the cgroup of unknown container '{}' (orphan)",
-                                    name);
+          logger.warning("destroying the cgroup of unknown container '{}' (orphan)", name);
           if (auto destroyed = destroy(layout, name); !destroyed && first) {
             first = destroyed.withContext("destroying orphan cgroup '{}'", name);
           }

@@ -120,8 +120,10 @@ class CgroupsIsolator final : public api::Isolator {
   void startOomWatch(Container& container);
   void stopOomWatch(Container& container);
   void onOomEvent(uint64_t token);
-  // Reads whether the container's memory cgroup recorded an OOM kill (blocking; any thread).
-  std::optional<api::ContainerLimitation> checkOom(const std::string& id, double memMb) const;
+  // Reads whether the container's memory cgroup recorded an OOM kill (blocking; any thread;
+  // static so that work still on the pool never touches a destroyed instance).
+  static std::optional<api::ContainerLimitation> checkOom(const Layout& layout,
+                                                          const std::string& id, double memMb);
   void reportLimitation(Container& container, api::ContainerLimitation limitation);
   api::Status requireActive() const;
 
