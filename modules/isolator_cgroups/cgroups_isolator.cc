@@ -398,7 +398,10 @@ void CgroupsIsolator::startOomWatch(Container& container) {
     context_.logger().error("cannot watch OOM of container '{}': {}", container.id,
                             armed.toString());
     stopOomWatch(container);
+    return;
   }
+  // An OOM kill before the registration sent no event: look once now.
+  onOomEvent(container.token);
 }
 
 void CgroupsIsolator::stopOomWatch(Container& container) {
@@ -418,14 +421,24 @@ void CgroupsIsolator::onOomEvent(uint64_t token) {
   auto it = containers_.find(name->second);
   if (it == containers_.end() || it->second->oomFd < 0) return;
   auto container = it->second;
-  // Drain the fd (an eventfd counter or inotify events); both are non-blocking.
+  // Drain the fd (an eventfd counter or inotify events); both are non-blocking. On v1 the
+  // eventfd fires when the cgroup goes OOM, before the kernel has picked and counted its
+  // victim: the event itself is the OOM (as Mesos takes it). On v2 memory.events changes again
+  // when oom_kill is counted, so a check that finds nothing yet re-arms and waits for that.
   char buffer[4096];
-  while (::read(container->oomFd, buffer, sizeof buffer) > 0) {
+  bool fired = false;
+  ssize_t n;
+  while ((n = ::read(container->oomFd, buffer, sizeof buffer)) > 0) {
+    if (layout_->version == 1 && n == sizeof(uint64_t)) {
+      uint64_t count = 0;
+      std::memcpy(&count, buffer, sizeof count);
+      fired = fired || count > 0;
+    }
   }
   auto limitation = std::make_shared<std::optional<api::ContainerLimitation>>();
   blocking(
-      [layout = *layout_, limitation, id = container->id, mem = container->memMb] {
-        *limitation = checkOom(layout, id, mem);
+      [layout = *layout_, limitation, id = container->id, mem = container->memMb, fired] {
+        *limitation = checkOom(layout, id, mem, fired);
         return api::Status::ok();
       },
       guarded([this, container, limitation](const api::Status&) {
@@ -441,7 +454,7 @@ void CgroupsIsolator::onOomEvent(uint64_t token) {
 
 std::optional<api::ContainerLimitation> CgroupsIsolator::checkOom(const Layout& layout,
                                                                   const std::string& id,
-                                                                  double memMb) {
+                                                                  double memMb, bool fired) {
   if (layout.mounts.count(Controller::kMemory) == 0) return std::nullopt;
   const std::string dir = layout.path(Controller::kMemory, id);
   uint64_t kills = 0;
@@ -456,7 +469,7 @@ std::optional<api::ContainerLimitation> CgroupsIsolator::checkOom(const Layout& 
     if (control.count("oom_kill") == 0) kills = control["under_oom"];
     peak = readNumber(dir + "/memory.max_usage_in_bytes");
   }
-  if (kills == 0) return std::nullopt;
+  if (kills == 0 && !fired) return std::nullopt;
   api::ContainerLimitation limitation;
   limitation.reason = v1::TaskStatus::REASON_CONTAINER_LIMITATION_MEMORY;
   const auto limitBytes = static_cast<uint64_t>(std::llround(memMb * kMiB));

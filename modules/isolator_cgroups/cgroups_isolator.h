@@ -120,10 +120,12 @@ class CgroupsIsolator final : public api::Isolator {
   void startOomWatch(Container& container);
   void stopOomWatch(Container& container);
   void onOomEvent(uint64_t token);
-  // Reads whether the container's memory cgroup recorded an OOM kill (blocking; any thread;
-  // static so that work still on the pool never touches a destroyed instance).
+  // Reads whether the container's memory cgroup recorded an OOM kill, or takes `fired` (a v1
+  // OOM event) as one (blocking; any thread; static so that work still on the pool never
+  // touches a destroyed instance).
   static std::optional<api::ContainerLimitation> checkOom(const Layout& layout,
-                                                          const std::string& id, double memMb);
+                                                          const std::string& id, double memMb,
+                                                          bool fired = false);
   void reportLimitation(Container& container, api::ContainerLimitation limitation);
   api::Status requireActive() const;
 

@@ -439,11 +439,14 @@ TEST_F(HostCgroupsTest, OomKillIsReportedAsAMemoryLimitation) {
   Child child = Child::start("exec dd if=/dev/zero of=/dev/null bs=128M count=1");
   ASSERT_TRUE(isolate("hog", child.pid));
   std::promise<api::ContainerLimitation> limited;
+  std::promise<void> watching;
   context_.executor().post([&] {
     isolator_->watch("hog", [&](api::ContainerLimitation limitation) {
       limited.set_value(std::move(limitation));
     });
+    watching.set_value();
   });
+  watching.get_future().wait();  // as the containerizer: watch first, then the task runs
   child.go();
   auto future = limited.get_future();
   ASSERT_EQ(future.wait_for(kDeadline), std::future_status::ready);
