@@ -204,8 +204,10 @@ class AgentCore : public std::enable_shared_from_this<AgentCore> {
     std::optional<size_t> slot;
     std::optional<api::ContainerCheckpoint> container;
     bool launching = false;
-    bool launched = false;  // the container runs (or ran) and is checkpointed
-    bool ended = false;     // the container is gone, or never came
+    bool launched = false;       // the container runs (or ran) and is checkpointed
+    bool ended = false;          // the container is gone, or never came
+    bool checkpointing = false;  // the container's checkpoint is being written
+    std::optional<api::Result<api::ContainerTermination>> endedEarly;  // ended meanwhile
     bool killRequested = false;
     bool frameworkGone = false;
     std::optional<runtime::Duration> killGrace;
@@ -1231,13 +1233,22 @@ void AgentCore::onLaunched(const TaskPtr& task, api::Result<api::ContainerCheckp
     task->container->sandboxDirectory = task->sandbox;
   }
   task->launched = true;
-  storeSet(task->key + "container", containerJson(*task->container));
+  // TASK_RUNNING only once the container's checkpoint is durable: an agent killed in between
+  // would otherwise come back without it and destroy a running task's isolation as an orphan's.
+  // A termination that arrives meanwhile waits for it too, so RUNNING still comes first.
+  const bool running = !task->killRequested && !task->frameworkGone;
+  task->checkpointing = true;
+  storeSet(task->key + "container", containerJson(*task->container), [this, task, running] {
+    task->checkpointing = false;
+    if (running && !task->frameworkGone) enqueueUpdate(task, v1::TASK_RUNNING, "", std::nullopt);
+    if (task->endedEarly) {
+      auto result = std::move(*task->endedEarly);
+      task->endedEarly.reset();
+      onTerminated(task, std::move(result));
+    }
+  });
   watch(task);
-  if (task->killRequested || task->frameworkGone) {
-    destroy(task);
-    return;
-  }
-  enqueueUpdate(task, v1::TASK_RUNNING, "", std::nullopt);
+  if (!running) destroy(task);
 }
 
 void AgentCore::watch(const TaskPtr& task) {
@@ -1254,6 +1265,10 @@ void AgentCore::watch(const TaskPtr& task) {
 
 void AgentCore::onTerminated(const TaskPtr& task, api::Result<api::ContainerTermination> result) {
   if (task->ended) return;
+  if (task->checkpointing) {
+    task->endedEarly = std::move(result);  // after TASK_RUNNING
+    return;
+  }
   task->ended = true;
   refreshGauges();
   if (task->frameworkGone) {

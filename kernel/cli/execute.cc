@@ -210,6 +210,9 @@ class ExecuteScheduler final : public api::Scheduler {
     std::string line = fmt::format("{} Received status update {} for task '{}'", timestamp(),
                                    v1::TaskState_Name(status.state()), status.task_id().value());
     if (!status.message().empty()) line += fmt::format(": {}", status.message());
+    if (isTerminal(status.state()) && status.state() != v1::TASK_FINISHED && status.has_reason()) {
+      line += fmt::format(" (reason: {})", v1::TaskStatus::Reason_Name(status.reason()));
+    }
     out_ << line << std::endl;
     if (status.has_uuid()) {
       driver_->acknowledge(status.agent_id(), status.task_id(), status.uuid(), nullptr);

@@ -79,7 +79,12 @@ void addAgentFlags(runtime::FlagSet& flags, AgentFlags& a, bool withMaster) {
   flags.add("attributes", &a.attributes, "Attributes of the machine, 'rack:r1;zone:a'");
   flags.add("containerizers", &a.containerizers,
             "Containerizer modules in order of preference (mesos = native)");
-  flags.add("isolation", &a.isolation, "Isolation mechanisms, comma-separated");
+  flags.add("isolation", &a.isolation,
+            "Isolation mechanisms, comma-separated (e.g. cgroups/cpu,cgroups/mem,namespaces/pid)");
+  flags.add("cgroups_root", &a.cgroupsRoot,
+            "Name of the root cgroup, below each controller, of the cgroups/* isolation");
+  flags.add("cgroups_enable_cfs", &a.cgroupsEnableCfs,
+            "Cap each container's CPU with a CFS quota of its cpus (cgroups/cpu)");
   flags.add("recover", &a.recover,
             "reconnect: re-attach to live tasks after a restart; cleanup: kill them");
   flags.add("executor_shutdown_grace_period", &a.executorShutdownGracePeriod,
@@ -237,11 +242,17 @@ api::Result<std::unique_ptr<AgentRole>> AgentRole::start(Daemon& daemon, const C
   // --isolation: names an isolator module declares go to that module (created once, even if
   // it serves several); the rest are for the containerizers themselves, which refuse what
   // they do not know.
+  // Every isolator module is told the agent's isolation flags (appended to its manifest
+  // parameters), so it can check its controllers at start and stay idle when not asked for.
   const auto wanted = splitList(flags.isolation);
+  const std::vector<std::pair<std::string, std::string>> isolatorFlags = {
+      {"isolation", flags.isolation},
+      {"cgroups_root", flags.cgroupsRoot},
+      {"cgroups_enable_cfs", flags.cgroupsEnableCfs ? "true" : "false"}};
   std::set<std::string, std::less<>> served;
   for (const auto& module : daemon.moduleManager().modules()) {
     if (module.kind != api::kKindIsolator) continue;
-    auto isolator = daemon.modules().create<api::Isolator>(module.name);
+    auto isolator = daemon.modules().create<api::Isolator>(module.name, isolatorFlags);
     if (!isolator) return isolator.status();
     api::Executor* executor = daemon.modules().executorOf(*isolator);
     std::promise<std::vector<std::string>> asked;

@@ -41,6 +41,10 @@ struct AgentFlags {
   std::string attributes;
   std::string containerizers = "mesos";
   std::string isolation = "posix/cpu,posix/mem";
+  /// The cgroups isolator's root cgroup below each controller (Mesos's --cgroups_root).
+  std::string cgroupsRoot = "tessera";
+  /// A hard CFS quota of cpus x 100ms per 100ms period (Mesos's --cgroups_enable_cfs).
+  bool cgroupsEnableCfs = false;
   std::string recover = "reconnect";
   runtime::Duration executorShutdownGracePeriod = std::chrono::seconds(5);
 };

@@ -419,7 +419,16 @@ void NativeContainerizer::onLimitation(const std::string& id, api::ContainerLimi
   auto it = containers_.find(id);
   if (it == containers_.end()) return;
   ContainerPtr container = it->second;
-  if (container->exited || container->cleaningUp || container->limitation) return;
+  if (container->limitation) return;
+  if (container->exited || container->cleaningUp) {
+    // The process ended before the limitation arrived (an OOM kill races its own exit); an
+    // isolator reports it at the latest from its cleanup(), before finish(): it is still why
+    // the container ended.
+    limited_.increment();
+    context_.logger().warning("container '{}' hit a limitation: {}", id, limitation.message);
+    container->limitation = std::move(limitation);
+    return;
+  }
   limited_.increment();
   context_.logger().warning("container '{}' hit a limitation: {}", id, limitation.message);
   container->limitation = std::move(limitation);

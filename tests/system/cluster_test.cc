@@ -331,14 +331,14 @@ TEST_F(ClusterTest, AgentRefusesAnIsolationNothingProvides) {
   auto agent = Subprocess::start(
       {{tesseraBinary().string(), "agent", fmt::format("--port={}", agentPort_),
         fmt::format("--master=127.0.0.1:{}", masterPort_),
-        fmt::format("--work_dir={}", (dir_.path() / "agent").string()), "--isolation=cgroups/cpu"},
+        fmt::format("--work_dir={}", (dir_.path() / "agent").string()), "--isolation=gpu/nvidia"},
        env(),
        {},
        std::nullopt});
   ASSERT_TRUE(agent);
   ASSERT_TRUE((*agent)->wait(std::chrono::seconds(30)));
   EXPECT_EQ((*agent)->exitCode(), 1);
-  EXPECT_THAT((*agent)->err(), HasSubstr("'cgroups/cpu'"));
+  EXPECT_THAT((*agent)->err(), HasSubstr("'gpu/nvidia'"));
 }
 
 TEST_F(ClusterTest, MasterNeedsAWorkDirForADurableRegistry) {
