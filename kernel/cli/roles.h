@@ -43,6 +43,9 @@ struct AgentFlags {
   std::string isolation = "posix/cpu,posix/mem";
   std::string recover = "reconnect";
   runtime::Duration executorShutdownGracePeriod = std::chrono::seconds(5);
+  /// Passed to every containerizer module as parameters (the Docker one uses them).
+  std::string dockerSocket = "/var/run/docker.sock";
+  bool dockerKillOrphans = true;
 };
 
 /// Splits a comma-separated flag value ("a, b,,c") into its non-empty, trimmed parts.
