@@ -18,6 +18,9 @@ namespace {
 using modules::containerizer_docker::EngineClient;
 using modules::containerizer_docker::urlEncode;
 
+constexpr const char* kImageLabel = "org.tessera.test_image";
+constexpr const char* kImageVersion = "2";  // bump when busyboxImageTar() changes
+
 // One ustar entry: header, then the content padded to 512 bytes.
 void addEntry(std::string& tar, const std::string& name, char type, unsigned mode,
               const std::string& content = "", const std::string& link = "") {
@@ -77,17 +80,24 @@ api::Status dockerReady() {
       status = api::unavailable("/_ping answered {}", ping->status);
       return;
     }
+    // The image carries a version label, so an image of an older fixture is replaced.
     auto image = client.call("GET", fmt::format("/images/{}/json", kDockerTestImage));
-    if (image && image->status == 200) return;
+    if (image && image->status == 200 &&
+        image->body.find(fmt::format("\"{}\":\"{}\"", kImageLabel, kImageVersion)) !=
+            std::string::npos) {
+      return;
+    }
     std::ifstream busybox("/bin/busybox");
     if (!busybox) {
       status = api::unavailable("/bin/busybox is missing (install busybox-static)");
       return;
     }
-    auto imported = client.call(
-        "POST",
-        fmt::format("/images/create?fromSrc=-&repo={}&tag=latest", urlEncode(kDockerTestImage)),
-        busyboxImageTar(), std::chrono::seconds(120), "application/x-tar");
+    auto imported =
+        client.call("POST",
+                    fmt::format("/images/create?fromSrc=-&repo={}&tag=latest&changes={}",
+                                urlEncode(kDockerTestImage),
+                                urlEncode(fmt::format("LABEL {}={}", kImageLabel, kImageVersion))),
+                    busyboxImageTar(), std::chrono::seconds(120), "application/x-tar");
     if (!imported) {
       status = imported.status();
     } else if (imported->status != 200) {
