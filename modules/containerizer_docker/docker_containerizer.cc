@@ -505,21 +505,24 @@ void DockerContainerizer::logsEnded(ContainerPtr container) {
 }
 
 void DockerContainerizer::finish(ContainerPtr container) {
-  auto it = containers_.find(container->id);
-  if (it == containers_.end() || it->second != container) return;  // finished already
+  if (container->finishing) return;  // the logs' end and their grace timer both come here
+  container->finishing = true;
   if (container->logsTimer) container->logsTimer->cancel();
-  containers_.erase(it);
-  remove(container->name);
-  if (container->destroyRequested) destroyed_.increment();
-  api::ContainerTermination termination = *container->termination;
-  remember(container->id, termination);
-  for (auto& wait : std::exchange(container->waits, {})) wait(termination);
-  for (auto& done : std::exchange(container->destroys, {})) done(api::Status::ok());
+  // Reported once the container is removed, so a destroy's answer means nothing is left.
+  remove(container->name, [this, container] {
+    auto it = containers_.find(container->id);
+    if (it != containers_.end() && it->second == container) containers_.erase(it);
+    if (container->destroyRequested) destroyed_.increment();
+    api::ContainerTermination termination = *container->termination;
+    remember(container->id, termination);
+    for (auto& wait : std::exchange(container->waits, {})) wait(termination);
+    for (auto& done : std::exchange(container->destroys, {})) done(api::Status::ok());
+  });
 }
 
-void DockerContainerizer::remove(const std::string& name) {
+void DockerContainerizer::remove(const std::string& name, std::function<void()> then) {
   engine("DELETE", fmt::format("/containers/{}?force=1&v=1", name), "",
-         [this, name](api::Result<EngineResponse> result) {
+         [this, name, then = std::move(then)](api::Result<EngineResponse> result) {
            if (!result) {
              context_.logger().warning("cannot remove container '{}': {}", name,
                                        result.status().message());
@@ -527,6 +530,7 @@ void DockerContainerizer::remove(const std::string& name) {
              context_.logger().warning("cannot remove container '{}': {}", name,
                                        engineMessage(*result));
            }
+           if (then) then();
          });
 }
 

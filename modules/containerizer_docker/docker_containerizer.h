@@ -79,6 +79,7 @@ class DockerContainerizer final : public api::Containerizer {
     std::vector<std::function<void(api::Status)>> destroys;
     bool logsDone = true;
     bool waitDone = false;
+    bool finishing = false;
     std::optional<api::ContainerTermination> termination;  // known, pending the logs' end
     std::unique_ptr<api::TimerHandle> logsTimer;
   };
@@ -105,7 +106,8 @@ class DockerContainerizer final : public api::Containerizer {
   void logsEnded(ContainerPtr container);
   void finish(ContainerPtr container);
   void stopContainer(ContainerPtr container);
-  void remove(const std::string& name);
+  // Removes the container (force), then runs `then` whatever the answer.
+  void remove(const std::string& name, std::function<void()> then = nullptr);
   void remember(const std::string& id, api::ContainerTermination termination);
 
   api::Context& context_;
