@@ -52,6 +52,26 @@ build() {
   BUILD_DIR="$dir"
 }
 
+# The Docker tests need a daemon on /var/run/docker.sock: start Debian's dockerd when none
+# answers /_ping (defaults work here: overlay2, iptables; see docs/design.md), and wait for it.
+docker_daemon() {
+  local socket=/var/run/docker.sock
+  ping_docker() { curl -sf --max-time 2 --unix-socket "$socket" http://docker/_ping >/dev/null 2>&1; }
+  ping_docker && return 0
+  if ! command -v dockerd >/dev/null; then log "no dockerd (install docker.io): Docker tests will skip"; return 0; fi
+  log "starting dockerd (log: /var/log/tessera-dockerd.log)"
+  as_root sh -c 'setsid dockerd >/var/log/tessera-dockerd.log 2>&1 < /dev/null &'
+  local deadline=$((SECONDS + 60))
+  until ping_docker; do
+    if [ $SECONDS -ge $deadline ]; then
+      log "dockerd did not answer within 60s:"; tail -n 20 /var/log/tessera-dockerd.log >&2 || true
+      return 0
+    fi
+    sleep 0.5
+  done
+  log "dockerd is up"
+}
+
 run_tests() {
   log "testing in $BUILD_DIR"
   local jobs="${TEST_JOBS:-2}"
@@ -82,11 +102,11 @@ tidy() {
 cmd="${1:-}"; shift || true
 case "$cmd" in
   up)
-    deps; build
+    deps; build; docker_daemon
     exec "$BUILD_DIR/bin/tessera" local "$@"
     ;;
   test)
-    deps; build "${1:-}"; run_tests
+    deps; build "${1:-}"; docker_daemon; run_tests
     ;;
   build) deps; build "${1:-}" ;;
   deps) deps ;;

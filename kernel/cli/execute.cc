@@ -45,6 +45,7 @@ struct ExecuteFlags {
   bool shell = true;
   runtime::Duration killAfter{0};
   std::optional<std::string> dockerImage;
+  std::optional<std::string> container;
   bool checkpoint = false;
   runtime::Duration connectTimeout = 10s;
   std::optional<std::string> principal;
@@ -276,9 +277,19 @@ class ExecuteScheduler final : public api::Scheduler {
       if (command->arguments_size() > 0) command->set_value(command->arguments(0));
     }
     if (environment_) *command->mutable_environment() = *environment_;
-    if (flags_.dockerImage) {
-      task.mutable_container()->set_type(v1::ContainerInfo::DOCKER);
-      task.mutable_container()->mutable_docker()->set_image(*flags_.dockerImage);
+    if (flags_.container || flags_.dockerImage) {
+      v1::ContainerInfo container;
+      // Validated before the driver started.
+      if (flags_.container)
+        container = net::parseV1Json<v1::ContainerInfo>(*flags_.container).value();
+      if (flags_.dockerImage) {
+        container.set_type(v1::ContainerInfo::DOCKER);
+        container.mutable_docker()->set_image(*flags_.dockerImage);
+        if (!container.docker().has_network()) {
+          container.mutable_docker()->set_network(v1::ContainerInfo::DockerInfo::HOST);
+        }
+      }
+      *task.mutable_container() = std::move(container);
     }
     v1::Offer::Operation operation;
     operation.set_type(v1::Offer::Operation::LAUNCH);
@@ -365,7 +376,11 @@ int runExecute(const std::vector<std::string>& args, std::ostream& out, std::ost
   flags.add("role", &f.role, "Role the framework subscribes with");
   flags.add("shell", &f.shell, "Run the command under /bin/sh -c (else split on spaces)");
   flags.add("kill_after", &f.killAfter, "Kill the task this long after it runs (0: never)");
-  flags.add("docker_image", &f.dockerImage, "Run the task in this Docker image");
+  flags.add("docker_image", &f.dockerImage,
+            "Run the task in this Docker image (a DOCKER ContainerInfo, network HOST)");
+  flags.add("container", &f.container,
+            "The task's ContainerInfo as v1 JSON, for what --docker_image cannot say (network, "
+            "port_mappings, volumes, parameters); a Tessera addition");
   flags.add("checkpoint", &f.checkpoint, "Ask agents to checkpoint the framework's tasks");
   flags.add("connect_timeout", &f.connectTimeout,
             "Give up when the master cannot be subscribed to within this time");
@@ -390,6 +405,12 @@ int runExecute(const std::vector<std::string>& args, std::ostream& out, std::ost
   auto needed = api::Resources::parse(f.resources);
   if (!needed) return fail(fmt::format("flag '--resources': {}", needed.status().message()));
   if (f.secret && !f.principal) return fail("flag '--secret' needs '--principal'");
+  if (f.container) {
+    auto container = net::parseV1Json<v1::ContainerInfo>(*f.container);
+    if (!container) {
+      return fail(fmt::format("flag '--container': {}", container.status().message()));
+    }
+  }
   std::optional<v1::Environment> environment;
   if (f.env) {
     auto parsed = parseEnvironment(*f.env);

@@ -89,6 +89,11 @@ void addAgentFlags(runtime::FlagSet& flags, AgentFlags& a, bool withMaster) {
             "reconnect: re-attach to live tasks after a restart; cleanup: kill them");
   flags.add("executor_shutdown_grace_period", &a.executorShutdownGracePeriod,
             "Time between SIGTERM and SIGKILL when a task without a kill policy is killed");
+  flags.add("docker_socket", &a.dockerSocket,
+            "The Docker daemon's unix socket (for --containerizers=docker)");
+  flags.add("docker_kill_orphans", &a.dockerKillOrphans,
+            "At recovery, remove Docker containers of this agent's work dir that belong to no "
+            "known task");
 }
 
 api::Result<std::string> resolveAllocator(const modules::ModuleManager& manager,
@@ -231,8 +236,13 @@ api::Result<std::unique_ptr<AgentRole>> AgentRole::start(Daemon& daemon, const C
   services.metrics = &daemon.metrics();
   services.router = daemon.routerPtr();
   services.state = &daemon.state();
+  // The flags that configure a containerizer go to every containerizer module as parameters
+  // (they win over the manifest's); each takes the ones it knows and ignores the others'.
+  const std::vector<std::pair<std::string, std::string>> containerizerFlags = {
+      {"docker_socket", flags.dockerSocket},
+      {"docker_kill_orphans", flags.dockerKillOrphans ? "true" : "false"}};
   for (const auto& name : *names) {
-    auto containerizer = daemon.modules().create<api::Containerizer>(name);
+    auto containerizer = daemon.modules().create<api::Containerizer>(name, containerizerFlags);
     if (!containerizer) return containerizer.status();
     role->containerizers_.push_back(
         {name, *containerizer, daemon.modules().executorOf(*containerizer)});

@@ -47,6 +47,9 @@ struct AgentFlags {
   bool cgroupsEnableCfs = false;
   std::string recover = "reconnect";
   runtime::Duration executorShutdownGracePeriod = std::chrono::seconds(5);
+  /// Passed to every containerizer module as parameters (the Docker one uses them).
+  std::string dockerSocket = "/var/run/docker.sock";
+  bool dockerKillOrphans = true;
 };
 
 /// Splits a comma-separated flag value ("a, b,,c") into its non-empty, trimmed parts.

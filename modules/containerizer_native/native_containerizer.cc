@@ -66,6 +66,8 @@ api::Result<std::unique_ptr<api::Module>> NativeContainerizer::create(
       auto grace = parseDuration(value);
       if (!grace) return grace.status().withContext("parameter 'default_grace_period'");
       instance->defaultGracePeriod_ = *grace;
+    } else if (key == "docker_socket" || key == "docker_kill_orphans") {
+      // The agent passes its Docker flags to every containerizer; they are the Docker one's.
     } else {
       return api::invalidArgument("unknown parameter '{}'", key);
     }

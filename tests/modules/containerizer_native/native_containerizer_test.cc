@@ -784,6 +784,26 @@ TEST_F(NativeContainerizerTest, RejectsIsolationItCannotDo) {
   EXPECT_EQ(created.status().code(), api::StatusCode::kInvalidArgument);
 }
 
+TEST_F(NativeContainerizerTest, AcceptsTheAgentsDockerFlagsAndRefusesOtherUnknownKeys) {
+  auto created = call<api::Result<std::unique_ptr<api::Module>>>([&](auto done) {
+    done(NativeContainerizer::create(
+        api::Parameters(std::vector<std::pair<std::string, std::string>>{
+            {"docker_socket", "/var/run/docker.sock"}, {"docker_kill_orphans", "true"}}),
+        context_));
+  });
+  EXPECT_TRUE(created) << created.status().toString();
+  if (created) {
+    call<int>([&](auto done) {
+      (*created)->stop();
+      created->reset();
+      done(0);
+    });
+  }
+  auto unknown = NativeContainerizer::create(parameter("docker_colour", "blue"), context_);
+  EXPECT_EQ(unknown.status().code(), api::StatusCode::kInvalidArgument);
+  EXPECT_THAT(unknown.status().message(), HasSubstr("docker_colour"));
+}
+
 TEST_F(NativeContainerizerTest, PidNamespaceIsolationNeedsRoot) {
   auto created = call<api::Result<std::unique_ptr<api::Module>>>(
       [&](auto done) { done(NativeContainerizer::create(api::Parameters(), context_)); });
