@@ -69,9 +69,12 @@ const ACL_vector* aclFor(bool authenticated) {
 void quietZooKeeperLogs() {
   static std::once_flag once;
   std::call_once(once, [] {
-    ZooLogLevel level = ZOO_LOG_LEVEL_ERROR;
+    // Off by default: the library logs every failed connection attempt, and we log what
+    // matters (sessions, unreachable ensembles) ourselves.
+    auto level = static_cast<ZooLogLevel>(0);
     if (const char* wanted = std::getenv("TESSERA_ZK_LOG")) {
       std::string_view name(wanted);
+      if (name == "error") level = ZOO_LOG_LEVEL_ERROR;
       if (name == "warn") level = ZOO_LOG_LEVEL_WARN;
       if (name == "info") level = ZOO_LOG_LEVEL_INFO;
       if (name == "debug") level = ZOO_LOG_LEVEL_DEBUG;

@@ -31,8 +31,8 @@ api::Status zkStatus(int rc, std::string_view what);
 /// The ACL for new znodes: open, or with credentials creator-all plus world-read (as Mesos).
 const ACL_vector* aclFor(bool authenticated);
 
-/// Sets libzookeeper's own log level once per process from TESSERA_ZK_LOG (error by default:
-/// it logs every failed connection attempt otherwise).
+/// Sets libzookeeper's own log level once per process from TESSERA_ZK_LOG (error, warn, info,
+/// debug; off by default: it logs every failed connection attempt otherwise).
 void quietZooKeeperLogs();
 
 /// What a znode's stat says that we use.
