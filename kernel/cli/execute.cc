@@ -384,10 +384,10 @@ int runExecute(const std::vector<std::string>& args, std::ostream& out, std::ost
     return 1;
   };
   const bool zk = zookeeper::isZkUrl(f.master);
-  if (auto master = zk ? api::Result<bool>(true)
-                       : api::Result<bool>(scheduler::parseMasterAddress(f.master).status());
-      !master) {
-    return fail(master.status().message());
+  if (!zk) {
+    if (auto master = scheduler::parseMasterAddress(f.master); !master) {
+      return fail(master.status().message());
+    }
   }
   auto needed = api::Resources::parse(f.resources);
   if (!needed) return fail(fmt::format("flag '--resources': {}", needed.status().message()));
