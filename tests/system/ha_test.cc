@@ -201,6 +201,27 @@ TEST_F(HaTest, ThreeMastersElectOneAndTheOthersRedirectToIt) {
   auto transport = httpRequest(masterPorts_[leader], "GET", "/master/transport");
   ASSERT_TRUE(transport);
   EXPECT_EQ(transport->status, 200);
+
+  // The seed-era name finds the same leader (Mesos's flag spelling).
+  TempDir bin;
+  fs::create_symlink(tesseraBinary(), bin.path() / "mesos-resolve");
+  auto resolve = Subprocess::start(
+      {{(bin.path() / "mesos-resolve").string(), "--master=" + url_}, env(), {}, std::nullopt});
+  ASSERT_TRUE(resolve);
+  ASSERT_TRUE((*resolve)->wait(30s));
+  EXPECT_EQ((*resolve)->exitCode(), 0) << (*resolve)->err();
+  EXPECT_EQ((*resolve)->out(), leaderAddress + "\n");
+  // Nothing leads under another path: a clear error, exit 1.
+  auto none = Subprocess::start(
+      {{tesseraBinary().string(), "resolve", "--timeout=1secs", zk_->url("/nobody")},
+       env(),
+       {},
+       std::nullopt});
+  ASSERT_TRUE(none);
+  ASSERT_TRUE((*none)->wait(30s));
+  EXPECT_EQ((*none)->exitCode(), 1);
+  EXPECT_THAT((*none)->err(), HasSubstr("no leading master found under '" + zk_->url("/nobody") +
+                                        "' within 1secs"));
 }
 
 TEST_F(HaTest, KillingTheLeaderElectsAnotherAndNothingIsLost) {
