@@ -244,6 +244,19 @@ class AgentCore : public std::enable_shared_from_this<AgentCore> {
 
   api::Status start();
   void stop();
+  // The leading master changed (Agent::masterChanged): reconnect now.
+  void reconnectNow() {
+    std::weak_ptr<AgentCore> weak = weak_from_this();
+    strand_->post([weak] {
+      auto self = weak.lock();
+      if (!self || self->stopped_ || self->refused_) return;
+      self->log_->info("the leading master changed; connecting to it");
+      self->teardownClient();
+      cancelTimer(self->reconnectTimer_);
+      self->attempt_ = 0;
+      self->connect();
+    });
+  }
   std::string id() const {
     std::lock_guard lock(idMutex_);
     return publicId_;
@@ -531,10 +544,12 @@ api::Status AgentCore::start() {
     return api::invalidArgument("flag '--recover': expected 'reconnect' or 'cleanup', got '{}'",
                                 options_.recover);
   }
-  auto master = parseMaster(options_.master);
-  if (!master) return master.status();
-  masterHost_ = master->first;
-  masterPort_ = master->second;
+  if (!options_.resolveMaster) {
+    auto master = parseMaster(options_.master);
+    if (!master) return master.status();
+    masterHost_ = master->first;
+    masterPort_ = master->second;
+  }
 
   std::error_code error;
   fs::create_directories(sandboxRoot(), error);
@@ -864,15 +879,35 @@ void AgentCore::connect() {
   if (stopped_ || refused_) return;
   const uint64_t generation = ++generation_;
   auto result = std::make_shared<api::Result<uint16_t>>(api::unavailable("not asked yet"));
+  // With a leader detector (zk://), the master to ask is whoever leads right now.
+  auto resolved = std::make_shared<std::pair<std::string, uint16_t>>(masterHost_, masterPort_);
   std::weak_ptr<AgentCore> weak = weak_from_this();
-  auto status =
-      strand_->runBlocking([result, host = masterHost_,
-                            port = masterPort_] { *result = discoverTransportPort(host, port); },
-                           [weak, generation, result] {
-                             auto self = weak.lock();
-                             if (!self || self->stopped_) return;
-                             self->onDiscovered(generation, *result);
-                           });
+  auto status = strand_->runBlocking(
+      [result, resolved, resolve = options_.resolveMaster] {
+        if (resolve) {
+          auto leader = resolve();
+          if (!leader) {
+            *result = api::unavailable("no leading master is known yet");
+            return;
+          }
+          auto parsed = parseMaster(*leader);
+          if (!parsed) {
+            *result = parsed.status();
+            return;
+          }
+          *resolved = *parsed;
+        }
+        *result = discoverTransportPort(resolved->first, resolved->second);
+      },
+      [weak, generation, result, resolved] {
+        auto self = weak.lock();
+        if (!self || self->stopped_) return;
+        if (generation == self->generation_) {
+          self->masterHost_ = resolved->first;
+          self->masterPort_ = resolved->second;
+        }
+        self->onDiscovered(generation, *result);
+      });
   if (!status) scheduleReconnect();
 }
 
@@ -1827,6 +1862,8 @@ Agent::~Agent() { stop(); }
 api::Status Agent::start() { return impl_->core->start(); }
 
 void Agent::stop() { impl_->core->stop(); }
+
+void Agent::masterChanged() { impl_->core->reconnectNow(); }
 
 std::string Agent::id() const { return impl_->core->id(); }
 

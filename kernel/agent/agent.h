@@ -33,6 +33,10 @@ struct AgentOptions {
   /// --master: "host:port" of the master's HTTP port. The agent asks `GET /master/transport`
   /// there for the internal transport's port, again after every disconnection.
   std::string master = "127.0.0.1:5050";
+  /// When set (--master=zk://...), asked before every connection attempt, on a blocking
+  /// thread, for the leading master's "host:port" (nullopt: none known yet); `master` is then
+  /// only shown. Thread-safe.
+  std::function<std::optional<std::string>()> resolveMaster;
   std::string hostname;  ///< for AgentInfo; the ip when not set
   std::string ip = "127.0.0.1";
   uint16_t httpPort = 5051;  ///< the HTTP port serving this agent's endpoints
@@ -94,6 +98,10 @@ class Agent {
   /// Stops talking to the master and removes routes. Tasks keep running (they are recovered by
   /// the next agent on the same work dir). Idempotent.
   void stop();
+
+  /// The leading master changed: drop the connection to the old one and connect to the new one
+  /// now rather than after a ping timeout and backoff. Thread-safe.
+  void masterChanged();
 
   /// The agent id once registered, else empty. Thread-safe.
   std::string id() const;

@@ -22,11 +22,14 @@
 #include "kernel/cli/daemon.h"
 #include "kernel/cli/execute.h"
 #include "kernel/cli/framework.h"
+#include "kernel/cli/ha_master.h"
+#include "kernel/cli/resolve.h"
 #include "kernel/cli/roles.h"
 #include "kernel/modules/manifest.h"
 #include "kernel/modules/module_manager.h"
 #include "kernel/runtime/logging.h"
 #include "kernel/scheduler/framework_host.h"
+#include "kernel/zookeeper/url.h"
 
 namespace tessera::kernel::cli {
 
@@ -41,17 +44,18 @@ constexpr std::string_view kUsage =
     "  agent     an agent: runs tasks for a master (--master=HOST:PORT); HTTP on :5051\n"
     "  execute   runs one command as a task on a cluster and exits with its exit code\n"
     "  framework hosts a framework module against a master (--module, --master)\n"
+    "  resolve   prints the leading master's ip:port (zk://host:port,.../path)\n"
     "  modules   list the modules a manifest would load, without starting anything\n"
     "  version   print the version\n"
     "\n"
     "Seed-era names work as aliases when the binary is called by them (mesos-local,\n"
-    "mesos-master, mesos-agent, mesos-slave, mesos-execute).\n"
+    "mesos-master, mesos-agent, mesos-slave, mesos-execute, mesos-resolve).\n"
     "'tessera <command> --help' lists a command's flags.\n";
 
 // argv[0] aliases: the classic Mesos binary names run the matching command.
 const std::map<std::string, std::string, std::less<>> kAliases = {
     {"mesos-local", "local"}, {"mesos-master", "master"},   {"mesos-agent", "agent"},
-    {"mesos-slave", "agent"}, {"mesos-execute", "execute"},
+    {"mesos-slave", "agent"}, {"mesos-execute", "execute"}, {"mesos-resolve", "resolve"},
 };
 
 // The exit code when flag loading ends the command (--help, or an error), else nothing.
@@ -110,7 +114,36 @@ int runMaster(const std::vector<std::string>& args) {
   runtime::FlagSet flags;
   addCommonFlags(flags, common);
   addMasterFlags(flags, masterFlags);
+  HaFlags ha;
+  addHaFlags(flags, ha);
   if (auto exit = exitCodeFor(loadFlags("master", flags, args))) return *exit;
+  if (!ha.zk.empty()) {
+    // HA: the registry lives in ZooKeeper and the master component runs while elected.
+    auto url = validateHaFlags(ha);
+    if (!url) {
+      printError("master", url.status().message());
+      return 1;
+    }
+    const auto timeout = std::chrono::duration_cast<std::chrono::milliseconds>(ha.zkSessionTimeout);
+    std::unique_ptr<HaMaster> haMaster;
+    return runDaemon(
+        "master", flags, common, {"allocator"},
+        [&](Daemon& daemon) -> api::Status {
+          auto started = HaMaster::start(daemon, common, masterFlags, *url, timeout);
+          if (!started) return started.status();
+          haMaster = std::move(started).value();
+          return api::Status::ok();
+        },
+        [&] {
+          if (haMaster) haMaster->stop();
+        },
+        [&](Daemon& daemon) -> api::Status { return haMaster->contend(daemon.port()); },
+        [&] { haMaster.reset(); });
+  }
+  if (ha.quorum != 0) {
+    printError("master", "flag '--quorum' needs '--zk' (it concerns replicated masters)");
+    return 1;
+  }
   if (masterFlags.registry != "replicated_log" && masterFlags.registry != "in_memory") {
     printError("master", fmt::format("flag '--registry': '{}' is neither replicated_log nor "
                                      "in_memory",
@@ -149,12 +182,20 @@ int runAgent(const std::vector<std::string>& args) {
     return 1;
   }
   std::unique_ptr<AgentRole> agent;
+  std::unique_ptr<LeaderFollower> follower;
   static std::atomic<bool> refused{false};
   int code = runDaemon(
       "agent", flags, common, {"containerizer"},
       [&](Daemon& daemon) -> api::Status {
         AgentRole::Placement placement;
         placement.masterAddress = agentFlags.master;
+        if (zookeeper::isZkUrl(agentFlags.master)) {
+          // Follow the leader: ask the detector before every connection attempt.
+          auto started = LeaderFollower::start(daemon.runtime(), agentFlags.master, "--master");
+          if (!started) return started.status();
+          follower = std::move(started).value();
+          placement.resolveMaster = follower->resolver();
+        }
         placement.workDir = common.workDir;
         placement.httpPort = common.port;
         // Refused by the master (marked gone): stop, as a Mesos agent does, and exit non-zero.
@@ -166,9 +207,20 @@ int runAgent(const std::vector<std::string>& args) {
         auto started = AgentRole::start(daemon, common, agentFlags, std::move(placement));
         if (!started) return started.status();
         agent = std::move(started).value();
+        if (follower) {
+          auto* role = agent.get();
+          follower->onChange([role](const std::string&) { role->agent().masterChanged(); });
+        }
         return api::Status::ok();
       },
-      {}, {}, [&] { agent.reset(); });
+      [&] {
+        if (follower) follower->stop();
+      },
+      {},
+      [&] {
+        agent.reset();
+        follower.reset();
+      });
   return refused ? 1 : code;
 }
 
@@ -337,6 +389,7 @@ int run(int argc, char** argv) {
   if (command == "execute") return runExecute(args);
   if (command == "framework") return runFramework(args);
   if (command == "modules") return runModules(args);
+  if (command == "resolve") return runResolve(args);
   if (command == "version" || command == "--version") {
     std::cout << "tessera " << versionInfo().version << std::endl;
     return 0;

@@ -15,12 +15,14 @@
 #include <sstream>
 
 #include "kernel/cli/common.h"
+#include "kernel/cli/resolve.h"
 #include "kernel/net/v1_json.h"
 #include "kernel/runtime/duration.h"
 #include "kernel/runtime/flags.h"
 #include "kernel/runtime/logging.h"
 #include "kernel/runtime/runtime.h"
 #include "kernel/scheduler/driver.h"
+#include "kernel/zookeeper/url.h"
 #include "tessera/api/framework.h"
 #include "tessera/api/resources.h"
 #include "tessera/api/task_state.h"
@@ -367,7 +369,7 @@ int runExecute(const std::vector<std::string>& args) {
 int runExecute(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
   ExecuteFlags f;
   runtime::FlagSet flags;
-  flags.add("master", &f.master, "The master, HOST:PORT").required();
+  flags.add("master", &f.master, "The master, HOST:PORT or zk://host:port,.../path").required();
   flags.add("name", &f.name, "Name of the task (and its task id)").required();
   flags.add("command", &f.command, "The command to run").required();
   flags.add("resources", &f.resources, "Resources of the task, e.g. 'cpus:1;mem:128'");
@@ -399,8 +401,11 @@ int runExecute(const std::vector<std::string>& args, std::ostream& out, std::ost
     err << "tessera execute: " << message << std::endl;
     return 1;
   };
-  if (auto master = scheduler::parseMasterAddress(f.master); !master) {
-    return fail(master.status().message());
+  const bool zk = zookeeper::isZkUrl(f.master);
+  if (!zk) {
+    if (auto master = scheduler::parseMasterAddress(f.master); !master) {
+      return fail(master.status().message());
+    }
   }
   auto needed = api::Resources::parse(f.resources);
   if (!needed) return fail(fmt::format("flag '--resources': {}", needed.status().message()));
@@ -426,6 +431,26 @@ int runExecute(const std::vector<std::string>& args, std::ostream& out, std::ost
                              err);
   scheduler::DriverOptions options;
   options.master = f.master;
+  std::unique_ptr<LeaderFollower> follower;
+  if (zk) {
+    // --master=zk://...: subscribe to whoever leads, and to the next leader after a failover.
+    auto started = LeaderFollower::start(runtime, f.master, "--master");
+    if (!started) {
+      runtime.stop();
+      return fail(started.status().message());
+    }
+    follower = std::move(started).value();
+    auto leader = follower->awaitLeader(
+        std::chrono::duration_cast<std::chrono::milliseconds>(f.connectTimeout));
+    if (!leader) {
+      follower->stop();
+      runtime.stop();
+      return fail(fmt::format("no leading master found under '{}' within {}", f.master,
+                              runtime::formatDuration(f.connectTimeout)));
+    }
+    options.master = *leader;
+    options.resolveMaster = follower->resolver();
+  }
   options.maxBackoff = 1s;
   if (f.principal) {
     options.authorization = fmt::format(
@@ -451,6 +476,7 @@ int runExecute(const std::vector<std::string>& args, std::ostream& out, std::ost
     return 0;
   });
   executor->drain();
+  if (follower) follower->stop();
   runtime.stop();
   return code;
 }

@@ -2,8 +2,10 @@
 
 #include "kernel/cli/common.h"
 #include "kernel/cli/daemon.h"
+#include "kernel/cli/resolve.h"
 #include "kernel/runtime/logging.h"
 #include "kernel/scheduler/framework_host.h"
+#include "kernel/zookeeper/url.h"
 
 namespace tessera::kernel::cli {
 
@@ -16,7 +18,7 @@ int runFramework(const std::vector<std::string>& args) {
   runtime::FlagSet flags;
   addCommonFlags(flags, common);
   flags.add("module", &module, "The framework module to run (its modules.json name)").required();
-  flags.add("master", &master, "The master, HOST:PORT").required();
+  flags.add("master", &master, "The master, HOST:PORT or zk://host:port,.../path").required();
   switch (loadFlags(kRole, flags, args)) {
     case LoadOutcome::kExitOk:
       return 0;
@@ -25,7 +27,8 @@ int runFramework(const std::vector<std::string>& args) {
     case LoadOutcome::kRun:
       break;
   }
-  if (auto parsed = scheduler::parseMasterAddress(master); !parsed) {
+  const bool zk = zookeeper::isZkUrl(master);
+  if (auto parsed = scheduler::parseMasterAddress(master); !zk && !parsed) {
     printError(kRole, parsed.status().message());
     return 1;
   }
@@ -41,18 +44,39 @@ int runFramework(const std::vector<std::string>& args) {
     printError(kRole, started.message());
     return 1;
   }
-  scheduler::FrameworkHost host(daemon.runtime(), daemon.modules(), {module, master, {}});
+  scheduler::FrameworkHostOptions options{module, master, {}};
+  std::unique_ptr<LeaderFollower> follower;
+  if (zk) {
+    // --master=zk://...: the driver subscribes to the leader and re-resolves after a failover.
+    auto followed = LeaderFollower::start(daemon.runtime(), master, "--master");
+    std::optional<std::string> leader;
+    if (followed) leader = (*followed)->awaitLeader(std::chrono::seconds(30));
+    if (!followed || !leader) {
+      printError(kRole,
+                 followed ? fmt::format("no leading master found under '{}' within 30secs", master)
+                          : followed.status().message());
+      if (followed) (*followed)->stop();
+      daemon.stop();
+      return 1;
+    }
+    follower = std::move(followed).value();
+    options.master = *leader;
+    options.driver.resolveMaster = follower->resolver();
+  }
+  scheduler::FrameworkHost host(daemon.runtime(), daemon.modules(), std::move(options));
   api::Status started = host.start();
   if (started) started = daemon.serve();  // the module's routes are in place: open the port
   if (!started) {
     printError(kRole, started.message());
     host.stop();
+    if (follower) follower->stop();
     daemon.stop();
     return 1;
   }
   int signal = waitForStopSignal();
   runtime::logger(kRole)->info("received signal {}, stopping", signal);
-  host.stop();    // the driver goes quiet first,
+  host.stop();  // the driver goes quiet first,
+  if (follower) follower->stop();
   daemon.stop();  // then the module stops and is destroyed; the driver outlives it
   return 0;
 }

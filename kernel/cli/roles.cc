@@ -71,7 +71,10 @@ void addMasterFlags(runtime::FlagSet& flags, MasterFlags& m) {
 
 void addAgentFlags(runtime::FlagSet& flags, AgentFlags& a, bool withMaster) {
   if (withMaster) {
-    flags.add("master", &a.master, "The master's address, host:port").required();
+    flags
+        .add("master", &a.master,
+             "The master's address, host:port, or zk://host:port,.../path to follow the leader")
+        .required();
   }
   flags.add("resources", &a.resources,
             "Total consumable resources, 'cpus:4;mem:4096;ports:[31000-32000]' or JSON "
@@ -164,7 +167,8 @@ api::Result<std::vector<std::string>> resolveContainerizers(const modules::Modul
 api::Result<std::unique_ptr<MasterRole>> MasterRole::start(Daemon& daemon,
                                                            const CommonFlags& common,
                                                            const MasterFlags& flags,
-                                                           bool registryInMemory) {
+                                                           bool registryInMemory,
+                                                           api::StateStore* registry) {
   auto allocatorName = resolveAllocator(daemon.moduleManager(), flags.allocator);
   if (!allocatorName) return allocatorName.status();
   auto allocator = daemon.modules().create<api::Allocator>(*allocatorName);
@@ -184,7 +188,9 @@ api::Result<std::unique_ptr<MasterRole>> MasterRole::start(Daemon& daemon,
   services.metrics = &daemon.metrics();
   services.router = daemon.routerPtr();
   auto role = std::unique_ptr<MasterRole>(new MasterRole());
-  if (registryInMemory) {
+  if (registry != nullptr) {
+    services.state = registry;
+  } else if (registryInMemory) {
     // --registry=in_memory: the registry goes with the process even when --work_dir is set.
     role->registry_ = std::make_unique<state::MemoryStore>();
     services.state = role->registry_.get();
@@ -284,6 +290,7 @@ api::Result<std::unique_ptr<AgentRole>> AgentRole::start(Daemon& daemon, const C
 
   agent::AgentOptions options;
   options.master = placement.masterAddress;
+  options.resolveMaster = placement.resolveMaster;
   options.ip = common.ip;
   options.hostname = common.hostname.value_or(common.ip);
   options.httpPort = placement.httpPort;

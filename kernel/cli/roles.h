@@ -80,9 +80,12 @@ api::Result<std::vector<std::string>> resolveContainerizers(const modules::Modul
 class MasterRole {
  public:
   /// Creates the allocator and starts the master; the daemon stops it first on stop().
+  /// `registry`, when set, is where the registry lives (the ZooKeeper store of an HA master);
+  /// it must outlive the role.
   static api::Result<std::unique_ptr<MasterRole>> start(Daemon& daemon, const CommonFlags& common,
                                                         const MasterFlags& flags,
-                                                        bool registryInMemory);
+                                                        bool registryInMemory,
+                                                        api::StateStore* registry = nullptr);
   master::Master& master() { return *master_; }
 
  private:
@@ -99,6 +102,8 @@ class AgentRole {
     uint16_t httpPort = 5051;   ///< where its endpoints are served
     std::string routePrefix;    ///< "" or "/slave(N)"
     std::string stateRoot = "/agent/";
+    /// Set for a zk:// master: who leads now (see AgentOptions::resolveMaster).
+    std::function<std::optional<std::string>()> resolveMaster;
     /// When the master refuses the agent (see AgentOptions::onRefused).
     std::function<void(const std::string&)> onRefused;
   };

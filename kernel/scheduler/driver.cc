@@ -270,8 +270,14 @@ void HttpSchedulerDriver::dropStream(std::string reason) {
     log()->debug("{}", lastError_);
   }
   if (!was) {
-    // A failed attempt: the leader may have moved; start over from the configured master.
+    // A failed attempt: the leader may have moved; start over from the configured master, or
+    // from whoever leads now.
     master_ = configured_;
+    if (options_.resolveMaster) {
+      if (auto leader = options_.resolveMaster()) {
+        if (auto parsed = parseMasterAddress(*leader)) master_ = *parsed;
+      }
+    }
     redirects_ = 0;
   }
   if (was) {

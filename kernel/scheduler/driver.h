@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -38,6 +39,9 @@ api::Result<MasterAddress> parseLocation(std::string_view location);
 struct DriverOptions {
   /// The master, `host:port` (see parseMasterAddress()).
   std::string master;
+  /// When set (a `zk://` master), asked on the driver's executor after every failed attempt
+  /// for the leading master's `host:port` (nullopt: none known); must not block.
+  std::function<std::optional<std::string>()> resolveMaster;
   /// A call, or the head of the SUBSCRIBE response, must be answered within it.
   std::chrono::milliseconds callTimeout{10000};
   /// Reconnection backoff: first delay, doubled after each failure up to the maximum.

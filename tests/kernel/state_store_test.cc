@@ -26,7 +26,9 @@
 #include "kernel/state/file_store.h"
 #include "kernel/state/keys.h"
 #include "kernel/state/memory_store.h"
+#include "kernel/state/zookeeper_store.h"
 #include "tests/support/subprocess.h"
+#include "tests/support/zookeeper.h"
 
 namespace tessera::kernel::state {
 namespace {
@@ -76,7 +78,18 @@ std::string longKey(size_t length) {
   return key;
 }
 
-enum class Kind { kMemory, kFile };
+enum class Kind { kMemory, kFile, kZooKeeper };
+
+// One ZooKeeper server for the whole binary (a JVM takes a second to start); each test gets
+// its own path in it.
+testing::ZooKeeperEnsemble* sharedZooKeeper() {
+  static auto ensemble = [] {
+    auto started = testing::ZooKeeperEnsemble::start(1);
+    EXPECT_TRUE(started) << started.status().toString();
+    return started ? std::move(*started) : nullptr;
+  }();
+  return ensemble.get();
+}
 
 class StateStoreContractTest : public ::testing::TestWithParam<Kind> {
  protected:
@@ -85,6 +98,16 @@ class StateStoreContractTest : public ::testing::TestWithParam<Kind> {
     executor_ = runtime_.makeExecutor();
     if (GetParam() == Kind::kMemory) {
       store_ = std::make_unique<MemoryStore>();
+    } else if (GetParam() == Kind::kZooKeeper) {
+      TESSERA_REQUIRE_ZOOKEEPER();
+      auto* zk = sharedZooKeeper();
+      ASSERT_NE(zk, nullptr);
+      static int next = 0;
+      auto url = zookeeper::parseZkUrl(zk->url(fmt::format("/contract/{}-{}", getpid(), next++)));
+      ASSERT_TRUE(url) << url.status().toString();
+      auto opened = ZooKeeperStore::open(*url, std::chrono::seconds(10));
+      ASSERT_TRUE(opened) << opened.status().toString();
+      store_ = std::move(*opened);
     } else {
       auto opened = FileStore::open(dir_.path() / "state");
       ASSERT_TRUE(opened) << opened.status().toString();
@@ -254,7 +277,7 @@ TEST_P(StateStoreContractTest, RepliesArriveOnTheCallersExecutor) {
 
 TEST_P(StateStoreContractTest, ConcurrentCompareAndSetHasExactlyOneWinnerPerVersion) {
   const int threads = 8;
-  const int attempts = GetParam() == Kind::kFile ? 30 : 300;
+  const int attempts = GetParam() == Kind::kMemory ? 300 : 30;
   std::vector<std::vector<uint64_t>> won(threads);
   std::atomic<int> otherErrors{0};
   std::vector<std::thread> workers;
@@ -298,9 +321,17 @@ TEST_P(StateStoreContractTest, ConcurrentCompareAndSetHasExactlyOneWinnerPerVers
 }
 
 INSTANTIATE_TEST_SUITE_P(Stores, StateStoreContractTest,
-                         ::testing::Values(Kind::kMemory, Kind::kFile), [](const auto& info) {
-                           return info.param == Kind::kMemory ? std::string("Memory")
-                                                              : std::string("File");
+                         ::testing::Values(Kind::kMemory, Kind::kFile, Kind::kZooKeeper),
+                         [](const auto& info) {
+                           switch (info.param) {
+                             case Kind::kMemory:
+                               return std::string("Memory");
+                             case Kind::kFile:
+                               return std::string("File");
+                             case Kind::kZooKeeper:
+                               break;
+                           }
+                           return std::string("ZooKeeper");
                          });
 
 // --- The file store on its own ------------------------------------------------------------

@@ -226,9 +226,19 @@ TEST(ExecuteTest, UnreachableMasterIsOneClearError) {
 }
 
 TEST(ExecuteTest, BadFlagsAreErrors) {
-  auto zk = execute({"--master=zk://127.0.0.1:2181/tessera", "--name=x", "--command=true"});
+  // Nothing answers on port 1: no leader is found within --connect_timeout.
+  auto zk = execute({"--master=zk://127.0.0.1:1/tessera", "--name=x", "--command=true",
+                     "--connect_timeout=1secs"});
   EXPECT_EQ(zk.code, 1);
-  EXPECT_NE(zk.err.find("zk:// URLs are not supported yet"), std::string::npos) << zk.err;
+  EXPECT_NE(zk.err.find("no leading master found under 'zk://127.0.0.1:1/tessera' within 1secs"),
+            std::string::npos)
+      << zk.err;
+  auto badZk = execute({"--master=zk://127.0.0.1/tessera", "--name=x", "--command=true"});
+  EXPECT_EQ(badZk.code, 1);
+  EXPECT_NE(badZk.err.find("flag '--master': 'zk://127.0.0.1/tessera': server '127.0.0.1' is not "
+                           "host:port"),
+            std::string::npos)
+      << badZk.err;
   auto resources =
       execute({"--master=127.0.0.1:5050", "--name=x", "--command=true", "--resources=cpus:x"});
   EXPECT_EQ(resources.code, 1);

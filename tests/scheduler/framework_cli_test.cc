@@ -53,7 +53,7 @@ TEST(FrameworkCommandTest, HostsTheModuleUntilStopped) {
 
 TEST(FrameworkCommandTest, FlagErrors) {
   EXPECT_EQ(runFramework({"--master=127.0.0.1:5050"}), 1);  // --module is required
-  EXPECT_EQ(runFramework({"--module=x", "--master=zk://h:2181/tessera", "--quiet"}), 1);
+  EXPECT_EQ(runFramework({"--module=x", "--master=zk://h/tessera", "--quiet"}), 1);  // no port
 }
 
 }  // namespace

@@ -1,0 +1,468 @@
+#include "kernel/state/zookeeper_store.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "kernel/runtime/logging.h"
+#include "kernel/state/keys.h"
+#include "kernel/zookeeper/client.h"
+
+namespace tessera::kernel::state {
+
+namespace {
+
+constexpr char kMagic[4] = {'T', 'S', 'v', '1'};
+constexpr size_t kHeaderBytes = 4 + 1 + 8;
+constexpr int kMaxRetries = 100;
+
+std::string header(char kind, uint64_t version) {
+  std::string out(kMagic, 4);
+  out.push_back(kind);
+  for (int shift = 56; shift >= 0; shift -= 8) {
+    out.push_back(static_cast<char>((version >> shift) & 0xff));
+  }
+  return out;
+}
+
+}  // namespace
+
+// One znode as read: whether it exists, its decoded header and znode stat.
+struct ZooKeeperStore::Node {
+  bool exists = false;
+  bool marker = false;  // exists, holds no entry
+  char kind = 0;        // 'i' inline, 'c' chunked
+  uint64_t version = 0;
+  std::string payload;  // the value, or the chunk names ('\n'-separated)
+  int32_t zversion = 0;
+  int32_t numChildren = 0;
+
+  uint64_t storeVersion() const { return exists && !marker ? version : 0; }
+  std::vector<std::string> chunkNames() const {
+    std::vector<std::string> names;
+    if (kind != 'c') return names;
+    size_t start = 0;
+    while (start < payload.size()) {
+      auto end = payload.find('\n', start);
+      if (end == std::string::npos) end = payload.size();
+      names.push_back(payload.substr(start, end - start));
+      start = end + 1;
+    }
+    return names;
+  }
+};
+
+api::Result<std::unique_ptr<ZooKeeperStore>> ZooKeeperStore::open(
+    zookeeper::ZkUrl url, std::chrono::milliseconds sessionTimeout) {
+  zookeeper::quietZooKeeperLogs();
+  auto store = std::unique_ptr<ZooKeeperStore>(new ZooKeeperStore(std::move(url), sessionTimeout));
+  {
+    std::lock_guard lock(store->mutex_);
+    store->handle_ =
+        zookeeper_init(store->url_.servers.c_str(), &ZooKeeperStore::onSession,
+                       static_cast<int>(sessionTimeout.count()), nullptr, store.get(), 0);
+  }
+  if (store->handle_ == nullptr) {
+    return api::invalidArgument("cannot use ZooKeeper servers '{}': {}", store->url_.servers,
+                                std::strerror(errno));
+  }
+  if (store->url_.credentials) {
+    const auto& credentials = *store->url_.credentials;
+    zoo_add_auth(store->handle_, "digest", credentials.data(), static_cast<int>(credentials.size()),
+                 nullptr, nullptr);
+  }
+  store->worker_ = std::thread([raw = store.get()] { raw->loop(); });
+  return store;
+}
+
+ZooKeeperStore::ZooKeeperStore(zookeeper::ZkUrl url, std::chrono::milliseconds sessionTimeout)
+    : url_(std::move(url)),
+      sessionTimeout_(sessionTimeout),
+      root_(url_.path + "/state"),
+      chunks_(url_.path + "/chunks"),
+      buffer_(kChunkBytes + 4096) {}
+
+ZooKeeperStore::~ZooKeeperStore() {
+  {
+    std::lock_guard lock(mutex_);
+    closing_ = true;
+  }
+  changed_.notify_all();
+  if (worker_.joinable()) worker_.join();
+  if (handle_ != nullptr) zookeeper_close(handle_);
+}
+
+void ZooKeeperStore::onSession(zhandle_t*, int type, int state, const char*, void* context) {
+  if (type != ZOO_SESSION_EVENT) return;
+  auto* self = static_cast<ZooKeeperStore*>(context);
+  {
+    std::lock_guard lock(self->mutex_);
+    self->sessionState_ = state;
+  }
+  self->changed_.notify_all();
+}
+
+bool ZooKeeperStore::connected() const {
+  std::lock_guard lock(mutex_);
+  return sessionState_ == ZOO_CONNECTED_STATE;
+}
+
+api::Status ZooKeeperStore::connect() {
+  std::unique_lock lock(mutex_);
+  if (sessionState_ == ZOO_EXPIRED_SESSION_STATE || sessionState_ == ZOO_AUTH_FAILED_STATE) {
+    runtime::logger("zookeeper")->warn("the state store's ZooKeeper session ended; starting anew");
+    zhandle_t* old = handle_;
+    handle_ = nullptr;
+    sessionState_ = 0;
+    lock.unlock();
+    zookeeper_close(old);
+    zhandle_t* fresh = zookeeper_init(url_.servers.c_str(), &ZooKeeperStore::onSession,
+                                      static_cast<int>(sessionTimeout_.count()), nullptr, this, 0);
+    if (fresh != nullptr && url_.credentials) {
+      zoo_add_auth(fresh, "digest", url_.credentials->data(),
+                   static_cast<int>(url_.credentials->size()), nullptr, nullptr);
+    }
+    lock.lock();
+    handle_ = fresh;
+    if (handle_ == nullptr) return api::unavailable("cannot restart a ZooKeeper session");
+  }
+  const bool live = changed_.wait_for(
+      lock, sessionTimeout_, [this] { return closing_ || sessionState_ == ZOO_CONNECTED_STATE; });
+  if (closing_) return api::unavailable("the ZooKeeper state store is closing");
+  if (!live) {
+    return api::unavailable("no ZooKeeper session with '{}' within {} ms", url_.servers,
+                            sessionTimeout_.count());
+  }
+  return api::Status::ok();
+}
+
+bool ZooKeeperStore::enqueue(std::function<void(bool)> op) {
+  {
+    std::lock_guard lock(mutex_);
+    if (closing_ || queue_.size() >= kMaxQueued) return false;
+    queue_.push_back(std::move(op));
+  }
+  changed_.notify_all();
+  return true;
+}
+
+void ZooKeeperStore::loop() {
+  while (true) {
+    std::function<void(bool)> op;
+    bool run = true;
+    {
+      std::unique_lock lock(mutex_);
+      changed_.wait(lock, [this] { return closing_ || !queue_.empty(); });
+      if (queue_.empty()) return;
+      op = std::move(queue_.front());
+      queue_.pop_front();
+      run = !closing_;
+    }
+    op(run);
+  }
+}
+
+std::string ZooKeeperStore::znode(std::string_view key) const {
+  return key == "/" ? root_ : root_ + std::string(key);
+}
+
+int ZooKeeperStore::readNode(const std::string& path, Node& node) {
+  node = Node{};
+  int length = static_cast<int>(buffer_.size());
+  ::Stat stat{};
+  int rc = zoo_get(handle_, path.c_str(), 0, buffer_.data(), &length, &stat);
+  if (rc == ZNONODE) return ZOK;
+  if (rc != ZOK) return rc;
+  node.exists = true;
+  node.zversion = stat.version;
+  node.numChildren = stat.numChildren;
+  if (length <= 0) {
+    node.marker = true;
+    return ZOK;
+  }
+  if (static_cast<size_t>(length) < kHeaderBytes || std::memcmp(buffer_.data(), kMagic, 4) != 0) {
+    return ZMARSHALLINGERROR;
+  }
+  node.kind = buffer_[4];
+  for (int i = 0; i < 8; ++i) {
+    node.version = (node.version << 8) | static_cast<unsigned char>(buffer_[5 + i]);
+  }
+  node.payload.assign(buffer_.data() + kHeaderBytes, static_cast<size_t>(length) - kHeaderBytes);
+  return ZOK;
+}
+
+namespace {
+
+api::Status failed(int rc, std::string_view what, std::string_view key) {
+  if (rc == ZMARSHALLINGERROR) {
+    return api::internalError("znode of state key '{}' does not hold a tessera state entry", key);
+  }
+  return zookeeper::zkStatus(rc, fmt::format("{} state key '{}'", what, key));
+}
+
+// A write whose reply was lost may or may not have happened.
+api::Status failedWrite(int rc, std::string_view key) {
+  if (rc == ZCONNECTIONLOSS || rc == ZOPERATIONTIMEOUT) {
+    return api::internalError("writing state key '{}': {}; the outcome is unknown", key,
+                              zerror(rc));
+  }
+  return failed(rc, "writing", key);
+}
+
+}  // namespace
+
+api::Result<std::optional<api::StateEntry>> ZooKeeperStore::doGet(const std::string& key) {
+  for (int attempt = 0; attempt < kMaxRetries; ++attempt) {
+    Node node;
+    if (int rc = readNode(znode(key), node); rc != ZOK) return failed(rc, "reading", key);
+    if (node.storeVersion() == 0) return std::optional<api::StateEntry>();
+    if (node.kind == 'i') {
+      return std::optional<api::StateEntry>(api::StateEntry{std::move(node.payload), node.version});
+    }
+    std::string value;
+    bool complete = true;
+    for (const auto& name : node.chunkNames()) {
+      int length = static_cast<int>(buffer_.size());
+      int rc =
+          zoo_get(handle_, (chunks_ + "/" + name).c_str(), 0, buffer_.data(), &length, nullptr);
+      if (rc == ZNONODE) {  // rewritten meanwhile: read the new header
+        complete = false;
+        break;
+      }
+      if (rc != ZOK) return failed(rc, "reading", key);
+      if (length > 0) value.append(buffer_.data(), static_cast<size_t>(length));
+    }
+    if (complete)
+      return std::optional<api::StateEntry>(api::StateEntry{std::move(value), node.version});
+  }
+  return api::unavailable("reading state key '{}': it kept changing", key);
+}
+
+api::Result<std::vector<std::string>> ZooKeeperStore::writeChunks(const std::string& value) {
+  std::vector<std::string> names;
+  for (size_t offset = 0; offset < value.size(); offset += kChunkBytes) {
+    const size_t length = std::min(kChunkBytes, value.size() - offset);
+    char created[1024];
+    int rc = ZNONODE;
+    for (int attempt = 0; attempt < 2 && rc == ZNONODE; ++attempt) {
+      rc = zoo_create(handle_, (chunks_ + "/c-").c_str(), value.data() + offset,
+                      static_cast<int>(length), zookeeper::aclFor(url_.credentials.has_value()),
+                      ZOO_SEQUENCE, created, sizeof(created));
+      if (rc == ZNONODE) {
+        for (size_t slash = chunks_.find('/', 1);; slash = chunks_.find('/', slash + 1)) {
+          std::string prefix = chunks_.substr(0, slash);
+          zoo_create(handle_, prefix.c_str(), nullptr, -1,
+                     zookeeper::aclFor(url_.credentials.has_value()), 0, nullptr, 0);
+          if (slash == std::string::npos) break;
+        }
+      }
+    }
+    if (rc != ZOK) {
+      removeChunks(names);
+      return failedWrite(rc, "(chunk)");
+    }
+    std::string name(created);
+    names.push_back(name.substr(name.rfind('/') + 1));
+  }
+  return names;
+}
+
+void ZooKeeperStore::removeChunks(const std::vector<std::string>& names) {
+  for (const auto& name : names) zoo_delete(handle_, (chunks_ + "/" + name).c_str(), -1);
+}
+
+api::Result<uint64_t> ZooKeeperStore::doSet(const std::string& key, const std::string& value,
+                                            uint64_t expected) {
+  const std::string path = znode(key);
+  std::vector<std::string> chunks;
+  bool chunked = value.size() > kChunkBytes;
+  auto abandon = [&](api::Status status) -> api::Result<uint64_t> {
+    removeChunks(chunks);
+    return status;
+  };
+  for (int attempt = 0; attempt < kMaxRetries; ++attempt) {
+    Node node;
+    if (int rc = readNode(path, node); rc != ZOK) return abandon(failed(rc, "reading", key));
+    if (node.storeVersion() != expected) {
+      return abandon(versionMismatch(key, expected, node.storeVersion()));
+    }
+    if (chunked && chunks.empty()) {
+      auto written = writeChunks(value);
+      if (!written) return written.status().withContext("writing state key '{}'", key);
+      chunks = std::move(*written);
+    }
+    std::string data = header(chunked ? 'c' : 'i', expected + 1);
+    if (chunked) {
+      for (size_t i = 0; i < chunks.size(); ++i) data += (i ? "\n" : "") + chunks[i];
+    } else {
+      data += value;
+    }
+    int rc;
+    if (!node.exists) {
+      rc = zoo_create(handle_, path.c_str(), data.data(), static_cast<int>(data.size()),
+                      zookeeper::aclFor(url_.credentials.has_value()), 0, nullptr, 0);
+      if (rc == ZNONODE) {
+        // Parents first (empty markers); someone may race us to them.
+        for (size_t slash = path.find('/', 1); slash != std::string::npos;
+             slash = path.find('/', slash + 1)) {
+          zoo_create(handle_, path.substr(0, slash).c_str(), nullptr, -1,
+                     zookeeper::aclFor(url_.credentials.has_value()), 0, nullptr, 0);
+        }
+        continue;
+      }
+      if (rc == ZNODEEXISTS) continue;
+    } else {
+      rc =
+          zoo_set(handle_, path.c_str(), data.data(), static_cast<int>(data.size()), node.zversion);
+      if (rc == ZBADVERSION || rc == ZNONODE) continue;
+    }
+    if (rc != ZOK) {
+      if (rc == ZCONNECTIONLOSS || rc == ZOPERATIONTIMEOUT) return failedWrite(rc, key);
+      return abandon(failedWrite(rc, key));
+    }
+    removeChunks(node.chunkNames());
+    return expected + 1;
+  }
+  return abandon(api::unavailable("writing state key '{}': it kept changing", key));
+}
+
+api::Status ZooKeeperStore::doRemove(const std::string& key, uint64_t expected) {
+  const std::string path = znode(key);
+  for (int attempt = 0; attempt < kMaxRetries; ++attempt) {
+    Node node;
+    if (int rc = readNode(path, node); rc != ZOK) return failed(rc, "reading", key);
+    if (node.storeVersion() == 0) return api::notFound("state key '{}' does not exist", key);
+    if (node.storeVersion() != expected) return versionMismatch(key, expected, node.version);
+    int rc;
+    bool deleted = false;
+    if (node.numChildren == 0) {
+      rc = zoo_delete(handle_, path.c_str(), node.zversion);
+      deleted = rc == ZOK;
+      if (rc == ZNOTEMPTY) continue;
+    } else {
+      // Its descendants stay: the znode becomes a marker.
+      rc = zoo_set(handle_, path.c_str(), nullptr, -1, node.zversion);
+    }
+    if (rc == ZBADVERSION || rc == ZNONODE) continue;
+    if (rc != ZOK) return failedWrite(rc, key);
+    removeChunks(node.chunkNames());
+    if (deleted) pruneMarkers(path);
+    return api::Status::ok();
+  }
+  return api::unavailable("removing state key '{}': it kept changing", key);
+}
+
+void ZooKeeperStore::pruneMarkers(std::string path) {
+  // Markers left without children would still be listed by children(): remove them upwards.
+  while (true) {
+    auto slash = path.rfind('/');
+    if (slash == std::string::npos) return;
+    path.resize(slash);
+    if (path.size() <= root_.size()) return;
+    Node node;
+    if (readNode(path, node) != ZOK || !node.exists || !node.marker || node.numChildren != 0) {
+      return;
+    }
+    if (zoo_delete(handle_, path.c_str(), node.zversion) != ZOK) return;
+  }
+}
+
+api::Result<std::vector<std::string>> ZooKeeperStore::doChildren(const std::string& prefix) {
+  String_vector strings{0, nullptr};
+  int rc = zoo_get_children(handle_, znode(prefix).c_str(), 0, &strings);
+  if (rc == ZNONODE) return std::vector<std::string>();
+  if (rc != ZOK) return failed(rc, "listing", prefix);
+  std::vector<std::string> names;
+  for (int32_t i = 0; i < strings.count; ++i) names.emplace_back(strings.data[i]);
+  deallocate_String_vector(&strings);
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+void ZooKeeperStore::get(std::string_view key, api::Executor& replyOn,
+                         Callback<std::optional<api::StateEntry>> done) {
+  using R = api::Result<std::optional<api::StateEntry>>;
+  if (auto status = validateKey(key); !status)
+    return postReply<R>(replyOn, std::move(done), status);
+  auto op = [this, key = std::string(key), &replyOn, done](bool run) {
+    R result = api::unavailable("the ZooKeeper state store is closing");
+    if (run) {
+      auto status = connect();
+      result = status ? doGet(key) : R(status);
+    }
+    postReply<R>(replyOn, done, std::move(result));
+  };
+  if (!enqueue(op)) {
+    postReply<R>(replyOn, std::move(done),
+                 api::resourceExhausted("the ZooKeeper state store is closing or overloaded"));
+  }
+}
+
+void ZooKeeperStore::set(std::string_view key, std::string value, uint64_t expectedVersion,
+                         api::Executor& replyOn, Callback<uint64_t> done) {
+  using R = api::Result<uint64_t>;
+  if (auto status = validateKey(key); !status)
+    return postReply<R>(replyOn, std::move(done), status);
+  if (value.size() > api::kMaxStateValueBytes) {
+    return postReply<R>(
+        replyOn, std::move(done),
+        api::resourceExhausted("value for state key '{}' is {} bytes, over the {} limit", key,
+                               value.size(), api::kMaxStateValueBytes));
+  }
+  auto op = [this, key = std::string(key), value = std::move(value), expectedVersion, &replyOn,
+             done](bool run) {
+    R result = api::unavailable("the ZooKeeper state store is closing");
+    if (run) {
+      auto status = connect();
+      result = status ? doSet(key, value, expectedVersion) : R(status);
+    }
+    postReply<R>(replyOn, done, std::move(result));
+  };
+  if (!enqueue(std::move(op))) {
+    postReply<R>(replyOn, std::move(done),
+                 api::resourceExhausted("the ZooKeeper state store is closing or overloaded"));
+  }
+}
+
+void ZooKeeperStore::remove(std::string_view key, uint64_t expectedVersion, api::Executor& replyOn,
+                            StatusCallback done) {
+  api::Status status = validateKey(key);
+  if (status && expectedVersion == 0) {
+    status = api::invalidArgument("removing state key '{}' needs a version >= 1", key);
+  }
+  if (!status) return postReply<api::Status>(replyOn, std::move(done), status);
+  auto op = [this, key = std::string(key), expectedVersion, &replyOn, done](bool run) {
+    api::Status result = api::unavailable("the ZooKeeper state store is closing");
+    if (run) {
+      result = connect();
+      if (result) result = doRemove(key, expectedVersion);
+    }
+    postReply<api::Status>(replyOn, done, std::move(result));
+  };
+  if (!enqueue(op)) {
+    postReply<api::Status>(
+        replyOn, std::move(done),
+        api::resourceExhausted("the ZooKeeper state store is closing or overloaded"));
+  }
+}
+
+void ZooKeeperStore::children(std::string_view prefix, api::Executor& replyOn,
+                              Callback<std::vector<std::string>> done) {
+  using R = api::Result<std::vector<std::string>>;
+  if (auto status = validateKey(prefix, true); !status) {
+    return postReply<R>(replyOn, std::move(done), status);
+  }
+  auto op = [this, prefix = std::string(prefix), &replyOn, done](bool run) {
+    R result = api::unavailable("the ZooKeeper state store is closing");
+    if (run) {
+      auto status = connect();
+      result = status ? doChildren(prefix) : R(status);
+    }
+    postReply<R>(replyOn, done, std::move(result));
+  };
+  if (!enqueue(op)) {
+    postReply<R>(replyOn, std::move(done),
+                 api::resourceExhausted("the ZooKeeper state store is closing or overloaded"));
+  }
+}
+
+}  // namespace tessera::kernel::state
