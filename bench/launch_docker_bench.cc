@@ -19,6 +19,7 @@
 #include "modules/containerizer_docker/docker_containerizer.h"
 #include "modules/containerizer_docker/docker_spec.h"
 #include "tests/support/docker.h"
+#include "tests/support/module_context.h"
 #include "tests/support/subprocess.h"
 
 namespace {
@@ -29,42 +30,9 @@ using modules::containerizer_docker::DockerContainerizer;
 using modules::containerizer_docker::EngineClient;
 namespace fs = std::filesystem;
 
-class BenchContext final : public api::Context {
+class BenchContext final : public testing::ModuleContext {
  public:
-  class NullRouter final : public api::HttpRouter {
-   public:
-    api::Status addRoute(std::string_view, std::string_view, api::HttpHandler, bool) override {
-      return api::Status::ok();
-    }
-  };
-  class MapMetrics final : public api::Metrics {
-   public:
-    api::Counter& counter(std::string_view name) override {
-      std::lock_guard lock(mutex);
-      return counters[std::string(name)];
-    }
-    api::Timer& timer(std::string_view) override { std::abort(); }
-    void gauge(std::string_view, std::function<double()>) override {}
-    void removeGauge(std::string_view) override {}
-    std::mutex mutex;
-    std::map<std::string, api::Counter> counters;
-  };
-  BenchContext() { runtime.start(); }
-  ~BenchContext() override { runtime.stop(); }
-  api::Logger& logger() override { return logger_; }
-  api::Metrics& metrics() override { return metrics_; }
-  api::Executor& executor() override { return *executor_; }
-  api::HttpRouter& http() override { return router_; }
-  std::string_view role() const override { return "agent"; }
-  std::string_view workDir() const override { return ""; }
-  api::StateStore& state() override { return store_; }
-
-  kernel::state::MemoryStore store_;
-  kernel::runtime::Runtime runtime;
-  std::unique_ptr<kernel::runtime::StrandExecutor> executor_ = runtime.makeExecutor();
-  kernel::runtime::SpdLogger logger_{"launch_docker_bench"};
-  MapMetrics metrics_;
-  NullRouter router_;
+  BenchContext() : ModuleContext("launch_docker_bench") {}
 };
 
 template <typename T, typename Call>

@@ -24,6 +24,7 @@
 #include "kernel/runtime/runtime.h"
 #include "kernel/state/memory_store.h"
 #include "modules/containerizer_native/proc.h"
+#include "tests/support/module_context.h"
 #include "tests/support/subprocess.h"
 
 namespace tessera::modules::containerizer_native {
@@ -40,52 +41,10 @@ api::Parameters parameter(std::string key, std::string value) {
   return api::Parameters(std::vector<std::pair<std::string, std::string>>{{key, value}});
 }
 
-/// A Context with a real strand, for driving the containerizer as the agent would.
-class TestContext final : public api::Context {
+/// The module's context: a real runtime and strand.
+class TestContext final : public tessera::testing::ModuleContext {
  public:
-  class NullRouter final : public api::HttpRouter {
-   public:
-    api::Status addRoute(std::string_view, std::string_view, api::HttpHandler, bool) override {
-      return api::Status::ok();
-    }
-  };
-  class MapMetrics final : public api::Metrics {
-   public:
-    api::Counter& counter(std::string_view name) override {
-      std::lock_guard lock(mutex);
-      return counters[std::string(name)];
-    }
-    api::Timer& timer(std::string_view) override { std::abort(); }
-    void gauge(std::string_view name, std::function<double()> read) override {
-      std::lock_guard lock(mutex);
-      gauges[std::string(name)] = std::move(read);
-    }
-    void removeGauge(std::string_view name) override {
-      std::lock_guard lock(mutex);
-      gauges.erase(std::string(name));
-    }
-    std::mutex mutex;
-    std::map<std::string, api::Counter> counters;
-    std::map<std::string, std::function<double()>> gauges;
-  };
-
-  TestContext() { runtime.start(); }
-  ~TestContext() override { runtime.stop(); }
-
-  api::Logger& logger() override { return logger_; }
-  api::Metrics& metrics() override { return metrics_; }
-  api::Executor& executor() override { return *executor_; }
-  api::HttpRouter& http() override { return router_; }
-  std::string_view role() const override { return "agent"; }
-  std::string_view workDir() const override { return ""; }
-  api::StateStore& state() override { return stateStore_; }
-  kernel::state::MemoryStore stateStore_;
-
-  kernel::runtime::Runtime runtime;
-  std::unique_ptr<kernel::runtime::StrandExecutor> executor_ = runtime.makeExecutor();
-  kernel::runtime::SpdLogger logger_{"containerizer_native_test"};
-  MapMetrics metrics_;
-  NullRouter router_;
+  TestContext() : ModuleContext("containerizer_native_test") {}
 };
 
 /// An isolator double: records the calls in order and answers as told, posting its callbacks

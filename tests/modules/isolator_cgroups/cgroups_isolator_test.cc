@@ -20,6 +20,7 @@
 #include "kernel/runtime/logging.h"
 #include "kernel/runtime/runtime.h"
 #include "kernel/state/memory_store.h"
+#include "tests/support/module_context.h"
 #include "tests/support/subprocess.h"
 
 namespace tessera::modules::isolator_cgroups {
@@ -33,43 +34,10 @@ constexpr auto kDeadline = 30s;
 using tessera::testing::TempDir;
 using tessera::testing::waitFor;
 
-class TestContext final : public api::Context {
+/// The module's context: a real runtime and strand.
+class TestContext final : public tessera::testing::ModuleContext {
  public:
-  class NullRouter final : public api::HttpRouter {
-   public:
-    api::Status addRoute(std::string_view, std::string_view, api::HttpHandler, bool) override {
-      return api::Status::ok();
-    }
-  };
-  class MapMetrics final : public api::Metrics {
-   public:
-    api::Counter& counter(std::string_view name) override {
-      std::lock_guard lock(mutex);
-      return counters[std::string(name)];
-    }
-    api::Timer& timer(std::string_view) override { std::abort(); }
-    void gauge(std::string_view, std::function<double()>) override {}
-    void removeGauge(std::string_view) override {}
-    std::mutex mutex;
-    std::map<std::string, api::Counter> counters;
-  };
-
-  TestContext() { runtime.start(); }
-  ~TestContext() override { runtime.stop(); }
-  api::Logger& logger() override { return logger_; }
-  api::Metrics& metrics() override { return metrics_; }
-  api::Executor& executor() override { return *executor_; }
-  api::HttpRouter& http() override { return router_; }
-  std::string_view role() const override { return "agent"; }
-  std::string_view workDir() const override { return ""; }
-  api::StateStore& state() override { return stateStore_; }
-
-  kernel::state::MemoryStore stateStore_;
-  kernel::runtime::Runtime runtime;
-  std::unique_ptr<kernel::runtime::StrandExecutor> executor_ = runtime.makeExecutor();
-  kernel::runtime::SpdLogger logger_{"isolator_cgroups_test"};
-  MapMetrics metrics_;
-  NullRouter router_;
+  TestContext() : ModuleContext("isolator_cgroups_test") {}
 };
 
 api::Parameters params(std::vector<std::pair<std::string, std::string>> entries) {
