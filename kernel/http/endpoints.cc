@@ -2,9 +2,13 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <memory>
+#include <string>
+#include <string_view>
 #include <utility>
 
 #include "kernel/runtime/duration.h"
@@ -41,6 +45,24 @@ std::string flagsJson(const std::map<std::string, std::string>& flags) {
   return out;
 }
 
+// How long /health waits for the gauges it reads; one that has not answered by then is not
+// counted against health.
+constexpr std::chrono::nanoseconds kHealthGaugeTimeout = std::chrono::seconds(1);
+
+api::HttpResponse healthResponse(const runtime::MetricsSnapshot& snapshot) {
+  constexpr std::string_view kSuffix = "_reachable";
+  std::string unreachable;
+  for (const auto& [name, value] : snapshot.gauges) {
+    if (name.size() < kSuffix.size() ||
+        name.compare(name.size() - kSuffix.size(), kSuffix.size(), kSuffix) != 0 || value != 0) {
+      continue;
+    }
+    unreachable += (unreachable.empty() ? "'" : ", '") + name + "'";
+  }
+  if (unreachable.empty()) return api::HttpResponse::text(200, "");
+  return api::HttpResponse::error(503, fmt::format("unreachable: {} is 0", unreachable));
+}
+
 // The snapshot timeout of a request: `?timeout=` when given, else the default.
 api::Result<std::chrono::nanoseconds> snapshotTimeout(const api::HttpRequest& request,
                                                       const SharedEndpoints& endpoints) {
@@ -62,9 +84,14 @@ api::Status registerSharedEndpoints(net::Router& router, api::Executor& executor
 
   const std::pair<std::string_view, api::HttpHandler> routes[] = {
       {"/health",
-       [](const api::HttpRequest&, api::HttpResponder respond) {
-         // Mesos answers an empty 200.
-         respond(api::HttpResponse::text(200, ""));
+       [shared](const api::HttpRequest&, api::HttpResponder respond) {
+         // Mesos answers an empty 200. A module reports a dependency it cannot reach with a
+         // gauge named `..._reachable` (the Docker containerizer's
+         // `containerizer/docker/daemon_reachable`): one at 0 makes it 503, naming the gauge.
+         shared->metrics->snapshot(
+             std::min<std::chrono::nanoseconds>(shared->defaultSnapshotTimeout,
+                                                kHealthGaugeTimeout),
+             [respond](runtime::MetricsSnapshot snapshot) { respond(healthResponse(snapshot)); });
        }},
       {"/version",
        [shared](const api::HttpRequest&, api::HttpResponder respond) {

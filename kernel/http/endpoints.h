@@ -37,6 +37,8 @@ struct SharedEndpoints {
   std::chrono::nanoseconds defaultSnapshotTimeout = std::chrono::seconds(5);
 };
 
+/// `/health` answers Mesos's empty 200, or 503 with a JSON `message` naming every gauge whose
+/// name ends in `_reachable` and reads 0 (a dependency a component or module cannot reach).
 /// Registers `/health`, `/version`, `/flags`, `/metrics/snapshot` (JSON) and `/metrics`
 /// (Prometheus text 0.0.4) on `router`, with handlers running on `executor` (which must
 /// outlive the routes). Errors: AlreadyExists when one of the paths is taken, InvalidArgument

@@ -117,7 +117,15 @@ std::optional<std::string> lastWrite(const std::string& sandbox) {
     }
   }
   if (!latest) return std::nullopt;
-  return fmt::format("{}.{:09}", latest->tv_sec, latest->tv_nsec);
+  // A file's mtime comes from the kernel's coarse clock, up to one tick (10 ms at HZ=100) behind
+  // the moment of the write, so the last copied line's own Docker timestamp can be later than
+  // it: start one tick on, or that line is copied twice. (A line that came out within that tick
+  // after the last copied one, and was not copied before the agent stopped, is not re-read.)
+  constexpr long kCoarseClockTickNs = 10'000'000;
+  long nanos = latest->tv_nsec + kCoarseClockTickNs;
+  const auto seconds = static_cast<long long>(latest->tv_sec) + nanos / 1'000'000'000;
+  nanos %= 1'000'000'000;
+  return fmt::format("{}.{:09}", seconds, nanos);
 }
 
 }  // namespace

@@ -4,6 +4,8 @@
 #include <Poco/JSON/Parser.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
+
 #include "kernel/net/http_client.h"
 #include "kernel/net/http_server.h"
 #include "kernel/runtime/metrics.h"
@@ -64,6 +66,25 @@ TEST_F(EndpointsTest, HealthIsAnEmpty200) {
   auto response = get("/health");
   EXPECT_EQ(response.status, 200);
   EXPECT_EQ(response.body, "");
+}
+
+TEST_F(EndpointsTest, HealthIs503WhileAReachableGaugeReadsZero) {
+  auto gaugeExecutor = runtime_.makeExecutor();
+  {
+    std::atomic<double> reachable = 0;
+    runtime::ScopedMetrics module(metrics_, *gaugeExecutor);
+    module.gauge("containerizer/docker/daemon_reachable", [&] { return reachable.load(); });
+    module.gauge("containerizer/docker/running", [] { return 0.0; });  // not a health gauge
+    auto down = get("/health");
+    EXPECT_EQ(down.status, 503);
+    EXPECT_EQ(parse(down.body)->getValue<std::string>("message"),
+              "unreachable: 'containerizer/docker/daemon_reachable' is 0");
+    reachable = 1;
+    auto up = get("/health");
+    EXPECT_EQ(up.status, 200);
+    EXPECT_EQ(up.body, "");
+  }
+  gaugeExecutor->drain();
 }
 
 TEST_F(EndpointsTest, VersionHasMesosFields) {

@@ -346,6 +346,10 @@ TEST_F(DockerSystemTest, UnreachableDaemonIsReportedAndDockerTasksFailFast) {
   auto metrics = getJson(agentPort_, "/metrics/snapshot");
   ASSERT_TRUE(metrics);
   EXPECT_EQ(metrics->getValue<double>("containerizer/docker/daemon_reachable"), 0.0);
+  auto health = httpRequest(agentPort_, "GET", "/health");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 503);
+  EXPECT_THAT(health->body, HasSubstr("containerizer/docker/daemon_reachable"));
   auto run =
       execute("docker-nodaemon", "true", {fmt::format("--docker_image={}", kDockerTestImage)});
   ASSERT_TRUE(run);
