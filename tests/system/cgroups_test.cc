@@ -14,6 +14,7 @@
 #include <set>
 #include <sstream>
 
+#include "tests/support/cluster_state.h"
 #include "tests/support/subprocess.h"
 
 namespace tessera::testing {
@@ -69,16 +70,6 @@ Poco::JSON::Array::Ptr getArray(uint16_t port, const std::string& path) {
   if (!response || response->status != 200) return nullptr;
   try {
     return Poco::JSON::Parser().parse(response->body).extract<Poco::JSON::Array::Ptr>();
-  } catch (const Poco::Exception&) {
-    return nullptr;
-  }
-}
-
-Poco::JSON::Object::Ptr getObject(uint16_t port, const std::string& path) {
-  auto response = httpRequest(port, "GET", path);
-  if (!response || response->status != 200) return nullptr;
-  try {
-    return Poco::JSON::Parser().parse(response->body).extract<Poco::JSON::Object::Ptr>();
   } catch (const Poco::Exception&) {
     return nullptr;
   }
@@ -182,7 +173,7 @@ class CgroupsSystemTest : public ::testing::Test {
 
   void startAgent(std::vector<std::string> extra = {}) {
     agent_ = launch(agentArgv(std::move(extra)), [this] {
-      auto state = getObject(masterPort_, "/state");
+      auto state = getJson(masterPort_, "/state");
       return state && state->has("activated_slaves") &&
              state->getValue<size_t>("activated_slaves") == 1;
     });

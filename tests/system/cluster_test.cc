@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <fstream>
 
+#include "tests/support/cluster_state.h"
 #include "tests/support/subprocess.h"
 
 namespace tessera::testing {
@@ -18,46 +19,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
-
-Poco::JSON::Object::Ptr getJson(uint16_t port, const std::string& path) {
-  auto response = httpRequest(port, "GET", path);
-  if (!response || response->status != 200) return nullptr;
-  try {
-    return Poco::JSON::Parser().parse(response->body).extract<Poco::JSON::Object::Ptr>();
-  } catch (const Poco::Exception&) {
-    return nullptr;
-  }
-}
-
-// The state of task `taskId` in the master's /state (frameworks' tasks and completed tasks),
-// or "" when the master does not list it.
-std::string taskState(uint16_t masterPort, const std::string& taskId) {
-  auto state = getJson(masterPort, "/state");
-  if (!state) return "";
-  for (const char* frameworkList : {"frameworks", "completed_frameworks"}) {
-    auto frameworks = state->getArray(frameworkList);
-    for (size_t i = 0; frameworks && i < frameworks->size(); ++i) {
-      auto framework = frameworks->getObject(i);
-      for (const char* list : {"tasks", "completed_tasks"}) {
-        auto tasks = framework->getArray(list);
-        if (!tasks) continue;
-        for (size_t j = 0; j < tasks->size(); ++j) {
-          auto task = tasks->getObject(j);
-          if (task->getValue<std::string>("id") == taskId) {
-            return task->getValue<std::string>("state");
-          }
-        }
-      }
-    }
-  }
-  return "";
-}
-
-size_t activatedAgents(uint16_t masterPort) {
-  auto state = getJson(masterPort, "/state");
-  if (!state || !state->has("activated_slaves")) return 0;
-  return state->getValue<size_t>("activated_slaves");
-}
 
 bool processAlive(pid_t pid) { return ::kill(pid, 0) == 0 || errno == EPERM; }
 

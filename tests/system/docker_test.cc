@@ -14,6 +14,7 @@
 #include <fstream>
 
 #include "modules/containerizer_docker/docker_spec.h"
+#include "tests/support/cluster_state.h"
 #include "tests/support/subprocess.h"
 
 namespace tessera::testing {
@@ -24,36 +25,6 @@ using modules::containerizer_docker::EngineClient;
 using modules::containerizer_docker::kLabelWorkDir;
 using ::testing::HasSubstr;
 using namespace std::chrono_literals;
-
-Poco::JSON::Object::Ptr getJson(uint16_t port, const std::string& path) {
-  auto response = httpRequest(port, "GET", path);
-  if (!response || response->status != 200) return nullptr;
-  try {
-    return Poco::JSON::Parser().parse(response->body).extract<Poco::JSON::Object::Ptr>();
-  } catch (const Poco::Exception&) {
-    return nullptr;
-  }
-}
-
-std::string taskState(uint16_t masterPort, const std::string& taskId) {
-  auto state = getJson(masterPort, "/state");
-  if (!state) return "";
-  for (const char* frameworkList : {"frameworks", "completed_frameworks"}) {
-    auto frameworks = state->getArray(frameworkList);
-    for (size_t i = 0; frameworks && i < frameworks->size(); ++i) {
-      for (const char* list : {"tasks", "completed_tasks"}) {
-        auto tasks = frameworks->getObject(i)->getArray(list);
-        for (size_t j = 0; tasks && j < tasks->size(); ++j) {
-          auto task = tasks->getObject(j);
-          if (task->getValue<std::string>("id") == taskId) {
-            return task->getValue<std::string>("state");
-          }
-        }
-      }
-    }
-  }
-  return "";
-}
 
 class DockerSystemTest : public ::testing::Test {
  protected:

@@ -9,6 +9,7 @@
 
 #include <fstream>
 
+#include "tests/support/cluster_state.h"
 #include "tests/support/subprocess.h"
 #include "tests/support/zookeeper.h"
 
@@ -19,41 +20,8 @@ namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 using ::testing::HasSubstr;
 
-Poco::JSON::Object::Ptr getJson(uint16_t port, const std::string& path) {
-  auto response = httpRequest(port, "GET", path, "", 3s);
-  if (!response || response->status != 200) return nullptr;
-  try {
-    return Poco::JSON::Parser().parse(response->body).extract<Poco::JSON::Object::Ptr>();
-  } catch (const Poco::Exception&) {
-    return nullptr;
-  }
-}
-
-std::string taskState(uint16_t masterPort, const std::string& taskId) {
-  auto state = getJson(masterPort, "/state");
-  if (!state) return "";
-  for (const char* frameworkList : {"frameworks", "completed_frameworks"}) {
-    auto frameworks = state->getArray(frameworkList);
-    for (size_t i = 0; frameworks && i < frameworks->size(); ++i) {
-      for (const char* list : {"tasks", "completed_tasks"}) {
-        auto tasks = frameworks->getObject(i)->getArray(list);
-        for (size_t j = 0; tasks && j < tasks->size(); ++j) {
-          auto task = tasks->getObject(j);
-          if (task->getValue<std::string>("id") == taskId) {
-            return task->getValue<std::string>("state");
-          }
-        }
-      }
-    }
-  }
-  return "";
-}
-
-size_t activatedAgents(uint16_t port) {
-  auto state = getJson(port, "/state");
-  if (!state || !state->has("activated_slaves")) return 0;
-  return state->getValue<size_t>("activated_slaves");
-}
+// A master may be stopped or gone: ask it briefly.
+constexpr std::chrono::milliseconds kRequestTimeout = 3s;
 
 class HaTest : public ::testing::Test {
  protected:
@@ -123,7 +91,7 @@ class HaTest : public ::testing::Test {
     int leader = -1, count = 0;
     for (size_t i = 0; i < masters_.size(); ++i) {
       if (!masters_[i] || !masters_[i]->running()) continue;
-      auto state = getJson(masterPorts_[i], "/state");
+      auto state = getJson(masterPorts_[i], "/state", kRequestTimeout);
       if (!state || !state->has("leader")) continue;
       if (state->getValue<std::string>("leader") == state->getValue<std::string>("pid")) {
         leader = static_cast<int>(i);
@@ -179,7 +147,7 @@ TEST_F(HaTest, ThreeMastersElectOneAndTheOthersRedirectToIt) {
   const std::string leaderAddress = fmt::format("127.0.0.1:{}", masterPorts_[leader]);
   for (int i = 0; i < 3; ++i) {
     // Every master's /state names the leader.
-    auto state = getJson(masterPorts_[i], "/state");
+    auto state = getJson(masterPorts_[i], "/state", kRequestTimeout);
     ASSERT_TRUE(state) << i;
     EXPECT_EQ(state->getValue<std::string>("leader"), "master@" + leaderAddress) << i;
     ASSERT_TRUE(state->getObject("leader_info")) << i;
@@ -231,7 +199,8 @@ TEST_F(HaTest, KillingTheLeaderElectsAnotherAndNothingIsLost) {
   ASSERT_GE(first, 0);
   auto agent = startAgent();
   ASSERT_TRUE(agent);
-  ASSERT_TRUE(waitFor([&] { return activatedAgents(masterPorts_[first]) == 1; }, 60s))
+  ASSERT_TRUE(
+      waitFor([&] { return activatedAgents(masterPorts_[first], kRequestTimeout) == 1; }, 60s))
       << agent->err();
 
   auto pidFile = dir_.path() / "task.pid";
@@ -244,8 +213,9 @@ TEST_F(HaTest, KillingTheLeaderElectsAnotherAndNothingIsLost) {
        {},
        std::nullopt});
   ASSERT_TRUE(run);
-  ASSERT_TRUE(
-      waitFor([&] { return taskState(masterPorts_[first], "survivor") == "TASK_RUNNING"; }, 60s))
+  ASSERT_TRUE(waitFor(
+      [&] { return taskState(masterPorts_[first], "survivor", kRequestTimeout) == "TASK_RUNNING"; },
+      60s))
       << (*run)->out() << (*run)->err();
   ASSERT_TRUE(waitFor([&] { return fs::exists(pidFile) && fs::file_size(pidFile) > 0; }));
   pid_t taskPid = 0;
@@ -259,10 +229,14 @@ TEST_F(HaTest, KillingTheLeaderElectsAnotherAndNothingIsLost) {
   ASSERT_NE(second, first);
   // The agent re-registers with the new leader, bringing the running task; the framework
   // re-subscribes with its id and still gets the task's updates.
-  ASSERT_TRUE(waitFor([&] { return activatedAgents(masterPorts_[second]) == 1; }, 60s))
-      << agent->err();
   ASSERT_TRUE(
-      waitFor([&] { return taskState(masterPorts_[second], "survivor") == "TASK_RUNNING"; }, 60s));
+      waitFor([&] { return activatedAgents(masterPorts_[second], kRequestTimeout) == 1; }, 60s))
+      << agent->err();
+  ASSERT_TRUE(waitFor(
+      [&] {
+        return taskState(masterPorts_[second], "survivor", kRequestTimeout) == "TASK_RUNNING";
+      },
+      60s));
   EXPECT_EQ(::kill(taskPid, 0), 0) << "the task died in the failover";
   ASSERT_TRUE(waitFor(
       [&] {
@@ -288,7 +262,7 @@ TEST_F(HaTest, KillingTheLeaderElectsAnotherAndNothingIsLost) {
   ASSERT_TRUE((*run)->wait(60s)) << (*run)->out() << (*run)->err();
   EXPECT_EQ((*run)->exitCode(), 0) << (*run)->out() << (*run)->err();
   EXPECT_THAT((*run)->out(), HasSubstr("TASK_FINISHED"));
-  EXPECT_EQ(taskState(masterPorts_[second], "survivor"), "TASK_FINISHED");
+  EXPECT_EQ(taskState(masterPorts_[second], "survivor", kRequestTimeout), "TASK_FINISHED");
 }
 
 TEST_F(HaTest, ALeaderStoppedPastItsSessionTimeoutStepsDown) {
