@@ -1,18 +1,28 @@
-// Keeps the README's examples true: every line of a ```sh block preceded by
-// `<!-- readme-test: local -->` is run against a live `tessera local` and must succeed.
+// Keeps the README's examples true. A ``` block preceded by `<!-- readme-test: <name> -->` belongs
+// to example <name>:
+// - `local`: every line is run against a live `tessera local` and must succeed;
+// - `ha`: the zoo.cfg and the commands of the three-ZooKeeper, three-master walkthrough, run as
+//   written (on free ports, in a temp dir), then failed over as the prose after them says.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <algorithm>
+#include <cctype>
 #include <fstream>
+#include <set>
 #include <sstream>
+#include <tuple>
 
+#include "tests/support/cluster_state.h"
 #include "tests/support/subprocess.h"
+#include "tests/support/zookeeper.h"
 
 namespace tessera::testing {
 namespace {
 
 namespace fs = std::filesystem;
+using namespace std::chrono_literals;
 
 void replaceAll(std::string& text, std::string_view from, std::string_view to) {
   for (auto at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size())) {
@@ -20,21 +30,33 @@ void replaceAll(std::string& text, std::string_view from, std::string_view to) {
   }
 }
 
-std::vector<std::string> readmeCommands() {
+// The ``` blocks marked `<!-- readme-test: <name> -->` (one marker per block), in README order,
+// each as its non-empty lines.
+std::vector<std::vector<std::string>> readmeBlocks(std::string_view name) {
   std::ifstream in(fs::path(TESSERA_SOURCE_DIR) / "README.md");
-  std::vector<std::string> commands;
+  const std::string marker = fmt::format("<!-- readme-test: {} -->", name);
+  std::vector<std::vector<std::string>> blocks;
   std::string line;
   bool marked = false, inBlock = false;
   while (std::getline(in, line)) {
-    if (line.find("<!-- readme-test: local -->") != std::string::npos) {
+    if (line.find(marker) != std::string::npos) {
       marked = true;
     } else if (marked && !inBlock && line.rfind("```", 0) == 0) {
       inBlock = true;
+      blocks.emplace_back();
     } else if (inBlock && line.rfind("```", 0) == 0) {
       inBlock = marked = false;
     } else if (inBlock && !line.empty()) {
-      commands.push_back(line);
+      blocks.back().push_back(line);
     }
+  }
+  return blocks;
+}
+
+std::vector<std::string> readmeCommands() {
+  std::vector<std::string> commands;
+  for (const auto& block : readmeBlocks("local")) {
+    commands.insert(commands.end(), block.begin(), block.end());
   }
   return commands;
 }
@@ -72,6 +94,321 @@ TEST(ReadmeTest, ExamplesRunAgainstTesseraLocal) {
   (*daemon)->kill(SIGTERM);
   ASSERT_TRUE((*daemon)->wait(std::chrono::seconds(30)));
   EXPECT_EQ((*daemon)->exitCode(), 0);
+}
+
+// Replaces each `from` of `table` by its `to` in one pass over `text`, so that a replacement is
+// never replaced again (a free port may contain "2888"); at one position the first entry wins.
+std::string substitute(const std::string& text,
+                       const std::vector<std::pair<std::string, std::string>>& table) {
+  std::string out;
+  for (size_t at = 0; at < text.size();) {
+    auto hit = std::find_if(table.begin(), table.end(), [&](const auto& entry) {
+      return text.compare(at, entry.first.size(), entry.first) == 0;
+    });
+    if (hit == table.end()) {
+      out += text[at++];
+    } else {
+      out += hit->second;
+      at += hit->first.size();
+    }
+  }
+  return out;
+}
+
+// The value of `--flag=value` in a command line, "" when absent.
+std::string flagValue(const std::string& line, const std::string& flag) {
+  auto at = line.find(flag + "=");
+  if (at == std::string::npos) return "";
+  at += flag.size() + 1;
+  return line.substr(at, line.find_first_of(" \t\"'", at) - at);
+}
+
+// NAME for a line `NAME=value` (a shell variable assignment), "" otherwise.
+std::string assignedVariable(const std::string& line) {
+  const auto equals = line.find('=');
+  if (equals == std::string::npos || equals == 0 || std::isdigit(line[0])) return "";
+  for (size_t i = 0; i < equals; ++i) {
+    if (!std::isalnum(static_cast<unsigned char>(line[i])) && line[i] != '_') return "";
+  }
+  return line.substr(0, equals);
+}
+
+std::string tail(const std::string& text, size_t bytes = 1500) {
+  return text.size() <= bytes ? text : text.substr(text.size() - bytes);
+}
+
+// The README's HA walkthrough played on this machine: its ports become free ones, its paths the
+// temp dir's, its terminals children of the test.
+class HaWalkthrough {
+ public:
+  static constexpr int kZooKeepers = 3;
+  static constexpr std::chrono::milliseconds kRequestTimeout = 3s;
+
+  HaWalkthrough() {
+    std::set<uint16_t> taken;
+    auto port = [&] {
+      uint16_t chosen;
+      do {
+        chosen = freePort();
+      } while (!taken.insert(chosen).second);
+      return std::to_string(chosen);
+    };
+    // The README's ports, paths and build dir, and this run's.
+    for (const char* readme : {"2181", "2182", "2183", "2888", "2889", "2890", "3888", "3889",
+                               "3890", "5050", "5060", "5070", "5051"}) {
+      table_.emplace_back(readme, port());
+    }
+    for (const char* readme : {"/var/lib/zookeeper/", "/etc/zookeeper/", "/var/lib/tessera/"}) {
+      table_.emplace_back(readme, (dir_.path() / fs::path(readme).relative_path()).string());
+    }
+    table_.emplace_back("build/bin/tessera", tesseraBinary().string());
+    env_ = {{"TESSERA_CONFIG_DIR", config_.path().string()}};
+  }
+
+  ~HaWalkthrough() {
+    // A test that failed half-way: Ctrl-C kills the task rather than leave its `sleep` behind.
+    if (execute && execute->running()) {
+      execute->kill(SIGINT);
+      execute->wait(10s);
+    }
+  }
+
+  // README text as this run (and, for 1..3, ZooKeeper server `server`, the README showing zk1's)
+  // sees it.
+  std::string localize(const std::string& text, int server = 0) const {
+    auto table = table_;
+    if (server > 0) {
+      table.insert(table.begin(), {{"zk1", fmt::format("zk{}", server)},
+                                   {"2181", table_[static_cast<size_t>(server) - 1].second}});
+    }
+    return substitute(text, table);
+  }
+
+  // Writes ZooKeeper server `server`'s zoo.cfg from the README's, where the README's command line
+  // expects it, and the `myid` in its dataDir. Test-only additions: loopback only and no admin
+  // server (Jetty's :8080 is one port for every server on the machine).
+  void writeZooCfg(const std::vector<std::string>& block, int server) {
+    std::string config;
+    for (const auto& line : block) {
+      const std::string local = localize(line, server);
+      config += local + "\n";
+      if (local.rfind("dataDir=", 0) == 0) {
+        fs::path dataDir = local.substr(std::string("dataDir=").size());
+        fs::create_directories(dataDir);
+        std::ofstream(dataDir / "myid") << server << "\n";
+      }
+    }
+    config += "clientPortAddress=127.0.0.1\nadmin.enableServer=false\n";
+    const fs::path path = localize("/etc/zookeeper/zk1/zoo.cfg", server);
+    fs::create_directories(path.parent_path());
+    std::ofstream(path) << config;
+  }
+
+  // Starts `line` (localized) in the background, as a terminal of its own; the process is the
+  // command itself (`exec`), so signals reach it.
+  std::unique_ptr<Subprocess> start(const std::string& line,
+                                    std::map<std::string, std::string> extraEnv = {}) {
+    auto env = env_;
+    env.insert(extraEnv.begin(), extraEnv.end());
+    auto process = Subprocess::start({{"/bin/sh", "-c", "exec " + line}, env, {}, dir_.path()});
+    EXPECT_TRUE(process) << line << ": " << process.status().toString();
+    return process ? std::move(*process) : nullptr;
+  }
+
+  // Runs `line` (localized) to completion: its exit code (-1: still running after a minute) and
+  // stdout, stderr.
+  std::tuple<int, std::string, std::string> run(const std::string& line) {
+    auto process = Subprocess::start({{"/bin/sh", "-c", line}, env_, {}, dir_.path()});
+    if (!process) return {-1, "", process.status().toString()};
+    if (!(*process)->wait(60s)) return {-1, (*process)->out(), (*process)->err()};
+    return {(*process)->exitCode().value_or(-1), (*process)->out(), (*process)->err()};
+  }
+
+  // `NAME=value`: evaluated by the shell, NAME is then set for every later line.
+  void assign(const std::string& name, const std::string& line) {
+    auto [code, out, err] = run(line + "\nprintf '%s' \"$" + name + "\"");
+    EXPECT_EQ(code, 0) << line << "\n" << err;
+    env_[name] = out;
+  }
+
+  // False once a ZooKeeper server has exited (a config it rejects, a port taken).
+  bool zooKeepersRunning() {
+    return std::all_of(zooKeepers.begin(), zooKeepers.end(),
+                       [](const auto& server) { return server && server->running(); });
+  }
+
+  // The port of the one running master whose /state says it leads; 0 when none or several do.
+  uint16_t leader() {
+    uint16_t leader = 0;
+    int count = 0;
+    for (auto& [port, master] : masters) {
+      if (!master || !master->running()) continue;
+      auto state = getJson(port, "/state", kRequestTimeout);
+      if (state && state->has("leader") &&
+          state->getValue<std::string>("leader") == state->getValue<std::string>("pid")) {
+        leader = port;
+        ++count;
+      }
+    }
+    return count == 1 ? leader : 0;
+  }
+
+  // The tails of every process's output, for failure messages.
+  std::string diagnostics() const {
+    std::string text;
+    auto add = [&](const std::string& who, const std::unique_ptr<Subprocess>& process) {
+      if (!process) return;
+      text += fmt::format("--- {}:\n{}{}\n", who, tail(process->out()), tail(process->err()));
+    };
+    for (size_t i = 0; i < zooKeepers.size(); ++i) add(fmt::format("zk{}", i + 1), zooKeepers[i]);
+    for (const auto& [port, master] : masters) add(fmt::format("master :{}", port), master);
+    add("agent", agent);
+    add("execute", execute);
+    return text;
+  }
+
+  // Declared first so that they go last, once every process below is gone.
+ private:
+  TempDir dir_;
+  TempDir config_;
+  std::vector<std::pair<std::string, std::string>> table_;  // README text -> this run's
+  std::map<std::string, std::string> env_;                  // and the block's variables
+
+  // Stopped in reverse: the task's framework, the agent, the masters, then ZooKeeper.
+ public:
+  std::vector<std::unique_ptr<Subprocess>> zooKeepers;
+  std::map<uint16_t, std::unique_ptr<Subprocess>> masters;  // by port
+  std::unique_ptr<Subprocess> agent;
+  std::unique_ptr<Subprocess> execute;
+};
+
+TEST(ReadmeTest, HaWalkthroughElectsFailsOverAndResolves) {
+  TESSERA_REQUIRE_ZOOKEEPER();
+  const auto blocks = readmeBlocks("ha");
+  ASSERT_EQ(blocks.size(), 2u)
+      << "README.md: want the marked zoo.cfg and commands of the HA section";
+  const auto& zooCfg = blocks[0];
+  const auto& commands = blocks[1];
+
+  HaWalkthrough walk;
+  std::string resolveLine, taskName;
+  bool redirectChecked = false;
+  for (const std::string& readmeLine : commands) {
+    SCOPED_TRACE(readmeLine);
+    const std::string line = walk.localize(readmeLine);
+    if (line.find("QuorumPeerMain") != std::string::npos) {
+      // "# and zk2, zk3": the same command line with each one's config.
+      for (int server = 1; server <= HaWalkthrough::kZooKeepers; ++server) {
+        walk.writeZooCfg(zooCfg, server);
+        walk.zooKeepers.push_back(walk.start(
+            walk.localize(readmeLine, server),
+            {{"JAVA_TOOL_OPTIONS", "-Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1"}}));
+        ASSERT_TRUE(walk.zooKeepers.back());
+      }
+    } else if (auto name = assignedVariable(line); !name.empty()) {
+      walk.assign(name, line);
+    } else if (line.find("tessera master") != std::string::npos) {
+      const auto port = static_cast<uint16_t>(std::stoi(flagValue(line, "--port")));
+      auto& master = walk.masters[port] = walk.start(line);
+      ASSERT_TRUE(master);
+      // Healthy once it has reached ZooKeeper (which needs a quorum of the three servers).
+      bool healthy = false;
+      waitFor(
+          [&] {
+            auto health = httpRequest(port, "GET", "/health", "", HaWalkthrough::kRequestTimeout);
+            healthy = health && health->status == 200;
+            return healthy || !walk.zooKeepersRunning();
+          },
+          90s);
+      ASSERT_TRUE(healthy && walk.zooKeepersRunning()) << walk.diagnostics();
+    } else if (line.find("tessera agent") != std::string::npos) {
+      walk.agent = walk.start(line);
+      ASSERT_TRUE(walk.agent);
+      ASSERT_TRUE(waitFor(
+          [&] {
+            const uint16_t leader = walk.leader();
+            return leader != 0 && activatedAgents(leader, HaWalkthrough::kRequestTimeout) == 1;
+          },
+          60s))
+          << walk.diagnostics();
+    } else if (line.find("tessera execute") != std::string::npos) {
+      taskName = flagValue(line, "--name");
+      walk.execute = walk.start(line);
+      ASSERT_TRUE(walk.execute);
+      ASSERT_TRUE(waitFor(
+          [&] {
+            const uint16_t leader = walk.leader();
+            return leader != 0 &&
+                   taskState(leader, taskName, HaWalkthrough::kRequestTimeout) == "TASK_RUNNING";
+          },
+          60s))
+          << walk.diagnostics();
+    } else {
+      // A one-shot command, typed once the masters have settled on a leader.
+      uint16_t leader = 0;
+      if (!walk.masters.empty()) {
+        ASSERT_TRUE(waitFor([&] { return (leader = walk.leader()) != 0; }, 60s))
+            << walk.diagnostics();
+      }
+      auto [code, out, err] = walk.run(line);
+      EXPECT_EQ(code, 0) << out << err;
+      if (line.find("tessera resolve") != std::string::npos) {
+        resolveLine = line;
+        EXPECT_EQ(out, fmt::format("127.0.0.1:{}\n", leader)) << err;
+      } else if (line.find("/master/redirect") != std::string::npos) {
+        redirectChecked = true;
+        EXPECT_THAT(out, ::testing::StartsWith("HTTP/1.1 307 "));
+        EXPECT_THAT(out, ::testing::HasSubstr(fmt::format("Location: //127.0.0.1:{}\r\n", leader)));
+      }
+    }
+  }
+  // The walkthrough as the issue and the prose promise it.
+  ASSERT_EQ(walk.zooKeepers.size(), 3u);
+  ASSERT_EQ(walk.masters.size(), 3u);
+  ASSERT_TRUE(walk.agent && walk.execute) << "the commands start no agent or no task";
+  ASSERT_FALSE(resolveLine.empty()) << "the commands have no `tessera resolve`";
+  ASSERT_TRUE(redirectChecked) << "the commands ask no /master/redirect";
+
+  // "Kill the leader (`kill -9`): within about `--zk_session_timeout` another master leads, the
+  // agent re-registers with it bringing its running task, and `tessera execute` re-subscribes".
+  const uint16_t first = walk.leader();
+  ASSERT_NE(first, 0);
+  walk.masters[first]->kill(SIGKILL);
+  ASSERT_TRUE(walk.masters[first]->wait(10s));
+  uint16_t second = 0;
+  ASSERT_TRUE(waitFor([&] { return (second = walk.leader()) != 0; }, 60s)) << walk.diagnostics();
+  ASSERT_NE(second, first);
+  ASSERT_TRUE(
+      waitFor([&] { return activatedAgents(second, HaWalkthrough::kRequestTimeout) == 1; }, 60s))
+      << walk.diagnostics();
+  ASSERT_TRUE(waitFor(
+      [&] { return taskState(second, taskName, HaWalkthrough::kRequestTimeout) == "TASK_RUNNING"; },
+      60s))
+      << walk.diagnostics();
+  ASSERT_TRUE(waitFor(
+      [&] {
+        auto out = walk.execute->out();
+        return out.find("Subscribed") != out.rfind("Subscribed");  // twice
+      },
+      60s))
+      << walk.diagnostics();
+  // The same `tessera resolve` now names the new leader.
+  std::string resolved;
+  EXPECT_TRUE(waitFor(
+      [&] {
+        resolved = std::get<1>(walk.run(resolveLine));
+        return resolved == fmt::format("127.0.0.1:{}\n", second);
+      },
+      60s))
+      << resolved;
+
+  // Ctrl-C on `tessera execute` kills its task (no `sleep` outlives the test).
+  walk.execute->kill(SIGINT);
+  ASSERT_TRUE(walk.execute->wait(30s)) << walk.diagnostics();
+  EXPECT_TRUE(waitFor(
+      [&] { return taskState(second, taskName, HaWalkthrough::kRequestTimeout) == "TASK_KILLED"; },
+      30s))
+      << walk.diagnostics();
 }
 
 }  // namespace
