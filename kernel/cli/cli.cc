@@ -117,8 +117,16 @@ int runMaster(const std::vector<std::string>& args) {
   HaFlags ha;
   addHaFlags(flags, ha);
   if (auto exit = exitCodeFor(loadFlags("master", flags, args))) return *exit;
+  if (masterFlags.registry != "replicated_log" && masterFlags.registry != "in_memory") {
+    printError("master", fmt::format("flag '--registry': '{}' is neither replicated_log nor "
+                                     "in_memory",
+                                     masterFlags.registry));
+    return 1;
+  }
+  const bool inMemory = masterFlags.registry == "in_memory";
   if (!ha.zk.empty()) {
-    // HA: the registry lives in ZooKeeper and the master component runs while elected.
+    // HA: the master component runs while elected, its registry in ZooKeeper (or, with
+    // --registry=in_memory, in the leader's memory).
     auto url = validateHaFlags(ha);
     if (!url) {
       printError("master", url.status().message());
@@ -144,13 +152,6 @@ int runMaster(const std::vector<std::string>& args) {
     printError("master", "flag '--quorum' needs '--zk' (it concerns replicated masters)");
     return 1;
   }
-  if (masterFlags.registry != "replicated_log" && masterFlags.registry != "in_memory") {
-    printError("master", fmt::format("flag '--registry': '{}' is neither replicated_log nor "
-                                     "in_memory",
-                                     masterFlags.registry));
-    return 1;
-  }
-  const bool inMemory = masterFlags.registry == "in_memory";
   if (!inMemory && common.workDir.empty()) {
     printError("master",
                "flag '--work_dir' is required for the replicated_log registry "

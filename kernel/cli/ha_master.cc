@@ -32,7 +32,8 @@ constexpr const char* kRedirectPaths[] = {"/master/redirect", "/redirect"};
 
 void addHaFlags(runtime::FlagSet& flags, HaFlags& ha) {
   flags.add("zk", &ha.zk,
-            "ZooKeeper URL for leader election and the registry: zk://host:port,.../path, "
+            "ZooKeeper URL for leader election and (unless --registry=in_memory) the registry: "
+            "zk://host:port,.../path, "
             "zk://user:password@host:port,.../path or file:///path holding one");
   flags.add("quorum", &ha.quorum,
             "Masters that must agree for the registry (Mesos's replicated log). With --zk the "
@@ -77,9 +78,16 @@ api::Result<std::unique_ptr<HaMaster>> HaMaster::start(Daemon& daemon, const Com
   self->self_.hostname = common.hostname.value_or(self->self_.ip);
   self->self_.version = versionInfo().version;
 
-  auto store = state::ZooKeeperStore::open(self->url_, sessionTimeout);
-  if (!store) return store.status().withContext("flag '--zk'");
-  self->store_ = std::move(*store);
+  if (flags.registry == "in_memory") {
+    // As Mesos allows: each leader starts with an empty registry of its own.
+    log()->warn(
+        "--registry=in_memory with --zk: the registry of agents stays in the leader's memory, "
+        "not in ZooKeeper; a new leader will not know the agents until they re-register");
+  } else {
+    auto store = state::ZooKeeperStore::open(self->url_, sessionTimeout);
+    if (!store) return store.status().withContext("flag '--zk'");
+    self->store_ = std::move(*store);
+  }
   if (auto installed = self->installFollowerRoutes(); !installed) return installed;
 
   return ha;
@@ -172,14 +180,16 @@ void HaMaster::controlLoop() {
   wake_.wait(lock, [this] { return stopping_ || elected_; });
   if (stopping_) return;
   lock.unlock();
-  log()->info("elected leader: recovering the registry from ZooKeeper and starting the master");
+  log()->info("elected leader: {}starting the master",
+              store_ ? "recovering the registry from ZooKeeper and " : "");
   const auto began = std::chrono::steady_clock::now();
   {
     std::lock_guard guard(mutex_);
     leading_ = true;  // the catch-all answers 503 while the master starts
   }
   removeFollowerRoutes();
-  auto started = MasterRole::start(daemon_, common_, flags_, false, store_.get());
+  // Without the ZooKeeper store (--registry=in_memory) the role makes a memory store.
+  auto started = MasterRole::start(daemon_, common_, flags_, store_ == nullptr, store_.get());
   if (!started)
     exitForSupervisor(fmt::format("cannot start as leader: {}", started.status().message()));
   master_ = std::move(started).value();

@@ -1,7 +1,8 @@
 #pragma once
 
 /// `tessera master --zk=zk://.../path`: a master that contends for leadership in ZooKeeper and
-/// runs the Master component only while it leads, with its registry in ZooKeeper. A follower
+/// runs the Master component only while it leads, with its registry in ZooKeeper (or, with
+/// --registry=in_memory, in the leader's memory, lost on failover, as Mesos allows). A follower
 /// answers API calls with 307 to the leader, `/master/redirect` with a redirect, and
 /// `/master/transport` with 503; `/state` on every master says who leads. A leader that loses
 /// its ZooKeeper session exits at once (status 1) for its supervisor to restart it, rather than
@@ -69,7 +70,7 @@ class HaMaster {
   std::chrono::milliseconds sessionTimeout_;
   election::MasterInfo self_;
   std::unique_ptr<runtime::StrandExecutor> executor_;  // follower routes, election callbacks
-  std::unique_ptr<state::ZooKeeperStore> store_;
+  std::unique_ptr<state::ZooKeeperStore> store_;       // null with --registry=in_memory
   std::shared_ptr<election::LeaderContender> contender_;
   std::shared_ptr<election::LeaderDetector> detector_;
   std::unique_ptr<MasterRole> master_;            // control thread only

@@ -40,8 +40,10 @@ std::vector<std::string> splitList(std::string_view text) {
 
 void addMasterFlags(runtime::FlagSet& flags, MasterFlags& m) {
   flags.add("registry", &m.registry,
-            "Where the registry of admitted agents lives: replicated_log (durable, under "
-            "--work_dir) or in_memory");
+            "Where the registry of admitted agents lives: replicated_log (durable: under "
+            "--work_dir, or with --zk in ZooKeeper under <path>/state) or in_memory (in the "
+            "master's memory; with --zk a new leader knows no agents until they re-register, "
+            "as in Mesos: for testing)");
   flags.add("cluster", &m.cluster, "Human readable name of the cluster, shown in /state");
   flags.add("allocator", &m.allocator,
             "The allocator module to use (default: the first allocator module loaded; "

@@ -199,7 +199,9 @@ void LeaderContender::contend() {
     auto self = weak.lock();
     if (!self || self->lost_ || generation != self->client_->generation()) return;
     if (rc != ZOK) {
-      log()->warn("cannot create the election path '{}': {}", self->url_.path, zerror(rc));
+      log()->warn("{}", zookeeper::zkStatus(rc, fmt::format("cannot create the election path '{}'",
+                                                            self->url_.path))
+                            .message());
       self->creating_ = false;
       return;
     }
@@ -210,8 +212,12 @@ void LeaderContender::contend() {
           if (!self || self->lost_) return;
           self->creating_ = false;
           if (rc != ZOK) {
-            log()->warn("cannot create the election znode under '{}': {}", self->url_.path,
-                        zerror(rc));
+            log()->warn("{}", zookeeper::zkStatus(rc,
+                                                  fmt::format("cannot create the election znode "
+                                                              "under '{}'",
+                                                              self->url_.path),
+                                                  self->url_.path)
+                                  .message());
             return;
           }
           self->node_ = created.substr(created.rfind('/') + 1);

@@ -192,20 +192,22 @@ int ZooKeeperStore::readNode(const std::string& path, Node& node) {
 
 namespace {
 
-api::Status failed(int rc, std::string_view what, std::string_view key) {
+// `znode` is the one whose ACL a ZNOAUTH came from.
+api::Status failed(int rc, std::string_view what, std::string_view key, std::string_view znode) {
   if (rc == ZMARSHALLINGERROR) {
     return api::internalError("znode of state key '{}' does not hold a tessera state entry", key);
   }
-  return zookeeper::zkStatus(rc, fmt::format("{} state key '{}'", what, key));
+  return zookeeper::zkStatus(rc, fmt::format("{} state key '{}'", what, key), znode);
 }
 
 // A write whose reply was lost may or may not have happened.
-api::Status failedWrite(int rc, std::string_view key) {
+api::Status failedWrite(int rc, std::string_view key, std::string_view znode,
+                        std::string_view what = "writing") {
   if (rc == ZCONNECTIONLOSS || rc == ZOPERATIONTIMEOUT) {
-    return api::internalError("writing state key '{}': {}; the outcome is unknown", key,
+    return api::internalError("{} state key '{}': {}; the outcome is unknown", what, key,
                               zerror(rc));
   }
-  return failed(rc, "writing", key);
+  return failed(rc, what, key, znode);
 }
 
 }  // namespace
@@ -213,7 +215,9 @@ api::Status failedWrite(int rc, std::string_view key) {
 api::Result<std::optional<api::StateEntry>> ZooKeeperStore::doGet(const std::string& key) {
   for (int attempt = 0; attempt < kMaxRetries; ++attempt) {
     Node node;
-    if (int rc = readNode(znode(key), node); rc != ZOK) return failed(rc, "reading", key);
+    if (int rc = readNode(znode(key), node); rc != ZOK) {
+      return failed(rc, "reading", key, znode(key));
+    }
     if (node.storeVersion() == 0) return std::optional<api::StateEntry>();
     if (node.kind == 'i') {
       return std::optional<api::StateEntry>(api::StateEntry{std::move(node.payload), node.version});
@@ -221,14 +225,14 @@ api::Result<std::optional<api::StateEntry>> ZooKeeperStore::doGet(const std::str
     std::string value;
     bool complete = true;
     for (const auto& name : node.chunkNames()) {
+      const std::string chunk = chunks_ + "/" + name;
       int length = static_cast<int>(buffer_.size());
-      int rc =
-          zoo_get(handle_, (chunks_ + "/" + name).c_str(), 0, buffer_.data(), &length, nullptr);
+      int rc = zoo_get(handle_, chunk.c_str(), 0, buffer_.data(), &length, nullptr);
       if (rc == ZNONODE) {  // rewritten meanwhile: read the new header
         complete = false;
         break;
       }
-      if (rc != ZOK) return failed(rc, "reading", key);
+      if (rc != ZOK) return failed(rc, "reading", key, chunk);
       if (length > 0) value.append(buffer_.data(), static_cast<size_t>(length));
     }
     if (complete)
@@ -237,28 +241,46 @@ api::Result<std::optional<api::StateEntry>> ZooKeeperStore::doGet(const std::str
   return api::unavailable("reading state key '{}': it kept changing", key);
 }
 
-api::Result<std::vector<std::string>> ZooKeeperStore::writeChunks(const std::string& value) {
+int ZooKeeperStore::createAncestors(const std::string& path, std::string& failedAt) {
+  // The parent first, its own parent only when it is missing: ZooKeeper checks a parent's ACL
+  // before it answers ZNODEEXISTS, so creating an existing ancestor could be refused.
+  const std::string parent = zookeeper::parentZnode(path);
+  if (parent == "/") return ZOK;
+  const auto* acl = zookeeper::aclFor(url_.credentials.has_value());
+  int rc = zoo_create(handle_, parent.c_str(), nullptr, -1, acl, 0, nullptr, 0);
+  if (rc == ZNONODE) {
+    if (rc = createAncestors(parent, failedAt); rc != ZOK) return rc;
+    rc = zoo_create(handle_, parent.c_str(), nullptr, -1, acl, 0, nullptr, 0);
+  }
+  if (rc == ZOK || rc == ZNODEEXISTS) return ZOK;
+  failedAt = parent;
+  return rc;
+}
+
+api::Result<std::vector<std::string>> ZooKeeperStore::writeChunks(const std::string& key,
+                                                                  const std::string& value) {
+  const std::string prefix = chunks_ + "/c-";
   std::vector<std::string> names;
   for (size_t offset = 0; offset < value.size(); offset += kChunkBytes) {
     const size_t length = std::min(kChunkBytes, value.size() - offset);
     char created[1024];
     int rc = ZNONODE;
+    std::string refused = chunks_;  // whose ACL a ZNOAUTH came from
     for (int attempt = 0; attempt < 2 && rc == ZNONODE; ++attempt) {
-      rc = zoo_create(handle_, (chunks_ + "/c-").c_str(), value.data() + offset,
-                      static_cast<int>(length), zookeeper::aclFor(url_.credentials.has_value()),
-                      ZOO_SEQUENCE, created, sizeof(created));
+      rc = zoo_create(handle_, prefix.c_str(), value.data() + offset, static_cast<int>(length),
+                      zookeeper::aclFor(url_.credentials.has_value()), ZOO_SEQUENCE, created,
+                      sizeof(created));
       if (rc == ZNONODE) {
-        for (size_t slash = chunks_.find('/', 1);; slash = chunks_.find('/', slash + 1)) {
-          std::string prefix = chunks_.substr(0, slash);
-          zoo_create(handle_, prefix.c_str(), nullptr, -1,
-                     zookeeper::aclFor(url_.credentials.has_value()), 0, nullptr, 0);
-          if (slash == std::string::npos) break;
+        std::string failedAt;
+        if (int made = createAncestors(prefix, failedAt); made != ZOK) {
+          rc = made;
+          refused = zookeeper::parentZnode(failedAt);
         }
       }
     }
     if (rc != ZOK) {
       removeChunks(names);
-      return failedWrite(rc, "(chunk)");
+      return failedWrite(rc, key, refused);
     }
     std::string name(created);
     names.push_back(name.substr(name.rfind('/') + 1));
@@ -281,13 +303,15 @@ api::Result<uint64_t> ZooKeeperStore::doSet(const std::string& key, const std::s
   };
   for (int attempt = 0; attempt < kMaxRetries; ++attempt) {
     Node node;
-    if (int rc = readNode(path, node); rc != ZOK) return abandon(failed(rc, "reading", key));
+    if (int rc = readNode(path, node); rc != ZOK) {
+      return abandon(failed(rc, "reading", key, path));
+    }
     if (node.storeVersion() != expected) {
       return abandon(versionMismatch(key, expected, node.storeVersion()));
     }
     if (chunked && chunks.empty()) {
-      auto written = writeChunks(value);
-      if (!written) return written.status().withContext("writing state key '{}'", key);
+      auto written = writeChunks(key, value);
+      if (!written) return written.status();
       chunks = std::move(*written);
     }
     std::string data = header(chunked ? 'c' : 'i', expected + 1);
@@ -297,17 +321,17 @@ api::Result<uint64_t> ZooKeeperStore::doSet(const std::string& key, const std::s
       data += value;
     }
     int rc;
+    std::string refused = path;  // whose ACL a ZNOAUTH came from
     if (!node.exists) {
       rc = zoo_create(handle_, path.c_str(), data.data(), static_cast<int>(data.size()),
                       zookeeper::aclFor(url_.credentials.has_value()), 0, nullptr, 0);
+      refused = zookeeper::parentZnode(path);
       if (rc == ZNONODE) {
         // Parents first (empty markers); someone may race us to them.
-        for (size_t slash = path.find('/', 1); slash != std::string::npos;
-             slash = path.find('/', slash + 1)) {
-          zoo_create(handle_, path.substr(0, slash).c_str(), nullptr, -1,
-                     zookeeper::aclFor(url_.credentials.has_value()), 0, nullptr, 0);
-        }
-        continue;
+        std::string failedAt;
+        rc = createAncestors(path, failedAt);
+        if (rc == ZOK) continue;
+        refused = zookeeper::parentZnode(failedAt);
       }
       if (rc == ZNODEEXISTS) continue;
     } else {
@@ -316,8 +340,8 @@ api::Result<uint64_t> ZooKeeperStore::doSet(const std::string& key, const std::s
       if (rc == ZBADVERSION || rc == ZNONODE) continue;
     }
     if (rc != ZOK) {
-      if (rc == ZCONNECTIONLOSS || rc == ZOPERATIONTIMEOUT) return failedWrite(rc, key);
-      return abandon(failedWrite(rc, key));
+      if (rc == ZCONNECTIONLOSS || rc == ZOPERATIONTIMEOUT) return failedWrite(rc, key, refused);
+      return abandon(failedWrite(rc, key, refused));
     }
     removeChunks(node.chunkNames());
     return expected + 1;
@@ -329,21 +353,23 @@ api::Status ZooKeeperStore::doRemove(const std::string& key, uint64_t expected) 
   const std::string path = znode(key);
   for (int attempt = 0; attempt < kMaxRetries; ++attempt) {
     Node node;
-    if (int rc = readNode(path, node); rc != ZOK) return failed(rc, "reading", key);
+    if (int rc = readNode(path, node); rc != ZOK) return failed(rc, "reading", key, path);
     if (node.storeVersion() == 0) return api::notFound("state key '{}' does not exist", key);
     if (node.storeVersion() != expected) return versionMismatch(key, expected, node.version);
     int rc;
     bool deleted = false;
+    std::string refused = path;  // whose ACL a ZNOAUTH came from
     if (node.numChildren == 0) {
       rc = zoo_delete(handle_, path.c_str(), node.zversion);
       deleted = rc == ZOK;
+      refused = zookeeper::parentZnode(path);
       if (rc == ZNOTEMPTY) continue;
     } else {
       // Its descendants stay: the znode becomes a marker.
       rc = zoo_set(handle_, path.c_str(), nullptr, -1, node.zversion);
     }
     if (rc == ZBADVERSION || rc == ZNONODE) continue;
-    if (rc != ZOK) return failedWrite(rc, key);
+    if (rc != ZOK) return failedWrite(rc, key, refused, "removing");
     removeChunks(node.chunkNames());
     if (deleted) pruneMarkers(path);
     return api::Status::ok();
@@ -370,7 +396,7 @@ api::Result<std::vector<std::string>> ZooKeeperStore::doChildren(const std::stri
   String_vector strings{0, nullptr};
   int rc = zoo_get_children(handle_, znode(prefix).c_str(), 0, &strings);
   if (rc == ZNONODE) return std::vector<std::string>();
-  if (rc != ZOK) return failed(rc, "listing", prefix);
+  if (rc != ZOK) return failed(rc, "listing", prefix, znode(prefix));
   std::vector<std::string> names;
   for (int32_t i = 0; i < strings.count; ++i) names.emplace_back(strings.data[i]);
   deallocate_String_vector(&strings);

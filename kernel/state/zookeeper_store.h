@@ -71,7 +71,11 @@ class ZooKeeperStore final : public api::StateStore {
   api::Result<uint64_t> doSet(const std::string& key, const std::string& value, uint64_t expected);
   api::Status doRemove(const std::string& key, uint64_t expected);
   api::Result<std::vector<std::string>> doChildren(const std::string& prefix);
-  api::Result<std::vector<std::string>> writeChunks(const std::string& value);
+  // Creates the missing ancestors of `path` as empty markers, leaving existing ones alone; ZOK,
+  // or the rc of the create that failed, with the znode it tried in `failedAt`.
+  int createAncestors(const std::string& path, std::string& failedAt);
+  api::Result<std::vector<std::string>> writeChunks(const std::string& key,
+                                                    const std::string& value);
   void removeChunks(const std::vector<std::string>& names);
   void pruneMarkers(std::string path);
 

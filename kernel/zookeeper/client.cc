@@ -36,10 +36,20 @@ std::shared_ptr<spdlog::logger> log() { return runtime::logger("zookeeper"); }
 
 }  // namespace
 
-api::Status zkStatus(int rc, std::string_view what) {
+api::Status zkStatus(int rc, std::string_view what, std::string_view znode) {
   if (rc == ZOK) return api::Status::ok();
   const char* reason = zerror(rc);
   switch (rc) {
+    case ZNOAUTH:
+      // A bare "not authenticated" reads like a failed login, but digest authentication never
+      // fails: the znode's ACL does not grant these credentials (or none) the permission.
+      return api::Status(
+          api::StatusCode::kPermissionDenied,
+          fmt::format("{}: permission denied by the ACL of {} (ZooKeeper: {}); znodes created with "
+                      "zk://user:password@... are writable only with the same credentials",
+                      what,
+                      znode.empty() ? std::string("a znode") : fmt::format("znode '{}'", znode),
+                      reason));
     case ZNONODE:
       return api::notFound("{}: {}", what, reason);
     case ZNODEEXISTS:
@@ -56,6 +66,12 @@ api::Status zkStatus(int rc, std::string_view what) {
     default:
       return api::internalError("{}: {}", what, reason);
   }
+}
+
+std::string parentZnode(std::string_view path) {
+  const auto slash = path.rfind('/');
+  if (slash == 0 || slash == std::string_view::npos) return "/";
+  return std::string(path.substr(0, slash));
 }
 
 const ACL_vector* aclFor(bool authenticated) {
@@ -297,33 +313,21 @@ void ZkClient::create(const std::string& path, const std::string& data, int flag
 }
 
 void ZkClient::createPath(const std::string& path, VoidDone done) {
-  // Each ancestor in turn, then the path itself.
-  auto prefixes = std::make_shared<std::vector<std::string>>();
-  for (size_t slash = path.find('/', 1); slash != std::string::npos;
-       slash = path.find('/', slash + 1)) {
-    prefixes->push_back(path.substr(0, slash));
-  }
-  prefixes->push_back(path);
-  auto step = std::make_shared<std::function<void(size_t)>>();
+  // Only what is missing, from `path` up: an existing znode is never created again.
   std::weak_ptr<ZkClient> weak = weak_from_this();
-  *step = [weak, prefixes, step, done](size_t i) {
+  exists(path, nullptr, [weak, path, done](int rc, const ZkStat&) {
     auto self = weak.lock();
-    if (!self) return;
-    if (i == prefixes->size()) {
-      *step = nullptr;  // break the cycle
-      return done(ZOK);
-    }
-    self->create((*prefixes)[i], "", 0, [step, done, i](int rc, const std::string&) {
-      if (rc != ZOK && rc != ZNODEEXISTS) {
-        auto keep = *step;
-        *step = nullptr;
-        return done(rc);
-      }
-      auto next = *step;
-      if (next) next(i + 1);
-    });
-  };
-  (*step)(0);
+    if (rc != ZNONODE || !self) return done(rc);
+    auto createThis = [weak, path, done](int rc) {
+      auto self = weak.lock();
+      if (rc != ZOK || !self) return done(rc);
+      self->create(path, "", 0,
+                   [done](int rc, const std::string&) { done(rc == ZNODEEXISTS ? ZOK : rc); });
+    };
+    const std::string parent = parentZnode(path);
+    if (parent == "/") return createThis(ZOK);
+    self->createPath(parent, createThis);
+  });
 }
 
 void ZkClient::get(const std::string& path, Watcher watcher, GetDone done) {

@@ -25,8 +25,13 @@
 namespace tessera::kernel::zookeeper {
 
 /// ZooKeeper's error code as a Status code: ZNONODE NotFound, ZNODEEXISTS AlreadyExists,
-/// ZBADVERSION Aborted, connection and session errors Unavailable, the rest Internal.
-api::Status zkStatus(int rc, std::string_view what);
+/// ZBADVERSION Aborted, ZNOAUTH PermissionDenied (naming `znode`, the one whose ACL refused: the
+/// parent for a create or a delete, the znode itself otherwise), connection and session errors
+/// Unavailable, the rest Internal.
+api::Status zkStatus(int rc, std::string_view what, std::string_view znode = {});
+
+/// The parent of an absolute znode path ("/" for "/a").
+std::string parentZnode(std::string_view path);
 
 /// The ACL for new znodes: open, or with credentials creator-all plus world-read (as Mesos).
 const ACL_vector* aclFor(bool authenticated);
@@ -86,6 +91,8 @@ class ZkClient : public std::enable_shared_from_this<ZkClient> {
 
   void create(const std::string& path, const std::string& data, int flags, CreateDone done);
   /// Creates `path` and its missing ancestors as empty persistent znodes; ZNODEEXISTS is ZOK.
+  /// Only missing znodes are created: ZooKeeper checks the parent's ACL before it answers
+  /// ZNODEEXISTS, so creating an existing znode under a parent we may not write would fail.
   void createPath(const std::string& path, VoidDone done);
   void get(const std::string& path, Watcher watcher, GetDone done);
   void getChildren(const std::string& path, Watcher watcher, ChildrenDone done);

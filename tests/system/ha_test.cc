@@ -6,6 +6,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <zookeeper/zookeeper.h>
 
 #include <fstream>
 
@@ -306,11 +307,44 @@ TEST_F(HaTest, OneZooKeeperOfThreeDownAndTheClusterGoesOn) {
   EXPECT_NE(second, first);
 }
 
+TEST_F(HaTest, AnInMemoryRegistryStaysOutOfZooKeeperAndAgentsReregisterAfterAFailover) {
+  startZooKeeper(1);
+  for (int i = 0; i < 2; ++i) startMaster(i, {"--registry=in_memory"});
+  const int first = awaitLeader();
+  ASSERT_GE(first, 0);
+  auto agent = startAgent();
+  ASSERT_TRUE(agent);
+  ASSERT_TRUE(
+      waitFor([&] { return activatedAgents(masterPorts_[first], kRequestTimeout) == 1; }, 60s))
+      << agent->err();
+  // The leader admitted the agent, in its memory: ZooKeeper holds the election only.
+  zoo_set_debug_level(static_cast<ZooLogLevel>(0));  // the client library's chatter
+  zhandle_t* zh = zookeeper_init(zk_->connectString().c_str(), nullptr, 10000, nullptr, nullptr, 0);
+  ASSERT_NE(zh, nullptr);
+  ASSERT_TRUE(waitFor([&] { return zoo_state(zh) == ZOO_CONNECTED_STATE; }, 30s));
+  EXPECT_EQ(zoo_exists(zh, "/tessera", 0, nullptr), ZOK);
+  EXPECT_EQ(zoo_exists(zh, "/tessera/state", 0, nullptr), ZNONODE);
+  zookeeper_close(zh);
+
+  // The next leader starts with no agents; the agent re-registers with it.
+  masters_[first]->kill(SIGKILL);
+  ASSERT_TRUE(masters_[first]->wait(10s));
+  const int second = awaitLeader(first);
+  ASSERT_GE(second, 0);
+  ASSERT_TRUE(
+      waitFor([&] { return activatedAgents(masterPorts_[second], kRequestTimeout) == 1; }, 60s))
+      << agent->err();
+}
+
 TEST_F(HaTest, BadHaFlagsAreClearErrors) {
   for (const auto& [flag, message] : std::vector<std::pair<std::string, std::string>>{
            {"--zk=zk://127.0.0.1/p",
             "flag '--zk': 'zk://127.0.0.1/p': server '127.0.0.1' is not host:port"},
            {"--zk=zk://127.0.0.1:1/p --quorum=-1", "flag '--quorum' must be at least 1, got -1"},
+           {"--zk=zk://127.0.0.1:1/p --registry=zookeeper",
+            "flag '--registry': 'zookeeper' is neither replicated_log nor in_memory"},
+           {"--registry=bogus",
+            "flag '--registry': 'bogus' is neither replicated_log nor in_memory"},
        }) {
     std::vector<std::string> argv = {tesseraBinary().string(), "master", "--port=0", "--quiet"};
     std::string rest = flag;
