@@ -130,11 +130,21 @@ void Core::writeRegistry(const std::string& agentId, const v1::AgentInfo& info, 
 }
 
 api::Status Core::recoverRegistry() {
+  // Up to kWindow reads in flight: with the registry in ZooKeeper each read is a round trip,
+  // and one at a time a thousand agents cost a new leader seconds.
+  constexpr size_t kWindow = 64;
   struct Recovery {
     std::promise<api::Status> done;
+    bool finished = false;
     std::vector<std::string> ids;
     size_t next = 0;
+    size_t inFlight = 0;
     std::function<void()> step;
+    void finish(api::Status status) {
+      if (finished) return;
+      finished = true;
+      done.set_value(std::move(status));
+    }
   };
   auto recovery = std::make_shared<Recovery>();
   auto future = recovery->done.get_future();
@@ -142,35 +152,33 @@ api::Status Core::recoverRegistry() {
   runtime::StrandExecutor* executor = strand.get();
   Recovery* raw = recovery.get();
   recovery->step = [this, raw, store, executor] {
-    if (raw->next == raw->ids.size()) {
-      raw->done.set_value(api::Status::ok());
-      return;
+    while (!raw->finished && raw->inFlight < kWindow && raw->next < raw->ids.size()) {
+      std::string id = raw->ids[raw->next++];
+      ++raw->inFlight;
+      store->get(fmt::format("{}/{}", kRegistryAgents, id), *executor,
+                 [this, raw, id](api::Result<std::optional<api::StateEntry>> entry) {
+                   --raw->inFlight;
+                   if (raw->finished) return;
+                   if (!entry)
+                     return raw->finish(entry.status().withContext("reading the registry"));
+                   if (entry->has_value()) {
+                     auto decoded = decodeRegistryEntry((*entry)->value);
+                     if (!decoded) {
+                       return raw->finish(
+                           decoded.status().withContext("registry entry of agent '{}'", id));
+                     }
+                     decoded->version = (*entry)->version;
+                     registry[id] = std::move(decoded).value();
+                   }
+                   raw->step();
+                 });
     }
-    std::string id = raw->ids[raw->next++];
-    store->get(
-        fmt::format("{}/{}", kRegistryAgents, id), *executor,
-        [this, raw, id](api::Result<std::optional<api::StateEntry>> entry) {
-          if (!entry) {
-            raw->done.set_value(entry.status().withContext("reading the registry"));
-            return;
-          }
-          if (entry->has_value()) {
-            auto decoded = decodeRegistryEntry((*entry)->value);
-            if (!decoded) {
-              raw->done.set_value(decoded.status().withContext("registry entry of agent '{}'", id));
-              return;
-            }
-            decoded->version = (*entry)->version;
-            registry[id] = std::move(decoded).value();
-          }
-          raw->step();
-        });
+    if (raw->next == raw->ids.size() && raw->inFlight == 0) raw->finish(api::Status::ok());
   };
   store->children(kRegistryAgents, *executor,
                   [raw](api::Result<std::vector<std::string>> children) {
                     if (!children) {
-                      raw->done.set_value(children.status().withContext("reading the registry"));
-                      return;
+                      return raw->finish(children.status().withContext("reading the registry"));
                     }
                     raw->ids = std::move(children).value();
                     raw->step();

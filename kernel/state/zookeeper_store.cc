@@ -1,6 +1,7 @@
 #include "kernel/state/zookeeper_store.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 
 #include "kernel/runtime/logging.h"
@@ -139,7 +140,17 @@ bool ZooKeeperStore::enqueue(std::function<void(bool)> op) {
   {
     std::lock_guard lock(mutex_);
     if (closing_ || queue_.size() >= kMaxQueued) return false;
-    queue_.push_back(std::move(op));
+    queue_.push_back(Queued{std::move(op), nullptr});
+  }
+  changed_.notify_all();
+  return true;
+}
+
+bool ZooKeeperStore::enqueueRead(std::function<void(const api::Status&)> read) {
+  {
+    std::lock_guard lock(mutex_);
+    if (closing_ || queue_.size() >= kMaxQueued) return false;
+    queue_.push_back(Queued{nullptr, std::move(read)});
   }
   changed_.notify_all();
   return true;
@@ -148,28 +159,59 @@ bool ZooKeeperStore::enqueue(std::function<void(bool)> op) {
 void ZooKeeperStore::loop() {
   while (true) {
     std::function<void(bool)> op;
+    std::vector<std::function<void(const api::Status&)>> reads;
     bool run = true;
     {
       std::unique_lock lock(mutex_);
       changed_.wait(lock, [this] { return closing_ || !queue_.empty(); });
       if (queue_.empty()) return;
-      op = std::move(queue_.front());
-      queue_.pop_front();
+      while (!queue_.empty() && queue_.front().read && reads.size() < kMaxReadBatch) {
+        reads.push_back(std::move(queue_.front().read));
+        queue_.pop_front();
+      }
+      if (reads.empty()) {
+        op = std::move(queue_.front().op);
+        queue_.pop_front();
+      }
       run = !closing_;
     }
-    op(run);
+    if (!reads.empty()) {
+      runReads(std::move(reads), run);
+    } else {
+      op(run);
+    }
   }
+}
+
+void ZooKeeperStore::runReads(std::vector<std::function<void(const api::Status&)>> reads,
+                              bool run) {
+  // The session is checked (and restarted if it ended) here, once: handle_ does not change
+  // while the readers run, since only this thread changes it.
+  const api::Status session =
+      run ? connect() : api::unavailable("the ZooKeeper state store is closing");
+  if (!session || reads.size() == 1) {
+    for (auto& read : reads) read(session);
+    return;
+  }
+  std::atomic<size_t> next{0};
+  auto reader = [&] {
+    for (size_t i = next++; i < reads.size(); i = next++) reads[i](session);
+  };
+  std::vector<std::thread> threads;
+  for (size_t t = 1; t < std::min(kReaders, reads.size()); ++t) threads.emplace_back(reader);
+  reader();
+  for (auto& thread : threads) thread.join();
 }
 
 std::string ZooKeeperStore::znode(std::string_view key) const {
   return key == "/" ? root_ : root_ + std::string(key);
 }
 
-int ZooKeeperStore::readNode(const std::string& path, Node& node) {
+int ZooKeeperStore::readNode(const std::string& path, Node& node, std::vector<char>& buffer) {
   node = Node{};
-  int length = static_cast<int>(buffer_.size());
+  int length = static_cast<int>(buffer.size());
   ::Stat stat{};
-  int rc = zoo_get(handle_, path.c_str(), 0, buffer_.data(), &length, &stat);
+  int rc = zoo_get(handle_, path.c_str(), 0, buffer.data(), &length, &stat);
   if (rc == ZNONODE) return ZOK;
   if (rc != ZOK) return rc;
   node.exists = true;
@@ -179,14 +221,14 @@ int ZooKeeperStore::readNode(const std::string& path, Node& node) {
     node.marker = true;
     return ZOK;
   }
-  if (static_cast<size_t>(length) < kHeaderBytes || std::memcmp(buffer_.data(), kMagic, 4) != 0) {
+  if (static_cast<size_t>(length) < kHeaderBytes || std::memcmp(buffer.data(), kMagic, 4) != 0) {
     return ZMARSHALLINGERROR;
   }
-  node.kind = buffer_[4];
+  node.kind = buffer[4];
   for (int i = 0; i < 8; ++i) {
-    node.version = (node.version << 8) | static_cast<unsigned char>(buffer_[5 + i]);
+    node.version = (node.version << 8) | static_cast<unsigned char>(buffer[5 + i]);
   }
-  node.payload.assign(buffer_.data() + kHeaderBytes, static_cast<size_t>(length) - kHeaderBytes);
+  node.payload.assign(buffer.data() + kHeaderBytes, static_cast<size_t>(length) - kHeaderBytes);
   return ZOK;
 }
 
@@ -212,10 +254,11 @@ api::Status failedWrite(int rc, std::string_view key, std::string_view znode,
 
 }  // namespace
 
-api::Result<std::optional<api::StateEntry>> ZooKeeperStore::doGet(const std::string& key) {
+api::Result<std::optional<api::StateEntry>> ZooKeeperStore::doGet(const std::string& key,
+                                                                  std::vector<char>& buffer) {
   for (int attempt = 0; attempt < kMaxRetries; ++attempt) {
     Node node;
-    if (int rc = readNode(znode(key), node); rc != ZOK) {
+    if (int rc = readNode(znode(key), node, buffer); rc != ZOK) {
       return failed(rc, "reading", key, znode(key));
     }
     if (node.storeVersion() == 0) return std::optional<api::StateEntry>();
@@ -226,14 +269,14 @@ api::Result<std::optional<api::StateEntry>> ZooKeeperStore::doGet(const std::str
     bool complete = true;
     for (const auto& name : node.chunkNames()) {
       const std::string chunk = chunks_ + "/" + name;
-      int length = static_cast<int>(buffer_.size());
-      int rc = zoo_get(handle_, chunk.c_str(), 0, buffer_.data(), &length, nullptr);
+      int length = static_cast<int>(buffer.size());
+      int rc = zoo_get(handle_, chunk.c_str(), 0, buffer.data(), &length, nullptr);
       if (rc == ZNONODE) {  // rewritten meanwhile: read the new header
         complete = false;
         break;
       }
       if (rc != ZOK) return failed(rc, "reading", key, chunk);
-      if (length > 0) value.append(buffer_.data(), static_cast<size_t>(length));
+      if (length > 0) value.append(buffer.data(), static_cast<size_t>(length));
     }
     if (complete)
       return std::optional<api::StateEntry>(api::StateEntry{std::move(value), node.version});
@@ -303,7 +346,7 @@ api::Result<uint64_t> ZooKeeperStore::doSet(const std::string& key, const std::s
   };
   for (int attempt = 0; attempt < kMaxRetries; ++attempt) {
     Node node;
-    if (int rc = readNode(path, node); rc != ZOK) {
+    if (int rc = readNode(path, node, buffer_); rc != ZOK) {
       return abandon(failed(rc, "reading", key, path));
     }
     if (node.storeVersion() != expected) {
@@ -353,7 +396,7 @@ api::Status ZooKeeperStore::doRemove(const std::string& key, uint64_t expected) 
   const std::string path = znode(key);
   for (int attempt = 0; attempt < kMaxRetries; ++attempt) {
     Node node;
-    if (int rc = readNode(path, node); rc != ZOK) return failed(rc, "reading", key, path);
+    if (int rc = readNode(path, node, buffer_); rc != ZOK) return failed(rc, "reading", key, path);
     if (node.storeVersion() == 0) return api::notFound("state key '{}' does not exist", key);
     if (node.storeVersion() != expected) return versionMismatch(key, expected, node.version);
     int rc;
@@ -385,7 +428,8 @@ void ZooKeeperStore::pruneMarkers(std::string path) {
     path.resize(slash);
     if (path.size() <= root_.size()) return;
     Node node;
-    if (readNode(path, node) != ZOK || !node.exists || !node.marker || node.numChildren != 0) {
+    if (readNode(path, node, buffer_) != ZOK || !node.exists || !node.marker ||
+        node.numChildren != 0) {
       return;
     }
     if (zoo_delete(handle_, path.c_str(), node.zversion) != ZOK) return;
@@ -409,15 +453,11 @@ void ZooKeeperStore::get(std::string_view key, api::Executor& replyOn,
   using R = api::Result<std::optional<api::StateEntry>>;
   if (auto status = validateKey(key); !status)
     return postReply<R>(replyOn, std::move(done), status);
-  auto op = [this, key = std::string(key), &replyOn, done](bool run) {
-    R result = api::unavailable("the ZooKeeper state store is closing");
-    if (run) {
-      auto status = connect();
-      result = status ? doGet(key) : R(status);
-    }
-    postReply<R>(replyOn, done, std::move(result));
+  auto read = [this, key = std::string(key), &replyOn, done](const api::Status& session) {
+    thread_local std::vector<char> buffer(kChunkBytes + 4096);
+    postReply<R>(replyOn, done, session ? doGet(key, buffer) : R(session));
   };
-  if (!enqueue(op)) {
+  if (!enqueueRead(std::move(read))) {
     postReply<R>(replyOn, std::move(done),
                  api::resourceExhausted("the ZooKeeper state store is closing or overloaded"));
   }

@@ -35,6 +35,9 @@ class ZooKeeperStore final : public api::StateStore {
   static constexpr size_t kChunkBytes = 512 * 1024;
   /// Calls queued beyond this fail with ResourceExhausted.
   static constexpr size_t kMaxQueued = 100000;
+  /// Threads for a batch of consecutive reads, and the most reads in one batch.
+  static constexpr size_t kReaders = 8;
+  static constexpr size_t kMaxReadBatch = 256;
 
   /// Starts the session in the background (an unreachable ensemble is not an error here: calls
   /// fail with Unavailable until it is reachable). Errors: InvalidArgument for servers the
@@ -61,13 +64,20 @@ class ZooKeeperStore final : public api::StateStore {
   ZooKeeperStore(zookeeper::ZkUrl url, std::chrono::milliseconds sessionTimeout);
   // Queues `op` (run on the worker thread, with `true` unless the store is closing).
   bool enqueue(std::function<void(bool run)> op);
+  // Queues a read. Consecutive reads in the queue run side by side on up to kReaders threads
+  // (reads commute; ZooKeeper pipelines one session's requests), after the worker has checked
+  // the session once for the batch: `session` is that check (or "closing").
+  bool enqueueRead(std::function<void(const api::Status& session)> read);
   void loop();
   api::Status connect();  // worker thread: waits for a live session
   static void onSession(zhandle_t* zh, int type, int state, const char* path, void* context);
 
   std::string znode(std::string_view key) const;
-  int readNode(const std::string& path, Node& node);
-  api::Result<std::optional<api::StateEntry>> doGet(const std::string& key);
+  // `buffer` holds a whole znode: buffer_ on the worker, a reader's own in a read batch.
+  int readNode(const std::string& path, Node& node, std::vector<char>& buffer);
+  api::Result<std::optional<api::StateEntry>> doGet(const std::string& key,
+                                                    std::vector<char>& buffer);
+  void runReads(std::vector<std::function<void(const api::Status&)>> reads, bool run);
   api::Result<uint64_t> doSet(const std::string& key, const std::string& value, uint64_t expected);
   api::Status doRemove(const std::string& key, uint64_t expected);
   api::Result<std::vector<std::string>> doChildren(const std::string& prefix);
@@ -87,7 +97,11 @@ class ZooKeeperStore final : public api::StateStore {
 
   mutable std::mutex mutex_;
   std::condition_variable changed_;
-  std::deque<std::function<void(bool)>> queue_;
+  struct Queued {
+    std::function<void(bool)> op;                  // a write (or anything ordered)
+    std::function<void(const api::Status&)> read;  // or a read
+  };
+  std::deque<Queued> queue_;
   bool closing_ = false;
   int sessionState_ = 0;
   zhandle_t* handle_ = nullptr;  // worker thread (and the destructor after the join)

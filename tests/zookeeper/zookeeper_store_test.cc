@@ -1,5 +1,6 @@
 // What the ZooKeeper state store does beyond the contract (which runs in state_store_test.cc):
-// large values in chunk znodes that are cleaned up, and markers for implicit parents.
+// large values in chunk znodes that are cleaned up, markers for implicit parents, and reads
+// that run side by side without overtaking the writes queued around them.
 #include "kernel/state/zookeeper_store.h"
 
 #include <gtest/gtest.h>
@@ -75,6 +76,46 @@ class ZooKeeperStoreTest : public ::testing::Test {
   zookeeper::ZkUrl url_;
   std::unique_ptr<ZooKeeperStore> store_;
 };
+
+// Reads queued together run in parallel (a new leader reads its registry so), but each still
+// sees every write queued before it and none queued after it.
+TEST_F(ZooKeeperStoreTest, ReadsRunTogetherButNeverPassAWrite) {
+  constexpr int kKeys = 100;
+  for (int i = 0; i < kKeys; ++i) ASSERT_TRUE(set("/r/" + std::to_string(i), "old", 0));
+  std::string big(api::kMaxStateValueBytes / 2, 'b');  // chunked: several reads per get
+  ASSERT_TRUE(set("/r/big", big, 0));
+  struct Read {
+    std::string key, expected;
+    std::promise<api::Result<std::optional<api::StateEntry>>> done;
+  };
+  std::vector<std::unique_ptr<Read>> reads;
+  std::vector<std::promise<api::Result<uint64_t>>> writes(kKeys);
+  auto queueRead = [&](std::string key, std::string expected) {
+    reads.push_back(std::make_unique<Read>(Read{std::move(key), std::move(expected), {}}));
+    Read* read = reads.back().get();
+    store_->get(read->key, *executor_, [read](auto r) { read->done.set_value(std::move(r)); });
+  };
+  // Without waiting: reads of "old", then a write of every key, then reads of "new".
+  for (int i = 0; i < kKeys; ++i) queueRead("/r/" + std::to_string(i), "old");
+  queueRead("/r/big", big);
+  for (int i = 0; i < kKeys; ++i) {
+    store_->set("/r/" + std::to_string(i), "new", 1, *executor_,
+                [&writes, i](api::Result<uint64_t> r) { writes[i].set_value(std::move(r)); });
+  }
+  for (int i = 0; i < kKeys; ++i) queueRead("/r/" + std::to_string(i), "new");
+  queueRead("/r/big", big);
+  for (auto& write : writes) {
+    auto written = write.get_future().get();
+    ASSERT_TRUE(written) << written.status().toString();
+    EXPECT_EQ(*written, 2u);
+  }
+  for (auto& read : reads) {
+    auto result = read->done.get_future().get();
+    ASSERT_TRUE(result) << read->key << ": " << result.status().toString();
+    ASSERT_TRUE(result->has_value()) << read->key;
+    EXPECT_EQ((*result)->value, read->expected) << read->key;
+  }
+}
 
 TEST_F(ZooKeeperStoreTest, LargeValuesGoToChunksThatAreRemovedWhenReplaced) {
   std::string big(api::kMaxStateValueBytes, 'x');
