@@ -162,8 +162,18 @@ void HaMaster::stop() {
   }
   wake_.notify_all();
   if (control_.joinable()) control_.join();
-  // The master first (it still writes its registry), then the candidacy.
-  if (master_) master_->master().stop();
+  // The master first (it still writes its registry), then the candidacy. While its routes go,
+  // everything answers 503 rather than 404: a framework's driver takes a 4xx to its
+  // subscription as final, and a 503 as "try again" (the next leader, once detected).
+  if (master_) {
+    (void)daemon_.router().addRoute(
+        "*", "/", executor_.get(),
+        [](const api::HttpRequest&, api::HttpResponder respond) {
+          respond(api::HttpResponse::error(503, "this master is stopping"));
+        },
+        /*prefix=*/true);
+    master_->master().stop();
+  }
   if (contender_) contender_->stop();
   if (detector_) detector_->stop();
   if (watchTimer_)
