@@ -1,11 +1,14 @@
-// Failover of a 3-master cluster on a real ZooKeeper, with N agent processes and M running tasks
-// (`tessera execute` frameworks following the leader through zk://). Each round kills the leader
-// and measures the time to a new leader and until every agent has re-registered with it, then
-// checks that every task is still running; the killed master is restarted as a follower. Rounds
-// alternate SIGKILL (the session must time out: the case that matters) with SIGTERM (the leader
-// withdraws and its znode goes at once: the baseline, measured in the same run).
+// Failover of a 3-master cluster on a real ZooKeeper, with N agent processes, S simulated agents
+// (bench/simulated_agents.h: the real agent protocol and leader detection, many agents in this
+// process) and M running tasks (`tessera execute` frameworks following the leader through
+// zk://; their tasks land on either kind of agent). Each round kills the leader and measures the
+// time to a new leader and until every agent has re-registered with it, then checks that every
+// task is still running; the killed master is restarted as a follower. Rounds alternate SIGKILL
+// (the session must time out: the case that matters) with SIGTERM (the leader withdraws and its
+// znode goes at once: the baseline, measured in the same run).
 //
-//   build/bin/failover_bench [--agents=20] [--tasks=5] [--rounds=3] [--session_timeout=2]
+//   build/bin/failover_bench [--agents=20] [--simulated_agents=0] [--agents_per_session=1]
+//                            [--tasks=5] [--rounds=3] [--session_timeout=2]
 #include <Poco/JSON/Object.h>
 #include <Poco/JSON/Parser.h>
 #include <fmt/format.h>
@@ -20,6 +23,9 @@
 #include <thread>
 #include <vector>
 
+#include "bench/simulated_agents.h"
+#include "kernel/runtime/logging.h"
+#include "kernel/runtime/runtime.h"
 #include "tests/support/subprocess.h"
 #include "tests/support/zookeeper.h"
 
@@ -45,9 +51,12 @@ bool leads(uint16_t port) {
          state->getValue<std::string>("leader") == state->getValue<std::string>("pid");
 }
 
+// From /metrics/snapshot: /state with a thousand agents is a megabyte to poll.
 size_t activated(uint16_t port) {
-  auto state = getJson(port, "/state");
-  return state && state->has("activated_slaves") ? state->getValue<size_t>("activated_slaves") : 0;
+  auto metrics = getJson(port, "/metrics/snapshot");
+  return metrics && metrics->has("master/slaves_active")
+             ? static_cast<size_t>(metrics->getValue<double>("master/slaves_active"))
+             : 0;
 }
 
 size_t runningTasks(uint16_t port) {
@@ -81,7 +90,10 @@ double median(std::vector<double> values) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const int agents = flag(argc, argv, "agents", 20);
+  const int processAgents = flag(argc, argv, "agents", 20);
+  const int simulatedAgents = flag(argc, argv, "simulated_agents", 0);
+  const int agentsPerSession = flag(argc, argv, "agents_per_session", 1);
+  const int agents = processAgents + simulatedAgents;
   const int taskCount = flag(argc, argv, "tasks", 5);
   const int rounds = flag(argc, argv, "rounds", 3);
   const int sessionTimeout = flag(argc, argv, "session_timeout", 2);
@@ -128,7 +140,7 @@ int main(int argc, char** argv) {
   }
 
   std::vector<std::unique_ptr<Subprocess>> agentProcesses;
-  for (int a = 0; a < agents; ++a) {
+  for (int a = 0; a < processAgents; ++a) {
     auto process = Subprocess::start(
         {{tesseraBinary().string(), "agent", fmt::format("--port={}", freePort()),
           "--master=" + url,
@@ -140,12 +152,35 @@ int main(int argc, char** argv) {
     if (!process) std::abort();
     agentProcesses.push_back(std::move(*process));
   }
+  // Many simulated agents need more than the default blocking pool (each asks for the leader's
+  // transport port and stops its old connection there) and their connections' fds.
+  tessera::kernel::runtime::Runtime runtime(tessera::kernel::runtime::Runtime::Options{
+      2, 8, static_cast<size_t>(4 * simulatedAgents + 1024)});
+  runtime.start();
+  // The simulated agents' leader detectors log as an agent does: warnings only here.
+  (void)tessera::kernel::runtime::setupLogging({"failover_bench", "WARNING", "", false});
+  std::unique_ptr<tessera::bench::SimulatedAgents> simulated;
+  if (simulatedAgents > 0) {
+    auto started = tessera::bench::SimulatedAgents::start(
+        runtime, {url, simulatedAgents, agentsPerSession, std::chrono::seconds(sessionTimeout)});
+    if (!started) {
+      std::cerr << started.status().toString() << "\n";
+      return 1;
+    }
+    simulated = std::move(started).value();
+  }
+  const auto registering = Clock::now();
   if (!waitFor([&] { return activated(masterPorts[current]) == static_cast<size_t>(agents); },
-               120s)) {
+               300s)) {
     std::cerr << "only " << activated(masterPorts[current]) << " of " << agents
-              << " agents registered\n";
+              << " agents registered";
+    if (simulated) std::cerr << " (" << simulated->registered() << " simulated ones think so)";
+    std::cerr << "\n";
     return 1;
   }
+  std::cout << fmt::format("{} agents registered in {:.3f} s", agents,
+                           std::chrono::duration<double>(Clock::now() - registering).count())
+            << std::endl;
   const auto stopFile = dir.path() / "stop";
   std::vector<std::unique_ptr<Subprocess>> tasks;
   for (int t = 0; t < taskCount; ++t) {
@@ -183,7 +218,12 @@ int main(int argc, char** argv) {
       std::cerr << "no new leader within 120 s\n";
       return 1;
     }
-    waitFor([&] { return activated(masterPorts[next]) == static_cast<size_t>(agents); }, 120s);
+    if (!waitFor([&] { return activated(masterPorts[next]) == static_cast<size_t>(agents); },
+                 120s)) {
+      std::cerr << "only " << activated(masterPorts[next]) << " of " << agents
+                << " agents re-registered within 120 s\n";
+      return 1;
+    }
     const double back = std::chrono::duration<double>(Clock::now() - start).count();
     waitFor([&] { return runningTasks(masterPorts[next]) == static_cast<size_t>(taskCount); }, 30s);
     const int running = static_cast<int>(runningTasks(masterPorts[next]));
@@ -202,11 +242,20 @@ int main(int argc, char** argv) {
   }
 
   std::ofstream(stopFile) << "now";
+  if (simulated) simulated->finishTasks();
   int finished = 0;
   for (auto& task : tasks) {
-    if (task->wait(60s) && task->exitCode() == 0) ++finished;
+    if (task->wait(60s) && task->exitCode() == 0) {
+      ++finished;
+    } else {
+      std::string err = task->err();
+      std::cerr << "a task's framework did not finish normally; the end of its stderr:\n"
+                << err.substr(err.size() > 2000 ? err.size() - 2000 : 0) << "\n";
+    }
   }
   lost += taskCount - finished;
+  const size_t refused = simulated ? simulated->refused() : 0;
+  if (simulated) simulated->stop();
   for (auto& agent : agentProcesses) agent->kill(SIGTERM);
   for (auto& agent : agentProcesses) agent->wait(30s);
   for (auto& master : masters) {
@@ -216,14 +265,15 @@ int main(int argc, char** argv) {
     if (master) master->wait(30s);
   }
   std::cout << fmt::format(
-      "\nagents={} tasks={} rounds={} zk_session_timeout={}s\n"
+      "\nagents={} ({} processes, {} simulated, {} per ZooKeeper session) tasks={} rounds={} "
+      "zk_session_timeout={}s\n"
       "SIGKILL: new leader median {:.3f} s, agents back median {:.3f} s after\n"
       "SIGTERM (baseline): new leader median {:.3f} s, agents back median {:.3f} s after\n"
       "SIGKILL / SIGTERM time to new leader: {:.1f}x\n"
-      "tasks lost: {} (finished normally at the end: {} of {})\n",
-      agents, taskCount, rounds, sessionTimeout, median(killLeader), median(killAgents),
-      median(termLeader), median(termAgents),
+      "tasks lost: {} (finished normally at the end: {} of {}); agents refused: {}\n",
+      agents, processAgents, simulatedAgents, agentsPerSession, taskCount, rounds, sessionTimeout,
+      median(killLeader), median(killAgents), median(termLeader), median(termAgents),
       median(termLeader) > 0 ? median(killLeader) / median(termLeader) : 0.0, lost, finished,
-      taskCount);
-  return lost == 0 ? 0 : 2;
+      taskCount, refused);
+  return lost == 0 && refused == 0 ? 0 : 2;
 }

@@ -67,7 +67,10 @@ api::Result<std::unique_ptr<ZooKeeperEnsemble>> ZooKeeperEnsemble::start(
     std::string config = fmt::format(
         "tickTime=500\ninitLimit=20\nsyncLimit=10\ndataDir={}/data\nclientPort={}\n"
         "clientPortAddress=127.0.0.1\n4lw.commands.whitelist=*\nadmin.enableServer=false\n"
-        "maxSessionTimeout=60000\nminSessionTimeout=1000\n",
+        "maxSessionTimeout=60000\nminSessionTimeout=1000\n"
+        // Every client is on loopback here: lift the 60-connections-per-address default so a
+        // bench can hold one session per simulated agent, as hosts of their own would.
+        "maxClientCnxns=0\n",
         server.dir, server.clientPort);
     std::ofstream(fs::path(server.dir) / "zoo.cfg") << config;
     std::ofstream(fs::path(server.dir) / "data" / "myid") << (i + 1) << "\n";
