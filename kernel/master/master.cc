@@ -132,7 +132,7 @@ void Core::writeRegistry(const std::string& agentId, const v1::AgentInfo& info, 
 api::Status Core::recoverRegistry() {
   // Up to kWindow reads in flight: with the registry in ZooKeeper each read is a round trip,
   // and one at a time a thousand agents cost a new leader seconds.
-  constexpr size_t kWindow = 64;
+  constexpr size_t kWindow = 256;
   struct Recovery {
     std::promise<api::Status> done;
     bool finished = false;

@@ -36,7 +36,7 @@ class ZooKeeperStore final : public api::StateStore {
   /// Calls queued beyond this fail with ResourceExhausted.
   static constexpr size_t kMaxQueued = 100000;
   /// Threads for a batch of consecutive reads, and the most reads in one batch.
-  static constexpr size_t kReaders = 8;
+  static constexpr size_t kReaders = 16;
   static constexpr size_t kMaxReadBatch = 256;
 
   /// Starts the session in the background (an unreachable ensemble is not an error here: calls
