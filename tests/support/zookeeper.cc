@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <thread>
 
 namespace tessera::testing {
@@ -188,6 +189,16 @@ api::Result<std::string> ZooKeeperEnsemble::fourLetterWord(int index,
   close(fd);
   if (answer.empty()) return api::unavailable("zookeeper server {} said nothing", index + 1);
   return answer;
+}
+
+ZooKeeperEnsemble& sharedZooKeeper() {
+  static auto ensemble = [] {
+    auto started = ZooKeeperEnsemble::start(1);
+    if (!started) std::cerr << "cannot start ZooKeeper: " << started.status().toString() << "\n";
+    return started ? std::move(*started) : nullptr;
+  }();
+  if (!ensemble) std::abort();
+  return *ensemble;
 }
 
 }  // namespace tessera::testing

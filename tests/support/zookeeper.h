@@ -74,4 +74,9 @@ class ZooKeeperEnsemble {
   std::vector<Server> servers_;
 };
 
+/// One single-server ensemble shared by every test of the binary that asks (started on first
+/// use, gone at exit); each test uses its own path. Aborts when the server cannot start: call
+/// it after TESSERA_REQUIRE_ZOOKEEPER().
+ZooKeeperEnsemble& sharedZooKeeper();
+
 }  // namespace tessera::testing

@@ -24,16 +24,7 @@ using ::testing::HasSubstr;
 using ::testing::UnorderedElementsAre;
 using testing::waitFor;
 
-// One server shared by the tests of this file; each test uses its own path.
-testing::ZooKeeperEnsemble& sharedZooKeeper() {
-  static auto ensemble = [] {
-    auto started = testing::ZooKeeperEnsemble::start(1);
-    EXPECT_TRUE(started) << started.status().toString();
-    return started ? std::move(*started) : nullptr;
-  }();
-  if (!ensemble) std::abort();
-  return *ensemble;
-}
+using testing::sharedZooKeeper;
 
 std::string uniquePath(std::string_view name) {
   static std::atomic<int> next{0};
