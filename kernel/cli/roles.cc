@@ -69,6 +69,9 @@ void addMasterFlags(runtime::FlagSet& flags, MasterFlags& m) {
   flags.add("http_framework_authenticators", &m.httpFrameworkAuthenticators,
             "The loaded authenticator module that authenticates scheduler API calls (default: "
             "none)");
+  flags.add("weights", &m.weights,
+            "Role weights, role1=weight1,role2=weight2 (positive numbers; default 1). Applied "
+            "at start unless the registry holds weights set through PUT /weights, which win");
 }
 
 void addAgentFlags(runtime::FlagSet& flags, AgentFlags& a, bool withMaster) {
@@ -171,6 +174,8 @@ api::Result<std::unique_ptr<MasterRole>> MasterRole::start(Daemon& daemon,
                                                            const MasterFlags& flags,
                                                            bool registryInMemory,
                                                            api::StateStore* registry) {
+  auto weights = master::parseWeightsFlag(flags.weights);
+  if (!weights) return weights.status().withContext("flag '--weights'");
   auto allocatorName = resolveAllocator(daemon.moduleManager(), flags.allocator);
   if (!allocatorName) return allocatorName.status();
   auto allocator = daemon.modules().create<api::Allocator>(*allocatorName);
@@ -220,6 +225,7 @@ api::Result<std::unique_ptr<MasterRole>> MasterRole::start(Daemon& daemon,
   options.flags = daemon.flagValues();
   options.version = versionInfo();
   options.authenticateFrameworks = flags.authenticateFrameworks;
+  options.weights = std::move(weights).value();
 
   role->master_ = std::make_unique<master::Master>(std::move(services), std::move(options));
   if (auto started = role->master_->start(); !started) return started;

@@ -32,6 +32,8 @@ struct MasterFlags {
   /// The loaded authenticator module that authenticates scheduler calls; empty: none (Mesos's
   /// default is its built-in "basic", which Tessera does not have).
   std::string httpFrameworkAuthenticators;
+  /// Mesos's --weights=role1=weight1,role2=weight2 (weights set through PUT /weights win).
+  std::string weights;
 };
 
 /// `tessera agent` flags beyond the common ones.

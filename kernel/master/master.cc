@@ -281,6 +281,10 @@ api::Status Master::start() {
     stop();
     return recovered;
   }
+  if (api::Status recovered = core.recoverPolicy(); !recovered) {
+    stop();
+    return recovered;
+  }
 
   // The allocator's offers come back on its executor; they are handed to the strand.
   std::weak_ptr<Core> weak = impl_->core;
@@ -297,8 +301,12 @@ api::Status Master::start() {
   };
   std::promise<api::Status> initialized;
   api::Allocator* allocator = core.services.allocator;
-  core.services.allocatorExecutor->post(
-      [&] { initialized.set_value(allocator->initialize(std::move(allocatorOptions))); });
+  // Weights and quota reach the allocator before any agent or framework does.
+  core.services.allocatorExecutor->post([&] {
+    api::Status status = allocator->initialize(std::move(allocatorOptions));
+    if (status) status = core.applyPolicy(*allocator);
+    initialized.set_value(std::move(status));
+  });
   if (api::Status status = initialized.get_future().get(); !status) {
     stop();
     return status.withContext("initializing the allocator");

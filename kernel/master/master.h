@@ -14,6 +14,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "kernel/http/endpoints.h"
 #include "kernel/net/http_server.h"
@@ -56,7 +57,14 @@ struct MasterOptions {
   /// refused (401). When false, they go on unauthenticated (as in Mesos). Needs an
   /// authenticator (MasterServices::authenticator).
   bool authenticateFrameworks = false;
+  /// --weights: role weights applied at start unless the registry holds weights (set through
+  /// `PUT /weights`, which win). Valid (see parseWeightsFlag()).
+  std::map<std::string, double> weights;
 };
+
+/// Parses Mesos's `--weights=role1=weight1,role2=weight2`. Errors: InvalidArgument for a
+/// malformed entry, an invalid role or a weight that is not a positive number.
+api::Result<std::map<std::string, double>> parseWeightsFlag(std::string_view text);
 
 /// What the role gives the master. Everything outlives the master.
 struct MasterServices {

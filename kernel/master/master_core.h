@@ -62,12 +62,24 @@ struct Core : std::enable_shared_from_this<Core> {
   uint64_t nextFramework = 0;
   uint64_t nextOffer = 0;
   uint64_t nextStream = 0;
+  // Role policy (policy.cc): weights and quota as the registry holds them, with the versions
+  // of their registry keys (0: not written yet). Changes are made one at a time, in order.
+  std::map<std::string, double> weights;
+  uint64_t weightsVersion = 0;
+  std::map<std::string, api::Resources> quotas;  // role -> guarantee
+  uint64_t quotaVersion = 0;
+  std::deque<std::function<void(std::function<void()> next)>> policyQueue;
+  bool policyBusy = false;
 
   // --- metrics ------------------------------------------------------------------------------
   api::Counter& counter(const std::string& name);
 
   // --- lifecycle ----------------------------------------------------------------------------
   api::Status recoverRegistry();  // control thread: waits
+  /// Reads weights and quota from the registry (--weights when it holds no weights).
+  api::Status recoverPolicy();  // control thread: waits
+  /// Hands the recovered weights and quota to the allocator (on its executor).
+  api::Status applyPolicy(api::Allocator& allocator) const;
   void armReregisterTimeout();
   api::Status addRoutes();
   void addMetrics();
@@ -144,6 +156,15 @@ struct Core : std::enable_shared_from_this<Core> {
   std::string agentsJson() const;
   void operatorCall(const api::HttpRequest& request, api::HttpResponder respond);
   std::string pid() const;
+
+  // --- role policy (policy.cc) ----------------------------------------------------------
+  api::Status addPolicyRoutes();
+  /// Runs `change` once the changes queued before it have called their `next`.
+  void policyChange(std::function<void(std::function<void()> next)> change);
+  void runPolicyChange();
+  void putWeights(const api::HttpRequest& request, api::HttpResponder respond);
+  void postQuota(const api::HttpRequest& request, api::HttpResponder respond);
+  void deleteQuota(std::string role, api::HttpResponder respond);
 };
 
 /// Seconds since the epoch, as Mesos's timestamps.

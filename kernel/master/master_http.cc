@@ -610,6 +610,7 @@ api::Status Core::addRoutes() {
   if (api::Status added = router.addRoute("GET", "/redirect", strand.get(), redirect); !added) {
     return added;
   }
+  if (api::Status added = addPolicyRoutes(); !added) return added;
   if (api::Status added = router.addRoute(
           "POST", "/api/v1", strand.get(),
           [weak](const api::HttpRequest& request, api::HttpResponder respond) {

@@ -9,6 +9,7 @@
 #include <zookeeper/zookeeper.h>
 
 #include <fstream>
+#include <sstream>
 
 #include "tests/support/cluster_state.h"
 #include "tests/support/subprocess.h"
@@ -334,6 +335,60 @@ TEST_F(HaTest, AnInMemoryRegistryStaysOutOfZooKeeperAndAgentsReregisterAfterAFai
   ASSERT_TRUE(
       waitFor([&] { return activatedAgents(masterPorts_[second], kRequestTimeout) == 1; }, 60s))
       << agent->err();
+}
+
+// Weights and quota set on the leader are in the registry in ZooKeeper: after a SIGKILL the new
+// leader serves them. Followers send the endpoints to the leader.
+TEST_F(HaTest, WeightsAndQuotaSurviveALeaderKill) {
+  startZooKeeper(1);
+  for (int i = 0; i < 3; ++i) startMaster(i, {"--weights=flag=3"});
+  const int first = awaitLeader();
+  ASSERT_GE(first, 0);
+  const uint16_t leaderPort = masterPorts_[first];
+  const int follower = (first + 1) % 3;
+  const std::vector<std::pair<std::string, std::string>> calls = {{"GET", "/weights"},
+                                                                  {"PUT", "/weights"},
+                                                                  {"GET", "/quota"},
+                                                                  {"POST", "/quota"},
+                                                                  {"DELETE", "/quota/web"}};
+  for (const auto& [method, path] : calls) {
+    auto redirected = httpRequest(masterPorts_[follower], method, path, "[]");
+    ASSERT_TRUE(redirected) << method << " " << path;
+    EXPECT_EQ(redirected->status, 307) << method << " " << path;
+    EXPECT_EQ(redirected->headers["location"], fmt::format("//127.0.0.1:{}{}", leaderPort, path));
+  }
+
+  auto weights = httpRequest(leaderPort, "GET", "/weights");
+  ASSERT_TRUE(weights);
+  EXPECT_EQ(weights->body, R"([{"role":"flag","weight":3}])");
+  auto put = httpRequest(leaderPort, "PUT", "/weights", R"([{"role":"web","weight":2.5}])");
+  ASSERT_TRUE(put);
+  EXPECT_EQ(put->status, 200) << put->body;
+  auto posted = httpRequest(
+      leaderPort, "POST", "/quota",
+      R"({"role":"web","guarantee":[{"name":"cpus","type":"SCALAR","scalar":{"value":1.5}}]})");
+  ASSERT_TRUE(posted);
+  EXPECT_EQ(posted->status, 200) << posted->body;
+
+  masters_[first]->kill(SIGKILL);
+  ASSERT_TRUE(masters_[first]->wait(10s));
+  const int second = awaitLeader(first);
+  ASSERT_GE(second, 0);
+  ASSERT_NE(second, first);
+  weights = httpRequest(masterPorts_[second], "GET", "/weights");
+  ASSERT_TRUE(weights);
+  EXPECT_EQ(weights->status, 200);
+  EXPECT_EQ(weights->body, R"([{"role":"flag","weight":3},{"role":"web","weight":2.5}])");
+  auto quota = getJson(masterPorts_[second], "/quota", kRequestTimeout);
+  ASSERT_TRUE(quota);
+  auto infos = quota->getArray("infos");
+  ASSERT_TRUE(infos);
+  ASSERT_EQ(infos->size(), 1u);
+  EXPECT_EQ(infos->getObject(0)->getValue<std::string>("role"), "web");
+  std::ostringstream guarantee;
+  infos->getObject(0)->getArray("guarantee")->stringify(guarantee);
+  EXPECT_THAT(guarantee.str(), HasSubstr(R"("name":"cpus")"));
+  EXPECT_THAT(guarantee.str(), HasSubstr(R"("value":1.5)"));
 }
 
 TEST_F(HaTest, BadHaFlagsAreClearErrors) {

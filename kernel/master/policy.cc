@@ -1,0 +1,424 @@
+// The master's role policy: weights (`--weights`, `GET`/`PUT /weights`) and quota (`GET`/`POST
+// /quota`, `DELETE /quota/<role>`), as in Mesos 1.x. Both live in the registry (the state store,
+// next to the agents) and are written there before a change is acknowledged; the allocator gets
+// them at start and after every change.
+
+#include <Poco/JSON/Array.h>
+#include <Poco/JSON/Object.h>
+#include <Poco/JSON/Parser.h>
+#include <fmt/format.h>
+
+#include <cmath>
+#include <future>
+#include <sstream>
+#include <typeinfo>
+
+#include "kernel/master/master_core.h"
+#include "kernel/master/master_util.h"
+
+namespace tessera::kernel::master {
+
+using detail::log;
+
+namespace {
+
+using Poco::JSON::Array;
+using Poco::JSON::Object;
+
+const char* kRegistryWeights = "/master/registry/weights";
+const char* kRegistryQuota = "/master/registry/quota";
+
+template <typename T>
+std::string stringify(const T& value) {
+  std::ostringstream out;
+  value->stringify(out);
+  return out.str();
+}
+
+api::Status checkWeight(const std::string& role, double weight) {
+  if (api::Status valid = api::validateRole(role); !valid) return valid;
+  if (!std::isfinite(weight) || weight <= 0) {
+    return api::invalidArgument("weight {} of role '{}' is not a positive number", weight, role);
+  }
+  return api::Status::ok();
+}
+
+/// Mesos's weights JSON: `[{"role":"r","weight":2.0}, ...]`.
+std::string encodeWeights(const std::map<std::string, double>& weights) {
+  Array::Ptr array = new Array;
+  for (const auto& [role, weight] : weights) {
+    Object::Ptr entry = new Object;
+    entry->set("role", role);
+    entry->set("weight", weight);
+    array->add(entry);
+  }
+  return stringify(array);
+}
+
+api::Result<std::map<std::string, double>> decodeWeights(const std::string& text) {
+  std::map<std::string, double> weights;
+  try {
+    Poco::JSON::Parser parser;
+    auto parsed = parser.parse(text);
+    if (parsed.type() != typeid(Array::Ptr)) {
+      return api::invalidArgument("expecting a JSON array of weights");
+    }
+    auto array = parsed.extract<Array::Ptr>();
+    for (size_t i = 0; i < array->size(); ++i) {
+      Object::Ptr entry = array->getObject(static_cast<unsigned>(i));
+      if (!entry || !entry->has("role") || !entry->has("weight")) {
+        return api::invalidArgument("weight {} needs 'role' and 'weight'", i);
+      }
+      if (!entry->get("role").isString()) {
+        return api::invalidArgument("weight {}: 'role' is not a string", i);
+      }
+      if (!entry->get("weight").isNumeric()) {
+        return api::invalidArgument("weight {}: 'weight' is not a number", i);
+      }
+      std::string role = entry->getValue<std::string>("role");
+      double weight = entry->getValue<double>("weight");
+      if (api::Status valid = checkWeight(role, weight); !valid) return valid;
+      weights[role] = weight;
+    }
+  } catch (const std::exception& e) {
+    return api::invalidArgument("malformed weights: {}", e.what());
+  }
+  return weights;
+}
+
+/// A quota guarantee: scalar, unreserved, not empty, for a role other than "*".
+api::Status checkQuota(const std::string& role, const api::Resources& guarantee) {
+  if (api::Status valid = api::validateRole(role); !valid) return valid;
+  if (role == "*") return api::invalidArgument("quota cannot be set for role '*'");
+  if (guarantee.empty()) return api::invalidArgument("the guarantee of role '{}' is empty", role);
+  for (const auto& entry : guarantee.entries()) {
+    if (entry.type != api::ResourceType::kScalar) {
+      return api::invalidArgument("quota resource '{}' is not a scalar", entry.name);
+    }
+    if (entry.isReserved()) {
+      return api::invalidArgument("quota resource '{}' is reserved", entry.name);
+    }
+  }
+  return api::Status::ok();
+}
+
+/// One quota request `{"role":"r","guarantee":[<v1 Resource>...]}` (`force` is ignored).
+api::Result<std::pair<std::string, api::Resources>> decodeQuotaRequest(const Object::Ptr& object) {
+  if (!object || !object->has("role") || !object->get("role").isString()) {
+    return api::invalidArgument("expecting 'role' to be a string");
+  }
+  Array::Ptr guarantee = object->getArray("guarantee");
+  if (!guarantee) return api::invalidArgument("expecting 'guarantee' to be an array");
+  std::string role = object->getValue<std::string>("role");
+  auto resources = api::Resources::parse(stringify(guarantee));
+  if (!resources) return resources.status();
+  if (api::Status valid = checkQuota(role, *resources); !valid) return valid;
+  return std::make_pair(role, std::move(resources).value());
+}
+
+/// Mesos's QuotaStatus JSON: `{"infos":[{"role":"r","guarantee":[...]}]}`.
+std::string encodeQuotas(const std::map<std::string, api::Resources>& quotas) {
+  Poco::JSON::Parser parser;
+  Array::Ptr infos = new Array;
+  for (const auto& [role, guarantee] : quotas) {
+    Object::Ptr info = new Object;
+    info->set("role", role);
+    info->set("guarantee", parser.parse(guarantee.toJson()));
+    infos->add(info);
+  }
+  Object::Ptr object = new Object;
+  object->set("infos", infos);
+  return stringify(object);
+}
+
+api::Result<std::map<std::string, api::Resources>> decodeQuotas(const std::string& text) {
+  std::map<std::string, api::Resources> quotas;
+  try {
+    Poco::JSON::Parser parser;
+    auto object = parser.parse(text).extract<Object::Ptr>();
+    Array::Ptr infos = object ? object->getArray("infos") : nullptr;
+    if (!infos) return api::invalidArgument("expecting 'infos'");
+    for (size_t i = 0; i < infos->size(); ++i) {
+      auto quota = decodeQuotaRequest(infos->getObject(static_cast<unsigned>(i)));
+      if (!quota) return quota.status();
+      quotas[quota->first] = quota->second;
+    }
+  } catch (const std::exception& e) {
+    return api::invalidArgument("malformed quota: {}", e.what());
+  }
+  return quotas;
+}
+
+api::HttpResponse storeFailure(const api::Status& status) {
+  return api::HttpResponse::error(
+      503, fmt::format("writing the registry failed: {}", status.toString()));
+}
+
+}  // namespace
+
+api::Result<std::map<std::string, double>> parseWeightsFlag(std::string_view text) {
+  std::map<std::string, double> weights;
+  while (!text.empty()) {
+    auto comma = text.find(',');
+    std::string_view part = text.substr(0, comma);
+    text = comma == std::string_view::npos ? std::string_view() : text.substr(comma + 1);
+    if (part.empty()) continue;
+    auto equals = part.find('=');
+    if (equals == std::string_view::npos) {
+      return api::invalidArgument("'{}' is not role=weight", part);
+    }
+    std::string role(part.substr(0, equals));
+    std::string number(part.substr(equals + 1));
+    size_t used = 0;
+    double weight = 0;
+    try {
+      weight = std::stod(number, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used == 0 || used != number.size()) {
+      return api::invalidArgument("weight '{}' of role '{}' is not a number", number, role);
+    }
+    if (api::Status valid = checkWeight(role, weight); !valid) return valid;
+    weights[role] = weight;
+  }
+  return weights;
+}
+
+// --- recovery -----------------------------------------------------------------------------
+
+api::Status Core::recoverPolicy() {
+  weights = options.weights;
+  auto read = [this](const char* key, std::function<api::Status(const api::StateEntry&)> apply) {
+    auto done = std::make_shared<std::promise<api::Status>>();
+    auto future = done->get_future();
+    services.state->get(key, *strand,
+                        [done, apply](api::Result<std::optional<api::StateEntry>> entry) {
+                          if (!entry) return done->set_value(entry.status());
+                          if (!entry->has_value()) return done->set_value(api::Status::ok());
+                          done->set_value(apply(**entry));
+                        });
+    if (future.wait_for(std::chrono::seconds(60)) != std::future_status::ready) {
+      return api::unavailable("timed out reading '{}' in the registry", key);
+    }
+    return future.get().withContext("reading '{}' in the registry", key);
+  };
+  // Weights set through the endpoint (held in the registry) win over --weights.
+  api::Status status = read(kRegistryWeights, [this](const api::StateEntry& entry) {
+    auto decoded = decodeWeights(entry.value);
+    if (!decoded) return decoded.status();
+    weights = std::move(decoded).value();
+    weightsVersion = entry.version;
+    return api::Status::ok();
+  });
+  if (!status) return status;
+  return read(kRegistryQuota, [this](const api::StateEntry& entry) {
+    auto decoded = decodeQuotas(entry.value);
+    if (!decoded) return decoded.status();
+    quotas = std::move(decoded).value();
+    quotaVersion = entry.version;
+    return api::Status::ok();
+  });
+}
+
+api::Status Core::applyPolicy(api::Allocator& allocator) const {
+  if (!weights.empty()) {
+    if (api::Status applied = allocator.updateWeights(weights); !applied) {
+      return applied.withContext("applying weights");
+    }
+  }
+  for (const auto& [role, guarantee] : quotas) {
+    if (api::Status applied = allocator.updateQuota(role, guarantee, {}); !applied) {
+      return applied.withContext("applying the quota of role '{}'", role);
+    }
+  }
+  return api::Status::ok();
+}
+
+// --- changes, one at a time -----------------------------------------------------------------
+
+void Core::policyChange(std::function<void(std::function<void()> next)> change) {
+  policyQueue.push_back(std::move(change));
+  if (!policyBusy) runPolicyChange();
+}
+
+void Core::runPolicyChange() {
+  if (policyQueue.empty()) {
+    policyBusy = false;
+    return;
+  }
+  policyBusy = true;
+  auto change = std::move(policyQueue.front());
+  policyQueue.pop_front();
+  change([this] {
+    strand->post(detail::guarded(weak_from_this(), [](Core& core) { core.runPolicyChange(); }));
+  });
+}
+
+// --- endpoints ------------------------------------------------------------------------------
+
+void Core::putWeights(const api::HttpRequest& request, api::HttpResponder respond) {
+  auto update = decodeWeights(request.body);
+  if (!update) return respond(api::HttpResponse::error(400, update.status().message()));
+  policyChange([this, update = std::move(update).value(),
+                respond = std::move(respond)](std::function<void()> next) mutable {
+    std::map<std::string, double> merged = weights;
+    for (const auto& [role, weight] : update) merged[role] = weight;
+    storeSet(kRegistryWeights, encodeWeights(merged), weightsVersion,
+             [this, merged, update, respond, next](api::Result<uint64_t> written) {
+               if (!written) {
+                 log()->error("writing weights failed: {}", written.status().toString());
+                 respond(storeFailure(written.status()));
+                 return next();
+               }
+               weights = merged;
+               weightsVersion = *written;
+               allocatorCall(
+                   [update](api::Allocator& allocator) { return allocator.updateWeights(update); },
+                   "updating weights");
+               log()->info("weights updated: {}", encodeWeights(update));
+               respond(api::HttpResponse::text(200, ""));
+               next();
+             });
+  });
+}
+
+void Core::postQuota(const api::HttpRequest& request, api::HttpResponder respond) {
+  api::Result<std::pair<std::string, api::Resources>> quota =
+      api::invalidArgument("expecting a JSON object");
+  try {
+    Poco::JSON::Parser parser;
+    auto parsed = parser.parse(request.body);
+    if (parsed.type() == typeid(Object::Ptr))
+      quota = decodeQuotaRequest(parsed.extract<Object::Ptr>());
+  } catch (const std::exception& e) {
+    quota = api::invalidArgument("malformed quota request: {}", e.what());
+  }
+  if (!quota) return respond(api::HttpResponse::error(400, quota.status().message()));
+  policyChange([this, quota = std::move(quota).value(),
+                respond = std::move(respond)](std::function<void()> next) mutable {
+    const auto& [role, guarantee] = quota;
+    if (quotas.count(role)) {
+      respond(api::HttpResponse::error(
+          400, fmt::format("role '{}' already has quota; remove it first (DELETE /quota/{})", role,
+                           role)));
+      return next();
+    }
+    std::map<std::string, api::Resources> changed = quotas;
+    changed[role] = guarantee;
+    storeSet(kRegistryQuota, encodeQuotas(changed), quotaVersion,
+             [this, changed, role, guarantee, respond, next](api::Result<uint64_t> written) {
+               if (!written) {
+                 log()->error("writing quota failed: {}", written.status().toString());
+                 respond(storeFailure(written.status()));
+                 return next();
+               }
+               quotas = changed;
+               quotaVersion = *written;
+               allocatorCall(
+                   [role, guarantee](api::Allocator& allocator) {
+                     return allocator.updateQuota(role, guarantee, {});
+                   },
+                   fmt::format("setting the quota of role '{}'", role));
+               log()->info("quota of role '{}' set to {}", role, guarantee.toString());
+               respond(api::HttpResponse::text(200, ""));
+               next();
+             });
+  });
+}
+
+void Core::deleteQuota(std::string role, api::HttpResponder respond) {
+  if (api::Status valid = api::validateRole(role); !valid) {
+    return respond(api::HttpResponse::error(400, valid.message()));
+  }
+  policyChange([this, role = std::move(role),
+                respond = std::move(respond)](std::function<void()> next) mutable {
+    if (!quotas.count(role)) {
+      respond(api::HttpResponse::error(400, fmt::format("role '{}' has no quota set", role)));
+      return next();
+    }
+    std::map<std::string, api::Resources> changed = quotas;
+    changed.erase(role);
+    storeSet(
+        kRegistryQuota, encodeQuotas(changed), quotaVersion,
+        [this, changed, role, respond, next](api::Result<uint64_t> written) {
+          if (!written) {
+            log()->error("writing quota failed: {}", written.status().toString());
+            respond(storeFailure(written.status()));
+            return next();
+          }
+          quotas = changed;
+          quotaVersion = *written;
+          allocatorCall(
+              [role](api::Allocator& allocator) { return allocator.updateQuota(role, {}, {}); },
+              fmt::format("removing the quota of role '{}'", role));
+          log()->info("quota of role '{}' removed", role);
+          respond(api::HttpResponse::text(200, ""));
+          next();
+        });
+  });
+}
+
+api::Status Core::addPolicyRoutes() {
+  net::Router& router = *services.router;
+  std::weak_ptr<Core> weak = weak_from_this();
+  using Handler = std::function<void(Core&, const api::HttpRequest&, api::HttpResponder)>;
+  auto route = [&](const char* method, const std::string& path, Handler handler,
+                   bool prefix = false) {
+    return router.addRoute(
+        method, path, strand.get(),
+        [weak, handler](const api::HttpRequest& request, api::HttpResponder respond) {
+          auto core = weak.lock();
+          if (!core || core->stopped) {
+            return respond(api::HttpResponse::error(503, "the master is stopping"));
+          }
+          handler(*core, request, std::move(respond));
+        },
+        prefix);
+  };
+  for (const std::string base : {"", "/master"}) {
+    api::Status added = route("GET", base + "/weights",
+                              [](Core& core, const api::HttpRequest&, api::HttpResponder respond) {
+                                respond(api::HttpResponse::json(200, encodeWeights(core.weights)));
+                              });
+    if (added) {
+      added = route("PUT", base + "/weights",
+                    [](Core& core, const api::HttpRequest& request, api::HttpResponder respond) {
+                      core.putWeights(request, std::move(respond));
+                    });
+    }
+    if (added) {
+      added = route("GET", base + "/quota",
+                    [](Core& core, const api::HttpRequest&, api::HttpResponder respond) {
+                      respond(api::HttpResponse::json(200, encodeQuotas(core.quotas)));
+                    });
+    }
+    if (added) {
+      added = route("POST", base + "/quota",
+                    [](Core& core, const api::HttpRequest& request, api::HttpResponder respond) {
+                      core.postQuota(request, std::move(respond));
+                    });
+    }
+    if (added) {
+      std::string prefix = base + "/quota/";
+      added = route(
+          "DELETE", base + "/quota",
+          [prefix](Core& core, const api::HttpRequest& request, api::HttpResponder respond) {
+            std::string role = request.path.size() > prefix.size() &&
+                                       request.path.compare(0, prefix.size(), prefix) == 0
+                                   ? request.path.substr(prefix.size())
+                                   : std::string();
+            if (role.empty()) {
+              return respond(
+                  api::HttpResponse::error(400, "expecting a role: DELETE /quota/<role>"));
+            }
+            core.deleteQuota(std::move(role), std::move(respond));
+          },
+          /*prefix=*/true);
+    }
+    if (!added) return added;
+  }
+  return api::Status::ok();
+}
+
+}  // namespace tessera::kernel::master
