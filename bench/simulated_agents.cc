@@ -1,7 +1,5 @@
 #include "bench/simulated_agents.h"
 
-#include <Poco/JSON/Object.h>
-#include <Poco/JSON/Parser.h>
 #include <fmt/format.h>
 
 #include <deque>
@@ -9,10 +7,11 @@
 #include <mutex>
 #include <random>
 
+#include "kernel/agent/agent.h"
 #include "kernel/cli/resolve.h"
-#include "kernel/net/http_client.h"
 #include "kernel/net/transport.h"
 #include "kernel/protocol/internal.pb.h"
+#include "tessera/api/task_state.h"
 
 namespace tessera::bench {
 
@@ -51,31 +50,6 @@ std::string randomUuid() {
   std::string bytes(16, '\0');
   for (auto& byte : bytes) byte = static_cast<char>(rng());
   return bytes;
-}
-
-bool terminal(v1::TaskState state) {
-  return state == v1::TASK_FINISHED || state == v1::TASK_FAILED || state == v1::TASK_KILLED ||
-         state == v1::TASK_LOST || state == v1::TASK_ERROR || state == v1::TASK_DROPPED ||
-         state == v1::TASK_GONE;
-}
-
-// GET /master/transport on the leader's HTTP address ("ip:port"). Blocking.
-api::Result<std::pair<std::string, uint16_t>> discover(const std::string& address) {
-  auto colon = address.rfind(':');
-  if (colon == std::string::npos) return api::invalidArgument("bad leader address {}", address);
-  std::string host = address.substr(0, colon);
-  auto httpPort = static_cast<uint16_t>(std::stoi(address.substr(colon + 1)));
-  auto response = net::httpRequest("GET", host, httpPort, "/master/transport", {}, "", 2000ms);
-  if (!response) return response.status();
-  if (response->status != 200) {
-    return api::unavailable("GET /master/transport answered {}", response->status);
-  }
-  try {
-    auto object = Poco::JSON::Parser().parse(response->body).extract<Poco::JSON::Object::Ptr>();
-    return std::make_pair(host, static_cast<uint16_t>(object->getValue<int>("port")));
-  } catch (const Poco::Exception& e) {
-    return api::unavailable("bad answer from GET /master/transport: {}", e.displayText());
-  }
 }
 
 }  // namespace
@@ -118,13 +92,24 @@ class SimulatedAgent : public std::enable_shared_from_this<SimulatedAgent> {
     auto found = std::make_shared<api::Result<std::pair<std::string, uint16_t>>>(
         api::unavailable("not asked"));
     std::weak_ptr<SimulatedAgent> weak = weak_from_this();
-    auto status = strand_->runBlocking([found, address = *leader] { *found = discover(address); },
-                                       [weak, generation, found] {
-                                         auto self = weak.lock();
-                                         if (!self || generation != self->generation_) return;
-                                         if (!*found) return self->retryLater();
-                                         self->open(generation, (*found)->first, (*found)->second);
-                                       });
+    auto status = strand_->runBlocking(
+        [found, address = *leader] {
+          auto master = kernel::agent::parseMaster(address);
+          if (!master) {
+            *found = master.status();
+            return;
+          }
+          auto port = kernel::agent::discoverTransportPort(master->first, master->second);
+          *found = port ? api::Result<std::pair<std::string, uint16_t>>(
+                              std::make_pair(master->first, *port))
+                        : api::Result<std::pair<std::string, uint16_t>>(port.status());
+        },
+        [weak, generation, found] {
+          auto self = weak.lock();
+          if (!self || generation != self->generation_) return;
+          if (!*found) return self->retryLater();
+          self->open(generation, (*found)->first, (*found)->second);
+        });
     if (!status) retryLater();
   }
 
@@ -287,7 +272,7 @@ class SimulatedAgent : public std::enable_shared_from_this<SimulatedAgent> {
   }
 
   void update(Task& task, v1::TaskState state) {
-    if (terminal(task.record.state()) && task.record.has_state()) return;
+    if (api::isTerminal(task.record.state()) && task.record.has_state()) return;
     if (task.record.state() == v1::TASK_RUNNING && task.record.has_state()) --counters_->running;
     if (state == v1::TASK_RUNNING) ++counters_->running;
     internal::StatusUpdate update;
@@ -323,7 +308,7 @@ class SimulatedAgent : public std::enable_shared_from_this<SimulatedAgent> {
     task.pending.pop_front();
     if (!task.pending.empty()) {
       sendHead(task);
-    } else if (terminal(task.record.state())) {
+    } else if (api::isTerminal(task.record.state())) {
       tasks_.erase(it);
     }
   }

@@ -136,7 +136,8 @@ api::Result<api::ContainerCheckpoint> parseContainerJson(const std::string& text
   }
 }
 
-// "host:port" of --master; "http://" is allowed in front.
+}  // namespace
+
 api::Result<std::pair<std::string, uint16_t>> parseMaster(std::string master) {
   if (master.rfind("http://", 0) == 0) master = master.substr(7);
   while (!master.empty() && master.back() == '/') master.pop_back();
@@ -164,7 +165,6 @@ api::Result<std::pair<std::string, uint16_t>> parseMaster(std::string master) {
   return std::make_pair(host, static_cast<uint16_t>(port));
 }
 
-// Asks the master's HTTP port for its transport port. Blocking.
 api::Result<uint16_t> discoverTransportPort(const std::string& host, uint16_t port) {
   auto response =
       net::httpRequest("GET", host, port, "/master/transport", {}, "",
@@ -183,8 +183,6 @@ api::Result<uint16_t> discoverTransportPort(const std::string& host, uint16_t po
     return api::unavailable("bad answer from GET /master/transport: {}", e.what());
   }
 }
-
-}  // namespace
 
 /// Everything the agent owns, shared with its callbacks through weak references.
 class AgentCore : public std::enable_shared_from_this<AgentCore> {

@@ -28,6 +28,12 @@
 
 namespace tessera::kernel::agent {
 
+/// "host:port" of --master ("http://" allowed in front; a [v6] host loses its brackets).
+/// Errors: InvalidArgument naming the flag.
+api::Result<std::pair<std::string, uint16_t>> parseMaster(std::string master);
+/// Asks a master's HTTP port for its agent transport port (GET /master/transport). Blocking.
+api::Result<uint16_t> discoverTransportPort(const std::string& host, uint16_t port);
+
 /// The agent's flags, with Mesos's names and defaults.
 struct AgentOptions {
   /// --master: "host:port" of the master's HTTP port. The agent asks `GET /master/transport`

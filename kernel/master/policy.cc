@@ -376,46 +376,49 @@ api::Status Core::addPolicyRoutes() {
         },
         prefix);
   };
+  struct Entry {
+    const char* method;
+    const char* path;
+    Handler handler;
+  };
+  const Entry entries[] = {
+      {"GET", "/weights",
+       [](Core& core, const api::HttpRequest&, api::HttpResponder respond) {
+         respond(api::HttpResponse::json(200, encodeWeights(core.weights)));
+       }},
+      {"PUT", "/weights",
+       [](Core& core, const api::HttpRequest& request, api::HttpResponder respond) {
+         core.putWeights(request, std::move(respond));
+       }},
+      {"GET", "/quota",
+       [](Core& core, const api::HttpRequest&, api::HttpResponder respond) {
+         respond(api::HttpResponse::json(200, encodeQuotas(core.quotas)));
+       }},
+      {"POST", "/quota",
+       [](Core& core, const api::HttpRequest& request, api::HttpResponder respond) {
+         core.postQuota(request, std::move(respond));
+       }},
+  };
   for (const std::string base : {"", "/master"}) {
-    api::Status added = route("GET", base + "/weights",
-                              [](Core& core, const api::HttpRequest&, api::HttpResponder respond) {
-                                respond(api::HttpResponse::json(200, encodeWeights(core.weights)));
-                              });
-    if (added) {
-      added = route("PUT", base + "/weights",
-                    [](Core& core, const api::HttpRequest& request, api::HttpResponder respond) {
-                      core.putWeights(request, std::move(respond));
-                    });
+    for (const Entry& entry : entries) {
+      if (api::Status added = route(entry.method, base + entry.path, entry.handler); !added) {
+        return added;
+      }
     }
-    if (added) {
-      added = route("GET", base + "/quota",
-                    [](Core& core, const api::HttpRequest&, api::HttpResponder respond) {
-                      respond(api::HttpResponse::json(200, encodeQuotas(core.quotas)));
-                    });
-    }
-    if (added) {
-      added = route("POST", base + "/quota",
-                    [](Core& core, const api::HttpRequest& request, api::HttpResponder respond) {
-                      core.postQuota(request, std::move(respond));
-                    });
-    }
-    if (added) {
-      std::string prefix = base + "/quota/";
-      added = route(
-          "DELETE", base + "/quota",
-          [prefix](Core& core, const api::HttpRequest& request, api::HttpResponder respond) {
-            std::string role = request.path.size() > prefix.size() &&
-                                       request.path.compare(0, prefix.size(), prefix) == 0
-                                   ? request.path.substr(prefix.size())
-                                   : std::string();
-            if (role.empty()) {
-              return respond(
-                  api::HttpResponse::error(400, "expecting a role: DELETE /quota/<role>"));
-            }
-            core.deleteQuota(std::move(role), std::move(respond));
-          },
-          /*prefix=*/true);
-    }
+    std::string prefix = base + "/quota/";
+    api::Status added = route(
+        "DELETE", base + "/quota",
+        [prefix](Core& core, const api::HttpRequest& request, api::HttpResponder respond) {
+          std::string role = request.path.size() > prefix.size() &&
+                                     request.path.compare(0, prefix.size(), prefix) == 0
+                                 ? request.path.substr(prefix.size())
+                                 : std::string();
+          if (role.empty()) {
+            return respond(api::HttpResponse::error(400, "expecting a role: DELETE /quota/<role>"));
+          }
+          core.deleteQuota(std::move(role), std::move(respond));
+        },
+        /*prefix=*/true);
     if (!added) return added;
   }
   return api::Status::ok();

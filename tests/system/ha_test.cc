@@ -131,6 +131,15 @@ class HaTest : public ::testing::Test {
     return process ? std::move(*process) : nullptr;
   }
 
+  // The agent is active at master `i` within a minute (else its stderr says why not).
+  ::testing::AssertionResult agentActiveAt(int i, const Subprocess& agent) {
+    if (waitFor([&] { return activatedAgents(masterPorts_[i], kRequestTimeout) == 1; }, 60s)) {
+      return ::testing::AssertionSuccess();
+    }
+    return ::testing::AssertionFailure() << "the agent is not active at master " << i << ":\n"
+                                         << agent.err();
+  }
+
   TempDir dir_;
   TempDir config_;
   std::unique_ptr<ZooKeeperEnsemble> zk_;
@@ -201,9 +210,7 @@ TEST_F(HaTest, KillingTheLeaderElectsAnotherAndNothingIsLost) {
   ASSERT_GE(first, 0);
   auto agent = startAgent();
   ASSERT_TRUE(agent);
-  ASSERT_TRUE(
-      waitFor([&] { return activatedAgents(masterPorts_[first], kRequestTimeout) == 1; }, 60s))
-      << agent->err();
+  ASSERT_TRUE(agentActiveAt(first, *agent));
 
   auto pidFile = dir_.path() / "task.pid";
   auto stopFile = dir_.path() / "stop";
@@ -231,9 +238,7 @@ TEST_F(HaTest, KillingTheLeaderElectsAnotherAndNothingIsLost) {
   ASSERT_NE(second, first);
   // The agent re-registers with the new leader, bringing the running task; the framework
   // re-subscribes with its id and still gets the task's updates.
-  ASSERT_TRUE(
-      waitFor([&] { return activatedAgents(masterPorts_[second], kRequestTimeout) == 1; }, 60s))
-      << agent->err();
+  ASSERT_TRUE(agentActiveAt(second, *agent));
   ASSERT_TRUE(waitFor(
       [&] {
         return taskState(masterPorts_[second], "survivor", kRequestTimeout) == "TASK_RUNNING";
@@ -315,9 +320,7 @@ TEST_F(HaTest, AnInMemoryRegistryStaysOutOfZooKeeperAndAgentsReregisterAfterAFai
   ASSERT_GE(first, 0);
   auto agent = startAgent();
   ASSERT_TRUE(agent);
-  ASSERT_TRUE(
-      waitFor([&] { return activatedAgents(masterPorts_[first], kRequestTimeout) == 1; }, 60s))
-      << agent->err();
+  ASSERT_TRUE(agentActiveAt(first, *agent));
   // The leader admitted the agent, in its memory: ZooKeeper holds the election only.
   zoo_set_debug_level(static_cast<ZooLogLevel>(0));  // the client library's chatter
   zhandle_t* zh = zookeeper_init(zk_->connectString().c_str(), nullptr, 10000, nullptr, nullptr, 0);
@@ -332,9 +335,7 @@ TEST_F(HaTest, AnInMemoryRegistryStaysOutOfZooKeeperAndAgentsReregisterAfterAFai
   ASSERT_TRUE(masters_[first]->wait(10s));
   const int second = awaitLeader(first);
   ASSERT_GE(second, 0);
-  ASSERT_TRUE(
-      waitFor([&] { return activatedAgents(masterPorts_[second], kRequestTimeout) == 1; }, 60s))
-      << agent->err();
+  ASSERT_TRUE(agentActiveAt(second, *agent));
 }
 
 // Weights and quota set on the leader are in the registry in ZooKeeper: after a SIGKILL the new
