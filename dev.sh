@@ -6,6 +6,7 @@
 #   ./dev.sh build [--asan]             install what is missing and build
 #   ./dev.sh deps                       install what is missing (Debian packages)
 #   ./dev.sh format [--check]           clang-format the tree (or check it)
+#   ./dev.sh layers                     check that includes follow the layers (docs/architecture.md)
 #   ./dev.sh tidy [files...]            clang-tidy the given files (default: changed vs origin/main)
 set -euo pipefail
 
@@ -13,7 +14,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
 # Debian 12 packages the build and the tests need: one library per job (docs/design.md).
 PACKAGES=(
-  build-essential cmake ninja-build ccache pkg-config clang-format curl procps
+  build-essential cmake ninja-build ccache pkg-config clang-format curl procps python3
   libboost-dev libboost-filesystem-dev libboost-system-dev
   libprotobuf-dev protobuf-compiler
   libpoco-dev libspdlog-dev libfmt-dev
@@ -88,6 +89,11 @@ format() {
   fi
 }
 
+# The include rules of docs/architecture.md ("Layers"); stdlib Python, well under a second.
+layers() {
+  python3 "$ROOT/scripts/check_layers.py" "$ROOT"
+}
+
 tidy() {
   local files=("$@")
   if [ ${#files[@]} -eq 0 ]; then
@@ -111,9 +117,10 @@ case "$cmd" in
   build) deps; build "${1:-}" ;;
   deps) deps ;;
   format) format "${1:-}" ;;
+  layers) layers ;;
   tidy) tidy "$@" ;;
   *)
-    sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,/^[^#]/{/^#/p}' "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac
