@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
@@ -316,6 +317,24 @@ int runLocal(const std::vector<std::string>& args) {
   return code;
 }
 
+// Prints rows as columns two spaces apart, each as wide as its widest cell (the last one
+// unpadded), so long module names and library paths do not push the columns out of line.
+void printTable(const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> widths;
+  for (const auto& row : rows) {
+    widths.resize(std::max(widths.size(), row.size()));
+    for (size_t i = 0; i < row.size(); ++i) widths[i] = std::max(widths[i], row[i].size());
+  }
+  for (const auto& row : rows) {
+    std::string line;
+    for (size_t i = 0; i < row.size(); ++i) {
+      line += i + 1 < row.size() ? fmt::format("{:<{}}  ", row[i], widths[i]) : row[i];
+    }
+    line.erase(line.find_last_not_of(' ') + 1);  // no trailing blanks when the last cell is empty
+    std::cout << line << "\n";
+  }
+}
+
 int runModules(const std::vector<std::string>& args) {
   CommonFlags common;
   bool json = false;
@@ -358,17 +377,16 @@ int runModules(const std::vector<std::string>& args) {
     std::cout << std::endl;
     return 0;
   }
-  std::cout << fmt::format("{:<30} {:<14} {:<4} {:<60} {}\n", "NAME", "KIND", "API", "LIBRARY",
-                           "PARAMETERS");
+  std::vector<std::vector<std::string>> rows = {{"NAME", "KIND", "API", "LIBRARY", "PARAMETERS"}};
   for (const auto& m : manager.modules()) {
     std::string parameters;
     for (const auto& [key, value] : m.parameters.entries()) {
       if (!parameters.empty()) parameters += ",";
       parameters += key + "=" + value;
     }
-    std::cout << fmt::format("{:<30} {:<14} {:<4} {:<60} {}\n", m.name, m.kind, m.apiVersion,
-                             m.library, parameters);
+    rows.push_back({m.name, m.kind, std::to_string(m.apiVersion), m.library, parameters});
   }
+  printTable(rows);
   return 0;
 }
 

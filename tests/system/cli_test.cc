@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -88,6 +89,62 @@ TEST(CliTest, ModulesListsTheDefaultManifest) {
   EXPECT_THAT(process->out(), HasSubstr("libtessera_system_metrics.so"));
   EXPECT_THAT(process->out(), HasSubstr("org_tessera_allocator_drf"));
   EXPECT_THAT(process->out(), HasSubstr("allocation_interval=1secs"));
+}
+
+// The header's column starts: where each of its words begins.
+std::vector<size_t> columnStarts(const std::string& header) {
+  std::vector<size_t> starts;
+  for (size_t i = 0; i < header.size(); ++i) {
+    if (header[i] != ' ' && (i == 0 || header[i - 1] == ' ')) starts.push_back(i);
+  }
+  return starts;
+}
+
+// Every row of `tessera modules`' table has a cell starting exactly under each header word
+// (the cells themselves hold no blanks here), and there are at least `minRows` rows.
+void expectColumnsLineUp(const std::string& table, size_t minRows) {
+  std::istringstream in(table);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  ASSERT_GE(lines.size(), minRows + 1) << table;
+  auto starts = columnStarts(lines[0]);
+  ASSERT_EQ(starts.size(), 5u) << lines[0];
+  for (size_t row = 1; row < lines.size(); ++row) {
+    const std::string& line = lines[row];
+    // The last column (parameters) may be empty; the four others are always there.
+    auto cells = columnStarts(line);
+    ASSERT_GE(cells.size(), 4u) << line;
+    std::vector<size_t> expected(starts.begin(),
+                                 starts.begin() + std::min(cells.size(), starts.size()));
+    EXPECT_EQ(cells, expected) << "row " << row << " out of line with the header:\n" << table;
+    EXPECT_EQ(line.find_last_not_of(' '), line.size() - 1) << "trailing blanks: '" << line << "'";
+  }
+}
+
+TEST(CliTest, ModulesTableLinesUpWithTheDefaultManifest) {
+  // org_tessera_containerizer_native is wider than the 30 columns the table once had.
+  auto process = runToEnd({"modules"});
+  ASSERT_EQ(process->exitCode(), 0) << process->err();
+  expectColumnsLineUp(process->out(), 5);
+}
+
+TEST(CliTest, ModulesTableLinesUpWithLongNamesAndPaths) {
+  // A library path far longer than any fixed column, beside a short one.
+  TempDir dir;
+  fs::path deep = dir.path() / std::string(80, 'd');
+  fs::create_directories(deep);
+  fs::copy_file(kTestModules / "libtest_good_other.so", deep / "libtest_good_other.so");
+  auto manifest = dir.write(
+      "m.json",
+      fmt::format(R"({{"libraries": [{{"file": "{}", "modules": [{{"name": "org_tessera_test_good",
+      "parameters": [{{"key": "greeting", "value": "hej"}}]}}]}}, {{"file": "{}", "modules":
+      [{{"name": "org_tessera_test_other"}}]}}]}})",
+                  (kTestModules / "libtest_good.so").string(),
+                  (deep / "libtest_good_other.so").string()));
+  auto process = runToEnd({"modules", "--modules=" + manifest.string()});
+  ASSERT_EQ(process->exitCode(), 0) << process->err();
+  EXPECT_THAT(process->out(), HasSubstr("greeting=hej"));
+  expectColumnsLineUp(process->out(), 2);
 }
 
 TEST(CliTest, ModulesPrintsJsonWithParameters) {
