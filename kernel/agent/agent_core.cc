@@ -346,7 +346,7 @@ void AgentCore::refreshGauges() {
       default:
         break;
     }
-    if (task->launched && !task->ended) ++executors;
+    if (containerLives(task->phase())) ++executors;
   }
   gauges_->staging = staging;
   gauges_->starting = starting;

@@ -13,6 +13,7 @@
 /// Threading: everything below runs on `strand_` unless said otherwise; start() and stop() run
 /// on the control thread, and start() does its blocking work before the strand has any.
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -30,6 +31,7 @@
 
 #include "kernel/agent/agent.h"
 #include "kernel/agent/agent_util.h"
+#include "kernel/agent/task_phase.h"
 #include "kernel/net/transport.h"
 #include "kernel/protocol/internal.pb.h"
 #include "kernel/runtime/logging.h"
@@ -51,6 +53,18 @@ class AgentCore : public std::enable_shared_from_this<AgentCore> {
 
   /// A task the agent runs (or ran and still has unacknowledged updates for).
   struct Task {
+    /// `initial`: kStaging (a new task) or kRecovering (read from a checkpoint).
+    explicit Task(TaskPhase initial);
+
+    /// Where the task is in its life (task_phase.h); only transition() changes it.
+    TaskPhase phase() const { return phase_; }
+    /// Moves to `to`; crashes when task_phase.h does not allow it.
+    void transition(TaskPhase to);
+    /// Records a kill; a framework shutdown is never downgraded to a plain kill.
+    void requestKill(TaskKill why) { kill = std::max(kill, why); }
+    bool killRequested() const { return kill != TaskKill::kNone; }
+    bool frameworkGone() const { return kill == TaskKill::kFrameworkShutdown; }
+
     internal::Task record;  ///< checkpointed at `key + "task"`; its state is the latest update's
     std::string frameworkId;
     std::string taskId;
@@ -58,19 +72,18 @@ class AgentCore : public std::enable_shared_from_this<AgentCore> {
     std::string sandbox;         ///< the container's sandbox directory
     std::optional<size_t> slot;  ///< its containerizer, once chosen (or recovered)
     std::optional<api::ContainerCheckpoint> container;  ///< once launched, checkpointed as JSON
-    bool launching = false;
-    bool launched = false;       // the container runs (or ran) and is checkpointed
-    bool ended = false;          // the container is gone, or never came
-    bool checkpointing = false;  // the container's checkpoint is being written
-    std::optional<api::Result<api::ContainerTermination>> endedEarly;  // ended meanwhile
-    bool killRequested = false;
-    bool frameworkGone = false;
+    /// A termination that came while kCheckpointing, handled once the checkpoint is written.
+    std::optional<api::Result<api::ContainerTermination>> endedEarly;
+    TaskKill kill = TaskKill::kNone;             ///< only grows, through requestKill()
     std::optional<runtime::Duration> killGrace;  ///< the kill's grace period, if it named one
     std::deque<Pending> updates;  ///< oldest first; the head is the one sent and retried
     uint64_t nextSeq = 1;         ///< sequence number of the next update's checkpoint
     std::unique_ptr<api::TimerHandle> retry;  ///< resends the head until acknowledged
     runtime::Duration backoff{};              ///< the head's next retry interval
     std::vector<std::pair<v1::TaskState, double>> statuses;  ///< for /state: state, timestamp
+
+   private:
+    TaskPhase phase_;
   };
   using TaskPtr = std::shared_ptr<Task>;
   using TaskKey = std::pair<std::string, std::string>;  ///< framework id, task id
@@ -131,6 +144,8 @@ class AgentCore : public std::enable_shared_from_this<AgentCore> {
   void onEnvelope(uint64_t generation, const internal::Envelope& envelope);
   void onRegistered(const internal::AgentRegistered& registered);
   bool send(const internal::Envelope& envelope);
+  // Moves the connection to `to`; crashes when task_phase.h does not allow it.
+  void setLink(LinkState to);
 
   // ---- tasks (tasks.cc) ---------------------------------------------------------------------
   void runTask(const internal::RunTask& message);
@@ -218,9 +233,7 @@ class AgentCore : public std::enable_shared_from_this<AgentCore> {
   std::unique_ptr<net::TransportClient> client_;
   uint64_t generation_ = 0;
   int attempt_ = 0;  // failed attempts since the last registration, for the backoff
-  bool connected_ = false;
-  bool registered_ = false;
-  bool refused_ = false;
+  LinkState link_ = LinkState::kDisconnected;  // only setLink() changes it
   std::unique_ptr<api::TimerHandle> reconnectTimer_;
   std::unique_ptr<api::TimerHandle> watchdog_;  // kConnectWatchdog
   std::string masterHostname_;                  // for /state

@@ -173,7 +173,7 @@ std::string AgentCore::stateJson() const {
       jsonQuote(kAgentVersion), startTime_, jsonQuote(info_.id().value()), jsonQuote(pid()),
       jsonQuote(info_.hostname()), info_.port(), resourcesObjectJson(resources_),
       attributesObjectJson(info_.attributes()), jsonQuote(masterHostname_),
-      registered_ ? "true" : "false", flags, frameworks, completedFrameworks);
+      link_ == LinkState::kRegistered ? "true" : "false", flags, frameworks, completedFrameworks);
 }
 
 std::string AgentCore::debugJson() const {
@@ -209,7 +209,7 @@ void AgentCore::monitorStatistics(api::HttpResponder respond) {
   gather->respond = std::move(respond);
   std::vector<TaskPtr> running;
   for (const auto& [key, task] : tasks_) {
-    if (task->launched && !task->ended && task->slot && task->container) running.push_back(task);
+    if (containerLives(task->phase()) && task->slot && task->container) running.push_back(task);
   }
   if (running.empty()) {
     gather->finish();

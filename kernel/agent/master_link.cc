@@ -69,7 +69,7 @@ void AgentCore::reconnectNow() {
   std::weak_ptr<AgentCore> weak = weak_from_this();
   strand_->post([weak] {
     auto self = weak.lock();
-    if (!self || self->stopped_ || self->refused_) return;
+    if (!self || self->stopped_ || self->link_ == LinkState::kRefused) return;
     self->log_->info("the leading master changed; connecting to it");
     self->teardownClient();
     cancelTimer(self->reconnectTimer_);
@@ -79,7 +79,7 @@ void AgentCore::reconnectNow() {
 }
 
 void AgentCore::connect() {
-  if (stopped_ || refused_) return;
+  if (stopped_ || link_ == LinkState::kRefused) return;
   const uint64_t generation = ++generation_;
   auto result = std::make_shared<api::Result<uint16_t>>(api::unavailable("not asked yet"));
   // With a leader detector (zk://), the master to ask is whoever leads right now.
@@ -144,7 +144,10 @@ void AgentCore::onDiscovered(uint64_t generation, api::Result<uint16_t> port) {
   cancelTimer(watchdog_);
   watchdog_ = strand_->schedule(kConnectWatchdog, [weak, generation] {
     auto self = weak.lock();
-    if (!self || self->stopped_ || generation != self->generation_ || self->connected_) return;
+    if (!self || self->stopped_ || generation != self->generation_ ||
+        self->link_ != LinkState::kDisconnected) {
+      return;
+    }
     self->log_->warn("no connection to the master's transport yet; asking for its port again");
     self->teardownClient();
     self->scheduleReconnect();
@@ -152,7 +155,7 @@ void AgentCore::onDiscovered(uint64_t generation, api::Result<uint16_t> port) {
 }
 
 void AgentCore::scheduleReconnect() {
-  if (stopped_ || refused_) return;
+  if (stopped_ || link_ == LinkState::kRefused) return;
   static thread_local std::mt19937_64 rng(std::random_device{}());
   const double random = std::uniform_real_distribution<double>(0, 1)(rng);
   const auto delay = net::reconnectDelay(clientOptions_, std::min(attempt_, 20), random);
@@ -166,8 +169,8 @@ void AgentCore::scheduleReconnect() {
 
 void AgentCore::teardownClient() {
   ++generation_;
-  connected_ = false;
-  registered_ = false;
+  // A refusal's own teardown leaves the agent refused.
+  if (link_ != LinkState::kRefused) setLink(LinkState::kDisconnected);
   gauges_->registered = 0;
   cancelTimer(watchdog_);
   if (!client_) return;
@@ -181,7 +184,7 @@ void AgentCore::teardownClient() {
 
 void AgentCore::onConnected(uint64_t generation) {
   if (generation != generation_) return;
-  connected_ = true;
+  setLink(LinkState::kConnected);
   cancelTimer(watchdog_);
   internal::Envelope envelope;
   if (!info_.has_id()) {
@@ -196,7 +199,7 @@ void AgentCore::onConnected(uint64_t generation) {
     message->set_pid(pid());
     std::set<std::string> frameworkIds;
     for (const auto& [key, task] : tasks_) {
-      if (task->frameworkGone) continue;
+      if (task->frameworkGone()) continue;
       if (isTerminal(task->record.state()) && task->updates.empty()) continue;
       *message->add_tasks() = task->record;
       frameworkIds.insert(task->frameworkId);
@@ -217,6 +220,11 @@ void AgentCore::onClosed(uint64_t generation, const api::Status& reason) {
   scheduleReconnect();
 }
 
+void AgentCore::setLink(LinkState to) {
+  checkLinkTransition(link_, to);
+  link_ = to;
+}
+
 bool AgentCore::send(const internal::Envelope& envelope) {
   return client_ && client_->send(envelope);
 }
@@ -229,18 +237,20 @@ void AgentCore::onEnvelope(uint64_t generation, const internal::Envelope& envelo
       break;
     case internal::Envelope::kAgentRefused:
       log_->error("the master refused this agent: {}", envelope.agent_refused().message());
-      refused_ = true;
+      setLink(LinkState::kRefused);
       teardownClient();
       if (options_.onRefused) options_.onRefused(envelope.agent_refused().message());
       break;
     case internal::Envelope::kRunTask:
-      if (registered_) runTask(envelope.run_task());
+      if (link_ == LinkState::kRegistered) runTask(envelope.run_task());
       break;
     case internal::Envelope::kKillTask:
-      if (registered_) killTask(envelope.kill_task());
+      if (link_ == LinkState::kRegistered) killTask(envelope.kill_task());
       break;
     case internal::Envelope::kShutdownFramework:
-      if (registered_) shutdownFramework(envelope.shutdown_framework().framework_id().value());
+      if (link_ == LinkState::kRegistered) {
+        shutdownFramework(envelope.shutdown_framework().framework_id().value());
+      }
       break;
     case internal::Envelope::kStatusUpdateAcknowledgement:
       onAcknowledgement(envelope.status_update_acknowledgement());
@@ -250,7 +260,7 @@ void AgentCore::onEnvelope(uint64_t generation, const internal::Envelope& envelo
       invalidFrameworkMessages_->increment();
       break;
     case internal::Envelope::kReconcileTasks:
-      if (registered_) reconcile(envelope.reconcile_tasks());
+      if (link_ == LinkState::kRegistered) reconcile(envelope.reconcile_tasks());
       break;
     default:
       log_->warn("unexpected message {} from the master",
@@ -281,7 +291,7 @@ void AgentCore::onRegistered(const internal::AgentRegistered& registered) {
   } else {
     log_->info("re-registered with the master as agent '{}'", id);
   }
-  registered_ = true;
+  setLink(LinkState::kRegistered);
   attempt_ = 0;
   masterHostname_ = registered.master_info().hostname();
   gauges_->registered = 1;

@@ -49,7 +49,7 @@ api::Status AgentCore::readCheckpoints(Recovered& recovered) {
       if (!container) return container.status();
       auto updates = syncChildren(key + "updates");
       if (!updates) return updates.status();
-      auto task = std::make_shared<Task>();
+      auto task = std::make_shared<Task>(TaskPhase::kRecovering);
       task->key = key;
       if (!record->has_value() || !task->record.ParseFromString((*record)->value)) {
         log_->warn("checkpoint '{}task' is missing or does not parse; dropping the task", key);
@@ -112,28 +112,28 @@ void AgentCore::install(Recovered recovered,
     }
     const v1::TaskState state = task->record.state();
     if (isTerminal(state)) {
-      task->ended = true;
+      task->transition(TaskPhase::kTerminated);
       if (task->updates.empty()) forget(task);
       continue;
     }
     if (!task->container) {
       // The agent went down between the launch and its checkpoint: the containerizer's orphan
       // sweep killed whatever was started.
-      task->ended = true;
+      task->transition(TaskPhase::kTerminated);
       enqueueUpdate(task, v1::TASK_FAILED, "the agent restarted while the task was launching",
                     v1::TaskStatus::REASON_CONTAINER_LAUNCH_FAILED, v1::TaskStatus::SOURCE_AGENT);
       continue;
     }
     auto it = containers.find(task->container->containerId);
     if (!task->slot || it == containers.end()) {
-      task->ended = true;
+      task->transition(TaskPhase::kTerminated);
       enqueueUpdate(task, v1::TASK_FAILED,
                     fmt::format("containerizer '{}' does not know the task's container",
                                 task->container->containerizer),
                     v1::TaskStatus::REASON_CONTAINER_LAUNCH_FAILED, v1::TaskStatus::SOURCE_AGENT);
       continue;
     }
-    task->launched = true;
+    task->transition(TaskPhase::kRunning);
     if (it->second.ended) {
       recoveredTermination(task, *it->second.ended);
     } else {
@@ -144,7 +144,7 @@ void AgentCore::install(Recovered recovered,
       }
       // The agent went down while killing it: finish the kill.
       if (state == v1::TASK_KILLING) {
-        task->killRequested = true;
+        task->requestKill(TaskKill::kKill);
         destroy(task);
       }
     }
@@ -158,7 +158,7 @@ void AgentCore::recoveredTermination(const TaskPtr& task,
     onTerminated(task, termination);
     return;
   }
-  task->ended = true;
+  task->transition(TaskPhase::kTerminated);
   enqueueUpdate(task, v1::TASK_FAILED, "the task ended while the agent was down",
                 v1::TaskStatus::REASON_EXECUTOR_TERMINATED, v1::TaskStatus::SOURCE_AGENT);
 }

@@ -78,7 +78,7 @@ void AgentCore::enqueueUpdate(const TaskPtr& task, v1::TaskState state, std::str
 void AgentCore::sendUnreliable(const std::string& frameworkId, const std::string& taskId,
                                v1::TaskState state, std::string message,
                                v1::TaskStatus::Reason reason) {
-  if (!registered_) return;
+  if (link_ != LinkState::kRegistered) return;
   internal::Envelope envelope;
   auto* update = envelope.mutable_status_update();
   update->mutable_framework_id()->set_value(frameworkId);
@@ -98,7 +98,7 @@ void AgentCore::sendHead(const TaskPtr& task) {
   if (task->retry) task->retry->cancel();
   task->retry.reset();
   if (task->updates.empty() || !task->updates.front().durable) return;
-  if (registered_) {
+  if (link_ == LinkState::kRegistered) {
     internal::Envelope envelope;
     *envelope.mutable_status_update() = task->updates.front().update;
     envelope.mutable_status_update()->set_latest_state(task->record.state());
@@ -155,6 +155,7 @@ void AgentCore::dropUpdates(const TaskPtr& task) {
 }
 
 void AgentCore::forget(const TaskPtr& task) {
+  task->transition(TaskPhase::kForgotten);
   dropUpdates(task);
   storeRemove(task->key + "task");
   storeRemove(task->key + "container");

@@ -17,6 +17,17 @@ using detail::randomBytes;
 using detail::safePathComponent;
 using detail::uuidText;
 
+AgentCore::Task::Task(TaskPhase initial) : phase_(initial) {
+  if (!initialPhase(initial)) checkTransition(initial, initial, "a new task");
+}
+
+void AgentCore::Task::transition(TaskPhase to) {
+  if (!transitionAllowed(phase_, to)) {
+    checkTransition(phase_, to, fmt::format("task '{}' of framework '{}'", taskId, frameworkId));
+  }
+  phase_ = to;
+}
+
 AgentCore::TaskPtr AgentCore::findTask(const std::string& frameworkId,
                                        const std::string& taskId) const {
   auto it = tasks_.find({frameworkId, taskId});
@@ -42,7 +53,7 @@ void AgentCore::runTask(const internal::RunTask& message) {
   storeSet(root_ + "frameworks/" + keySegment(frameworkId),
            message.framework().SerializeAsString());
 
-  auto task = std::make_shared<Task>();
+  auto task = std::make_shared<Task>(TaskPhase::kStaging);
   task->frameworkId = frameworkId;
   task->taskId = taskId;
   task->key = root_ + "tasks/" + keySegment(frameworkId) + "/" + keySegment(taskId) + "/";
@@ -70,7 +81,7 @@ void AgentCore::runTask(const internal::RunTask& message) {
     fs::permissions(task->sandbox, fs::perms(0755), error);
   }
   if (error) {
-    task->ended = true;
+    task->transition(TaskPhase::kTerminated);
     enqueueUpdate(task, v1::TASK_FAILED,
                   fmt::format("cannot create the sandbox '{}': {}", task->sandbox, error.message()),
                   v1::TaskStatus::REASON_CONTAINER_LAUNCH_FAILED, v1::TaskStatus::SOURCE_AGENT);
@@ -111,23 +122,22 @@ void AgentCore::runTask(const internal::RunTask& message) {
       {"MESOS_AGENT_ENDPOINT", fmt::format("{}:{}", options_.ip, options_.httpPort)},
   };
   if (!info.has_command() && !(info.has_executor() && info.executor().has_command())) {
-    task->ended = true;
+    task->transition(TaskPhase::kTerminated);
     enqueueUpdate(task, v1::TASK_FAILED, "the task has no command",
                   v1::TaskStatus::REASON_CONTAINER_LAUNCH_FAILED, v1::TaskStatus::SOURCE_AGENT);
     return;
   }
   enqueueUpdate(task, v1::TASK_STARTING, "", std::nullopt);
-  task->launching = true;
+  task->transition(TaskPhase::kLaunching);
   chooseContainerizer(task, config, 0);
 }
 
 void AgentCore::chooseContainerizer(const TaskPtr& task,
                                     const std::shared_ptr<api::ContainerConfig>& config,
                                     size_t index) {
-  if (task->killRequested || task->frameworkGone) {
-    task->launching = false;
-    task->ended = true;
-    if (task->frameworkGone) {
+  if (task->killRequested()) {
+    task->transition(TaskPhase::kTerminated);
+    if (task->frameworkGone()) {
       forget(task);
     } else {
       enqueueUpdate(task, v1::TASK_KILLED, "the task was killed before it was launched",
@@ -136,8 +146,7 @@ void AgentCore::chooseContainerizer(const TaskPtr& task,
     return;
   }
   if (index >= services_.containerizers.size()) {
-    task->launching = false;
-    task->ended = true;
+    task->transition(TaskPhase::kTerminated);
     enqueueUpdate(task, v1::TASK_FAILED, "no containerizer supports the task",
                   v1::TaskStatus::REASON_CONTAINER_LAUNCH_FAILED, v1::TaskStatus::SOURCE_AGENT);
     return;
@@ -158,7 +167,7 @@ void AgentCore::chooseContainerizer(const TaskPtr& task,
 
 void AgentCore::launch(const TaskPtr& task, const std::shared_ptr<api::ContainerConfig>& config,
                        size_t slot) {
-  if (task->killRequested || task->frameworkGone) {
+  if (task->killRequested()) {
     chooseContainerizer(task, config, slot);  // reports the kill
     return;
   }
@@ -173,16 +182,15 @@ void AgentCore::launch(const TaskPtr& task, const std::shared_ptr<api::Container
 }
 
 void AgentCore::onLaunched(const TaskPtr& task, api::Result<api::ContainerCheckpoint> result) {
-  task->launching = false;
   if (!result) {
-    task->ended = true;
+    task->transition(TaskPhase::kTerminated);
     log_->warn("task '{}' of framework '{}' failed to launch: {}", task->taskId, task->frameworkId,
                result.status().toString());
-    if (task->frameworkGone) {
+    if (task->frameworkGone()) {
       forget(task);
       return;
     }
-    enqueueUpdate(task, task->killRequested ? v1::TASK_KILLED : v1::TASK_FAILED,
+    enqueueUpdate(task, task->killRequested() ? v1::TASK_KILLED : v1::TASK_FAILED,
                   result.status().message(), v1::TaskStatus::REASON_CONTAINER_LAUNCH_FAILED,
                   v1::TaskStatus::SOURCE_AGENT);
     return;
@@ -194,15 +202,15 @@ void AgentCore::onLaunched(const TaskPtr& task, api::Result<api::ContainerCheckp
   if (task->container->sandboxDirectory.empty()) {
     task->container->sandboxDirectory = task->sandbox;
   }
-  task->launched = true;
+  task->transition(TaskPhase::kCheckpointing);
   // TASK_RUNNING only once the container's checkpoint is durable: an agent killed in between
   // would otherwise come back without it and destroy a running task's isolation as an orphan's.
   // A termination that arrives meanwhile waits for it too, so RUNNING still comes first.
-  const bool running = !task->killRequested && !task->frameworkGone;
-  task->checkpointing = true;
+  const bool running = !task->killRequested();
   storeSet(task->key + "container", containerJson(*task->container), [this, task, running] {
-    task->checkpointing = false;
-    if (running && !task->frameworkGone) enqueueUpdate(task, v1::TASK_RUNNING, "", std::nullopt);
+    // A kill that came before destroyed the container already.
+    task->transition(task->killRequested() ? TaskPhase::kTerminating : TaskPhase::kRunning);
+    if (running && !task->frameworkGone()) enqueueUpdate(task, v1::TASK_RUNNING, "", std::nullopt);
     if (task->endedEarly) {
       auto result = std::move(*task->endedEarly);
       task->endedEarly.reset();
@@ -226,14 +234,15 @@ void AgentCore::watch(const TaskPtr& task) {
 }
 
 void AgentCore::onTerminated(const TaskPtr& task, api::Result<api::ContainerTermination> result) {
-  if (task->ended) return;
-  if (task->checkpointing) {
+  // A second answer (a recovered termination, then the wait) changes nothing.
+  if (task->phase() == TaskPhase::kTerminated || task->phase() == TaskPhase::kForgotten) return;
+  if (task->phase() == TaskPhase::kCheckpointing) {
     task->endedEarly = std::move(result);  // after TASK_RUNNING
     return;
   }
-  task->ended = true;
+  task->transition(TaskPhase::kTerminated);
   refreshGauges();
-  if (task->frameworkGone) {
+  if (task->frameworkGone()) {
     forget(task);
     return;
   }
@@ -246,7 +255,7 @@ void AgentCore::onTerminated(const TaskPtr& task, api::Result<api::ContainerTerm
   const api::ContainerTermination& termination = *result;
   log_->info("task '{}' of framework '{}' ended: {}", task->taskId, task->frameworkId,
              termination.message);
-  if (termination.killed || task->killRequested) {
+  if (termination.killed || task->killRequested()) {
     enqueueUpdate(task, v1::TASK_KILLED,
                   termination.message.empty() ? "the task was killed" : termination.message,
                   std::nullopt);
@@ -276,14 +285,14 @@ void AgentCore::killTask(const internal::KillTask& message) {
   const std::string frameworkId = message.framework_id().value();
   const std::string taskId = message.task_id().value();
   auto task = findTask(frameworkId, taskId);
-  if (!task || task->frameworkGone) {
+  if (!task || task->frameworkGone()) {
     log_->warn("asked to kill unknown task '{}' of framework '{}'", taskId, frameworkId);
     sendUnreliable(frameworkId, taskId, v1::TASK_LOST, "the task is unknown to the agent",
                    v1::TaskStatus::REASON_TASK_UNKNOWN);
     return;
   }
-  if (isTerminal(task->record.state()) || task->ended) return;
-  task->killRequested = true;
+  if (isTerminal(task->record.state()) || task->phase() == TaskPhase::kTerminated) return;
+  task->requestKill(TaskKill::kKill);
   if (message.has_kill_policy() && message.kill_policy().has_grace_period()) {
     task->killGrace = std::chrono::nanoseconds(message.kill_policy().grace_period().nanoseconds());
   } else if (task->record.info().has_kill_policy() &&
@@ -293,7 +302,7 @@ void AgentCore::killTask(const internal::KillTask& message) {
   }
   log_->info("killing task '{}' of framework '{}'", taskId, frameworkId);
   // Launching: onLaunched() destroys it; choosing: chooseContainerizer() reports it.
-  if (!task->launched) return;
+  if (task->phase() == TaskPhase::kLaunching) return;
   // Mesos's command executor says TASK_KILLING first to frameworks that understand it.
   auto framework = frameworks_.find(frameworkId);
   if (framework != frameworks_.end() && task->record.state() != v1::TASK_KILLING) {
@@ -308,7 +317,9 @@ void AgentCore::killTask(const internal::KillTask& message) {
 }
 
 void AgentCore::destroy(const TaskPtr& task) {
-  if (!task->launched || task->ended || !task->slot) return;
+  if (!containerLives(task->phase()) || !task->slot) return;
+  // While kCheckpointing the task stays there: the checkpoint's completion moves it on.
+  if (task->phase() != TaskPhase::kCheckpointing) task->transition(TaskPhase::kTerminating);
   const std::string id = task->container->containerId;
   const runtime::Duration grace = task->killGrace.value_or(options_.killGracePeriod);
   onContainerizer<api::Status>(
@@ -328,14 +339,12 @@ void AgentCore::shutdownFramework(const std::string& frameworkId) {
     if (task->frameworkId == frameworkId) tasks.push_back(task);
   }
   for (const auto& task : tasks) {
-    task->frameworkGone = true;
-    task->killRequested = true;
+    task->requestKill(TaskKill::kFrameworkShutdown);
     dropUpdates(task);
-    if (task->launched && !task->ended) {
+    if (containerLives(task->phase())) {
       destroy(task);
-    } else if (!task->launching) {
-      task->ended = true;
-      forget(task);
+    } else if (task->phase() != TaskPhase::kLaunching) {
+      forget(task);  // kTerminated: its container is gone already
     }
   }
   if (tasks.empty()) {
