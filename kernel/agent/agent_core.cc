@@ -141,6 +141,44 @@ api::Status AgentCore::syncRemove(const std::string& key, uint64_t version) {
 
 api::Status AgentCore::start() {
   if (started_) return api::failedPrecondition("the agent is already started");
+  if (auto checked = checkStartArguments(); !checked) return checked;
+  if (auto described = describeAgent(); !described) return described;
+  addCounters();
+
+  // Read what the previous agent on this work dir left.
+  Recovered recovered;
+  if (auto read = readCheckpoints(recovered); !read) {
+    return read.withContext("reading the agent's checkpoints");
+  }
+  if (auto initialized = initializeContainerizers(); !initialized) return initialized;
+  auto containers = recoverContainers(recovered);
+  if (!containers) return containers.status();
+  if (options_.recover == "cleanup") {
+    // Kill whatever runs and start over as a new agent.
+    startOver(recovered, *containers);
+    recovered = Recovered{};
+    containers->clear();
+  }
+
+  started_ = true;
+  std::weak_ptr<AgentCore> weak = weak_from_this();
+  strand_->call([&] {
+    install(std::move(recovered), *containers);
+    return 0;
+  });
+  addGauges();
+  if (auto added = addRoutes(); !added) {
+    stop();
+    return added;
+  }
+  strand_->post([weak] {
+    if (auto self = weak.lock(); self && !self->stopped_) self->connect();
+  });
+  log_->info("agent started on '{}' with resources {}", options_.workDir, resources_.toString());
+  return api::Status::ok();
+}
+
+api::Status AgentCore::checkStartArguments() {
   if (services_.runtime == nullptr || services_.metrics == nullptr || !services_.router ||
       services_.state == nullptr || services_.containerizers.empty()) {
     return api::invalidArgument(
@@ -157,7 +195,10 @@ api::Status AgentCore::start() {
     masterHost_ = master->first;
     masterPort_ = master->second;
   }
+  return api::Status::ok();
+}
 
+api::Status AgentCore::describeAgent() {
   std::error_code error;
   fs::create_directories(sandboxRoot(), error);
   if (error) {
@@ -174,7 +215,10 @@ api::Status AgentCore::start() {
   info_.set_port(options_.httpPort);
   *info_.mutable_resources() = resources_.toProto();
   *info_.mutable_attributes() = std::move(attributes).value();
+  return api::Status::ok();
+}
 
+void AgentCore::addCounters() {
   finished_ = &services_.metrics->counter("slave/tasks_finished");
   failed_ = &services_.metrics->counter("slave/tasks_failed");
   killed_ = &services_.metrics->counter("slave/tasks_killed");
@@ -183,33 +227,33 @@ api::Status AgentCore::start() {
   validUpdates_ = &services_.metrics->counter("slave/valid_status_updates");
   invalidUpdates_ = &services_.metrics->counter("slave/invalid_status_updates");
   invalidFrameworkMessages_ = &services_.metrics->counter("slave/invalid_framework_messages");
+}
 
-  // Read what the previous agent on this work dir left.
-  Recovered recovered;
-  if (auto read = readCheckpoints(recovered); !read) {
-    return read.withContext("reading the agent's checkpoints");
+api::ContainerizerSettings AgentCore::containerizerSettings(size_t slot) const {
+  api::ContainerizerSettings settings;
+  settings.agentWorkDir = options_.workDir;
+  settings.defaultGracePeriod = options_.killGracePeriod;
+  if (!options_.isolation.empty()) {
+    size_t start = 0;
+    while (start <= options_.isolation.size()) {
+      size_t end = options_.isolation.find(',', start);
+      std::string name = options_.isolation.substr(
+          start, end == std::string::npos ? std::string::npos : end - start);
+      if (!name.empty()) settings.isolation.push_back(name);
+      if (end == std::string::npos) break;
+      start = end + 1;
+    }
   }
+  for (const auto& [isolator, executor] : services_.isolators) {
+    settings.isolators.push_back(
+        makeIsolatorProxy(*isolator, *executor, *services_.containerizers[slot].executor));
+  }
+  return settings;
+}
 
-  // Containerizers: initialize, then recover their checkpointed containers.
+api::Status AgentCore::initializeContainerizers() {
   for (size_t slot = 0; slot < services_.containerizers.size(); ++slot) {
-    api::ContainerizerSettings settings;
-    settings.agentWorkDir = options_.workDir;
-    settings.defaultGracePeriod = options_.killGracePeriod;
-    if (!options_.isolation.empty()) {
-      size_t start = 0;
-      while (start <= options_.isolation.size()) {
-        size_t end = options_.isolation.find(',', start);
-        std::string name = options_.isolation.substr(
-            start, end == std::string::npos ? std::string::npos : end - start);
-        if (!name.empty()) settings.isolation.push_back(name);
-        if (end == std::string::npos) break;
-        start = end + 1;
-      }
-    }
-    for (const auto& [isolator, executor] : services_.isolators) {
-      settings.isolators.push_back(
-          makeIsolatorProxy(*isolator, *executor, *services_.containerizers[slot].executor));
-    }
+    api::ContainerizerSettings settings = containerizerSettings(slot);
     auto initialized = syncContainerizer<api::Status>(
         slot, [settings](api::Containerizer& c, std::function<void(api::Status)> done) {
           c.initialize(settings, std::move(done));
@@ -218,9 +262,12 @@ api::Status AgentCore::start() {
     if (!initialized) return api::unavailable("containerizer '{}' did not initialize", name);
     if (!*initialized) return initialized->withContext("containerizer '{}'", name);
   }
+  return api::Status::ok();
+}
 
+api::Result<std::map<std::string, api::RecoveredContainer>> AgentCore::recoverContainers(
+    const Recovered& recovered) {
   std::map<std::string, api::RecoveredContainer> containers;
-  std::set<std::string> claimed;
   for (size_t slot = 0; slot < services_.containerizers.size(); ++slot) {
     const std::string& name = services_.containerizers[slot].name;
     std::vector<api::ContainerCheckpoint> mine;
@@ -239,40 +286,34 @@ api::Status AgentCore::start() {
     if (!*result) return result->status().withContext("recovering containerizer '{}'", name);
     for (auto& container : result->value()) containers[container.containerId] = container;
   }
+  return containers;
+}
 
-  if (options_.recover == "cleanup") {
-    // Kill whatever runs and start over as a new agent.
-    for (const auto& task : recovered.tasks) {
-      if (!task->container || !task->slot) continue;
-      auto it = containers.find(task->container->containerId);
-      if (it == containers.end() || it->second.ended) continue;
-      const std::string id = task->container->containerId;
-      auto grace = options_.killGracePeriod;
-      auto destroyed = syncContainerizer<api::Status>(
-          *task->slot, [id, grace](api::Containerizer& c, std::function<void(api::Status)> done) {
-            c.destroy(id, grace, std::move(done));
-          });
-      if (destroyed && !*destroyed) {
-        log_->warn("cannot destroy container '{}': {}", id, destroyed->toString());
-      }
+void AgentCore::startOver(const Recovered& recovered,
+                          const std::map<std::string, api::RecoveredContainer>& containers) {
+  for (const auto& task : recovered.tasks) {
+    if (!task->container || !task->slot) continue;
+    auto it = containers.find(task->container->containerId);
+    if (it == containers.end() || it->second.ended) continue;
+    const std::string id = task->container->containerId;
+    auto grace = options_.killGracePeriod;
+    auto destroyed = syncContainerizer<api::Status>(
+        *task->slot, [id, grace](api::Containerizer& c, std::function<void(api::Status)> done) {
+          c.destroy(id, grace, std::move(done));
+        });
+    if (destroyed && !*destroyed) {
+      log_->warn("cannot destroy container '{}': {}", id, destroyed->toString());
     }
-    std::vector<std::pair<std::string, uint64_t>> keys(versions_.begin(), versions_.end());
-    for (const auto& [key, version] : keys) {
-      if (auto removed = syncRemove(key, version); !removed) {
-        log_->warn("cannot remove checkpoint '{}': {}", key, removed.toString());
-      }
-    }
-    recovered = Recovered{};
-    containers.clear();
   }
+  std::vector<std::pair<std::string, uint64_t>> keys(versions_.begin(), versions_.end());
+  for (const auto& [key, version] : keys) {
+    if (auto removed = syncRemove(key, version); !removed) {
+      log_->warn("cannot remove checkpoint '{}': {}", key, removed.toString());
+    }
+  }
+}
 
-  started_ = true;
-  std::weak_ptr<AgentCore> weak = weak_from_this();
-  strand_->call([&] {
-    install(std::move(recovered), containers);
-    return 0;
-  });
-
+void AgentCore::addGauges() {
   auto gauges = gauges_;
   auto startedAt = startedAt_;
   auto* metrics = services_.metrics;
@@ -293,16 +334,6 @@ api::Status AgentCore::start() {
   metrics->gauge(
       "slave/executors_running", nullptr, [gauges] { return gauges->executorsRunning.load(); },
       this);
-
-  if (auto added = addRoutes(); !added) {
-    stop();
-    return added;
-  }
-  strand_->post([weak] {
-    if (auto self = weak.lock(); self && !self->stopped_) self->connect();
-  });
-  log_->info("agent started on '{}' with resources {}", options_.workDir, resources_.toString());
-  return api::Status::ok();
 }
 
 void AgentCore::stop() {

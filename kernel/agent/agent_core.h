@@ -162,6 +162,12 @@ class AgentCore : public std::enable_shared_from_this<AgentCore> {
   void reconcile(const internal::ReconcileTasks& message);
   void checkpointTask(const TaskPtr& task);
   TaskPtr findTask(const std::string& frameworkId, const std::string& taskId) const;
+  // runTask()'s steps: the task's record, checkpointed (kStaging); its sandbox (false: the
+  // task failed); what its containerizer is asked to launch.
+  TaskPtr stageTask(const internal::RunTask& message);
+  bool makeSandbox(const TaskPtr& task);
+  std::shared_ptr<api::ContainerConfig> containerConfig(const Task& task,
+                                                        const internal::RunTask& message) const;
 
   // ---- status-update manager (status_updates.cc) --------------------------------------------
   void enqueueUpdate(const TaskPtr& task, v1::TaskState state, std::string message,
@@ -186,9 +192,27 @@ class AgentCore : public std::enable_shared_from_this<AgentCore> {
     std::vector<TaskPtr> tasks;
   };
   api::Status readCheckpoints(Recovered& recovered);
+  // readCheckpoints()'s steps. readTask: nullptr when its record is missing or bad.
+  api::Status readFrameworks(Recovered& recovered);
+  api::Result<TaskPtr> readTask(const std::string& key);
+  api::Status readUpdates(Task& task, const std::vector<std::string>& sequence);
   void install(Recovered recovered,
                const std::map<std::string, api::RecoveredContainer>& containers);
   void recoveredTermination(const TaskPtr& task, const api::ContainerTermination& termination);
+
+  // ---- start()'s steps, in order (agent_core.cc; control thread) ----------------------------
+  api::Status checkStartArguments();  // the services and the flags; --master parsed
+  api::Status describeAgent();        // the work dir, resources and attributes, into info_
+  void addCounters();
+  api::ContainerizerSettings containerizerSettings(size_t slot) const;
+  api::Status initializeContainerizers();
+  // Asks each containerizer for its checkpointed containers (setting the tasks' slots).
+  api::Result<std::map<std::string, api::RecoveredContainer>> recoverContainers(
+      const Recovered& recovered);
+  // --recover=cleanup: destroys the live containers and removes every checkpoint read.
+  void startOver(const Recovered& recovered,
+                 const std::map<std::string, api::RecoveredContainer>& containers);
+  void addGauges();
 
   // ---- HTTP (agent_http.cc) -----------------------------------------------------------------
   api::Status addRoutes();

@@ -23,6 +23,22 @@ api::Status AgentCore::readCheckpoints(Recovered& recovered) {
     }
     recovered.infoValue = saved.id().value();
   }
+  if (auto read = readFrameworks(recovered); !read) return read;
+  auto frameworkKeys = syncChildren(root_ + "tasks");
+  if (!frameworkKeys) return frameworkKeys.status();
+  for (const auto& fw : *frameworkKeys) {
+    auto taskKeys = syncChildren(root_ + "tasks/" + fw);
+    if (!taskKeys) return taskKeys.status();
+    for (const auto& name : *taskKeys) {
+      auto task = readTask(fmt::format("{}tasks/{}/{}/", root_, fw, name));
+      if (!task) return task.status();
+      if (*task) recovered.tasks.push_back(*task);
+    }
+  }
+  return api::Status::ok();
+}
+
+api::Status AgentCore::readFrameworks(Recovered& recovered) {
   auto frameworks = syncChildren(root_ + "frameworks");
   if (!frameworks) return frameworks.status();
   for (const auto& name : *frameworks) {
@@ -36,59 +52,59 @@ api::Status AgentCore::readCheckpoints(Recovered& recovered) {
     }
     recovered.frameworks[framework.id().value()] = framework;
   }
-  auto frameworkKeys = syncChildren(root_ + "tasks");
-  if (!frameworkKeys) return frameworkKeys.status();
-  for (const auto& fw : *frameworkKeys) {
-    auto taskKeys = syncChildren(root_ + "tasks/" + fw);
-    if (!taskKeys) return taskKeys.status();
-    for (const auto& name : *taskKeys) {
-      const std::string key = fmt::format("{}tasks/{}/{}/", root_, fw, name);
-      auto record = syncGet(key + "task");
-      if (!record) return record.status();
-      auto container = syncGet(key + "container");
-      if (!container) return container.status();
-      auto updates = syncChildren(key + "updates");
-      if (!updates) return updates.status();
-      auto task = std::make_shared<Task>(TaskPhase::kRecovering);
-      task->key = key;
-      if (!record->has_value() || !task->record.ParseFromString((*record)->value)) {
-        log_->warn("checkpoint '{}task' is missing or does not parse; dropping the task", key);
-        recoveryErrors_->increment();
-        continue;
-      }
-      task->frameworkId = task->record.framework_id().value();
-      task->taskId = task->record.info().task_id().value();
-      if (container->has_value()) {
-        auto parsed = parseContainerJson((*container)->value);
-        if (parsed) {
-          task->container = std::move(parsed).value();
-          task->sandbox = task->container->sandboxDirectory;
-        } else {
-          recoveryErrors_->increment();
-        }
-      }
-      for (const auto& seq : *updates) {
-        char* end = nullptr;
-        const uint64_t number = std::strtoull(seq.c_str(), &end, 10);
-        if (seq.empty() || *end != '\0') {
-          log_->warn("ignoring checkpoint '{}updates/{}': not an update", key, seq);
-          continue;
-        }
-        Pending pending;
-        pending.key = fmt::format("{}updates/{}", key, seq);
-        pending.durable = true;
-        auto entry = syncGet(pending.key);
-        if (!entry) return entry.status();
-        if (!entry->has_value()) continue;
-        if (!pending.update.ParseFromString((*entry)->value)) {
-          recoveryErrors_->increment();
-          continue;
-        }
-        task->updates.push_back(std::move(pending));
-        task->nextSeq = std::max<uint64_t>(task->nextSeq, number + 1);
-      }
-      recovered.tasks.push_back(task);
+  return api::Status::ok();
+}
+
+api::Result<AgentCore::TaskPtr> AgentCore::readTask(const std::string& key) {
+  // Every key is read before deciding, so that --recover=cleanup knows them all.
+  auto record = syncGet(key + "task");
+  if (!record) return record.status();
+  auto container = syncGet(key + "container");
+  if (!container) return container.status();
+  auto updates = syncChildren(key + "updates");
+  if (!updates) return updates.status();
+  auto task = std::make_shared<Task>(TaskPhase::kRecovering);
+  task->key = key;
+  if (!record->has_value() || !task->record.ParseFromString((*record)->value)) {
+    log_->warn("checkpoint '{}task' is missing or does not parse; dropping the task", key);
+    recoveryErrors_->increment();
+    return TaskPtr();
+  }
+  task->frameworkId = task->record.framework_id().value();
+  task->taskId = task->record.info().task_id().value();
+  if (container->has_value()) {
+    auto parsed = parseContainerJson((*container)->value);
+    if (parsed) {
+      task->container = std::move(parsed).value();
+      task->sandbox = task->container->sandboxDirectory;
+    } else {
+      recoveryErrors_->increment();
     }
+  }
+  if (auto read = readUpdates(*task, *updates); !read) return read;
+  return task;
+}
+
+api::Status AgentCore::readUpdates(Task& task, const std::vector<std::string>& sequence) {
+  for (const auto& seq : sequence) {
+    char* end = nullptr;
+    const uint64_t number = std::strtoull(seq.c_str(), &end, 10);
+    if (seq.empty() || *end != '\0') {
+      log_->warn("ignoring checkpoint '{}updates/{}': not an update", task.key, seq);
+      continue;
+    }
+    Pending pending;
+    pending.key = fmt::format("{}updates/{}", task.key, seq);
+    pending.durable = true;
+    auto entry = syncGet(pending.key);
+    if (!entry) return entry.status();
+    if (!entry->has_value()) continue;
+    if (!pending.update.ParseFromString((*entry)->value)) {
+      recoveryErrors_->increment();
+      continue;
+    }
+    task.updates.push_back(std::move(pending));
+    task.nextSeq = std::max<uint64_t>(task.nextSeq, number + 1);
   }
   return api::Status::ok();
 }

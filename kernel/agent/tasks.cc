@@ -53,6 +53,26 @@ void AgentCore::runTask(const internal::RunTask& message) {
   storeSet(root_ + "frameworks/" + keySegment(frameworkId),
            message.framework().SerializeAsString());
 
+  TaskPtr task = stageTask(message);
+  log_->info("launching task '{}' of framework '{}' in container '{}'", taskId, frameworkId,
+             task->record.container_id());
+  if (!makeSandbox(task)) return;
+  auto config = containerConfig(*task, message);
+  const v1::TaskInfo& info = message.task();
+  if (!info.has_command() && !(info.has_executor() && info.executor().has_command())) {
+    task->transition(TaskPhase::kTerminated);
+    enqueueUpdate(task, v1::TASK_FAILED, "the task has no command",
+                  v1::TaskStatus::REASON_CONTAINER_LAUNCH_FAILED, v1::TaskStatus::SOURCE_AGENT);
+    return;
+  }
+  enqueueUpdate(task, v1::TASK_STARTING, "", std::nullopt);
+  task->transition(TaskPhase::kLaunching);
+  chooseContainerizer(task, config, 0);
+}
+
+AgentCore::TaskPtr AgentCore::stageTask(const internal::RunTask& message) {
+  const std::string frameworkId = message.framework().id().value();
+  const std::string taskId = message.task().task_id().value();
   auto task = std::make_shared<Task>(TaskPhase::kStaging);
   task->frameworkId = frameworkId;
   task->taskId = taskId;
@@ -72,30 +92,34 @@ void AgentCore::runTask(const internal::RunTask& message) {
   tasks_[{frameworkId, taskId}] = task;
   checkpointTask(task);
   refreshGauges();
-  log_->info("launching task '{}' of framework '{}' in container '{}'", taskId, frameworkId,
-             containerId);
+  return task;
+}
 
+bool AgentCore::makeSandbox(const TaskPtr& task) {
   std::error_code error;
   fs::create_directories(task->sandbox, error);
   if (!error) {
     fs::permissions(task->sandbox, fs::perms(0755), error);
   }
-  if (error) {
-    task->transition(TaskPhase::kTerminated);
-    enqueueUpdate(task, v1::TASK_FAILED,
-                  fmt::format("cannot create the sandbox '{}': {}", task->sandbox, error.message()),
-                  v1::TaskStatus::REASON_CONTAINER_LAUNCH_FAILED, v1::TaskStatus::SOURCE_AGENT);
-    return;
-  }
+  if (!error) return true;
+  task->transition(TaskPhase::kTerminated);
+  enqueueUpdate(task, v1::TASK_FAILED,
+                fmt::format("cannot create the sandbox '{}': {}", task->sandbox, error.message()),
+                v1::TaskStatus::REASON_CONTAINER_LAUNCH_FAILED, v1::TaskStatus::SOURCE_AGENT);
+  return false;
+}
 
+std::shared_ptr<api::ContainerConfig> AgentCore::containerConfig(
+    const Task& task, const internal::RunTask& message) const {
   auto config = std::make_shared<api::ContainerConfig>();
   const v1::TaskInfo& info = message.task();
+  const std::string& containerId = task.record.container_id();
   config->containerId = containerId;
   config->agentId = info_.id().value();
-  config->frameworkId = frameworkId;
-  config->executorId = taskId;
-  config->taskId = taskId;
-  config->sandboxDirectory = task->sandbox;
+  config->frameworkId = task.frameworkId;
+  config->executorId = task.taskId;
+  config->taskId = task.taskId;
+  config->sandboxDirectory = task.sandbox;
   if (info.has_command()) {
     config->command = info.command();
   } else if (info.has_executor() && info.executor().has_command()) {
@@ -111,25 +135,17 @@ void AgentCore::runTask(const internal::RunTask& message) {
     config->user = message.framework().user();
   }
   config->environment = {
-      {"MESOS_SANDBOX", task->sandbox},
-      {"MESOS_DIRECTORY", task->sandbox},
-      {"MESOS_TASK_ID", taskId},
-      {"MESOS_FRAMEWORK_ID", frameworkId},
-      {"MESOS_EXECUTOR_ID", taskId},
+      {"MESOS_SANDBOX", task.sandbox},
+      {"MESOS_DIRECTORY", task.sandbox},
+      {"MESOS_TASK_ID", task.taskId},
+      {"MESOS_FRAMEWORK_ID", task.frameworkId},
+      {"MESOS_EXECUTOR_ID", task.taskId},
       {"MESOS_AGENT_ID", info_.id().value()},
       {"MESOS_SLAVE_ID", info_.id().value()},
       {"MESOS_CONTAINER_ID", containerId},
       {"MESOS_AGENT_ENDPOINT", fmt::format("{}:{}", options_.ip, options_.httpPort)},
   };
-  if (!info.has_command() && !(info.has_executor() && info.executor().has_command())) {
-    task->transition(TaskPhase::kTerminated);
-    enqueueUpdate(task, v1::TASK_FAILED, "the task has no command",
-                  v1::TaskStatus::REASON_CONTAINER_LAUNCH_FAILED, v1::TaskStatus::SOURCE_AGENT);
-    return;
-  }
-  enqueueUpdate(task, v1::TASK_STARTING, "", std::nullopt);
-  task->transition(TaskPhase::kLaunching);
-  chooseContainerizer(task, config, 0);
+  return config;
 }
 
 void AgentCore::chooseContainerizer(const TaskPtr& task,
