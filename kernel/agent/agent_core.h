@@ -9,6 +9,9 @@
 ///   tasks.cc           launching, watching, killing tasks; framework shutdown; reconciliation
 ///   status_updates.cc  the status-update manager: checkpoint, send, retry, acknowledge, forget
 ///   agent_http.cc      the routes, /state, /files/debug, /monitor/statistics
+///   task_phase.h/.cc   a task's phases and the master connection's states, with their
+///                      transitions
+///   agent_util.h/.cc   small shared helpers (ids, keys, the container checkpoint's JSON)
 ///
 /// Threading: everything below runs on `strand_` unless said otherwise; start() and stop() run
 /// on the control thread, and start() does its blocking work before the strand has any.
@@ -88,8 +91,7 @@ class AgentCore : public std::enable_shared_from_this<AgentCore> {
   using TaskPtr = std::shared_ptr<Task>;
   using TaskKey = std::pair<std::string, std::string>;  ///< framework id, task id
 
-  /// Values the metrics registry reads from any thread (the gauges outlive nothing: stop()
-  /// removes them).
+  /// Values the metrics registry's gauges read from any thread, until stop() removes them.
   struct Gauges {
     std::atomic<double> registered{0};
     std::atomic<double> staging{0};
