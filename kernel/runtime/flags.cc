@@ -15,6 +15,8 @@
 #include <sstream>
 #include <system_error>
 
+#include "tessera/api/parameters.h"
+
 namespace tessera::kernel::runtime {
 namespace {
 
@@ -71,11 +73,11 @@ api::Result<Flag::Value> parseValue(FlagType type, const std::string& raw) {
       return Flag::Value(raw);
     case FlagType::kOptionalString:
       return Flag::Value(std::optional<std::string>(raw));
-    case FlagType::kBool:
-      // stout's spellings.
-      if (raw == "true" || raw == "1") return Flag::Value(true);
-      if (raw == "false" || raw == "0") return Flag::Value(false);
-      return api::invalidArgument("'{}' is not a valid bool (use true or false)", raw);
+    case FlagType::kBool: {
+      api::Result<bool> value = api::parseBool(raw);
+      if (!value) return value.status();
+      return Flag::Value(*value);
+    }
     case FlagType::kInt: {
       int64_t value = 0;
       if (!parseWhole(raw, value)) return api::invalidArgument("'{}' is not a valid integer", raw);

@@ -142,4 +142,8 @@ std::string formatDuration(std::chrono::nanoseconds duration) {
   return sign + text;
 }
 
+double nowSeconds() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
 }  // namespace tessera::api

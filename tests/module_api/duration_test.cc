@@ -50,5 +50,13 @@ TEST(ApiDurationTest, PrintsWhatItReadsBack) {
   EXPECT_EQ(formatDuration(240h), "10days");
 }
 
+TEST(ApiDurationTest, NowSecondsIsTheWallClock) {
+  const double before =
+      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  const double now = nowSeconds();
+  EXPECT_GE(now, before);
+  EXPECT_LT(now - before, 60.0);
+}
+
 }  // namespace
 }  // namespace tessera::api

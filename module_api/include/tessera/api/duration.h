@@ -27,4 +27,7 @@ namespace tessera::api {
 /// get a leading `-`. parseDuration() reads back what this prints.
 TESSERA_API std::string formatDuration(std::chrono::nanoseconds duration);
 
+/// The wall clock in seconds since the epoch, as Mesos's statistics `timestamp` carries it.
+TESSERA_API double nowSeconds();
+
 }  // namespace tessera::api
