@@ -39,9 +39,6 @@ api::Result<std::unique_ptr<api::Module>> NativeContainerizer::create(
   api::ParameterReader reader(parameters);
   auto grace = reader.duration("default_grace_period");
   if (!grace) return grace.status();
-  // The agent passes its Docker flags to every containerizer; they are the Docker one's.
-  reader.string("docker_socket");
-  reader.string("docker_kill_orphans");
   if (auto unknown = reader.rejectUnknown(); !unknown) return unknown;
   auto instance = std::make_unique<NativeContainerizer>(context);
   if (*grace) instance->defaultGracePeriod_ = **grace;

@@ -33,7 +33,8 @@ class NativeContainerizer final : public api::Containerizer {
  public:
   /// Module parameters: `default_grace_period` (a duration, used for recovered orphans and for
   /// destroy() with a negative grace period; defaults to the agent's). Errors: InvalidArgument
-  /// naming the parameter for a malformed one or one it does not know.
+  /// naming the parameter for a malformed one or one it does not know (the agent gives it no
+  /// other containerizer's flags, see docs/design.md).
   static api::Result<std::unique_ptr<api::Module>> create(const api::Parameters& parameters,
                                                           api::Context& context);
 
