@@ -24,6 +24,7 @@
 #include "kernel/runtime/runtime.h"
 #include "kernel/state/memory_store.h"
 #include "modules/containerizer_native/proc.h"
+#include "tests/support/ci.h"
 #include "tests/support/module_context.h"
 #include "tests/support/subprocess.h"
 
@@ -814,11 +815,7 @@ class NativeContainerizerPidNamespaceTest : public NativeContainerizerTest {
  protected:
   void SetUp() override {
     if (geteuid() != 0) {
-      const char* ci = std::getenv("CI");
-      if (ci != nullptr && std::string_view(ci) == "true") {
-        FAIL() << "namespaces/pid tests need root, and CI=true runs them as root";
-      }
-      GTEST_SKIP() << "namespaces/pid needs root (run the tests as root to cover it)";
+      TESSERA_SKIP_UNLESS_CI("namespaces/pid needs root (run the tests as root to cover it)");
     }
     fs::permissions(dir_.path(), fs::perms::all, fs::perm_options::replace);
     containerizer_ = make({}, {"namespaces/pid"});
