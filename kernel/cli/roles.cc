@@ -5,6 +5,7 @@
 #include <set>
 #include <utility>
 
+#include "kernel/cli/module_flags.h"
 #include "kernel/runtime/logging.h"
 #include "kernel/state/memory_store.h"
 
@@ -153,7 +154,7 @@ api::Result<std::vector<std::string>> resolveContainerizers(const modules::Modul
     const modules::LoadedModule* found = nullptr;
     for (const auto& module : manager.modules()) {
       if (module.kind != api::kKindContainerizer) continue;
-      if (module.name == entry || module.name.ends_with(fmt::format("containerizer_{}", entry))) {
+      if (selects(api::kKindContainerizer, entry, module.name)) {
         found = &module;
         break;
       }
@@ -250,13 +251,17 @@ api::Result<std::unique_ptr<AgentRole>> AgentRole::start(Daemon& daemon, const C
   services.metrics = &daemon.metrics();
   services.router = daemon.routerPtr();
   services.state = &daemon.state();
-  // The flags that configure a containerizer go to every containerizer module as parameters
-  // (they win over the manifest's); each takes the ones it knows and ignores the others'.
-  const std::vector<std::pair<std::string, std::string>> containerizerFlags = {
+  // The agent's module flags become parameters (they win over the manifest's) of the one module
+  // their family selects: `docker_*` only to the containerizer `--containerizers=docker` names,
+  // `cgroups_*` only to the isolator `cgroups` names (kernel/cli/module_flags.h).
+  const std::vector<ModuleFlag> moduleFlags = {
       {"docker_socket", flags.dockerSocket},
-      {"docker_kill_orphans", flags.dockerKillOrphans ? "true" : "false"}};
+      {"docker_kill_orphans", flags.dockerKillOrphans ? "true" : "false"},
+      {"cgroups_root", flags.cgroupsRoot},
+      {"cgroups_enable_cfs", flags.cgroupsEnableCfs ? "true" : "false"}};
   for (const auto& name : *names) {
-    auto containerizer = daemon.modules().create<api::Containerizer>(name, containerizerFlags);
+    auto containerizer = daemon.modules().create<api::Containerizer>(
+        name, flagsFor(api::kKindContainerizer, name, moduleFlags));
     if (!containerizer) return containerizer.status();
     role->containerizers_.push_back(
         {name, *containerizer, daemon.modules().executorOf(*containerizer)});
@@ -266,17 +271,17 @@ api::Result<std::unique_ptr<AgentRole>> AgentRole::start(Daemon& daemon, const C
   // --isolation: names an isolator module declares go to that module (created once, even if
   // it serves several); the rest are for the containerizers themselves, which refuse what
   // they do not know.
-  // Every isolator module is told the agent's isolation flags (appended to its manifest
-  // parameters), so it can check its controllers at start and stay idle when not asked for.
+  // Every isolator module is told --isolation (appended to its manifest parameters), so it can
+  // check its controllers at start and stay idle when not asked for, plus its own family's flags.
   const auto wanted = splitList(flags.isolation);
-  const std::vector<std::pair<std::string, std::string>> isolatorFlags = {
-      {"isolation", flags.isolation},
-      {"cgroups_root", flags.cgroupsRoot},
-      {"cgroups_enable_cfs", flags.cgroupsEnableCfs ? "true" : "false"}};
   std::set<std::string, std::less<>> served;
   for (const auto& module : daemon.moduleManager().modules()) {
     if (module.kind != api::kKindIsolator) continue;
-    auto isolator = daemon.modules().create<api::Isolator>(module.name, isolatorFlags);
+    std::vector<ModuleFlag> parameters = {{"isolation", flags.isolation}};
+    for (auto& flag : flagsFor(api::kKindIsolator, module.name, moduleFlags)) {
+      parameters.push_back(std::move(flag));
+    }
+    auto isolator = daemon.modules().create<api::Isolator>(module.name, parameters);
     if (!isolator) return isolator.status();
     api::Executor* executor = daemon.modules().executorOf(*isolator);
     std::promise<std::vector<std::string>> asked;

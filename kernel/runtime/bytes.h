@@ -30,10 +30,10 @@ inline constexpr uint64_t kGigabyte = 1024 * kMegabyte;
 /// One terabyte (1024 GB).
 inline constexpr uint64_t kTerabyte = 1024 * kGigabyte;
 
-/// Parses `<digits><unit>` with unit `B`, `KB`, `MB`, `GB` or `TB` (any case), 1024-based, as
-/// stout's `Bytes::parse` does: no fractions, no space, the unit is required. Errors:
-/// InvalidArgument naming the text, e.g. `'1.5GB' is not a valid size: fractions are not
-/// allowed`; also when the size does not fit in 64 bits.
+/// api::parseBytes() (tessera/api/parameters.h, shared with module parameters): `<digits><unit>`
+/// with unit `B`, `KB`, `MB`, `GB` or `TB` (any case), 1024-based, as stout's `Bytes::parse`.
+/// Errors: InvalidArgument naming the text, e.g. `'1.5GB' is not a valid size: fractions are
+/// not allowed`; also when the size does not fit in 64 bits.
 [[nodiscard]] api::Result<Bytes> parseBytes(std::string_view text);
 
 /// Prints `bytes` as stout does: the largest unit that loses nothing (`0B`, `100B`, `10KB`,

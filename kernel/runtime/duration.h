@@ -1,6 +1,7 @@
 #pragma once
 
-/// Durations as operators write them (stout's syntax): `500ms`, `5secs`, `1.5mins`.
+/// Durations as operators write them (stout's syntax): `500ms`, `5secs`, `1.5mins`. The grammar
+/// lives once, in module_api (tessera/api/duration.h), so flags and module parameters agree.
 
 #include <chrono>
 #include <string>
@@ -13,18 +14,11 @@ namespace tessera::kernel::runtime {
 /// A span of time, to the nanosecond. Flags, timeouts and intervals all use this type.
 using Duration = std::chrono::nanoseconds;
 
-/// Parses `<number><unit>`: a non-negative decimal number (`5`, `1.5`, `.5`) followed by one
-/// of `ns`, `us`, `ms`, `secs`, `mins`, `hrs`, `days`, `weeks`, with nothing in between, as
-/// stout's `Duration::parse` does. Fractions below a nanosecond are dropped. Errors:
-/// InvalidArgument naming the text, e.g. `'5parsecs' is not a valid duration: unknown unit
-/// 'parsecs' (use ns, us, ms, secs, mins, hrs, days or weeks)`; also when the value does not
-/// fit in 64-bit nanoseconds.
+/// api::parseDuration(): `<number><unit>` with unit `ns`, `us`, `ms`, `secs`, `mins`, `hrs`,
+/// `days` or `weeks`. Errors: InvalidArgument naming the text.
 [[nodiscard]] api::Result<Duration> parseDuration(std::string_view text);
 
-/// Prints `duration` the way stout's `operator<<(ostream&, Duration)` does: the largest unit
-/// the value reaches, unless a whole number in the next smaller unit reads better (`90secs`,
-/// not `1.5mins`; `500ms`; `2mins`; `10days`), up to 15 significant digits. Negative values
-/// get a leading `-`.
+/// api::formatDuration(): stout's printing (`90secs`, `500ms`, `10days`).
 std::string formatDuration(Duration duration);
 
 }  // namespace tessera::kernel::runtime

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cassert>
 #include <cctype>
 #include <cerrno>
 #include <charconv>
@@ -14,6 +15,8 @@
 #include <fstream>
 #include <sstream>
 #include <system_error>
+
+#include "tessera/api/parameters.h"
 
 namespace tessera::kernel::runtime {
 namespace {
@@ -71,11 +74,11 @@ api::Result<Flag::Value> parseValue(FlagType type, const std::string& raw) {
       return Flag::Value(raw);
     case FlagType::kOptionalString:
       return Flag::Value(std::optional<std::string>(raw));
-    case FlagType::kBool:
-      // stout's spellings.
-      if (raw == "true" || raw == "1") return Flag::Value(true);
-      if (raw == "false" || raw == "0") return Flag::Value(false);
-      return api::invalidArgument("'{}' is not a valid bool (use true or false)", raw);
+    case FlagType::kBool: {
+      api::Result<bool> value = api::parseBool(raw);
+      if (!value) return value.status();
+      return Flag::Value(*value);
+    }
     case FlagType::kInt: {
       int64_t value = 0;
       if (!parseWhole(raw, value)) return api::invalidArgument("'{}' is not a valid integer", raw);
@@ -151,11 +154,13 @@ struct Candidate {
 // earlier one's value, a second value from the same source is an error.
 class Collector {
  public:
-  explicit Collector(size_t flagCount) : winners_(flagCount), seen_(flagCount) {}
+  explicit Collector(const std::vector<std::unique_ptr<Flag>>& flags)
+      : flags_(flags), winners_(flags.size()), seen_(flags.size()) {}
 
   void beginSource() { std::fill(seen_.begin(), seen_.end(), false); }
 
-  api::Status offer(size_t index, const Flag& flag, Candidate candidate) {
+  api::Status offer(const Flag& flag, Candidate candidate) {
+    const size_t index = indexOf(flag);
     if (seen_[index])
       return api::invalidArgument("flag '--{}' is given more than once", flag.name());
     seen_[index] = true;
@@ -163,9 +168,19 @@ class Collector {
     return api::Status::ok();
   }
 
-  std::vector<std::optional<Candidate>>& winners() { return winners_; }
+  // By the flags' declaration order.
+  const std::vector<std::optional<Candidate>>& winners() const { return winners_; }
 
  private:
+  size_t indexOf(const Flag& flag) const {
+    for (size_t i = 0; i < flags_.size(); ++i) {
+      if (flags_[i].get() == &flag) return i;
+    }
+    assert(false && "a flag of another set");
+    return 0;
+  }
+
+  const std::vector<std::unique_ptr<Flag>>& flags_;
   std::vector<std::optional<Candidate>> winners_;
   std::vector<bool> seen_;
 };
@@ -354,72 +369,72 @@ api::Result<FlagLoadResult> FlagSet::load(int argc, const char* const* argv,
   return load(args, options);
 }
 
-api::Result<FlagLoadResult> FlagSet::load(const std::vector<std::string>& args,
-                                          const FlagLoadOptions& options) {
-  FlagLoadResult result;
-  Collector collector(flags_.size());
-  const auto indexOf = [this](const Flag* flag) -> size_t {
-    for (size_t i = 0; i < flags_.size(); ++i) {
-      if (flags_[i].get() == flag) return i;
-    }
-    return flags_.size();
-  };
+namespace {
 
-  // 1. The config directory: one file per flag.
-  if (options.configDir) {
-    collector.beginSource();
-    std::error_code error;
-    std::vector<std::filesystem::path> files;
-    for (std::filesystem::directory_iterator it(*options.configDir, error), end;
-         !error && it != end; it.increment(error)) {
-      if (it->is_regular_file(error)) files.push_back(it->path());
-    }
-    if (error && error != std::errc::no_such_file_or_directory) {
-      return api::invalidArgument("cannot read config directory '{}': {}",
-                                  options.configDir->string(), error.message());
-    }
-    std::sort(files.begin(), files.end());
-    for (const std::filesystem::path& path : files) {
-      std::string name = path.filename().string();
-      if (name.starts_with(".")) continue;
-      // Mesos packaging's convention for bools: an empty `?name` sets, `?no-name` clears.
-      std::optional<std::string> boolValue;
-      if (name.starts_with("?")) {
-        name = name.substr(1);
-        boolValue = "true";
-        if (name.starts_with("no-")) {
-          name = name.substr(3);
-          boolValue = "false";
-        }
-      }
-      const Flag* flag = find(name);
-      if (flag == nullptr) {
-        result.warnings.push_back(fmt::format(
-            "ignoring '{}' in the config directory: no flag '--{}'", path.string(), name));
-        continue;
-      }
-      const std::string label = fmt::format("flag '--{}' (from '{}')", flag->name(), path.string());
-      std::string raw;
-      if (boolValue) {
-        if (flag->type() != FlagType::kBool) {
-          return api::invalidArgument("{}: '?' files are only for bool flags", label);
-        }
-        raw = *boolValue;
-      } else {
-        api::Result<std::string> content = readFile(path.string());
-        if (!content) return content.status().withContext("{}", label);
-        raw = trim(*content);
-        // An empty file for a bool means "set", like a bare `--name`.
-        if (flag->type() == FlagType::kBool && raw.empty()) raw = "true";
-      }
-      api::Status offered = collector.offer(
-          indexOf(flag), *flag, Candidate{raw, FlagSource::kConfigDir, path.string(), label});
-      if (!offered) return offered;
-    }
+// Mesos packaging's convention for bools: an empty `?name` sets, `?no-name` clears. Returns the
+// flag name and, for such a file, the value it stands for.
+std::pair<std::string, std::optional<std::string>> configFileFlag(std::string name) {
+  if (!name.starts_with("?")) return {std::move(name), std::nullopt};
+  name = name.substr(1);
+  if (name.starts_with("no-")) return {name.substr(3), "false"};
+  return {std::move(name), "true"};
+}
+
+api::Result<std::vector<std::filesystem::path>> configFiles(const std::filesystem::path& dir) {
+  std::error_code error;
+  std::vector<std::filesystem::path> files;
+  for (std::filesystem::directory_iterator it(dir, error), end; !error && it != end;
+       it.increment(error)) {
+    if (it->is_regular_file(error)) files.push_back(it->path());
   }
+  if (error && error != std::errc::no_such_file_or_directory) {
+    return api::invalidArgument("cannot read config directory '{}': {}", dir.string(),
+                                error.message());
+  }
+  std::sort(files.begin(), files.end());
+  return files;
+}
 
-  // 2. The environment, lowest-precedence prefix first.
-  for (auto prefix = options.envPrefixes.rbegin(); prefix != options.envPrefixes.rend(); ++prefix) {
+// Step 1: the config directory, one file per flag.
+api::Status collectConfigDir(const FlagSet& set, const std::filesystem::path& dir,
+                             Collector& collector, std::vector<std::string>& warnings) {
+  collector.beginSource();
+  auto files = configFiles(dir);
+  if (!files) return files.status();
+  for (const std::filesystem::path& path : *files) {
+    if (path.filename().string().starts_with(".")) continue;
+    auto [name, boolValue] = configFileFlag(path.filename().string());
+    const Flag* flag = set.find(name);
+    if (flag == nullptr) {
+      warnings.push_back(fmt::format("ignoring '{}' in the config directory: no flag '--{}'",
+                                     path.string(), name));
+      continue;
+    }
+    const std::string label = fmt::format("flag '--{}' (from '{}')", flag->name(), path.string());
+    std::string raw;
+    if (boolValue) {
+      if (flag->type() != FlagType::kBool) {
+        return api::invalidArgument("{}: '?' files are only for bool flags", label);
+      }
+      raw = *boolValue;
+    } else {
+      api::Result<std::string> content = readFile(path.string());
+      if (!content) return content.status().withContext("{}", label);
+      raw = trim(*content);
+      // An empty file for a bool means "set", like a bare `--name`.
+      if (flag->type() == FlagType::kBool && raw.empty()) raw = "true";
+    }
+    api::Status offered =
+        collector.offer(*flag, Candidate{raw, FlagSource::kConfigDir, path.string(), label});
+    if (!offered) return offered;
+  }
+  return api::Status::ok();
+}
+
+// Step 2: the environment, lowest-precedence prefix first.
+api::Status collectEnvironment(const FlagSet& set, const std::vector<std::string>& prefixes,
+                               Collector& collector, std::vector<std::string>& warnings) {
+  for (auto prefix = prefixes.rbegin(); prefix != prefixes.rend(); ++prefix) {
     collector.beginSource();
     std::vector<std::pair<std::string, std::string>> variables;
     for (char** entry = ::environ; entry != nullptr && *entry != nullptr; ++entry) {
@@ -431,23 +446,46 @@ api::Result<FlagLoadResult> FlagSet::load(const std::vector<std::string>& args,
     std::sort(variables.begin(), variables.end());
     for (const auto& [variable, value] : variables) {
       const std::string name = lower(std::string_view(variable).substr(prefix->size()));
-      const Flag* flag = find(name);
+      const Flag* flag = set.find(name);
       if (flag == nullptr) {
-        result.warnings.push_back(
+        warnings.push_back(
             fmt::format("ignoring environment variable '{}': no flag '--{}'", variable, name));
         continue;
       }
       std::string raw = value;
       if (flag->type() == FlagType::kBool && raw.empty()) raw = "true";
       api::Status offered = collector.offer(
-          indexOf(flag), *flag,
-          Candidate{raw, FlagSource::kEnvironment, variable,
-                    fmt::format("flag '--{}' (from '{}')", flag->name(), variable)});
+          *flag, Candidate{raw, FlagSource::kEnvironment, variable,
+                           fmt::format("flag '--{}' (from '{}')", flag->name(), variable)});
       if (!offered) return offered;
     }
   }
+  return api::Status::ok();
+}
 
-  // 3. The command line.
+// The raw value of `--name[=value]` at args[i] for `flag`; may consume args[i + 1].
+api::Result<std::string> commandLineValue(const Flag& flag, const std::string& name, bool negated,
+                                          const std::optional<std::string>& value,
+                                          const std::vector<std::string>& args, size_t& i) {
+  if (flag.type() == FlagType::kBool) {
+    if (negated && value) return api::invalidArgument("flag '--{}' takes no value", name);
+    // `--name` and `--name=` mean true, as in stout.
+    return negated ? "false" : (value && !value->empty() ? *value : "true");
+  }
+  if (negated) {
+    return api::invalidArgument("flag '--{}' is not a bool, '--{}' is not allowed", flag.name(),
+                                name);
+  }
+  if (value) return *value;
+  if (i + 1 < args.size() && !args[i + 1].starts_with("--")) {
+    return args[++i];  // `--name value`, as Marathon and Chronos take it.
+  }
+  return api::invalidArgument("flag '--{}' needs a value", name);
+}
+
+// Step 3: the command line.
+api::Status collectCommandLine(const FlagSet& set, const std::vector<std::string>& args,
+                               Collector& collector, FlagLoadResult& result) {
   collector.beginSource();
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& arg = args[i];
@@ -463,53 +501,42 @@ api::Result<FlagLoadResult> FlagSet::load(const std::vector<std::string>& args,
     const std::string name = arg.substr(2, eq == std::string::npos ? std::string::npos : eq - 2);
     std::optional<std::string> value;
     if (eq != std::string::npos) value = arg.substr(eq + 1);
-
     if (name == "help") {
       result.help = true;
       continue;
     }
-    const Flag* flag = find(name);
+    const Flag* flag = set.find(name);
     bool negated = false;
     if (flag == nullptr && name.starts_with("no-")) {
-      flag = find(name.substr(3));
+      flag = set.find(name.substr(3));
       negated = flag != nullptr;
     }
     if (flag == nullptr) return api::invalidArgument("unknown flag '--{}'", name);
-
-    std::string raw;
-    if (flag->type() == FlagType::kBool) {
-      if (negated && value) {
-        return api::invalidArgument("flag '--{}' takes no value", name);
-      }
-      // `--name` and `--name=` mean true, as in stout.
-      raw = negated ? "false" : (value && !value->empty() ? *value : "true");
-    } else if (negated) {
-      return api::invalidArgument("flag '--{}' is not a bool, '--{}' is not allowed", flag->name(),
-                                  name);
-    } else if (value) {
-      raw = *value;
-    } else if (i + 1 < args.size() && !args[i + 1].starts_with("--")) {
-      raw = args[++i];  // `--name value`, as Marathon and Chronos take it.
-    } else {
-      return api::invalidArgument("flag '--{}' needs a value", name);
-    }
+    api::Result<std::string> raw = commandLineValue(*flag, name, negated, value, args, i);
+    if (!raw) return raw.status();
     api::Status offered = collector.offer(
-        indexOf(flag), *flag,
-        Candidate{raw, FlagSource::kCommandLine, "--" + name, fmt::format("flag '--{}'", name)});
+        *flag,
+        Candidate{*raw, FlagSource::kCommandLine, "--" + name, fmt::format("flag '--{}'", name)});
     if (!offered) return offered;
   }
+  return api::Status::ok();
+}
 
-  // 4. Parse every winner before changing anything, so that an error changes nothing.
-  struct Staged {
-    Flag::Value value;
-    std::string filePath;
-  };
-  std::vector<std::optional<Staged>> staged(flags_.size());
-  for (size_t i = 0; i < flags_.size(); ++i) {
-    const Flag& flag = *flags_[i];
+// A winner's value, parsed, and the file it was read from (for `file://`).
+struct Staged {
+  Flag::Value value;
+  std::string filePath;
+};
+
+// Step 4: parse every winner before changing anything, so that an error changes nothing.
+api::Result<std::vector<std::optional<Staged>>> stageValues(
+    const std::vector<std::unique_ptr<Flag>>& flags, const Collector& collector, bool help) {
+  std::vector<std::optional<Staged>> staged(flags.size());
+  for (size_t i = 0; i < flags.size(); ++i) {
+    const Flag& flag = *flags[i];
     const std::optional<Candidate>& candidate = collector.winners()[i];
     if (!candidate) {
-      if (flag.isRequired() && !result.help) {
+      if (flag.isRequired() && !help) {
         return api::invalidArgument("flag '--{}' is required", flag.name());
       }
       continue;
@@ -526,16 +553,36 @@ api::Result<FlagLoadResult> FlagSet::load(const std::vector<std::string>& args,
     if (!value) return value.status().withContext("{}", candidate->label);
     staged[i] = Staged{std::move(*value), std::move(filePath)};
   }
+  return staged;
+}
 
-  // 5. Commit.
+}  // namespace
+
+api::Result<FlagLoadResult> FlagSet::load(const std::vector<std::string>& args,
+                                          const FlagLoadOptions& options) {
+  FlagLoadResult result;
+  Collector collector(flags_);
+  if (options.configDir) {
+    api::Status read = collectConfigDir(*this, *options.configDir, collector, result.warnings);
+    if (!read) return read;
+  }
+  if (api::Status read = collectEnvironment(*this, options.envPrefixes, collector, result.warnings);
+      !read) {
+    return read;
+  }
+  if (api::Status read = collectCommandLine(*this, args, collector, result); !read) return read;
+  auto staged = stageValues(flags_, collector, result.help);
+  if (!staged) return staged.status();
+
+  // Step 5: commit; flags no source names get their default back.
   for (size_t i = 0; i < flags_.size(); ++i) {
     Flag& flag = *flags_[i];
-    if (staged[i]) {
+    if (const std::optional<Staged>& value = (*staged)[i]) {
       const Candidate& candidate = *collector.winners()[i];
-      flag.assign(staged[i]->value);
+      flag.assign(value->value);
       flag.source_ = candidate.source;
       flag.origin_ = candidate.origin;
-      flag.filePath_ = staged[i]->filePath;
+      flag.filePath_ = value->filePath;
     } else {
       flag.assign(flag.default_);
       flag.source_ = FlagSource::kDefault;

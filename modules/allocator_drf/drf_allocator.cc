@@ -2,9 +2,7 @@
 
 #include <algorithm>
 #include <cassert>
-#include <cctype>
 #include <cmath>
-#include <cstdlib>
 #include <limits>
 #include <tuple>
 #include <utility>
@@ -45,71 +43,15 @@ int64_t at(const std::vector<int64_t>& values, size_t index) {
 
 // --- Parameters ---------------------------------------------------------------------------
 
-api::Result<std::chrono::nanoseconds> parseDuration(std::string_view text) {
-  size_t split = 0;
-  while (split < text.size() &&
-         (std::isdigit(static_cast<unsigned char>(text[split])) || text[split] == '.')) {
-    ++split;
-  }
-  std::string number(text.substr(0, split));
-  std::string_view unit = text.substr(split);
-  if (number.empty()) return api::invalidArgument("bad duration '{}': no number", text);
-  char* end = nullptr;
-  double value = std::strtod(number.c_str(), &end);
-  if (end != number.c_str() + number.size() || !std::isfinite(value)) {
-    return api::invalidArgument("bad duration '{}': '{}' is not a number", text, number);
-  }
-  double scale = 0;
-  if (unit == "ns") {
-    scale = 1;
-  } else if (unit == "us") {
-    scale = 1e3;
-  } else if (unit == "ms") {
-    scale = 1e6;
-  } else if (unit == "s" || unit == "sec" || unit == "secs") {
-    scale = 1e9;
-  } else if (unit == "min" || unit == "mins") {
-    scale = 60e9;
-  } else if (unit == "hr" || unit == "hrs") {
-    scale = 3600e9;
-  } else if (unit == "day" || unit == "days") {
-    scale = 86400e9;
-  } else if (unit == "week" || unit == "weeks") {
-    scale = 7 * 86400e9;
-  } else {
-    return api::invalidArgument(
-        "bad duration '{}': unknown unit '{}' (ns, us, ms, secs, mins, hrs, days, weeks)", text,
-        unit);
-  }
-  double nanos = value * scale;
-  if (nanos > 1e18) return api::invalidArgument("bad duration '{}': too long", text);
-  return std::chrono::nanoseconds(static_cast<int64_t>(std::llround(nanos)));
-}
-
 api::Result<DrfParameters> DrfParameters::parse(const api::Parameters& parameters) {
+  api::ParameterReader reader(parameters);
   DrfParameters result;
-  for (const auto& [key, value] : parameters.entries()) {
-    if (key == "allocation_interval") {
-      auto interval = parseDuration(value);
-      if (!interval) return interval.status().withContext("parameter 'allocation_interval'");
-      if (interval->count() <= 0) {
-        return api::invalidArgument("parameter 'allocation_interval': must be positive");
-      }
-      result.allocationInterval = *interval;
-    } else if (key == "fair_sharing_excluded_resource_names") {
-      result.fairnessExcludedResourceNames.clear();
-      size_t start = 0;
-      while (start <= value.size()) {
-        size_t comma = value.find(',', start);
-        if (comma == std::string::npos) comma = value.size();
-        std::string name = value.substr(start, comma - start);
-        if (!name.empty()) result.fairnessExcludedResourceNames.push_back(name);
-        start = comma + 1;
-      }
-    } else {
-      return api::invalidArgument("unknown parameter '{}'", key);
-    }
-  }
+  auto interval = reader.duration("allocation_interval", result.allocationInterval);
+  if (!interval) return interval.status();
+  if (interval->count() <= 0) return reader.invalid("allocation_interval", "must be positive");
+  result.allocationInterval = *interval;
+  result.fairnessExcludedResourceNames = reader.list("fair_sharing_excluded_resource_names");
+  if (auto unknown = reader.rejectUnknown(); !unknown) return unknown;
   return result;
 }
 

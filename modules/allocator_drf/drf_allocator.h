@@ -20,16 +20,13 @@
 
 namespace tessera::modules::drf {
 
-/// Parses a Mesos duration (`1secs`, `500ms`, `2mins`, `1.5s`, `100us`, `10ns`, `1hrs`,
-/// `1days`, `1weeks`). Errors: InvalidArgument naming the text.
-api::Result<std::chrono::nanoseconds> parseDuration(std::string_view text);
-
 /// Module parameters (modules.json `parameters`), see README.md.
 struct DrfParameters {
   std::chrono::nanoseconds allocationInterval = std::chrono::seconds(1);
   std::vector<std::string> fairnessExcludedResourceNames;
-  /// Parses `allocation_interval` and `fair_sharing_excluded_resource_names`.
-  /// Errors: InvalidArgument naming the key.
+  /// Parses `allocation_interval` (a Mesos duration, tessera/api/duration.h) and
+  /// `fair_sharing_excluded_resource_names` (comma-separated). Errors: InvalidArgument naming the
+  /// parameter, also for a parameter it does not know.
   static api::Result<DrfParameters> parse(const api::Parameters& parameters);
 };
 

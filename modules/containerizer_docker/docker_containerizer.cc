@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "modules/containerizer_docker/docker_spec.h"
+#include "tessera/api/duration.h"
 
 namespace tessera::modules::containerizer_docker {
 
@@ -27,10 +28,6 @@ constexpr auto kPullTimeout = std::chrono::minutes(5);
 constexpr auto kLogsGrace = 5s;
 // How long a wait on a running container may take: for ever, in practice.
 constexpr auto kForever = std::chrono::hours(24 * 365);
-
-double nowSeconds() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
 
 Object::Ptr parseObject(const std::string& text) {
   try {
@@ -132,34 +129,17 @@ std::optional<std::string> lastWrite(const std::string& sandbox) {
 
 api::Result<std::unique_ptr<api::Module>> DockerContainerizer::create(
     const api::Parameters& parameters, api::Context& context) {
-  std::string socket = kDefaultSocket;
-  bool killOrphans = true;
-  for (const auto& [key, value] : parameters.entries()) {
-    if (key == "docker_socket") {
-      if (value.empty() || value.front() != '/') {
-        return api::invalidArgument(
-            "parameter 'docker_socket' (--docker_socket): '{}' is not an "
-            "absolute path",
-            value);
-      }
-      socket = value;
-    } else if (key == "docker_kill_orphans") {
-      if (value == "true" || value == "1") {
-        killOrphans = true;
-      } else if (value == "false" || value == "0") {
-        killOrphans = false;
-      } else {
-        return api::invalidArgument(
-            "parameter 'docker_kill_orphans' (--docker_kill_orphans): '{}' is neither true nor "
-            "false",
-            value);
-      }
-    } else {
-      return api::invalidArgument("unknown parameter '{}'", key);
-    }
+  api::ParameterReader reader(parameters);
+  std::string socket = reader.string("docker_socket", kDefaultSocket);
+  if (socket.empty() || socket.front() != '/') {
+    return reader.invalid("docker_socket",
+                          fmt::format("'{}' is not an absolute path (--docker_socket)", socket));
   }
+  auto killOrphans = reader.boolean("docker_kill_orphans", true);
+  if (!killOrphans) return killOrphans.status();
+  if (auto unknown = reader.rejectUnknown(); !unknown) return unknown;
   return std::unique_ptr<api::Module>(
-      std::make_unique<DockerContainerizer>(context, std::move(socket), killOrphans));
+      std::make_unique<DockerContainerizer>(context, std::move(socket), *killOrphans));
 }
 
 DockerContainerizer::DockerContainerizer(api::Context& context, std::string socketPath,
@@ -652,7 +632,7 @@ void DockerContainerizer::usage(std::string_view containerId,
         auto stats = parseObject(result->body);
         if (!stats) return done(api::internalError("unreadable statistics of '{}'", name));
         v1::ResourceStatistics out;
-        out.set_timestamp(nowSeconds());
+        out.set_timestamp(api::nowSeconds());
         out.set_cpus_user_time_secs(
             static_cast<double>(intAt(stats, {"cpu_stats", "cpu_usage", "usage_in_usermode"})) /
             1e9);

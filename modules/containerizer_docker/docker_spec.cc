@@ -161,27 +161,11 @@ api::Result<int64_t> parseDockerSize(std::string_view text) {
   return value * multiplier;
 }
 
-api::Result<std::string> containerCreateBody(const api::ContainerConfig& config,
-                                             std::string_view agentWorkDir) {
-  if (!config.container || config.container->type() != v1::ContainerInfo::DOCKER ||
-      !config.container->has_docker()) {
-    return api::invalidArgument("the task has no DOCKER ContainerInfo");
-  }
-  const v1::ContainerInfo& container = *config.container;
-  const v1::ContainerInfo::DockerInfo& docker = container.docker();
-  if (docker.image().empty()) {
-    return api::invalidArgument("the task's ContainerInfo.docker has no image");
-  }
+namespace {
 
-  Object::Ptr body(new Object());
-  Object::Ptr host(new Object());
-  body->set("Image", docker.image());
-  body->set("Labels", Object::Ptr(new Object()));
-  if (!container.hostname().empty()) body->set("Hostname", container.hostname());
-
-  // Command: shell → /bin/sh -c value (Mesos overrides the entrypoint the same way); argv →
-  // the arguments, or the value alone; neither → the image's own command.
-  const v1::CommandInfo& command = config.command;
+// Command: shell → /bin/sh -c value (Mesos overrides the entrypoint the same way); argv → the
+// arguments, or the value alone; neither → the image's own command.
+void setCommand(Object::Ptr body, const v1::CommandInfo& command) {
   if (command.shell()) {
     if (!command.value().empty()) {
       Array::Ptr entrypoint(new Array());
@@ -201,29 +185,37 @@ api::Result<std::string> containerCreateBody(const api::ContainerConfig& config,
     }
     body->set("Cmd", cmd);
   }
+}
 
-  // Environment: the agent's MESOS_* (with the sandbox as the container sees it), then the
-  // command's own, then the parameters'.
+// Environment: the agent's MESOS_* (with the sandbox as the container sees it), then the
+// command's own; the parameters' come later.
+std::vector<std::string> environmentOf(const api::ContainerConfig& config) {
   std::map<std::string, std::string> environment = config.environment;
   environment.erase("MESOS_DIRECTORY");
   environment["MESOS_SANDBOX"] = std::string(kContainerSandbox);
-  for (const auto& variable : command.environment().variables()) {
+  for (const auto& variable : config.command.environment().variables()) {
     environment[variable.name()] = variable.value();
   }
   std::vector<std::string> env;
   for (const auto& [name, value] : environment) env.push_back(name + "=" + value);
+  return env;
+}
 
-  auto labels = body->getObject("Labels");
+Object::Ptr labelsOf(const api::ContainerConfig& config, std::string_view agentWorkDir) {
+  Object::Ptr labels(new Object());
   labels->set(kLabelAgentId, config.agentId);
   labels->set(kLabelFrameworkId, config.frameworkId);
   labels->set(kLabelTaskId, config.taskId);
   labels->set(kLabelContainerId, config.containerId);
   labels->set(kLabelWorkDir, std::string(agentWorkDir));
+  return labels;
+}
 
-  // Mounts: the sandbox, then the task's volumes.
+// Mounts: the sandbox, then the task's volumes.
+api::Result<Array::Ptr> bindsOf(const api::ContainerConfig& config) {
   Array::Ptr binds(new Array());
   binds->add(fmt::format("{}:{}:rw", config.sandboxDirectory, kContainerSandbox));
-  for (const auto& volume : container.volumes()) {
+  for (const auto& volume : config.container->volumes()) {
     if (volume.container_path().empty()) {
       return api::invalidArgument("a volume of the task has no container_path");
     }
@@ -236,80 +228,124 @@ api::Result<std::string> containerCreateBody(const api::ContainerConfig& config,
     binds->add(fmt::format("{}:{}:{}", hostPath, volume.container_path(),
                            volume.mode() == v1::Volume::RO ? "ro" : "rw"));
   }
-  host->set("Binds", binds);
+  return binds;
+}
 
-  // Network and ports.
+api::Status setNetworkMode(Object::Ptr host, const v1::ContainerInfo::DockerInfo& docker) {
   switch (docker.network()) {
     case v1::ContainerInfo::DockerInfo::HOST:
       host->set("NetworkMode", std::string("host"));
-      break;
+      return api::Status::ok();
     case v1::ContainerInfo::DockerInfo::BRIDGE:
       host->set("NetworkMode", std::string("bridge"));
-      break;
+      return api::Status::ok();
     case v1::ContainerInfo::DockerInfo::NONE:
       host->set("NetworkMode", std::string("none"));
-      break;
+      return api::Status::ok();
     default:
       return api::invalidArgument("docker network '{}' is not supported (HOST, BRIDGE, NONE)",
                                   v1::ContainerInfo::DockerInfo::Network_Name(docker.network()));
   }
-  if (docker.port_mappings_size() > 0) {
-    if (docker.network() != v1::ContainerInfo::DockerInfo::BRIDGE) {
-      return api::invalidArgument("port mappings need docker network BRIDGE, not {}",
-                                  v1::ContainerInfo::DockerInfo::Network_Name(docker.network()));
-    }
-    const auto ports = config.resources.ports();
-    Object::Ptr exposed(new Object());
-    Object::Ptr bindings(new Object());
-    for (const auto& mapping : docker.port_mappings()) {
-      const uint32_t hostPort = mapping.host_port();
-      bool inside = false;
-      for (const auto& range : ports)
-        inside = inside || (hostPort >= range.begin && hostPort <= range.end);
-      if (!inside) {
-        return api::invalidArgument(
-            "host port {} of a port mapping is not in the task's 'ports' resources {}", hostPort,
-            rangesText(ports));
-      }
-      if (mapping.container_port() == 0 || mapping.container_port() > 65535) {
-        return api::invalidArgument("port mapping of host port {} has no valid container_port",
-                                    hostPort);
-      }
-      std::string protocols = mapping.protocol().empty() ? "tcp" : mapping.protocol();
-      std::stringstream list(protocols);
-      std::string protocol;
-      while (std::getline(list, protocol, ',')) {
-        if (protocol != "tcp" && protocol != "udp") {
-          return api::invalidArgument("port mapping protocol '{}' is neither tcp nor udp",
-                                      protocol);
-        }
-        const std::string key = fmt::format("{}/{}", mapping.container_port(), protocol);
-        exposed->set(key, Object::Ptr(new Object()));
-        Array::Ptr hostPorts =
-            bindings->has(key) ? bindings->getArray(key) : Array::Ptr(new Array());
-        Object::Ptr binding(new Object());
-        binding->set("HostPort", std::to_string(hostPort));
-        hostPorts->add(binding);
-        bindings->set(key, hostPorts);
-      }
-    }
-    body->set("ExposedPorts", exposed);
-    host->set("PortBindings", bindings);
-  }
-  host->set("Privileged", docker.privileged());
+}
 
-  // Limits: cpu shares (Mesos: cpus × 1024, at least 2), memory with no extra swap.
-  if (double cpus = config.resources.cpus(); cpus > 0) {
+// One port mapping's `<port>/<protocol>` keys into ExposedPorts and PortBindings.
+api::Status addPortMapping(const v1::ContainerInfo::DockerInfo::PortMapping& mapping,
+                           const std::vector<api::ValueRange>& ports, Object::Ptr exposed,
+                           Object::Ptr bindings) {
+  const uint32_t hostPort = mapping.host_port();
+  bool inside = false;
+  for (const auto& range : ports)
+    inside = inside || (hostPort >= range.begin && hostPort <= range.end);
+  if (!inside) {
+    return api::invalidArgument(
+        "host port {} of a port mapping is not in the task's 'ports' resources {}", hostPort,
+        rangesText(ports));
+  }
+  if (mapping.container_port() == 0 || mapping.container_port() > 65535) {
+    return api::invalidArgument("port mapping of host port {} has no valid container_port",
+                                hostPort);
+  }
+  std::stringstream list(mapping.protocol().empty() ? "tcp" : mapping.protocol());
+  std::string protocol;
+  while (std::getline(list, protocol, ',')) {
+    if (protocol != "tcp" && protocol != "udp") {
+      return api::invalidArgument("port mapping protocol '{}' is neither tcp nor udp", protocol);
+    }
+    const std::string key = fmt::format("{}/{}", mapping.container_port(), protocol);
+    exposed->set(key, Object::Ptr(new Object()));
+    Array::Ptr hostPorts = bindings->has(key) ? bindings->getArray(key) : Array::Ptr(new Array());
+    Object::Ptr binding(new Object());
+    binding->set("HostPort", std::to_string(hostPort));
+    hostPorts->add(binding);
+    bindings->set(key, hostPorts);
+  }
+  return api::Status::ok();
+}
+
+api::Status setPortMappings(Object::Ptr body, Object::Ptr host,
+                            const v1::ContainerInfo::DockerInfo& docker,
+                            const api::Resources& resources) {
+  if (docker.port_mappings_size() == 0) return api::Status::ok();
+  if (docker.network() != v1::ContainerInfo::DockerInfo::BRIDGE) {
+    return api::invalidArgument("port mappings need docker network BRIDGE, not {}",
+                                v1::ContainerInfo::DockerInfo::Network_Name(docker.network()));
+  }
+  const auto ports = resources.ports();
+  Object::Ptr exposed(new Object());
+  Object::Ptr bindings(new Object());
+  for (const auto& mapping : docker.port_mappings()) {
+    api::Status added = addPortMapping(mapping, ports, exposed, bindings);
+    if (!added) return added;
+  }
+  body->set("ExposedPorts", exposed);
+  host->set("PortBindings", bindings);
+  return api::Status::ok();
+}
+
+// Limits: cpu shares (Mesos: cpus × 1024, at least 2), memory with no extra swap.
+void setLimits(Object::Ptr host, const api::Resources& resources) {
+  if (double cpus = resources.cpus(); cpus > 0) {
     host->set("CpuShares", std::max<int64_t>(2, static_cast<int64_t>(cpus * 1024)));
   }
-  if (double mem = config.resources.mem(); mem > 0) {
+  if (double mem = resources.mem(); mem > 0) {
     // Docker refuses limits under 6MB.
     const int64_t bytes =
         std::max<int64_t>(6 * 1024 * 1024, static_cast<int64_t>(mem * 1024 * 1024));
     host->set("Memory", bytes);
     host->set("MemorySwap", bytes);
   }
+}
 
+}  // namespace
+
+api::Result<std::string> containerCreateBody(const api::ContainerConfig& config,
+                                             std::string_view agentWorkDir) {
+  if (!config.container || config.container->type() != v1::ContainerInfo::DOCKER ||
+      !config.container->has_docker()) {
+    return api::invalidArgument("the task has no DOCKER ContainerInfo");
+  }
+  const v1::ContainerInfo& container = *config.container;
+  const v1::ContainerInfo::DockerInfo& docker = container.docker();
+  if (docker.image().empty()) {
+    return api::invalidArgument("the task's ContainerInfo.docker has no image");
+  }
+
+  Object::Ptr body(new Object());
+  Object::Ptr host(new Object());
+  body->set("Image", docker.image());
+  if (!container.hostname().empty()) body->set("Hostname", container.hostname());
+  setCommand(body, config.command);
+  std::vector<std::string> env = environmentOf(config);
+  body->set("Labels", labelsOf(config, agentWorkDir));
+  auto binds = bindsOf(config);
+  if (!binds) return binds.status();
+  host->set("Binds", *binds);
+  if (api::Status network = setNetworkMode(host, docker); !network) return network;
+  if (api::Status ports = setPortMappings(body, host, docker, config.resources); !ports) {
+    return ports;
+  }
+  host->set("Privileged", docker.privileged());
+  setLimits(host, config.resources);
   for (const auto& parameter : docker.parameters()) {
     auto applied = applyParameter(parameter.key(), parameter.value(), body, host, env);
     if (!applied) return applied;

@@ -6,12 +6,12 @@
 
 #include <cassert>
 #include <cerrno>
-#include <charconv>
 #include <cstring>
 #include <filesystem>
 #include <set>
 
 #include "modules/containerizer_native/proc.h"
+#include "tessera/api/duration.h"
 
 namespace tessera::modules::containerizer_native {
 
@@ -21,10 +21,6 @@ constexpr const char* kCheckpointData = "native/1";
 constexpr const char* kUnknownStatus =
     "Command ended while not a child of this agent (recovered after a restart); its exit status "
     "is unknown";
-
-double nowSeconds() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
 
 void closeIf(int& fd) {
   if (fd >= 0) close(fd);
@@ -38,40 +34,14 @@ bool validContainerId(std::string_view id) {
 
 }  // namespace
 
-api::Result<std::chrono::nanoseconds> parseDuration(std::string_view text) {
-  size_t split = 0;
-  while (split < text.size() && ((text[split] >= '0' && text[split] <= '9') || text[split] == '.'))
-    ++split;
-  double value = 0;
-  auto [ptr, ec] = std::from_chars(text.data(), text.data() + split, value);
-  if (split == 0 || ec != std::errc() || ptr != text.data() + split) {
-    return api::invalidArgument("malformed duration '{}'", text);
-  }
-  static const std::map<std::string_view, double> kUnits = {
-      {"ns", 1.0},        {"us", 1e3},         {"ms", 1e6},           {"secs", 1e9},
-      {"mins", 60 * 1e9}, {"hrs", 3600 * 1e9}, {"days", 86400 * 1e9}, {"weeks", 604800 * 1e9}};
-  auto unit = kUnits.find(text.substr(split));
-  if (unit == kUnits.end()) {
-    return api::invalidArgument("duration '{}' needs a unit (ns, us, ms, secs, mins, hrs, days)",
-                                text);
-  }
-  return std::chrono::nanoseconds(static_cast<int64_t>(value * unit->second));
-}
-
 api::Result<std::unique_ptr<api::Module>> NativeContainerizer::create(
     const api::Parameters& parameters, api::Context& context) {
+  api::ParameterReader reader(parameters);
+  auto grace = reader.duration("default_grace_period");
+  if (!grace) return grace.status();
+  if (auto unknown = reader.rejectUnknown(); !unknown) return unknown;
   auto instance = std::make_unique<NativeContainerizer>(context);
-  for (const auto& [key, value] : parameters.entries()) {
-    if (key == "default_grace_period") {
-      auto grace = parseDuration(value);
-      if (!grace) return grace.status().withContext("parameter 'default_grace_period'");
-      instance->defaultGracePeriod_ = *grace;
-    } else if (key == "docker_socket" || key == "docker_kill_orphans") {
-      // The agent passes its Docker flags to every containerizer; they are the Docker one's.
-    } else {
-      return api::invalidArgument("unknown parameter '{}'", key);
-    }
-  }
+  if (*grace) instance->defaultGracePeriod_ = **grace;
   return std::unique_ptr<api::Module>(std::move(instance));
 }
 
@@ -564,7 +534,7 @@ void NativeContainerizer::usage(std::string_view containerId,
     stime += stat->stime;
     rss += stat->rssPages;
   }
-  stats->set_timestamp(nowSeconds());
+  stats->set_timestamp(api::nowSeconds());
   stats->set_processes(static_cast<uint32_t>(processes));
   stats->set_threads(static_cast<uint32_t>(threads));
   stats->set_cpus_user_time_secs(static_cast<double>(utime) / clockTicksPerSecond());

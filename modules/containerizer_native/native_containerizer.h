@@ -23,10 +23,6 @@ inline constexpr const char* kModuleName = "org_tessera_containerizer_native";
 /// The --isolation name (Mesos's) that runs each container in its own PID and mount namespace.
 inline constexpr std::string_view kPidNamespaceIsolation = "namespaces/pid";
 
-/// Parses a Mesos-style duration ("3secs", "500ms", "1mins", "2hrs", "10us", "5ns", "1days").
-/// Errors: InvalidArgument for anything else, negatives included.
-api::Result<std::chrono::nanoseconds> parseDuration(std::string_view text);
-
 /// Runs command tasks as plain processes (Mesos's "mesos" containerizer with the posix
 /// launcher): each container is one process tree in its own session and process group, with
 /// stdout/stderr in the sandbox, driven through the isolators of --isolation. Exits are
@@ -37,7 +33,8 @@ class NativeContainerizer final : public api::Containerizer {
  public:
   /// Module parameters: `default_grace_period` (a duration, used for recovered orphans and for
   /// destroy() with a negative grace period; defaults to the agent's). Errors: InvalidArgument
-  /// for a malformed parameter.
+  /// naming the parameter for a malformed one or one it does not know (the agent gives it no
+  /// other containerizer's flags, see docs/design.md).
   static api::Result<std::unique_ptr<api::Module>> create(const api::Parameters& parameters,
                                                           api::Context& context);
 

@@ -8,11 +8,11 @@
 
 #include <cassert>
 #include <cerrno>
-#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstring>
-#include <sstream>
+
+#include "tessera/api/duration.h"
 
 namespace tessera::modules::isolator_cgroups {
 
@@ -21,17 +21,6 @@ namespace {
 constexpr uint64_t kCfsPeriodUs = 100000;  // Mesos's 100ms
 constexpr uint64_t kMinCfsQuotaUs = 1000;  // the kernel's minimum
 constexpr double kMiB = 1024.0 * 1024.0;
-
-double nowSeconds() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
-std::string trim(std::string_view text) {
-  size_t begin = text.find_first_not_of(" \t");
-  if (begin == std::string_view::npos) return "";
-  size_t end = text.find_last_not_of(" \t");
-  return std::string(text.substr(begin, end - begin + 1));
-}
 
 bool fileExists(const std::string& path) { return ::access(path.c_str(), F_OK) == 0; }
 
@@ -134,54 +123,46 @@ void OomWatcher::loop() {
 
 // --- CgroupsIsolator ----------------------------------------------------------------------
 
-api::Result<std::unique_ptr<api::Module>> CgroupsIsolator::create(const api::Parameters& parameters,
-                                                                  api::Context& context) {
+api::Result<CgroupsIsolator::Options> CgroupsIsolator::parseOptions(
+    const api::Parameters& parameters) {
+  api::ParameterReader reader(parameters);
   Options options;
-  for (const auto& [key, value] : parameters.entries()) {
-    if (key == "isolation") {
-      options.cpu = options.mem = options.pids = false;
-      std::stringstream names(value);
-      for (std::string name; std::getline(names, name, ',');) {
-        name = trim(name);
-        if (!name.starts_with("cgroups/")) continue;  // for other isolators
-        if (name == "cgroups/cpu") {
-          options.cpu = true;
-        } else if (name == "cgroups/mem") {
-          options.mem = true;
-        } else if (name == "cgroups/pids") {
-          options.pids = true;
-        } else if (name == "cgroups/all") {
-          options.cpu = options.mem = options.pids = true;
-        } else {
-          return api::invalidArgument(
-              "isolation '{}' is not one of cgroups/cpu, cgroups/mem, cgroups/pids, cgroups/all",
-              name);
-        }
-      }
-    } else if (key == "cgroups_root") {
-      options.root = value;
-    } else if (key == "cgroups_hierarchy") {
-      options.hierarchy = value;
-    } else if (key == "cgroups_enable_cfs") {
-      if (value == "true" || value == "1") {
-        options.enableCfs = true;
-      } else if (value == "false" || value == "0" || value.empty()) {
-        options.enableCfs = false;
-      } else {
-        return api::invalidArgument("parameter 'cgroups_enable_cfs': '{}' is not true or false",
-                                    value);
-      }
-    } else if (key == "pids_max") {
-      uint64_t max = 0;
-      auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), max);
-      if (ec != std::errc() || ptr != value.data() + value.size() || max == 0) {
-        return api::invalidArgument("parameter 'pids_max': '{}' is not a positive number", value);
-      }
-      options.pidsMax = max;
+  // Only the cgroups/* names are this module's; the agent passes the whole --isolation list.
+  for (const std::string& name : reader.list("isolation")) {
+    if (!name.starts_with("cgroups/")) continue;
+    if (name == "cgroups/cpu") {
+      options.cpu = true;
+    } else if (name == "cgroups/mem") {
+      options.mem = true;
+    } else if (name == "cgroups/pids") {
+      options.pids = true;
+    } else if (name == "cgroups/all") {
+      options.cpu = options.mem = options.pids = true;
     } else {
-      return api::invalidArgument("unknown parameter '{}'", key);
+      return api::invalidArgument(
+          "isolation '{}' is not one of cgroups/cpu, cgroups/mem, cgroups/pids, cgroups/all", name);
     }
   }
+  options.root = reader.string("cgroups_root", options.root);
+  options.hierarchy = reader.string("cgroups_hierarchy", options.hierarchy);
+  auto enableCfs = reader.boolean("cgroups_enable_cfs", options.enableCfs);
+  if (!enableCfs) return enableCfs.status();
+  options.enableCfs = *enableCfs;
+  auto pidsMax = reader.integer("pids_max");
+  if (!pidsMax) return pidsMax.status();
+  if (*pidsMax) {
+    if (**pidsMax <= 0) return reader.invalid("pids_max", "must be positive");
+    options.pidsMax = static_cast<uint64_t>(**pidsMax);
+  }
+  if (auto unknown = reader.rejectUnknown(); !unknown) return unknown;
+  return options;
+}
+
+api::Result<std::unique_ptr<api::Module>> CgroupsIsolator::create(const api::Parameters& parameters,
+                                                                  api::Context& context) {
+  auto parsed = parseOptions(parameters);
+  if (!parsed) return parsed.status();
+  Options options = *std::move(parsed);
   std::optional<Layout> layout;
   if (options.cpu || options.mem || options.pids) {
     std::set<Controller> wanted;
@@ -521,7 +502,7 @@ void CgroupsIsolator::usage(std::string_view containerId, v1::ResourceStatistics
       [layout = *layout_, options = options_, id = it->second->id, cpus = it->second->cpus,
        result]() -> api::Status {
         auto& s = *result;
-        s.set_timestamp(nowSeconds());
+        s.set_timestamp(api::nowSeconds());
         if (options.cpu) {
           if (cpus > 0) s.set_cpus_limit(cpus);
           const std::string cpu = layout.path(Controller::kCpu, id);

@@ -73,6 +73,11 @@ class CgroupsIsolator final : public api::Isolator {
     std::string hierarchy = "/sys/fs/cgroup";
   };
 
+  /// Reads `isolation` (its cgroups/* names), `cgroups_root`, `cgroups_hierarchy`,
+  /// `cgroups_enable_cfs` and `pids_max`. Errors: InvalidArgument naming the parameter, also
+  /// for one it does not know.
+  static api::Result<Options> parseOptions(const api::Parameters& parameters);
+
   CgroupsIsolator(api::Context& context, Options options, std::optional<Layout> layout);
   ~CgroupsIsolator() override;
 

@@ -21,8 +21,10 @@ constexpr std::array<std::pair<const char*, Field>, 6> kGauges = {{
 
 }  // namespace
 
-api::Result<std::unique_ptr<api::Module>> SystemMetricsModule::create(const api::Parameters&,
-                                                                      api::Context& context) {
+api::Result<std::unique_ptr<api::Module>> SystemMetricsModule::create(
+    const api::Parameters& parameters, api::Context& context) {
+  // No parameters: a misspelt one would otherwise pass unnoticed.
+  if (auto unknown = api::ParameterReader(parameters).rejectUnknown(); !unknown) return unknown;
   auto first = readSystemStats();
   if (!first) return first.status().withContext("reading the host's figures");
   for (const auto& [name, field] : kGauges) {

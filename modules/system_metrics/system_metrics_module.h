@@ -8,7 +8,8 @@ namespace tessera::modules::system_metrics {
 /// mem_free_bytes) read from /proc when a snapshot is taken.
 class SystemMetricsModule final : public api::Anonymous {
  public:
-  /// Fails if /proc cannot be read at all, so a broken host is noticed at start.
+  /// Takes no parameters. Fails if /proc cannot be read at all, so a broken host is noticed
+  /// at start; Errors: InvalidArgument for any parameter.
   static api::Result<std::unique_ptr<api::Module>> create(const api::Parameters& parameters,
                                                           api::Context& context);
   explicit SystemMetricsModule(api::Context& context) : context_(context) {}

@@ -12,6 +12,7 @@
 
 #include "modules/containerizer_docker/engine_client.h"
 #include "tessera/api/status.h"
+#include "tests/support/ci.h"
 
 namespace tessera::testing {
 
@@ -21,12 +22,6 @@ inline constexpr const char* kDockerTestImage = "tessera-test/busybox";
 /// Ok when the engine answers /_ping and the test image is there (imported on first use).
 /// The answer is computed once per process.
 api::Status dockerReady();
-
-/// True when env CI=true: a missing component is then a failure, not a skip.
-inline bool ciMode() {
-  const char* ci = std::getenv("CI");
-  return ci != nullptr && std::string_view(ci) == "true";
-}
 
 /// The tarball dockerReady() imports (exposed for its own test).
 std::string busyboxImageTar();
@@ -39,13 +34,12 @@ std::vector<std::string> dockerContainersWithLabel(
 }  // namespace tessera::testing
 
 /// Skips the test when no Docker engine is usable, or fails it when CI=true.
-#define TESSERA_REQUIRE_DOCKER()                                                                 \
-  do {                                                                                           \
-    if (auto ready_ = ::tessera::testing::dockerReady(); !ready_) {                              \
-      if (::tessera::testing::ciMode()) {                                                        \
-        FAIL() << "CI=true needs a Docker engine at /var/run/docker.sock: " << ready_.message(); \
-      }                                                                                          \
-      GTEST_SKIP() << "no usable Docker engine (start dockerd, or run ./dev.sh test): "          \
-                   << ready_.message();                                                          \
-    }                                                                                            \
+#define TESSERA_REQUIRE_DOCKER()                                                \
+  do {                                                                          \
+    if (auto ready_ = ::tessera::testing::dockerReady(); !ready_) {             \
+      TESSERA_SKIP_UNLESS_CI(                                                   \
+          "no usable Docker engine at /var/run/docker.sock (start dockerd, or " \
+          "run ./dev.sh test): "                                                \
+          << ready_.message());                                                 \
+    }                                                                           \
   } while (0)

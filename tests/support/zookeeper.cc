@@ -30,11 +30,6 @@ std::string tail(const std::string& text, size_t bytes = 2000) {
 
 }  // namespace
 
-bool runningInCi() {
-  const char* ci = std::getenv("CI");
-  return ci != nullptr && std::string(ci) == "true";
-}
-
 std::string zooKeeperMissingReason() {
   // The jar's manifest names its dependencies (netty, jute, slf4j, ...) by absolute path.
   if (!fs::exists(kJar)) {

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "tessera/api/status.h"
+#include "tests/support/ci.h"
 #include "tests/support/subprocess.h"
 
 namespace tessera::testing {
@@ -19,17 +20,13 @@ std::string zooKeeperMissingReason();
 
 /// In a test body: skips with the reason when ZooKeeper is missing, but fails when CI=true
 /// (CI must run these tests).
-#define TESSERA_REQUIRE_ZOOKEEPER()                                                        \
-  do {                                                                                     \
-    const std::string zkMissing = ::tessera::testing::zooKeeperMissingReason();            \
-    if (!zkMissing.empty()) {                                                              \
-      if (::tessera::testing::runningInCi()) FAIL() << zkMissing << " (CI=true needs it)"; \
-      GTEST_SKIP() << zkMissing;                                                           \
-    }                                                                                      \
+#define TESSERA_REQUIRE_ZOOKEEPER()                                             \
+  do {                                                                          \
+    const std::string zkMissing = ::tessera::testing::zooKeeperMissingReason(); \
+    if (!zkMissing.empty()) {                                                   \
+      TESSERA_SKIP_UNLESS_CI(zkMissing);                                        \
+    }                                                                           \
   } while (0)
-
-/// True when env CI is "true".
-bool runningInCi();
 
 /// One to N ZooKeeper servers on loopback. The destructor SIGKILLs every server and removes
 /// their directories.

@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <fstream>
 
+#include "tests/support/ci.h"
 #include "tests/support/cluster_state.h"
 #include "tests/support/subprocess.h"
 
@@ -137,11 +138,8 @@ TEST_F(ClusterTest, ExecuteExitsWithTheTaskExitCode) {
 
 TEST_F(ClusterTest, PidNamespaceIsolationRunsTheTaskInItsOwnNamespace) {
   if (geteuid() != 0) {
-    const char* ci = std::getenv("CI");
-    if (ci != nullptr && std::string_view(ci) == "true") {
-      FAIL() << "--isolation=namespaces/pid needs root, and CI=true runs the tests as root";
-    }
-    GTEST_SKIP() << "--isolation=namespaces/pid needs root (run the tests as root to cover it)";
+    TESSERA_SKIP_UNLESS_CI(
+        "--isolation=namespaces/pid needs root (run the tests as root to cover it)");
   }
   auto master = startMaster();
   auto agent = startAgent({"--isolation=namespaces/pid"});

@@ -440,22 +440,23 @@ api::Parameters params(std::vector<std::pair<std::string, std::string>> entries)
   return api::Parameters(std::move(entries));
 }
 
-TEST(DrfParametersTest, ParsesMesosDurations) {
-  EXPECT_EQ(*parseDuration("1secs"), 1s);
-  EXPECT_EQ(*parseDuration("500ms"), 500ms);
-  EXPECT_EQ(*parseDuration("1.5s"), 1500ms);
-  EXPECT_EQ(*parseDuration("2mins"), 120s);
-  EXPECT_EQ(*parseDuration("100us"), 100us);
-  EXPECT_FALSE(parseDuration("10").isOk());
-  EXPECT_FALSE(parseDuration("fast").isOk());
-  EXPECT_FALSE(parseDuration("1parsec").isOk());
+TEST(DrfParametersTest, ReadsItsParametersWithTheSharedReaders) {
   auto parsed = DrfParameters::parse(params(
-      {{"allocation_interval", "250ms"}, {"fair_sharing_excluded_resource_names", "gpus,fpgas"}}));
-  ASSERT_TRUE(parsed.isOk());
+      {{"allocation_interval", "250ms"}, {"fair_sharing_excluded_resource_names", "gpus, fpgas"}}));
+  ASSERT_TRUE(parsed.isOk()) << parsed.status().toString();
   EXPECT_EQ(parsed->allocationInterval, 250ms);
   EXPECT_EQ(parsed->fairnessExcludedResourceNames, (std::vector<std::string>{"gpus", "fpgas"}));
-  EXPECT_FALSE(DrfParameters::parse(params({{"allocation_interval", "0s"}})).isOk());
-  EXPECT_FALSE(DrfParameters::parse(params({{"bogus", "1"}})).isOk());
+  EXPECT_EQ(DrfParameters::parse(params({{"allocation_interval", "2mins"}}))->allocationInterval,
+            120s);
+  EXPECT_EQ(DrfParameters::parse(params({{"allocation_interval", "0secs"}})).status().message(),
+            "parameter 'allocation_interval': must be positive");
+  // The kernel's grammar (stout's): no short forms.
+  EXPECT_EQ(DrfParameters::parse(params({{"allocation_interval", "1.5s"}})).status().message(),
+            "parameter 'allocation_interval': '1.5s' is not a valid duration: unknown unit 's' "
+            "(use ns, us, ms, secs, mins, hrs, days or weeks)");
+  EXPECT_EQ(DrfParameters::parse(params({{"bogus", "1"}})).status().message(),
+            "unknown parameter 'bogus' (known: allocation_interval, "
+            "fair_sharing_excluded_resource_names)");
 }
 
 TEST(DrfAllocatorTest, ExcludedResourcesDoNotCountInShares) {

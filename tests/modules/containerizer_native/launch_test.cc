@@ -42,17 +42,6 @@ TEST(DescribeWaitStatusTest, UsesTheCommandExecutorsWords) {
   EXPECT_EQ(describeWaitStatus(SIGTERM), "Command terminated with signal TERM");
 }
 
-TEST(ParseDurationTest, AcceptsMesosUnits) {
-  EXPECT_EQ(*parseDuration("3secs"), std::chrono::seconds(3));
-  EXPECT_EQ(*parseDuration("500ms"), std::chrono::milliseconds(500));
-  EXPECT_EQ(*parseDuration("1.5mins"), std::chrono::seconds(90));
-  EXPECT_EQ(*parseDuration("0ns"), std::chrono::nanoseconds(0));
-  EXPECT_FALSE(parseDuration("3"));
-  EXPECT_FALSE(parseDuration("-3secs"));
-  EXPECT_FALSE(parseDuration("secs"));
-  EXPECT_FALSE(parseDuration("3 fortnights"));
-}
-
 api::ContainerConfig shellConfig(std::string command) {
   api::ContainerConfig config;
   config.containerId = "c1";

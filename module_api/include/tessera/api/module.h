@@ -24,6 +24,7 @@
 #include "tessera/api/http.h"
 #include "tessera/api/logger.h"
 #include "tessera/api/metrics.h"
+#include "tessera/api/parameters.h"
 #include "tessera/api/state_store.h"
 #include "tessera/api/status.h"
 #include "tessera/api/visibility.h"
@@ -32,7 +33,7 @@ namespace tessera::api {
 
 /// Bumped on every change to a header under tessera/api/ that is not backward compatible
 /// (tests/module_api/api_version_test.cc fails until the bump is recorded).
-inline constexpr uint32_t kApiVersion = 2;
+inline constexpr uint32_t kApiVersion = 3;
 
 /// The symbol every module library exports.
 inline constexpr const char* kDescriptorSymbol = "tessera_module_descriptor";
@@ -49,23 +50,6 @@ inline constexpr std::string_view kKindAnonymous = "anonymous";
 
 /// True if `kind` is one of the kinds above.
 TESSERA_API bool isKnownKind(std::string_view kind);
-
-/// The `parameters` of a module's entry in modules.json, in order.
-class TESSERA_API Parameters {
- public:
-  Parameters() = default;
-  explicit Parameters(std::vector<std::pair<std::string, std::string>> entries)
-      : entries_(std::move(entries)) {}
-
-  /// The value of the last entry with `key`, if any.
-  std::optional<std::string> get(std::string_view key) const;
-  /// The value of `key`, or `fallback` when absent.
-  std::string getOr(std::string_view key, std::string_view fallback) const;
-  const std::vector<std::pair<std::string, std::string>>& entries() const { return entries_; }
-
- private:
-  std::vector<std::pair<std::string, std::string>> entries_;
-};
 
 /// Base of every module instance. The kernel owns instances; it calls stop() once, on the
 /// instance's executor, before destroying it there.
