@@ -138,7 +138,30 @@ struct Core : std::enable_shared_from_this<Core> {
   void sendEvent(FrameworkEntry& framework, const v1::scheduler::Event& event);
   void sendUpdate(const std::string& frameworkId, const v1::TaskStatus& status);
   void heartbeat(const std::string& frameworkId);
+  /// ACCEPT: validates and uses up the offers, applies the operations in order, gives what is
+  /// left back to the allocator with the call's refuse filter.
   api::Status accept(FrameworkEntry& framework, const v1::scheduler::Call::Accept& accept);
+  /// The offers an ACCEPT names, taken out of `offers` (they are used up even when invalid).
+  struct TakenOffers {
+    std::string agentId;  ///< the agent of the (first valid) offer
+    std::string role;     ///< the role the offers were made to
+    api::Resources offered;
+    std::map<std::string, api::Resources> offeredByAgent;
+    std::string invalid;  ///< why the offers cannot be used; empty when they can
+  };
+  TakenOffers takeOffers(const FrameworkEntry& framework, const v1::scheduler::Call::Accept& call);
+  /// Offers not usable: their resources go back, the launches get TASK_LOST / TASK_DROPPED.
+  void refuseAcceptance(const FrameworkEntry& framework, const v1::scheduler::Call::Accept& call,
+                        const TakenOffers& taken);
+  /// Why `task` cannot be launched from what is left of the offers; empty when it can.
+  std::string validateTask(const Acceptance& acceptance, const v1::TaskInfo& task,
+                           const api::Result<api::Resources>& resources) const;
+  void launchTasks(const FrameworkEntry& framework, Acceptance& acceptance,
+                   const v1::Offer::Operation::Launch& launch);
+  void reserveOrUnreserve(const FrameworkEntry& framework, Acceptance& acceptance,
+                          const v1::Offer::Operation& operation);
+  /// Gives what no operation used back to the allocator.
+  void finishAcceptance(const Acceptance& acceptance);
   void decline(FrameworkEntry& framework, const v1::scheduler::Call::Decline& decline);
   void kill(FrameworkEntry& framework, const v1::scheduler::Call::Kill& kill);
   void acknowledge(FrameworkEntry& framework, const v1::scheduler::Call::Acknowledge& ack);

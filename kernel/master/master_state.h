@@ -103,6 +103,17 @@ struct FrameworkEntry {
   }
 };
 
+/// One ACCEPT call being carried out: the offers' agent and role, what is left of the offered
+/// resources after the operations so far, and the task ids used by them.
+struct Acceptance {
+  std::string frameworkId;
+  std::string agentId;
+  std::string role;
+  api::Resources remaining;
+  std::set<std::string> seen;
+  std::chrono::nanoseconds refuse{0};  ///< the call's filter for what is given back
+};
+
 /// Tasks are keyed by (framework id, task id).
 using TaskKey = std::pair<std::string, std::string>;
 

@@ -321,163 +321,200 @@ void Core::removeFramework(const std::string& frameworkId) {
   frameworks.erase(it);
 }
 
+// --- ACCEPT ---------------------------------------------------------------------------------
+//
+// accept() takes the offers (takeOffers), refuses everything when they are not usable
+// (refuseAcceptance), applies the operations in order (launchTasks, reserveOrUnreserve) to what
+// the offers hold, and gives what is left back to the allocator (finishAcceptance).
+
 api::Status Core::accept(FrameworkEntry& framework, const v1::scheduler::Call::Accept& call) {
   counter("messages_launch_tasks").increment();
-  // Offers: all known, all the framework's, all on one agent; otherwise every task is dropped.
-  std::string invalid;
-  std::string agentId;
-  api::Resources offered;
-  std::vector<std::string> offerIds;
-  for (const auto& offerId : call.offer_ids()) {
-    auto offer = offers.find(offerId.value());
-    if (offer == offers.end()) {
-      invalid = fmt::format("offer '{}' is no longer valid", offerId.value());
-      continue;
-    }
-    if (offer->second.frameworkId != framework.id) {
-      invalid = fmt::format("offer '{}' belongs to another framework", offerId.value());
-      continue;
-    }
-    if (!agentId.empty() && offer->second.agentId != agentId) {
-      invalid = "offers span more than one agent";
-    }
-    if (agentId.empty()) agentId = offer->second.agentId;
-    if (std::find(offerIds.begin(), offerIds.end(), offerId.value()) != offerIds.end()) {
-      invalid = fmt::format("offer '{}' is listed twice", offerId.value());
-      continue;
-    }
-    offerIds.push_back(offerId.value());
-  }
-  if (call.offer_ids_size() == 0) invalid = "no offer ids";
-  std::string role;
-  // The offers are used up either way.
-  std::map<std::string, api::Resources> offeredByAgent;
-  for (const auto& offerId : offerIds) {
-    OfferEntry& offer = offers.at(offerId);
-    offeredByAgent[offer.agentId] += offer.resources;
-    if (role.empty()) role = offer.role;
-    offered += offer.resources;
-    offers.erase(offerId);
-  }
-  counter("offers_accepted").increment(offerIds.size());
-  auto agent = agents.find(agentId);
-  if (invalid.empty() && (agent == agents.end() || agent->second.status != AgentStatus::kActive)) {
-    invalid = fmt::format("agent '{}' is not active", agentId);
-  }
-  if (!invalid.empty()) {
-    for (const auto& [agent, resources] : offeredByAgent) {
-      recover(framework.id, agent, resources, std::nullopt);
-    }
-    for (const auto& operation : call.operations()) {
-      if (operation.type() != v1::Offer::Operation::LAUNCH) continue;
-      for (const auto& task : operation.launch().task_infos()) {
-        v1::TaskState state = framework.partitionAware() ? v1::TASK_DROPPED : v1::TASK_LOST;
-        sendUpdate(framework.id, masterStatus(task.task_id().value(), agentId, state,
-                                              v1::TaskStatus::REASON_INVALID_OFFERS, invalid));
-      }
-    }
+  TakenOffers taken = takeOffers(framework, call);
+  if (!taken.invalid.empty()) {
+    refuseAcceptance(framework, call, taken);
     return api::Status::ok();
   }
-
-  api::Resources remaining = offered;
-  std::set<std::string> seen;
+  Acceptance acceptance;
+  acceptance.frameworkId = framework.id;
+  acceptance.agentId = taken.agentId;
+  acceptance.role = taken.role;
+  acceptance.remaining = taken.offered;
+  acceptance.refuse = std::chrono::duration_cast<std::chrono::nanoseconds>(
+      std::chrono::duration<double>(call.filters().refuse_seconds()));
   for (const auto& operation : call.operations()) {
     switch (operation.type()) {
       case v1::Offer::Operation::LAUNCH:
-        for (const auto& taskInfo : operation.launch().task_infos()) {
-          const std::string& taskId = taskInfo.task_id().value();
-          auto resources = api::Resources::fromProto(taskInfo.resources());
-          std::string error;
-          if (taskId.empty()) {
-            error = "task has no id";
-          } else if (seen.count(taskId) || tasks.count({framework.id, taskId})) {
-            error = fmt::format("task id '{}' is already in use", taskId);
-          } else if (!resources) {
-            error = resources.status().message();
-          } else if (resources->empty()) {
-            error = fmt::format("task '{}' uses no resources", taskId);
-          } else if (!remaining.contains(*resources)) {
-            error = fmt::format("task '{}' uses resources {} that are not in the offers ({})",
-                                taskId, resources->toString(), remaining.toString());
-          } else if (!taskInfo.has_command() && !taskInfo.has_executor()) {
-            error = fmt::format("task '{}' has neither a command nor an executor", taskId);
-          } else if (taskInfo.has_agent_id() && taskInfo.agent_id().value() != agentId) {
-            error = fmt::format("task '{}' names agent '{}', not the offers' agent '{}'", taskId,
-                                taskInfo.agent_id().value(), agentId);
-          }
-          if (!taskId.empty()) seen.insert(taskId);
-          if (!error.empty()) {
-            sendUpdate(framework.id, masterStatus(taskId, agentId, v1::TASK_ERROR,
-                                                  v1::TaskStatus::REASON_TASK_INVALID, error));
-            continue;
-          }
-          remaining -= *resources;
-          TaskEntry& task = tasks[{framework.id, taskId}];
-          task.info = taskInfo;
-          task.info.mutable_agent_id()->set_value(agentId);
-          task.frameworkId = framework.id;
-          task.agentId = agentId;
-          task.role = role;
-          task.state = v1::TASK_STAGING;
-          task.resources = *resources;
-          task.statuses.emplace_back(v1::TASK_STAGING, nowSeconds());
-          internal::Envelope run;
-          *run.mutable_run_task()->mutable_framework() = framework.info;
-          *run.mutable_run_task()->mutable_task() = task.info;
-          run.mutable_run_task()->set_role(role);
-          sendToAgent(agentId, run);
-          counter("tasks_launched").increment();
-        }
+        launchTasks(framework, acceptance, operation.launch());
         break;
       case v1::Offer::Operation::RESERVE:
-      case v1::Offer::Operation::UNRESERVE: {
-        bool reserve = operation.type() == v1::Offer::Operation::RESERVE;
-        auto to = api::Resources::fromProto(reserve ? operation.reserve().resources()
-                                                    : operation.unreserve().resources());
-        if (!to) {
-          log()->warn("framework '{}': dropping invalid operation: {}", framework.id,
-                      to.status().toString());
-          break;
-        }
-        api::ReservationOperation change;
-        if (reserve) {
-          change.type = api::ReservationOperation::Type::kReserve;
-          change.to = *to;
-          change.from = to->flatten();
-          if (operation.reserve().source_size() > 0) {
-            auto source = api::Resources::fromProto(operation.reserve().source());
-            if (source) change.from = *source;
-          }
-        } else {
-          change.type = api::ReservationOperation::Type::kUnreserve;
-          change.from = *to;
-          change.to = to->flatten();
-        }
-        if (!remaining.contains(change.from)) {
-          log()->warn("framework '{}': dropping operation on resources not offered: {}",
-                      framework.id, change.from.toString());
-          break;
-        }
-        remaining -= change.from;
-        remaining += change.to;
-        std::string frameworkId = framework.id;
-        allocatorCall(
-            [frameworkId, agentId, change](api::Allocator& allocator) {
-              std::vector<api::ReservationOperation> operations{change};
-              return allocator.updateAllocation(frameworkId, agentId, operations);
-            },
-            fmt::format("applying a reservation for framework '{}'", frameworkId));
+      case v1::Offer::Operation::UNRESERVE:
+        reserveOrUnreserve(framework, acceptance, operation);
         break;
-      }
       default:
         log()->warn("framework '{}': unsupported operation {}", framework.id,
                     static_cast<int>(operation.type()));
     }
   }
-  auto refuse = std::chrono::duration_cast<std::chrono::nanoseconds>(
-      std::chrono::duration<double>(call.filters().refuse_seconds()));
-  if (!remaining.empty()) recover(framework.id, agentId, remaining, refuse);
+  finishAcceptance(acceptance);
   return api::Status::ok();
+}
+
+Core::TakenOffers Core::takeOffers(const FrameworkEntry& framework,
+                                   const v1::scheduler::Call::Accept& call) {
+  // Offers: all known, all the framework's, all on one agent; otherwise every task is dropped.
+  TakenOffers taken;
+  std::vector<std::string> offerIds;
+  for (const auto& offerId : call.offer_ids()) {
+    auto offer = offers.find(offerId.value());
+    if (offer == offers.end()) {
+      taken.invalid = fmt::format("offer '{}' is no longer valid", offerId.value());
+      continue;
+    }
+    if (offer->second.frameworkId != framework.id) {
+      taken.invalid = fmt::format("offer '{}' belongs to another framework", offerId.value());
+      continue;
+    }
+    if (!taken.agentId.empty() && offer->second.agentId != taken.agentId) {
+      taken.invalid = "offers span more than one agent";
+    }
+    if (taken.agentId.empty()) taken.agentId = offer->second.agentId;
+    if (std::find(offerIds.begin(), offerIds.end(), offerId.value()) != offerIds.end()) {
+      taken.invalid = fmt::format("offer '{}' is listed twice", offerId.value());
+      continue;
+    }
+    offerIds.push_back(offerId.value());
+  }
+  if (call.offer_ids_size() == 0) taken.invalid = "no offer ids";
+  // The offers are used up either way.
+  for (const auto& offerId : offerIds) {
+    OfferEntry& offer = offers.at(offerId);
+    taken.offeredByAgent[offer.agentId] += offer.resources;
+    if (taken.role.empty()) taken.role = offer.role;
+    taken.offered += offer.resources;
+    offers.erase(offerId);
+  }
+  counter("offers_accepted").increment(offerIds.size());
+  auto agent = agents.find(taken.agentId);
+  if (taken.invalid.empty() &&
+      (agent == agents.end() || agent->second.status != AgentStatus::kActive)) {
+    taken.invalid = fmt::format("agent '{}' is not active", taken.agentId);
+  }
+  return taken;
+}
+
+void Core::refuseAcceptance(const FrameworkEntry& framework,
+                            const v1::scheduler::Call::Accept& call, const TakenOffers& taken) {
+  for (const auto& [agent, resources] : taken.offeredByAgent) {
+    recover(framework.id, agent, resources, std::nullopt);
+  }
+  for (const auto& operation : call.operations()) {
+    if (operation.type() != v1::Offer::Operation::LAUNCH) continue;
+    for (const auto& task : operation.launch().task_infos()) {
+      v1::TaskState state = framework.partitionAware() ? v1::TASK_DROPPED : v1::TASK_LOST;
+      sendUpdate(framework.id, masterStatus(task.task_id().value(), taken.agentId, state,
+                                            v1::TaskStatus::REASON_INVALID_OFFERS, taken.invalid));
+    }
+  }
+}
+
+std::string Core::validateTask(const Acceptance& acceptance, const v1::TaskInfo& taskInfo,
+                               const api::Result<api::Resources>& resources) const {
+  const std::string& taskId = taskInfo.task_id().value();
+  if (taskId.empty()) return "task has no id";
+  if (acceptance.seen.count(taskId) || tasks.count({acceptance.frameworkId, taskId})) {
+    return fmt::format("task id '{}' is already in use", taskId);
+  }
+  if (!resources) return resources.status().message();
+  if (resources->empty()) return fmt::format("task '{}' uses no resources", taskId);
+  if (!acceptance.remaining.contains(*resources)) {
+    return fmt::format("task '{}' uses resources {} that are not in the offers ({})", taskId,
+                       resources->toString(), acceptance.remaining.toString());
+  }
+  if (!taskInfo.has_command() && !taskInfo.has_executor()) {
+    return fmt::format("task '{}' has neither a command nor an executor", taskId);
+  }
+  if (taskInfo.has_agent_id() && taskInfo.agent_id().value() != acceptance.agentId) {
+    return fmt::format("task '{}' names agent '{}', not the offers' agent '{}'", taskId,
+                       taskInfo.agent_id().value(), acceptance.agentId);
+  }
+  return "";
+}
+
+void Core::launchTasks(const FrameworkEntry& framework, Acceptance& acceptance,
+                       const v1::Offer::Operation::Launch& launch) {
+  for (const auto& taskInfo : launch.task_infos()) {
+    const std::string& taskId = taskInfo.task_id().value();
+    auto resources = api::Resources::fromProto(taskInfo.resources());
+    std::string error = validateTask(acceptance, taskInfo, resources);
+    if (!taskId.empty()) acceptance.seen.insert(taskId);
+    if (!error.empty()) {
+      sendUpdate(framework.id, masterStatus(taskId, acceptance.agentId, v1::TASK_ERROR,
+                                            v1::TaskStatus::REASON_TASK_INVALID, error));
+      continue;
+    }
+    acceptance.remaining -= *resources;
+    TaskEntry& task = tasks[{framework.id, taskId}];
+    task.info = taskInfo;
+    task.info.mutable_agent_id()->set_value(acceptance.agentId);
+    task.frameworkId = framework.id;
+    task.agentId = acceptance.agentId;
+    task.role = acceptance.role;
+    task.state = v1::TASK_STAGING;
+    task.resources = *resources;
+    task.statuses.emplace_back(v1::TASK_STAGING, nowSeconds());
+    internal::Envelope run;
+    *run.mutable_run_task()->mutable_framework() = framework.info;
+    *run.mutable_run_task()->mutable_task() = task.info;
+    run.mutable_run_task()->set_role(acceptance.role);
+    sendToAgent(acceptance.agentId, run);
+    counter("tasks_launched").increment();
+  }
+}
+
+void Core::reserveOrUnreserve(const FrameworkEntry& framework, Acceptance& acceptance,
+                              const v1::Offer::Operation& operation) {
+  bool reserve = operation.type() == v1::Offer::Operation::RESERVE;
+  auto to = api::Resources::fromProto(reserve ? operation.reserve().resources()
+                                              : operation.unreserve().resources());
+  if (!to) {
+    log()->warn("framework '{}': dropping invalid operation: {}", framework.id,
+                to.status().toString());
+    return;
+  }
+  api::ReservationOperation change;
+  if (reserve) {
+    change.type = api::ReservationOperation::Type::kReserve;
+    change.to = *to;
+    change.from = to->flatten();
+    if (operation.reserve().source_size() > 0) {
+      auto source = api::Resources::fromProto(operation.reserve().source());
+      if (source) change.from = *source;
+    }
+  } else {
+    change.type = api::ReservationOperation::Type::kUnreserve;
+    change.from = *to;
+    change.to = to->flatten();
+  }
+  if (!acceptance.remaining.contains(change.from)) {
+    log()->warn("framework '{}': dropping operation on resources not offered: {}", framework.id,
+                change.from.toString());
+    return;
+  }
+  acceptance.remaining -= change.from;
+  acceptance.remaining += change.to;
+  std::string frameworkId = framework.id;
+  std::string agentId = acceptance.agentId;
+  allocatorCall(
+      [frameworkId, agentId, change](api::Allocator& allocator) {
+        std::vector<api::ReservationOperation> operations{change};
+        return allocator.updateAllocation(frameworkId, agentId, operations);
+      },
+      fmt::format("applying a reservation for framework '{}'", frameworkId));
+}
+
+void Core::finishAcceptance(const Acceptance& acceptance) {
+  if (acceptance.remaining.empty()) return;
+  recover(acceptance.frameworkId, acceptance.agentId, acceptance.remaining, acceptance.refuse);
 }
 
 void Core::decline(FrameworkEntry& framework, const v1::scheduler::Call::Decline& call) {
