@@ -11,6 +11,7 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "kernel/master/master.h"
@@ -27,6 +28,8 @@ namespace tessera::kernel::master {
 /// --max_completed_tasks_per_framework / --max_completed_frameworks are 1000 and 50).
 inline constexpr size_t kMaxCompletedTasks = 1000;
 inline constexpr size_t kMaxCompletedFrameworks = 50;
+/// The ACCEPT operation the master answers for task by task without carrying it out.
+inline constexpr std::string_view kLaunchGroup = "LAUNCH_GROUP";
 
 struct Core : std::enable_shared_from_this<Core> {
   Core(MasterServices services, MasterOptions options);
@@ -139,8 +142,15 @@ struct Core : std::enable_shared_from_this<Core> {
   void sendUpdate(const std::string& frameworkId, const v1::TaskStatus& status);
   void heartbeat(const std::string& frameworkId);
   /// ACCEPT: validates and uses up the offers, applies the operations in order, gives what is
-  /// left back to the allocator with the call's refuse filter.
-  api::Status accept(FrameworkEntry& framework, const v1::scheduler::Call::Accept& accept);
+  /// left back to the allocator with the call's refuse filter. `view`: the same call read by
+  /// readAcceptedOperations(), for the operation kinds the v1 protos do not hold. Errors:
+  /// Unimplemented, with nothing done, for an operation other than LAUNCH_GROUP that the master
+  /// does not carry out (CREATE, DESTROY, ...).
+  api::Status accept(FrameworkEntry& framework, const v1::scheduler::Call::Accept& accept,
+                     const internal::AcceptedOperations& view);
+  /// The ACCEPT call `body` read for its operations' kind names and LAUNCH_GROUP tasks (empty
+  /// when it cannot be read so).
+  static internal::AcceptedOperations readAcceptedOperations(std::string_view body);
   /// The offers an ACCEPT names, taken out of `offers` (they are used up even when invalid).
   struct TakenOffers {
     std::string agentId;  ///< the agent of the (first valid) offer
@@ -152,7 +162,10 @@ struct Core : std::enable_shared_from_this<Core> {
   TakenOffers takeOffers(const FrameworkEntry& framework, const v1::scheduler::Call::Accept& call);
   /// Offers not usable: their resources go back, the launches get TASK_LOST / TASK_DROPPED.
   void refuseAcceptance(const FrameworkEntry& framework, const v1::scheduler::Call::Accept& call,
-                        const TakenOffers& taken);
+                        const internal::AcceptedOperations& view, const TakenOffers& taken);
+  /// LAUNCH_GROUP, which the master does not carry out: TASK_ERROR for each of its tasks.
+  void refuseTaskGroup(const FrameworkEntry& framework, const Acceptance& acceptance,
+                       const internal::AcceptedOperations::Operation& operation);
   /// Why `task` cannot be launched from what is left of the offers; empty when it can.
   std::string validateTask(const Acceptance& acceptance, const v1::TaskInfo& task,
                            const api::Result<api::Resources>& resources) const;

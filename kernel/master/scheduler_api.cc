@@ -327,11 +327,47 @@ void Core::removeFramework(const std::string& frameworkId) {
 // (refuseAcceptance), applies the operations in order (launchTasks, reserveOrUnreserve) to what
 // the offers hold, and gives what is left back to the allocator (finishAcceptance).
 
-api::Status Core::accept(FrameworkEntry& framework, const v1::scheduler::Call::Accept& call) {
+namespace {
+
+/// The name of operation `index` of an ACCEPT: the v1 enum's for the kinds Tessera carries out,
+/// else the name the framework sent ("UNKNOWN" when it sent none).
+std::string operationName(const v1::Offer::Operation& operation,
+                          const internal::AcceptedOperations& view, int index) {
+  if (operation.type() != v1::Offer::Operation::UNKNOWN) {
+    return v1::Offer::Operation::Type_Name(operation.type());
+  }
+  if (index < view.accept().operations_size() && !view.accept().operations(index).type().empty()) {
+    return view.accept().operations(index).type();
+  }
+  return "UNKNOWN";
+}
+
+}  // namespace
+
+internal::AcceptedOperations Core::readAcceptedOperations(std::string_view body) {
+  // A body the v1 Call parsed always parses here too, unless an operation's type is a number
+  // rather than a name; then every unknown kind is reported as UNKNOWN.
+  auto view = net::parseV1Json<internal::AcceptedOperations>(body);
+  return view ? std::move(view).value() : internal::AcceptedOperations();
+}
+
+api::Status Core::accept(FrameworkEntry& framework, const v1::scheduler::Call::Accept& call,
+                         const internal::AcceptedOperations& view) {
   counter("messages_launch_tasks").increment();
+  // An operation without tasks that the master cannot carry out refuses the whole call before
+  // anything is done (the offers stay outstanding); LAUNCH_GROUP's tasks are answered one by one
+  // below, as invalid launches are.
+  for (int i = 0; i < call.operations_size(); ++i) {
+    if (call.operations(i).type() != v1::Offer::Operation::UNKNOWN) continue;
+    std::string name = operationName(call.operations(i), view, i);
+    if (name == kLaunchGroup) continue;
+    counter("invalid_operations").increment();
+    return api::makeStatus(api::StatusCode::kUnimplemented,
+                           "operation '{}' is not supported (accept.operations[{}])", name, i);
+  }
   TakenOffers taken = takeOffers(framework, call);
   if (!taken.invalid.empty()) {
-    refuseAcceptance(framework, call, taken);
+    refuseAcceptance(framework, call, view, taken);
     return api::Status::ok();
   }
   Acceptance acceptance;
@@ -341,7 +377,8 @@ api::Status Core::accept(FrameworkEntry& framework, const v1::scheduler::Call::A
   acceptance.remaining = taken.offered;
   acceptance.refuse = std::chrono::duration_cast<std::chrono::nanoseconds>(
       std::chrono::duration<double>(call.filters().refuse_seconds()));
-  for (const auto& operation : call.operations()) {
+  for (int i = 0; i < call.operations_size(); ++i) {
+    const v1::Offer::Operation& operation = call.operations(i);
     switch (operation.type()) {
       case v1::Offer::Operation::LAUNCH:
         launchTasks(framework, acceptance, operation.launch());
@@ -351,8 +388,8 @@ api::Status Core::accept(FrameworkEntry& framework, const v1::scheduler::Call::A
         reserveOrUnreserve(framework, acceptance, operation);
         break;
       default:
-        log()->warn("framework '{}': unsupported operation {}", framework.id,
-                    static_cast<int>(operation.type()));
+        // Only LAUNCH_GROUP gets here (see above).
+        refuseTaskGroup(framework, acceptance, view.accept().operations(i));
     }
   }
   finishAcceptance(acceptance);
@@ -403,17 +440,40 @@ Core::TakenOffers Core::takeOffers(const FrameworkEntry& framework,
 }
 
 void Core::refuseAcceptance(const FrameworkEntry& framework,
-                            const v1::scheduler::Call::Accept& call, const TakenOffers& taken) {
+                            const v1::scheduler::Call::Accept& call,
+                            const internal::AcceptedOperations& view, const TakenOffers& taken) {
   for (const auto& [agent, resources] : taken.offeredByAgent) {
     recover(framework.id, agent, resources, std::nullopt);
   }
-  for (const auto& operation : call.operations()) {
-    if (operation.type() != v1::Offer::Operation::LAUNCH) continue;
-    for (const auto& task : operation.launch().task_infos()) {
-      v1::TaskState state = framework.partitionAware() ? v1::TASK_DROPPED : v1::TASK_LOST;
-      sendUpdate(framework.id, masterStatus(task.task_id().value(), taken.agentId, state,
-                                            v1::TaskStatus::REASON_INVALID_OFFERS, taken.invalid));
+  v1::TaskState state = framework.partitionAware() ? v1::TASK_DROPPED : v1::TASK_LOST;
+  auto lose = [&](const v1::TaskInfo& task) {
+    sendUpdate(framework.id, masterStatus(task.task_id().value(), taken.agentId, state,
+                                          v1::TaskStatus::REASON_INVALID_OFFERS, taken.invalid));
+  };
+  for (int i = 0; i < call.operations_size(); ++i) {
+    const v1::Offer::Operation& operation = call.operations(i);
+    if (operation.type() == v1::Offer::Operation::LAUNCH) {
+      for (const auto& task : operation.launch().task_infos()) lose(task);
+    } else if (operation.type() == v1::Offer::Operation::UNKNOWN &&
+               i < view.accept().operations_size()) {
+      for (const auto& task : view.accept().operations(i).launch_group().task_group().tasks()) {
+        lose(task);
+      }
     }
+  }
+}
+
+void Core::refuseTaskGroup(const FrameworkEntry& framework, const Acceptance& acceptance,
+                           const internal::AcceptedOperations::Operation& operation) {
+  // Mesos answers a task group it cannot launch with TASK_ERROR for each of its tasks
+  // (REASON_TASK_GROUP_INVALID; the v1 protos here have REASON_TASK_INVALID as the nearest).
+  // Their resources stay in `acceptance.remaining` and go back to the allocator.
+  counter("invalid_operations").increment();
+  std::string message = fmt::format("operation '{}' is not supported", kLaunchGroup);
+  for (const auto& task : operation.launch_group().task_group().tasks()) {
+    sendUpdate(framework.id,
+               masterStatus(task.task_id().value(), acceptance.agentId, v1::TASK_ERROR,
+                            v1::TaskStatus::REASON_TASK_INVALID, message));
   }
 }
 
@@ -688,10 +748,12 @@ void Core::dispatchCall(const api::HttpRequest& request, const v1::scheduler::Ca
       answer(stream, 202, "");
       removeFramework(frameworkId);
       return;
-    case v1::scheduler::Call::ACCEPT:
+    case v1::scheduler::Call::ACCEPT: {
       if (!needs(call.has_accept(), "accept")) return;
-      (void)accept(framework, call.accept());
+      api::Status accepted = accept(framework, call.accept(), readAcceptedOperations(request.body));
+      if (!accepted) return answer(stream, 501, accepted.message());
       break;
+    }
     case v1::scheduler::Call::DECLINE:
       if (!needs(call.has_decline(), "decline")) return;
       decline(framework, call.decline());
