@@ -258,6 +258,14 @@ void Core::admitAgent(const net::ConnectionPtr& connection, const std::string& i
       entry.recovered = true;
       entry.registeredTime = now;
       entry.roles = rolesOf(framework);
+      // Not subscribed to this master: it is removed (its tasks killed) unless it subscribes
+      // within its failover_timeout, or --agent_reregister_timeout when it has none.
+      runtime::Duration timeout = options.agentReregisterTimeout;
+      if (framework.failover_timeout() > 0) {
+        timeout = std::chrono::duration_cast<runtime::Duration>(
+            std::chrono::duration<double>(framework.failover_timeout()));
+      }
+      armFailoverTimer(entry, timeout);
     }
     for (const auto& reported : reregister->tasks()) {
       TaskKey key{reported.framework_id().value(), reported.info().task_id().value()};

@@ -138,6 +138,8 @@ struct Core : std::enable_shared_from_this<Core> {
                  std::shared_ptr<net::HttpStream> stream);
   void frameworkDisconnected(const std::string& frameworkId, const std::string& streamId);
   void removeFramework(const std::string& frameworkId);
+  /// Removes the framework after `timeout` unless it is connected by then.
+  void armFailoverTimer(FrameworkEntry& framework, runtime::Duration timeout);
   void sendEvent(FrameworkEntry& framework, const v1::scheduler::Event& event);
   void sendUpdate(const std::string& frameworkId, const v1::TaskStatus& status);
   void heartbeat(const std::string& frameworkId);

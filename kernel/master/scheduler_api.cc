@@ -266,6 +266,12 @@ void Core::frameworkDisconnected(const std::string& frameworkId, const std::stri
     timeout = std::chrono::duration_cast<runtime::Duration>(
         std::chrono::duration<double>(framework.info.failover_timeout()));
   }
+  armFailoverTimer(framework, timeout);
+}
+
+void Core::armFailoverTimer(FrameworkEntry& framework, runtime::Duration timeout) {
+  if (framework.failoverTimer) framework.failoverTimer->cancel();
+  std::string frameworkId = framework.id;
   framework.failoverTimer = strand->schedule(
       timeout, guarded(weak_from_this(), [frameworkId](Core& core) {
         auto it = core.frameworks.find(frameworkId);

@@ -513,6 +513,76 @@ TEST_F(MasterTest, MasterFailoverRebuildsTasksFromAgentsAndFrameworksResubscribe
   EXPECT_EQ(finished->update().status().state(), v1::TASK_FINISHED);
 }
 
+// A framework the new master knows only from a re-registering agent gets its failover timeout:
+// never subscribing, it is removed and its tasks are killed.
+TEST_F(MasterTest, RecoveredFrameworkThatDoesNotResubscribeIsRemovedAfterItsFailoverTimeout) {
+  TempDir dir;
+  useFileStore(dir.path() / "state");
+  startMaster();
+  Cluster c = cluster(R"({"user":"u","name":"fw","roles":["web"],"failover_timeout":2})");
+  internal::RunTask run = launch(c, "t1");
+  EXPECT_DOUBLE_EQ(run.framework().failover_timeout(), 2.0);
+  std::string agentId = c.agent->id;
+  std::string frameworkId = c.scheduler->frameworkId;
+  c.agent->stop();
+  c.scheduler->disconnect();
+  restartMaster();
+
+  auto agent = makeAgent();
+  agent->id = agentId;
+  internal::Task task;
+  *task.mutable_info() = run.task();
+  task.mutable_framework_id()->set_value(frameworkId);
+  task.set_state(v1::TASK_RUNNING);
+  task.set_role(run.role());
+  EXPECT_EQ(agent->registerAgent({task}, {run.framework()}), agentId);
+  EXPECT_EQ(getJson("/state")->getArray("frameworks")->size(), 1u);
+
+  auto shutdown =
+      agent->received.take([](const internal::Envelope& e) { return e.has_shutdown_framework(); });
+  ASSERT_TRUE(shutdown.has_value());
+  EXPECT_EQ(shutdown->shutdown_framework().framework_id().value(), frameworkId);
+  auto state = getJson("/state");
+  EXPECT_EQ(state->getArray("frameworks")->size(), 0u);
+  auto completed = state->getArray("completed_frameworks");
+  ASSERT_EQ(completed->size(), 1u);
+  EXPECT_EQ(completed->getObject(0)->getValue<std::string>("id"), frameworkId);
+  auto tasks = completed->getObject(0)->getArray("completed_tasks");
+  ASSERT_EQ(tasks->size(), 1u);
+  EXPECT_EQ(tasks->getObject(0)->getValue<std::string>("state"), "TASK_KILLED");
+  // Removed for good: it cannot subscribe under its id again.
+  auto late = makeScheduler();
+  late->frameworkId = frameworkId;
+  EXPECT_EQ(late->subscribe(R"({"user":"u","name":"fw","roles":["web"]})"), 403);
+}
+
+// Without a failover_timeout a recovered framework is kept for --agent_reregister_timeout.
+TEST_F(MasterTest, RecoveredFrameworkWithoutFailoverTimeoutIsKeptForTheReregisterTimeout) {
+  TempDir dir;
+  useFileStore(dir.path() / "state");
+  options.agentReregisterTimeout = 500ms;
+  startMaster();
+  Cluster c = cluster();
+  internal::RunTask run = launch(c, "t1");
+  std::string agentId = c.agent->id;
+  std::string frameworkId = c.scheduler->frameworkId;
+  c.agent->stop();
+  c.scheduler->disconnect();
+  restartMaster();
+  auto agent = makeAgent();
+  agent->id = agentId;
+  internal::Task task;
+  *task.mutable_info() = run.task();
+  task.mutable_framework_id()->set_value(frameworkId);
+  task.set_state(v1::TASK_RUNNING);
+  task.set_role(run.role());
+  EXPECT_EQ(agent->registerAgent({task}, {run.framework()}), agentId);
+  auto shutdown =
+      agent->received.take([](const internal::Envelope& e) { return e.has_shutdown_framework(); });
+  ASSERT_TRUE(shutdown.has_value());
+  EXPECT_EQ(getJson("/state")->getArray("completed_frameworks")->size(), 1u);
+}
+
 TEST_F(MasterTest, GoneAgentIsRefused) {
   startMaster();
   // An agent marked gone in the registry is refused.
