@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -91,8 +92,17 @@ struct Core : std::enable_shared_from_this<Core> {
   // --- state store helpers --------------------------------------------------------------
   void storeSet(const std::string& key, std::string value, uint64_t expected,
                 std::function<void(api::Result<uint64_t>)> done);
+  /// Writes the agent's registry entry with `state` (compare-and-set on the version last read
+  /// or written), keeping its reservations.
   void writeRegistry(const std::string& agentId, const v1::AgentInfo& info, RegistryState state,
                      std::function<void(api::Status)> done);
+  /// Writes the admitted agent's dynamic reservations into its registry entry. Errors:
+  /// FailedPrecondition if the registry does not hold the agent as admitted; the store's.
+  void writeReservations(const std::string& agentId, api::Resources reserved,
+                         std::function<void(api::Status)> done);
+  void writeRegistryEntry(const std::string& agentId, const v1::AgentInfo& info,
+                          RegistryState state, double unreachableTime, api::Resources reserved,
+                          std::function<void(api::Status)> done);
 
   // --- agents ---------------------------------------------------------------------------
   void onAgentMessage(const net::ConnectionPtr& connection, internal::Envelope envelope);
@@ -173,8 +183,19 @@ struct Core : std::enable_shared_from_this<Core> {
                            const api::Result<api::Resources>& resources) const;
   void launchTasks(const FrameworkEntry& framework, Acceptance& acceptance,
                    const v1::Offer::Operation::Launch& launch);
-  void reserveOrUnreserve(const FrameworkEntry& framework, Acceptance& acceptance,
-                          const v1::Offer::Operation& operation);
+  /// Carries out the operations from `pending->next` on, in order; a reservation waits for its
+  /// registry write and goes on from there. Gives what is left back at the end.
+  void applyOperations(std::shared_ptr<PendingAccept> pending);
+  /// The allocator's form of a RESERVE / UNRESERVE on what is left of the offers; none (logged)
+  /// if it is invalid or not on offered resources.
+  std::optional<api::ReservationOperation> reservationChange(
+      const FrameworkEntry& framework, const Acceptance& acceptance,
+      const v1::Offer::Operation& operation) const;
+  /// Writes the agent's reservations changed by `change` to the registry, then applies them
+  /// (the offers' remainder, the agent's total, the allocator) and goes on with `pending`.
+  void reserve(std::shared_ptr<PendingAccept> pending, api::ReservationOperation change);
+  /// Sets the agent's dynamic reservations, and its total from what it reports with them.
+  void applyReservations(AgentEntry& agent, const api::Resources& reserved);
   /// Gives what no operation used back to the allocator.
   void finishAcceptance(const Acceptance& acceptance);
   void decline(FrameworkEntry& framework, const v1::scheduler::Call::Decline& decline);
@@ -204,6 +225,12 @@ struct Core : std::enable_shared_from_this<Core> {
   void postQuota(const api::HttpRequest& request, api::HttpResponder respond);
   void deleteQuota(std::string role, api::HttpResponder respond);
 };
+
+/// The entries of `resources` with a dynamic reservation in their stack.
+api::Resources dynamicallyReserved(const api::Resources& resources);
+/// `resources` with the dynamic reservations popped off the top of every stack: what the
+/// resources were before they were reserved (what an agent reports).
+api::Resources withoutDynamicReservations(const api::Resources& resources);
 
 /// Seconds since the epoch, as Mesos's timestamps.
 double nowSeconds();

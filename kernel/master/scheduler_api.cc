@@ -330,8 +330,8 @@ void Core::removeFramework(const std::string& frameworkId) {
 // --- ACCEPT ---------------------------------------------------------------------------------
 //
 // accept() takes the offers (takeOffers), refuses everything when they are not usable
-// (refuseAcceptance), applies the operations in order (launchTasks, reserveOrUnreserve) to what
-// the offers hold, and gives what is left back to the allocator (finishAcceptance).
+// (refuseAcceptance), applies the operations in order (applyOperations: launchTasks, reserve) to
+// what the offers hold, and gives what is left back to the allocator (finishAcceptance).
 
 namespace {
 
@@ -376,30 +376,46 @@ api::Status Core::accept(FrameworkEntry& framework, const v1::scheduler::Call::A
     refuseAcceptance(framework, call, view, taken);
     return api::Status::ok();
   }
-  Acceptance acceptance;
+  auto pending = std::make_shared<PendingAccept>();
+  Acceptance& acceptance = pending->acceptance;
   acceptance.frameworkId = framework.id;
   acceptance.agentId = taken.agentId;
   acceptance.role = taken.role;
   acceptance.remaining = taken.offered;
   acceptance.refuse = std::chrono::duration_cast<std::chrono::nanoseconds>(
       std::chrono::duration<double>(call.filters().refuse_seconds()));
-  for (int i = 0; i < call.operations_size(); ++i) {
-    const v1::Offer::Operation& operation = call.operations(i);
+  pending->operations.assign(call.operations().begin(), call.operations().end());
+  pending->view = view;
+  applyOperations(std::move(pending));
+  return api::Status::ok();
+}
+
+void Core::applyOperations(std::shared_ptr<PendingAccept> pending) {
+  Acceptance& acceptance = pending->acceptance;
+  while (pending->next < pending->operations.size()) {
+    auto framework = frameworks.find(acceptance.frameworkId);
+    // Removed while a reservation was being written: the allocator took back all it held.
+    if (framework == frameworks.end()) return;
+    size_t index = pending->next++;
+    const v1::Offer::Operation& operation = pending->operations[index];
     switch (operation.type()) {
       case v1::Offer::Operation::LAUNCH:
-        launchTasks(framework, acceptance, operation.launch());
+        launchTasks(framework->second, acceptance, operation.launch());
         break;
       case v1::Offer::Operation::RESERVE:
       case v1::Offer::Operation::UNRESERVE:
-        reserveOrUnreserve(framework, acceptance, operation);
+        if (auto change = reservationChange(framework->second, acceptance, operation)) {
+          // Goes on from the next operation once the registry holds the change.
+          return reserve(std::move(pending), std::move(change).value());
+        }
         break;
       default:
-        // Only LAUNCH_GROUP gets here (see above).
-        refuseTaskGroup(framework, acceptance, view.accept().operations(i));
+        // Only LAUNCH_GROUP gets here (see accept()).
+        refuseTaskGroup(framework->second, acceptance,
+                        pending->view.accept().operations(static_cast<int>(index)));
     }
   }
   finishAcceptance(acceptance);
-  return api::Status::ok();
 }
 
 Core::TakenOffers Core::takeOffers(const FrameworkEntry& framework,
@@ -537,15 +553,16 @@ void Core::launchTasks(const FrameworkEntry& framework, Acceptance& acceptance,
   }
 }
 
-void Core::reserveOrUnreserve(const FrameworkEntry& framework, Acceptance& acceptance,
-                              const v1::Offer::Operation& operation) {
+std::optional<api::ReservationOperation> Core::reservationChange(
+    const FrameworkEntry& framework, const Acceptance& acceptance,
+    const v1::Offer::Operation& operation) const {
   bool reserve = operation.type() == v1::Offer::Operation::RESERVE;
   auto to = api::Resources::fromProto(reserve ? operation.reserve().resources()
                                               : operation.unreserve().resources());
   if (!to) {
     log()->warn("framework '{}': dropping invalid operation: {}", framework.id,
                 to.status().toString());
-    return;
+    return std::nullopt;
   }
   api::ReservationOperation change;
   if (reserve) {
@@ -564,18 +581,46 @@ void Core::reserveOrUnreserve(const FrameworkEntry& framework, Acceptance& accep
   if (!acceptance.remaining.contains(change.from)) {
     log()->warn("framework '{}': dropping operation on resources not offered: {}", framework.id,
                 change.from.toString());
-    return;
+    return std::nullopt;
   }
-  acceptance.remaining -= change.from;
-  acceptance.remaining += change.to;
-  std::string frameworkId = framework.id;
-  std::string agentId = acceptance.agentId;
-  allocatorCall(
-      [frameworkId, agentId, change](api::Allocator& allocator) {
-        std::vector<api::ReservationOperation> operations{change};
-        return allocator.updateAllocation(frameworkId, agentId, operations);
-      },
-      fmt::format("applying a reservation for framework '{}'", frameworkId));
+  return change;
+}
+
+void Core::reserve(std::shared_ptr<PendingAccept> pending, api::ReservationOperation change) {
+  // One reservation write at a time (in the policy queue), each computed from the registry as
+  // the previous one left it: concurrent ACCEPTs on one agent cannot overwrite each other.
+  policyChange([this, pending = std::move(pending),
+                change = std::move(change)](std::function<void()> next) mutable {
+    const std::string agentId = pending->acceptance.agentId;
+    auto entry = registry.find(agentId);
+    api::Resources current = entry != registry.end() ? entry->second.reserved : api::Resources();
+    api::Resources reserved =
+        current - dynamicallyReserved(change.from) + dynamicallyReserved(change.to);
+    writeReservations(agentId, reserved,
+                      [this, pending, change, reserved, next](api::Status written) mutable {
+                        next();
+                        const std::string frameworkId = pending->acceptance.frameworkId;
+                        const std::string agentId = pending->acceptance.agentId;
+                        if (!written) {
+                          // Not done: its resources stay as offered and go back at the end.
+                          log()->warn("framework '{}': reservation on agent '{}' not applied: {}",
+                                      frameworkId, agentId, written.toString());
+                          return applyOperations(std::move(pending));
+                        }
+                        if (auto agent = agents.find(agentId); agent != agents.end()) {
+                          applyReservations(agent->second, reserved);
+                        }
+                        pending->acceptance.remaining -= change.from;
+                        pending->acceptance.remaining += change.to;
+                        allocatorCall(
+                            [frameworkId, agentId, change](api::Allocator& allocator) {
+                              std::vector<api::ReservationOperation> operations{change};
+                              return allocator.updateAllocation(frameworkId, agentId, operations);
+                            },
+                            fmt::format("applying a reservation for framework '{}'", frameworkId));
+                        applyOperations(std::move(pending));
+                      });
+  });
 }
 
 void Core::finishAcceptance(const Acceptance& acceptance) {
