@@ -16,6 +16,72 @@ using detail::guarded;
 using detail::log;
 using detail::rolesOf;
 
+// --- reservations ---------------------------------------------------------------------------
+
+namespace {
+
+/// Keeps the entries of `resources` for which `keep(resource)` holds, after `change(resource)`.
+template <typename Keep, typename Change>
+api::Resources rewrite(const api::Resources& resources, Keep keep, Change change) {
+  google::protobuf::RepeatedPtrField<v1::Resource> kept;
+  for (v1::Resource& resource : resources.toProto()) {
+    if (!keep(resource)) continue;
+    change(resource);
+    *kept.Add() = std::move(resource);
+  }
+  // Valid resources with reservations dropped from the top of their stacks are valid.
+  return api::Resources::fromProto(kept).value();
+}
+
+bool isDynamic(const v1::Resource::ReservationInfo& reservation) {
+  return reservation.type() == v1::Resource::ReservationInfo::DYNAMIC;
+}
+
+}  // namespace
+
+api::Resources dynamicallyReserved(const api::Resources& resources) {
+  return rewrite(
+      resources,
+      [](const v1::Resource& resource) {
+        return std::any_of(resource.reservations().begin(), resource.reservations().end(),
+                           isDynamic);
+      },
+      [](v1::Resource&) {});
+}
+
+api::Resources withoutDynamicReservations(const api::Resources& resources) {
+  return rewrite(
+      resources, [](const v1::Resource&) { return true; },
+      [](v1::Resource& resource) {
+        while (resource.reservations_size() > 0 &&
+               isDynamic(resource.reservations(resource.reservations_size() - 1))) {
+          resource.mutable_reservations()->RemoveLast();
+        }
+      });
+}
+
+void Core::applyReservations(AgentEntry& agent, const api::Resources& reserved) {
+  api::Resources total = api::Resources::fromProto(agent.info.resources()).value();
+  agent.dynamicReservations = api::Resources();
+  // One reservation at a time, each only if what it was made from is still there (an agent that
+  // came back with fewer resources keeps the reservations that fit).
+  for (const v1::Resource& resource : reserved.toProto()) {
+    google::protobuf::RepeatedPtrField<v1::Resource> one;
+    *one.Add() = resource;
+    api::Resources reservation = api::Resources::fromProto(one).value();
+    api::Resources source = withoutDynamicReservations(reservation);
+    if (!total.contains(source)) {
+      log()->warn("agent '{}': reservation {} does not fit its resources {}; not applied", agent.id,
+                  reservation.toString(), total.toString());
+      continue;
+    }
+    total -= source;
+    total += reservation;
+    agent.dynamicReservations += reservation;
+  }
+  agent.total = std::move(total);
+}
+
 // --- allocator ------------------------------------------------------------------------------
 
 void Core::allocatorCall(std::function<api::Status(api::Allocator&)> fn, std::string what) {
@@ -242,7 +308,9 @@ void Core::admitAgent(const net::ConnectionPtr& connection, const std::string& i
   agent.status = AgentStatus::kActive;
   if (agent.removalTimer) agent.removalTimer->cancel();
   agent.removalTimer.reset();
-  agent.total = api::Resources::fromProto(info.resources()).value();
+  // The registry's dynamic reservations: the agent reports its resources without them.
+  auto known = registry.find(id);
+  applyReservations(agent, known != registry.end() ? known->second.reserved : api::Resources());
   double now = nowSeconds();
   if (!existed || agent.registeredTime == 0) agent.registeredTime = now;
   if (reregister) agent.reregisteredTime = now;
@@ -258,6 +326,14 @@ void Core::admitAgent(const net::ConnectionPtr& connection, const std::string& i
       entry.recovered = true;
       entry.registeredTime = now;
       entry.roles = rolesOf(framework);
+      // Not subscribed to this master: it is removed (its tasks killed) unless it subscribes
+      // within its failover_timeout, or --agent_reregister_timeout when it has none.
+      runtime::Duration timeout = options.agentReregisterTimeout;
+      if (framework.failover_timeout() > 0) {
+        timeout = std::chrono::duration_cast<runtime::Duration>(
+            std::chrono::duration<double>(framework.failover_timeout()));
+      }
+      armFailoverTimer(entry, timeout);
     }
     for (const auto& reported : reregister->tasks()) {
       TaskKey key{reported.framework_id().value(), reported.info().task_id().value()};

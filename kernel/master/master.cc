@@ -40,9 +40,10 @@ std::string_view registryStateName(RegistryState state) {
 }
 
 std::string encodeRegistryEntry(const v1::AgentInfo& info, RegistryState state,
-                                double unreachableTime) {
-  return fmt::format(R"({{"state":"{}","unreachable_time":{},"agent_info":{}}})",
-                     registryStateName(state), unreachableTime, net::messageToV1Json(info));
+                                double unreachableTime, const api::Resources& reserved) {
+  return fmt::format(
+      R"({{"state":"{}","unreachable_time":{},"agent_info":{},"reserved_resources":{}}})",
+      registryStateName(state), unreachableTime, net::messageToV1Json(info), reserved.toJson());
 }
 
 api::Result<RegistryEntry> decodeRegistryEntry(const std::string& text) {
@@ -62,6 +63,14 @@ api::Result<RegistryEntry> decodeRegistryEntry(const std::string& text) {
     auto parsed = net::parseV1Json<v1::AgentInfo>(info.str());
     if (!parsed) return parsed.status();
     entry.info = std::move(parsed).value();
+    // Absent in entries written before reservations were kept.
+    if (auto reserved = object->getArray("reserved_resources")) {
+      std::ostringstream text;
+      reserved->stringify(text);
+      auto resources = api::Resources::parse(text.str());
+      if (!resources) return resources.status().withContext("reserved resources");
+      entry.reserved = std::move(resources).value();
+    }
     return entry;
   } catch (const std::exception& e) {
     return api::invalidArgument("malformed registry entry: {}", e.what());
@@ -107,12 +116,31 @@ void Core::storeSet(const std::string& key, std::string value, uint64_t expected
 
 void Core::writeRegistry(const std::string& agentId, const v1::AgentInfo& info, RegistryState state,
                          std::function<void(api::Status)> done) {
-  uint64_t expected = 0;
   double unreachableTime = state == RegistryState::kUnreachable ? nowSeconds() : 0;
+  api::Resources reserved;
+  if (auto it = registry.find(agentId); it != registry.end()) reserved = it->second.reserved;
+  writeRegistryEntry(agentId, info, state, unreachableTime, std::move(reserved), std::move(done));
+}
+
+void Core::writeReservations(const std::string& agentId, api::Resources reserved,
+                             std::function<void(api::Status)> done) {
+  auto it = registry.find(agentId);
+  if (it == registry.end() || it->second.state != RegistryState::kAdmitted) {
+    done(api::failedPrecondition("agent '{}' is not admitted in the registry", agentId));
+    return;
+  }
+  writeRegistryEntry(agentId, it->second.info, it->second.state, it->second.unreachableTime,
+                     std::move(reserved), std::move(done));
+}
+
+void Core::writeRegistryEntry(const std::string& agentId, const v1::AgentInfo& info,
+                              RegistryState state, double unreachableTime, api::Resources reserved,
+                              std::function<void(api::Status)> done) {
+  uint64_t expected = 0;
   if (auto it = registry.find(agentId); it != registry.end()) expected = it->second.version;
   storeSet(fmt::format("{}/{}", kRegistryAgents, agentId),
-           encodeRegistryEntry(info, state, unreachableTime), expected,
-           [this, agentId, info, state, unreachableTime,
+           encodeRegistryEntry(info, state, unreachableTime, reserved), expected,
+           [this, agentId, info, state, unreachableTime, reserved,
             done = std::move(done)](api::Result<uint64_t> result) {
              if (!result) {
                log()->error("registry write for agent '{}' failed: {}", agentId,
@@ -125,6 +153,7 @@ void Core::writeRegistry(const std::string& agentId, const v1::AgentInfo& info, 
              entry.state = state;
              entry.version = *result;
              entry.unreachableTime = unreachableTime;
+             entry.reserved = reserved;
              done(api::Status::ok());
            });
 }

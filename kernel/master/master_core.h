@@ -9,8 +9,10 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "kernel/master/master.h"
@@ -27,6 +29,8 @@ namespace tessera::kernel::master {
 /// --max_completed_tasks_per_framework / --max_completed_frameworks are 1000 and 50).
 inline constexpr size_t kMaxCompletedTasks = 1000;
 inline constexpr size_t kMaxCompletedFrameworks = 50;
+/// The ACCEPT operation the master answers for task by task without carrying it out.
+inline constexpr std::string_view kLaunchGroup = "LAUNCH_GROUP";
 
 struct Core : std::enable_shared_from_this<Core> {
   Core(MasterServices services, MasterOptions options);
@@ -88,8 +92,17 @@ struct Core : std::enable_shared_from_this<Core> {
   // --- state store helpers --------------------------------------------------------------
   void storeSet(const std::string& key, std::string value, uint64_t expected,
                 std::function<void(api::Result<uint64_t>)> done);
+  /// Writes the agent's registry entry with `state` (compare-and-set on the version last read
+  /// or written), keeping its reservations.
   void writeRegistry(const std::string& agentId, const v1::AgentInfo& info, RegistryState state,
                      std::function<void(api::Status)> done);
+  /// Writes the admitted agent's dynamic reservations into its registry entry. Errors:
+  /// FailedPrecondition if the registry does not hold the agent as admitted; the store's.
+  void writeReservations(const std::string& agentId, api::Resources reserved,
+                         std::function<void(api::Status)> done);
+  void writeRegistryEntry(const std::string& agentId, const v1::AgentInfo& info,
+                          RegistryState state, double unreachableTime, api::Resources reserved,
+                          std::function<void(api::Status)> done);
 
   // --- agents ---------------------------------------------------------------------------
   void onAgentMessage(const net::ConnectionPtr& connection, internal::Envelope envelope);
@@ -135,10 +148,56 @@ struct Core : std::enable_shared_from_this<Core> {
                  std::shared_ptr<net::HttpStream> stream);
   void frameworkDisconnected(const std::string& frameworkId, const std::string& streamId);
   void removeFramework(const std::string& frameworkId);
+  /// Removes the framework after `timeout` unless it is connected by then.
+  void armFailoverTimer(FrameworkEntry& framework, runtime::Duration timeout);
   void sendEvent(FrameworkEntry& framework, const v1::scheduler::Event& event);
   void sendUpdate(const std::string& frameworkId, const v1::TaskStatus& status);
   void heartbeat(const std::string& frameworkId);
-  api::Status accept(FrameworkEntry& framework, const v1::scheduler::Call::Accept& accept);
+  /// ACCEPT: validates and uses up the offers, applies the operations in order, gives what is
+  /// left back to the allocator with the call's refuse filter. `view`: the same call read by
+  /// readAcceptedOperations(), for the operation kinds the v1 protos do not hold. Errors:
+  /// Unimplemented, with nothing done, for an operation other than LAUNCH_GROUP that the master
+  /// does not carry out (CREATE, DESTROY, ...).
+  api::Status accept(FrameworkEntry& framework, const v1::scheduler::Call::Accept& accept,
+                     const internal::AcceptedOperations& view);
+  /// The ACCEPT call `body` read for its operations' kind names and LAUNCH_GROUP tasks (empty
+  /// when it cannot be read so).
+  static internal::AcceptedOperations readAcceptedOperations(std::string_view body);
+  /// The offers an ACCEPT names, taken out of `offers` (they are used up even when invalid).
+  struct TakenOffers {
+    std::string agentId;  ///< the agent of the (first valid) offer
+    std::string role;     ///< the role the offers were made to
+    api::Resources offered;
+    std::map<std::string, api::Resources> offeredByAgent;
+    std::string invalid;  ///< why the offers cannot be used; empty when they can
+  };
+  TakenOffers takeOffers(const FrameworkEntry& framework, const v1::scheduler::Call::Accept& call);
+  /// Offers not usable: their resources go back, the launches get TASK_LOST / TASK_DROPPED.
+  void refuseAcceptance(const FrameworkEntry& framework, const v1::scheduler::Call::Accept& call,
+                        const internal::AcceptedOperations& view, const TakenOffers& taken);
+  /// LAUNCH_GROUP, which the master does not carry out: TASK_ERROR for each of its tasks.
+  void refuseTaskGroup(const FrameworkEntry& framework, const Acceptance& acceptance,
+                       const internal::AcceptedOperations::Operation& operation);
+  /// Why `task` cannot be launched from what is left of the offers; empty when it can.
+  std::string validateTask(const Acceptance& acceptance, const v1::TaskInfo& task,
+                           const api::Result<api::Resources>& resources) const;
+  void launchTasks(const FrameworkEntry& framework, Acceptance& acceptance,
+                   const v1::Offer::Operation::Launch& launch);
+  /// Carries out the operations from `pending->next` on, in order; a reservation waits for its
+  /// registry write and goes on from there. Gives what is left back at the end.
+  void applyOperations(std::shared_ptr<PendingAccept> pending);
+  /// The allocator's form of a RESERVE / UNRESERVE on what is left of the offers; none (logged)
+  /// if it is invalid or not on offered resources.
+  std::optional<api::ReservationOperation> reservationChange(
+      const FrameworkEntry& framework, const Acceptance& acceptance,
+      const v1::Offer::Operation& operation) const;
+  /// Writes the agent's reservations changed by `change` to the registry, then applies them
+  /// (the offers' remainder, the agent's total, the allocator) and goes on with `pending`.
+  void reserve(std::shared_ptr<PendingAccept> pending, api::ReservationOperation change);
+  /// Sets the agent's dynamic reservations, and its total from what it reports with them.
+  void applyReservations(AgentEntry& agent, const api::Resources& reserved);
+  /// Gives what no operation used back to the allocator.
+  void finishAcceptance(const Acceptance& acceptance);
   void decline(FrameworkEntry& framework, const v1::scheduler::Call::Decline& decline);
   void kill(FrameworkEntry& framework, const v1::scheduler::Call::Kill& kill);
   void acknowledge(FrameworkEntry& framework, const v1::scheduler::Call::Acknowledge& ack);
@@ -166,6 +225,12 @@ struct Core : std::enable_shared_from_this<Core> {
   void postQuota(const api::HttpRequest& request, api::HttpResponder respond);
   void deleteQuota(std::string role, api::HttpResponder respond);
 };
+
+/// The entries of `resources` with a dynamic reservation in their stack.
+api::Resources dynamicallyReserved(const api::Resources& resources);
+/// `resources` with the dynamic reservations popped off the top of every stack: what the
+/// resources were before they were reserved (what an agent reports).
+api::Resources withoutDynamicReservations(const api::Resources& resources);
 
 /// Seconds since the epoch, as Mesos's timestamps.
 double nowSeconds();

@@ -32,6 +32,9 @@ struct RegistryEntry {
   RegistryState state = RegistryState::kAdmitted;
   uint64_t version = 0;
   double unreachableTime = 0;  ///< seconds since the epoch, when marked unreachable
+  /// The agent's dynamic reservations (RESERVE through ACCEPT), each in its reserved form
+  /// (`cpus(web,alice):2`); written here before the allocator sees them.
+  api::Resources reserved;
 };
 
 /// One task the master knows, on an agent, of a framework.
@@ -72,8 +75,24 @@ struct AgentEntry {
   bool inAllocator = false;
   double registeredTime = 0;
   double reregisteredTime = 0;
+  /// What the agent offers: its reported resources with `dynamicReservations` applied.
   api::Resources total;
+  /// The dynamic reservations applied to `total` (those of the registry that fit what the agent
+  /// reports), each in its reserved form.
+  api::Resources dynamicReservations;
   std::unique_ptr<api::TimerHandle> removalTimer;
+
+  /// Everything reserved on the agent, static and dynamic, by role (the innermost reservation's):
+  /// Mesos's `reserved_resources` / `reserved_resources_full` in /state and /slaves.
+  std::map<std::string, api::Resources> reservedByRole() const {
+    std::map<std::string, api::Resources> byRole;
+    for (const auto& entry : total.entries()) {
+      if (!entry.isReserved()) continue;
+      std::string role(entry.reservationRole());
+      if (!byRole.count(role)) byRole[role] = total.reserved(role);
+    }
+    return byRole;
+  }
 };
 
 /// A framework: subscribed now, disconnected (within its failover timeout) or recovered from
@@ -101,6 +120,25 @@ struct FrameworkEntry {
     }
     return false;
   }
+};
+
+/// One ACCEPT call being carried out: the offers' agent and role, what is left of the offered
+/// resources after the operations so far, and the task ids used by them.
+struct Acceptance {
+  std::string frameworkId;
+  std::string agentId;
+  std::string role;
+  api::Resources remaining;
+  std::set<std::string> seen;
+  std::chrono::nanoseconds refuse{0};  ///< the call's filter for what is given back
+};
+
+/// An ACCEPT whose operations are being carried out, possibly across registry writes.
+struct PendingAccept {
+  Acceptance acceptance;
+  std::vector<v1::Offer::Operation> operations;
+  internal::AcceptedOperations view;  ///< the call read for unsupported kinds
+  size_t next = 0;                    ///< the next operation to carry out
 };
 
 /// Tasks are keyed by (framework id, task id).

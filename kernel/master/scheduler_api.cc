@@ -266,6 +266,12 @@ void Core::frameworkDisconnected(const std::string& frameworkId, const std::stri
     timeout = std::chrono::duration_cast<runtime::Duration>(
         std::chrono::duration<double>(framework.info.failover_timeout()));
   }
+  armFailoverTimer(framework, timeout);
+}
+
+void Core::armFailoverTimer(FrameworkEntry& framework, runtime::Duration timeout) {
+  if (framework.failoverTimer) framework.failoverTimer->cancel();
+  std::string frameworkId = framework.id;
   framework.failoverTimer = strand->schedule(
       timeout, guarded(weak_from_this(), [frameworkId](Core& core) {
         auto it = core.frameworks.find(frameworkId);
@@ -321,163 +327,305 @@ void Core::removeFramework(const std::string& frameworkId) {
   frameworks.erase(it);
 }
 
-api::Status Core::accept(FrameworkEntry& framework, const v1::scheduler::Call::Accept& call) {
+// --- ACCEPT ---------------------------------------------------------------------------------
+//
+// accept() takes the offers (takeOffers), refuses everything when they are not usable
+// (refuseAcceptance), applies the operations in order (applyOperations: launchTasks, reserve) to
+// what the offers hold, and gives what is left back to the allocator (finishAcceptance).
+
+namespace {
+
+/// The name of operation `index` of an ACCEPT: the v1 enum's for the kinds Tessera carries out,
+/// else the name the framework sent ("UNKNOWN" when it sent none).
+std::string operationName(const v1::Offer::Operation& operation,
+                          const internal::AcceptedOperations& view, int index) {
+  if (operation.type() != v1::Offer::Operation::UNKNOWN) {
+    return v1::Offer::Operation::Type_Name(operation.type());
+  }
+  if (index < view.accept().operations_size() && !view.accept().operations(index).type().empty()) {
+    return view.accept().operations(index).type();
+  }
+  return "UNKNOWN";
+}
+
+}  // namespace
+
+internal::AcceptedOperations Core::readAcceptedOperations(std::string_view body) {
+  // A body the v1 Call parsed always parses here too, unless an operation's type is a number
+  // rather than a name; then every unknown kind is reported as UNKNOWN.
+  auto view = net::parseV1Json<internal::AcceptedOperations>(body);
+  return view ? std::move(view).value() : internal::AcceptedOperations();
+}
+
+api::Status Core::accept(FrameworkEntry& framework, const v1::scheduler::Call::Accept& call,
+                         const internal::AcceptedOperations& view) {
   counter("messages_launch_tasks").increment();
+  // An operation without tasks that the master cannot carry out refuses the whole call before
+  // anything is done (the offers stay outstanding); LAUNCH_GROUP's tasks are answered one by one
+  // below, as invalid launches are.
+  for (int i = 0; i < call.operations_size(); ++i) {
+    if (call.operations(i).type() != v1::Offer::Operation::UNKNOWN) continue;
+    std::string name = operationName(call.operations(i), view, i);
+    if (name == kLaunchGroup) continue;
+    counter("invalid_operations").increment();
+    return api::makeStatus(api::StatusCode::kUnimplemented,
+                           "operation '{}' is not supported (accept.operations[{}])", name, i);
+  }
+  TakenOffers taken = takeOffers(framework, call);
+  if (!taken.invalid.empty()) {
+    refuseAcceptance(framework, call, view, taken);
+    return api::Status::ok();
+  }
+  auto pending = std::make_shared<PendingAccept>();
+  Acceptance& acceptance = pending->acceptance;
+  acceptance.frameworkId = framework.id;
+  acceptance.agentId = taken.agentId;
+  acceptance.role = taken.role;
+  acceptance.remaining = taken.offered;
+  acceptance.refuse = std::chrono::duration_cast<std::chrono::nanoseconds>(
+      std::chrono::duration<double>(call.filters().refuse_seconds()));
+  pending->operations.assign(call.operations().begin(), call.operations().end());
+  pending->view = view;
+  applyOperations(std::move(pending));
+  return api::Status::ok();
+}
+
+void Core::applyOperations(std::shared_ptr<PendingAccept> pending) {
+  Acceptance& acceptance = pending->acceptance;
+  while (pending->next < pending->operations.size()) {
+    auto framework = frameworks.find(acceptance.frameworkId);
+    // Removed while a reservation was being written: the allocator took back all it held.
+    if (framework == frameworks.end()) return;
+    size_t index = pending->next++;
+    const v1::Offer::Operation& operation = pending->operations[index];
+    switch (operation.type()) {
+      case v1::Offer::Operation::LAUNCH:
+        launchTasks(framework->second, acceptance, operation.launch());
+        break;
+      case v1::Offer::Operation::RESERVE:
+      case v1::Offer::Operation::UNRESERVE:
+        if (auto change = reservationChange(framework->second, acceptance, operation)) {
+          // Goes on from the next operation once the registry holds the change.
+          return reserve(std::move(pending), std::move(change).value());
+        }
+        break;
+      default:
+        // Only LAUNCH_GROUP gets here (see accept()).
+        refuseTaskGroup(framework->second, acceptance,
+                        pending->view.accept().operations(static_cast<int>(index)));
+    }
+  }
+  finishAcceptance(acceptance);
+}
+
+Core::TakenOffers Core::takeOffers(const FrameworkEntry& framework,
+                                   const v1::scheduler::Call::Accept& call) {
   // Offers: all known, all the framework's, all on one agent; otherwise every task is dropped.
-  std::string invalid;
-  std::string agentId;
-  api::Resources offered;
+  TakenOffers taken;
   std::vector<std::string> offerIds;
   for (const auto& offerId : call.offer_ids()) {
     auto offer = offers.find(offerId.value());
     if (offer == offers.end()) {
-      invalid = fmt::format("offer '{}' is no longer valid", offerId.value());
+      taken.invalid = fmt::format("offer '{}' is no longer valid", offerId.value());
       continue;
     }
     if (offer->second.frameworkId != framework.id) {
-      invalid = fmt::format("offer '{}' belongs to another framework", offerId.value());
+      taken.invalid = fmt::format("offer '{}' belongs to another framework", offerId.value());
       continue;
     }
-    if (!agentId.empty() && offer->second.agentId != agentId) {
-      invalid = "offers span more than one agent";
+    if (!taken.agentId.empty() && offer->second.agentId != taken.agentId) {
+      taken.invalid = "offers span more than one agent";
     }
-    if (agentId.empty()) agentId = offer->second.agentId;
+    if (taken.agentId.empty()) taken.agentId = offer->second.agentId;
     if (std::find(offerIds.begin(), offerIds.end(), offerId.value()) != offerIds.end()) {
-      invalid = fmt::format("offer '{}' is listed twice", offerId.value());
+      taken.invalid = fmt::format("offer '{}' is listed twice", offerId.value());
       continue;
     }
     offerIds.push_back(offerId.value());
   }
-  if (call.offer_ids_size() == 0) invalid = "no offer ids";
-  std::string role;
+  if (call.offer_ids_size() == 0) taken.invalid = "no offer ids";
   // The offers are used up either way.
-  std::map<std::string, api::Resources> offeredByAgent;
   for (const auto& offerId : offerIds) {
     OfferEntry& offer = offers.at(offerId);
-    offeredByAgent[offer.agentId] += offer.resources;
-    if (role.empty()) role = offer.role;
-    offered += offer.resources;
+    taken.offeredByAgent[offer.agentId] += offer.resources;
+    if (taken.role.empty()) taken.role = offer.role;
+    taken.offered += offer.resources;
     offers.erase(offerId);
   }
   counter("offers_accepted").increment(offerIds.size());
-  auto agent = agents.find(agentId);
-  if (invalid.empty() && (agent == agents.end() || agent->second.status != AgentStatus::kActive)) {
-    invalid = fmt::format("agent '{}' is not active", agentId);
+  auto agent = agents.find(taken.agentId);
+  if (taken.invalid.empty() &&
+      (agent == agents.end() || agent->second.status != AgentStatus::kActive)) {
+    taken.invalid = fmt::format("agent '{}' is not active", taken.agentId);
   }
-  if (!invalid.empty()) {
-    for (const auto& [agent, resources] : offeredByAgent) {
-      recover(framework.id, agent, resources, std::nullopt);
-    }
-    for (const auto& operation : call.operations()) {
-      if (operation.type() != v1::Offer::Operation::LAUNCH) continue;
-      for (const auto& task : operation.launch().task_infos()) {
-        v1::TaskState state = framework.partitionAware() ? v1::TASK_DROPPED : v1::TASK_LOST;
-        sendUpdate(framework.id, masterStatus(task.task_id().value(), agentId, state,
-                                              v1::TaskStatus::REASON_INVALID_OFFERS, invalid));
-      }
-    }
-    return api::Status::ok();
-  }
+  return taken;
+}
 
-  api::Resources remaining = offered;
-  std::set<std::string> seen;
-  for (const auto& operation : call.operations()) {
-    switch (operation.type()) {
-      case v1::Offer::Operation::LAUNCH:
-        for (const auto& taskInfo : operation.launch().task_infos()) {
-          const std::string& taskId = taskInfo.task_id().value();
-          auto resources = api::Resources::fromProto(taskInfo.resources());
-          std::string error;
-          if (taskId.empty()) {
-            error = "task has no id";
-          } else if (seen.count(taskId) || tasks.count({framework.id, taskId})) {
-            error = fmt::format("task id '{}' is already in use", taskId);
-          } else if (!resources) {
-            error = resources.status().message();
-          } else if (resources->empty()) {
-            error = fmt::format("task '{}' uses no resources", taskId);
-          } else if (!remaining.contains(*resources)) {
-            error = fmt::format("task '{}' uses resources {} that are not in the offers ({})",
-                                taskId, resources->toString(), remaining.toString());
-          } else if (!taskInfo.has_command() && !taskInfo.has_executor()) {
-            error = fmt::format("task '{}' has neither a command nor an executor", taskId);
-          } else if (taskInfo.has_agent_id() && taskInfo.agent_id().value() != agentId) {
-            error = fmt::format("task '{}' names agent '{}', not the offers' agent '{}'", taskId,
-                                taskInfo.agent_id().value(), agentId);
-          }
-          if (!taskId.empty()) seen.insert(taskId);
-          if (!error.empty()) {
-            sendUpdate(framework.id, masterStatus(taskId, agentId, v1::TASK_ERROR,
-                                                  v1::TaskStatus::REASON_TASK_INVALID, error));
-            continue;
-          }
-          remaining -= *resources;
-          TaskEntry& task = tasks[{framework.id, taskId}];
-          task.info = taskInfo;
-          task.info.mutable_agent_id()->set_value(agentId);
-          task.frameworkId = framework.id;
-          task.agentId = agentId;
-          task.role = role;
-          task.state = v1::TASK_STAGING;
-          task.resources = *resources;
-          task.statuses.emplace_back(v1::TASK_STAGING, nowSeconds());
-          internal::Envelope run;
-          *run.mutable_run_task()->mutable_framework() = framework.info;
-          *run.mutable_run_task()->mutable_task() = task.info;
-          run.mutable_run_task()->set_role(role);
-          sendToAgent(agentId, run);
-          counter("tasks_launched").increment();
-        }
-        break;
-      case v1::Offer::Operation::RESERVE:
-      case v1::Offer::Operation::UNRESERVE: {
-        bool reserve = operation.type() == v1::Offer::Operation::RESERVE;
-        auto to = api::Resources::fromProto(reserve ? operation.reserve().resources()
-                                                    : operation.unreserve().resources());
-        if (!to) {
-          log()->warn("framework '{}': dropping invalid operation: {}", framework.id,
-                      to.status().toString());
-          break;
-        }
-        api::ReservationOperation change;
-        if (reserve) {
-          change.type = api::ReservationOperation::Type::kReserve;
-          change.to = *to;
-          change.from = to->flatten();
-          if (operation.reserve().source_size() > 0) {
-            auto source = api::Resources::fromProto(operation.reserve().source());
-            if (source) change.from = *source;
-          }
-        } else {
-          change.type = api::ReservationOperation::Type::kUnreserve;
-          change.from = *to;
-          change.to = to->flatten();
-        }
-        if (!remaining.contains(change.from)) {
-          log()->warn("framework '{}': dropping operation on resources not offered: {}",
-                      framework.id, change.from.toString());
-          break;
-        }
-        remaining -= change.from;
-        remaining += change.to;
-        std::string frameworkId = framework.id;
-        allocatorCall(
-            [frameworkId, agentId, change](api::Allocator& allocator) {
-              std::vector<api::ReservationOperation> operations{change};
-              return allocator.updateAllocation(frameworkId, agentId, operations);
-            },
-            fmt::format("applying a reservation for framework '{}'", frameworkId));
-        break;
+void Core::refuseAcceptance(const FrameworkEntry& framework,
+                            const v1::scheduler::Call::Accept& call,
+                            const internal::AcceptedOperations& view, const TakenOffers& taken) {
+  for (const auto& [agent, resources] : taken.offeredByAgent) {
+    recover(framework.id, agent, resources, std::nullopt);
+  }
+  v1::TaskState state = framework.partitionAware() ? v1::TASK_DROPPED : v1::TASK_LOST;
+  auto lose = [&](const v1::TaskInfo& task) {
+    sendUpdate(framework.id, masterStatus(task.task_id().value(), taken.agentId, state,
+                                          v1::TaskStatus::REASON_INVALID_OFFERS, taken.invalid));
+  };
+  for (int i = 0; i < call.operations_size(); ++i) {
+    const v1::Offer::Operation& operation = call.operations(i);
+    if (operation.type() == v1::Offer::Operation::LAUNCH) {
+      for (const auto& task : operation.launch().task_infos()) lose(task);
+    } else if (operation.type() == v1::Offer::Operation::UNKNOWN &&
+               i < view.accept().operations_size()) {
+      for (const auto& task : view.accept().operations(i).launch_group().task_group().tasks()) {
+        lose(task);
       }
-      default:
-        log()->warn("framework '{}': unsupported operation {}", framework.id,
-                    static_cast<int>(operation.type()));
     }
   }
-  auto refuse = std::chrono::duration_cast<std::chrono::nanoseconds>(
-      std::chrono::duration<double>(call.filters().refuse_seconds()));
-  if (!remaining.empty()) recover(framework.id, agentId, remaining, refuse);
-  return api::Status::ok();
+}
+
+void Core::refuseTaskGroup(const FrameworkEntry& framework, const Acceptance& acceptance,
+                           const internal::AcceptedOperations::Operation& operation) {
+  // Mesos answers a task group it cannot launch with TASK_ERROR for each of its tasks
+  // (REASON_TASK_GROUP_INVALID; the v1 protos here have REASON_TASK_INVALID as the nearest).
+  // Their resources stay in `acceptance.remaining` and go back to the allocator.
+  counter("invalid_operations").increment();
+  std::string message = fmt::format("operation '{}' is not supported", kLaunchGroup);
+  for (const auto& task : operation.launch_group().task_group().tasks()) {
+    sendUpdate(framework.id,
+               masterStatus(task.task_id().value(), acceptance.agentId, v1::TASK_ERROR,
+                            v1::TaskStatus::REASON_TASK_INVALID, message));
+  }
+}
+
+std::string Core::validateTask(const Acceptance& acceptance, const v1::TaskInfo& taskInfo,
+                               const api::Result<api::Resources>& resources) const {
+  const std::string& taskId = taskInfo.task_id().value();
+  if (taskId.empty()) return "task has no id";
+  if (acceptance.seen.count(taskId) || tasks.count({acceptance.frameworkId, taskId})) {
+    return fmt::format("task id '{}' is already in use", taskId);
+  }
+  if (!resources) return resources.status().message();
+  if (resources->empty()) return fmt::format("task '{}' uses no resources", taskId);
+  if (!acceptance.remaining.contains(*resources)) {
+    return fmt::format("task '{}' uses resources {} that are not in the offers ({})", taskId,
+                       resources->toString(), acceptance.remaining.toString());
+  }
+  if (!taskInfo.has_command() && !taskInfo.has_executor()) {
+    return fmt::format("task '{}' has neither a command nor an executor", taskId);
+  }
+  if (taskInfo.has_agent_id() && taskInfo.agent_id().value() != acceptance.agentId) {
+    return fmt::format("task '{}' names agent '{}', not the offers' agent '{}'", taskId,
+                       taskInfo.agent_id().value(), acceptance.agentId);
+  }
+  return "";
+}
+
+void Core::launchTasks(const FrameworkEntry& framework, Acceptance& acceptance,
+                       const v1::Offer::Operation::Launch& launch) {
+  for (const auto& taskInfo : launch.task_infos()) {
+    const std::string& taskId = taskInfo.task_id().value();
+    auto resources = api::Resources::fromProto(taskInfo.resources());
+    std::string error = validateTask(acceptance, taskInfo, resources);
+    if (!taskId.empty()) acceptance.seen.insert(taskId);
+    if (!error.empty()) {
+      sendUpdate(framework.id, masterStatus(taskId, acceptance.agentId, v1::TASK_ERROR,
+                                            v1::TaskStatus::REASON_TASK_INVALID, error));
+      continue;
+    }
+    acceptance.remaining -= *resources;
+    TaskEntry& task = tasks[{framework.id, taskId}];
+    task.info = taskInfo;
+    task.info.mutable_agent_id()->set_value(acceptance.agentId);
+    task.frameworkId = framework.id;
+    task.agentId = acceptance.agentId;
+    task.role = acceptance.role;
+    task.state = v1::TASK_STAGING;
+    task.resources = *resources;
+    task.statuses.emplace_back(v1::TASK_STAGING, nowSeconds());
+    internal::Envelope run;
+    *run.mutable_run_task()->mutable_framework() = framework.info;
+    *run.mutable_run_task()->mutable_task() = task.info;
+    run.mutable_run_task()->set_role(acceptance.role);
+    sendToAgent(acceptance.agentId, run);
+    counter("tasks_launched").increment();
+  }
+}
+
+std::optional<api::ReservationOperation> Core::reservationChange(
+    const FrameworkEntry& framework, const Acceptance& acceptance,
+    const v1::Offer::Operation& operation) const {
+  bool reserve = operation.type() == v1::Offer::Operation::RESERVE;
+  auto to = api::Resources::fromProto(reserve ? operation.reserve().resources()
+                                              : operation.unreserve().resources());
+  if (!to) {
+    log()->warn("framework '{}': dropping invalid operation: {}", framework.id,
+                to.status().toString());
+    return std::nullopt;
+  }
+  api::ReservationOperation change;
+  if (reserve) {
+    change.type = api::ReservationOperation::Type::kReserve;
+    change.to = *to;
+    change.from = to->flatten();
+    if (operation.reserve().source_size() > 0) {
+      auto source = api::Resources::fromProto(operation.reserve().source());
+      if (source) change.from = *source;
+    }
+  } else {
+    change.type = api::ReservationOperation::Type::kUnreserve;
+    change.from = *to;
+    change.to = to->flatten();
+  }
+  if (!acceptance.remaining.contains(change.from)) {
+    log()->warn("framework '{}': dropping operation on resources not offered: {}", framework.id,
+                change.from.toString());
+    return std::nullopt;
+  }
+  return change;
+}
+
+void Core::reserve(std::shared_ptr<PendingAccept> pending, api::ReservationOperation change) {
+  // One reservation write at a time (in the policy queue), each computed from the registry as
+  // the previous one left it: concurrent ACCEPTs on one agent cannot overwrite each other.
+  policyChange([this, pending = std::move(pending),
+                change = std::move(change)](std::function<void()> next) mutable {
+    const std::string agentId = pending->acceptance.agentId;
+    auto entry = registry.find(agentId);
+    api::Resources current = entry != registry.end() ? entry->second.reserved : api::Resources();
+    api::Resources reserved =
+        current - dynamicallyReserved(change.from) + dynamicallyReserved(change.to);
+    writeReservations(agentId, reserved,
+                      [this, pending, change, reserved, next](api::Status written) mutable {
+                        next();
+                        const std::string frameworkId = pending->acceptance.frameworkId;
+                        const std::string agentId = pending->acceptance.agentId;
+                        if (!written) {
+                          // Not done: its resources stay as offered and go back at the end.
+                          log()->warn("framework '{}': reservation on agent '{}' not applied: {}",
+                                      frameworkId, agentId, written.toString());
+                          return applyOperations(std::move(pending));
+                        }
+                        if (auto agent = agents.find(agentId); agent != agents.end()) {
+                          applyReservations(agent->second, reserved);
+                        }
+                        pending->acceptance.remaining -= change.from;
+                        pending->acceptance.remaining += change.to;
+                        allocatorCall(
+                            [frameworkId, agentId, change](api::Allocator& allocator) {
+                              std::vector<api::ReservationOperation> operations{change};
+                              return allocator.updateAllocation(frameworkId, agentId, operations);
+                            },
+                            fmt::format("applying a reservation for framework '{}'", frameworkId));
+                        applyOperations(std::move(pending));
+                      });
+  });
+}
+
+void Core::finishAcceptance(const Acceptance& acceptance) {
+  if (acceptance.remaining.empty()) return;
+  recover(acceptance.frameworkId, acceptance.agentId, acceptance.remaining, acceptance.refuse);
 }
 
 void Core::decline(FrameworkEntry& framework, const v1::scheduler::Call::Decline& call) {
@@ -651,10 +799,12 @@ void Core::dispatchCall(const api::HttpRequest& request, const v1::scheduler::Ca
       answer(stream, 202, "");
       removeFramework(frameworkId);
       return;
-    case v1::scheduler::Call::ACCEPT:
+    case v1::scheduler::Call::ACCEPT: {
       if (!needs(call.has_accept(), "accept")) return;
-      (void)accept(framework, call.accept());
+      api::Status accepted = accept(framework, call.accept(), readAcceptedOperations(request.body));
+      if (!accepted) return answer(stream, 501, accepted.message());
       break;
+    }
     case v1::scheduler::Call::DECLINE:
       if (!needs(call.has_decline(), "decline")) return;
       decline(framework, call.decline());

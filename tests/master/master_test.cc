@@ -186,6 +186,81 @@ TEST_F(MasterTest, InvalidLaunchesGetTaskError) {
   EXPECT_EQ(lost->update().status().reason(), v1::TaskStatus::REASON_INVALID_OFFERS);
 }
 
+/// An ACCEPT of `offerId` with the operations `operations` (JSON objects, comma-separated).
+std::string acceptJson(const TestScheduler& scheduler, const std::string& offerId,
+                       const std::string& operations) {
+  return fmt::format(
+      R"({{"framework_id":{{"value":"{}"}},"type":"ACCEPT","accept":{{"offer_ids":[{{"value":"{}"}}],)"
+      R"("operations":[{}],"filters":{{"refuse_seconds":0}}}}}})",
+      scheduler.frameworkId, offerId, operations);
+}
+
+double offeredCpus(const Event& offers) {
+  double cpus = 0;
+  for (const auto& offer : offers.offers().offers()) {
+    cpus += api::Resources::fromProto(offer.resources()).value().cpus();
+  }
+  return cpus;
+}
+
+// LAUNCH_GROUP is not carried out: each task of the group hears TASK_ERROR naming the
+// operation, the rest of the call goes on, and the group's resources are offered again.
+TEST_F(MasterTest, LaunchGroupTasksGetTaskErrorAndTheirResourcesAreOfferedAgain) {
+  startMaster();
+  Cluster c = cluster();
+  std::string group = fmt::format(
+      R"({{"type":"LAUNCH_GROUP","launch_group":{{"executor":{{"executor_id":{{"value":"e"}}}},)"
+      R"("task_group":{{"tasks":[{},{}]}}}}}})",
+      taskJson("g1", c.agent->id), taskJson("g2", c.agent->id));
+  std::string launch = fmt::format(R"({{"type":"LAUNCH","launch":{{"task_infos":[{}]}}}})",
+                                   taskJson("ok", c.agent->id));
+  auto response = c.scheduler->call(acceptJson(*c.scheduler, c.offerId(), group + "," + launch));
+  EXPECT_EQ(response.status, 202) << response.body;
+  for (const char* id : {"g1", "g2"}) {
+    auto update = c.scheduler->update(id);
+    ASSERT_TRUE(update.has_value()) << id;
+    EXPECT_EQ(update->update().status().state(), v1::TASK_ERROR) << id;
+    EXPECT_EQ(update->update().status().reason(), v1::TaskStatus::REASON_TASK_INVALID) << id;
+    EXPECT_EQ(update->update().status().source(), v1::TaskStatus::SOURCE_MASTER) << id;
+    EXPECT_THAT(update->update().status().message(),
+                HasSubstr("operation 'LAUNCH_GROUP' is not supported"));
+  }
+  auto run = c.agent->received.take([](const internal::Envelope& e) { return e.has_run_task(); });
+  ASSERT_TRUE(run.has_value());
+  EXPECT_EQ(run->run_task().task().task_id().value(), "ok");
+  // Only "ok" holds resources: the next offer has the other 3 of the 4 cpus.
+  auto again = c.scheduler->next(Event::OFFERS);
+  ASSERT_TRUE(again.has_value());
+  EXPECT_DOUBLE_EQ(offeredCpus(*again), 3.0);
+  EXPECT_EQ(getJson("/tasks")->getArray("tasks")->size(), 1u);
+}
+
+// Any other operation the master does not carry out refuses the whole call (501, naming the
+// operation) and changes nothing: the offer stays usable.
+TEST_F(MasterTest, UnsupportedOperationsRefuseTheAcceptAndChangeNothing) {
+  startMaster();
+  Cluster c = cluster();
+  std::string launch = fmt::format(R"({{"type":"LAUNCH","launch":{{"task_infos":[{}]}}}})",
+                                   taskJson("t1", c.agent->id));
+  std::string volume = api::Resources::parse("disk:10").value().toJson();
+  for (const char* name : {"CREATE", "DESTROY", "GROW_VOLUME", "NO_SUCH_OPERATION"}) {
+    std::string operation =
+        fmt::format(R"({{"type":"{}","create":{{"volumes":{}}}}})", name, volume);
+    auto response =
+        c.scheduler->call(acceptJson(*c.scheduler, c.offerId(), launch + "," + operation));
+    EXPECT_EQ(response.status, 501) << name << ": " << response.body;
+    EXPECT_THAT(response.body, HasSubstr(fmt::format("operation '{}' is not supported", name)));
+  }
+  EXPECT_EQ(getJson("/tasks")->getArray("tasks")->size(), 0u);
+  // The offer is still outstanding: launching from it works, and t2 is the first task run.
+  std::string second = fmt::format(R"({{"type":"LAUNCH","launch":{{"task_infos":[{}]}}}})",
+                                   taskJson("t2", c.agent->id));
+  EXPECT_EQ(c.scheduler->call(acceptJson(*c.scheduler, c.offerId(), second)).status, 202);
+  auto run = c.agent->received.take([](const internal::Envelope& e) { return e.has_run_task(); });
+  ASSERT_TRUE(run.has_value());
+  EXPECT_EQ(run->run_task().task().task_id().value(), "t2");
+}
+
 TEST_F(MasterTest, MalformedCallsAre400AndChangeNothing) {
   startMaster();
   Cluster c = cluster();
@@ -436,6 +511,76 @@ TEST_F(MasterTest, MasterFailoverRebuildsTasksFromAgentsAndFrameworksResubscribe
   auto finished = scheduler->update("t1");
   ASSERT_TRUE(finished.has_value());
   EXPECT_EQ(finished->update().status().state(), v1::TASK_FINISHED);
+}
+
+// A framework the new master knows only from a re-registering agent gets its failover timeout:
+// never subscribing, it is removed and its tasks are killed.
+TEST_F(MasterTest, RecoveredFrameworkThatDoesNotResubscribeIsRemovedAfterItsFailoverTimeout) {
+  TempDir dir;
+  useFileStore(dir.path() / "state");
+  startMaster();
+  Cluster c = cluster(R"({"user":"u","name":"fw","roles":["web"],"failover_timeout":2})");
+  internal::RunTask run = launch(c, "t1");
+  EXPECT_DOUBLE_EQ(run.framework().failover_timeout(), 2.0);
+  std::string agentId = c.agent->id;
+  std::string frameworkId = c.scheduler->frameworkId;
+  c.agent->stop();
+  c.scheduler->disconnect();
+  restartMaster();
+
+  auto agent = makeAgent();
+  agent->id = agentId;
+  internal::Task task;
+  *task.mutable_info() = run.task();
+  task.mutable_framework_id()->set_value(frameworkId);
+  task.set_state(v1::TASK_RUNNING);
+  task.set_role(run.role());
+  EXPECT_EQ(agent->registerAgent({task}, {run.framework()}), agentId);
+  EXPECT_EQ(getJson("/state")->getArray("frameworks")->size(), 1u);
+
+  auto shutdown =
+      agent->received.take([](const internal::Envelope& e) { return e.has_shutdown_framework(); });
+  ASSERT_TRUE(shutdown.has_value());
+  EXPECT_EQ(shutdown->shutdown_framework().framework_id().value(), frameworkId);
+  auto state = getJson("/state");
+  EXPECT_EQ(state->getArray("frameworks")->size(), 0u);
+  auto completed = state->getArray("completed_frameworks");
+  ASSERT_EQ(completed->size(), 1u);
+  EXPECT_EQ(completed->getObject(0)->getValue<std::string>("id"), frameworkId);
+  auto tasks = completed->getObject(0)->getArray("completed_tasks");
+  ASSERT_EQ(tasks->size(), 1u);
+  EXPECT_EQ(tasks->getObject(0)->getValue<std::string>("state"), "TASK_KILLED");
+  // Removed for good: it cannot subscribe under its id again.
+  auto late = makeScheduler();
+  late->frameworkId = frameworkId;
+  EXPECT_EQ(late->subscribe(R"({"user":"u","name":"fw","roles":["web"]})"), 403);
+}
+
+// Without a failover_timeout a recovered framework is kept for --agent_reregister_timeout.
+TEST_F(MasterTest, RecoveredFrameworkWithoutFailoverTimeoutIsKeptForTheReregisterTimeout) {
+  TempDir dir;
+  useFileStore(dir.path() / "state");
+  options.agentReregisterTimeout = 500ms;
+  startMaster();
+  Cluster c = cluster();
+  internal::RunTask run = launch(c, "t1");
+  std::string agentId = c.agent->id;
+  std::string frameworkId = c.scheduler->frameworkId;
+  c.agent->stop();
+  c.scheduler->disconnect();
+  restartMaster();
+  auto agent = makeAgent();
+  agent->id = agentId;
+  internal::Task task;
+  *task.mutable_info() = run.task();
+  task.mutable_framework_id()->set_value(frameworkId);
+  task.set_state(v1::TASK_RUNNING);
+  task.set_role(run.role());
+  EXPECT_EQ(agent->registerAgent({task}, {run.framework()}), agentId);
+  auto shutdown =
+      agent->received.take([](const internal::Envelope& e) { return e.has_shutdown_framework(); });
+  ASSERT_TRUE(shutdown.has_value());
+  EXPECT_EQ(getJson("/state")->getArray("completed_frameworks")->size(), 1u);
 }
 
 TEST_F(MasterTest, GoneAgentIsRefused) {

@@ -3,9 +3,14 @@
 // stopped past their session timeout, ZooKeeper servers killed.
 #include <Poco/JSON/Object.h>
 #include <Poco/JSON/Parser.h>
+#include <arpa/inet.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <zookeeper/zookeeper.h>
 
 #include <fstream>
@@ -24,6 +29,164 @@ using ::testing::HasSubstr;
 
 // A master may be stopped or gone: ask it briefly.
 constexpr std::chrono::milliseconds kRequestTimeout = 3s;
+
+/// A bare v1 HTTP scheduler for the tests that must make calls the CLI does not: SUBSCRIBE on
+/// its own connection (the chunked RecordIO stream is read on demand), other calls on new ones.
+class RawScheduler {
+ public:
+  RawScheduler() = default;
+  RawScheduler(const RawScheduler&) = delete;
+  RawScheduler& operator=(const RawScheduler&) = delete;
+  ~RawScheduler() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+
+  /// Subscribes at `port`; true once SUBSCRIBED arrived (frameworkId and the stream id set).
+  bool subscribe(uint16_t port, const std::string& frameworkInfo) {
+    port_ = port;
+    fd_ = connectTo(port);
+    if (fd_ < 0) return false;
+    std::string body =
+        fmt::format(R"({{"type":"SUBSCRIBE","subscribe":{{"framework_info":{}}}}})", frameworkInfo);
+    std::string request = fmt::format(
+        "POST /api/v1/scheduler HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        "Accept: application/json\r\nContent-Length: {}\r\n\r\n{}",
+        body.size(), body);
+    if (::send(fd_, request.data(), request.size(), MSG_NOSIGNAL) != ssize_t(request.size())) {
+      return false;
+    }
+    auto deadline = std::chrono::steady_clock::now() + 30s;
+    size_t end;
+    while ((end = raw_.find("\r\n\r\n")) == std::string::npos) {
+      if (!readSome(deadline)) return false;
+    }
+    std::string head = raw_.substr(0, end);
+    raw_.erase(0, end + 4);
+    if (head.rfind("HTTP/1.1 200", 0) != 0) return false;
+    std::string lower = head;
+    for (char& c : lower) c = static_cast<char>(std::tolower(c));
+    auto at = lower.find("mesos-stream-id: ");
+    if (at == std::string::npos) return false;
+    streamId = head.substr(at + 17, head.find("\r\n", at) - at - 17);
+    auto subscribed = next("SUBSCRIBED", deadline);
+    if (!subscribed) return false;
+    frameworkId = subscribed->getObject("subscribed")
+                      ->getObject("framework_id")
+                      ->getValue<std::string>("value");
+    return true;
+  }
+
+  /// The next event of `type` before `deadline` (others are skipped).
+  Poco::JSON::Object::Ptr next(const std::string& type,
+                               std::chrono::steady_clock::time_point deadline) {
+    for (;;) {
+      while (auto record = takeRecord()) {
+        Poco::JSON::Parser parser;
+        auto event = parser.parse(*record).extract<Poco::JSON::Object::Ptr>();
+        if (event->optValue<std::string>("type", "") == type) return event;
+      }
+      if (!readSome(deadline)) return nullptr;
+    }
+  }
+
+  /// Posts `call` with the stream id; the HTTP status (0 if there was no answer).
+  int call(const std::string& call) {
+    int fd = connectTo(port_);
+    if (fd < 0) return 0;
+    std::string request = fmt::format(
+        "POST /api/v1/scheduler HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+        "Content-Type: application/json\r\nMesos-Stream-Id: {}\r\nContent-Length: {}\r\n\r\n{}",
+        streamId, call.size(), call);
+    int status = 0;
+    if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) == ssize_t(request.size())) {
+      char buffer[512];
+      pollfd p{fd, POLLIN, 0};
+      if (::poll(&p, 1, 10000) > 0) {
+        ssize_t n = ::recv(fd, buffer, sizeof(buffer), 0);
+        if (n >= 12) status = std::stoi(std::string(buffer + 9, 3));
+      }
+    }
+    ::close(fd);
+    return status;
+  }
+
+  std::string frameworkId;
+  std::string streamId;
+
+ private:
+  static int connectTo(uint16_t port) {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(port);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+      ::close(fd);
+      return -1;
+    }
+    return fd;
+  }
+
+  bool readSome(std::chrono::steady_clock::time_point deadline) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return false;
+    pollfd p{fd_, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) return left.count() > 0;
+    char buffer[8192];
+    ssize_t n = ::recv(fd_, buffer, sizeof(buffer), 0);
+    if (n <= 0) return false;
+    raw_.append(buffer, n);
+    return true;
+  }
+
+  /// One whole RecordIO record from the de-chunked stream, if one has arrived.
+  std::optional<std::string> takeRecord() {
+    for (;;) {  // de-chunk what is whole
+      size_t eol = raw_.find("\r\n");
+      if (eol == std::string::npos) break;
+      size_t size = std::stoul(raw_.substr(0, eol), nullptr, 16);
+      if (raw_.size() < eol + 2 + size + 2) break;
+      body_ += raw_.substr(eol + 2, size);
+      raw_.erase(0, eol + 2 + size + 2);
+    }
+    size_t newline = body_.find('\n');
+    if (newline == std::string::npos) return std::nullopt;
+    size_t length = std::stoul(body_.substr(0, newline));
+    if (body_.size() < newline + 1 + length) return std::nullopt;
+    std::string record = body_.substr(newline + 1, length);
+    body_.erase(0, newline + 1 + length);
+    return record;
+  }
+
+  int fd_ = -1;
+  uint16_t port_ = 0;
+  std::string raw_;   // received, still chunked
+  std::string body_;  // de-chunked, not yet split into records
+};
+
+/// The cpus of an OFFERS event: reserved to `role`, and unreserved.
+std::pair<double, double> offeredCpus(const Poco::JSON::Object::Ptr& event,
+                                      const std::string& role) {
+  double reserved = 0, unreserved = 0;
+  auto offers = event->getObject("offers")->getArray("offers");
+  for (size_t i = 0; offers && i < offers->size(); ++i) {
+    auto resources = offers->getObject(i)->getArray("resources");
+    for (size_t j = 0; resources && j < resources->size(); ++j) {
+      auto resource = resources->getObject(j);
+      if (resource->getValue<std::string>("name") != "cpus") continue;
+      double value = resource->getObject("scalar")->getValue<double>("value");
+      auto reservations = resource->getArray("reservations");
+      if (!reservations || reservations->size() == 0) {
+        unreserved += value;
+      } else if (reservations->getObject(reservations->size() - 1)->getValue<std::string>("role") ==
+                 role) {
+        reserved += value;
+      }
+    }
+  }
+  return {reserved, unreserved};
+}
 
 class HaTest : public ::testing::Test {
  protected:
@@ -390,6 +553,60 @@ TEST_F(HaTest, WeightsAndQuotaSurviveALeaderKill) {
   infos->getObject(0)->getArray("guarantee")->stringify(guarantee);
   EXPECT_THAT(guarantee.str(), HasSubstr(R"("name":"cpus")"));
   EXPECT_THAT(guarantee.str(), HasSubstr(R"("value":1.5)"));
+}
+
+// A dynamic reservation made through the leader is in the registry: after a SIGKILL of the
+// leader, the new one offers it to its role only.
+TEST_F(HaTest, DynamicReservationSurvivesALeaderKill) {
+  startZooKeeper(1);
+  for (int i = 0; i < 3; ++i) startMaster(i);
+  const int first = awaitLeader();
+  ASSERT_GE(first, 0);
+  auto agent = startAgent();
+  ASSERT_TRUE(agent);
+  ASSERT_TRUE(agentActiveAt(first, *agent));
+
+  RawScheduler web;
+  ASSERT_TRUE(web.subscribe(masterPorts_[first], R"({"user":"u","name":"web","roles":["web"]})"));
+  auto offers = web.next("OFFERS", std::chrono::steady_clock::now() + 60s);
+  ASSERT_TRUE(offers);
+  EXPECT_EQ(offeredCpus(offers, "web"), std::make_pair(0.0, 2.0));
+  std::string offerId = offers->getObject("offers")
+                            ->getArray("offers")
+                            ->getObject(0)
+                            ->getObject("id")
+                            ->getValue<std::string>("value");
+  std::string reserve = fmt::format(
+      R"({{"framework_id":{{"value":"{}"}},"type":"ACCEPT","accept":{{"offer_ids":[{{"value":"{}"}}],)"
+      R"("operations":[{{"type":"RESERVE","reserve":{{"resources":[{{"name":"cpus","type":"SCALAR",)"
+      R"("scalar":{{"value":1}},"reservations":[{{"type":"DYNAMIC","role":"web","principal":"p"}}]}}]}}}}],)"
+      R"("filters":{{"refuse_seconds":0}}}}}})",
+      web.frameworkId, offerId);
+  ASSERT_EQ(web.call(reserve), 202);
+  // Applied (the registry write comes first): the reserved cpu is offered back.
+  auto reserved = web.next("OFFERS", std::chrono::steady_clock::now() + 60s);
+  ASSERT_TRUE(reserved);
+  EXPECT_EQ(offeredCpus(reserved, "web"), std::make_pair(1.0, 1.0));
+
+  masters_[first]->kill(SIGKILL);
+  ASSERT_TRUE(masters_[first]->wait(10s));
+  const int second = awaitLeader(first);
+  ASSERT_GE(second, 0);
+  ASSERT_NE(second, first);
+  ASSERT_TRUE(agentActiveAt(second, *agent));
+
+  // Another role is offered the unreserved cpu only; "web" gets the reserved one.
+  RawScheduler other;
+  ASSERT_TRUE(
+      other.subscribe(masterPorts_[second], R"({"user":"u","name":"other","roles":["other"]})"));
+  auto otherOffers = other.next("OFFERS", std::chrono::steady_clock::now() + 60s);
+  ASSERT_TRUE(otherOffers);
+  EXPECT_EQ(offeredCpus(otherOffers, "web"), std::make_pair(0.0, 1.0));
+  RawScheduler web2;
+  ASSERT_TRUE(web2.subscribe(masterPorts_[second], R"({"user":"u","name":"web","roles":["web"]})"));
+  auto webOffers = web2.next("OFFERS", std::chrono::steady_clock::now() + 60s);
+  ASSERT_TRUE(webOffers);
+  EXPECT_EQ(offeredCpus(webOffers, "web"), std::make_pair(1.0, 0.0));
 }
 
 TEST_F(HaTest, BadHaFlagsAreClearErrors) {

@@ -1,0 +1,129 @@
+// Dynamic reservations (RESERVE / UNRESERVE through ACCEPT) are kept in the master's registry:
+// they survive the agent re-registering and a master restart on the same store, and are then
+// offered to their role only.
+
+#include <gtest/gtest.h>
+
+#include "tests/master/master_fixture.h"
+
+namespace tessera::kernel::master::testing {
+namespace {
+
+const char* kWeb = R"({"user":"u","name":"web","roles":["web"]})";
+const char* kOther = R"({"user":"u","name":"other","roles":["other"]})";
+
+/// 2 cpus reserved dynamically to "web" by principal "p", as v1 JSON.
+const char* kReservedCpus = R"([{"name":"cpus","type":"SCALAR","scalar":{"value":2},)"
+                            R"("reservations":[{"type":"DYNAMIC","role":"web","principal":"p"}]}])";
+
+struct Offered {
+  double reservedToWeb = 0;
+  double unreserved = 0;
+  double reservedToOthers = 0;
+};
+
+Offered cpusIn(const Event& offers) {
+  Offered offered;
+  for (const auto& offer : offers.offers().offers()) {
+    api::Resources resources = api::Resources::fromProto(offer.resources()).value();
+    offered.reservedToWeb += resources.reserved("web").cpus();
+    offered.unreserved += resources.unreserved().cpus();
+    offered.reservedToOthers += resources.reserved().cpus() - resources.reserved("web").cpus();
+  }
+  return offered;
+}
+
+class ReservationTest : public MasterFixture {
+ protected:
+  std::string operationJson(const TestScheduler& scheduler, const Event& offers, const char* type,
+                            const char* field) {
+    return fmt::format(
+        R"({{"framework_id":{{"value":"{}"}},"type":"ACCEPT","accept":{{"offer_ids":[{{"value":"{}"}}],)"
+        R"("operations":[{{"type":"{}","{}":{{"resources":{}}}}}],"filters":{{"refuse_seconds":0}}}}}})",
+        scheduler.frameworkId, offers.offers().offers(0).id().value(), type, field, kReservedCpus);
+  }
+
+  /// Subscribes a framework in "other", then one in "web": the first is offered what is not
+  /// reserved, the second what is reserved to "web" (the rest is held by the first).
+  void expectOfferedToWebOnly(const std::string& when) {
+    auto other = makeScheduler();
+    ASSERT_EQ(other->subscribe(kOther), 200) << when;
+    auto otherOffers = other->next(Event::OFFERS);
+    ASSERT_TRUE(otherOffers.has_value()) << when;
+    EXPECT_DOUBLE_EQ(cpusIn(*otherOffers).unreserved, 2.0) << when;
+    EXPECT_DOUBLE_EQ(cpusIn(*otherOffers).reservedToWeb, 0.0) << when;
+    auto web = makeScheduler();
+    ASSERT_EQ(web->subscribe(kWeb), 200) << when;
+    auto webOffers = web->next(Event::OFFERS);
+    ASSERT_TRUE(webOffers.has_value()) << when;
+    EXPECT_DOUBLE_EQ(cpusIn(*webOffers).reservedToWeb, 2.0) << when;
+    EXPECT_DOUBLE_EQ(cpusIn(*webOffers).unreserved, 0.0) << when;
+    EXPECT_DOUBLE_EQ(cpusIn(*webOffers).reservedToOthers, 0.0) << when;
+  }
+
+  /// A fake agent re-registering as `id` (after the previous one stopped).
+  std::unique_ptr<FakeAgent> reregister(const std::string& id) {
+    auto agent = makeAgent();
+    agent->id = id;
+    EXPECT_EQ(agent->registerAgent(), id);
+    return agent;
+  }
+};
+
+TEST_F(ReservationTest, ReservationSurvivesReregistrationAndRestartAndIsOfferedToItsRoleOnly) {
+  TempDir dir;
+  useFileStore(dir.path() / "state");
+  startMaster();
+  auto agent = makeAgent();
+  std::string agentId = agent->registerAgent();
+  ASSERT_FALSE(agentId.empty());
+  {
+    auto web = makeScheduler();
+    ASSERT_EQ(web->subscribe(kWeb), 200);
+    auto offers = web->next(Event::OFFERS);
+    ASSERT_TRUE(offers.has_value());
+    EXPECT_DOUBLE_EQ(cpusIn(*offers).unreserved, 4.0);
+    auto reserved = web->call(operationJson(*web, *offers, "RESERVE", "reserve"));
+    EXPECT_EQ(reserved.status, 202) << reserved.body;
+    auto again = web->next(Event::OFFERS);
+    ASSERT_TRUE(again.has_value());
+    EXPECT_DOUBLE_EQ(cpusIn(*again).reservedToWeb, 2.0);
+    EXPECT_DOUBLE_EQ(cpusIn(*again).unreserved, 2.0);
+  }
+
+  // The agent goes and comes back (it reports its resources without the reservation).
+  agent->stop();
+  agent = reregister(agentId);
+  expectOfferedToWebOnly("after the agent re-registered");
+
+  // A new master on the same registry.
+  agent->stop();
+  restartMaster();
+  agent = reregister(agentId);
+  expectOfferedToWebOnly("after a master restart");
+
+  // UNRESERVE is kept too: after another restart everything is unreserved again.
+  {
+    auto web = makeScheduler();
+    ASSERT_EQ(web->subscribe(kWeb), 200);
+    auto offers = web->next(Event::OFFERS);
+    ASSERT_TRUE(offers.has_value());
+    ASSERT_DOUBLE_EQ(cpusIn(*offers).reservedToWeb, 2.0);
+    auto unreserved = web->call(operationJson(*web, *offers, "UNRESERVE", "unreserve"));
+    EXPECT_EQ(unreserved.status, 202) << unreserved.body;
+    auto again = web->next(Event::OFFERS);
+    ASSERT_TRUE(again.has_value());
+    EXPECT_DOUBLE_EQ(cpusIn(*again).reservedToWeb, 0.0);
+  }
+  agent->stop();
+  restartMaster();
+  agent = reregister(agentId);
+  auto other = makeScheduler();
+  ASSERT_EQ(other->subscribe(kOther), 200);
+  auto offers = other->next(Event::OFFERS);
+  ASSERT_TRUE(offers.has_value());
+  EXPECT_DOUBLE_EQ(cpusIn(*offers).unreserved, 4.0);
+}
+
+}  // namespace
+}  // namespace tessera::kernel::master::testing
