@@ -124,7 +124,7 @@ void Core::authenticated(const api::HttpRequest& request, const v1::scheduler::C
   stream->start(401, "application/json", std::move(headers));
   stream->write(
       http::errorJson("the request is not authenticated and the master requires authentication "
-                        "(--authenticate_frameworks)"));
+                      "(--authenticate_frameworks)"));
   stream->end();
 }
 
