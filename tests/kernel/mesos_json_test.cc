@@ -32,8 +32,9 @@ TEST(MesosJsonTest, ResourcesObjectSumsRolesAndAlwaysShowsTheStandardScalars) {
   const api::Resources resources =
       parse("cpus:2;cpus(web):1.5;ports:[31000-31005,31007-32000];disks:{sda,sdb}");
   const std::string json = writeJson([&](JsonWriter& w) { writeResources(w, resources); });
-  EXPECT_EQ(json, R"({"cpus":3.5,"disks":"{sda, sdb}","ports":"[31000-31005, 31007-32000]",)"
-                  R"("disk":0,"gpus":0,"mem":0})");
+  // Keys sorted, as Mesos's JSON::Object prints them.
+  EXPECT_EQ(json, R"({"cpus":3.5,"disk":0,"disks":"{sda, sdb}","gpus":0,"mem":0,)"
+                  R"("ports":"[31000-31005, 31007-32000]"})");
   EXPECT_EQ(writeJson([](JsonWriter& w) { writeResources(w, api::Resources()); }),
             R"({"cpus":0,"disk":0,"gpus":0,"mem":0})");
 }
