@@ -1,7 +1,5 @@
 #include "kernel/http/endpoints.h"
 
-#include <fmt/format.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -11,38 +9,35 @@
 #include <string_view>
 #include <utility>
 
+#include "kernel/http/http_status.h"
+#include "kernel/http/json_writer.h"
 #include "kernel/runtime/duration.h"
-#include "tessera/api/json.h"
 
 namespace tessera::kernel::http {
 
 namespace {
 
-using api::jsonQuote;
-
 std::string versionJson(const VersionInfo& info) {
-  std::string out = "{";
-  out += "\"build_date\":" + jsonQuote(info.buildDate);
-  out += fmt::format(",\"build_time\":{}", info.buildTime);
-  out += ",\"build_user\":" + jsonQuote(info.buildUser);
-  if (info.gitBranch) out += ",\"git_branch\":" + jsonQuote(*info.gitBranch);
-  if (info.gitSha) out += ",\"git_sha\":" + jsonQuote(*info.gitSha);
-  if (info.gitTag) out += ",\"git_tag\":" + jsonQuote(*info.gitTag);
-  out += ",\"version\":" + jsonQuote(info.version);
-  out += "}";
-  return out;
+  // Sorted keys, as Mesos's /version; absent git fields are left out.
+  return writeJson([&](JsonWriter& w) {
+    w.beginObject();
+    w.field("build_date", info.buildDate);
+    w.field("build_time", info.buildTime);
+    w.field("build_user", info.buildUser);
+    if (info.gitBranch) w.field("git_branch", *info.gitBranch);
+    if (info.gitSha) w.field("git_sha", *info.gitSha);
+    if (info.gitTag) w.field("git_tag", *info.gitTag);
+    w.field("version", info.version);
+    w.endObject();
+  });
 }
 
 std::string flagsJson(const std::map<std::string, std::string>& flags) {
-  std::string out = "{\"flags\":{";
-  bool first = true;
-  for (const auto& [name, value] : flags) {
-    if (!first) out += ',';
-    first = false;
-    out += jsonQuote(name) + ":" + jsonQuote(value);
-  }
-  out += "}}";
-  return out;
+  return writeJson([&](JsonWriter& w) {
+    w.beginObject().key("flags").beginObject();
+    for (const auto& [name, value] : flags) w.field(name, value);
+    w.endObject().endObject();
+  });
 }
 
 // How long /health waits for the gauges it reads; one that has not answered by then is not
@@ -60,7 +55,7 @@ api::HttpResponse healthResponse(const runtime::MetricsSnapshot& snapshot) {
     unreachable += (unreachable.empty() ? "'" : ", '") + name + "'";
   }
   if (unreachable.empty()) return api::HttpResponse::text(200, "");
-  return api::HttpResponse::error(503, fmt::format("unreachable: {} is 0", unreachable));
+  return errorResponse(api::unavailable("unreachable: {} is 0", unreachable));
 }
 
 // The snapshot timeout of a request: `?timeout=` when given, else the default.
@@ -106,7 +101,7 @@ api::Status registerSharedEndpoints(net::Router& router, api::Executor& executor
       {"/metrics/snapshot",
        [shared](const api::HttpRequest& request, api::HttpResponder respond) {
          auto timeout = snapshotTimeout(request, *shared);
-         if (!timeout) return respond(api::HttpResponse::error(400, timeout.status().message()));
+         if (!timeout) return respond(errorResponse(timeout.status()));
          shared->metrics->snapshot(*timeout, [respond](runtime::MetricsSnapshot snapshot) {
            respond(api::HttpResponse::json(200, snapshot.toJson()));
          });
@@ -114,7 +109,7 @@ api::Status registerSharedEndpoints(net::Router& router, api::Executor& executor
       {"/metrics",
        [shared](const api::HttpRequest& request, api::HttpResponder respond) {
          auto timeout = snapshotTimeout(request, *shared);
-         if (!timeout) return respond(api::HttpResponse::error(400, timeout.status().message()));
+         if (!timeout) return respond(errorResponse(timeout.status()));
          shared->metrics->snapshot(*timeout, [respond](runtime::MetricsSnapshot snapshot) {
            respond(api::HttpResponse{
                200, "text/plain; version=0.0.4; charset=utf-8", {}, snapshot.toPrometheus()});

@@ -1,359 +1,534 @@
 // The master's HTTP side: the classic JSON endpoints (/state, /tasks, ...), the operator API
-// (`POST /api/v1`), `GET /master/transport`, and its metrics. Field names follow Mesos's JSON.
+// (`POST /api/v1`), `GET /master/transport`, and its metrics. Field names follow Mesos's JSON;
+// everything is written once through http::JsonWriter (kernel/http/mesos_json.h), never
+// serialised and parsed back.
 
-#include <Poco/JSON/Array.h>
 #include <Poco/JSON/Object.h>
 #include <Poco/JSON/Parser.h>
 #include <fmt/format.h>
 
-#include <sstream>
+#include <functional>
+#include <map>
+#include <string_view>
 
+#include "kernel/http/http_status.h"
+#include "kernel/http/json_writer.h"
+#include "kernel/http/mesos_json.h"
 #include "kernel/master/master_core.h"
+#include "kernel/master/master_util.h"
 #include "kernel/net/v1_json.h"
 
 namespace tessera::kernel::master {
 
 namespace {
 
-using Poco::JSON::Array;
-using Poco::JSON::Object;
+using http::JsonWriter;
 
-std::string stringify(const Object::Ptr& object) {
-  std::ostringstream out;
-  object->stringify(out);
-  return out.str();
-}
+// --- shared pieces ----------------------------------------------------------------------------
 
-/// A v1 message as a Poco value, for embedding.
-Poco::Dynamic::Var v1Value(const google::protobuf::Message& message) {
-  Poco::JSON::Parser parser;
-  return parser.parse(net::messageToV1Json(message));
-}
-
-/// Mesos's resources-as-object form: `{"cpus":1,"mem":128,"disk":0,"gpus":0,"ports":"[1-2]"}`.
-Object::Ptr resourcesObject(const api::Resources& resources) {
-  Object::Ptr object = new Object;
-  object->set("cpus", 0.0);
-  object->set("mem", 0.0);
-  object->set("disk", 0.0);
-  object->set("gpus", 0.0);
-  const api::Resources flat = resources.flatten();
-  for (const auto& entry : flat.entries()) {
-    switch (entry.type) {
-      case api::ResourceType::kScalar:
-        object->set(entry.name, flat.scalar(entry.name));
-        break;
-      case api::ResourceType::kRanges: {
-        std::string text = "[";
-        for (size_t i = 0; i < entry.ranges.size(); ++i) {
-          if (i > 0) text += ", ";
-          text += fmt::format("{}-{}", entry.ranges[i].begin, entry.ranges[i].end);
-        }
-        object->set(entry.name, text + "]");
-        break;
-      }
-      case api::ResourceType::kSet: {
-        std::string text = "{";
-        for (size_t i = 0; i < entry.items.size(); ++i) {
-          if (i > 0) text += ", ";
-          text += entry.items[i];
-        }
-        object->set(entry.name, text + "}");
-        break;
-      }
-    }
-  }
-  return object;
-}
-
-Object::Ptr attributesObject(const v1::AgentInfo& info) {
-  Object::Ptr object = new Object;
-  for (const auto& attribute : info.attributes()) {
-    switch (attribute.type()) {
-      case v1::Value::SCALAR:
-        object->set(attribute.name(), attribute.scalar().value());
-        break;
-      case v1::Value::TEXT:
-        object->set(attribute.name(), attribute.text().value());
-        break;
-      default:
-        object->set(attribute.name(), v1Value(attribute));
-    }
-  }
-  return object;
-}
-
-std::string stateName(v1::TaskState state) { return v1::TaskState_Name(state); }
-
-Object::Ptr taskObject(const TaskEntry& task) {
-  Object::Ptr object = new Object;
-  object->set("id", task.info.task_id().value());
-  object->set("name", task.info.name());
-  object->set("framework_id", task.frameworkId);
-  object->set("executor_id", task.info.executor().executor_id().value());
-  object->set("slave_id", task.agentId);
-  object->set("agent_id", task.agentId);
-  object->set("state", stateName(task.state));
-  object->set("role", task.role);
-  object->set("resources", resourcesObject(task.resources));
-  Array::Ptr statuses = new Array;
-  for (const auto& [state, timestamp] : task.statuses) {
-    Object::Ptr status = new Object;
-    status->set("state", stateName(state));
-    status->set("timestamp", timestamp);
-    statuses->add(status);
-  }
-  object->set("statuses", statuses);
-  if (task.info.has_labels()) object->set("labels", v1Value(task.info.labels()));
-  return object;
+http::TaskView taskView(const TaskEntry& task) {
+  return {task.info, task.frameworkId, task.agentId, task.state,
+          task.role, task.resources,   task.statuses};
 }
 
 /// A task in the v1 operator API's `Task` shape.
-Object::Ptr v1TaskObject(const TaskEntry& task) {
-  Object::Ptr object = new Object;
-  object->set("name", task.info.name());
-  object->set("task_id", v1Value(task.info.task_id()));
-  Object::Ptr framework = new Object;
-  framework->set("value", task.frameworkId);
-  object->set("framework_id", framework);
-  Object::Ptr agent = new Object;
-  agent->set("value", task.agentId);
-  object->set("agent_id", agent);
-  object->set("state", stateName(task.state));
-  Poco::JSON::Parser parser;
-  object->set("resources", parser.parse(task.resources.toJson()));
-  Array::Ptr statuses = new Array;
-  if (task.latestStatus) statuses->add(v1Value(*task.latestStatus));
-  object->set("statuses", statuses);
+void writeV1Task(JsonWriter& w, const TaskEntry& task) {
+  w.beginObject();
+  w.field("name", task.info.name());
+  w.key("task_id");
+  http::writeV1(w, task.info.task_id());
+  w.key("framework_id").beginObject().field("value", task.frameworkId).endObject();
+  w.key("agent_id").beginObject().field("value", task.agentId).endObject();
+  w.field("state", v1::TaskState_Name(task.state));
+  w.key("resources");
+  http::writeResourcesArray(w, task.resources);
+  w.key("statuses").beginArray();
+  if (task.latestStatus) http::writeV1(w, *task.latestStatus);
+  w.endArray();
   if (task.latestStatus && !task.latestStatus->uuid().empty()) {
-    object->set("status_update_state", stateName(task.latestStatus->state()));
-    object->set("status_update_uuid", net::base64Encode(task.latestStatus->uuid()));
+    w.field("status_update_state", v1::TaskState_Name(task.latestStatus->state()));
+    w.field("status_update_uuid", net::base64Encode(task.latestStatus->uuid()));
   }
-  return object;
+  w.endObject();
 }
 
-Object::Ptr timeObject(double seconds) {
-  Object::Ptr object = new Object;
-  object->set("nanoseconds", static_cast<int64_t>(seconds * 1e9));
-  return object;
+/// Mesos's `TimeInfo`: `{"nanoseconds": n}`.
+void writeTime(JsonWriter& w, double seconds) {
+  w.beginObject().field("nanoseconds", static_cast<int64_t>(seconds * 1e9)).endObject();
+}
+
+/// What the tasks use and the offers hold, per agent and per framework.
+struct Usage {
+  api::Resources used;
+  api::Resources offered;
+};
+struct UsageIndex {
+  std::map<std::string, Usage> byAgent;
+  std::map<std::string, Usage> byFramework;
+
+  const Usage& agent(const std::string& id) const { return find(byAgent, id); }
+  const Usage& framework(const std::string& id) const { return find(byFramework, id); }
+
+ private:
+  static const Usage& find(const std::map<std::string, Usage>& map, const std::string& id) {
+    static const Usage kNone;
+    auto it = map.find(id);
+    return it == map.end() ? kNone : it->second;
+  }
+};
+
+UsageIndex usageOf(const Core& core) {
+  UsageIndex usage;
+  for (const auto& [key, task] : core.tasks) {
+    if (task.recovered) continue;
+    usage.byAgent[task.agentId].used += task.resources;
+    usage.byFramework[task.frameworkId].used += task.resources;
+  }
+  for (const auto& [id, offer] : core.offers) {
+    usage.byAgent[offer.agentId].offered += offer.resources;
+    usage.byFramework[offer.frameworkId].offered += offer.resources;
+  }
+  return usage;
+}
+
+/// Agents admitted in the registry that have not re-registered since this master started.
+void writeRecoveredAgents(JsonWriter& w, const Core& core) {
+  w.beginArray();
+  for (const auto& [id, entry] : core.registry) {
+    if (entry.state == RegistryState::kAdmitted && !core.agents.count(id)) {
+      http::writeV1(w, entry.info);
+    }
+  }
+  w.endArray();
+}
+
+// --- /state, step by step ---------------------------------------------------------------------
+
+void writeMasterFields(JsonWriter& w, const Core& core) {
+  w.field("version", core.masterInfo.version());
+  w.field("build_date", core.options.version.buildDate);
+  w.field("build_time", core.options.version.buildTime);
+  w.field("build_user", core.options.version.buildUser);
+  w.field("start_time", core.startTime);
+  w.field("elected_time", core.startTime);
+  w.field("id", core.masterId);
+  w.field("pid", core.pid());
+  w.field("hostname", core.options.hostname);
+  w.field("cluster", core.options.cluster);
+  w.field("leader", core.pid());
+  w.key("leader_info");
+  http::writeV1(w, core.masterInfo);
+}
+
+void writeAgentCounts(JsonWriter& w, const Core& core) {
+  int64_t active = 0, deactivated = 0, unreachable = 0;
+  for (const auto& [id, agent] : core.agents) {
+    if (agent.status == AgentStatus::kActive) ++active;
+    if (agent.status == AgentStatus::kDisconnected) ++deactivated;
+  }
+  for (const auto& [id, entry] : core.registry) {
+    if (entry.state == RegistryState::kUnreachable) ++unreachable;
+  }
+  w.field("activated_slaves", active);
+  w.field("deactivated_slaves", deactivated);
+  w.field("unreachable_slaves", unreachable);
+}
+
+void writeFlags(JsonWriter& w, const Core& core) {
+  w.key("flags").beginObject();
+  if (core.options.flags) {
+    for (const auto& [name, value] : core.options.flags()) w.field(name, value);
+  }
+  w.endObject();
+}
+
+void writeSlave(JsonWriter& w, const Core& core, const AgentEntry& agent, const Usage& usage,
+                bool summary) {
+  w.beginObject();
+  http::writeAgentFields(w, agent.id, agent.pid, agent.info);
+  w.field("registered_time", agent.registeredTime);
+  if (agent.reregisteredTime > 0) w.field("reregistered_time", agent.reregisteredTime);
+  w.key("resources");
+  http::writeResources(w, agent.total);
+  w.key("used_resources");
+  http::writeResources(w, usage.used);
+  w.key("offered_resources");
+  http::writeResources(w, usage.offered);
+  w.key("reserved_resources").beginObject().endObject();
+  w.key("unreserved_resources");
+  http::writeResources(w, agent.total.unreserved());
+  w.field("active", agent.status == AgentStatus::kActive);
+  w.field("version", agent.version);
+  if (summary) {
+    int64_t running = 0;
+    for (const auto& [key, task] : core.tasks) {
+      if (task.agentId == agent.id && task.state == v1::TASK_RUNNING) ++running;
+    }
+    w.field("TASK_RUNNING", running);
+  }
+  w.endObject();
+}
+
+void writeSlaves(JsonWriter& w, const Core& core, const UsageIndex& usage, bool summary) {
+  w.beginArray();
+  for (const auto& [id, agent] : core.agents) {
+    if (agent.status == AgentStatus::kUnreachable) continue;
+    writeSlave(w, core, agent, usage.agent(id), summary);
+  }
+  w.endArray();
+}
+
+void writeFrameworkTaskCounts(JsonWriter& w, const Core& core, const FrameworkEntry& framework) {
+  int64_t running = 0, staging = 0;
+  for (const auto& [key, task] : core.tasks) {
+    if (task.frameworkId != framework.id) continue;
+    if (task.state == v1::TASK_RUNNING) ++running;
+    if (task.state == v1::TASK_STAGING) ++staging;
+  }
+  w.field("TASK_RUNNING", running);
+  w.field("TASK_STAGING", staging);
+}
+
+// A framework's tasks, completed tasks and offers; a completed framework has only the former.
+void writeFrameworkTasks(JsonWriter& w, const Core& core, const FrameworkEntry& framework,
+                         bool completed) {
+  std::vector<const TaskEntry*> active, unreachable;
+  if (!completed) {
+    for (const auto& [key, task] : core.tasks) {
+      if (task.frameworkId != framework.id) continue;
+      (task.state == v1::TASK_UNREACHABLE ? unreachable : active).push_back(&task);
+    }
+  }
+  w.key("tasks").beginArray();
+  for (const TaskEntry* task : active) http::writeTask(w, taskView(*task));
+  w.endArray();
+  w.key("unreachable_tasks").beginArray();
+  for (const TaskEntry* task : unreachable) http::writeTask(w, taskView(*task));
+  w.endArray();
+  w.key("completed_tasks").beginArray();
+  for (const auto& task : framework.completedTasks) http::writeTask(w, taskView(task));
+  w.endArray();
+  w.key("offers").beginArray();
+  if (!completed) {
+    for (const auto& [id, offer] : core.offers) {
+      if (offer.frameworkId != framework.id) continue;
+      w.beginObject();
+      w.field("id", id);
+      w.field("framework_id", framework.id);
+      w.field("slave_id", offer.agentId);
+      w.key("resources");
+      http::writeResources(w, offer.resources);
+      w.endObject();
+    }
+  }
+  w.endArray();
+  w.key("executors").beginArray().endArray();
+}
+
+void writeFramework(JsonWriter& w, const Core& core, const FrameworkEntry& framework,
+                    const Usage& usage, bool summary, bool completed) {
+  w.beginObject();
+  http::writeFrameworkFields(w, framework.id, framework.info, framework.roles);
+  w.field("active", framework.active);
+  w.field("connected", framework.connected);
+  w.field("recovered", framework.recovered);
+  w.field("registered_time", framework.registeredTime);
+  w.field("reregistered_time", framework.reregisteredTime);
+  w.field("unregistered_time", framework.unregisteredTime);
+  w.key("used_resources");
+  http::writeResources(w, usage.used);
+  w.key("offered_resources");
+  http::writeResources(w, usage.offered);
+  w.key("resources");
+  http::writeResources(w, usage.used + usage.offered);
+  if (summary) {
+    writeFrameworkTaskCounts(w, core, framework);
+  } else {
+    writeFrameworkTasks(w, core, framework, completed);
+  }
+  w.endObject();
+}
+
+// "frameworks", and without `summary` "completed_frameworks" and "unregistered_frameworks".
+void writeFrameworkLists(JsonWriter& w, const Core& core, const UsageIndex& usage, bool summary) {
+  w.key("frameworks").beginArray();
+  for (const auto& [id, framework] : core.frameworks) {
+    writeFramework(w, core, framework, usage.framework(id), summary, false);
+  }
+  w.endArray();
+  if (summary) return;
+  w.key("completed_frameworks").beginArray();
+  for (const auto& framework : core.completedFrameworks) {
+    writeFramework(w, core, framework, usage.framework(framework.id), false, true);
+  }
+  w.endArray();
+  w.key("unregistered_frameworks").beginArray().endArray();
 }
 
 }  // namespace
 
 // --- JSON views -------------------------------------------------------------------------------
 
-namespace {
-
-struct Usage {
-  api::Resources used;
-  api::Resources offered;
-};
-
-}  // namespace
-
 std::string Core::stateJson(bool summary) const {
-  std::map<std::string, Usage> byAgent;
-  std::map<std::string, Usage> byFramework;
-  for (const auto& [key, task] : tasks) {
-    if (task.recovered) continue;
-    byAgent[task.agentId].used += task.resources;
-    byFramework[task.frameworkId].used += task.resources;
-  }
-  for (const auto& [id, offer] : offers) {
-    byAgent[offer.agentId].offered += offer.resources;
-    byFramework[offer.frameworkId].offered += offer.resources;
-  }
-
-  Object::Ptr state = new Object;
-  state->set("version", masterInfo.version());
-  state->set("build_date", options.version.buildDate);
-  state->set("build_time", options.version.buildTime);
-  state->set("build_user", options.version.buildUser);
-  state->set("start_time", startTime);
-  state->set("elected_time", startTime);
-  state->set("id", masterId);
-  state->set("pid", pid());
-  state->set("hostname", options.hostname);
-  state->set("cluster", options.cluster);
-  state->set("leader", pid());
-  state->set("leader_info", v1Value(masterInfo));
-  int64_t active = 0, deactivated = 0, unreachable = 0;
-  for (const auto& [id, agent] : agents) {
-    if (agent.status == AgentStatus::kActive) ++active;
-    if (agent.status == AgentStatus::kDisconnected) ++deactivated;
-  }
-  for (const auto& [id, entry] : registry) {
-    if (entry.state == RegistryState::kUnreachable) ++unreachable;
-  }
-  state->set("activated_slaves", active);
-  state->set("deactivated_slaves", deactivated);
-  state->set("unreachable_slaves", unreachable);
-  if (!summary) {
-    Object::Ptr flags = new Object;
-    if (options.flags) {
-      for (const auto& [name, value] : options.flags()) flags->set(name, value);
-    }
-    state->set("flags", flags);
-  }
-
-  Array::Ptr slaves = new Array;
-  for (const auto& [id, agent] : agents) {
-    if (agent.status == AgentStatus::kUnreachable) continue;
-    Object::Ptr slave = new Object;
-    const Usage& usage = byAgent[id];
-    slave->set("id", id);
-    slave->set("pid", agent.pid);
-    slave->set("hostname", agent.info.hostname());
-    slave->set("port", agent.info.port());
-    slave->set("registered_time", agent.registeredTime);
-    if (agent.reregisteredTime > 0) slave->set("reregistered_time", agent.reregisteredTime);
-    slave->set("resources", resourcesObject(agent.total));
-    slave->set("used_resources", resourcesObject(usage.used));
-    slave->set("offered_resources", resourcesObject(usage.offered));
-    slave->set("reserved_resources", Object::Ptr(new Object));
-    slave->set("unreserved_resources", resourcesObject(agent.total.unreserved()));
-    slave->set("attributes", attributesObject(agent.info));
-    slave->set("active", agent.status == AgentStatus::kActive);
-    slave->set("version", agent.version);
-    if (summary) {
-      int64_t running = 0;
-      for (const auto& [key, task] : tasks) {
-        if (task.agentId == id && task.state == v1::TASK_RUNNING) ++running;
-      }
-      slave->set("TASK_RUNNING", running);
-    }
-    slaves->add(slave);
-  }
-  state->set("slaves", slaves);
-
-  auto frameworkObject = [&](const FrameworkEntry& framework, bool completed) {
-    Object::Ptr object = new Object;
-    const Usage& usage = byFramework[framework.id];
-    object->set("id", framework.id);
-    object->set("name", framework.info.name());
-    object->set("user", framework.info.user());
-    object->set("hostname", framework.info.hostname());
-    object->set("principal", framework.info.principal());
-    object->set("webui_url", framework.info.webui_url());
-    object->set("failover_timeout", framework.info.failover_timeout());
-    object->set("checkpoint", framework.info.checkpoint());
-    object->set("active", framework.active);
-    object->set("connected", framework.connected);
-    object->set("recovered", framework.recovered);
-    Array::Ptr roles = new Array;
-    for (const auto& role : framework.roles) roles->add(role);
-    object->set("roles", roles);
-    object->set("role", framework.roles.empty() ? std::string("*") : framework.roles.front());
-    object->set("registered_time", framework.registeredTime);
-    object->set("reregistered_time", framework.reregisteredTime);
-    object->set("unregistered_time", framework.unregisteredTime);
-    Array::Ptr capabilities = new Array;
-    for (const auto& capability : framework.info.capabilities()) {
-      capabilities->add(v1::FrameworkInfo::Capability::Type_Name(capability.type()));
-    }
-    object->set("capabilities", capabilities);
-    object->set("used_resources", resourcesObject(usage.used));
-    object->set("offered_resources", resourcesObject(usage.offered));
-    object->set("resources", resourcesObject(usage.used + usage.offered));
-    if (summary) {
-      int64_t running = 0, staging = 0;
-      for (const auto& [key, task] : tasks) {
-        if (task.frameworkId != framework.id) continue;
-        if (task.state == v1::TASK_RUNNING) ++running;
-        if (task.state == v1::TASK_STAGING) ++staging;
-      }
-      object->set("TASK_RUNNING", running);
-      object->set("TASK_STAGING", staging);
-      return object;
-    }
-    Array::Ptr active = new Array;
-    Array::Ptr unreachableTasks = new Array;
-    if (!completed) {
-      for (const auto& [key, task] : tasks) {
-        if (task.frameworkId != framework.id) continue;
-        (task.state == v1::TASK_UNREACHABLE ? unreachableTasks : active)->add(taskObject(task));
-      }
-    }
-    object->set("tasks", active);
-    object->set("unreachable_tasks", unreachableTasks);
-    Array::Ptr done = new Array;
-    for (const auto& task : framework.completedTasks) done->add(taskObject(task));
-    object->set("completed_tasks", done);
-    Array::Ptr offered = new Array;
-    if (!completed) {
-      for (const auto& [id, offer] : offers) {
-        if (offer.frameworkId != framework.id) continue;
-        Object::Ptr entry = new Object;
-        entry->set("id", id);
-        entry->set("framework_id", framework.id);
-        entry->set("slave_id", offer.agentId);
-        entry->set("resources", resourcesObject(offer.resources));
-        offered->add(entry);
-      }
-    }
-    object->set("offers", offered);
-    object->set("executors", Array::Ptr(new Array));
-    return object;
-  };
-
-  Array::Ptr current = new Array;
-  for (const auto& [id, framework] : frameworks) current->add(frameworkObject(framework, false));
-  state->set("frameworks", current);
-  if (!summary) {
-    Array::Ptr completed = new Array;
-    for (const auto& framework : completedFrameworks) {
-      completed->add(frameworkObject(framework, true));
-    }
-    state->set("completed_frameworks", completed);
-    Array::Ptr unregistered = new Array;
-    state->set("unregistered_frameworks", unregistered);
-    state->set("orphan_tasks", Array::Ptr(new Array));
-  }
-  return stringify(state);
+  const UsageIndex usage = usageOf(*this);
+  JsonWriter w;
+  w.beginObject();
+  writeMasterFields(w, *this);
+  writeAgentCounts(w, *this);
+  if (!summary) writeFlags(w, *this);
+  w.key("slaves");
+  writeSlaves(w, *this, usage, summary);
+  writeFrameworkLists(w, *this, usage, summary);
+  if (!summary) w.key("orphan_tasks").beginArray().endArray();
+  w.endObject();
+  return w.take();
 }
 
 std::string Core::tasksJson() const {
-  Array::Ptr array = new Array;
-  for (const auto& [key, task] : tasks) array->add(taskObject(task));
+  JsonWriter w;
+  w.beginObject().key("tasks").beginArray();
+  for (const auto& [key, task] : tasks) http::writeTask(w, taskView(task));
   for (const auto& [id, framework] : frameworks) {
-    for (const auto& task : framework.completedTasks) array->add(taskObject(task));
+    for (const auto& task : framework.completedTasks) http::writeTask(w, taskView(task));
   }
   // Mesos lists the tasks of frameworks that are gone too.
   for (const auto& framework : completedFrameworks) {
-    for (const auto& task : framework.completedTasks) array->add(taskObject(task));
+    for (const auto& task : framework.completedTasks) http::writeTask(w, taskView(task));
   }
-  Object::Ptr object = new Object;
-  object->set("tasks", array);
-  return stringify(object);
+  w.endArray().endObject();
+  return w.take();
 }
 
 std::string Core::frameworksJson() const {
   // The same framework objects as /state, without the cluster-wide fields.
-  Poco::JSON::Parser parser;
-  auto state = parser.parse(stateJson(false)).extract<Object::Ptr>();
-  Object::Ptr object = new Object;
-  object->set("frameworks", state->get("frameworks"));
-  object->set("completed_frameworks", state->get("completed_frameworks"));
-  object->set("unregistered_frameworks", state->get("unregistered_frameworks"));
-  return stringify(object);
+  JsonWriter w;
+  w.beginObject();
+  writeFrameworkLists(w, *this, usageOf(*this), false);
+  w.endObject();
+  return w.take();
 }
 
 std::string Core::agentsJson() const {
-  Poco::JSON::Parser parser;
-  auto state = parser.parse(stateJson(false)).extract<Object::Ptr>();
-  Object::Ptr object = new Object;
-  object->set("slaves", state->get("slaves"));
-  Array::Ptr recovered = new Array;
-  for (const auto& [id, entry] : registry) {
-    if (entry.state == RegistryState::kAdmitted && !agents.count(id)) {
-      recovered->add(v1Value(entry.info));
-    }
-  }
-  object->set("recovered_slaves", recovered);
-  return stringify(object);
+  JsonWriter w;
+  w.beginObject();
+  w.key("slaves");
+  writeSlaves(w, *this, usageOf(*this), false);
+  w.key("recovered_slaves");
+  writeRecoveredAgents(w, *this);
+  w.endObject();
+  return w.take();
 }
 
 // --- operator API -----------------------------------------------------------------------------
+
+namespace {
+
+using Poco::JSON::Object;
+
+// The `get_agents` object of GET_AGENTS and GET_STATE.
+void writeGetAgents(JsonWriter& w, const Core& core) {
+  const UsageIndex usage = usageOf(core);
+  w.beginObject().key("agents").beginArray();
+  for (const auto& [id, agent] : core.agents) {
+    if (agent.status == AgentStatus::kUnreachable) continue;
+    const Usage& used = usage.agent(id);
+    w.beginObject();
+    w.key("agent_info");
+    http::writeV1(w, agent.info);
+    w.field("active", agent.status == AgentStatus::kActive);
+    w.field("pid", agent.pid);
+    w.field("version", agent.version);
+    w.key("registered_time");
+    writeTime(w, agent.registeredTime);
+    w.key("total_resources");
+    http::writeResourcesArray(w, agent.total);
+    w.key("allocated_resources");
+    http::writeResourcesArray(w, used.used);
+    w.key("offered_resources");
+    http::writeResourcesArray(w, used.offered);
+    w.endObject();
+  }
+  w.endArray();
+  w.key("recovered_agents");
+  writeRecoveredAgents(w, core);
+  w.endObject();
+}
+
+// The `get_frameworks` object of GET_FRAMEWORKS and GET_STATE.
+void writeGetFrameworks(JsonWriter& w, const Core& core) {
+  auto one = [&](const FrameworkEntry& framework) {
+    w.beginObject();
+    w.key("framework_info");
+    http::writeV1(w, framework.info);
+    w.field("active", framework.active);
+    w.field("connected", framework.connected);
+    w.field("recovered", framework.recovered);
+    w.key("registered_time");
+    writeTime(w, framework.registeredTime);
+    if (framework.reregisteredTime > 0) {
+      w.key("reregistered_time");
+      writeTime(w, framework.reregisteredTime);
+    }
+    w.endObject();
+  };
+  w.beginObject();
+  w.key("frameworks").beginArray();
+  for (const auto& [id, framework] : core.frameworks) one(framework);
+  w.endArray();
+  w.key("completed_frameworks").beginArray();
+  for (const auto& framework : core.completedFrameworks) one(framework);
+  w.endArray();
+  w.endObject();
+}
+
+// The `get_tasks` object of GET_TASKS and GET_STATE.
+void writeGetTasks(JsonWriter& w, const Core& core) {
+  w.beginObject();
+  w.key("tasks").beginArray();
+  for (const auto& [key, task] : core.tasks) {
+    if (task.state != v1::TASK_UNREACHABLE) writeV1Task(w, task);
+  }
+  w.endArray();
+  w.key("completed_tasks").beginArray();
+  for (const auto& [id, framework] : core.frameworks) {
+    for (const auto& task : framework.completedTasks) writeV1Task(w, task);
+  }
+  for (const auto& framework : core.completedFrameworks) {
+    for (const auto& task : framework.completedTasks) writeV1Task(w, task);
+  }
+  w.endArray();
+  w.key("unreachable_tasks").beginArray();
+  for (const auto& [key, task] : core.tasks) {
+    if (task.state == v1::TASK_UNREACHABLE) writeV1Task(w, task);
+  }
+  w.endArray();
+  w.endObject();
+}
+
+void writeGetHealth(JsonWriter& w, const Core&) {
+  w.beginObject().field("healthy", true).endObject();
+}
+
+void writeGetVersion(JsonWriter& w, const Core& core) {
+  w.beginObject().key("version_info").beginObject();
+  w.field("version", core.masterInfo.version());
+  w.field("build_date", core.options.version.buildDate);
+  w.field("build_time", core.options.version.buildTime);
+  w.field("build_user", core.options.version.buildUser);
+  w.endObject().endObject();
+}
+
+void writeGetFlags(JsonWriter& w, const Core& core) {
+  w.beginObject().key("flags").beginArray();
+  if (core.options.flags) {
+    for (const auto& [name, value] : core.options.flags()) {
+      w.beginObject().field("name", name).field("value", value).endObject();
+    }
+  }
+  w.endArray().endObject();
+}
+
+void writeGetMaster(JsonWriter& w, const Core& core) {
+  w.beginObject();
+  w.key("master_info");
+  http::writeV1(w, core.masterInfo);
+  w.field("start_time", core.startTime);
+  w.field("elected_time", core.startTime);
+  w.endObject();
+}
+
+void writeGetState(JsonWriter& w, const Core& core) {
+  w.beginObject();
+  w.key("get_tasks");
+  writeGetTasks(w, core);
+  w.key("get_executors").beginObject().endObject();
+  w.key("get_frameworks");
+  writeGetFrameworks(w, core);
+  w.key("get_agents");
+  writeGetAgents(w, core);
+  w.endObject();
+}
+
+/// `{"<field>": ..., "type": type}`, the answer of every GET_* call (keys in the sorted order
+/// the master has always written them in).
+std::string callResponse(std::string_view type, std::string_view field,
+                         const std::function<void(JsonWriter&)>& body) {
+  JsonWriter w;
+  w.beginObject().key(field);
+  body(w);
+  w.field("type", type).endObject();
+  return w.take();
+}
+
+void markAgentGone(Core& core, const Object& call, api::HttpResponder respond) {
+  std::string agentId;
+  try {
+    auto mark = call.getObject("mark_agent_gone");
+    auto id = mark ? mark->getObject("agent_id") : nullptr;
+    if (id) agentId = id->optValue<std::string>("value", "");
+  } catch (const std::exception&) {
+    // A field of the wrong type: the same 400 as a missing one.
+  }
+  if (agentId.empty()) {
+    respond(http::errorResponse(
+        api::invalidArgument("expecting 'mark_agent_gone.agent_id' to be present")));
+    return;
+  }
+  // Answered once the registry holds the mark, as Mesos does: 200 with an empty body. A failed
+  // registry write leaves the master unable to do the call now: 503, whatever the store said.
+  core.markGone(agentId, [respond](const api::Status& marked) {
+    if (marked) return respond(api::HttpResponse::text(200, ""));
+    respond(http::errorResponse(marked.code() == api::StatusCode::kNotFound
+                                    ? marked
+                                    : api::unavailable("{}", marked.message())));
+  });
+}
+
+void getMetrics(Core& core, const Object&, api::HttpResponder respond) {
+  // Gauges are read on this strand: answer from the snapshot's own thread, never wait here.
+  core.services.metrics->snapshot(std::chrono::seconds(5), [respond](runtime::MetricsSnapshot s) {
+    respond(api::HttpResponse::json(
+        200, callResponse("GET_METRICS", "get_metrics", [&](JsonWriter& w) {
+          w.beginObject().key("metrics").beginArray();
+          for (const auto& [name, value] : s.flat()) {
+            w.beginObject().field("name", name).field("value", value).endObject();
+          }
+          w.endArray().endObject();
+        })));
+  });
+}
+
+/// A GET_* call answered at once from the master's state.
+struct QueryCall {
+  std::string_view field;  ///< the response's member: "get_agents"
+  void (*write)(JsonWriter&, const Core&);
+};
+/// A call that answers later (it writes, or waits for another component).
+using ActionCall = void (*)(Core&, const Object& call, api::HttpResponder respond);
+
+const std::map<std::string, QueryCall, std::less<>>& queryCalls() {
+  static const std::map<std::string, QueryCall, std::less<>> kCalls = {
+      {"GET_HEALTH", {"get_health", writeGetHealth}},
+      {"GET_VERSION", {"get_version", writeGetVersion}},
+      {"GET_FLAGS", {"get_flags", writeGetFlags}},
+      {"GET_AGENTS", {"get_agents", writeGetAgents}},
+      {"GET_FRAMEWORKS", {"get_frameworks", writeGetFrameworks}},
+      {"GET_TASKS", {"get_tasks", writeGetTasks}},
+      {"GET_MASTER", {"get_master", writeGetMaster}},
+      {"GET_STATE", {"get_state", writeGetState}},
+  };
+  return kCalls;
+}
+
+const std::map<std::string, ActionCall, std::less<>>& actionCalls() {
+  static const std::map<std::string, ActionCall, std::less<>> kCalls = {
+      {"MARK_AGENT_GONE", markAgentGone},
+      {"GET_METRICS", getMetrics},
+  };
+  return kCalls;
+}
+
+}  // namespace
 
 void Core::operatorCall(const api::HttpRequest& request, api::HttpResponder respond) {
   std::string type;
@@ -363,195 +538,22 @@ void Core::operatorCall(const api::HttpRequest& request, api::HttpResponder resp
     call = parser.parse(request.body).extract<Object::Ptr>();
     type = call->optValue<std::string>("type", "");
   } catch (const std::exception& e) {
-    respond(api::HttpResponse::error(400, fmt::format("malformed call: {}", e.what())));
+    respond(http::errorResponse(api::invalidArgument("malformed call: {}", e.what())));
     return;
   }
-  Object::Ptr response = new Object;
-  response->set("type", type);
-  auto reply = [&] { respond(api::HttpResponse::json(200, stringify(response))); };
-  Poco::JSON::Parser parser;
-
-  auto getAgents = [&] {
-    std::map<std::string, Usage> byAgent;
-    for (const auto& [key, task] : tasks) {
-      if (!task.recovered) byAgent[task.agentId].used += task.resources;
-    }
-    for (const auto& [id, offer] : offers) byAgent[offer.agentId].offered += offer.resources;
-    Object::Ptr object = new Object;
-    Array::Ptr array = new Array;
-    for (const auto& [id, agent] : agents) {
-      if (agent.status == AgentStatus::kUnreachable) continue;
-      Object::Ptr entry = new Object;
-      entry->set("agent_info", v1Value(agent.info));
-      entry->set("active", agent.status == AgentStatus::kActive);
-      entry->set("pid", agent.pid);
-      entry->set("version", agent.version);
-      entry->set("registered_time", timeObject(agent.registeredTime));
-      entry->set("total_resources", parser.parse(agent.total.toJson()));
-      entry->set("allocated_resources", parser.parse(byAgent[id].used.toJson()));
-      entry->set("offered_resources", parser.parse(byAgent[id].offered.toJson()));
-      array->add(entry);
-    }
-    object->set("agents", array);
-    Array::Ptr recovered = new Array;
-    for (const auto& [id, entry] : registry) {
-      if (entry.state == RegistryState::kAdmitted && !agents.count(id)) {
-        recovered->add(v1Value(entry.info));
-      }
-    }
-    object->set("recovered_agents", recovered);
-    return object;
-  };
-  auto getFrameworks = [&] {
-    auto one = [&](const FrameworkEntry& framework) {
-      Object::Ptr entry = new Object;
-      entry->set("framework_info", v1Value(framework.info));
-      entry->set("active", framework.active);
-      entry->set("connected", framework.connected);
-      entry->set("recovered", framework.recovered);
-      entry->set("registered_time", timeObject(framework.registeredTime));
-      if (framework.reregisteredTime > 0) {
-        entry->set("reregistered_time", timeObject(framework.reregisteredTime));
-      }
-      return entry;
-    };
-    Object::Ptr object = new Object;
-    Array::Ptr current = new Array;
-    for (const auto& [id, framework] : frameworks) current->add(one(framework));
-    object->set("frameworks", current);
-    Array::Ptr completed = new Array;
-    for (const auto& framework : completedFrameworks) completed->add(one(framework));
-    object->set("completed_frameworks", completed);
-    return object;
-  };
-  auto getTasks = [&] {
-    Object::Ptr object = new Object;
-    Array::Ptr current = new Array;
-    Array::Ptr unreachable = new Array;
-    for (const auto& [key, task] : tasks) {
-      (task.state == v1::TASK_UNREACHABLE ? unreachable : current)->add(v1TaskObject(task));
-    }
-    Array::Ptr completed = new Array;
-    for (const auto& [id, framework] : frameworks) {
-      for (const auto& task : framework.completedTasks) completed->add(v1TaskObject(task));
-    }
-    for (const auto& framework : completedFrameworks) {
-      for (const auto& task : framework.completedTasks) completed->add(v1TaskObject(task));
-    }
-    object->set("tasks", current);
-    object->set("completed_tasks", completed);
-    object->set("unreachable_tasks", unreachable);
-    return object;
-  };
-
-  if (type == "GET_HEALTH") {
-    Object::Ptr health = new Object;
-    health->set("healthy", true);
-    response->set("get_health", health);
-    return reply();
-  }
-  if (type == "GET_VERSION") {
-    Object::Ptr info = new Object;
-    info->set("version", masterInfo.version());
-    info->set("build_date", options.version.buildDate);
-    info->set("build_time", options.version.buildTime);
-    info->set("build_user", options.version.buildUser);
-    Object::Ptr version = new Object;
-    version->set("version_info", info);
-    response->set("get_version", version);
-    return reply();
-  }
-  if (type == "GET_FLAGS") {
-    Array::Ptr flags = new Array;
-    if (options.flags) {
-      for (const auto& [name, value] : options.flags()) {
-        Object::Ptr flag = new Object;
-        flag->set("name", name);
-        flag->set("value", value);
-        flags->add(flag);
-      }
-    }
-    Object::Ptr object = new Object;
-    object->set("flags", flags);
-    response->set("get_flags", object);
-    return reply();
-  }
-  if (type == "GET_AGENTS") {
-    response->set("get_agents", getAgents());
-    return reply();
-  }
-  if (type == "GET_FRAMEWORKS") {
-    response->set("get_frameworks", getFrameworks());
-    return reply();
-  }
-  if (type == "GET_TASKS") {
-    response->set("get_tasks", getTasks());
-    return reply();
-  }
-  if (type == "GET_MASTER") {
-    Object::Ptr object = new Object;
-    object->set("master_info", v1Value(masterInfo));
-    object->set("start_time", startTime);
-    object->set("elected_time", startTime);
-    response->set("get_master", object);
-    return reply();
-  }
-  if (type == "GET_STATE") {
-    Object::Ptr object = new Object;
-    object->set("get_tasks", getTasks());
-    object->set("get_executors", Object::Ptr(new Object));
-    object->set("get_frameworks", getFrameworks());
-    object->set("get_agents", getAgents());
-    response->set("get_state", object);
-    return reply();
-  }
-  if (type == "MARK_AGENT_GONE") {
-    std::string agentId;
-    try {
-      auto mark = call->getObject("mark_agent_gone");
-      auto id = mark ? mark->getObject("agent_id") : nullptr;
-      if (id) agentId = id->optValue<std::string>("value", "");
-    } catch (const std::exception&) {
-      // A field of the wrong type: the same 400 as a missing one.
-    }
-    if (agentId.empty()) {
-      respond(api::HttpResponse::error(400, "expecting 'mark_agent_gone.agent_id' to be present"));
-      return;
-    }
-    // Answered once the registry holds the mark, as Mesos does: 200 with an empty body.
-    markGone(agentId, [respond](const api::Status& marked) {
-      if (marked) {
-        respond(api::HttpResponse::text(200, ""));
-      } else if (marked.code() == api::StatusCode::kNotFound) {
-        respond(api::HttpResponse::error(404, marked.message()));
-      } else {
-        respond(api::HttpResponse::error(503, marked.message()));
-      }
-    });
+  if (auto query = queryCalls().find(type); query != queryCalls().end()) {
+    const QueryCall& handler = query->second;
+    respond(api::HttpResponse::json(
+        200, callResponse(type, handler.field, [&](JsonWriter& w) { handler.write(w, *this); })));
     return;
   }
-  if (type == "GET_METRICS") {
-    // Gauges are read on this strand: answer from the snapshot's own thread, never wait here.
-    services.metrics->snapshot(std::chrono::seconds(5), [respond](runtime::MetricsSnapshot s) {
-      Array::Ptr metrics = new Array;
-      for (const auto& [name, value] : s.flat()) {
-        Object::Ptr metric = new Object;
-        metric->set("name", name);
-        metric->set("value", value);
-        metrics->add(metric);
-      }
-      Object::Ptr object = new Object;
-      object->set("metrics", metrics);
-      Object::Ptr response = new Object;
-      response->set("type", std::string("GET_METRICS"));
-      response->set("get_metrics", object);
-      respond(api::HttpResponse::json(200, stringify(response)));
-    });
+  if (auto action = actionCalls().find(type); action != actionCalls().end()) {
+    action->second(*this, *call, std::move(respond));
     return;
   }
-  respond(api::HttpResponse::error(
-      400, type.empty() ? std::string("expecting 'type' to be present")
-                        : fmt::format("unknown or unsupported call type '{}'", type)));
+  respond(http::errorResponse(api::invalidArgument(
+      "{}", type.empty() ? std::string("expecting 'type' to be present")
+                         : fmt::format("unknown or unsupported call type '{}'", type))));
 }
 
 // --- routes and metrics ---------------------------------------------------------------------
@@ -563,7 +565,7 @@ api::Status Core::addRoutes() {
     return [weak, render](const api::HttpRequest&, api::HttpResponder respond) {
       auto core = weak.lock();
       if (!core || core->stopped) {
-        respond(api::HttpResponse::error(503, "the master is stopping"));
+        respond(http::errorResponse(api::unavailable("the master is stopping")));
         return;
       }
       respond(api::HttpResponse::json(200, render(*core)));
@@ -571,7 +573,9 @@ api::Status Core::addRoutes() {
   };
   std::vector<std::pair<std::string, api::HttpHandler>> gets = {
       {"/master/transport", json([](const Core& core) {
-         return fmt::format(R"({{"port":{}}})", core.transportPortValue);
+         return http::writeJson([&](JsonWriter& w) {
+           w.beginObject().field("port", core.transportPortValue).endObject();
+         });
        })},
       {"/state", json([](const Core& core) { return core.stateJson(false); })},
       {"/master/state", json([](const Core& core) { return core.stateJson(false); })},
@@ -596,7 +600,7 @@ api::Status Core::addRoutes() {
   }
   api::HttpHandler redirect = [weak](const api::HttpRequest&, api::HttpResponder respond) {
     auto core = weak.lock();
-    if (!core) return respond(api::HttpResponse::error(503, "the master is stopping"));
+    if (!core) return respond(http::errorResponse(api::unavailable("the master is stopping")));
     api::HttpResponse response;
     response.status = 307;
     response.headers.emplace_back(
@@ -616,7 +620,7 @@ api::Status Core::addRoutes() {
           [weak](const api::HttpRequest& request, api::HttpResponder respond) {
             auto core = weak.lock();
             if (!core || core->stopped) {
-              return respond(api::HttpResponse::error(503, "the master is stopping"));
+              return respond(http::errorResponse(api::unavailable("the master is stopping")));
             }
             core->operatorCall(request, std::move(respond));
           });
@@ -628,10 +632,7 @@ api::Status Core::addRoutes() {
       [weak](const api::HttpRequest& request, std::shared_ptr<net::HttpStream> stream) {
         auto core = weak.lock();
         if (!core || core->stopped) {
-          stream->start(503, "application/json");
-          stream->write(R"({"message":"the master is stopping"})");
-          stream->end();
-          return;
+          return detail::answer(stream, 503, "the master is stopping");
         }
         core->schedulerCall(request, std::move(stream));
       });

@@ -2,15 +2,14 @@
 
 // Small helpers shared by the master's .cc files.
 
-#include <Poco/JSON/Object.h>
 #include <fmt/format.h>
 
 #include <memory>
-#include <sstream>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "kernel/http/http_status.h"
 #include "kernel/master/master_core.h"
 #include "kernel/runtime/logging.h"
 
@@ -30,18 +29,10 @@ std::function<void()> guarded(std::weak_ptr<Core> weak, Fn fn) {
   };
 }
 
-inline std::string errorJson(std::string_view message) {
-  Poco::JSON::Object object;
-  object.set("message", std::string(message));
-  std::ostringstream out;
-  object.stringify(out);
-  return out.str();
-}
-
 inline void answer(const std::shared_ptr<net::HttpStream>& stream, int status,
                    std::string_view message) {
   stream->start(status, "application/json");
-  if (!message.empty()) stream->write(errorJson(message));
+  if (!message.empty()) stream->write(http::errorJson(message));
   stream->end();
 }
 

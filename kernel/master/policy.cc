@@ -259,7 +259,7 @@ void Core::runPolicyChange() {
 
 void Core::putWeights(const api::HttpRequest& request, api::HttpResponder respond) {
   auto update = decodeWeights(request.body);
-  if (!update) return respond(api::HttpResponse::error(400, update.status().message()));
+  if (!update) return respond(http::errorResponse(update.status()));
   policyChange([this, update = std::move(update).value(),
                 respond = std::move(respond)](std::function<void()> next) mutable {
     std::map<std::string, double> merged = weights;
@@ -294,7 +294,7 @@ void Core::postQuota(const api::HttpRequest& request, api::HttpResponder respond
   } catch (const std::exception& e) {
     quota = api::invalidArgument("malformed quota request: {}", e.what());
   }
-  if (!quota) return respond(api::HttpResponse::error(400, quota.status().message()));
+  if (!quota) return respond(http::errorResponse(quota.status()));
   policyChange([this, quota = std::move(quota).value(),
                 respond = std::move(respond)](std::function<void()> next) mutable {
     const auto& [role, guarantee] = quota;
@@ -329,7 +329,7 @@ void Core::postQuota(const api::HttpRequest& request, api::HttpResponder respond
 
 void Core::deleteQuota(std::string role, api::HttpResponder respond) {
   if (api::Status valid = api::validateRole(role); !valid) {
-    return respond(api::HttpResponse::error(400, valid.message()));
+    return respond(http::errorResponse(valid));
   }
   policyChange([this, role = std::move(role),
                 respond = std::move(respond)](std::function<void()> next) mutable {

@@ -123,8 +123,8 @@ void Core::authenticated(const api::HttpRequest& request, const v1::scheduler::C
   if (!result.challenge.empty()) headers.emplace_back("WWW-Authenticate", result.challenge);
   stream->start(401, "application/json", std::move(headers));
   stream->write(
-      detail::errorJson("the request is not authenticated and the master requires authentication "
-                        "(--authenticate_frameworks)"));
+      http::errorJson("the request is not authenticated and the master requires authentication "
+                      "(--authenticate_frameworks)"));
   stream->end();
 }
 
