@@ -30,7 +30,7 @@ using modules::containerizer_docker::DockerContainerizer;
 using modules::containerizer_docker::EngineClient;
 namespace fs = std::filesystem;
 
-class BenchContext final : public testing::ModuleContext {
+class BenchContext final : public tessera::testing::ModuleContext {
  public:
   BenchContext() : ModuleContext("launch_docker_bench") {}
 };
@@ -54,7 +54,7 @@ void report(benchmark::State& state, const std::vector<double>& millis) {
 }
 
 bool ready(benchmark::State& state) {
-  if (auto status = testing::dockerReady(); !status) {
+  if (auto status = tessera::testing::dockerReady(); !status) {
     state.SkipWithError(("no Docker engine: " + status.message()).c_str());
     return false;
   }
@@ -71,7 +71,7 @@ void BM_EngineCreateStart(benchmark::State& state) {
     const std::string name = fmt::format("tessera-bench-bare-{}-{}", getpid(), n++);
     const std::string body = fmt::format(
         R"({{"Image":"{}","Cmd":["sleep","600"],"HostConfig":{{"NetworkMode":"host"}}}})",
-        testing::kDockerTestImage);
+        tessera::testing::kDockerTestImage);
     const auto start = std::chrono::steady_clock::now();
     auto created = client.call("POST", "/containers/create?name=" + name, body);
     auto started = client.call("POST", fmt::format("/containers/{}/start", name));
@@ -90,7 +90,7 @@ void BM_EngineCreateStart(benchmark::State& state) {
 // The Docker containerizer: launch() → checkpoint (TASK_RUNNING), logs followed, waited on.
 void BM_DockerContainerizerLaunch(benchmark::State& state) {
   if (!ready(state)) return;
-  testing::TempDir workDir;
+  tessera::testing::TempDir workDir;
   BenchContext context;
   auto made = onExecutor<api::Result<std::unique_ptr<api::Module>>>(
       context.executor(), [&](auto done) { done(DockerContainerizer::create({}, context)); });
@@ -113,7 +113,7 @@ void BM_DockerContainerizerLaunch(benchmark::State& state) {
     config.command.set_value("sleep 600");
     config.container.emplace();
     config.container->set_type(v1::ContainerInfo::DOCKER);
-    config.container->mutable_docker()->set_image(testing::kDockerTestImage);
+    config.container->mutable_docker()->set_image(tessera::testing::kDockerTestImage);
     config.resources = api::Resources::parse("cpus:0.1;mem:32").value();
     const auto start = std::chrono::steady_clock::now();
     auto launched = onExecutor<api::Result<api::ContainerCheckpoint>>(
