@@ -12,7 +12,7 @@
 #include <system_error>
 #include <vector>
 
-#include "tessera/api/json.h"
+#include "kernel/http/json_writer.h"
 
 namespace tessera::kernel::agent {
 
@@ -70,12 +70,16 @@ std::string groupName(gid_t gid) {
   return entry ? entry->gr_name : std::to_string(gid);
 }
 
-std::string entryJson(const fs::path& shown, const struct stat& st) {
-  return fmt::format(
-      "{{\"path\":{},\"nlink\":{},\"size\":{},\"mtime\":{},\"mode\":{},\"uid\":{},\"gid\":{}}}",
-      api::jsonQuote(shown.string()), st.st_nlink, st.st_size, st.st_mtim.tv_sec,
-      api::jsonQuote(modeString(st.st_mode)), api::jsonQuote(userName(st.st_uid)),
-      api::jsonQuote(groupName(st.st_gid)));
+void writeEntry(http::JsonWriter& w, const fs::path& shown, const struct stat& st) {
+  w.beginObject();
+  w.field("path", shown.string());
+  w.field("nlink", static_cast<uint64_t>(st.st_nlink));
+  w.field("size", static_cast<int64_t>(st.st_size));
+  w.field("mtime", static_cast<int64_t>(st.st_mtim.tv_sec));
+  w.field("mode", modeString(st.st_mode));
+  w.field("uid", userName(st.st_uid));
+  w.field("gid", groupName(st.st_gid));
+  w.endObject();
 }
 
 api::Result<int64_t> intParam(const api::HttpRequest& request, std::string_view name,
@@ -127,24 +131,24 @@ api::HttpResponse filesBrowse(const fs::path& root, const api::HttpRequest& requ
   if (::stat(resolved->c_str(), &st) != 0) {
     return api::HttpResponse::error(404, fmt::format("path '{}' does not exist", shown));
   }
+  http::JsonWriter w;
+  w.beginArray();
   if (!S_ISDIR(st.st_mode)) {
-    return api::HttpResponse::json(200, fmt::format("[{}]", entryJson(shown, st)));
+    writeEntry(w, shown, st);
+    return api::HttpResponse::json(200, w.endArray().take());
   }
-  std::vector<std::string> entries;
+  std::vector<std::pair<fs::path, struct stat>> entries;
   std::error_code error;
   for (const auto& entry : fs::directory_iterator(*resolved, error)) {
     struct stat child {};
     if (::lstat(entry.path().c_str(), &child) != 0) continue;
-    entries.push_back(entryJson(fs::path(shown) / entry.path().filename(), child));
+    entries.emplace_back(fs::path(shown) / entry.path().filename(), child);
   }
   if (error) return api::HttpResponse::error(500, error.message());
-  std::sort(entries.begin(), entries.end());
-  std::string out = "[";
-  for (size_t i = 0; i < entries.size(); ++i) {
-    if (i > 0) out += ',';
-    out += entries[i];
-  }
-  return api::HttpResponse::json(200, out + "]");
+  std::sort(entries.begin(), entries.end(),
+            [](const auto& a, const auto& b) { return a.first.string() < b.first.string(); });
+  for (const auto& [path, child] : entries) writeEntry(w, path, child);
+  return api::HttpResponse::json(200, w.endArray().take());
 }
 
 api::HttpResponse filesRead(const fs::path& root, const api::HttpRequest& request) {
@@ -165,7 +169,10 @@ api::HttpResponse filesRead(const fs::path& root, const api::HttpRequest& reques
   in.seekg(0, std::ios::end);
   const int64_t size = in.tellg();
   if (*offset == -1) {
-    return api::HttpResponse::json(200, fmt::format("{{\"data\":\"\",\"offset\":{}}}", size));
+    return api::HttpResponse::json(
+        200, http::writeJson([&](http::JsonWriter& w) {
+          w.beginObject().field("data", "").field("offset", size).endObject();
+        }));
   }
   std::string data;
   if (*offset < size) {
@@ -175,10 +182,10 @@ api::HttpResponse filesRead(const fs::path& root, const api::HttpRequest& reques
     in.read(data.data(), count);
     data.resize(static_cast<size_t>(in.gcount()));
   }
-  std::string out = "{\"data\":";
-  api::appendJsonString(out, data);
-  out += fmt::format(",\"offset\":{}}}", *offset);
-  return api::HttpResponse::json(200, out);
+  return api::HttpResponse::json(200, http::writeJson([&](http::JsonWriter& w) {
+                                   w.beginObject().field("data", data).field("offset", *offset);
+                                   w.endObject();
+                                 }));
 }
 
 api::HttpResponse filesDownload(const fs::path& root, const api::HttpRequest& request) {

@@ -160,7 +160,7 @@ void AgentCore::forget(const TaskPtr& task) {
   storeRemove(task->key + "task");
   storeRemove(task->key + "container");
   tasks_.erase({task->frameworkId, task->taskId});
-  completed_.push_back({task->frameworkId, executorJson(*task, true)});
+  completed_.push_back({task->frameworkId, task});
   while (completed_.size() > kMaxCompletedExecutors) completed_.pop_front();
   const bool more = std::any_of(tasks_.begin(), tasks_.end(), [&](const auto& entry) {
     return entry.second->frameworkId == task->frameworkId;
