@@ -12,6 +12,7 @@
 #include <system_error>
 #include <vector>
 
+#include "kernel/http/http_status.h"
 #include "kernel/http/json_writer.h"
 
 namespace tessera::kernel::agent {
@@ -27,19 +28,6 @@ bool isWithin(const fs::path& path, const fs::path& root) {
     if (p == path.end() || *p != *r) return false;
   }
   return true;
-}
-
-api::HttpResponse errorFor(const api::Status& status) {
-  switch (status.code()) {
-    case api::StatusCode::kInvalidArgument:
-      return api::HttpResponse::error(400, status.message());
-    case api::StatusCode::kPermissionDenied:
-      return api::HttpResponse::error(403, status.message());
-    case api::StatusCode::kNotFound:
-      return api::HttpResponse::error(404, status.message());
-    default:
-      return api::HttpResponse::error(500, status.message());
-  }
 }
 
 api::Result<fs::path> pathParam(const fs::path& root, const api::HttpRequest& request) {
@@ -124,12 +112,12 @@ api::Result<fs::path> resolveSandboxPath(const fs::path& root, std::string_view 
 
 api::HttpResponse filesBrowse(const fs::path& root, const api::HttpRequest& request) {
   auto resolved = pathParam(root, request);
-  if (!resolved) return errorFor(resolved.status());
+  if (!resolved) return http::errorResponse(resolved.status());
   std::string shown = *request.queryParam("path");
   while (shown.size() > 1 && shown.back() == '/') shown.pop_back();
   struct stat st {};
   if (::stat(resolved->c_str(), &st) != 0) {
-    return api::HttpResponse::error(404, fmt::format("path '{}' does not exist", shown));
+    return http::errorResponse(api::notFound("path '{}' does not exist", shown));
   }
   http::JsonWriter w;
   w.beginArray();
@@ -144,7 +132,7 @@ api::HttpResponse filesBrowse(const fs::path& root, const api::HttpRequest& requ
     if (::lstat(entry.path().c_str(), &child) != 0) continue;
     entries.emplace_back(fs::path(shown) / entry.path().filename(), child);
   }
-  if (error) return api::HttpResponse::error(500, error.message());
+  if (error) return http::errorResponse(api::internalError("{}", error.message()));
   std::sort(entries.begin(), entries.end(),
             [](const auto& a, const auto& b) { return a.first.string() < b.first.string(); });
   for (const auto& [path, child] : entries) writeEntry(w, path, child);
@@ -153,19 +141,19 @@ api::HttpResponse filesBrowse(const fs::path& root, const api::HttpRequest& requ
 
 api::HttpResponse filesRead(const fs::path& root, const api::HttpRequest& request) {
   auto offset = intParam(request, "offset", -1);
-  if (!offset) return errorFor(offset.status());
+  if (!offset) return http::errorResponse(offset.status());
   auto length = intParam(request, "length", kMaxReadLength);
-  if (!length) return errorFor(length.status());
-  if (*offset < -1) return api::HttpResponse::error(400, "negative offset provided");
-  if (*length < 0) return api::HttpResponse::error(400, "negative length provided");
+  if (!length) return http::errorResponse(length.status());
+  if (*offset < -1) return http::errorResponse(api::invalidArgument("negative offset provided"));
+  if (*length < 0) return http::errorResponse(api::invalidArgument("negative length provided"));
   auto resolved = pathParam(root, request);
-  if (!resolved) return errorFor(resolved.status());
+  if (!resolved) return http::errorResponse(resolved.status());
   std::error_code error;
   if (fs::is_directory(*resolved, error)) {
-    return api::HttpResponse::error(400, "cannot read a directory");
+    return http::errorResponse(api::invalidArgument("cannot read a directory"));
   }
   std::ifstream in(*resolved, std::ios::binary);
-  if (!in) return api::HttpResponse::error(404, "cannot open the file");
+  if (!in) return http::errorResponse(api::notFound("cannot open the file"));
   in.seekg(0, std::ios::end);
   const int64_t size = in.tellg();
   if (*offset == -1) {
@@ -190,13 +178,13 @@ api::HttpResponse filesRead(const fs::path& root, const api::HttpRequest& reques
 
 api::HttpResponse filesDownload(const fs::path& root, const api::HttpRequest& request) {
   auto resolved = pathParam(root, request);
-  if (!resolved) return errorFor(resolved.status());
+  if (!resolved) return http::errorResponse(resolved.status());
   std::error_code error;
   if (fs::is_directory(*resolved, error)) {
-    return api::HttpResponse::error(400, "cannot download a directory");
+    return http::errorResponse(api::invalidArgument("cannot download a directory"));
   }
   std::ifstream in(*resolved, std::ios::binary);
-  if (!in) return api::HttpResponse::error(404, "cannot open the file");
+  if (!in) return http::errorResponse(api::notFound("cannot open the file"));
   std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   api::HttpResponse response;
   response.status = 200;

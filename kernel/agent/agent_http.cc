@@ -8,6 +8,7 @@
 
 #include "kernel/agent/agent_core.h"
 #include "kernel/agent/agent_files.h"
+#include "kernel/http/http_status.h"
 #include "kernel/http/mesos_json.h"
 
 namespace tessera::kernel::agent {
@@ -29,7 +30,7 @@ api::Status AgentCore::addRoutes() {
     return [weak, keep, fn](const api::HttpRequest& request, api::HttpResponder respond) {
       auto self = weak.lock();
       if (!self || self->stopped_) {
-        respond(api::HttpResponse::error(503, "the agent is stopping"));
+        respond(http::errorResponse(api::unavailable("the agent is stopping")));
         return;
       }
       fn(*self, request, std::move(respond));
@@ -41,7 +42,9 @@ api::Status AgentCore::addRoutes() {
       auto root = self.sandboxRoot();
       auto status = self.strand_->runBlocking(
           [root, request, respond, serve] { respond(serve(root, request)); }, [] {});
-      if (!status) respond(api::HttpResponse::error(503, status.message()));
+      // A full blocking pool is the agent being unavailable for now (503), not the client's
+      // rate (429).
+      if (!status) respond(http::errorResponse(api::unavailable("{}", status.message())));
     };
   };
   const std::vector<std::pair<std::string, Handler>> routes = {
