@@ -39,6 +39,7 @@
 #include "kernel/net/transport.h"
 #include "kernel/protocol/internal.pb.h"
 #include "kernel/runtime/logging.h"
+#include "tessera/api/duration.h"
 #include "tessera/api/resources.h"
 
 namespace tessera::kernel::agent {
@@ -277,7 +278,7 @@ class AgentCore : public std::enable_shared_from_this<AgentCore> {
   };
   std::deque<CompletedExecutor> completed_;
   std::map<std::string, v1::FrameworkInfo> completedFrameworks_;
-  double startTime_ = detail::nowSeconds();
+  double startTime_ = api::nowSeconds();
   std::chrono::steady_clock::time_point startedAt_ = std::chrono::steady_clock::now();
 
   // ---- counters (the metrics registry owns them; set by start()) ----------------------------

@@ -69,10 +69,6 @@ std::string uuidText(std::string bytes) {
   return out;
 }
 
-double nowSeconds() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
 std::string containerJson(const api::ContainerCheckpoint& c) {
   http::JsonWriter w;
   w.beginObject();

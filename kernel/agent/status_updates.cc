@@ -12,10 +12,10 @@
 namespace tessera::kernel::agent {
 
 using api::isTerminal;
+using api::nowSeconds;
 using detail::keySegment;
 using detail::kMaxCompletedExecutors;
 using detail::kMaxRetryInterval;
-using detail::nowSeconds;
 using detail::randomBytes;
 
 void AgentCore::enqueueUpdate(const TaskPtr& task, v1::TaskState state, std::string message,
