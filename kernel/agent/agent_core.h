@@ -35,9 +35,11 @@
 #include "kernel/agent/agent.h"
 #include "kernel/agent/agent_util.h"
 #include "kernel/agent/task_phase.h"
+#include "kernel/http/json_writer.h"
 #include "kernel/net/transport.h"
 #include "kernel/protocol/internal.pb.h"
 #include "kernel/runtime/logging.h"
+#include "tessera/api/duration.h"
 #include "tessera/api/resources.h"
 
 namespace tessera::kernel::agent {
@@ -219,8 +221,11 @@ class AgentCore : public std::enable_shared_from_this<AgentCore> {
   // ---- HTTP (agent_http.cc) -----------------------------------------------------------------
   api::Status addRoutes();
   std::string stateJson() const;
-  std::string taskJson(const Task& task) const;
-  std::string executorJson(const Task& task, bool completed) const;
+  // A framework object of /state, and an executor object (the task's command executor; a
+  // completed one has the task under completed_tasks).
+  void writeFramework(http::JsonWriter& w, const std::string& id,
+                      const v1::FrameworkInfo& info) const;
+  void writeExecutor(http::JsonWriter& w, const Task& task, bool completed) const;
   void monitorStatistics(api::HttpResponder respond);
   std::string debugJson() const;
 
@@ -269,11 +274,11 @@ class AgentCore : public std::enable_shared_from_this<AgentCore> {
   // Forgotten tasks' executors and frameworks, for /state's completed_* lists.
   struct CompletedExecutor {
     std::string frameworkId;
-    std::string json;
+    TaskPtr task;  // as it was when forgotten
   };
   std::deque<CompletedExecutor> completed_;
   std::map<std::string, v1::FrameworkInfo> completedFrameworks_;
-  double startTime_ = detail::nowSeconds();
+  double startTime_ = api::nowSeconds();
   std::chrono::steady_clock::time_point startedAt_ = std::chrono::steady_clock::now();
 
   // ---- counters (the metrics registry owns them; set by start()) ----------------------------

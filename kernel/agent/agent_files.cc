@@ -12,7 +12,8 @@
 #include <system_error>
 #include <vector>
 
-#include "tessera/api/json.h"
+#include "kernel/http/http_status.h"
+#include "kernel/http/json_writer.h"
 
 namespace tessera::kernel::agent {
 
@@ -27,19 +28,6 @@ bool isWithin(const fs::path& path, const fs::path& root) {
     if (p == path.end() || *p != *r) return false;
   }
   return true;
-}
-
-api::HttpResponse errorFor(const api::Status& status) {
-  switch (status.code()) {
-    case api::StatusCode::kInvalidArgument:
-      return api::HttpResponse::error(400, status.message());
-    case api::StatusCode::kPermissionDenied:
-      return api::HttpResponse::error(403, status.message());
-    case api::StatusCode::kNotFound:
-      return api::HttpResponse::error(404, status.message());
-    default:
-      return api::HttpResponse::error(500, status.message());
-  }
 }
 
 api::Result<fs::path> pathParam(const fs::path& root, const api::HttpRequest& request) {
@@ -70,12 +58,16 @@ std::string groupName(gid_t gid) {
   return entry ? entry->gr_name : std::to_string(gid);
 }
 
-std::string entryJson(const fs::path& shown, const struct stat& st) {
-  return fmt::format(
-      "{{\"path\":{},\"nlink\":{},\"size\":{},\"mtime\":{},\"mode\":{},\"uid\":{},\"gid\":{}}}",
-      api::jsonQuote(shown.string()), st.st_nlink, st.st_size, st.st_mtim.tv_sec,
-      api::jsonQuote(modeString(st.st_mode)), api::jsonQuote(userName(st.st_uid)),
-      api::jsonQuote(groupName(st.st_gid)));
+void writeEntry(http::JsonWriter& w, const fs::path& shown, const struct stat& st) {
+  w.beginObject();
+  w.field("path", shown.string());
+  w.field("nlink", static_cast<uint64_t>(st.st_nlink));
+  w.field("size", static_cast<int64_t>(st.st_size));
+  w.field("mtime", static_cast<int64_t>(st.st_mtim.tv_sec));
+  w.field("mode", modeString(st.st_mode));
+  w.field("uid", userName(st.st_uid));
+  w.field("gid", groupName(st.st_gid));
+  w.endObject();
 }
 
 api::Result<int64_t> intParam(const api::HttpRequest& request, std::string_view name,
@@ -120,52 +112,55 @@ api::Result<fs::path> resolveSandboxPath(const fs::path& root, std::string_view 
 
 api::HttpResponse filesBrowse(const fs::path& root, const api::HttpRequest& request) {
   auto resolved = pathParam(root, request);
-  if (!resolved) return errorFor(resolved.status());
+  if (!resolved) return http::errorResponse(resolved.status());
   std::string shown = *request.queryParam("path");
   while (shown.size() > 1 && shown.back() == '/') shown.pop_back();
   struct stat st {};
   if (::stat(resolved->c_str(), &st) != 0) {
-    return api::HttpResponse::error(404, fmt::format("path '{}' does not exist", shown));
+    return http::errorResponse(api::notFound("path '{}' does not exist", shown));
   }
+  http::JsonWriter w;
+  w.beginArray();
   if (!S_ISDIR(st.st_mode)) {
-    return api::HttpResponse::json(200, fmt::format("[{}]", entryJson(shown, st)));
+    writeEntry(w, shown, st);
+    return api::HttpResponse::json(200, w.endArray().take());
   }
-  std::vector<std::string> entries;
+  std::vector<std::pair<fs::path, struct stat>> entries;
   std::error_code error;
   for (const auto& entry : fs::directory_iterator(*resolved, error)) {
     struct stat child {};
     if (::lstat(entry.path().c_str(), &child) != 0) continue;
-    entries.push_back(entryJson(fs::path(shown) / entry.path().filename(), child));
+    entries.emplace_back(fs::path(shown) / entry.path().filename(), child);
   }
-  if (error) return api::HttpResponse::error(500, error.message());
-  std::sort(entries.begin(), entries.end());
-  std::string out = "[";
-  for (size_t i = 0; i < entries.size(); ++i) {
-    if (i > 0) out += ',';
-    out += entries[i];
-  }
-  return api::HttpResponse::json(200, out + "]");
+  if (error) return http::errorResponse(api::internalError("{}", error.message()));
+  std::sort(entries.begin(), entries.end(),
+            [](const auto& a, const auto& b) { return a.first.string() < b.first.string(); });
+  for (const auto& [path, child] : entries) writeEntry(w, path, child);
+  return api::HttpResponse::json(200, w.endArray().take());
 }
 
 api::HttpResponse filesRead(const fs::path& root, const api::HttpRequest& request) {
   auto offset = intParam(request, "offset", -1);
-  if (!offset) return errorFor(offset.status());
+  if (!offset) return http::errorResponse(offset.status());
   auto length = intParam(request, "length", kMaxReadLength);
-  if (!length) return errorFor(length.status());
-  if (*offset < -1) return api::HttpResponse::error(400, "negative offset provided");
-  if (*length < 0) return api::HttpResponse::error(400, "negative length provided");
+  if (!length) return http::errorResponse(length.status());
+  if (*offset < -1) return http::errorResponse(api::invalidArgument("negative offset provided"));
+  if (*length < 0) return http::errorResponse(api::invalidArgument("negative length provided"));
   auto resolved = pathParam(root, request);
-  if (!resolved) return errorFor(resolved.status());
+  if (!resolved) return http::errorResponse(resolved.status());
   std::error_code error;
   if (fs::is_directory(*resolved, error)) {
-    return api::HttpResponse::error(400, "cannot read a directory");
+    return http::errorResponse(api::invalidArgument("cannot read a directory"));
   }
   std::ifstream in(*resolved, std::ios::binary);
-  if (!in) return api::HttpResponse::error(404, "cannot open the file");
+  if (!in) return http::errorResponse(api::notFound("cannot open the file"));
   in.seekg(0, std::ios::end);
   const int64_t size = in.tellg();
   if (*offset == -1) {
-    return api::HttpResponse::json(200, fmt::format("{{\"data\":\"\",\"offset\":{}}}", size));
+    return api::HttpResponse::json(
+        200, http::writeJson([&](http::JsonWriter& w) {
+          w.beginObject().field("data", "").field("offset", size).endObject();
+        }));
   }
   std::string data;
   if (*offset < size) {
@@ -175,21 +170,21 @@ api::HttpResponse filesRead(const fs::path& root, const api::HttpRequest& reques
     in.read(data.data(), count);
     data.resize(static_cast<size_t>(in.gcount()));
   }
-  std::string out = "{\"data\":";
-  api::appendJsonString(out, data);
-  out += fmt::format(",\"offset\":{}}}", *offset);
-  return api::HttpResponse::json(200, out);
+  return api::HttpResponse::json(200, http::writeJson([&](http::JsonWriter& w) {
+                                   w.beginObject().field("data", data).field("offset", *offset);
+                                   w.endObject();
+                                 }));
 }
 
 api::HttpResponse filesDownload(const fs::path& root, const api::HttpRequest& request) {
   auto resolved = pathParam(root, request);
-  if (!resolved) return errorFor(resolved.status());
+  if (!resolved) return http::errorResponse(resolved.status());
   std::error_code error;
   if (fs::is_directory(*resolved, error)) {
-    return api::HttpResponse::error(400, "cannot download a directory");
+    return http::errorResponse(api::invalidArgument("cannot download a directory"));
   }
   std::ifstream in(*resolved, std::ios::binary);
-  if (!in) return api::HttpResponse::error(404, "cannot open the file");
+  if (!in) return http::errorResponse(api::notFound("cannot open the file"));
   std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   api::HttpResponse response;
   response.status = 200;

@@ -2,18 +2,19 @@
 
 #include <fmt/format.h>
 
+#include <optional>
 #include <set>
+#include <span>
 
 #include "kernel/agent/agent_core.h"
 #include "kernel/agent/agent_files.h"
-#include "kernel/agent/agent_resources.h"
-#include "kernel/net/v1_json.h"
-#include "tessera/api/json.h"
+#include "kernel/http/http_status.h"
+#include "kernel/http/mesos_json.h"
 
 namespace tessera::kernel::agent {
 
-using api::jsonQuote;
 using detail::kAgentVersion;
+using http::JsonWriter;
 
 api::Status AgentCore::addRoutes() {
   std::vector<std::string> prefixes;
@@ -29,7 +30,7 @@ api::Status AgentCore::addRoutes() {
     return [weak, keep, fn](const api::HttpRequest& request, api::HttpResponder respond) {
       auto self = weak.lock();
       if (!self || self->stopped_) {
-        respond(api::HttpResponse::error(503, "the agent is stopping"));
+        respond(http::errorResponse(api::unavailable("the agent is stopping")));
         return;
       }
       fn(*self, request, std::move(respond));
@@ -41,7 +42,9 @@ api::Status AgentCore::addRoutes() {
       auto root = self.sandboxRoot();
       auto status = self.strand_->runBlocking(
           [root, request, respond, serve] { respond(serve(root, request)); }, [] {});
-      if (!status) respond(api::HttpResponse::error(503, status.message()));
+      // A full blocking pool is the agent being unavailable for now (503), not the client's
+      // rate (429).
+      if (!status) respond(http::errorResponse(api::unavailable("{}", status.message())));
     };
   };
   const std::vector<std::pair<std::string, Handler>> routes = {
@@ -81,128 +84,120 @@ api::Status AgentCore::addRoutes() {
   return api::Status::ok();
 }
 
-std::string AgentCore::taskJson(const Task& task) const {
-  const v1::TaskInfo& info = task.record.info();
-  std::string statuses = "[";
-  for (size_t i = 0; i < task.statuses.size(); ++i) {
-    if (i > 0) statuses += ',';
-    statuses +=
-        fmt::format("{{\"state\":{},\"timestamp\":{}}}",
-                    jsonQuote(v1::TaskState_Name(task.statuses[i].first)), task.statuses[i].second);
-  }
-  statuses += "]";
-  api::Resources resources;
-  if (auto parsed = api::Resources::fromProto(info.resources()); parsed) resources = *parsed;
-  return fmt::format(
-      "{{\"id\":{},\"name\":{},\"framework_id\":{},\"executor_id\":\"\",\"slave_id\":{},"
-      "\"state\":{},\"resources\":{},\"role\":{},\"statuses\":{}}}",
-      jsonQuote(task.taskId), jsonQuote(info.name()), jsonQuote(task.frameworkId),
-      jsonQuote(info_.id().value()), jsonQuote(v1::TaskState_Name(task.record.state())),
-      resourcesObjectJson(resources),
-      jsonQuote(task.record.role().empty() ? "*" : task.record.role()), statuses);
+namespace {
+
+api::Resources taskResources(const v1::TaskInfo& info) {
+  auto parsed = api::Resources::fromProto(info.resources());
+  return parsed ? std::move(parsed).value() : api::Resources();
 }
 
-std::string AgentCore::executorJson(const Task& task, bool completed) const {
+}  // namespace
+
+void AgentCore::writeExecutor(JsonWriter& w, const Task& task, bool completed) const {
   const v1::TaskInfo& info = task.record.info();
-  api::Resources resources;
-  if (auto parsed = api::Resources::fromProto(info.resources()); parsed) resources = *parsed;
+  const api::Resources resources = taskResources(info);
+  const http::TaskView view{
+      info,      task.frameworkId, info_.id().value(), task.record.state(), task.record.role(),
+      resources, task.statuses};
   const std::string command = info.has_command() ? info.command().value() : std::string();
-  const std::string tasks = taskJson(task);
-  return fmt::format(
-      "{{\"id\":{},\"name\":{},\"source\":{},\"container\":{},\"directory\":{},"
-      "\"resources\":{},\"framework_id\":{},\"tasks\":[{}],\"queued_tasks\":[],"
-      "\"completed_tasks\":[{}]}}",
-      jsonQuote(task.taskId),
-      jsonQuote(
-          fmt::format("Command Executor (Task: {}) (Command: sh -c '{}')", task.taskId, command)),
-      jsonQuote(task.taskId), jsonQuote(task.record.container_id()), jsonQuote(task.sandbox),
-      resourcesObjectJson(resources), jsonQuote(task.frameworkId), completed ? "" : tasks,
-      completed ? tasks : "");
+  const std::string name =
+      fmt::format("Command Executor (Task: {}) (Command: sh -c '{}')", task.taskId, command);
+  const http::ExecutorView executor{
+      task.taskId,      name,     task.taskId, task.record.container_id(), task.sandbox,
+      task.frameworkId, resources};
+  std::span<const http::TaskView> one(&view, 1);
+  http::writeExecutor(w, executor, completed ? std::span<const http::TaskView>() : one,
+                      completed ? one : std::span<const http::TaskView>());
+}
+
+void AgentCore::writeFramework(JsonWriter& w, const std::string& id,
+                               const v1::FrameworkInfo& info) const {
+  const std::vector<std::string> roles(info.roles().begin(), info.roles().end());
+  w.beginObject();
+  http::writeFrameworkFields(w, id, info, roles);
+  w.key("executors").beginArray();
+  for (const auto& [key, task] : tasks_) {
+    if (task->frameworkId == id) writeExecutor(w, *task, false);
+  }
+  w.endArray();
+  w.key("completed_executors").beginArray();
+  for (const auto& done : completed_) {
+    if (done.frameworkId == id) writeExecutor(w, *done.task, true);
+  }
+  w.endArray();
+  w.endObject();
 }
 
 std::string AgentCore::stateJson() const {
-  auto frameworkJson = [&](const std::string& id, const v1::FrameworkInfo& info) {
-    std::string executors;
-    for (const auto& [key, task] : tasks_) {
-      if (task->frameworkId != id) continue;
-      if (!executors.empty()) executors += ',';
-      executors += executorJson(*task, false);
-    }
-    std::string completedExecutors;
-    for (const auto& done : completed_) {
-      if (done.frameworkId != id) continue;
-      if (!completedExecutors.empty()) completedExecutors += ',';
-      completedExecutors += done.json;
-    }
-    std::string role = info.roles_size() > 0 ? info.roles(0) : std::string("*");
-    return fmt::format(
-        "{{\"id\":{},\"name\":{},\"user\":{},\"hostname\":{},\"role\":{},\"checkpoint\":{},"
-        "\"executors\":[{}],\"completed_executors\":[{}]}}",
-        jsonQuote(id), jsonQuote(info.name()), jsonQuote(info.user()), jsonQuote(info.hostname()),
-        jsonQuote(role), info.checkpoint() ? "true" : "false", executors, completedExecutors);
-  };
-  std::string frameworks;
+  JsonWriter w;
+  w.beginObject();
+  w.field("version", kAgentVersion);
+  w.field("start_time", startTime_);
+  http::writeAgentFields(w, info_.id().value(), pid(), info_);
+  w.key("resources");
+  http::writeResources(w, resources_);
+  http::writeReservationFields(w, resources_);
+  w.field("master_hostname", masterHostname_);
+  w.field("registered", link_ == LinkState::kRegistered);
+  w.key("flags").beginObject();
+  if (options_.flags) {
+    for (const auto& [name, value] : options_.flags()) w.field(name, value);
+  }
+  w.endObject();
   std::set<std::string> live;
   for (const auto& [key, task] : tasks_) live.insert(task->frameworkId);
+  w.key("frameworks").beginArray();
   for (const auto& id : live) {
     auto it = frameworks_.find(id);
-    v1::FrameworkInfo info = it == frameworks_.end() ? v1::FrameworkInfo() : it->second;
-    if (!frameworks.empty()) frameworks += ',';
-    frameworks += frameworkJson(id, info);
+    writeFramework(w, id, it == frameworks_.end() ? v1::FrameworkInfo() : it->second);
   }
-  std::string completedFrameworks;
+  w.endArray();
+  w.key("completed_frameworks").beginArray();
   for (const auto& [id, info] : completedFrameworks_) {
-    if (live.count(id)) continue;
-    if (!completedFrameworks.empty()) completedFrameworks += ',';
-    completedFrameworks += frameworkJson(id, info);
+    if (!live.count(id)) writeFramework(w, id, info);
   }
-  std::string flags = "{";
-  if (options_.flags) {
-    bool first = true;
-    for (const auto& [name, value] : options_.flags()) {
-      if (!first) flags += ',';
-      first = false;
-      flags += jsonQuote(name) + ":" + jsonQuote(value);
-    }
-  }
-  flags += "}";
-  return fmt::format(
-      "{{\"version\":{},\"start_time\":{},\"id\":{},\"pid\":{},\"hostname\":{},\"port\":{},"
-      "\"resources\":{},\"attributes\":{},\"master_hostname\":{},\"registered\":{},"
-      "\"flags\":{},\"frameworks\":[{}],\"completed_frameworks\":[{}]}}",
-      jsonQuote(kAgentVersion), startTime_, jsonQuote(info_.id().value()), jsonQuote(pid()),
-      jsonQuote(info_.hostname()), info_.port(), resourcesObjectJson(resources_),
-      attributesObjectJson(info_.attributes()), jsonQuote(masterHostname_),
-      link_ == LinkState::kRegistered ? "true" : "false", flags, frameworks, completedFrameworks);
+  w.endArray();
+  w.endObject();
+  return w.take();
 }
 
 std::string AgentCore::debugJson() const {
-  std::string out = "{";
-  bool first = true;
+  JsonWriter w;
+  w.beginObject();
   for (const auto& [key, task] : tasks_) {
-    if (task->sandbox.empty()) continue;
-    if (!first) out += ',';
-    first = false;
-    out += jsonQuote(task->sandbox) + ":" + jsonQuote(task->sandbox);
+    if (!task->sandbox.empty()) w.field(task->sandbox, task->sandbox);
   }
-  return out + "}";
+  w.endObject();
+  return w.take();
 }
 
 void AgentCore::monitorStatistics(api::HttpResponder respond) {
+  // One entry per running container; those whose usage call failed are left out.
+  struct Entry {
+    std::string taskId;
+    std::string frameworkId;
+    std::optional<v1::ResourceStatistics> statistics;
+  };
   struct Gather {
-    std::vector<std::string> entries;
+    std::vector<Entry> entries;
     size_t waiting = 0;
     api::HttpResponder respond;
     void finish() {
-      std::string out = "[";
-      bool first = true;
+      JsonWriter w;
+      w.beginArray();
       for (const auto& entry : entries) {
-        if (entry.empty()) continue;
-        if (!first) out += ',';
-        first = false;
-        out += entry;
+        if (!entry.statistics) continue;
+        w.beginObject();
+        w.field("executor_id", entry.taskId);
+        w.field("executor_name", fmt::format("Command Executor (Task: {})", entry.taskId));
+        w.field("framework_id", entry.frameworkId);
+        w.field("source", entry.taskId);
+        w.key("statistics");
+        http::writeV1(w, *entry.statistics);
+        w.endObject();
       }
-      respond(api::HttpResponse::json(200, out + "]"));
+      w.endArray();
+      respond(api::HttpResponse::json(200, w.take()));
     }
   };
   auto gather = std::make_shared<Gather>();
@@ -215,8 +210,10 @@ void AgentCore::monitorStatistics(api::HttpResponder respond) {
     gather->finish();
     return;
   }
-  gather->entries.resize(running.size());
   gather->waiting = running.size();
+  for (const TaskPtr& task : running) {
+    gather->entries.push_back({task->taskId, task->frameworkId, std::nullopt});
+  }
   for (size_t i = 0; i < running.size(); ++i) {
     const TaskPtr& task = running[i];
     const std::string id = task->container->containerId;
@@ -226,16 +223,8 @@ void AgentCore::monitorStatistics(api::HttpResponder respond) {
         [id](api::Containerizer& c, std::function<void(Answer)> done) {
           c.usage(id, std::move(done));
         },
-        [gather, task, i](AgentCore&, Answer result) {
-          if (result) {
-            gather->entries[i] = fmt::format(
-                "{{\"executor_id\":{},\"executor_name\":{},\"framework_id\":{},\"source\":{},"
-                "\"statistics\":{}}}",
-                jsonQuote(task->taskId),
-                jsonQuote(fmt::format("Command Executor (Task: {})", task->taskId)),
-                jsonQuote(task->frameworkId), jsonQuote(task->taskId),
-                net::messageToV1Json(*result));
-          }
+        [gather, i](AgentCore&, Answer result) {
+          if (result) gather->entries[i].statistics = std::move(result).value();
           if (--gather->waiting == 0) gather->finish();
         });
   }

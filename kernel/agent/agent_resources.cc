@@ -1,6 +1,5 @@
 #include "kernel/agent/agent_resources.h"
 
-#include <fmt/format.h>
 #include <sched.h>
 #include <sys/statvfs.h>
 #include <sys/sysinfo.h>
@@ -8,11 +7,8 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
-#include <map>
 #include <thread>
 #include <vector>
-
-#include "tessera/api/json.h"
 
 namespace tessera::kernel::agent {
 
@@ -67,23 +63,6 @@ bool parseUnsigned(std::string_view text, uint64_t& value) {
     value = value * 10 + static_cast<uint64_t>(c - '0');
   }
   return true;
-}
-
-std::string rangesText(const std::vector<api::ValueRange>& ranges) {
-  std::string out = "[";
-  for (size_t i = 0; i < ranges.size(); ++i) {
-    if (i > 0) out += ',';
-    out += fmt::format("{}-{}", ranges[i].begin, ranges[i].end);
-  }
-  return out + "]";
-}
-
-// Shortest text for a double that reads back the same (Mesos prints 0.5, 4, 1024.25).
-std::string numberText(double value) {
-  if (value == std::floor(value) && std::fabs(value) < 1e15) {
-    return fmt::format("{}", static_cast<int64_t>(value));
-  }
-  return fmt::format("{}", value);
 }
 
 }  // namespace
@@ -212,72 +191,6 @@ api::Result<google::protobuf::RepeatedPtrField<v1::Attribute>> parseAttributes(
     *attributes.Add() = std::move(attribute);
   }
   return attributes;
-}
-
-std::string resourcesObjectJson(const api::Resources& resources) {
-  std::map<std::string, std::string> fields;
-  std::map<std::string, bool> seen;
-  for (const auto& entry : resources.entries()) {
-    if (seen[entry.name]) continue;
-    seen[entry.name] = true;
-    switch (entry.type) {
-      case api::ResourceType::kScalar:
-        fields[entry.name] = numberText(resources.scalar(entry.name));
-        break;
-      case api::ResourceType::kRanges:
-        fields[entry.name] = api::jsonQuote(rangesText(resources.ranges(entry.name)));
-        break;
-      case api::ResourceType::kSet: {
-        std::string items = "{";
-        for (size_t i = 0; i < entry.items.size(); ++i) {
-          if (i > 0) items += ',';
-          items += entry.items[i];
-        }
-        fields[entry.name] = api::jsonQuote(items + "}");
-        break;
-      }
-    }
-  }
-  // Mesos always shows the four standard ones.
-  static const std::string kStandard[] = {"cpus", "mem", "disk", "gpus"};
-  static const std::string kZero = "0";
-  for (const auto& name : kStandard) fields.emplace(name, kZero);
-  std::string out = "{";
-  bool first = true;
-  for (const auto& [name, value] : fields) {
-    if (!first) out += ',';
-    first = false;
-    out += api::jsonQuote(name) + ":" + value;
-  }
-  return out + "}";
-}
-
-std::string attributesObjectJson(
-    const google::protobuf::RepeatedPtrField<v1::Attribute>& attributes) {
-  std::string out = "{";
-  bool first = true;
-  for (const auto& attribute : attributes) {
-    if (!first) out += ',';
-    first = false;
-    out += api::jsonQuote(attribute.name()) + ":";
-    switch (attribute.type()) {
-      case v1::Value::SCALAR:
-        out += numberText(attribute.scalar().value());
-        break;
-      case v1::Value::RANGES: {
-        std::vector<api::ValueRange> ranges;
-        for (const auto& range : attribute.ranges().range()) {
-          ranges.push_back({range.begin(), range.end()});
-        }
-        out += api::jsonQuote(rangesText(ranges));
-        break;
-      }
-      default:
-        out += api::jsonQuote(attribute.text().value());
-        break;
-    }
-  }
-  return out + "}";
 }
 
 }  // namespace tessera::kernel::agent

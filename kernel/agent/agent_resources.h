@@ -39,12 +39,4 @@ api::Result<api::Resources> agentResources(std::string_view flag, const MachineR
 api::Result<google::protobuf::RepeatedPtrField<v1::Attribute>> parseAttributes(
     std::string_view text);
 
-/// Mesos's JSON object form of resources, as in /state: `{"cpus":4,"mem":1024,
-/// "ports":"[31000-32000]"}` (amounts summed over reservations).
-std::string resourcesObjectJson(const api::Resources& resources);
-
-/// Mesos's JSON object form of attributes: `{"rack":"r1","level":3,"ids":"[1-5]"}`.
-std::string attributesObjectJson(
-    const google::protobuf::RepeatedPtrField<v1::Attribute>& attributes);
-
 }  // namespace tessera::kernel::agent

@@ -8,12 +8,10 @@
 #include <cctype>
 #include <random>
 
+#include "kernel/http/json_writer.h"
 #include "kernel/net/v1_json.h"
-#include "tessera/api/json.h"
 
 namespace tessera::kernel::agent::detail {
-
-using api::jsonQuote;
 
 // Timers are cancelled, not just dropped: destroying a handle leaves the callback scheduled.
 void cancelTimer(std::unique_ptr<api::TimerHandle>& timer) {
@@ -71,16 +69,17 @@ std::string uuidText(std::string bytes) {
   return out;
 }
 
-double nowSeconds() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
 std::string containerJson(const api::ContainerCheckpoint& c) {
-  return fmt::format(
-      "{{\"container_id\":{},\"containerizer\":{},\"pid\":{},\"start_time\":{},"
-      "\"sandbox_directory\":{},\"data\":{}}}",
-      jsonQuote(c.containerId), jsonQuote(c.containerizer), c.pid, c.startTime,
-      jsonQuote(c.sandboxDirectory), jsonQuote(net::base64Encode(c.data)));
+  http::JsonWriter w;
+  w.beginObject();
+  w.field("container_id", c.containerId);
+  w.field("containerizer", c.containerizer);
+  w.field("pid", c.pid);
+  w.field("start_time", c.startTime);
+  w.field("sandbox_directory", c.sandboxDirectory);
+  w.field("data", net::base64Encode(c.data));
+  w.endObject();
+  return w.take();
 }
 
 api::Result<api::ContainerCheckpoint> parseContainerJson(const std::string& text) {

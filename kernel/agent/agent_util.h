@@ -46,9 +46,6 @@ std::string randomBytes(size_t count);
 /// The text form of a version-4 UUID made from 16 random bytes.
 std::string uuidText(std::string bytes);
 
-/// Seconds since the epoch, wall clock.
-double nowSeconds();
-
 /// The checkpoint of a container, as JSON, and back. Errors: InvalidArgument when it does not
 /// parse.
 std::string containerJson(const api::ContainerCheckpoint& c);

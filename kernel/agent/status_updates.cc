@@ -12,10 +12,10 @@
 namespace tessera::kernel::agent {
 
 using api::isTerminal;
+using api::nowSeconds;
 using detail::keySegment;
 using detail::kMaxCompletedExecutors;
 using detail::kMaxRetryInterval;
-using detail::nowSeconds;
 using detail::randomBytes;
 
 void AgentCore::enqueueUpdate(const TaskPtr& task, v1::TaskState state, std::string message,
@@ -160,7 +160,7 @@ void AgentCore::forget(const TaskPtr& task) {
   storeRemove(task->key + "task");
   storeRemove(task->key + "container");
   tasks_.erase({task->frameworkId, task->taskId});
-  completed_.push_back({task->frameworkId, executorJson(*task, true)});
+  completed_.push_back({task->frameworkId, task});
   while (completed_.size() > kMaxCompletedExecutors) completed_.pop_front();
   const bool more = std::any_of(tasks_.begin(), tasks_.end(), [&](const auto& entry) {
     return entry.second->frameworkId == task->frameworkId;

@@ -10,9 +10,9 @@
 namespace tessera::kernel::agent {
 
 using api::isTerminal;
+using api::nowSeconds;
 using detail::containerJson;
 using detail::keySegment;
-using detail::nowSeconds;
 using detail::randomBytes;
 using detail::safePathComponent;
 using detail::uuidText;

@@ -66,6 +66,37 @@ void writeResourcesArray(JsonWriter& w, const api::Resources& resources) {
   w.raw(resources.toJson());
 }
 
+std::map<std::string, api::Resources> reservedByRole(const api::Resources& resources) {
+  std::map<std::string, api::Resources> byRole;
+  for (const auto& entry : resources.entries()) {
+    if (!entry.isReserved()) continue;
+    std::string role(entry.reservationRole());
+    if (!byRole.count(role)) byRole[role] = resources.reserved(role);
+  }
+  return byRole;
+}
+
+void writeReservationFields(JsonWriter& w, const api::Resources& total) {
+  const auto byRole = reservedByRole(total);
+  w.key("reserved_resources").beginObject();
+  for (const auto& [role, reserved] : byRole) {
+    w.key(role);
+    writeResources(w, reserved);
+  }
+  w.endObject();
+  w.key("reserved_resources_full").beginObject();
+  for (const auto& [role, reserved] : byRole) {
+    w.key(role);
+    writeResourcesArray(w, reserved);
+  }
+  w.endObject();
+  const api::Resources unreserved = total.unreserved();
+  w.key("unreserved_resources");
+  writeResources(w, unreserved);
+  w.key("unreserved_resources_full");
+  writeResourcesArray(w, unreserved);
+}
+
 void writeAttributes(JsonWriter& w,
                      const google::protobuf::RepeatedPtrField<v1::Attribute>& attributes) {
   SortedFields fields;

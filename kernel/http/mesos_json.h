@@ -8,6 +8,7 @@
 #include <google/protobuf/message.h>
 #include <google/protobuf/repeated_ptr_field.h>
 
+#include <map>
 #include <span>
 #include <string>
 #include <string_view>
@@ -34,6 +35,13 @@ void writeResourcesArray(JsonWriter& w, const api::Resources& resources);
 /// `{"name": value}`: scalars as numbers, text as strings, ranges and sets as their text.
 void writeAttributes(JsonWriter& w,
                      const google::protobuf::RepeatedPtrField<v1::Attribute>& attributes);
+/// Everything reserved in `resources`, static and dynamic, grouped by the role of each entry's
+/// innermost reservation (Mesos's `reservations()` keyed by role).
+std::map<std::string, api::Resources> reservedByRole(const api::Resources& resources);
+/// The reservation members of an agent object (master `/slaves`, the agent's `/state`), inside
+/// an open object: `reserved_resources` (role -> resources object), `reserved_resources_full`
+/// (role -> `[Resource]`), `unreserved_resources` and `unreserved_resources_full`, of `total`.
+void writeReservationFields(JsonWriter& w, const api::Resources& total);
 /// A protobuf message in Mesos v1 JSON (the v1 codec's output, embedded as is).
 void writeV1(JsonWriter& w, const google::protobuf::Message& message);
 

@@ -80,10 +80,6 @@ api::Result<RegistryEntry> decodeRegistryEntry(const std::string& text) {
 /// Runs `fn` on the core if it is still alive and not stopped.
 }  // namespace
 
-double nowSeconds() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
 Core::Core(MasterServices s, MasterOptions o) : services(std::move(s)), options(std::move(o)) {
   masterId = boost::uuids::to_string(boost::uuids::random_generator()());
   strand = services.runtime->makeExecutor();

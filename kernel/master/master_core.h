@@ -20,6 +20,7 @@
 #include "kernel/net/transport.h"
 #include "kernel/protocol/internal.pb.h"
 #include "kernel/runtime/runtime.h"
+#include "tessera/api/duration.h"
 #include "tessera/api/task_state.h"
 #include "tessera/v1/scheduler.pb.h"
 
@@ -232,8 +233,8 @@ api::Resources dynamicallyReserved(const api::Resources& resources);
 /// resources were before they were reserved (what an agent reports).
 api::Resources withoutDynamicReservations(const api::Resources& resources);
 
-/// Seconds since the epoch, as Mesos's timestamps.
-double nowSeconds();
+/// Seconds since the epoch, as Mesos's timestamps (the one clock helper, in the module API).
+using api::nowSeconds;
 /// TASK_FINISHED, TASK_FAILED, ... (Mesos's protobuf::isTerminalState).
 using api::isTerminal;
 

@@ -150,8 +150,9 @@ api::Result<std::map<std::string, api::Resources>> decodeQuotas(const std::strin
 }
 
 api::HttpResponse storeFailure(const api::Status& status) {
-  return api::HttpResponse::error(
-      503, fmt::format("writing the registry failed: {}", status.toString()));
+  // Whatever the store said, the master cannot take policy changes now: Unavailable (503).
+  return http::errorResponse(
+      api::unavailable("writing the registry failed: {}", status.toString()));
 }
 
 }  // namespace
@@ -370,7 +371,7 @@ api::Status Core::addPolicyRoutes() {
         [weak, handler](const api::HttpRequest& request, api::HttpResponder respond) {
           auto core = weak.lock();
           if (!core || core->stopped) {
-            return respond(api::HttpResponse::error(503, "the master is stopping"));
+            return respond(http::errorResponse(api::unavailable("the master is stopping")));
           }
           handler(*core, request, std::move(respond));
         },

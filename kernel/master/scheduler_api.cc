@@ -138,7 +138,7 @@ void Core::subscribe(const v1::scheduler::Call& call, const std::optional<std::s
   std::vector<std::string> roles = rolesOf(info);
   for (const auto& role : roles) {
     if (api::Status valid = api::validateRole(role); !valid) {
-      return answer(stream, 400, valid.message());
+      return answer(stream, http::httpStatus(valid.code()), valid.message());
     }
   }
   std::set<std::string, std::less<>> suppressed(call.subscribe().suppressed_roles().begin(),
@@ -746,7 +746,8 @@ void Core::schedulerCall(const api::HttpRequest& request, std::shared_ptr<net::H
   }
   auto parsed = net::parseV1Json<v1::scheduler::Call>(request.body);
   if (!parsed)
-    return answer(stream, 400, fmt::format("malformed call: {}", parsed.status().message()));
+    return answer(stream, http::httpStatus(parsed.status().code()),
+                  fmt::format("malformed call: {}", parsed.status().message()));
   if (services.authenticator != nullptr) {
     // Mesos authenticates every call, SUBSCRIBE and the calls on a subscription alike.
     return authenticateCall(std::make_shared<const api::HttpRequest>(request),
@@ -802,7 +803,7 @@ void Core::dispatchCall(const api::HttpRequest& request, const v1::scheduler::Ca
     case v1::scheduler::Call::ACCEPT: {
       if (!needs(call.has_accept(), "accept")) return;
       api::Status accepted = accept(framework, call.accept(), readAcceptedOperations(request.body));
-      if (!accepted) return answer(stream, 501, accepted.message());
+      if (!accepted) return answer(stream, http::httpStatus(accepted.code()), accepted.message());
       break;
     }
     case v1::scheduler::Call::DECLINE:

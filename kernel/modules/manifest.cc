@@ -6,6 +6,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "kernel/runtime/strings.h"
 #include "tessera/v1/messages.pb.h"
 
 namespace tessera::kernel::modules {
@@ -20,13 +21,6 @@ api::Result<std::string> readFile(const fs::path& path) {
   std::ostringstream buffer;
   buffer << in.rdbuf();
   return buffer.str();
-}
-
-std::string trim(std::string_view text) {
-  auto begin = text.find_first_not_of(" \t\r\n");
-  if (begin == std::string_view::npos) return "";
-  auto end = text.find_last_not_of(" \t\r\n");
-  return std::string(text.substr(begin, end - begin + 1));
 }
 
 std::string resolveByName(const std::string& name, const std::vector<fs::path>& searchPath) {
@@ -117,7 +111,7 @@ api::Result<std::vector<ManifestEntry>> readManifests(const ManifestFlags& flags
   };
 
   if (flags.modules) {
-    std::string value = trim(*flags.modules);
+    std::string value(runtime::trim(*flags.modules));
     if (value.rfind("file://", 0) == 0) value = value.substr(7);
     if (!value.empty() && value.front() == '{') {
       auto entries = parseManifest(value, "--modules", fs::current_path(), searchPath);

@@ -16,6 +16,7 @@
 #include <sstream>
 #include <system_error>
 
+#include "kernel/runtime/strings.h"
 #include "tessera/api/parameters.h"
 
 namespace tessera::kernel::runtime {
@@ -29,14 +30,6 @@ constexpr size_t kHelpIndent = 8;
 [[noreturn]] void declarationBug(const std::string& message) {
   std::fprintf(stderr, "flag declaration error: %s\n", message.c_str());
   std::abort();
-}
-
-std::string trim(std::string_view text) {
-  constexpr std::string_view kSpace = " \t\r\n\f\v";
-  const size_t begin = text.find_first_not_of(kSpace);
-  if (begin == std::string_view::npos) return "";
-  const size_t end = text.find_last_not_of(kSpace);
-  return std::string(text.substr(begin, end - begin + 1));
 }
 
 std::string lower(std::string_view text) {

@@ -17,6 +17,7 @@
 
 #include "kernel/agent/agent_files.h"
 #include "kernel/agent/agent_resources.h"
+#include "kernel/http/mesos_json.h"
 #include "kernel/modules/module_host.h"
 #include "kernel/modules/module_manager.h"
 #include "kernel/net/http_server.h"
@@ -99,8 +100,8 @@ TEST(AgentResourcesTest, ParsesAttributes) {
   EXPECT_EQ((*attributes)[2].scalar().value(), 3);
   EXPECT_EQ((*attributes)[3].type(), v1::Value::RANGES);
   EXPECT_EQ((*attributes)[3].ranges().range_size(), 2);
-  EXPECT_EQ(attributesObjectJson(*attributes),
-            R"({"rack":"r1","zone":"a","level":3,"ids":"[1-5,7-9]"})");
+  EXPECT_EQ(http::writeJson([&](http::JsonWriter& w) { http::writeAttributes(w, *attributes); }),
+            R"({"ids":"[1-5, 7-9]","level":3,"rack":"r1","zone":"a"})");
   EXPECT_TRUE(parseAttributes("")->empty());
 
   for (const char* bad : {"rack", "rack:", ":r1", "a:b:c", "s:{a,b}", "r:[5-1]"}) {
@@ -735,6 +736,12 @@ TEST_F(AgentTest, StateAndStatisticsShowARunningTask) {
   auto task = executor->getArray("tasks")->getObject(0);
   EXPECT_EQ(task->getValue<std::string>("id"), "watched");
   EXPECT_EQ(task->getValue<std::string>("state"), "TASK_RUNNING");
+  EXPECT_EQ(task->getValue<std::string>("agent_id"), agent_->id());
+  EXPECT_EQ(task->getValue<std::string>("slave_id"), agent_->id());
+  EXPECT_TRUE(frameworks->getObject(0)->getArray("roles"));
+  EXPECT_TRUE(frameworks->getObject(0)->getArray("capabilities"));
+  EXPECT_TRUE(state->getObject("reserved_resources")->size() == 0);
+  EXPECT_EQ(state->getObject("unreserved_resources")->getValue<double>("cpus"), 2);
 
   parser.reset();
   auto statistics = parser.parse(get("/monitor/statistics")).extract<Poco::JSON::Array::Ptr>();

@@ -207,6 +207,35 @@ TEST_F(ClusterTest, UpdatesAreResentUntilAcknowledged) {
   EXPECT_NE(finished->uuid(), running->uuid());
 }
 
+TEST_F(ClusterTest, TheAgentsStateShowsPortsAsTheMasterDoesAndItsReservations) {
+  agentOptions.resources = "cpus:2;cpus(eng):1;mem:1024;disk:1024;ports:[31000-31005,31007-32000]";
+  startCluster(1);
+  auto agent = parseObject(get("/slave(1)/state").body);
+  ASSERT_TRUE(agent);
+  auto slaves = parseObject(get("/slaves").body);
+  ASSERT_TRUE(slaves);
+  ASSERT_EQ(slaves->getArray("slaves")->size(), 1u);
+  auto slave = slaves->getArray("slaves")->getObject(0);
+
+  const std::string ports = "[31000-31005, 31007-32000]";
+  EXPECT_EQ(agent->getObject("resources")->getValue<std::string>("ports"), ports);
+  EXPECT_EQ(slave->getObject("resources")->getValue<std::string>("ports"), ports);
+  EXPECT_EQ(agent->getObject("resources")->getValue<double>("cpus"), 3);
+  EXPECT_EQ(slave->getObject("resources")->getValue<double>("cpus"), 3);
+
+  auto eng = agent->getObject("reserved_resources")->getObject("eng");
+  ASSERT_TRUE(eng);
+  EXPECT_EQ(eng->getValue<double>("cpus"), 1);
+  EXPECT_EQ(eng->getValue<double>("mem"), 0);
+  auto engFull = agent->getObject("reserved_resources_full")->getArray("eng");
+  ASSERT_TRUE(engFull);
+  ASSERT_EQ(engFull->size(), 1u);
+  EXPECT_EQ(engFull->getObject(0)->getValue<std::string>("name"), "cpus");
+  EXPECT_EQ(agent->getObject("unreserved_resources")->getValue<double>("cpus"), 2);
+  EXPECT_EQ(agent->getObject("unreserved_resources")->getValue<std::string>("ports"), ports);
+  EXPECT_FALSE(agent->getObject("reserved_resources")->has("*"));
+}
+
 TEST_F(ClusterTest, AMalformedCallIsA400AndTheClusterKeepsWorking) {
   startCluster(1);
   auto& framework = addFramework();
