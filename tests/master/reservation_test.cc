@@ -125,5 +125,53 @@ TEST_F(ReservationTest, ReservationSurvivesReregistrationAndRestartAndIsOfferedT
   EXPECT_DOUBLE_EQ(cpusIn(*offers).unreserved, 4.0);
 }
 
+TEST_F(ReservationTest, StateShowsTheReservationUnderItsRoleUntilUnreserved) {
+  startMaster();
+  auto agent = makeAgent();
+  ASSERT_FALSE(agent->registerAgent().empty());
+  auto web = makeScheduler();
+  ASSERT_EQ(web->subscribe(kWeb), 200);
+  auto offers = web->next(Event::OFFERS);
+  ASSERT_TRUE(offers.has_value());
+  auto reserved = web->call(operationJson(*web, *offers, "RESERVE", "reserve"));
+  ASSERT_EQ(reserved.status, 202) << reserved.body;
+  auto again = web->next(Event::OFFERS);
+  ASSERT_TRUE(again.has_value());
+
+  for (const char* path : {"/state", "/slaves"}) {
+    auto slave = getJson(path)->getArray("slaves")->getObject(0);
+    ASSERT_TRUE(slave) << path;
+    auto byRole = slave->getObject("reserved_resources");
+    ASSERT_TRUE(byRole && byRole->has("web")) << path;
+    EXPECT_EQ(byRole->size(), 1u) << path;
+    EXPECT_DOUBLE_EQ(byRole->getObject("web")->getValue<double>("cpus"), 2.0) << path;
+    EXPECT_DOUBLE_EQ(slave->getObject("unreserved_resources")->getValue<double>("cpus"), 2.0)
+        << path;
+    auto full = slave->getObject("reserved_resources_full");
+    ASSERT_TRUE(full && full->has("web")) << path;
+    auto resources = full->getArray("web");
+    ASSERT_EQ(resources->size(), 1u) << path;
+    auto cpus = resources->getObject(0);
+    EXPECT_EQ(cpus->getValue<std::string>("name"), "cpus") << path;
+    EXPECT_DOUBLE_EQ(cpus->getObject("scalar")->getValue<double>("value"), 2.0) << path;
+    auto reservation = cpus->getArray("reservations")->getObject(0);
+    EXPECT_EQ(reservation->getValue<std::string>("type"), "DYNAMIC") << path;
+    EXPECT_EQ(reservation->getValue<std::string>("role"), "web") << path;
+    EXPECT_EQ(reservation->getValue<std::string>("principal"), "p") << path;
+    auto unreservedFull = slave->getArray("unreserved_resources_full");
+    ASSERT_TRUE(unreservedFull) << path;
+    EXPECT_GE(unreservedFull->size(), 1u) << path;
+  }
+
+  auto unreserved = web->call(operationJson(*web, *again, "UNRESERVE", "unreserve"));
+  ASSERT_EQ(unreserved.status, 202) << unreserved.body;
+  auto last = web->next(Event::OFFERS);
+  ASSERT_TRUE(last.has_value());
+  auto slave = getJson("/state")->getArray("slaves")->getObject(0);
+  EXPECT_EQ(slave->getObject("reserved_resources")->size(), 0u);
+  EXPECT_EQ(slave->getObject("reserved_resources_full")->size(), 0u);
+  EXPECT_DOUBLE_EQ(slave->getObject("unreserved_resources")->getValue<double>("cpus"), 4.0);
+}
+
 }  // namespace
 }  // namespace tessera::kernel::master::testing
