@@ -147,6 +147,8 @@ class AgentCore : public std::enable_shared_from_this<AgentCore> {
   void onClosed(uint64_t generation, const api::Status& reason);
   void onEnvelope(uint64_t generation, const internal::Envelope& envelope);
   void onRegistered(const internal::AgentRegistered& registered);
+  // CheckpointResources: writes the reservations to "<root>resources", then applies them.
+  void checkpointResources(const internal::CheckpointResources& message);
   bool send(const internal::Envelope& envelope);
   // Moves the connection to `to`; crashes when task_phase.h does not allow it.
   void setLink(LinkState to);
@@ -194,6 +196,7 @@ class AgentCore : public std::enable_shared_from_this<AgentCore> {
     std::string infoValue;  // the agent id, if it had registered
     std::map<std::string, v1::FrameworkInfo> frameworks;
     std::vector<TaskPtr> tasks;
+    api::Resources reservations;  // the dynamic reservations the master sent last
   };
   api::Status readCheckpoints(Recovered& recovered);
   // readCheckpoints()'s steps. readTask: nullptr when its record is missing or bad.
@@ -203,6 +206,9 @@ class AgentCore : public std::enable_shared_from_this<AgentCore> {
   void install(Recovered recovered,
                const std::map<std::string, api::RecoveredContainer>& containers);
   void recoveredTermination(const TaskPtr& task, const api::ContainerTermination& termination);
+  // Sets resources_ to info_'s resources with the dynamic reservations `reserved` applied (those
+  // that fit), and reservations_ to those applied.
+  void applyReservations(const api::Resources& reserved);
 
   // ---- start()'s steps, in order (agent_core.cc; control thread) ----------------------------
   api::Status checkStartArguments();  // the services and the flags; --master parsed
@@ -254,7 +260,11 @@ class AgentCore : public std::enable_shared_from_this<AgentCore> {
   // ---- strand only (or start() before the strand has work) ----------------------------------
   bool stopped_ = false;
   v1::AgentInfo info_;  // what registration sends; its id once registered
+  // The agent's total: info_'s resources (as flags and probing give them) with reservations_.
   api::Resources resources_;
+  // The dynamic reservations the master sent (checkpointed at "<root>resources"), reported on
+  // re-registration.
+  api::Resources reservations_;
   std::map<std::string, uint64_t> versions_;  // state-store key -> the version we wrote last
   // The master connection: where the master is, the transport client, and which connection
   // attempt callbacks belong to (`generation_`: callbacks of older attempts are dropped).

@@ -208,6 +208,7 @@ void AgentCore::onConnected(uint64_t generation) {
       auto it = frameworks_.find(id);
       if (it != frameworks_.end()) *message->add_frameworks() = it->second;
     }
+    *message->mutable_checkpointed_resources() = reservations_.toProto();
   }
   log_->info("connected to the master; {}", info_.has_id() ? "re-registering" : "registering");
   send(envelope);
@@ -259,6 +260,9 @@ void AgentCore::onEnvelope(uint64_t generation, const internal::Envelope& envelo
       // Command tasks have no executor that listens.
       invalidFrameworkMessages_->increment();
       break;
+    case internal::Envelope::kCheckpointResources:
+      if (link_ == LinkState::kRegistered) checkpointResources(envelope.checkpoint_resources());
+      break;
     case internal::Envelope::kReconcileTasks:
       if (link_ == LinkState::kRegistered) reconcile(envelope.reconcile_tasks());
       break;
@@ -299,6 +303,24 @@ void AgentCore::onRegistered(const internal::AgentRegistered& registered) {
     task->backoff = options_.statusUpdateRetryInterval;
     sendHead(task);
   }
+}
+
+void AgentCore::checkpointResources(const internal::CheckpointResources& message) {
+  auto reserved = api::Resources::fromProto(message.resources());
+  if (!reserved) {
+    log_->error("the master sent invalid reservations: {}", reserved.status().toString());
+    return;
+  }
+  // Checkpointed first, as Mesos does: a restart never runs on reservations it has not kept.
+  std::weak_ptr<AgentCore> weak = weak_from_this();
+  storeSet(root_ + "resources", message.SerializeAsString(),
+           [weak, reserved = std::move(reserved).value()] {
+             auto self = weak.lock();
+             if (!self) return;
+             self->applyReservations(reserved);
+             self->log_->info("reservations checkpointed; total resources {}",
+                              self->resources_.toString());
+           });
 }
 
 }  // namespace tessera::kernel::agent

@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstdlib>
 
 #include "kernel/agent/agent_core.h"
@@ -12,6 +13,51 @@ namespace tessera::kernel::agent {
 
 using api::isTerminal;
 using detail::parseContainerJson;
+
+namespace {
+
+bool isDynamic(const v1::Resource::ReservationInfo& reservation) {
+  return reservation.type() == v1::Resource::ReservationInfo::DYNAMIC;
+}
+
+/// `resource` as it was before its dynamic reservations (the top of its stack).
+v1::Resource withoutDynamicReservations(v1::Resource resource) {
+  while (resource.reservations_size() > 0 &&
+         isDynamic(resource.reservations(resource.reservations_size() - 1))) {
+    resource.mutable_reservations()->RemoveLast();
+  }
+  return resource;
+}
+
+api::Resources single(const v1::Resource& resource) {
+  google::protobuf::RepeatedPtrField<v1::Resource> one;
+  *one.Add() = resource;
+  // Valid resources stay valid with reservations dropped from the top of their stacks.
+  return api::Resources::fromProto(one).value();
+}
+
+}  // namespace
+
+void AgentCore::applyReservations(const api::Resources& reserved) {
+  api::Resources total = api::Resources::fromProto(info_.resources()).value();
+  reservations_ = api::Resources();
+  for (const v1::Resource& resource : reserved.toProto()) {
+    if (!std::any_of(resource.reservations().begin(), resource.reservations().end(), isDynamic)) {
+      continue;
+    }
+    api::Resources reservation = single(resource);
+    api::Resources source = single(withoutDynamicReservations(resource));
+    if (!total.contains(source)) {
+      log_->warn("reservation {} does not fit the agent's resources {}; not applied",
+                 reservation.toString(), total.toString());
+      continue;
+    }
+    total -= source;
+    total += reservation;
+    reservations_ += reservation;
+  }
+  resources_ = std::move(total);
+}
 
 api::Status AgentCore::readCheckpoints(Recovered& recovered) {
   auto info = syncGet(root_ + "info");
@@ -24,6 +70,18 @@ api::Status AgentCore::readCheckpoints(Recovered& recovered) {
     recovered.infoValue = saved.id().value();
   }
   if (auto read = readFrameworks(recovered); !read) return read;
+  auto reservations = syncGet(root_ + "resources");
+  if (!reservations) return reservations.status();
+  if (reservations->has_value()) {
+    internal::CheckpointResources saved;
+    auto parsed = saved.ParseFromString((*reservations)->value)
+                      ? api::Resources::fromProto(saved.resources())
+                      : api::Result<api::Resources>(api::internalError("does not parse"));
+    if (!parsed) {
+      return parsed.status().withContext("checkpoint '{}resources'", root_);
+    }
+    recovered.reservations = std::move(parsed).value();
+  }
   auto frameworkKeys = syncChildren(root_ + "tasks");
   if (!frameworkKeys) return frameworkKeys.status();
   for (const auto& fw : *frameworkKeys) {
@@ -117,6 +175,7 @@ void AgentCore::install(Recovered recovered,
     publicId_ = recovered.infoValue;
   }
   frameworks_ = std::move(recovered.frameworks);
+  applyReservations(recovered.reservations);
   for (const auto& task : recovered.tasks) {
     tasks_[{task->frameworkId, task->taskId}] = task;
   }

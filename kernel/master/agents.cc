@@ -82,6 +82,14 @@ void Core::applyReservations(AgentEntry& agent, const api::Resources& reserved) 
   agent.total = std::move(total);
 }
 
+void Core::sendCheckpointedResources(const AgentEntry& agent) {
+  if (!agent.connection) return;
+  internal::Envelope envelope;
+  *envelope.mutable_checkpoint_resources()->mutable_resources() =
+      agent.dynamicReservations.toProto();
+  agent.connection->send(envelope);
+}
+
 // --- allocator ------------------------------------------------------------------------------
 
 void Core::allocatorCall(std::function<api::Status(api::Allocator&)> fn, std::string what) {
@@ -277,17 +285,34 @@ void Core::reregisterAgent(const net::ConnectionPtr& connection,
     admitAgent(connection, id, message.agent_info(), message.pid(), message.version(), copy.get());
     return;
   }
+  // The registry is authoritative for the reservations of an agent it knows (the agent may have
+  // missed an UNRESERVE). One it does not know (a registry that lost its data, as an in-memory
+  // one after a master restart) is admitted with the reservations the agent checkpointed.
+  api::Resources reserved;
+  if (entry != registry.end()) {
+    reserved = entry->second.reserved;
+  } else if (auto reported = api::Resources::fromProto(message.checkpointed_resources())) {
+    reserved = dynamicallyReserved(*reported);
+    if (!reserved.empty()) {
+      log()->info("agent '{}' unknown to the registry: adopting its reservations {}", id,
+                  reserved.toString());
+    }
+  } else {
+    log()->warn("agent '{}' reports invalid reservations; ignoring them: {}", id,
+                reported.status().toString());
+  }
   registering.insert(connection->id());
-  writeRegistry(id, message.agent_info(), RegistryState::kAdmitted,
-                [this, connection, id, copy](api::Status written) {
-                  registering.erase(connection->id());
-                  if (!written || !connection->open()) {
-                    connection->close();
-                    return;
-                  }
-                  admitAgent(connection, id, copy->agent_info(), copy->pid(), copy->version(),
-                             copy.get());
-                });
+  double unreachableTime = 0;
+  writeRegistryEntry(id, message.agent_info(), RegistryState::kAdmitted, unreachableTime,
+                     std::move(reserved), [this, connection, id, copy](api::Status written) {
+                       registering.erase(connection->id());
+                       if (!written || !connection->open()) {
+                         connection->close();
+                         return;
+                       }
+                       admitAgent(connection, id, copy->agent_info(), copy->pid(), copy->version(),
+                                  copy.get());
+                     });
 }
 
 void Core::admitAgent(const net::ConnectionPtr& connection, const std::string& id,
@@ -377,6 +402,8 @@ void Core::admitAgent(const net::ConnectionPtr& connection, const std::string& i
   *reply.mutable_agent_registered()->mutable_master_info() = masterInfo;
   reply.mutable_agent_registered()->set_reregistered(reregister != nullptr);
   connection->send(reply);
+  // Every (re-)registration: the agent's checkpoint then matches what the master applied.
+  sendCheckpointedResources(agent);
   log()->info("agent '{}' ({}) {}registered from {}", id, info.hostname(), reregister ? "re-" : "",
               connection->peer());
 }

@@ -197,6 +197,9 @@ struct Core : std::enable_shared_from_this<Core> {
   void reserve(std::shared_ptr<PendingAccept> pending, api::ReservationOperation change);
   /// Sets the agent's dynamic reservations, and its total from what it reports with them.
   void applyReservations(AgentEntry& agent, const api::Resources& reserved);
+  /// Sends the agent all its applied dynamic reservations (CheckpointResources) to checkpoint;
+  /// nothing while it is disconnected (it gets them when it comes back).
+  void sendCheckpointedResources(const AgentEntry& agent);
   /// Gives what no operation used back to the allocator.
   void finishAcceptance(const Acceptance& acceptance);
   void decline(FrameworkEntry& framework, const v1::scheduler::Call::Decline& decline);

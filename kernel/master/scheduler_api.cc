@@ -609,6 +609,7 @@ void Core::reserve(std::shared_ptr<PendingAccept> pending, api::ReservationOpera
                         }
                         if (auto agent = agents.find(agentId); agent != agents.end()) {
                           applyReservations(agent->second, reserved);
+                          sendCheckpointedResources(agent->second);
                         }
                         pending->acceptance.remaining -= change.from;
                         pending->acceptance.remaining += change.to;

@@ -540,6 +540,43 @@ TEST_F(AgentTest, RegistersAndReregistersWithTheSameIdAfterARestart) {
   EXPECT_EQ(second.reregister_agent().agent_info().id().value(), id);
 }
 
+// The master's CheckpointResources is written to the store; after a crash the agent reads it
+// back and reports it on re-registration, its AgentInfo's resources still without it.
+TEST_F(AgentTest, CheckpointsReservationsAndReportsThemWhenItReregisters) {
+  ASSERT_TRUE(startAgent().isOk());
+  ASSERT_TRUE(master_->waitForRegistrations(1));
+  ASSERT_TRUE(waitForRegistered());
+  internal::Envelope envelope;
+  v1::Resource& cpus = *envelope.mutable_checkpoint_resources()->add_resources();
+  cpus.set_name("cpus");
+  cpus.set_type(v1::Value::SCALAR);
+  cpus.mutable_scalar()->set_value(1);
+  auto& reservation = *cpus.add_reservations();
+  reservation.set_type(v1::Resource::ReservationInfo::DYNAMIC);
+  reservation.set_role("web");
+  reservation.set_principal("p");
+  master_->send(envelope);
+  ASSERT_TRUE(testing::waitFor(
+      [&] {
+        auto children = storeChildren("/agent");
+        return std::find(children.begin(), children.end(), "resources") != children.end();
+      },
+      kDeadline));
+
+  crashAgent();
+  ASSERT_TRUE(startAgent().isOk());
+  ASSERT_TRUE(master_->waitForRegistrations(2));
+  auto second = master_->registrations()[1];
+  ASSERT_TRUE(second.has_reregister_agent());
+  auto reported =
+      api::Resources::fromProto(second.reregister_agent().checkpointed_resources()).value();
+  EXPECT_DOUBLE_EQ(reported.reserved("web").cpus(), 1.0);
+  EXPECT_TRUE(reported.unreserved().empty());
+  auto info = api::Resources::fromProto(second.reregister_agent().agent_info().resources()).value();
+  EXPECT_TRUE(info.reserved().empty());
+  EXPECT_DOUBLE_EQ(info.cpus(), 2.0);
+}
+
 TEST_F(AgentTest, ReconnectsToAMasterOnANewPort) {
   ASSERT_TRUE(startAgent().isOk());
   ASSERT_TRUE(master_->waitForRegistrations(1));

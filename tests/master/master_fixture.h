@@ -106,6 +106,7 @@ class FakeAgent {
       message.set_pid("slave(1)@127.0.0.1:5051");
       for (const auto& task : tasks) *message.add_tasks() = task;
       for (const auto& framework : frameworks) *message.add_frameworks() = framework;
+      *message.mutable_checkpointed_resources() = checkpointedResources;
     }
     EXPECT_TRUE(send(envelope));
     auto reply = received.take([](const internal::Envelope& e) {
@@ -136,6 +137,8 @@ class FakeAgent {
   }
 
   std::string id;
+  /// The reservations a re-registration reports as checkpointed.
+  google::protobuf::RepeatedPtrField<v1::Resource> checkpointedResources;
   WaitQueue<internal::Envelope> received;
 
  private:

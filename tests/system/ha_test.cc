@@ -609,6 +609,79 @@ TEST_F(HaTest, DynamicReservationSurvivesALeaderKill) {
   EXPECT_EQ(offeredCpus(webOffers, "web"), std::make_pair(1.0, 0.0));
 }
 
+// With an in-memory registry a new leader knows no reservation: the agent checkpointed it (and,
+// SIGKILLed and restarted on its work dir, read it back), reports it on re-registration, and the
+// new leader offers it to its role only.
+TEST_F(HaTest, AnInMemoryRegistryGetsAReservationBackFromTheAgent) {
+  startZooKeeper(1);
+  for (int i = 0; i < 2; ++i) startMaster(i, {"--registry=in_memory"});
+  const int first = awaitLeader();
+  ASSERT_GE(first, 0);
+  auto agent = startAgent();
+  ASSERT_TRUE(agent);
+  ASSERT_TRUE(agentActiveAt(first, *agent));
+
+  RawScheduler web;
+  ASSERT_TRUE(web.subscribe(masterPorts_[first], R"({"user":"u","name":"web","roles":["web"]})"));
+  auto offers = web.next("OFFERS", std::chrono::steady_clock::now() + 60s);
+  ASSERT_TRUE(offers);
+  std::string offerId = offers->getObject("offers")
+                            ->getArray("offers")
+                            ->getObject(0)
+                            ->getObject("id")
+                            ->getValue<std::string>("value");
+  std::string reserve = fmt::format(
+      R"({{"framework_id":{{"value":"{}"}},"type":"ACCEPT","accept":{{"offer_ids":[{{"value":"{}"}}],)"
+      R"("operations":[{{"type":"RESERVE","reserve":{{"resources":[{{"name":"cpus","type":"SCALAR",)"
+      R"("scalar":{{"value":1}},"reservations":[{{"type":"DYNAMIC","role":"web","principal":"p"}}]}}]}}}}],)"
+      R"("filters":{{"refuse_seconds":0}}}}}})",
+      web.frameworkId, offerId);
+  ASSERT_EQ(web.call(reserve), 202);
+  auto reserved = web.next("OFFERS", std::chrono::steady_clock::now() + 60s);
+  ASSERT_TRUE(reserved);
+  EXPECT_EQ(offeredCpus(reserved, "web"), std::make_pair(1.0, 1.0));
+  // The agent's checkpoint (its file store under --work_dir, one file per key) holds the
+  // reservation: the role's name is in the serialised list.
+  const fs::path checkpoint = dir_.path() / "agent" / "state" / "%2Fagent%2Fresources";
+  ASSERT_TRUE(waitFor(
+      [&] {
+        std::ifstream in(checkpoint, std::ios::binary);
+        std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        return bytes.find("web") != std::string::npos;
+      },
+      60s))
+      << agent->err();
+
+  // The agent dies, then the leader; the agent comes back on its work dir to a new leader that
+  // knows nothing of either.
+  agent->kill(SIGKILL);
+  ASSERT_TRUE(agent->wait(10s));
+  masters_[first]->kill(SIGKILL);
+  ASSERT_TRUE(masters_[first]->wait(10s));
+  agent = startAgent();
+  ASSERT_TRUE(agent);
+  const int second = awaitLeader(first);
+  ASSERT_GE(second, 0);
+  ASSERT_TRUE(agentActiveAt(second, *agent));
+
+  RawScheduler other;
+  ASSERT_TRUE(
+      other.subscribe(masterPorts_[second], R"({"user":"u","name":"other","roles":["other"]})"));
+  auto otherOffers = other.next("OFFERS", std::chrono::steady_clock::now() + 60s);
+  ASSERT_TRUE(otherOffers);
+  EXPECT_EQ(offeredCpus(otherOffers, "web"), std::make_pair(0.0, 1.0));
+  RawScheduler web2;
+  ASSERT_TRUE(web2.subscribe(masterPorts_[second], R"({"user":"u","name":"web","roles":["web"]})"));
+  auto webOffers = web2.next("OFFERS", std::chrono::steady_clock::now() + 60s);
+  ASSERT_TRUE(webOffers);
+  EXPECT_EQ(offeredCpus(webOffers, "web"), std::make_pair(1.0, 0.0));
+  auto state = getJson(masterPorts_[second], "/state", kRequestTimeout);
+  ASSERT_TRUE(state);
+  auto slave = state->getArray("slaves")->getObject(0);
+  EXPECT_DOUBLE_EQ(
+      slave->getObject("reserved_resources")->getObject("web")->getValue<double>("cpus"), 1.0);
+}
+
 TEST_F(HaTest, BadHaFlagsAreClearErrors) {
   for (const auto& [flag, message] : std::vector<std::pair<std::string, std::string>>{
            {"--zk=zk://127.0.0.1/p",
