@@ -155,23 +155,7 @@ void writeSlave(JsonWriter& w, const Core& core, const AgentEntry& agent, const 
   w.key("offered_resources");
   http::writeResources(w, usage.offered);
   // Static and dynamic reservations by role, as an object and as v1 `Resource` arrays.
-  const std::map<std::string, api::Resources> reserved = agent.reservedByRole();
-  w.key("reserved_resources").beginObject();
-  for (const auto& [role, resources] : reserved) {
-    w.key(role);
-    http::writeResources(w, resources);
-  }
-  w.endObject();
-  w.key("unreserved_resources");
-  http::writeResources(w, agent.total.unreserved());
-  w.key("reserved_resources_full").beginObject();
-  for (const auto& [role, resources] : reserved) {
-    w.key(role);
-    http::writeResourcesArray(w, resources);
-  }
-  w.endObject();
-  w.key("unreserved_resources_full");
-  http::writeResourcesArray(w, agent.total.unreserved());
+  http::writeReservationFields(w, agent.total);
   w.field("active", agent.status == AgentStatus::kActive);
   w.field("version", agent.version);
   if (summary) {

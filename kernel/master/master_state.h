@@ -81,18 +81,6 @@ struct AgentEntry {
   /// reports), each in its reserved form.
   api::Resources dynamicReservations;
   std::unique_ptr<api::TimerHandle> removalTimer;
-
-  /// Everything reserved on the agent, static and dynamic, by role (the innermost reservation's):
-  /// Mesos's `reserved_resources` / `reserved_resources_full` in /state and /slaves.
-  std::map<std::string, api::Resources> reservedByRole() const {
-    std::map<std::string, api::Resources> byRole;
-    for (const auto& entry : total.entries()) {
-      if (!entry.isReserved()) continue;
-      std::string role(entry.reservationRole());
-      if (!byRole.count(role)) byRole[role] = total.reserved(role);
-    }
-    return byRole;
-  }
 };
 
 /// A framework: subscribed now, disconnected (within its failover timeout) or recovered from
