@@ -13,6 +13,8 @@
 #include <sstream>
 #include <typeinfo>
 
+#include "kernel/http/json_writer.h"
+#include "kernel/http/mesos_json.h"
 #include "kernel/master/master_core.h"
 #include "kernel/master/master_util.h"
 
@@ -45,14 +47,13 @@ api::Status checkWeight(const std::string& role, double weight) {
 
 /// Mesos's weights JSON: `[{"role":"r","weight":2.0}, ...]`.
 std::string encodeWeights(const std::map<std::string, double>& weights) {
-  Array::Ptr array = new Array;
-  for (const auto& [role, weight] : weights) {
-    Object::Ptr entry = new Object;
-    entry->set("role", role);
-    entry->set("weight", weight);
-    array->add(entry);
-  }
-  return stringify(array);
+  return http::writeJson([&](http::JsonWriter& w) {
+    w.beginArray();
+    for (const auto& [role, weight] : weights) {
+      w.beginObject().field("role", role).field("weight", weight).endObject();
+    }
+    w.endArray();
+  });
 }
 
 api::Result<std::map<std::string, double>> decodeWeights(const std::string& text) {
@@ -118,17 +119,15 @@ api::Result<std::pair<std::string, api::Resources>> decodeQuotaRequest(const Obj
 
 /// Mesos's QuotaStatus JSON: `{"infos":[{"role":"r","guarantee":[...]}]}`.
 std::string encodeQuotas(const std::map<std::string, api::Resources>& quotas) {
-  Poco::JSON::Parser parser;
-  Array::Ptr infos = new Array;
-  for (const auto& [role, guarantee] : quotas) {
-    Object::Ptr info = new Object;
-    info->set("role", role);
-    info->set("guarantee", parser.parse(guarantee.toJson()));
-    infos->add(info);
-  }
-  Object::Ptr object = new Object;
-  object->set("infos", infos);
-  return stringify(object);
+  return http::writeJson([&](http::JsonWriter& w) {
+    w.beginObject().key("infos").beginArray();
+    for (const auto& [role, guarantee] : quotas) {
+      w.beginObject().field("role", role).key("guarantee");
+      http::writeResourcesArray(w, guarantee);
+      w.endObject();
+    }
+    w.endArray().endObject();
+  });
 }
 
 api::Result<std::map<std::string, api::Resources>> decodeQuotas(const std::string& text) {
