@@ -10,6 +10,8 @@
 #include <thread>
 #include <vector>
 
+#include "kernel/runtime/strings.h"
+
 namespace tessera::kernel::agent {
 
 namespace {
@@ -17,11 +19,7 @@ namespace {
 constexpr uint64_t kMB = uint64_t{1024} * 1024;
 constexpr uint64_t kGB = 1024 * kMB;
 
-std::string_view trim(std::string_view text) {
-  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
-  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
-  return text;
-}
+using runtime::trim;
 
 std::vector<std::string_view> split(std::string_view text, char separator) {
   std::vector<std::string_view> parts;

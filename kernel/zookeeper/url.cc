@@ -3,19 +3,13 @@
 #include <fstream>
 #include <sstream>
 
+#include "kernel/runtime/strings.h"
+
 namespace tessera::kernel::zookeeper {
 
 namespace {
 
-std::string_view trim(std::string_view text) {
-  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front()))) {
-    text.remove_prefix(1);
-  }
-  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) {
-    text.remove_suffix(1);
-  }
-  return text;
-}
+using runtime::trim;
 
 api::Status checkServer(std::string_view url, std::string_view server) {
   if (server.empty()) return api::invalidArgument("'{}' has an empty server", url);
