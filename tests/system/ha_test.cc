@@ -165,6 +165,22 @@ class RawScheduler {
   std::string body_;  // de-chunked, not yet split into records
 };
 
+// An ACCEPT of the first offer in `event` that dynamically reserves one cpu for `role`.
+std::string reserveOneCpuCall(const std::string& frameworkId, const Poco::JSON::Object::Ptr& event,
+                              const std::string& role) {
+  const std::string offerId = event->getObject("offers")
+                                  ->getArray("offers")
+                                  ->getObject(0)
+                                  ->getObject("id")
+                                  ->getValue<std::string>("value");
+  return fmt::format(
+      R"({{"framework_id":{{"value":"{}"}},"type":"ACCEPT","accept":{{"offer_ids":[{{"value":"{}"}}],)"
+      R"("operations":[{{"type":"RESERVE","reserve":{{"resources":[{{"name":"cpus","type":"SCALAR",)"
+      R"("scalar":{{"value":1}},"reservations":[{{"type":"DYNAMIC","role":"{}","principal":"p"}}]}}]}}}}],)"
+      R"("filters":{{"refuse_seconds":0}}}}}})",
+      frameworkId, offerId, role);
+}
+
 /// The cpus of an OFFERS event: reserved to `role`, and unreserved.
 std::pair<double, double> offeredCpus(const Poco::JSON::Object::Ptr& event,
                                       const std::string& role) {
@@ -571,18 +587,7 @@ TEST_F(HaTest, DynamicReservationSurvivesALeaderKill) {
   auto offers = web.next("OFFERS", std::chrono::steady_clock::now() + 60s);
   ASSERT_TRUE(offers);
   EXPECT_EQ(offeredCpus(offers, "web"), std::make_pair(0.0, 2.0));
-  std::string offerId = offers->getObject("offers")
-                            ->getArray("offers")
-                            ->getObject(0)
-                            ->getObject("id")
-                            ->getValue<std::string>("value");
-  std::string reserve = fmt::format(
-      R"({{"framework_id":{{"value":"{}"}},"type":"ACCEPT","accept":{{"offer_ids":[{{"value":"{}"}}],)"
-      R"("operations":[{{"type":"RESERVE","reserve":{{"resources":[{{"name":"cpus","type":"SCALAR",)"
-      R"("scalar":{{"value":1}},"reservations":[{{"type":"DYNAMIC","role":"web","principal":"p"}}]}}]}}}}],)"
-      R"("filters":{{"refuse_seconds":0}}}}}})",
-      web.frameworkId, offerId);
-  ASSERT_EQ(web.call(reserve), 202);
+  ASSERT_EQ(web.call(reserveOneCpuCall(web.frameworkId, offers, "web")), 202);
   // Applied (the registry write comes first): the reserved cpu is offered back.
   auto reserved = web.next("OFFERS", std::chrono::steady_clock::now() + 60s);
   ASSERT_TRUE(reserved);
@@ -625,18 +630,7 @@ TEST_F(HaTest, AnInMemoryRegistryGetsAReservationBackFromTheAgent) {
   ASSERT_TRUE(web.subscribe(masterPorts_[first], R"({"user":"u","name":"web","roles":["web"]})"));
   auto offers = web.next("OFFERS", std::chrono::steady_clock::now() + 60s);
   ASSERT_TRUE(offers);
-  std::string offerId = offers->getObject("offers")
-                            ->getArray("offers")
-                            ->getObject(0)
-                            ->getObject("id")
-                            ->getValue<std::string>("value");
-  std::string reserve = fmt::format(
-      R"({{"framework_id":{{"value":"{}"}},"type":"ACCEPT","accept":{{"offer_ids":[{{"value":"{}"}}],)"
-      R"("operations":[{{"type":"RESERVE","reserve":{{"resources":[{{"name":"cpus","type":"SCALAR",)"
-      R"("scalar":{{"value":1}},"reservations":[{{"type":"DYNAMIC","role":"web","principal":"p"}}]}}]}}}}],)"
-      R"("filters":{{"refuse_seconds":0}}}}}})",
-      web.frameworkId, offerId);
-  ASSERT_EQ(web.call(reserve), 202);
+  ASSERT_EQ(web.call(reserveOneCpuCall(web.frameworkId, offers, "web")), 202);
   auto reserved = web.next("OFFERS", std::chrono::steady_clock::now() + 60s);
   ASSERT_TRUE(reserved);
   EXPECT_EQ(offeredCpus(reserved, "web"), std::make_pair(1.0, 1.0));
