@@ -63,6 +63,16 @@ class MasterTest : public MasterFixture {
   }
 };
 
+// The task `run` launched, as an agent re-registering with it running reports it.
+internal::Task runningTask(const internal::RunTask& run, const std::string& frameworkId) {
+  internal::Task task;
+  *task.mutable_info() = run.task();
+  task.mutable_framework_id()->set_value(frameworkId);
+  task.set_state(v1::TASK_RUNNING);
+  task.set_role(run.role());
+  return task;
+}
+
 // No role in framework_info means Mesos's default role "*": offers of unreserved resources.
 TEST_F(MasterTest, FrameworkWithoutARoleGetsOffersInTheDefaultRole) {
   startMaster();
@@ -488,12 +498,7 @@ TEST_F(MasterTest, MasterFailoverRebuildsTasksFromAgentsAndFrameworksResubscribe
 
   auto agent = makeAgent();
   agent->id = agentId;
-  internal::Task task;
-  *task.mutable_info() = run.task();
-  task.mutable_framework_id()->set_value(frameworkId);
-  task.set_state(v1::TASK_RUNNING);
-  task.set_role(run.role());
-  EXPECT_EQ(agent->registerAgent({task}, {run.framework()}), agentId);
+  EXPECT_EQ(agent->registerAgent({runningTask(run, frameworkId)}, {run.framework()}), agentId);
 
   auto scheduler = makeScheduler();
   scheduler->frameworkId = frameworkId;
@@ -530,12 +535,7 @@ TEST_F(MasterTest, RecoveredFrameworkThatDoesNotResubscribeIsRemovedAfterItsFail
 
   auto agent = makeAgent();
   agent->id = agentId;
-  internal::Task task;
-  *task.mutable_info() = run.task();
-  task.mutable_framework_id()->set_value(frameworkId);
-  task.set_state(v1::TASK_RUNNING);
-  task.set_role(run.role());
-  EXPECT_EQ(agent->registerAgent({task}, {run.framework()}), agentId);
+  EXPECT_EQ(agent->registerAgent({runningTask(run, frameworkId)}, {run.framework()}), agentId);
   EXPECT_EQ(getJson("/state")->getArray("frameworks")->size(), 1u);
 
   auto shutdown =
@@ -571,12 +571,7 @@ TEST_F(MasterTest, RecoveredFrameworkWithoutFailoverTimeoutIsKeptForTheReregiste
   restartMaster();
   auto agent = makeAgent();
   agent->id = agentId;
-  internal::Task task;
-  *task.mutable_info() = run.task();
-  task.mutable_framework_id()->set_value(frameworkId);
-  task.set_state(v1::TASK_RUNNING);
-  task.set_role(run.role());
-  EXPECT_EQ(agent->registerAgent({task}, {run.framework()}), agentId);
+  EXPECT_EQ(agent->registerAgent({runningTask(run, frameworkId)}, {run.framework()}), agentId);
   auto shutdown =
       agent->received.take([](const internal::Envelope& e) { return e.has_shutdown_framework(); });
   ASSERT_TRUE(shutdown.has_value());
