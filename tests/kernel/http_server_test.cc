@@ -343,6 +343,53 @@ TEST_F(HttpServerTest, InvalidMethodTokenIs400ThenClose) {
   expectHealthy();
 }
 
+// RFC 9112 §6: a body framed in a way a proxy could read differently is refused and the
+// connection closed, so nothing after the head can be taken for a second request.
+TEST_F(HttpServerTest, AmbiguousBodyFramingIsRefusedAndNothingIsSmuggled) {
+  startServer();
+  struct Case {
+    std::string head;
+    std::string status;
+  };
+  const std::vector<Case> cases = {
+      {"Transfer-Encoding: xchunked\r\n", "HTTP/1.1 400"},
+      {"Transfer-Encoding: chunked, gzip\r\n", "HTTP/1.1 400"},
+      {"Transfer-Encoding: gzip, chunked\r\n", "HTTP/1.1 501"},
+      {"Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n", "HTTP/1.1 501"},
+      {"Transfer-Encoding: chunked, chunked\r\n", "HTTP/1.1 400"},
+      {"Transfer-Encoding: chunked\r\nContent-Length: 4\r\n", "HTTP/1.1 400"},
+      {"Content-Length: 4\r\nContent-Length: 5\r\n", "HTTP/1.1 400"},
+  };
+  for (const auto& c : cases) {
+    RawConnection raw(server_->port());
+    // Whatever the server took the body to be, a second request follows it on the wire.
+    raw.send("POST /ping HTTP/1.1\r\nHost: x\r\n" + c.head +
+             "\r\n0\r\n\r\nGET /ping HTTP/1.1\r\nHost: x\r\n\r\n");
+    bool closed = false;
+    std::string reply = raw.readUntilClosed(&closed);
+    EXPECT_TRUE(reply.starts_with(c.status)) << c.head << reply;
+    EXPECT_NE(reply.find("{\"message\":"), std::string::npos) << c.head << reply;
+    EXPECT_EQ(reply.find("pong"), std::string::npos) << c.head << reply;
+    EXPECT_TRUE(closed) << c.head;
+  }
+  expectHealthy();
+}
+
+TEST_F(HttpServerTest, AChunkedBodyIsStillServed) {
+  ASSERT_TRUE(router_->addRoute("POST", "/echo", executor_.get(),
+                                [](const api::HttpRequest& request, api::HttpResponder respond) {
+                                  respond(api::HttpResponse::text(200, request.body));
+                                }));
+  startServer();
+  RawConnection raw(server_->port());
+  raw.send(
+      "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: Chunked\r\nConnection: close\r\n"
+      "\r\n5\r\nhello\r\n0\r\n\r\n");
+  std::string reply = raw.readUntilClosed();
+  EXPECT_TRUE(reply.starts_with("HTTP/1.1 200")) << reply;
+  EXPECT_TRUE(reply.ends_with("\r\n\r\nhello")) << reply;
+}
+
 TEST_F(HttpServerTest, BadRequestTargetIs400) {
   startServer();
   RawConnection raw(server_->port());
