@@ -204,6 +204,21 @@ std::pair<double, double> offeredCpus(const Poco::JSON::Object::Ptr& event,
   return {reserved, unreserved};
 }
 
+// Of an agent with one cpu reserved to "web" and one not, the master at `port` offers another
+// role the unreserved cpu only, and "web" the reserved one.
+void expectReservedCpuOfferedToWebOnly(uint16_t port) {
+  RawScheduler other;
+  ASSERT_TRUE(other.subscribe(port, R"({"user":"u","name":"other","roles":["other"]})"));
+  auto otherOffers = other.next("OFFERS", std::chrono::steady_clock::now() + 60s);
+  ASSERT_TRUE(otherOffers);
+  EXPECT_EQ(offeredCpus(otherOffers, "web"), std::make_pair(0.0, 1.0));
+  RawScheduler web;
+  ASSERT_TRUE(web.subscribe(port, R"({"user":"u","name":"web","roles":["web"]})"));
+  auto webOffers = web.next("OFFERS", std::chrono::steady_clock::now() + 60s);
+  ASSERT_TRUE(webOffers);
+  EXPECT_EQ(offeredCpus(webOffers, "web"), std::make_pair(1.0, 0.0));
+}
+
 class HaTest : public ::testing::Test {
  protected:
   void SetUp() override { TESSERA_REQUIRE_ZOOKEEPER(); }
@@ -601,17 +616,7 @@ TEST_F(HaTest, DynamicReservationSurvivesALeaderKill) {
   ASSERT_TRUE(agentActiveAt(second, *agent));
 
   // Another role is offered the unreserved cpu only; "web" gets the reserved one.
-  RawScheduler other;
-  ASSERT_TRUE(
-      other.subscribe(masterPorts_[second], R"({"user":"u","name":"other","roles":["other"]})"));
-  auto otherOffers = other.next("OFFERS", std::chrono::steady_clock::now() + 60s);
-  ASSERT_TRUE(otherOffers);
-  EXPECT_EQ(offeredCpus(otherOffers, "web"), std::make_pair(0.0, 1.0));
-  RawScheduler web2;
-  ASSERT_TRUE(web2.subscribe(masterPorts_[second], R"({"user":"u","name":"web","roles":["web"]})"));
-  auto webOffers = web2.next("OFFERS", std::chrono::steady_clock::now() + 60s);
-  ASSERT_TRUE(webOffers);
-  EXPECT_EQ(offeredCpus(webOffers, "web"), std::make_pair(1.0, 0.0));
+  expectReservedCpuOfferedToWebOnly(masterPorts_[second]);
 }
 
 // With an in-memory registry a new leader knows no reservation: the agent checkpointed it (and,
@@ -658,17 +663,7 @@ TEST_F(HaTest, AnInMemoryRegistryGetsAReservationBackFromTheAgent) {
   ASSERT_GE(second, 0);
   ASSERT_TRUE(agentActiveAt(second, *agent));
 
-  RawScheduler other;
-  ASSERT_TRUE(
-      other.subscribe(masterPorts_[second], R"({"user":"u","name":"other","roles":["other"]})"));
-  auto otherOffers = other.next("OFFERS", std::chrono::steady_clock::now() + 60s);
-  ASSERT_TRUE(otherOffers);
-  EXPECT_EQ(offeredCpus(otherOffers, "web"), std::make_pair(0.0, 1.0));
-  RawScheduler web2;
-  ASSERT_TRUE(web2.subscribe(masterPorts_[second], R"({"user":"u","name":"web","roles":["web"]})"));
-  auto webOffers = web2.next("OFFERS", std::chrono::steady_clock::now() + 60s);
-  ASSERT_TRUE(webOffers);
-  EXPECT_EQ(offeredCpus(webOffers, "web"), std::make_pair(1.0, 0.0));
+  expectReservedCpuOfferedToWebOnly(masterPorts_[second]);
   auto state = getJson(masterPorts_[second], "/state", kRequestTimeout);
   ASSERT_TRUE(state);
   auto slave = state->getArray("slaves")->getObject(0);
