@@ -161,9 +161,10 @@ struct Core : std::enable_shared_from_this<Core> {
   /// does not carry out (CREATE, DESTROY, ...).
   api::Status accept(FrameworkEntry& framework, const v1::scheduler::Call::Accept& accept,
                      const internal::AcceptedOperations& view);
-  /// The ACCEPT call `body` read for its operations' kind names and LAUNCH_GROUP tasks (empty
-  /// when it cannot be read so).
-  static internal::AcceptedOperations readAcceptedOperations(std::string_view body);
+  /// The ACCEPT call `body` read for its operations' kind names and LAUNCH_GROUP tasks; empty
+  /// when every operation of `call` has a v1 kind (no second parse) or the body cannot be read so.
+  static internal::AcceptedOperations readAcceptedOperations(
+      const v1::scheduler::Call::Accept& call, std::string_view body);
   /// The offers an ACCEPT names, taken out of `offers` (they are used up even when invalid).
   struct TakenOffers {
     std::string agentId;  ///< the agent of the (first valid) offer

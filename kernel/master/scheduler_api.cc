@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <boost/uuid/uuid.hpp>
 #include <boost/uuid/uuid_generators.hpp>
 #include <boost/uuid/uuid_io.hpp>
@@ -350,7 +351,14 @@ std::string operationName(const v1::Offer::Operation& operation,
 
 }  // namespace
 
-internal::AcceptedOperations Core::readAcceptedOperations(std::string_view body) {
+internal::AcceptedOperations Core::readAcceptedOperations(const v1::scheduler::Call::Accept& call,
+                                                          std::string_view body) {
+  // Only operations the v1 Call could not name need the second reading: an ACCEPT of LAUNCH,
+  // RESERVE and UNRESERVE alone (every launch) is parsed once.
+  const bool unnamed = std::any_of(
+      call.operations().begin(), call.operations().end(),
+      [](const v1::Offer::Operation& op) { return op.type() == v1::Offer::Operation::UNKNOWN; });
+  if (!unnamed) return {};
   // A body the v1 Call parsed always parses here too, unless an operation's type is a number
   // rather than a name; then every unknown kind is reported as UNKNOWN.
   auto view = net::parseV1Json<internal::AcceptedOperations>(body);
@@ -803,7 +811,8 @@ void Core::dispatchCall(const api::HttpRequest& request, const v1::scheduler::Ca
       return;
     case v1::scheduler::Call::ACCEPT: {
       if (!needs(call.has_accept(), "accept")) return;
-      api::Status accepted = accept(framework, call.accept(), readAcceptedOperations(request.body));
+      api::Status accepted =
+          accept(framework, call.accept(), readAcceptedOperations(call.accept(), request.body));
       if (!accepted) return answer(stream, http::httpStatus(accepted.code()), accepted.message());
       break;
     }
