@@ -6,6 +6,8 @@
 
 #include <sstream>
 
+#include "tessera/api/json.h"
+
 namespace tessera::api {
 
 std::optional<std::string> HttpRequest::queryParam(std::string_view key) const {
@@ -30,7 +32,9 @@ std::optional<std::string> HttpRequest::header(std::string_view name) const {
 
 HttpResponse HttpResponse::error(int status, std::string_view message) {
   Poco::JSON::Object object;
-  object.set("message", std::string(message));
+  // Poco's writer copies bytes through: an echoed path or name that is not UTF-8 becomes U+FFFD
+  // so the body stays valid JSON.
+  object.set("message", toValidUtf8(message));
   std::ostringstream out;
   object.stringify(out);
   return json(status, out.str());
