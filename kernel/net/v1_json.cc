@@ -239,6 +239,16 @@ class Parser {
   static api::Status fieldError(const std::string& path, std::string_view what) {
     return api::invalidArgument("field '{}' {}", path, what);
   }
+  api::Status tooDeep() const {
+    return syntax(fmt::format("nested too deeply (more than {} levels)", options_.maxDepth));
+  }
+  // A string that is not text: the value of the field at `path`, or (`key`) a member name in the
+  // object at `path`.
+  static api::Status contentError(std::string_view path, bool key, std::string_view what) {
+    if (!key) return api::invalidArgument("field '{}' {}", path, what);
+    if (path.empty()) return api::invalidArgument("a member name of the top-level object {}", what);
+    return api::invalidArgument("a member name in '{}' {}", path, what);
+  }
 
   void skipSpace() {
     while (pos_ < in_.size() &&
@@ -304,13 +314,19 @@ class Parser {
     return value;
   }
 
-  // Reads a string token (the opening quote is next).
-  api::Result<std::string> string() {
+  // Reads a string token (the opening quote is next). `path` names the field the string is the
+  // value of, or (`key`) the object whose member name it is, for the errors about its content.
+  api::Result<std::string> string(std::string_view path, bool key = false) {
     if (!consume('"')) return syntax("expected a string");
     std::string out;
     while (pos_ < in_.size()) {
       char c = in_[pos_++];
-      if (c == '"') return out;
+      if (c == '"') {
+        // Escapes decode to whole well-formed sequences (lone surrogates are refused below) that
+        // never begin with a continuation byte, so checking the result checks the raw bytes.
+        if (!api::isValidUtf8(out)) return contentError(path, key, "is not valid UTF-8");
+        return out;
+      }
       if (static_cast<unsigned char>(c) < 0x20) return syntax("control character in a string");
       if (c != '\\') {
         out.push_back(c);
@@ -343,13 +359,18 @@ class Parser {
           std::optional<uint32_t> cp = hex4();
           if (!cp) return syntax("bad \\u escape");
           if (*cp >= 0xD800 && *cp <= 0xDBFF) {
-            if (in_.substr(pos_, 2) != "\\u") return syntax("unpaired surrogate");
+            if (in_.substr(pos_, 2) != "\\u") {
+              return contentError(path, key, "has an unpaired surrogate \\u escape");
+            }
             pos_ += 2;
             std::optional<uint32_t> low = hex4();
-            if (!low || *low < 0xDC00 || *low > 0xDFFF) return syntax("unpaired surrogate");
+            if (!low) return syntax("bad \\u escape");
+            if (*low < 0xDC00 || *low > 0xDFFF) {
+              return contentError(path, key, "has an unpaired surrogate \\u escape");
+            }
             *cp = 0x10000 + ((*cp - 0xD800) << 10) + (*low - 0xDC00);
           } else if (*cp >= 0xDC00 && *cp <= 0xDFFF) {
-            return syntax("unpaired surrogate");
+            return contentError(path, key, "has an unpaired surrogate \\u escape");
           }
           appendUtf8(out, *cp);
           break;
@@ -375,29 +396,32 @@ class Parser {
     return in_.substr(start, pos_ - start);
   }
 
-  // Skips any JSON value (for an unknown field).
-  api::Status skipValue(int depth) {
-    if (depth > options_.maxDepth) return syntax("nesting too deep");
+  // Skips any JSON value (for an unknown field, at `path`); its strings must still be text.
+  api::Status skipValue(const std::string& path, int depth) {
+    if (depth > options_.maxDepth) return tooDeep();
     char c = peek();
     if (c == '{') {
       ++pos_;
       if (consume('}')) return {};
       do {
-        if (auto key = string(); !key) return key.status();
+        api::Result<std::string> key = string(path, true);
+        if (!key) return key.status();
         if (!consume(':')) return syntax("expected ':'");
-        if (api::Status s = skipValue(depth + 1); !s) return s;
+        if (api::Status s = skipValue(join(path, *key), depth + 1); !s) return s;
       } while (consume(','));
       return consume('}') ? api::Status() : syntax("expected ',' or '}'");
     }
     if (c == '[') {
       ++pos_;
       if (consume(']')) return {};
+      int index = 0;
       do {
-        if (api::Status s = skipValue(depth + 1); !s) return s;
+        if (api::Status s = skipValue(fmt::format("{}[{}]", path, index++), depth + 1); !s)
+          return s;
       } while (consume(','));
       return consume(']') ? api::Status() : syntax("expected ',' or ']'");
     }
-    if (c == '"') return string().status();
+    if (c == '"') return string(path).status();
     if (literal("true") || literal("false") || literal("null")) return {};
     if (!isJsonNumber(numberToken())) return syntax("expected a value");
     return {};
@@ -410,7 +434,7 @@ class Parser {
   }
 
   api::Status parseMessage(pb::Message& message, const std::string& path, int depth) {
-    if (depth > options_.maxDepth) return syntax("nesting too deep");
+    if (depth > options_.maxDepth) return tooDeep();
     if (!consume('{')) {
       return path.empty() ? syntax("expected a JSON object")
                           : fieldError(path, "expects a JSON object");
@@ -418,7 +442,7 @@ class Parser {
     if (consume('}')) return {};
     const pb::Descriptor* descriptor = message.GetDescriptor();
     do {
-      api::Result<std::string> name = string();
+      api::Result<std::string> name = string(path, true);
       if (!name) return name.status();
       if (!consume(':')) return syntax("expected ':'");
       const FD* field = descriptor->FindFieldByName(*name);
@@ -431,7 +455,7 @@ class Parser {
             !s) {
           return s;
         }
-        if (api::Status s = skipValue(depth + 1); !s) return s;
+        if (api::Status s = skipValue(fieldPath, depth + 1); !s) return s;
         continue;
       }
       if (api::Status s = parseField(message, field, fieldPath, depth + 1); !s) return s;
@@ -460,7 +484,7 @@ class Parser {
     char c = peek();
     std::string text;
     if (c == '"') {
-      api::Result<std::string> s = string();
+      api::Result<std::string> s = string(path);
       if (!s) return s.status();
       text = std::move(*s);
     } else {
@@ -511,7 +535,7 @@ class Parser {
       }
       case FD::CPPTYPE_STRING: {
         if (peek() != '"') return fieldError(path, "expects a JSON string");
-        api::Result<std::string> s = string();
+        api::Result<std::string> s = string(path);
         if (!s) return s.status();
         std::string value = std::move(*s);
         if (field->type() == FD::TYPE_BYTES) {
@@ -542,7 +566,7 @@ class Parser {
         const pb::EnumValueDescriptor* value = nullptr;
         std::string shown;
         if (peek() == '"') {
-          api::Result<std::string> s = string();
+          api::Result<std::string> s = string(path);
           if (!s) return s.status();
           value = field->enum_type()->FindValueByName(*s);
           shown = *s;

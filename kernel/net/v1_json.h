@@ -41,7 +41,8 @@ struct V1JsonPrintOptions {
 
 /// Writes `message` as compact Mesos v1 JSON. Integers (64-bit too) are exact JSON numbers;
 /// doubles use the shortest text that reads back to the same value, and NaN/infinity (which JSON
-/// cannot express) are written as null.
+/// cannot express) are written as null. The output is always valid JSON: an ill-formed UTF-8
+/// sequence in a `string` field is written as U+FFFD (api::appendJsonString()).
 std::string messageToV1Json(const google::protobuf::Message& message,
                             const V1JsonPrintOptions& options = {});
 
@@ -51,7 +52,10 @@ std::string messageToV1Json(const google::protobuf::Message& message,
 /// with a fraction or exponent is taken for an integer field only when it is integral. Errors:
 /// InvalidArgument naming the path of the bad field (`'offers[0].resources[1].ranges' ...`) for
 /// malformed JSON, a wrong JSON type, an out-of-range number, bad base64, trailing data, too
-/// deep nesting, a missing required field, and (with rejectUnknownFields) unknown names.
+/// deep nesting, a missing required field, and (with rejectUnknownFields) unknown names; and
+/// for a string, member names and the strings of skipped unknown fields included, that is not
+/// well-formed UTF-8 or holds a lone surrogate escape (`field 'subscribe.framework_info.name' is
+/// not valid UTF-8`), so every string a parsed message holds is text.
 api::Status v1JsonToMessage(std::string_view json, google::protobuf::Message& message,
                             const V1JsonParseOptions& options = {});
 

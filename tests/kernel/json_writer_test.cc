@@ -55,6 +55,24 @@ TEST(JsonWriterTest, RawEmbedsRenderedJsonAsOneValue) {
   EXPECT_EQ(json, R"({"k":[]})");
 }
 
+// Whatever bytes a string holds, the writer's output is valid JSON a strict parser accepts:
+// ill-formed UTF-8 (in keys too) becomes U+FFFD, one per maximal ill-formed subpart.
+TEST(JsonWriterTest, InvalidUtf8IsWrittenAsReplacementCharacters) {
+  std::string json = writeJson([](JsonWriter& w) {
+    w.beginObject();
+    w.field("name", std::string_view("\xc3\x28"));
+    w.field("k\xff", std::string_view("ok \xc3\xa9"));
+    w.field("cut", std::string_view("\xe2\x82"));            // a truncated three-byte sequence
+    w.field("surrogate", std::string_view("\xed\xa0\x80"));  // U+D800 encoded
+    w.endObject();
+  });
+  EXPECT_EQ(json,
+            "{\"name\":\"\xef\xbf\xbd(\",\"k\xef\xbf\xbd\":\"ok \xc3\xa9\","
+            "\"cut\":\"\xef\xbf\xbd\",\"surrogate\":\"\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\"}");
+  auto parsed = Poco::JSON::Parser().parse(json).extract<Poco::JSON::Object::Ptr>();
+  EXPECT_EQ(parsed->getValue<std::string>("name"), "\xef\xbf\xbd(");
+}
+
 TEST(JsonWriterTest, TakeEmptiesTheWriter) {
   JsonWriter w;
   w.beginArray().endArray();

@@ -334,6 +334,79 @@ TEST(V1JsonTest, MalformedJsonIsRejected) {
   EXPECT_FALSE(parseV1Json<Call>(deep).isOk());
 }
 
+// Every string a parsed message holds is text (#20): raw bytes that are not UTF-8 and lone
+// surrogate escapes are refused naming the field, member names and skipped fields included.
+TEST(V1JsonTest, StringsThatAreNotUtf8AreRefusedNamingTheField) {
+  auto name = parseV1Json<Call>(
+      "{\"type\":\"SUBSCRIBE\",\"subscribe\":{\"framework_info\":{\"user\":\"u\",\"name\":"
+      "\"\xc3\x28\"}}}");
+  ASSERT_FALSE(name.isOk());
+  EXPECT_EQ(name.status().code(), api::StatusCode::kInvalidArgument);
+  EXPECT_EQ(name.status().message(), "field 'subscribe.framework_info.name' is not valid UTF-8");
+
+  auto repeated = parseV1Json<Call>(
+      "{\"type\":\"REVIVE\",\"revive\":{\"roles\":[\"web\",\"\xed\xa0\x80\"]}}");  // a surrogate
+  ASSERT_FALSE(repeated.isOk());
+  EXPECT_EQ(repeated.status().message(), "field 'revive.roles[1]' is not valid UTF-8");
+
+  auto lone = parseV1Json<tessera::v1::TaskID>(R"({"value":"a\udc00"})");
+  ASSERT_FALSE(lone.isOk());
+  EXPECT_EQ(lone.status().message(), "field 'value' has an unpaired surrogate \\u escape");
+  auto high = parseV1Json<tessera::v1::TaskID>(R"({"value":"\ud800\u0041"})");
+  ASSERT_FALSE(high.isOk());
+  EXPECT_EQ(high.status().message(), "field 'value' has an unpaired surrogate \\u escape");
+
+  auto key = parseV1Json<Call>("{\"subscribe\":{\"\xff\":1}}");
+  ASSERT_FALSE(key.isOk());
+  EXPECT_EQ(key.status().message(), "a member name in 'subscribe' is not valid UTF-8");
+  auto topKey = parseV1Json<Call>("{\"\xc0\xaf\":1}");  // an overlong '/'
+  ASSERT_FALSE(topKey.isOk());
+  EXPECT_EQ(topKey.status().message(), "a member name of the top-level object is not valid UTF-8");
+
+  // An unknown field is skipped, but its strings are read too.
+  auto skipped = parseV1Json<Call>("{\"type\":\"REVIVE\",\"x\":{\"y\":[1,\"\xf4\x90\x80\x80\"]}}");
+  ASSERT_FALSE(skipped.isOk());
+  EXPECT_EQ(skipped.status().message(), "field 'x.y[1]' is not valid UTF-8");
+
+  // Well-formed text of every length passes as is, raw or escaped.
+  auto ok = parseV1Json<tessera::v1::TaskID>(
+      "{\"value\":\"a\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\\u00e9\\ud83d\\ude00\xef\xbf\xbf\"}");
+  ASSERT_TRUE(ok.isOk()) << ok.status().toString();
+  EXPECT_EQ(ok->value(),
+            "a\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\xc3\xa9\xf0\x9f\x98\x80\xef\xbf\xbf");
+}
+
+// Nesting is bounded: a body nested past maxDepth is refused before it can exhaust the stack.
+TEST(V1JsonTest, NestingDeeperThanTheLimitIsRefused) {
+  auto nested = [](int depth) {
+    return "{\"type\":\"REVIVE\",\"x\":" + std::string(depth, '[') + std::string(depth, ']') + "}";
+  };
+  EXPECT_TRUE(parseV1Json<Call>(nested(32)).isOk());
+  for (int depth : {100, 100000}) {
+    auto r = parseV1Json<Call>(nested(depth));
+    ASSERT_FALSE(r.isOk()) << depth;
+    EXPECT_NE(r.status().message().find("nested too deeply (more than 64 levels)"),
+              std::string::npos)
+        << r.status().message();
+  }
+  V1JsonParseOptions shallow;
+  shallow.maxDepth = 3;
+  EXPECT_FALSE(
+      parseV1Json<Call>(R"({"subscribe":{"framework_info":{"labels":{"labels":[{}]}}}})", shallow)
+          .isOk());
+}
+
+// The printer never writes invalid UTF-8: a string field holding such bytes (from a message
+// built in code) comes out with U+FFFD in their place.
+TEST(V1JsonTest, PrinterReplacesInvalidUtf8WithReplacementCharacters) {
+  tessera::v1::TaskID id;
+  id.set_value("a\xc3\x28z\xff");
+  EXPECT_EQ(messageToV1Json(id), "{\"value\":\"a\xef\xbf\xbd(z\xef\xbf\xbd\"}");
+  auto back = parseV1Json<tessera::v1::TaskID>(messageToV1Json(id));
+  ASSERT_TRUE(back.isOk()) << back.status().toString();
+  EXPECT_EQ(back->value(), "a\xef\xbf\xbd(z\xef\xbf\xbd");
+}
+
 TEST(V1JsonTest, StringEscapesDecode) {
   auto r = parseV1Json<tessera::v1::TaskID>(R"({"value":"a\"\\\/\b\f\n\r\t\u00e9\ud83d\ude00"})");
   ASSERT_TRUE(r.isOk()) << r.status().toString();

@@ -1,0 +1,32 @@
+#pragma once
+
+/// Reading a JSON request body with Poco's parser (the operator API and the policy endpoints),
+/// after the checks every body the kernel accepts must pass: nesting no deeper than a fixed
+/// limit, checked by a flat scan before any recursive parser runs, and every string, member
+/// names included, well-formed UTF-8 (the v1 protobuf bodies get the same from
+/// net::v1JsonToMessage()).
+
+#include <Poco/Dynamic/Var.h>
+
+#include <string_view>
+
+#include "tessera/api/status.h"
+
+namespace tessera::kernel::http {
+
+/// The deepest nesting of objects and arrays a request body may have (as the v1 JSON parser).
+inline constexpr int kMaxJsonDepth = 64;
+
+/// Checks, without recursion and without building anything, that `json` nests objects and
+/// arrays at most `maxDepth` deep and that each of its strings is well-formed UTF-8 with no lone
+/// surrogate escape. It is not a full syntax check (the parser that follows makes that).
+/// Errors: InvalidArgument `JSON nested too deeply (more than 64 levels)`, `field
+/// 'mark_agent_gone.agent_id.value' is not valid UTF-8`, `a member name in 'infos[0]' is not
+/// valid UTF-8`.
+api::Status checkJsonText(std::string_view json, int maxDepth = kMaxJsonDepth);
+
+/// checkJsonText(), then Poco's parser. Errors: InvalidArgument with checkJsonText()'s message or
+/// Poco's full one (`JSON Exception: ...`), never a bare exception name.
+api::Result<Poco::Dynamic::Var> parseJsonBody(std::string_view json);
+
+}  // namespace tessera::kernel::http
