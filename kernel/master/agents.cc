@@ -7,6 +7,7 @@
 
 #include "kernel/master/master_core.h"
 #include "kernel/master/master_util.h"
+#include "kernel/net/utf8.h"
 #include "kernel/net/v1_json.h"
 #include "kernel/runtime/logging.h"
 
@@ -200,6 +201,19 @@ bool Core::sendToAgent(const std::string& agentId, const internal::Envelope& env
 }
 
 void Core::onAgentMessage(const net::ConnectionPtr& connection, internal::Envelope envelope) {
+  // proto2 strings arrive unchecked; what the master keeps and later prints must be text. A
+  // registration is refused (the agent says why and stops), anything else dropped.
+  if (api::Status text = net::checkUtf8(envelope); !text) {
+    counter("invalid_messages").increment();
+    log()->warn("message {} from {} dropped: {}", static_cast<int>(envelope.message_case()),
+                connection->peer(), text.message());
+    if (envelope.has_register_agent() || envelope.has_reregister_agent()) {
+      internal::Envelope reply;
+      reply.mutable_agent_refused()->set_message(text.message());
+      connection->send(reply);
+    }
+    return;
+  }
   switch (envelope.message_case()) {
     case internal::Envelope::kRegisterAgent:
       registerAgent(connection, envelope.register_agent());

@@ -12,6 +12,7 @@
 #include <string_view>
 
 #include "kernel/http/http_status.h"
+#include "kernel/http/json_body.h"
 #include "kernel/http/json_writer.h"
 #include "kernel/http/mesos_json.h"
 #include "kernel/master/master_core.h"
@@ -532,9 +533,11 @@ const std::map<std::string, ActionCall, std::less<>>& actionCalls() {
 void Core::operatorCall(const api::HttpRequest& request, api::HttpResponder respond) {
   std::string type;
   Object::Ptr call;
+  // Depth-bounded and UTF-8-checked before Poco's recursive parser sees it (kernel/http).
+  api::Result<Poco::Dynamic::Var> parsed = http::parseJsonBody(request.body);
+  if (!parsed) return respond(http::errorResponse(parsed.status().withContext("malformed call")));
   try {
-    Poco::JSON::Parser parser;
-    call = parser.parse(request.body).extract<Object::Ptr>();
+    call = parsed->extract<Object::Ptr>();
     type = call->optValue<std::string>("type", "");
   } catch (const std::exception& e) {
     respond(http::errorResponse(api::invalidArgument("malformed call: {}", e.what())));

@@ -10,6 +10,7 @@
 #include "kernel/master/master_core.h"
 #include "kernel/master/master_util.h"
 #include "kernel/net/recordio.h"
+#include "kernel/net/utf8.h"
 #include "kernel/net/v1_json.h"
 #include "kernel/runtime/logging.h"
 
@@ -757,6 +758,10 @@ void Core::schedulerCall(const api::HttpRequest& request, std::shared_ptr<net::H
   if (!parsed)
     return answer(stream, http::httpStatus(parsed.status().code()),
                   fmt::format("malformed call: {}", parsed.status().message()));
+  // The JSON parser refuses non-text strings itself; this holds whatever decoded the call.
+  if (api::Status text = net::checkUtf8(*parsed); !text) {
+    return answer(stream, 400, fmt::format("malformed call: {}", text.message()));
+  }
   if (services.authenticator != nullptr) {
     // Mesos authenticates every call, SUBSCRIBE and the calls on a subscription alike.
     return authenticateCall(std::make_shared<const api::HttpRequest>(request),
