@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <boost/asio/ip/address.hpp>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
@@ -11,7 +12,15 @@ namespace tessera::kernel::cli {
 namespace fs = std::filesystem;
 
 void addCommonFlags(runtime::FlagSet& flags, CommonFlags& c) {
-  flags.add("ip", &c.ip, "IP address to listen on (0.0.0.0 for every interface)");
+  flags.add("ip", &c.ip, "IP address to listen on (0.0.0.0 for every interface)")
+      .check([](const runtime::Flag::Value& value) {
+        // Refused here, naming the flag, rather than later by the listener that cannot bind.
+        const auto& text = std::get<std::string>(value);
+        boost::system::error_code ec;
+        boost::asio::ip::make_address(text, ec);
+        if (ec) return api::invalidArgument("'{}' is not an IP address", text);
+        return api::Status::ok();
+      });
   flags.add("port", &c.port, "Port to listen on");
   flags.add("hostname", &c.hostname, "The hostname to advertise (default: the system's hostname)");
   flags.add("work_dir", &c.workDir,

@@ -55,8 +55,9 @@ void addMasterFlags(runtime::FlagSet& flags, MasterFlags& m) {
       .alias("slave_ping_timeout");
   flags
       .add("max_agent_ping_timeouts", &m.maxAgentPingTimeouts,
-           "Missed pings after which an agent is marked unreachable")
-      .alias("max_slave_ping_timeouts");
+           "Missed pings after which an agent is marked unreachable (at least 1)")
+      .alias("max_slave_ping_timeouts")
+      .atLeast(1);
   flags
       .add("agent_reregister_timeout", &m.agentReregisterTimeout,
            "After a master restart, how long known agents have to re-register before they "

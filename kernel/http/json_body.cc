@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "kernel/runtime/strings.h"
 #include "tessera/api/json.h"
 
 namespace tessera::kernel::http {
@@ -150,15 +151,17 @@ api::Status checkJsonText(std::string_view json, int maxDepth) {
   return {};
 }
 
-api::Result<Poco::Dynamic::Var> parseJsonBody(std::string_view json) {
+api::Result<Poco::Dynamic::Var> parseJsonBody(std::string_view json, std::string_view what) {
   if (api::Status checked = checkJsonText(json); !checked) return checked;
   try {
     Poco::JSON::Parser parser;
     return parser.parse(std::string(json));
   } catch (const Poco::Exception& e) {
-    return api::invalidArgument("{}", e.displayText());
+    // Poco's what() is only "JSON Exception"; message() says what is wrong, in words that may
+    // quote anything the client sent: escaped.
+    return api::invalidArgument("{} is not valid JSON: {}", what, runtime::printable(e.message()));
   } catch (const std::exception& e) {
-    return api::invalidArgument("{}", e.what());
+    return api::invalidArgument("{} is not valid JSON: {}", what, runtime::printable(e.what()));
   }
 }
 

@@ -26,7 +26,8 @@ inline constexpr int kMaxJsonDepth = 64;
 api::Status checkJsonText(std::string_view json, int maxDepth = kMaxJsonDepth);
 
 /// checkJsonText(), then Poco's parser. Errors: InvalidArgument with checkJsonText()'s message or
-/// Poco's full one (`JSON Exception: ...`), never a bare exception name.
-api::Result<Poco::Dynamic::Var> parseJsonBody(std::string_view json);
+/// `<what> is not valid JSON: <what Poco found, escaped>`, never a bare exception name.
+api::Result<Poco::Dynamic::Var> parseJsonBody(std::string_view json,
+                                              std::string_view what = "the body");
 
 }  // namespace tessera::kernel::http

@@ -7,8 +7,10 @@
 #include <Poco/JSON/Parser.h>
 #include <fmt/format.h>
 
+#include <cctype>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string_view>
 
 #include "kernel/http/http_status.h"
@@ -18,6 +20,7 @@
 #include "kernel/master/master_core.h"
 #include "kernel/master/master_util.h"
 #include "kernel/net/v1_json.h"
+#include "kernel/runtime/strings.h"
 
 namespace tessera::kernel::master {
 
@@ -530,18 +533,67 @@ const std::map<std::string, ActionCall, std::less<>>& actionCalls() {
 
 }  // namespace
 
+namespace {
+
+/// The media type of a Content-Type header, lower-cased, without parameters or spaces.
+std::string mediaType(std::string_view header) {
+  std::string_view type = header.substr(0, header.find(';'));
+  while (!type.empty() && (type.front() == ' ' || type.front() == '\t')) type.remove_prefix(1);
+  while (!type.empty() && (type.back() == ' ' || type.back() == '\t')) type.remove_suffix(1);
+  std::string lower(type);
+  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return lower;
+}
+
+/// Mesos's operator API takes JSON or protobuf bodies: no Content-Type is 400, any other type
+/// 415. Tessera reads JSON only, so a protobuf body is 415 too, saying so. nullopt: JSON.
+std::optional<api::HttpResponse> checkOperatorContentType(const api::HttpRequest& request) {
+  std::optional<std::string> header = request.header("Content-Type");
+  if (!header) {
+    return api::HttpResponse::error(400, "expecting 'Content-Type' to be present");
+  }
+  std::string type = mediaType(*header);
+  if (type == "application/json") return std::nullopt;
+  if (type == "application/x-protobuf") {
+    return api::HttpResponse::error(
+        415,
+        "'Content-Type' application/x-protobuf is not supported by this master; expecting "
+        "application/json");
+  }
+  return api::HttpResponse::error(
+      415, fmt::format("expecting 'Content-Type' of application/json or application/x-protobuf, "
+                       "not '{}'",
+                       runtime::printable(*header, 100)));
+}
+
+}  // namespace
+
 void Core::operatorCall(const api::HttpRequest& request, api::HttpResponder respond) {
+  if (auto refused = checkOperatorContentType(request)) return respond(std::move(*refused));
   std::string type;
   Object::Ptr call;
   // Depth-bounded and UTF-8-checked before Poco's recursive parser sees it (kernel/http).
   api::Result<Poco::Dynamic::Var> parsed = http::parseJsonBody(request.body);
   if (!parsed) return respond(http::errorResponse(parsed.status().withContext("malformed call")));
   try {
+    if (parsed->type() != typeid(Object::Ptr)) {
+      return respond(http::errorResponse(
+          api::invalidArgument("malformed call: the body is not a JSON object")));
+    }
     call = parsed->extract<Object::Ptr>();
+    const Poco::Dynamic::Var& typeValue = call->get("type");
+    if (call->has("type") && !typeValue.isString()) {
+      return respond(
+          http::errorResponse(api::invalidArgument("malformed call: 'type' is not a string")));
+    }
     type = call->optValue<std::string>("type", "");
+  } catch (const Poco::Exception& e) {
+    // Poco's what() is only an exception name; message() says what is wrong.
+    return respond(http::errorResponse(
+        api::invalidArgument("malformed call: {}", runtime::printable(e.message()))));
   } catch (const std::exception& e) {
-    respond(http::errorResponse(api::invalidArgument("malformed call: {}", e.what())));
-    return;
+    return respond(http::errorResponse(
+        api::invalidArgument("malformed call: {}", runtime::printable(e.what()))));
   }
   if (auto query = queryCalls().find(type); query != queryCalls().end()) {
     const QueryCall& handler = query->second;

@@ -10,13 +10,17 @@
 
 #include <cmath>
 #include <future>
+#include <optional>
+#include <set>
 #include <sstream>
 #include <typeinfo>
 
+#include "kernel/http/json_body.h"
 #include "kernel/http/json_writer.h"
 #include "kernel/http/mesos_json.h"
 #include "kernel/master/master_core.h"
 #include "kernel/master/master_util.h"
+#include "kernel/runtime/strings.h"
 
 namespace tessera::kernel::master {
 
@@ -30,6 +34,10 @@ using Poco::JSON::Object;
 const char* kRegistryWeights = "/master/registry/weights";
 const char* kRegistryQuota = "/master/registry/quota";
 
+/// The longest role name /weights and /quota take, in bytes: a role names a directory in
+/// Mesos, and 255 is a directory name's limit on Linux (NAME_MAX).
+constexpr size_t kMaxRoleBytes = 255;
+
 template <typename T>
 std::string stringify(const T& value) {
   std::ostringstream out;
@@ -37,12 +45,85 @@ std::string stringify(const T& value) {
   return out.str();
 }
 
-api::Status checkWeight(const std::string& role, double weight) {
-  if (api::Status valid = api::validateRole(role); !valid) return valid;
-  if (!std::isfinite(weight) || weight <= 0) {
-    return api::invalidArgument("weight {} of role '{}' is not a positive number", weight, role);
+/// Length of the UTF-8 sequence starting at `text[i]`, or 0 if it is not a valid one (overlong
+/// forms, surrogates and code points above U+10FFFF included).
+size_t utf8Sequence(std::string_view text, size_t i) {
+  auto at = [&](size_t k) { return static_cast<unsigned char>(text[k]); };
+  unsigned char lead = at(i);
+  if (lead < 0x80) return 1;
+  size_t length = lead >= 0xc2 && lead <= 0xdf   ? 2
+                  : lead >= 0xe0 && lead <= 0xef ? 3
+                  : lead >= 0xf0 && lead <= 0xf4 ? 4
+                                                 : 0;
+  if (length == 0 || i + length > text.size()) return 0;
+  for (size_t k = 1; k < length; ++k) {
+    if ((at(i + k) & 0xc0) != 0x80) return 0;
+  }
+  unsigned char second = at(i + 1);
+  if ((lead == 0xe0 && second < 0xa0) || (lead == 0xed && second > 0x9f) ||
+      (lead == 0xf0 && second < 0x90) || (lead == 0xf4 && second > 0x8f)) {
+    return 0;
+  }
+  return length;
+}
+
+/// Where a weight or quota comes from: a request (or --weights) is held to every rule; what the
+/// registry holds was accepted once and is read back as long as Mesos's own rules allow it, so
+/// that a rule added later does not stop a master from starting.
+enum class Source { kRequest, kRegistry };
+
+/// A role named in a /weights or /quota request, `field` saying where (`role`,
+/// `[2].role`). Mesos's rules (api::validateRole: not empty, no `.`/`..`/empty component, no
+/// component starting with '-', no white space or `*,;:()[]{}`), not the default role `*`, and
+/// for a request further: at most kMaxRoleBytes, valid UTF-8 without control characters.
+api::Status checkPolicyRole(std::string_view role, std::string_view field,
+                            Source source = Source::kRequest) {
+  if (source == Source::kRegistry) {
+    if (api::Status valid = api::validateRole(role); !valid || role == "*") {
+      return api::invalidArgument("'{}': role '{}' is not valid", field,
+                                  runtime::printable(role, 80));
+    }
+    return api::Status::ok();
+  }
+  if (role.size() > kMaxRoleBytes) {
+    return api::invalidArgument("'{}': a role of {} bytes is longer than the limit of {}", field,
+                                role.size(), kMaxRoleBytes);
+  }
+  for (size_t i = 0; i < role.size();) {
+    size_t length = utf8Sequence(role, i);
+    if (length == 0) {
+      return api::invalidArgument("'{}': role '{}' is not valid UTF-8 (byte {})", field,
+                                  runtime::printable(role, 80), i);
+    }
+    auto byte = static_cast<unsigned char>(role[i]);
+    if (length == 1 && (byte < 0x20 || byte == 0x7f)) {
+      return api::invalidArgument("'{}': role '{}' contains a control character (byte {})", field,
+                                  runtime::printable(role, 80), i);
+    }
+    i += length;
+  }
+  if (role == "*") {
+    return api::invalidArgument("'{}': the default role '*' cannot be given a weight or quota",
+                                field);
+  }
+  if (api::Status valid = api::validateRole(role); !valid) {
+    return api::invalidArgument("'{}': {}", field, valid.message());
   }
   return api::Status::ok();
+}
+
+/// A weight must be a positive, finite number; `field` says where it was given.
+api::Status checkWeight(double weight, std::string_view field) {
+  if (!std::isfinite(weight) || weight <= 0) {
+    return api::invalidArgument("'{}': weight {} is not a positive number", field, weight);
+  }
+  return api::Status::ok();
+}
+
+/// Parses a request body or registry value as JSON, depth-bounded and UTF-8-checked. Errors:
+/// InvalidArgument saying what is wrong with it (`body is not valid JSON: unexpected byte 'o'`).
+api::Result<Poco::Dynamic::Var> parseJson(const std::string& text, std::string_view what) {
+  return http::parseJsonBody(text, what);
 }
 
 /// Mesos's weights JSON: `[{"role":"r","weight":2.0}, ...]`.
@@ -56,63 +137,91 @@ std::string encodeWeights(const std::map<std::string, double>& weights) {
   });
 }
 
-api::Result<std::map<std::string, double>> decodeWeights(const std::string& text) {
+/// Decodes a weights array; every entry must be an object with a string `role` and a JSON
+/// number `weight` (not a bool, not a string), and no role may appear twice. Errors name the
+/// entry's field: `'[1].weight': expecting a number`.
+api::Result<std::map<std::string, double>> decodeWeights(const std::string& text,
+                                                         std::string_view what, Source source) {
+  auto parsed = parseJson(text, what);
+  if (!parsed) return parsed.status();
+  if (parsed->type() != typeid(Array::Ptr)) {
+    return api::invalidArgument("{} is not a JSON array of weights", what);
+  }
   std::map<std::string, double> weights;
-  try {
-    Poco::JSON::Parser parser;
-    auto parsed = parser.parse(text);
-    if (parsed.type() != typeid(Array::Ptr)) {
-      return api::invalidArgument("expecting a JSON array of weights");
+  auto array = parsed->extract<Array::Ptr>();
+  for (size_t i = 0; i < array->size(); ++i) {
+    std::string field = fmt::format("[{}].", i);
+    Object::Ptr entry = array->isObject(static_cast<unsigned>(i))
+                            ? array->getObject(static_cast<unsigned>(i))
+                            : nullptr;
+    if (!entry) return api::invalidArgument("'[{}]': expecting an object", i);
+    if (!entry->has("role") || !entry->get("role").isString()) {
+      return api::invalidArgument("'{}role': expecting a string", field);
     }
-    auto array = parsed.extract<Array::Ptr>();
-    for (size_t i = 0; i < array->size(); ++i) {
-      Object::Ptr entry = array->getObject(static_cast<unsigned>(i));
-      if (!entry || !entry->has("role") || !entry->has("weight")) {
-        return api::invalidArgument("weight {} needs 'role' and 'weight'", i);
-      }
-      if (!entry->get("role").isString()) {
-        return api::invalidArgument("weight {}: 'role' is not a string", i);
-      }
-      if (!entry->get("weight").isNumeric()) {
-        return api::invalidArgument("weight {}: 'weight' is not a number", i);
-      }
-      std::string role = entry->getValue<std::string>("role");
-      double weight = entry->getValue<double>("weight");
-      if (api::Status valid = checkWeight(role, weight); !valid) return valid;
-      weights[role] = weight;
+    if (!entry->has("weight")) return api::invalidArgument("'{}weight': expecting a number", field);
+    // Poco counts a bool as numeric; a weight of `true` is a mistake, not 1.
+    const Poco::Dynamic::Var& number = entry->get("weight");
+    if (number.isEmpty() || number.type() == typeid(bool) || !number.isNumeric()) {
+      return api::invalidArgument("'{}weight': expecting a number", field);
     }
-  } catch (const std::exception& e) {
-    return api::invalidArgument("malformed weights: {}", e.what());
+    std::string role = entry->getValue<std::string>("role");
+    double weight = number.convert<double>();
+    if (api::Status valid = checkPolicyRole(role, field + "role", source); !valid) return valid;
+    if (api::Status valid = checkWeight(weight, field + "weight"); !valid) return valid;
+    if (!weights.emplace(role, weight).second) {
+      return api::invalidArgument("'{}role': role '{}' is given more than one weight", field, role);
+    }
   }
   return weights;
 }
 
 /// A quota guarantee: scalar, unreserved, not empty, for a role other than "*".
 api::Status checkQuota(const std::string& role, const api::Resources& guarantee) {
-  if (api::Status valid = api::validateRole(role); !valid) return valid;
-  if (role == "*") return api::invalidArgument("quota cannot be set for role '*'");
-  if (guarantee.empty()) return api::invalidArgument("the guarantee of role '{}' is empty", role);
+  if (guarantee.empty()) {
+    return api::invalidArgument("'guarantee': the guarantee of role '{}' is empty", role);
+  }
   for (const auto& entry : guarantee.entries()) {
     if (entry.type != api::ResourceType::kScalar) {
-      return api::invalidArgument("quota resource '{}' is not a scalar", entry.name);
+      return api::invalidArgument("'guarantee': quota resource '{}' is not a scalar", entry.name);
     }
     if (entry.isReserved()) {
-      return api::invalidArgument("quota resource '{}' is reserved", entry.name);
+      return api::invalidArgument("'guarantee': quota resource '{}' is reserved", entry.name);
     }
   }
   return api::Status::ok();
 }
 
-/// One quota request `{"role":"r","guarantee":[<v1 Resource>...]}` (`force` is ignored).
-api::Result<std::pair<std::string, api::Resources>> decodeQuotaRequest(const Object::Ptr& object) {
+/// One quota request `{"role":"r","guarantee":[<v1 Resource>...]}` (`force` is ignored). A
+/// resource name listed twice is refused rather than summed: a client that lists `cpus` twice
+/// has made a mistake, and which of the two it meant is not ours to guess.
+api::Result<std::pair<std::string, api::Resources>> decodeQuotaRequest(const Object::Ptr& object,
+                                                                       Source source) {
   if (!object || !object->has("role") || !object->get("role").isString()) {
-    return api::invalidArgument("expecting 'role' to be a string");
+    return api::invalidArgument("'role': expecting a string");
   }
-  Array::Ptr guarantee = object->getArray("guarantee");
-  if (!guarantee) return api::invalidArgument("expecting 'guarantee' to be an array");
+  Array::Ptr guarantee = object->has("guarantee") && object->isArray("guarantee")
+                             ? object->getArray("guarantee")
+                             : nullptr;
+  if (!guarantee) return api::invalidArgument("'guarantee': expecting an array");
   std::string role = object->getValue<std::string>("role");
+  if (api::Status valid = checkPolicyRole(role, "role", source); !valid) return valid;
+  std::set<std::string> names;
+  for (size_t i = 0; i < guarantee->size(); ++i) {
+    Object::Ptr resource = guarantee->isObject(static_cast<unsigned>(i))
+                               ? guarantee->getObject(static_cast<unsigned>(i))
+                               : nullptr;
+    if (!resource) return api::invalidArgument("'guarantee[{}]': expecting an object", i);
+    if (!resource->has("name") || !resource->get("name").isString()) {
+      return api::invalidArgument("'guarantee[{}].name': expecting a string", i);
+    }
+    std::string name = resource->getValue<std::string>("name");
+    if (!names.insert(name).second) {
+      return api::invalidArgument("'guarantee[{}].name': resource '{}' is listed more than once", i,
+                                  runtime::printable(name, 80));
+    }
+  }
   auto resources = api::Resources::parse(stringify(guarantee));
-  if (!resources) return resources.status();
+  if (!resources) return resources.status().withContext("'guarantee'");
   if (api::Status valid = checkQuota(role, *resources); !valid) return valid;
   return std::make_pair(role, std::move(resources).value());
 }
@@ -131,21 +240,31 @@ std::string encodeQuotas(const std::map<std::string, api::Resources>& quotas) {
 }
 
 api::Result<std::map<std::string, api::Resources>> decodeQuotas(const std::string& text) {
+  auto parsed = parseJson(text, "the registry's quota");
+  if (!parsed) return parsed.status();
+  Object::Ptr object =
+      parsed->type() == typeid(Object::Ptr) ? parsed->extract<Object::Ptr>() : nullptr;
+  Array::Ptr infos = object && object->isArray("infos") ? object->getArray("infos") : nullptr;
+  if (!infos) return api::invalidArgument("expecting 'infos' in the registry's quota");
   std::map<std::string, api::Resources> quotas;
-  try {
-    Poco::JSON::Parser parser;
-    auto object = parser.parse(text).extract<Object::Ptr>();
-    Array::Ptr infos = object ? object->getArray("infos") : nullptr;
-    if (!infos) return api::invalidArgument("expecting 'infos'");
-    for (size_t i = 0; i < infos->size(); ++i) {
-      auto quota = decodeQuotaRequest(infos->getObject(static_cast<unsigned>(i)));
-      if (!quota) return quota.status();
-      quotas[quota->first] = quota->second;
-    }
-  } catch (const std::exception& e) {
-    return api::invalidArgument("malformed quota: {}", e.what());
+  for (size_t i = 0; i < infos->size(); ++i) {
+    Object::Ptr info = infos->isObject(static_cast<unsigned>(i))
+                           ? infos->getObject(static_cast<unsigned>(i))
+                           : nullptr;
+    auto quota = decodeQuotaRequest(info, Source::kRegistry);
+    if (!quota) return quota.status().withContext("infos[{}]", i);
+    quotas[quota->first] = quota->second;
   }
   return quotas;
+}
+
+/// What the registry would hold fits in one registry entry; else 413, since the request made it
+/// too big: retrying it will never work.
+std::optional<api::HttpResponse> checkRegistrySize(std::string_view what, size_t bytes) {
+  if (bytes <= api::kMaxStateValueBytes) return std::nullopt;
+  return api::HttpResponse::error(
+      413, fmt::format("the {} would take {} bytes in the registry, more than its limit of {}",
+                       what, bytes, api::kMaxStateValueBytes));
 }
 
 api::HttpResponse storeFailure(const api::Status& status) {
@@ -179,7 +298,8 @@ api::Result<std::map<std::string, double>> parseWeightsFlag(std::string_view tex
     if (used == 0 || used != number.size()) {
       return api::invalidArgument("weight '{}' of role '{}' is not a number", number, role);
     }
-    if (api::Status valid = checkWeight(role, weight); !valid) return valid;
+    if (api::Status valid = checkPolicyRole(role, part); !valid) return valid;
+    if (api::Status valid = checkWeight(weight, part); !valid) return valid;
     weights[role] = weight;
   }
   return weights;
@@ -205,7 +325,7 @@ api::Status Core::recoverPolicy() {
   };
   // Weights set through the endpoint (held in the registry) win over --weights.
   api::Status status = read(kRegistryWeights, [this](const api::StateEntry& entry) {
-    auto decoded = decodeWeights(entry.value);
+    auto decoded = decodeWeights(entry.value, "the registry's weights", Source::kRegistry);
     if (!decoded) return decoded.status();
     weights = std::move(decoded).value();
     weightsVersion = entry.version;
@@ -258,13 +378,18 @@ void Core::runPolicyChange() {
 // --- endpoints ------------------------------------------------------------------------------
 
 void Core::putWeights(const api::HttpRequest& request, api::HttpResponder respond) {
-  auto update = decodeWeights(request.body);
+  auto update = decodeWeights(request.body, "the body", Source::kRequest);
   if (!update) return respond(http::errorResponse(update.status()));
   policyChange([this, update = std::move(update).value(),
                 respond = std::move(respond)](std::function<void()> next) mutable {
     std::map<std::string, double> merged = weights;
     for (const auto& [role, weight] : update) merged[role] = weight;
-    storeSet(kRegistryWeights, encodeWeights(merged), weightsVersion,
+    std::string encoded = encodeWeights(merged);
+    if (auto tooLarge = checkRegistrySize("weights", encoded.size())) {
+      respond(std::move(*tooLarge));
+      return next();
+    }
+    storeSet(kRegistryWeights, encoded, weightsVersion,
              [this, merged, update, respond, next](api::Result<uint64_t> written) {
                if (!written) {
                  log()->error("writing weights failed: {}", written.status().toString());
@@ -285,14 +410,12 @@ void Core::putWeights(const api::HttpRequest& request, api::HttpResponder respon
 
 void Core::postQuota(const api::HttpRequest& request, api::HttpResponder respond) {
   api::Result<std::pair<std::string, api::Resources>> quota =
-      api::invalidArgument("expecting a JSON object");
-  try {
-    Poco::JSON::Parser parser;
-    auto parsed = parser.parse(request.body);
-    if (parsed.type() == typeid(Object::Ptr))
-      quota = decodeQuotaRequest(parsed.extract<Object::Ptr>());
-  } catch (const std::exception& e) {
-    quota = api::invalidArgument("malformed quota request: {}", e.what());
+      api::invalidArgument("the body is not a JSON object");
+  auto parsed = parseJson(request.body, "the body");
+  if (!parsed) {
+    quota = parsed.status();
+  } else if (parsed->type() == typeid(Object::Ptr)) {
+    quota = decodeQuotaRequest(parsed->extract<Object::Ptr>(), Source::kRequest);
   }
   if (!quota) return respond(http::errorResponse(quota.status()));
   policyChange([this, quota = std::move(quota).value(),
@@ -306,7 +429,12 @@ void Core::postQuota(const api::HttpRequest& request, api::HttpResponder respond
     }
     std::map<std::string, api::Resources> changed = quotas;
     changed[role] = guarantee;
-    storeSet(kRegistryQuota, encodeQuotas(changed), quotaVersion,
+    std::string encoded = encodeQuotas(changed);
+    if (auto tooLarge = checkRegistrySize("quota", encoded.size())) {
+      respond(std::move(*tooLarge));
+      return next();
+    }
+    storeSet(kRegistryQuota, encoded, quotaVersion,
              [this, changed, role, guarantee, respond, next](api::Result<uint64_t> written) {
                if (!written) {
                  log()->error("writing quota failed: {}", written.status().toString());
@@ -328,7 +456,7 @@ void Core::postQuota(const api::HttpRequest& request, api::HttpResponder respond
 }
 
 void Core::deleteQuota(std::string role, api::HttpResponder respond) {
-  if (api::Status valid = api::validateRole(role); !valid) {
+  if (api::Status valid = checkPolicyRole(role, "role"); !valid) {
     return respond(http::errorResponse(valid));
   }
   policyChange([this, role = std::move(role),

@@ -1,9 +1,11 @@
 #include "kernel/modules/manifest.h"
 
+#include <fmt/format.h>
 #include <google/protobuf/util/json_util.h>
 
 #include <algorithm>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include "kernel/runtime/strings.h"
@@ -15,12 +17,61 @@ namespace fs = std::filesystem;
 
 namespace {
 
+/// A manifest lists a few libraries; one larger than this is not a manifest (`--modules`
+/// pointing at a binary, or at /dev/zero) and is refused before it is read whole.
+constexpr size_t kMaxManifestBytes = 1024 * 1024;
+
+/// The offset of the first byte that is not valid UTF-8 (or is NUL, which no JSON text holds
+/// outside a string, and no manifest inside one); nullopt if there is none.
+std::optional<size_t> firstNonTextByte(std::string_view text) {
+  auto at = [&](size_t k) { return static_cast<unsigned char>(text[k]); };
+  for (size_t i = 0; i < text.size();) {
+    unsigned char lead = at(i);
+    if (lead == 0) return i;
+    size_t length = lead < 0x80                    ? 1
+                    : lead >= 0xc2 && lead <= 0xdf ? 2
+                    : lead >= 0xe0 && lead <= 0xef ? 3
+                    : lead >= 0xf0 && lead <= 0xf4 ? 4
+                                                   : 0;
+    if (length == 0 || i + length > text.size()) return i;
+    for (size_t k = 1; k < length; ++k) {
+      if ((at(i + k) & 0xc0) != 0x80) return i;
+    }
+    if (length > 2) {
+      unsigned char second = at(i + 1);
+      if ((lead == 0xe0 && second < 0xa0) || (lead == 0xed && second > 0x9f) ||
+          (lead == 0xf0 && second < 0x90) || (lead == 0xf4 && second > 0x8f)) {
+        return i;
+      }
+    }
+    i += length;
+  }
+  return std::nullopt;
+}
+
+/// The error for a manifest that is not text at all (a binary named by mistake), refused before
+/// the JSON parser sees it, whose message would quote the bytes around the error as they are.
+std::optional<api::Status> notJsonText(std::string_view origin, std::string_view text) {
+  std::optional<size_t> bad = firstNonTextByte(text);
+  if (!bad) return std::nullopt;
+  return api::invalidArgument(
+      "modules manifest '{}' is not valid JSON: byte {} is not UTF-8 text (it starts \"{}\")",
+      origin, *bad, runtime::printable(text, 16));
+}
+
 api::Result<std::string> readFile(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return api::invalidArgument("cannot read modules manifest '{}'", path.string());
-  std::ostringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
+  std::string content(kMaxManifestBytes + 1, '\0');
+  in.read(content.data(), static_cast<std::streamsize>(content.size()));
+  if (in.bad()) return api::invalidArgument("cannot read modules manifest '{}'", path.string());
+  content.resize(static_cast<size_t>(in.gcount()));
+  if (content.size() > kMaxManifestBytes) {
+    if (auto bad = notJsonText(path.string(), content)) return *bad;
+    return api::invalidArgument("modules manifest '{}' is larger than {} bytes: not a manifest",
+                                path.string(), kMaxManifestBytes);
+  }
+  return content;
 }
 
 std::string resolveByName(const std::string& name, const std::vector<fs::path>& searchPath) {
@@ -38,13 +89,15 @@ api::Result<std::vector<ManifestEntry>> parseManifest(std::string_view json,
                                                       std::string_view origin,
                                                       const fs::path& baseDir,
                                                       const std::vector<fs::path>& searchPath) {
+  if (auto bad = notJsonText(origin, json)) return *bad;
   v1::Modules manifest;
   google::protobuf::util::JsonParseOptions options;
   options.ignore_unknown_fields = false;  // a misspelt key is an error, not a silent no-op
   auto parsed = google::protobuf::util::JsonStringToMessage(std::string(json), &manifest, options);
   if (!parsed.ok()) {
+    // protobuf's message quotes the text around the error: escaped, and not too much of it.
     return api::invalidArgument("modules manifest '{}' is malformed: {}", origin,
-                                std::string(parsed.message()));
+                                runtime::printable(std::string(parsed.message()), 200));
   }
   std::vector<ManifestEntry> entries;
   for (int i = 0; i < manifest.libraries_size(); ++i) {

@@ -22,7 +22,9 @@ struct ManifestEntry {
 
 /// Parses one manifest in Mesos's modules.json shape. Relative `file` paths are taken relative
 /// to `baseDir`; `name: "foo"` becomes libfoo.so, looked up in `searchPath` and otherwise left
-/// to the dynamic loader. Errors: InvalidArgument naming `origin` and what is wrong.
+/// to the dynamic loader. Errors: InvalidArgument naming `origin` and what is wrong; text that
+/// is not UTF-8 (a binary) is "not valid JSON", and no error message quotes the input's bytes
+/// unescaped.
 api::Result<std::vector<ManifestEntry>> parseManifest(
     std::string_view json, std::string_view origin, const std::filesystem::path& baseDir,
     const std::vector<std::filesystem::path>& searchPath);
@@ -35,7 +37,7 @@ struct ManifestFlags {
 };
 
 /// Reads every manifest the flags name. Errors: InvalidArgument when both flags are given, a
-/// file cannot be read, or a manifest is malformed (naming the file).
+/// file cannot be read or is larger than 1 MiB, or a manifest is malformed (naming the file).
 api::Result<std::vector<ManifestEntry>> readManifests(
     const ManifestFlags& flags, const std::vector<std::filesystem::path>& searchPath);
 

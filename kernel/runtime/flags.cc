@@ -250,6 +250,13 @@ Flag::Value Flag::current() const {
   return std::visit([](auto* target) { return Value(*target); }, target_);
 }
 
+api::Status Flag::checkValue(const Value& value) const {
+  for (const auto& check : checks_) {
+    if (api::Status valid = check(value); !valid) return valid;
+  }
+  return api::Status::ok();
+}
+
 void Flag::assign(const Value& value) {
   std::visit(
       [&value](auto* target) {
@@ -288,6 +295,24 @@ FlagDeclaration& FlagDeclaration::allowFile() {
 
 FlagDeclaration& FlagDeclaration::required() {
   flag_.required_ = true;
+  return *this;
+}
+
+FlagDeclaration& FlagDeclaration::atLeast(int64_t minimum) {
+  if (flag_.type_ != FlagType::kInt) {
+    declarationBug(fmt::format("flag '--{}': atLeast() needs an int flag", flag_.name_));
+  }
+  return check([minimum](const Flag::Value& value) {
+    int64_t number = std::get<int64_t>(value);
+    if (number < minimum) {
+      return api::invalidArgument("{} is less than the minimum {}", number, minimum);
+    }
+    return api::Status::ok();
+  });
+}
+
+FlagDeclaration& FlagDeclaration::check(std::function<api::Status(const Flag::Value&)> check) {
+  flag_.checks_.push_back(std::move(check));
   return *this;
 }
 
@@ -544,6 +569,9 @@ api::Result<std::vector<std::optional<Staged>>> stageValues(
     }
     api::Result<Flag::Value> value = parseValue(flag.type(), raw);
     if (!value) return value.status().withContext("{}", candidate->label);
+    if (api::Status valid = flag.checkValue(*value); !valid) {
+      return valid.withContext("{}", candidate->label);
+    }
     staged[i] = Staged{std::move(*value), std::move(filePath)};
   }
   return staged;

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -75,6 +76,9 @@ class Flag {
   bool allowsFile() const { return allowFile_; }
   /// True when loading fails unless some source gives this flag a value.
   bool isRequired() const { return required_; }
+  /// Runs the checks declared with FlagDeclaration::atLeast() and check() on `value`; the
+  /// first failure's message (without the flag's name).
+  api::Status checkValue(const Value& value) const;
   /// The default as text; nullopt for an optional string without default.
   const std::optional<std::string>& defaultText() const { return defaultText_; }
 
@@ -112,6 +116,7 @@ class Flag {
   bool secret_ = false;
   bool allowFile_ = false;
   bool required_ = false;
+  std::vector<std::function<api::Status(const Value&)>> checks_;
   FlagSource source_ = FlagSource::kDefault;
   std::string origin_;
   std::string filePath_;
@@ -134,6 +139,14 @@ class FlagDeclaration {
   FlagDeclaration& allowFile();
   /// Makes FlagSet::load() fail with `flag '--name' is required` unless a source sets it.
   FlagDeclaration& required();
+  /// Makes FlagSet::load() refuse a value of this int flag below `minimum`: `flag '--name':
+  /// 0 is less than the minimum 1`. Aborts on a flag of another type (a bug). The default is
+  /// not checked.
+  FlagDeclaration& atLeast(int64_t minimum);
+  /// Makes FlagSet::load() refuse a value `check` fails for; its message follows `flag
+  /// '--name': `. `check` receives the parsed value (the alternative of Flag::Value that is the
+  /// flag's type). The default is not checked.
+  FlagDeclaration& check(std::function<api::Status(const Flag::Value&)> check);
 
  private:
   friend class FlagSet;
@@ -230,7 +243,8 @@ class FlagSet {
   /// (and subcommand) name. Errors (InvalidArgument, naming the flag): `unknown flag '--foo'`,
   /// `flag '--port': '99999' is not a valid port`, `flag '--port' needs a value`, `flag '--x'
   /// is given more than once`, `flag '--work_dir' is required`, an unreadable `file://` or
-  /// config file. A bad value in a source that a higher one overrides is not an error.
+  /// config file, a value refused by FlagDeclaration::atLeast() or check(). A bad value in a source
+  /// that a higher one overrides is not an error.
   [[nodiscard]] api::Result<FlagLoadResult> load(const std::vector<std::string>& args,
                                                  const FlagLoadOptions& options = {});
   /// load() for `main`-style arguments: `argv[0]` is skipped, as the program name.

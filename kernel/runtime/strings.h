@@ -1,7 +1,8 @@
 #pragma once
 
-/// Small string helpers the kernel's parsers share (flags, the modules manifest).
+/// Small string helpers the kernel's parsers share (flags, the modules manifest, HTTP bodies).
 
+#include <string>
 #include <string_view>
 
 namespace tessera::kernel::runtime {
@@ -16,6 +17,23 @@ constexpr std::string_view trim(std::string_view text) {
   if (begin == std::string_view::npos) return {};
   const size_t end = text.find_last_not_of(kWhitespace);
   return text.substr(begin, end - begin + 1);
+}
+
+/// `text` with every byte outside printable ASCII (and the backslash) written `\xNN`, cut after
+/// `limit` bytes with "...": safe to put in a message or a log whatever a client or a file held.
+inline std::string printable(std::string_view text, size_t limit = 200) {
+  constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (size_t i = 0; i < text.size() && i < limit; ++i) {
+    auto byte = static_cast<unsigned char>(text[i]);
+    if (byte >= 0x20 && byte < 0x7f && byte != '\\') {
+      out += static_cast<char>(byte);
+    } else {
+      out += {'\\', 'x', kHex[byte >> 4], kHex[byte & 0xf]};
+    }
+  }
+  if (text.size() > limit) out += "...";
+  return out;
 }
 
 }  // namespace tessera::kernel::runtime

@@ -8,6 +8,9 @@
 #include <fstream>
 #include <sstream>
 
+#include "kernel/cli/common.h"
+#include "kernel/cli/roles.h"
+
 namespace tessera::kernel::runtime {
 namespace {
 
@@ -536,6 +539,63 @@ TEST(FlagSetDeathTest, DeclarationBugsAbort) {
         flags.add("help", &a, "");
       },
       "reserved");
+}
+
+TEST_F(FlagsTest, AtLeastAndCheckRefuseValuesNamingTheFlagAndChangeNothing) {
+  FlagSet flags;
+  int64_t count = 5;
+  std::string colour = "red";
+  flags.add("count", &count, "A count").atLeast(1);
+  flags.add("colour", &colour, "A colour").check([](const Flag::Value& value) {
+    const auto& text = std::get<std::string>(value);
+    if (text == "red" || text == "blue") return api::Status::ok();
+    return api::invalidArgument("'{}' is not red or blue", text);
+  });
+  ASSERT_TRUE(flags.load({"--count=1", "--colour=blue"}).isOk());
+  EXPECT_EQ(count, 1);
+  auto refused = flags.load({"--count=0", "--colour=red"});
+  ASSERT_FALSE(refused.isOk());
+  EXPECT_EQ(refused.status().message(), "flag '--count': 0 is less than the minimum 1");
+  refused = flags.load({"--colour=green"});
+  ASSERT_FALSE(refused.isOk());
+  EXPECT_EQ(refused.status().message(), "flag '--colour': 'green' is not red or blue");
+  EXPECT_EQ(count, 1);  // all or nothing
+  EXPECT_EQ(colour, "blue");
+  EXPECT_DEATH(
+      {
+        FlagSet bad;
+        std::string text;
+        bad.add("text", &text, "").atLeast(1);
+      },
+      "needs an int flag");
+}
+
+// The flags of the real roles: a bad --ip or --max_agent_ping_timeouts is refused by name when
+// the flags are loaded, not later by whatever uses the value.
+TEST(RoleFlagsTest, BadIpAndPingTimeoutsAreRefusedNamingTheFlag) {
+  cli::CommonFlags common;
+  cli::MasterFlags master;
+  FlagSet flags;
+  cli::addCommonFlags(flags, common);
+  cli::addMasterFlags(flags, master);
+  for (const char* ip : {"999.1.1.1", "localhost", "1.2.3", ""}) {
+    SCOPED_TRACE(ip);
+    auto loaded = flags.load({std::string("--ip=") + ip}, {.envPrefixes = {}});
+    ASSERT_FALSE(loaded.isOk());
+    EXPECT_THAT(loaded.status().message(), HasSubstr("flag '--ip'"));
+  }
+  for (const char* timeouts : {"--max_agent_ping_timeouts=0", "--max_slave_ping_timeouts=-3"}) {
+    SCOPED_TRACE(timeouts);
+    auto loaded = flags.load({timeouts}, {.envPrefixes = {}});
+    ASSERT_FALSE(loaded.isOk());
+    EXPECT_THAT(loaded.status().message(), HasSubstr("ping_timeouts'"));
+    EXPECT_THAT(loaded.status().message(), HasSubstr("less than the minimum 1"));
+  }
+  auto loaded = flags.load({"--ip=0.0.0.0", "--max_agent_ping_timeouts=1"}, {.envPrefixes = {}});
+  ASSERT_TRUE(loaded.isOk()) << loaded.status().toString();
+  EXPECT_EQ(common.ip, "0.0.0.0");
+  EXPECT_EQ(master.maxAgentPingTimeouts, 1);
+  EXPECT_TRUE(flags.load({"--ip=::1"}, {.envPrefixes = {}}).isOk());
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 
@@ -124,6 +125,42 @@ TEST(ManifestTest, DefaultManifestIsUsedWithoutFlags) {
   auto none = readManifests({std::nullopt, std::nullopt, dir.path() / "absent.json"}, {});
   ASSERT_TRUE(none);
   EXPECT_TRUE(none->empty());
+}
+
+// Every byte of `text` is printable ASCII: an error message safe for a terminal and for JSON.
+bool printableAscii(const std::string& text) {
+  return std::all_of(text.begin(), text.end(), [](char c) { return c >= 0x20 && c < 0x7f; });
+}
+
+TEST(ManifestTest, ABinaryIsNotValidJsonAndItsBytesAreNotEchoed) {
+  TempDir dir;
+  std::string elf(
+      "\x7f"
+      "ELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00",
+      16);
+  for (int i = 0; i < 4096; ++i) elf += static_cast<char>((i * 131) % 256);
+  dir.write("libx.so", elf);
+  // A small binary, a large one (past the size limit) and one that starts like JSON.
+  std::string large = elf;
+  while (large.size() <= 2 * 1024 * 1024) large += elf;
+  dir.write("large.so", large);
+  dir.write("brace.bin", "{\"libraries\": [\xff\xfe\x00\x01]}");
+  for (const char* name : {"libx.so", "large.so", "brace.bin"}) {
+    SCOPED_TRACE(name);
+    std::string path = (dir.path() / name).string();
+    auto entries = readManifests({path, std::nullopt, ""}, {});
+    ASSERT_FALSE(entries);
+    std::string message = entries.status().message();
+    EXPECT_THAT(message, HasSubstr("'" + path + "'"));
+    EXPECT_THAT(message, HasSubstr("is not valid JSON"));
+    EXPECT_TRUE(printableAscii(message)) << message;
+    EXPECT_LT(message.size(), path.size() + 200) << message;
+  }
+  // Valid UTF-8 text that is malformed JSON: protobuf's quote of it is escaped too.
+  auto text = parseManifest("{\"libraries\": [\x01\"\xc3\xa9\" ", "m.json", "/", {});
+  ASSERT_FALSE(text);
+  EXPECT_THAT(text.status().message(), HasSubstr("'m.json'"));
+  EXPECT_TRUE(printableAscii(text.status().message())) << text.status().message();
 }
 
 }  // namespace

@@ -5,6 +5,8 @@
 
 #include <gmock/gmock.h>
 
+#include <algorithm>
+
 #include "tests/master/master_fixture.h"
 
 namespace tessera::kernel::master::testing {
@@ -755,6 +757,48 @@ TEST_F(MasterTest, OperatorApi) {
   ASSERT_TRUE(redirect.isOk());
   EXPECT_EQ(redirect->status, 307);
   EXPECT_EQ(redirect->header("Location"), fmt::format("//127.0.0.1:{}", httpPort()));
+}
+
+// Issue #20: as Mesos, the operator API takes JSON (or protobuf, which Tessera does not read):
+// any other Content-Type is 415, none at all 400, each with a JSON message; a body that is not
+// JSON says what is wrong in it rather than Poco's bare "JSON Exception".
+TEST_F(MasterTest, OperatorApiRefusesOtherContentTypesAndExplainsBadJson) {
+  startMaster();
+  auto message = [](const net::ClientResponse& response) {
+    Poco::JSON::Parser parser;
+    auto object = parser.parse(response.body).extract<Poco::JSON::Object::Ptr>();
+    return object->optValue<std::string>("message", "");
+  };
+  const std::string health = R"({"type":"GET_HEALTH"})";
+  for (const char* type : {"text/plain", "application/x-www-form-urlencoded", "text/json",
+                           "application/x-protobuf", "application/jsonx"}) {
+    SCOPED_TRACE(type);
+    auto refused = post("/api/v1", health, type);
+    EXPECT_EQ(refused.status, 415) << refused.body;
+    EXPECT_THAT(message(refused), HasSubstr("application/json"));
+  }
+  auto untyped = net::httpRequest("POST", "127.0.0.1", httpPort(), "/api/v1", {}, health, 10s);
+  ASSERT_TRUE(untyped.isOk());
+  EXPECT_EQ(untyped->status, 400) << untyped->body;
+  EXPECT_THAT(message(*untyped), HasSubstr("'Content-Type'"));
+  // Parameters and case do not matter.
+  for (const char* type : {"application/json; charset=utf-8", "Application/JSON"}) {
+    SCOPED_TRACE(type);
+    EXPECT_EQ(post("/api/v1", health, type).status, 200);
+  }
+
+  for (const char* body :
+       {"{oops", "not json", "", "{\"type\":\"GET_HEALTH\"", "[1]", "\xff\xfe"}) {
+    SCOPED_TRACE(body);
+    auto bad = post("/api/v1", body);
+    EXPECT_EQ(bad.status, 400) << bad.body;
+    std::string text = message(bad);
+    EXPECT_THAT(text, HasSubstr("the body is not"));
+    EXPECT_THAT(text, ::testing::Not(::testing::EndsWith("JSON Exception")));
+    EXPECT_TRUE(std::all_of(text.begin(), text.end(), [](char c) { return c >= 0x20 && c < 0x7f; }))
+        << text;
+  }
+  EXPECT_THAT(message(post("/api/v1", "{oops")), HasSubstr("'o'"));
 }
 
 TEST_F(MasterTest, MetricsArePresent) {

@@ -1,6 +1,7 @@
 // Role weights and quota: GET/PUT /weights, GET/POST /quota, DELETE /quota/<role>, kept in the
 // registry across a master restart and applied to the (real DRF) allocator.
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "tests/master/master_fixture.h"
@@ -52,12 +53,14 @@ class PolicyTest : public MasterFixture {
     }
     return result;
   }
-  /// Expects a 400 whose JSON body has a non-empty `message`.
-  void expectBadRequest(const net::ClientResponse& response) {
-    EXPECT_EQ(response.status, 400) << response.body;
+  /// Expects a 400 whose JSON body has a non-empty `message`; returns the message.
+  std::string expectBadRequest(const net::ClientResponse& response, int status = 400) {
+    EXPECT_EQ(response.status, status) << response.body;
     Poco::JSON::Parser parser;
     auto object = parser.parse(response.body).extract<Poco::JSON::Object::Ptr>();
-    EXPECT_FALSE(object->optValue<std::string>("message", "").empty()) << response.body;
+    std::string message = object->optValue<std::string>("message", "");
+    EXPECT_FALSE(message.empty()) << response.body;
+    return message;
   }
 
   static constexpr const char* kWebQuota =
@@ -170,12 +173,126 @@ TEST_F(PolicyTest, WeightsAndQuotaSurviveARestartAndReachTheAllocator) {
   EXPECT_DOUBLE_EQ(offered.flatten().scalar("mem"), 4096.0 - 512.0) << offered.toString();
 }
 
+// Issue #20: what Mesos refuses is refused with a 400 naming the field, and changes nothing.
+TEST_F(PolicyTest, WeightsRefuseBoolsBadRolesAndRepeatsNamingTheField) {
+  startMaster();
+  ASSERT_EQ(request("PUT", "/weights", R"([{"role":"web","weight":2}])").status, 200);
+  const std::map<std::string, double> expected = {{"web", 2}};
+  const std::string longRole(100 * 1024, 'r');
+  struct Case {
+    std::string body;
+    std::string field;  // what the message must name
+  };
+  const Case cases[] = {
+      {R"([{"role":"web","weight":true}])", "'[0].weight'"},
+      {R"([{"role":"ops","weight":1},{"role":"web","weight":false}])", "'[1].weight'"},
+      {R"([{"role":"web","weight":null}])", "'[0].weight'"},
+      {R"([{"role":"web","weight":[2]}])", "'[0].weight'"},
+      {R"([{"role":"we\u0000b","weight":2}])", "'[0].role'"},
+      {R"([{"role":"web\u0007","weight":2}])", "'[0].role'"},
+      {R"([{"role":"web\u007f","weight":2}])", "'[0].role'"},
+      {R"([{"role":"*","weight":2}])", "'[0].role'"},
+      {R"([{"role":"-web","weight":2}])", "'[0].role'"},
+      {R"([{"role":"eng/.","weight":2}])", "'[0].role'"},
+      {R"([{"role":")" + longRole + R"(","weight":2}])", "'[0].role'"},
+      {R"([{"role":"ops","weight":2},{"role":"ops","weight":3}])", "'[1].role'"},
+      {R"([7])", "'[0]'"},
+      {"not json", "not valid JSON"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.body.substr(0, 80));
+    std::string message = expectBadRequest(request("PUT", "/weights", c.body));
+    EXPECT_THAT(message, ::testing::HasSubstr(c.field));
+    EXPECT_LT(message.size(), 400u) << "the message does not echo a long role";
+    EXPECT_EQ(weights(), expected);
+  }
+  // A role of exactly the limit, and one in UTF-8, are fine.
+  const std::string longest(255, 'r');
+  EXPECT_EQ(request("PUT", "/weights", R"([{"role":")" + longest + R"(","weight":3}])").status,
+            200);
+  EXPECT_EQ(request("PUT", "/weights", R"([{"role":"\u00e9quipe","weight":4}])").status, 200);
+  EXPECT_EQ(weights(),
+            (std::map<std::string, double>{{"web", 2}, {longest, 3}, {"\xc3\xa9quipe", 4}}));
+}
+
+TEST_F(PolicyTest, QuotaRefusesARepeatedResourceAndBadRolesNamingTheField) {
+  startMaster();
+  ASSERT_EQ(request("POST", "/quota", kWebQuota).status, 200);
+  const std::map<std::string, std::string> expected = {{"web", "cpus:3;mem:512"}};
+  const std::string cpus = R"({"name":"cpus","type":"SCALAR","scalar":{"value":1}})";
+  auto quota = [&](const std::string& role, const std::string& guarantee) {
+    return R"({"role":")" + role + R"(","guarantee":[)" + guarantee + "]}";
+  };
+  struct Case {
+    std::string body;
+    std::string field;
+  };
+  const Case cases[] = {
+      // Summed today: 2 cpus. Refused, naming the resource and where it is repeated.
+      {quota("ops", cpus + "," + R"({"name":"mem","type":"SCALAR","scalar":{"value":8}},)" + cpus),
+       "'guarantee[2].name': resource 'cpus'"},
+      {quota("o\\u0000ps", cpus), "'role'"},
+      {quota("ops\\n", cpus), "'role'"},
+      {quota("*", cpus), "'role'"},
+      {quota(std::string(100 * 1024, 'q'), cpus), "'role'"},
+      {quota("ops", "7"), "'guarantee[0]'"},
+      {quota("ops", R"({"type":"SCALAR","scalar":{"value":1}})"), "'guarantee[0].name'"},
+      {R"({"role":true,"guarantee":[]})", "'role'"},
+      {R"({"role":"ops","guarantee":{}})", "'guarantee'"},
+      {"{oops", "not valid JSON"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.body.substr(0, 80));
+    std::string message = expectBadRequest(request("POST", "/quota", c.body));
+    EXPECT_THAT(message, ::testing::HasSubstr(c.field));
+    EXPECT_LT(message.size(), 400u);
+    EXPECT_EQ(quotas(), expected);
+  }
+  std::string message = expectBadRequest(request("DELETE", "/quota/*"));
+  EXPECT_THAT(message, ::testing::HasSubstr("'role'"));
+  EXPECT_EQ(quotas(), expected);
+}
+
+// A request whose result would not fit in the registry is the client's to fix: 413 with a
+// message, never the 503 of a registry that cannot be written (which invites a retry).
+TEST_F(PolicyTest, PolicyTooLargeForTheRegistryIs413AndChangesNothing) {
+  startMaster();
+  ASSERT_EQ(request("PUT", "/weights", R"([{"role":"web","weight":2}])").status, 200);
+  ASSERT_EQ(request("POST", "/quota", kWebQuota).status, 200);
+  const std::map<std::string, double> expectedWeights = {{"web", 2}};
+  const std::map<std::string, std::string> expectedQuotas = {{"web", "cpus:3;mem:512"}};
+
+  // 6000 valid roles of 240 bytes: about 1.5 MB, under the server's body limit.
+  std::string weightsBody = "[";
+  for (int i = 0; i < 6000; ++i) {
+    if (i > 0) weightsBody += ",";
+    weightsBody += fmt::format(R"({{"role":"{:0>240}","weight":1}})", i);
+  }
+  weightsBody += "]";
+  auto put = request("PUT", "/weights", weightsBody);
+  std::string message = expectBadRequest(put, 413);
+  EXPECT_THAT(message, ::testing::HasSubstr("weights"));
+  EXPECT_FALSE(put.header("Retry-After").has_value());
+  EXPECT_EQ(weights(), expectedWeights);
+
+  // 2000 scalars with names of 600 bytes: about 1.3 MB of guarantee.
+  std::string guarantee;
+  for (int i = 0; i < 2000; ++i) {
+    if (i > 0) guarantee += ",";
+    guarantee += fmt::format(R"({{"name":"r{:0>600}","type":"SCALAR","scalar":{{"value":1}}}})", i);
+  }
+  message = expectBadRequest(
+      request("POST", "/quota", R"({"role":"ops","guarantee":[)" + guarantee + "]}"), 413);
+  EXPECT_THAT(message, ::testing::HasSubstr("quota"));
+  EXPECT_EQ(quotas(), expectedQuotas);
+}
+
 TEST_F(PolicyTest, WeightsFlagParsing) {
   auto parsed = parseWeightsFlag("web=2,ops=0.5");
   ASSERT_TRUE(parsed.isOk()) << parsed.status().toString();
   EXPECT_EQ(*parsed, (std::map<std::string, double>{{"web", 2}, {"ops", 0.5}}));
   EXPECT_TRUE(parseWeightsFlag("")->empty());
-  for (const char* bad : {"web", "web=", "web=x", "web=0", "web=-1", "a//b=2", "web=2x"}) {
+  for (const char* bad : {"web", "web=", "web=x", "web=0", "web=-1", "a//b=2", "web=2x", "*=2"}) {
     SCOPED_TRACE(bad);
     EXPECT_FALSE(parseWeightsFlag(bad).isOk());
   }

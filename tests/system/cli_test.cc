@@ -230,6 +230,27 @@ TEST(CliTest, BadFlagValueIsNamed) {
   EXPECT_THAT(process->err(), HasSubstr("flag '--port'"));
 }
 
+TEST(CliTest, BadIpAndPingTimeoutsAreRefusedNamingTheFlag) {
+  auto ip = runToEnd({"local", "--ip=999.1.1.1"});
+  EXPECT_EQ(ip->exitCode(), 1);
+  EXPECT_THAT(ip->err(), HasSubstr("flag '--ip': '999.1.1.1' is not an IP address"));
+  auto timeouts = runToEnd({"local", "--max_agent_ping_timeouts=0"});
+  EXPECT_EQ(timeouts->exitCode(), 1);
+  EXPECT_THAT(timeouts->err(), HasSubstr("flag '--max_agent_ping_timeouts': 0 is less than"));
+}
+
+TEST(CliTest, ModulesPointingAtABinaryIsNotValidJsonAndEchoesNoBinary) {
+  auto process = runToEnd({"modules", "--modules=" + tesseraBinary().string()});
+  EXPECT_EQ(process->exitCode(), 1);
+  std::string err = process->err();
+  EXPECT_THAT(err, HasSubstr("modules manifest '" + tesseraBinary().string() + "'"));
+  EXPECT_THAT(err, HasSubstr("is not valid JSON"));
+  EXPECT_TRUE(std::all_of(err.begin(), err.end(), [](char c) {
+    return c == '\n' || (c >= 0x20 && c < 0x7f);
+  })) << err;
+  EXPECT_LT(err.size(), 1000u);
+}
+
 TEST(CliTest, UnknownCommandShowsUsage) {
   auto process = runToEnd({"frobnicate"});
   EXPECT_EQ(process->exitCode(), 2);
