@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <cstdint>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <optional>
@@ -49,14 +50,20 @@ void declare(FlagSet& flags, Values& v) {
   flags.add("zk", &v.zk, "an optional string").secret();
 }
 
-// The config directory, one per process, emptied for every input.
+// The config directory, one per process, emptied for every input and removed at exit (never
+// destroyed, so that the exit handler can still name it).
 const fs::path& configDir() {
-  static const fs::path dir = [] {
-    fs::path path = fs::temp_directory_path() / ("tessera-flags-fuzz-" + std::to_string(getpid()));
-    fs::create_directories(path);
+  static const fs::path* dir = [] {
+    auto* path = new fs::path(fs::temp_directory_path() /
+                              ("tessera-flags-fuzz-" + std::to_string(getpid())));
+    fs::create_directories(*path);
+    std::atexit([] {
+      std::error_code ec;
+      fs::remove_all(configDir(), ec);
+    });
     return path;
   }();
-  return dir;
+  return *dir;
 }
 
 }  // namespace
