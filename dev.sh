@@ -8,6 +8,8 @@
 #   ./dev.sh format [--check]           clang-format the tree (or check it)
 #   ./dev.sh layers                     check that includes follow the layers (docs/architecture.md)
 #   ./dev.sh tidy [files...]            clang-tidy the given files (default: changed vs origin/main)
+#   ./dev.sh fuzz [target|all] [secs]   build the libFuzzer targets (clang) and run one or all of
+#                                       them for secs seconds each (default 20); fuzz/README.md
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -20,6 +22,7 @@ PACKAGES=(
   libpoco-dev libspdlog-dev libfmt-dev
   libzookeeper-mt-dev libhowardhinnant-date-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  clang-14 libclang-rt-14-dev
   zookeeper docker.io busybox-static
 )
 
@@ -105,6 +108,42 @@ tidy() {
   (cd "$ROOT" && clang-tidy -p build --quiet "${files[@]}")
 }
 
+# The fuzzers (fuzz/README.md): a clang build of only the fuzz targets in build-fuzz/, then each
+# target for `seconds` on a scratch copy of its seed corpus (the repository is never written).
+# Fails on the first target that crashes, naming the reproducer.
+fuzz() {
+  local target="${1:-all}" seconds="${2:-20}" dir="$ROOT/build-fuzz"
+  [ -n "$target" ] || target=all
+  log "building the fuzz targets in $dir"
+  CC=clang-14 CXX=clang++-14 cmake -S "$ROOT" -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=Fuzz \
+    -DTESSERA_FUZZ=ON >/dev/null
+  ninja -C "$dir" fuzz_targets
+  local targets=()
+  if [ "$target" = all ]; then
+    for seeds in "$ROOT"/fuzz/corpus/*/; do targets+=("$(basename "$seeds")"); done
+  else
+    targets=("$target")
+  fi
+  local name
+  for name in "${targets[@]}"; do
+    local bin="$dir/bin/${name}_fuzz" corpus="$dir/corpus/$name" artifacts="$dir/artifacts/$name"
+    [ -x "$bin" ] || { log "no fuzz target '$name' (see fuzz/README.md)"; return 1; }
+    rm -rf "$artifacts"; mkdir -p "$corpus" "$artifacts"
+    cp -n "$ROOT/fuzz/corpus/$name"/* "$corpus"/ 2>/dev/null || true
+    log "fuzzing $name for ${seconds}s"
+    if ! "$bin" -max_total_time="$seconds" -max_len=65536 -timeout=10 -rss_limit_mb=2048 \
+        -print_final_stats=1 -artifact_prefix="$artifacts/" "$corpus" \
+        >"$dir/$name.log" 2>&1; then
+      tail -n 40 "$dir/$name.log" >&2
+      log "fuzz target '$name' failed; reproducers: $(ls "$artifacts"/* 2>/dev/null | tr '\n' ' ')"
+      log "reproduce with: $bin <reproducer>"
+      return 1
+    fi
+    grep -E '^stat::number_of_executed_units|^stat::peak_rss_mb' "$dir/$name.log" |
+      tr -s ' \n' ' ' | sed "s/^/==> $name: /;s/ *$/\n/" >&2
+  done
+}
+
 cmd="${1:-}"; shift || true
 case "$cmd" in
   up)
@@ -119,6 +158,7 @@ case "$cmd" in
   format) format "${1:-}" ;;
   layers) layers ;;
   tidy) tidy "$@" ;;
+  fuzz) deps; fuzz "$@" ;;
   *)
     sed -n '2,/^[^#]/{/^#/p}' "$0" | sed 's/^# \{0,1\}//'
     exit 2

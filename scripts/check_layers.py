@@ -8,8 +8,8 @@ The rules:
   - kernel/<a> includes kernel/<b> only if <b> is <a> itself or sits on a lower layer (LAYERS);
   - kernel/<a> includes kernel/<b> only if kernel/CMakeLists.txt declares that dependency, and
     every kernel dependency it declares is used by an include;
-  - production code never includes tests/ or bench/.
-tests/ and bench/ are exempt. Standard library only: runs on a fresh Debian 12 in well under 1s.
+  - production code never includes tests/, bench/ or fuzz/.
+tests/, bench/ and fuzz/ are exempt. Standard library only: runs on a fresh Debian 12 in well under 1s.
 
 Usage: scripts/check_layers.py [ROOT]   (exit 0: clean; 1: violations, one per line)
 """
@@ -95,7 +95,7 @@ def check(root):
         top, name = component(path)
         for number, line, target in includes(root, path):
             target_top, target_name = component(target)
-            if target_top in ("tests", "bench"):
+            if target_top in ("tests", "bench", "fuzz"):
                 bad(path, number, line, f"production code may not include {target_top}/")
             elif top == "module_api":
                 if target_top in ("kernel", "modules"):

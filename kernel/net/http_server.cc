@@ -16,6 +16,7 @@
 #include <optional>
 #include <sstream>
 
+#include "kernel/net/http_parse.h"
 #include "kernel/runtime/logging.h"
 #include "kernel/runtime/metrics.h"
 #include "kernel/runtime/strings.h"
@@ -149,30 +150,6 @@ class Session;
 // Bytes of pipelined input a session buffers while its handler runs; beyond this it stops
 // reading (and so stops noticing a closed connection) until the handler answers.
 constexpr size_t kMaxBufferedWhileHandling = 64 * 1024;
-
-std::string percentDecode(std::string_view in) {
-  auto hex = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-  };
-  std::string out;
-  out.reserve(in.size());
-  for (size_t i = 0; i < in.size(); ++i) {
-    if (in[i] == '%' && i + 2 < in.size()) {
-      int hi = hex(in[i + 1]);
-      int lo = hex(in[i + 2]);
-      if (hi >= 0 && lo >= 0) {
-        out += static_cast<char>(hi * 16 + lo);
-        i += 2;
-        continue;
-      }
-    }
-    out += in[i];
-  }
-  return out;
-}
 
 }  // namespace
 
@@ -338,54 +315,6 @@ class Session : public std::enable_shared_from_this<Session> {
       return;
     }
     readBody();
-  }
-
-  // RFC 9112 §6: the only transfer coding served is `chunked`, and it must come last; a request
-  // carrying Transfer-Encoding with Content-Length, or several differing Content-Lengths, is
-  // refused. Returns the answer for a refused request.
-  static std::optional<api::HttpResponse> checkFraming(
-      const http::request<http::string_body>& request) {
-    std::vector<std::string> codings;
-    const auto encodings = request.equal_range(http::field::transfer_encoding);
-    for (auto field = encodings.first; field != encodings.second; ++field) {
-      const std::string_view value(field->value().data(), field->value().size());
-      size_t start = 0;
-      while (start <= value.size()) {
-        size_t comma = value.find(',', start);
-        if (comma == std::string_view::npos) comma = value.size();
-        std::string coding(runtime::trim(value.substr(start, comma - start)));
-        std::transform(coding.begin(), coding.end(), coding.begin(),
-                       [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-        if (!coding.empty()) codings.push_back(std::move(coding));
-        start = comma + 1;
-      }
-    }
-    std::optional<std::string_view> contentLength;
-    const auto lengths = request.equal_range(http::field::content_length);
-    for (auto field = lengths.first; field != lengths.second; ++field) {
-      const std::string_view value(field->value().data(), field->value().size());
-      if (contentLength && *contentLength != value) {
-        return api::HttpResponse::error(400, "the request has differing Content-Length fields");
-      }
-      contentLength = value;
-    }
-    if (request.count(http::field::transfer_encoding) == 0) return std::nullopt;
-    if (contentLength) {
-      return api::HttpResponse::error(400,
-                                      "the request has both Transfer-Encoding and Content-Length");
-    }
-    if (codings.empty() || codings.back() != "chunked") {
-      return api::HttpResponse::error(
-          400, "the request's Transfer-Encoding does not end with 'chunked'");
-    }
-    for (size_t i = 0; i + 1 < codings.size(); ++i) {
-      if (codings[i] == "chunked") {
-        return api::HttpResponse::error(400, "the request is chunked more than once");
-      }
-      return api::HttpResponse::error(
-          501, fmt::format("transfer coding '{}' is not implemented", codings[i]));
-    }
-    return std::nullopt;
   }
 
   void readBody() {

@@ -451,6 +451,37 @@ TEST(ResourcesTest, ForEachScalarVisitsScalarEntriesInOrder) {
                       {"cpus", 1000}, {"cpus", 500}, {"mem", 2000}}));
 }
 
+// Found by fuzz/resources_fuzz.cc: a name of bytes that are no UTF-8 parsed, and then toJson()
+// wrote JSON that no parser (ours included) reads. Every string a resource carries ends up in
+// JSON (/state, offers), so one that is not UTF-8 is refused where it comes in, in either form.
+TEST(ResourcesTest, RefusesStringsThatAreNotUtf8) {
+  auto refusedAsNotUtf8 = [](std::string_view text) {
+    return parseError(text).find("not valid UTF-8") != std::string::npos;
+  };
+  EXPECT_TRUE(
+      refusedAsNotUtf8("\xfe\xff\xff\xf2"
+                       "cpus:1"));                          // the fuzzer's input
+  EXPECT_TRUE(refusedAsNotUtf8("cpus(web\xc3):1"));         // truncated sequence in a role
+  EXPECT_TRUE(refusedAsNotUtf8("cpus(eng,al\xe2\x82):1"));  // ... in a principal
+  EXPECT_TRUE(refusedAsNotUtf8("zones:{a,\xed\xa0\x80}"));  // a surrogate in a set item
+  EXPECT_TRUE(refusedAsNotUtf8("cpu\xc0\xafs:1"));          // an overlong '/' in a name
+  EXPECT_FALSE(validateRole("web\xff").isOk());
+
+  v1::Resource resource;
+  resource.set_name("mem\x80");
+  resource.set_type(v1::Value::SCALAR);
+  resource.mutable_scalar()->set_value(1);
+  google::protobuf::RepeatedPtrField<v1::Resource> list;
+  *list.Add() = resource;
+  EXPECT_FALSE(Resources::fromProto(list).isOk());
+
+  // Valid multi-byte UTF-8 is still a name, role, principal and set item like any other, and
+  // its JSON reads back.
+  Resources r =
+      parsed("caf\xc3\xa9(\xe6\x97\xa5\xe6\x9c\xac,\xf0\x9f\x98\x80):1;zones:{\xc3\xa9t\xc3\xa9}");
+  EXPECT_EQ(parsed(r.toJson()), r);
+}
+
 TEST(ResourcesTest, OfScalarBuildsOneUnreservedScalar) {
   EXPECT_EQ(Resources::ofScalar("cpus", 1500), parsed("cpus:1.5"));
   EXPECT_TRUE(Resources::ofScalar("cpus", 0).empty());
