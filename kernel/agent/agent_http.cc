@@ -68,16 +68,31 @@ api::Status AgentCore::addRoutes() {
       {"/files/browse.json", files(&filesBrowse)},
       {"/files/read", files(&filesRead)},
       {"/files/read.json", files(&filesRead)},
-      {"/files/download", files(&filesDownload)},
-      {"/files/download.json", files(&filesDownload)},
       {"/files/debug",
        [](AgentCore& self, const api::HttpRequest&, const api::HttpResponder& respond) {
          respond(api::HttpResponse::json(200, self.debugJson()));
        }},
   };
+  // Downloads stream: the file goes out a chunk at a time, never whole in memory.
+  auto download = [weak, keep](const api::HttpRequest& request,
+                               std::shared_ptr<net::HttpStream> stream) {
+    auto self = weak.lock();
+    if (!self || self->stopped_) {
+      auto response = http::errorResponse(api::unavailable("the agent is stopping"));
+      stream->startSized(response.status, response.contentType, response.body.size());
+      stream->write(std::move(response.body));
+      stream->end();
+      return;
+    }
+    filesDownload(self->sandboxRoot(), keep, request, std::move(stream));
+  };
   for (const auto& prefix : prefixes) {
     for (const auto& [path, fn] : routes) {
       auto added = services_.router->addRoute("GET", prefix + path, strand_.get(), handler(fn));
+      if (!added) return added.withContext("adding the agent's route '{}{}'", prefix, path);
+    }
+    for (const char* path : {"/files/download", "/files/download.json"}) {
+      auto added = services_.router->addStreamRoute("GET", prefix + path, strand_.get(), download);
       if (!added) return added.withContext("adding the agent's route '{}{}'", prefix, path);
     }
   }

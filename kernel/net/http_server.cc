@@ -15,6 +15,7 @@
 #include <limits>
 #include <optional>
 #include <sstream>
+#include <utility>
 
 #include "kernel/net/http_parse.h"
 #include "kernel/runtime/logging.h"
@@ -210,7 +211,10 @@ class SessionStream final : public HttpStream {
 
   void start(int status, std::string contentType,
              std::vector<std::pair<std::string, std::string>> headers) override;
+  void startSized(int status, std::string contentType, uint64_t length,
+                  std::vector<std::pair<std::string, std::string>> headers) override;
   bool write(std::string data) override;
+  void whenWritten(std::function<void()> fn) override;
   void end() override;
   bool open() const override { return !closed_.load() && !ended_.load(); }
   void onClose(std::function<void()> fn) override {
@@ -517,6 +521,7 @@ class Session : public std::enable_shared_from_this<Session> {
     if (closing_) return;
     closing_ = true;
     heldWhileHandling_.reset();
+    written_.clear();
     if (auto stream = activeStream_.lock()) stream->markClosed();
     beast::error_code ignored;
     stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
@@ -525,18 +530,25 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // Streaming: the head and chunks go out in order through out_.
  public:
+  // `length` set: a Content-Length body written unframed (startSized), else chunked.
   void streamStart(uint64_t generation, int status, std::string contentType,
-                   std::vector<std::pair<std::string, std::string>> headers) {
+                   std::vector<std::pair<std::string, std::string>> headers,
+                   std::optional<uint64_t> length = std::nullopt) {
     if (closing_ || !awaitingHandler_ || generation != generation_) return;
     awaitingHandler_ = false;
     streaming_ = true;
+    sized_ = length.has_value();
     http::response<http::empty_body> head;
     head.version(version_);
     head.result(static_cast<unsigned>(status));
     head.set(http::field::server, "Tessera");
     if (!contentType.empty()) head.set(http::field::content_type, contentType);
     for (auto& [name, value] : headers) head.insert(name, value);
-    head.chunked(true);
+    if (length) {
+      head.content_length(*length);
+    } else {
+      head.chunked(true);
+    }
     head.keep_alive(false);
     std::ostringstream out;
     out << head.base();
@@ -546,13 +558,20 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void streamWrite(uint64_t generation, std::string data) {
     if (closing_ || !streaming_ || ending_ || generation != generation_) return;
-    enqueue(fmt::format("{:x}\r\n", data.size()) + data + "\r\n");
+    enqueue(sized_ ? std::move(data) : fmt::format("{:x}\r\n", data.size()) + data + "\r\n");
+  }
+
+  void streamWhenWritten(uint64_t generation, std::function<void()> fn) {
+    if (closing_ || generation != generation_) return;
+    if (!outWriting_ && out_.empty()) return fn();
+    written_.push_back(std::move(fn));
   }
 
   void streamEnd(uint64_t generation) {
     if (closing_ || !streaming_ || ending_ || generation != generation_) return;
     ending_ = true;
-    enqueue("0\r\n\r\n");
+    // An empty write still completes, and the connection closes after it.
+    enqueue(sized_ ? std::string() : std::string("0\r\n\r\n"));
   }
 
   void deliverFromStream(uint64_t generation, api::HttpResponse response) {
@@ -576,7 +595,9 @@ class Session : public std::enable_shared_from_this<Session> {
                         if (ec) return self->close();
                         self->out_.pop_front();
                         if (!self->out_.empty()) return self->pump();
-                        if (self->ending_) self->close();
+                        if (self->ending_) return self->close();
+                        auto written = std::exchange(self->written_, {});
+                        for (auto& fn : written) fn();
                       });
   }
 
@@ -584,6 +605,8 @@ class Session : public std::enable_shared_from_this<Session> {
   bool outWriting_ = false;
   bool streaming_ = false;
   bool ending_ = false;
+  bool sized_ = false;
+  std::vector<std::function<void()>> written_;  // whenWritten() callbacks waiting for out_
   std::weak_ptr<SessionStream> activeStream_;
 
   std::shared_ptr<HttpServer::State> state_;
@@ -627,6 +650,21 @@ void SessionStream::start(int status, std::string contentType,
   onSession([generation = generation_, status, contentType = std::move(contentType),
              headers = std::move(headers)](Session& session) mutable {
     session.streamStart(generation, status, std::move(contentType), std::move(headers));
+  });
+}
+
+void SessionStream::startSized(int status, std::string contentType, uint64_t length,
+                               std::vector<std::pair<std::string, std::string>> headers) {
+  if (started_.exchange(true)) return;
+  onSession([generation = generation_, status, contentType = std::move(contentType), length,
+             headers = std::move(headers)](Session& session) mutable {
+    session.streamStart(generation, status, std::move(contentType), std::move(headers), length);
+  });
+}
+
+void SessionStream::whenWritten(std::function<void()> fn) {
+  onSession([generation = generation_, fn = std::move(fn)](Session& session) mutable {
+    session.streamWhenWritten(generation, std::move(fn));
   });
 }
 

@@ -32,8 +32,18 @@ class HttpStream {
   /// Call once, before write(); later calls are ignored.
   virtual void start(int status, std::string contentType,
                      std::vector<std::pair<std::string, std::string>> headers = {}) = 0;
+  /// Like start(), but the head announces `Content-Length: length` and no chunked encoding:
+  /// the body goes out exactly as written. Write `length` bytes in total, then end(); ending
+  /// short closes the connection, which the client sees as a truncated body. For a file
+  /// download whose size is known up front.
+  virtual void startSized(int status, std::string contentType, uint64_t length,
+                          std::vector<std::pair<std::string, std::string>> headers = {}) = 0;
   /// Queues `data` as one chunk (empty data is skipped). False once the stream is closed.
   virtual bool write(std::string data) = 0;
+  /// Calls `fn` once, on the connection's strand, when everything written so far has gone
+  /// to the socket; drops `fn` instead if the connection closes first. Lets a producer keep
+  /// at most one chunk queued, so its memory stays bounded whatever the client's pace.
+  virtual void whenWritten(std::function<void()> fn) = 0;
   /// Ends the body and closes the connection. Idempotent.
   virtual void end() = 0;
   /// False once the client went away, the server stopped or end() was called.

@@ -117,17 +117,16 @@ TEST(AgentFilesTest, ResolvesOnlyInsideTheSandboxes) {
   fs::create_directories(root / "a");
   std::ofstream(root / "a" / "stdout") << "hello";
   fs::create_symlink("/etc", root / "a" / "etc");
-  EXPECT_TRUE(resolveSandboxPath(root, (root / "a" / "stdout").string()));
-  EXPECT_EQ(resolveSandboxPath(root, (root / "a" / ".." / "a" / "stdout").string()).status().code(),
+  EXPECT_TRUE(openSandboxPath(root, (root / "a" / "stdout").string()));
+  EXPECT_EQ(openSandboxPath(root, (root / "a" / ".." / "a" / "stdout").string()).status().code(),
             api::StatusCode::kPermissionDenied);
-  EXPECT_EQ(resolveSandboxPath(root, "/etc/passwd").status().code(),
+  EXPECT_EQ(openSandboxPath(root, "/etc/passwd").status().code(),
             api::StatusCode::kPermissionDenied);
-  EXPECT_EQ(resolveSandboxPath(root, (root / "a" / "etc" / "passwd").string()).status().code(),
+  EXPECT_EQ(openSandboxPath(root, (root / "a" / "etc" / "passwd").string()).status().code(),
             api::StatusCode::kPermissionDenied);
-  EXPECT_EQ(resolveSandboxPath(root, (root / "a" / "nope").string()).status().code(),
+  EXPECT_EQ(openSandboxPath(root, (root / "a" / "nope").string()).status().code(),
             api::StatusCode::kNotFound);
-  EXPECT_EQ(resolveSandboxPath(root, "a/stdout").status().code(),
-            api::StatusCode::kInvalidArgument);
+  EXPECT_EQ(openSandboxPath(root, "a/stdout").status().code(), api::StatusCode::kInvalidArgument);
 }
 
 // ---- a fake master --------------------------------------------------------------------------
