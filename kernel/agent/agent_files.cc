@@ -73,16 +73,53 @@ std::optional<std::string> below(const fs::path& path, const fs::path& root) {
 // The kernel resolves `relative` beneath `rootFd`: escaping through `..` or a symlink (any
 // absolute one included) fails with EXDEV, a /proc magic link with ELOOP. The walk and the
 // open are one step, so there is no gap between checking a path and opening it.
-int openBeneath(int rootFd, const std::string& relative) {
+int openBeneath(int rootFd, const std::string& relative, uint64_t flags = O_RDONLY,
+                uint64_t resolve = 0) {
   struct open_how how {};
-  how.flags = O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC;
-  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+  // openat2 refuses O_PATH with any flag but O_DIRECTORY, O_NOFOLLOW and O_CLOEXEC.
+  how.flags = flags | O_CLOEXEC | ((flags & O_PATH) != 0 ? 0 : O_NONBLOCK | O_NOCTTY);
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS | resolve;
   // EAGAIN: a concurrent rename made the kernel unsure a `..` stayed beneath; it asks us to
   // retry.
   for (int attempt = 0;; ++attempt) {
     long fd = ::syscall(SYS_openat2, rootFd, relative.c_str(), &how, sizeof(how));
     if (fd >= 0 || errno != EAGAIN || attempt == 16) return static_cast<int>(fd);
   }
+}
+
+// Below the root, a sandbox is `<agent>/frameworks/<framework>/executors/<executor>/runs/
+// <container>`: these components are the agent's own directories.
+constexpr size_t kSandboxDepth = 7;
+
+// Opens `relative` (below the sandboxes' root) confined to the one sandbox it names: the
+// agent's directories down to the sandbox are walked with no symlink allowed, and what lies
+// inside the sandbox is resolved beneath the sandbox, so one task's symlink cannot reach
+// another task's files. `inAgentDirs` says whether a failure came from the agent's part.
+int openInItsSandbox(int rootFd, const std::string& relative, bool& inAgentDirs) {
+  std::vector<std::string> parts;
+  for (size_t begin = 0; begin <= relative.size();) {
+    size_t end = std::min(relative.find('/', begin), relative.size());
+    parts.push_back(relative.substr(begin, end - begin));
+    begin = end + 1;
+  }
+  auto join = [&](size_t from, size_t to) {
+    std::string out;
+    for (size_t i = from; i < to; ++i) out += (i > from ? "/" : "") + parts[i];
+    return out;
+  };
+  inAgentDirs = true;
+  if (parts.size() <= kSandboxDepth) {
+    return openBeneath(rootFd, relative, O_RDONLY, RESOLVE_NO_SYMLINKS);
+  }
+  const int sandboxFd =
+      openBeneath(rootFd, join(0, kSandboxDepth), O_PATH | O_DIRECTORY, RESOLVE_NO_SYMLINKS);
+  if (sandboxFd < 0) return -1;
+  inAgentDirs = false;
+  const int fd = openBeneath(sandboxFd, join(kSandboxDepth, parts.size()));
+  const int openError = errno;
+  ::close(sandboxFd);
+  errno = openError;
+  return fd;
 }
 
 // Keeps `value` from closing the quoted filename of a Content-Disposition header or
@@ -187,10 +224,13 @@ api::Result<SandboxFile> openSandboxPath(const fs::path& root, std::string_view 
     return api::unavailable("cannot open the sandboxes' root '{}': {}", base.string(),
                             std::strerror(errno));
   }
-  const int fd = openBeneath(rootFd, *relative);
+  bool inAgentDirs = true;
+  const int fd = openInItsSandbox(rootFd, *relative, inAgentDirs);
   const int openError = errno;
   ::close(rootFd);
   if (fd < 0) {
+    // A symlink among the agent's own directories is not the agent's: refused like a way out.
+    if (inAgentDirs && openError == ELOOP) return outside(requested);
     switch (openError) {
       case EXDEV:
         return outside(requested);

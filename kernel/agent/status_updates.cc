@@ -7,6 +7,7 @@
 #include <algorithm>
 
 #include "kernel/agent/agent_core.h"
+#include "tessera/api/json.h"
 #include "tessera/api/task_state.h"
 
 namespace tessera::kernel::agent {
@@ -25,7 +26,9 @@ void AgentCore::enqueueUpdate(const TaskPtr& task, v1::TaskState state, std::str
   v1::TaskStatus status;
   status.mutable_task_id()->set_value(task->taskId);
   status.set_state(state);
-  if (!message.empty()) status.set_message(std::move(message));
+  // Messages quote what containers and the filesystem said; the master refuses an update whose
+  // strings are not UTF-8 (#20), and the agent would retry it for ever.
+  if (!message.empty()) status.set_message(api::toValidUtf8(message));
   status.set_source(source);
   if (reason) status.set_reason(*reason);
   *status.mutable_agent_id() = info_.id();
@@ -85,7 +88,7 @@ void AgentCore::sendUnreliable(const std::string& frameworkId, const std::string
   auto* status = update->mutable_status();
   status->mutable_task_id()->set_value(taskId);
   status->set_state(state);
-  status->set_message(std::move(message));
+  status->set_message(api::toValidUtf8(message));
   status->set_reason(reason);
   status->set_source(v1::TaskStatus::SOURCE_AGENT);
   *status->mutable_agent_id() = info_.id();

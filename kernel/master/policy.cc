@@ -21,6 +21,7 @@
 #include "kernel/master/master_core.h"
 #include "kernel/master/master_util.h"
 #include "kernel/runtime/strings.h"
+#include "tessera/api/json.h"
 
 namespace tessera::kernel::master {
 
@@ -45,28 +46,6 @@ std::string stringify(const T& value) {
   return out.str();
 }
 
-/// Length of the UTF-8 sequence starting at `text[i]`, or 0 if it is not a valid one (overlong
-/// forms, surrogates and code points above U+10FFFF included).
-size_t utf8Sequence(std::string_view text, size_t i) {
-  auto at = [&](size_t k) { return static_cast<unsigned char>(text[k]); };
-  unsigned char lead = at(i);
-  if (lead < 0x80) return 1;
-  size_t length = lead >= 0xc2 && lead <= 0xdf   ? 2
-                  : lead >= 0xe0 && lead <= 0xef ? 3
-                  : lead >= 0xf0 && lead <= 0xf4 ? 4
-                                                 : 0;
-  if (length == 0 || i + length > text.size()) return 0;
-  for (size_t k = 1; k < length; ++k) {
-    if ((at(i + k) & 0xc0) != 0x80) return 0;
-  }
-  unsigned char second = at(i + 1);
-  if ((lead == 0xe0 && second < 0xa0) || (lead == 0xed && second > 0x9f) ||
-      (lead == 0xf0 && second < 0x90) || (lead == 0xf4 && second > 0x8f)) {
-    return 0;
-  }
-  return length;
-}
-
 /// Where a weight or quota comes from: a request (or --weights) is held to every rule; what the
 /// registry holds was accepted once and is read back as long as Mesos's own rules allow it, so
 /// that a rule added later does not stop a master from starting.
@@ -89,18 +68,16 @@ api::Status checkPolicyRole(std::string_view role, std::string_view field,
     return api::invalidArgument("'{}': a role of {} bytes is longer than the limit of {}", field,
                                 role.size(), kMaxRoleBytes);
   }
-  for (size_t i = 0; i < role.size();) {
-    size_t length = utf8Sequence(role, i);
-    if (length == 0) {
-      return api::invalidArgument("'{}': role '{}' is not valid UTF-8 (byte {})", field,
-                                  runtime::printable(role, 80), i);
-    }
+  if (size_t bad = api::findInvalidUtf8(role); bad != std::string_view::npos) {
+    return api::invalidArgument("'{}': role '{}' is not valid UTF-8 (byte {})", field,
+                                runtime::printable(role, 80), bad);
+  }
+  for (size_t i = 0; i < role.size(); ++i) {
     auto byte = static_cast<unsigned char>(role[i]);
-    if (length == 1 && (byte < 0x20 || byte == 0x7f)) {
+    if (byte < 0x20 || byte == 0x7f) {
       return api::invalidArgument("'{}': role '{}' contains a control character (byte {})", field,
                                   runtime::printable(role, 80), i);
     }
-    i += length;
   }
   if (role == "*") {
     return api::invalidArgument("'{}': the default role '*' cannot be given a weight or quota",

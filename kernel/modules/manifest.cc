@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "kernel/runtime/strings.h"
+#include "tessera/api/json.h"
 #include "tessera/v1/messages.pb.h"
 
 namespace tessera::kernel::modules {
@@ -24,29 +25,9 @@ constexpr size_t kMaxManifestBytes = 1024 * 1024;
 /// The offset of the first byte that is not valid UTF-8 (or is NUL, which no JSON text holds
 /// outside a string, and no manifest inside one); nullopt if there is none.
 std::optional<size_t> firstNonTextByte(std::string_view text) {
-  auto at = [&](size_t k) { return static_cast<unsigned char>(text[k]); };
-  for (size_t i = 0; i < text.size();) {
-    unsigned char lead = at(i);
-    if (lead == 0) return i;
-    size_t length = lead < 0x80                    ? 1
-                    : lead >= 0xc2 && lead <= 0xdf ? 2
-                    : lead >= 0xe0 && lead <= 0xef ? 3
-                    : lead >= 0xf0 && lead <= 0xf4 ? 4
-                                                   : 0;
-    if (length == 0 || i + length > text.size()) return i;
-    for (size_t k = 1; k < length; ++k) {
-      if ((at(i + k) & 0xc0) != 0x80) return i;
-    }
-    if (length > 2) {
-      unsigned char second = at(i + 1);
-      if ((lead == 0xe0 && second < 0xa0) || (lead == 0xed && second > 0x9f) ||
-          (lead == 0xf0 && second < 0x90) || (lead == 0xf4 && second > 0x8f)) {
-        return i;
-      }
-    }
-    i += length;
-  }
-  return std::nullopt;
+  const size_t bad = std::min(api::findInvalidUtf8(text), text.find('\0'));
+  if (bad == std::string_view::npos) return std::nullopt;
+  return bad;
 }
 
 /// The error for a manifest that is not text at all (a binary named by mistake), refused before

@@ -32,42 +32,6 @@ bool hasSpace(std::string_view text) {
   return text.find_first_of(kSpaces) != std::string_view::npos;
 }
 
-// Well-formed UTF-8 (RFC 3629: no overlong forms, surrogates or code points above U+10FFFF).
-// Names, roles, principals and set items are written into JSON, which holds only UTF-8.
-bool isUtf8(std::string_view text) {
-  size_t i = 0;
-  while (i < text.size()) {
-    auto byte = static_cast<unsigned char>(text[i]);
-    if (byte < 0x80) {
-      ++i;
-      continue;
-    }
-    size_t length = 0;
-    unsigned char low = 0x80;  // the valid range of the second byte
-    unsigned char high = 0xBF;
-    if (byte >= 0xC2 && byte <= 0xDF) {
-      length = 2;
-    } else if (byte >= 0xE0 && byte <= 0xEF) {
-      length = 3;
-      if (byte == 0xE0) low = 0xA0;   // overlong
-      if (byte == 0xED) high = 0x9F;  // surrogates
-    } else if (byte >= 0xF0 && byte <= 0xF4) {
-      length = 4;
-      if (byte == 0xF0) low = 0x90;   // overlong
-      if (byte == 0xF4) high = 0x8F;  // above U+10FFFF
-    } else {
-      return false;
-    }
-    if (text.size() - i < length) return false;
-    for (size_t k = 1; k < length; ++k) {
-      auto next = static_cast<unsigned char>(text[i + k]);
-      if (next < (k == 1 ? low : 0x80) || next > (k == 1 ? high : 0xBF)) return false;
-    }
-    i += length;
-  }
-  return true;
-}
-
 std::vector<std::string_view> split(std::string_view text, char separator) {
   std::vector<std::string_view> parts;
   size_t start = 0;
@@ -243,7 +207,7 @@ constexpr std::string_view kReservedChars = "*,;:()[]{}";
 
 Status checkName(std::string_view name) {
   if (name.empty()) return invalidArgument("empty name");
-  if (!isUtf8(name)) return invalidArgument("a name is not valid UTF-8");
+  if (!isValidUtf8(name)) return invalidArgument("a name is not valid UTF-8");
   if (hasSpace(name) || name.find_first_of(kReservedChars) != std::string_view::npos) {
     return invalidArgument("name '{}' contains whitespace or one of '{}'", name, kReservedChars);
   }
@@ -255,7 +219,7 @@ Status checkReservations(const std::vector<Reservation>& reservations) {
     const Reservation& reservation = reservations[i];
     if (reservation.role == "*") return invalidArgument("role '*' cannot be reserved");
     if (Status status = validateRole(reservation.role); !status) return status;
-    if (!isUtf8(reservation.principal)) {
+    if (!isValidUtf8(reservation.principal)) {
       return invalidArgument("the principal of a reservation for role '{}' is not valid UTF-8",
                              reservation.role);
     }
@@ -287,7 +251,7 @@ Status finishEntry(Entry& entry) {
     case ResourceType::kSet:
       for (const std::string& item : entry.items) {
         if (item.empty()) return invalidArgument("empty set item");
-        if (!isUtf8(item)) return invalidArgument("a set item is not valid UTF-8");
+        if (!isValidUtf8(item)) return invalidArgument("a set item is not valid UTF-8");
         if (item.find_first_of(",;{}") != std::string::npos || trim(item).size() != item.size()) {
           return invalidArgument("set item '{}' contains one of ',;{{}}' or surrounding spaces",
                                  item);
@@ -688,7 +652,7 @@ bool isStrictSubrole(std::string_view role, std::string_view ancestor) {
 Status validateRole(std::string_view role) {
   if (role == "*") return Status::ok();
   if (role.empty()) return invalidArgument("empty role");
-  if (!isUtf8(role)) return invalidArgument("a role is not valid UTF-8");
+  if (!isValidUtf8(role)) return invalidArgument("a role is not valid UTF-8");
   if (hasSpace(role) || role.find_first_of(kReservedChars) != std::string_view::npos) {
     return invalidArgument("role '{}' contains whitespace or one of '{}'", role, kReservedChars);
   }

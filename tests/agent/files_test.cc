@@ -308,4 +308,30 @@ TEST_F(FilesHttpTest, DownloadingAHugeFileKeepsMemoryBounded) {
 }
 
 }  // namespace
+
+// One task's symlink leads neither into another task's sandbox nor through the agent's own
+// directories; a symlink that stays inside its own sandbox still works.
+TEST_F(FilesTest, ASymlinkCannotReachAnotherTasksSandbox) {
+  const fs::path other = root_ / "agent" / "frameworks" / "fw" / "executors" / "f" / "runs" / "c";
+  fs::create_directories(other);
+  std::ofstream(other / "secret") << "OTHER-TASK";
+  std::ofstream(sandbox_ / "mine") << "MINE";
+  fs::create_symlink("../../../f/runs/c/secret", sandbox_ / "theirs");
+  fs::create_symlink("mine", sandbox_ / "alias");
+  auto theirs =
+      filesRead(root_, requestFor("path=" + (sandbox_ / "theirs").string() + "&offset=0"));
+  EXPECT_EQ(theirs.status, 403) << theirs.body;
+  EXPECT_EQ(theirs.body.find("OTHER-TASK"), std::string::npos);
+  auto alias = filesRead(root_, requestFor("path=" + (sandbox_ / "alias").string() + "&offset=0"));
+  EXPECT_EQ(alias.status, 200) << alias.body;
+  EXPECT_NE(alias.body.find("MINE"), std::string::npos) << alias.body;
+
+  // A symlink planted among the agent's directories is refused, not followed.
+  fs::create_symlink(outside_, root_ / "agent" / "frameworks" / "planted");
+  auto planted = filesRead(
+      root_, requestFor("path=" + (root_ / "agent" / "frameworks" / "planted" / "secret").string() +
+                        "&offset=0"));
+  EXPECT_EQ(planted.status, 403) << planted.body;
+}
+
 }  // namespace tessera::kernel::agent
