@@ -35,7 +35,7 @@ struct MasterFlags {
   /// Mesos's --weights=role1=weight1,role2=weight2 (weights set through PUT /weights win).
   std::string weights;
   /// Events written to a scheduler's stream and not yet read by it, at most (0: no limit).
-  runtime::Bytes maxEventStreamQueueSize{4 * runtime::kMegabyte};
+  runtime::Bytes maxEventStreamQueueSize{runtime::kMegabyte};
 };
 
 /// `tessera agent` flags beyond the common ones.

@@ -149,7 +149,7 @@ struct HttpServerOptions {
   /// A streaming response (HttpStream) with more than this written by its handler and not yet
   /// taken by the client is closed, with the reason logged: a client that stops reading costs
   /// the server at most this much. 0: no limit. A stream may set its own (setMaxQueuedBytes).
-  size_t maxStreamQueuedBytes = 4 * 1024 * 1024;
+  size_t maxStreamQueuedBytes = 1024 * 1024;
   /// When set, the server counts `http/requests`, `http/responses_<N>xx`,
   /// `http/streams_closed_slow` (streams closed for passing their queue limit) and reports the
   /// `http/connections` gauge here. Must outlive the server.
