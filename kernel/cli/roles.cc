@@ -71,6 +71,10 @@ void addMasterFlags(runtime::FlagSet& flags, MasterFlags& m) {
   flags.add("http_framework_authenticators", &m.httpFrameworkAuthenticators,
             "The loaded authenticator module that authenticates scheduler API calls (default: "
             "none)");
+  flags.add("max_event_stream_queue_size", &m.maxEventStreamQueueSize,
+            "Bytes of events written to a scheduler's event stream and not yet read by the "
+            "scheduler, at most: past it the stream is closed, the framework disconnected and "
+            "its failover timeout starts (0B: no limit)");
   flags.add("weights", &m.weights,
             "Role weights, role1=weight1,role2=weight2 (positive numbers; default 1). Applied "
             "at start unless the registry holds weights set through PUT /weights, which win");
@@ -224,6 +228,7 @@ api::Result<std::unique_ptr<MasterRole>> MasterRole::start(Daemon& daemon,
   options.agentPingTimeout = flags.agentPingTimeout;
   options.maxAgentPingTimeouts = flags.maxAgentPingTimeouts;
   options.agentReregisterTimeout = flags.agentReregisterTimeout;
+  options.maxEventStreamQueueBytes = flags.maxEventStreamQueueSize.value;
   options.flags = daemon.flagValues();
   options.version = versionInfo();
   options.authenticateFrameworks = flags.authenticateFrameworks;

@@ -34,6 +34,8 @@ struct MasterFlags {
   std::string httpFrameworkAuthenticators;
   /// Mesos's --weights=role1=weight1,role2=weight2 (weights set through PUT /weights win).
   std::string weights;
+  /// Events written to a scheduler's stream and not yet read by it, at most (0: no limit).
+  runtime::Bytes maxEventStreamQueueSize{runtime::kMegabyte};
 };
 
 /// `tessera agent` flags beyond the common ones.

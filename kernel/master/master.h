@@ -47,6 +47,10 @@ struct MasterOptions {
   runtime::Duration agentReregisterTimeout = std::chrono::minutes(10);
   /// Interval of HEARTBEAT events on scheduler streams (Mesos: 15 secs).
   runtime::Duration schedulerHeartbeatInterval = std::chrono::seconds(15);
+  /// --max_event_stream_queue_size: a scheduler's event stream with more than this written
+  /// and not yet read by the scheduler is closed (the framework is then disconnected and its
+  /// failover timeout runs). 0: no limit.
+  uint64_t maxEventStreamQueueBytes = 1024 * 1024;
   /// How long a framework without failover_timeout is kept after its stream closes.
   runtime::Duration defaultFailoverTimeout = std::chrono::seconds(0);
   /// Effective flags, redacted, for /state and GET_FLAGS.

@@ -218,6 +218,9 @@ void Core::subscribe(const v1::scheduler::Call& call, const std::optional<std::s
     framework.inAllocator = true;
   }
 
+  // A scheduler that stops reading while asking for events (large RECONCILEs) is cut off at
+  // this bound instead of growing the master; see frameworkDisconnected().
+  stream->setMaxQueuedBytes(static_cast<size_t>(options.maxEventStreamQueueBytes));
   stream->start(200, "application/json", {{"Mesos-Stream-Id", framework.streamId}});
   v1::scheduler::Event subscribed;
   subscribed.set_type(v1::scheduler::Event::SUBSCRIBED);

@@ -167,6 +167,7 @@ struct HttpServer::State : std::enable_shared_from_this<HttpServer::State> {
       requests = &m.counter("http/requests");
       for (int i = 0; i < 5; ++i)
         responses[i] = &m.counter(fmt::format("http/responses_{}xx", i + 1));
+      slowStreams = &m.counter("http/streams_closed_slow");
     }
   }
 
@@ -192,6 +193,7 @@ struct HttpServer::State : std::enable_shared_from_this<HttpServer::State> {
   std::atomic<uint16_t> port{0};
   api::Counter* requests = nullptr;
   api::Counter* responses[5] = {};
+  api::Counter* slowStreams = nullptr;
 
   mutable std::mutex mutex;
   std::condition_variable sessionsChanged;
@@ -205,8 +207,12 @@ namespace {
 // The HttpStream of one streaming request: every call hops onto the session's strand.
 class SessionStream final : public HttpStream {
  public:
-  SessionStream(std::weak_ptr<Session> session, asio::any_io_executor strand, uint64_t generation)
-      : session_(std::move(session)), strand_(std::move(strand)), generation_(generation) {}
+  SessionStream(std::weak_ptr<Session> session, asio::any_io_executor strand, uint64_t generation,
+                size_t maxQueued)
+      : session_(std::move(session)),
+        strand_(std::move(strand)),
+        generation_(generation),
+        maxQueued_(maxQueued) {}
   ~SessionStream() override;
 
   void start(int status, std::string contentType,
@@ -215,8 +221,11 @@ class SessionStream final : public HttpStream {
                   std::vector<std::pair<std::string, std::string>> headers) override;
   bool write(std::string data) override;
   void whenWritten(std::function<void()> fn) override;
+  void setMaxQueuedBytes(size_t bytes) override { maxQueued_ = bytes; }
   void end() override;
-  bool open() const override { return !closed_.load() && !ended_.load(); }
+  bool open() const override { return !closed_.load() && !ended_.load() && !overflowed_.load(); }
+  // From the session's strand: `bytes` of what write() counted reached the socket.
+  void sent(size_t bytes) { queued_ -= bytes; }
   void onClose(std::function<void()> fn) override {
     {
       std::lock_guard lock(mutex_);
@@ -246,6 +255,9 @@ class SessionStream final : public HttpStream {
   std::weak_ptr<Session> session_;
   asio::any_io_executor strand_;
   const uint64_t generation_;
+  std::atomic<size_t> maxQueued_;
+  std::atomic<size_t> queued_{0};  // counted by write(), not yet on the socket
+  std::atomic<bool> overflowed_{false};
   std::atomic<bool> started_{false};
   std::atomic<bool> ended_{false};
   std::atomic<bool> closed_{false};
@@ -402,8 +414,10 @@ class Session : public std::enable_shared_from_this<Session> {
     uint64_t generation = ++generation_;
     if (match.route->streamHandler) {
       auto stream =
-          std::make_shared<SessionStream>(weak_from_this(), stream_.get_executor(), generation);
+          std::make_shared<SessionStream>(weak_from_this(), stream_.get_executor(), generation,
+                                          state_->options.maxStreamQueuedBytes);
       activeStream_ = stream;
+      streamTarget_ = fmt::format("{} {}", apiRequest.method, apiRequest.path);
       startWatch();
       match.route->executor->post(
           [route = match.route, request = std::move(apiRequest), stream]() mutable {
@@ -556,15 +570,31 @@ class Session : public std::enable_shared_from_this<Session> {
     enqueue(out.str());
   }
 
-  void streamWrite(uint64_t generation, std::string data) {
-    if (closing_ || !streaming_ || ending_ || generation != generation_) return;
-    enqueue(sized_ ? std::move(data) : fmt::format("{:x}\r\n", data.size()) + data + "\r\n");
+  // `data` counts for `counted` bytes of its stream's queue until it is on the socket.
+  void streamWrite(uint64_t generation, std::string data, size_t counted) {
+    if (closing_ || !streaming_ || ending_ || generation != generation_) {
+      if (auto stream = activeStream_.lock()) stream->sent(counted);
+      return;
+    }
+    enqueue(sized_ ? std::move(data) : fmt::format("{:x}\r\n", data.size()) + data + "\r\n",
+            counted);
   }
 
   void streamWhenWritten(uint64_t generation, std::function<void()> fn) {
     if (closing_ || generation != generation_) return;
     if (!outWriting_ && out_.empty()) return fn();
     written_.push_back(std::move(fn));
+  }
+
+  // The stream's client stopped taking what is written: drop it, so that it costs no more.
+  void streamOverflow(uint64_t generation, size_t limit) {
+    if (closing_ || generation != generation_) return;
+    state_->log->warn(
+        "closing the stream of '{}' from '{}': more than {} bytes wait to be sent (the client "
+        "is not reading)",
+        streamTarget_, remote_, limit);
+    if (state_->slowStreams != nullptr) state_->slowStreams->increment();
+    close();
   }
 
   void streamEnd(uint64_t generation) {
@@ -579,8 +609,8 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
  private:
-  void enqueue(std::string bytes) {
-    out_.push_back(std::move(bytes));
+  void enqueue(std::string bytes, size_t counted = 0) {
+    out_.push_back({std::move(bytes), counted});
     pump();
   }
 
@@ -588,11 +618,14 @@ class Session : public std::enable_shared_from_this<Session> {
     if (outWriting_ || out_.empty() || closing_) return;
     outWriting_ = true;
     stream_.expires_after(state_->options.writeTimeout);
-    asio::async_write(stream_, asio::buffer(out_.front()),
+    asio::async_write(stream_, asio::buffer(out_.front().bytes),
                       [self = shared_from_this()](beast::error_code ec, size_t) {
                         self->outWriting_ = false;
                         if (self->closing_) return;
                         if (ec) return self->close();
+                        if (size_t counted = self->out_.front().counted; counted > 0) {
+                          if (auto stream = self->activeStream_.lock()) stream->sent(counted);
+                        }
                         self->out_.pop_front();
                         if (!self->out_.empty()) return self->pump();
                         if (self->ending_) return self->close();
@@ -601,7 +634,12 @@ class Session : public std::enable_shared_from_this<Session> {
                       });
   }
 
-  std::deque<std::string> out_;
+  struct Outgoing {
+    std::string bytes;
+    size_t counted;  // of the stream's queue limit
+  };
+  std::deque<Outgoing> out_;
+  std::string streamTarget_;  // "METHOD /path" of the streaming request, for logs
   bool outWriting_ = false;
   bool streaming_ = false;
   bool ending_ = false;
@@ -671,8 +709,21 @@ void SessionStream::whenWritten(std::function<void()> fn) {
 bool SessionStream::write(std::string data) {
   if (!open() || !started_.load()) return false;
   if (data.empty()) return true;
-  onSession([generation = generation_, data = std::move(data)](Session& session) mutable {
-    session.streamWrite(generation, std::move(data));
+  // Counted before anything is queued, so the limit holds whatever the writer's pace.
+  size_t size = data.size();
+  size_t limit = maxQueued_.load();
+  size_t queued = queued_.fetch_add(size) + size;
+  if (limit > 0 && queued > limit) {
+    queued_ -= size;
+    if (!overflowed_.exchange(true)) {
+      onSession([generation = generation_, limit](Session& session) {
+        session.streamOverflow(generation, limit);
+      });
+    }
+    return false;
+  }
+  onSession([generation = generation_, data = std::move(data), size](Session& session) mutable {
+    session.streamWrite(generation, std::move(data), size);
   });
   return true;
 }

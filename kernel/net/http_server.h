@@ -25,6 +25,10 @@ namespace tessera::kernel::net {
 /// such as the scheduler API's SUBSCRIBE (RecordIO events). Every method is thread-safe and
 /// non-blocking; calls from one thread are sent in order. The connection closes when the
 /// stream ends. Dropping the last reference ends the stream (or, before start(), answers 500).
+///
+/// Bounded: when the bytes written but not yet taken by the client pass the stream's limit
+/// (HttpServerOptions::maxStreamQueuedBytes, or setMaxQueuedBytes()), the server closes the
+/// connection with the reason logged, and onClose runs as for any other close.
 class HttpStream {
  public:
   virtual ~HttpStream() = default;
@@ -38,12 +42,17 @@ class HttpStream {
   /// download whose size is known up front.
   virtual void startSized(int status, std::string contentType, uint64_t length,
                           std::vector<std::pair<std::string, std::string>> headers = {}) = 0;
-  /// Queues `data` as one chunk (empty data is skipped). False once the stream is closed.
+  /// Queues `data` as one chunk (empty data is skipped). False once the stream is closed, and
+  /// when `data` would take the bytes waiting to be sent past the limit: then the stream is
+  /// closed and `data` dropped.
   virtual bool write(std::string data) = 0;
   /// Calls `fn` once, on the connection's strand, when everything written so far has gone
   /// to the socket; drops `fn` instead if the connection closes first. Lets a producer keep
   /// at most one chunk queued, so its memory stays bounded whatever the client's pace.
   virtual void whenWritten(std::function<void()> fn) = 0;
+  /// Replaces the server's maxStreamQueuedBytes for this stream (0: no limit). Call before
+  /// the first write().
+  virtual void setMaxQueuedBytes(size_t bytes) = 0;
   /// Ends the body and closes the connection. Idempotent.
   virtual void end() = 0;
   /// False once the client went away, the server stopped or end() was called.
@@ -147,7 +156,12 @@ struct HttpServerOptions {
   std::chrono::milliseconds headerTimeout{15000};
   std::chrono::milliseconds bodyTimeout{60000};   ///< the body must arrive within it
   std::chrono::milliseconds writeTimeout{60000};  ///< a response must be taken within it
-  /// When set, the server counts `http/requests`, `http/responses_<N>xx` and reports the
+  /// A streaming response (HttpStream) with more than this written by its handler and not yet
+  /// taken by the client is closed, with the reason logged: a client that stops reading costs
+  /// the server at most this much. 0: no limit. A stream may set its own (setMaxQueuedBytes).
+  size_t maxStreamQueuedBytes = 1024 * 1024;
+  /// When set, the server counts `http/requests`, `http/responses_<N>xx`,
+  /// `http/streams_closed_slow` (streams closed for passing their queue limit) and reports the
   /// `http/connections` gauge here. Must outlive the server.
   runtime::MetricsRegistry* metrics = nullptr;
 };

@@ -37,6 +37,10 @@ enum FrameKind : uint8_t { kMessage = 0, kPing = 1, kPong = 2 };
 // runtime's io threads must be running for it to happen at all).
 constexpr auto kStopTimeout = std::chrono::seconds(10);
 
+// A frame's body is read in pieces of at most this, so its buffer grows with the bytes that
+// actually arrived, not with what the length prefix announced.
+constexpr size_t kReadChunkBytes = 64 * 1024;
+
 std::string frame(FrameKind kind, std::string_view payload) {
   uint32_t length = static_cast<uint32_t>(payload.size() + 1);
   std::string out;
@@ -53,6 +57,41 @@ std::string frame(FrameKind kind, std::string_view payload) {
 std::atomic<uint64_t> nextConnectionId{1};
 
 class Core;
+
+// What a server's connections share about the ones still pending (AdmissionOptions): how many
+// there are and how many bytes of unfinished frames they hold. Thread-safe.
+class Admission {
+ public:
+  explicit Admission(AdmissionOptions options) : options_(options) {}
+
+  // A new connection: false when the pending ones are at the limit.
+  bool admit() {
+    size_t count = pending_.load();
+    do {
+      if (count >= options_.maxPendingConnections) return false;
+    } while (!pending_.compare_exchange_weak(count, count + 1));
+    return true;
+  }
+  // A pending connection sent its first message or closed.
+  void leave() { --pending_; }
+  // Before a pending connection reads `bytes` more: false when that would pass the budget.
+  bool reserve(size_t bytes) {
+    size_t used = bytes_.load();
+    do {
+      if (used + bytes > options_.maxPendingBytes) return false;
+    } while (!bytes_.compare_exchange_weak(used, used + bytes));
+    return true;
+  }
+  void release(size_t bytes) { bytes_ -= bytes; }
+
+  size_t pending() const { return pending_.load(); }
+  const AdmissionOptions& options() const { return options_; }
+
+ private:
+  const AdmissionOptions options_;
+  std::atomic<size_t> pending_{0};
+  std::atomic<size_t> bytes_{0};
+};
 
 // What the owner (server or client) shares with its connections: the handlers, the executor
 // they run on, the gate that stops them, and the registry of live connections that stop()
@@ -114,9 +153,13 @@ class Handle;
 // is destroyed (and unregistered) exactly when its socket work is over; users hold a Handle.
 class Core : public std::enable_shared_from_this<Core> {
  public:
+  // `admission` is set on a server's connections, which start pending; null for a client's.
   Core(tcp::socket socket, std::shared_ptr<Sink> sink, TransportOptions options,
-       std::function<void()> onClosed);
-  ~Core() { sink_->remove(id_); }
+       std::function<void()> onClosed, std::shared_ptr<Admission> admission = nullptr);
+  ~Core() {
+    leavePending();
+    sink_->remove(id_);
+  }
 
   // Registers with the sink and starts reading and heartbeating; reports onConnected.
   void start();
@@ -136,8 +179,18 @@ class Core : public std::enable_shared_from_this<Core> {
   const std::shared_ptr<Handle>& handle() const { return handle_; }
 
  private:
+  // Where reading stopped while the owner catches up (maxBytesInFlight).
+  enum class Paused { kNo, kHeader, kChunk };
+
   void readHeader();
-  void readBody(uint32_t length);
+  void readChunk();
+  void onFrame();
+  // On the strand: the owner finished with a delivered message of `bytes`.
+  void handled(size_t bytes);
+  // True when reading `bytes` more now would pass the bytes-in-flight bound.
+  bool mustWait(size_t bytes) const;
+  void watchHandshake();
+  void leavePending();
   void enqueue(std::string framed);
   void writeNext();
   void heartbeat();
@@ -153,6 +206,13 @@ class Core : public std::enable_shared_from_this<Core> {
   std::shared_ptr<Handle> handle_;
   uint8_t header_[4] = {};
   std::string body_;
+  size_t remaining_ = 0;  // bytes of the current frame not read yet
+  size_t handling_ = 0;   // bytes delivered to the owner whose onMessage has not returned
+  Paused paused_ = Paused::kNo;
+  std::shared_ptr<Admission> admission_;
+  bool pending_;         // no whole message yet (server side only)
+  size_t reserved_ = 0;  // of the admission's pending-bytes budget, held by body_
+  asio::steady_timer handshakeTimer_;
   std::deque<std::string> queue_;
   size_t queuedBytes_ = 0;
   bool writing_ = false;
@@ -204,7 +264,7 @@ std::string endpointText(const tcp::socket& socket) {
 }
 
 Core::Core(tcp::socket socket, std::shared_ptr<Sink> sink, TransportOptions options,
-           std::function<void()> onClosed)
+           std::function<void()> onClosed, std::shared_ptr<Admission> admission)
     : id_(nextConnectionId++),
       socket_(std::move(socket)),
       strand_(socket_.get_executor()),
@@ -212,7 +272,10 @@ Core::Core(tcp::socket socket, std::shared_ptr<Sink> sink, TransportOptions opti
       sink_(std::move(sink)),
       options_(options),
       onClosed_(std::move(onClosed)),
-      handle_(std::make_shared<Handle>(id_, endpointText(socket_), options.maxMessageBytes)) {
+      handle_(std::make_shared<Handle>(id_, endpointText(socket_), options.maxMessageBytes)),
+      admission_(std::move(admission)),
+      pending_(admission_ != nullptr),
+      handshakeTimer_(strand_) {
   boost::system::error_code ec;
   socket_.set_option(tcp::no_delay(true), ec);
 }
@@ -234,10 +297,55 @@ void Core::start() {
     }
     self->readHeader();
     self->heartbeat();
+    self->watchHandshake();
   });
 }
 
+void Core::watchHandshake() {
+  if (!pending_) return;
+  handshakeTimer_.expires_after(admission_->options().handshakeTimeout);
+  handshakeTimer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+    if (ec || self->closed_ || !self->pending_) return;
+    api::Status error(
+        api::StatusCode::kDeadlineExceeded,
+        fmt::format("'{}' sent no message within {} ms of connecting", self->handle_->peer(),
+                    self->admission_->options().handshakeTimeout.count()));
+    self->sink_->log().warn("closing connection: {}", error.message());
+    self->doClose(error);
+  });
+}
+
+void Core::leavePending() {
+  if (!pending_) return;
+  pending_ = false;
+  admission_->leave();
+  admission_->release(reserved_);
+  reserved_ = 0;
+}
+
+bool Core::mustWait(size_t bytes) const {
+  // One frame always fits, whatever maxBytesInFlight says, or a large message could never pass.
+  size_t limit = std::max(options_.maxBytesInFlight, options_.maxMessageBytes + 1);
+  return handling_ > 0 && handling_ + body_.size() + bytes > limit;
+}
+
+void Core::handled(size_t bytes) {
+  handling_ -= bytes;
+  if (closed_ || paused_ == Paused::kNo) return;
+  Paused where = paused_;
+  paused_ = Paused::kNo;
+  if (where == Paused::kHeader) {
+    readHeader();
+  } else {
+    readChunk();
+  }
+}
+
 void Core::readHeader() {
+  if (mustWait(sizeof header_)) {
+    paused_ = Paused::kHeader;
+    return;
+  }
   asio::async_read(
       socket_, asio::buffer(header_),
       asio::bind_executor(strand_, [self = shared_from_this()](boost::system::error_code ec,
@@ -262,47 +370,91 @@ void Core::readHeader() {
           self->doClose(error);
           return;
         }
-        self->readBody(length);
+        self->body_.clear();
+        self->remaining_ = length;
+        self->readChunk();
       }));
 }
 
-void Core::readBody(uint32_t length) {
-  body_.resize(length);
-  asio::async_read(
-      socket_, asio::buffer(body_),
-      asio::bind_executor(
-          strand_, [self = shared_from_this()](boost::system::error_code ec, size_t) {
-            if (self->closed_) return;
-            if (ec) {
-              self->doClose(api::unavailable("read failed: {}", ec.message()));
-              return;
-            }
-            self->received_ = true;
-            auto kind = static_cast<uint8_t>(self->body_[0]);
-            switch (kind) {
-              case kMessage:
-                if (const auto& fn = self->sink_->handlers().onMessage) {
-                  self->sink_->deliver(
-                      [fn, handle = self->handle_, payload = self->body_.substr(1)]() mutable {
-                        fn(handle, std::move(payload));
-                      });
-                }
-                break;
-              case kPing:
-                self->enqueue(frame(kPong, {}));
-                break;
-              case kPong:
-                break;
-              default:
-                self->sink_->log().error("closing connection to '{}': unknown frame kind {}",
-                                         self->handle_->peer(), kind);
-                self->doClose(api::invalidArgument("unknown frame kind {} from '{}'", kind,
-                                                   self->handle_->peer()));
-                return;
-            }
-            self->body_.clear();
-            self->readHeader();
-          }));
+void Core::readChunk() {
+  size_t chunk = std::min(remaining_, kReadChunkBytes);
+  if (mustWait(chunk)) {
+    paused_ = Paused::kChunk;
+    return;
+  }
+  if (pending_) {
+    if (!admission_->reserve(chunk)) {
+      api::Status error = api::resourceExhausted(
+          "'{}' has sent no message yet and connections in that state already hold {} bytes",
+          handle_->peer(), admission_->options().maxPendingBytes);
+      sink_->log().error("closing connection: {}", error.message());
+      doClose(error);
+      return;
+    }
+    reserved_ += chunk;
+  }
+  size_t offset = body_.size();
+  body_.resize(offset + chunk);
+  asio::async_read(socket_, asio::buffer(body_.data() + offset, chunk),
+                   asio::bind_executor(strand_, [self = shared_from_this(), chunk](
+                                                    boost::system::error_code ec, size_t) {
+                     if (self->closed_) return;
+                     if (ec) {
+                       self->doClose(api::unavailable("read failed: {}", ec.message()));
+                       return;
+                     }
+                     self->remaining_ -= chunk;
+                     if (self->remaining_ > 0) return self->readChunk();
+                     self->onFrame();
+                   }));
+}
+
+void Core::onFrame() {
+  received_ = true;
+  if (pending_) {
+    admission_->release(reserved_);
+    reserved_ = 0;
+  }
+  auto kind = static_cast<uint8_t>(body_[0]);
+  switch (kind) {
+    case kMessage: {
+      if (pending_) {
+        leavePending();
+        handshakeTimer_.cancel();
+      }
+      std::string payload = std::move(body_);
+      payload.erase(0, 1);
+      if (const auto& fn = sink_->handlers().onMessage) {
+        size_t bytes = payload.size();
+        handling_ += bytes;
+        sink_->deliver([fn, handle = handle_, payload = std::move(payload), weak = weak_from_this(),
+                        bytes]() mutable {
+          fn(handle, std::move(payload));
+          if (auto self = weak.lock()) {
+            asio::post(self->strand_, [self, bytes] { self->handled(bytes); });
+          }
+        });
+      }
+      break;
+    }
+    case kPing:
+      enqueue(frame(kPong, {}));
+      break;
+    case kPong:
+      break;
+    default:
+      sink_->log().error("closing connection to '{}': unknown frame kind {}", handle_->peer(),
+                         kind);
+      doClose(api::invalidArgument("unknown frame kind {} from '{}'", kind, handle_->peer()));
+      return;
+  }
+  // A large frame's buffer is not kept for the next, small one.
+  if (body_.capacity() > kReadChunkBytes) {
+    body_ = std::string();
+  } else {
+    body_.clear();
+  }
+  readHeader();
 }
 
 void Core::enqueue(std::string framed) {
@@ -344,7 +496,8 @@ void Core::heartbeat() {
   timer_.expires_after(options_.heartbeatInterval);
   timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
     if (ec || self->closed_) return;
-    if (self->received_) {
+    // While reading waits for the owner, silence is ours, not the peer's.
+    if (self->received_ || self->paused_ != Paused::kNo) {
       self->missed_ = 0;
     } else if (++self->missed_ >= self->options_.maxMissedHeartbeats) {
       api::Status error = api::unavailable(
@@ -372,6 +525,8 @@ void Core::doClose(const api::Status& reason) {
   socket_.shutdown(tcp::socket::shutdown_both, ec);
   socket_.close(ec);
   timer_.cancel();
+  handshakeTimer_.cancel();
+  leavePending();
   queue_.clear();
   if (onClosed_) onClosed_();
 }
@@ -426,6 +581,7 @@ struct TransportServer::State : std::enable_shared_from_this<TransportServer::St
       : runtime(runtime),
         sink(std::make_shared<Sink>(executor, std::move(handlers))),
         options(std::move(options)),
+        admission(std::make_shared<Admission>(this->options.admission)),
         strand(asio::make_strand(runtime.io())),
         acceptor(strand),
         pause(strand) {}
@@ -445,8 +601,19 @@ struct TransportServer::State : std::enable_shared_from_this<TransportServer::St
             });
             return;
           }
-          std::make_shared<Core>(std::move(socket), self->sink, self->options.transport, nullptr)
-              ->start();
+          if (!self->admission->admit()) {
+            // Refused before any of its bytes are read: the owner never hears of it.
+            self->sink->log().warn(
+                "refusing connection from '{}': {} connections have not sent a first message "
+                "yet",
+                endpointText(socket), self->options.admission.maxPendingConnections);
+            boost::system::error_code ignored;
+            socket.close(ignored);
+          } else {
+            std::make_shared<Core>(std::move(socket), self->sink, self->options.transport, nullptr,
+                                   self->admission)
+                ->start();
+          }
           self->accept();
         });
   }
@@ -454,6 +621,7 @@ struct TransportServer::State : std::enable_shared_from_this<TransportServer::St
   runtime::Runtime& runtime;
   std::shared_ptr<Sink> sink;
   const TransportServerOptions options;
+  std::shared_ptr<Admission> admission;
   Strand strand;
   tcp::acceptor acceptor;
   asio::steady_timer pause;  // between accept retries after an error
@@ -497,6 +665,8 @@ api::Status TransportServer::start() {
 uint16_t TransportServer::port() const { return state_->port; }
 
 size_t TransportServer::connectionCount() const { return state_->sink->count(); }
+
+size_t TransportServer::pendingConnectionCount() const { return state_->admission->pending(); }
 
 void TransportServer::stop() {
   {

@@ -4,6 +4,9 @@
 /// connections carrying length-prefixed protobuf messages, with heartbeats and, on the client
 /// side, reconnection with exponential backoff.
 ///
+/// Memory: a frame's body grows as its bytes arrive (in reads of at most 64 KiB), never by what
+/// its length prefix announces; see TransportOptions and AdmissionOptions for the other bounds.
+///
 /// Wire format, per frame: a 4-byte big-endian length N, then N bytes: one kind byte followed by
 /// the payload. Kind 0 is a message (the payload is a serialized protobuf message of the type
 /// the two ends agreed on, typically one envelope message with a oneof per message kind), kind 1
@@ -44,6 +47,28 @@ struct TransportOptions {
   /// When more than this waits to be written (a peer that stopped reading), the connection is
   /// closed (ResourceExhausted) rather than letting the queue grow until the heartbeat notices.
   size_t maxQueuedBytes = 64 * 1024 * 1024;
+  /// Bytes received on one connection and not yet handled by the owner: the frame being read
+  /// plus the messages whose onMessage has not returned yet. Beyond it the connection stops
+  /// reading (TCP pushes back on the peer) until the owner catches up. One frame of
+  /// maxMessageBytes is always let in, so the effective bound is the larger of the two.
+  size_t maxBytesInFlight = 64 * 1024 * 1024;
+};
+
+/// How a TransportServer treats connections that have not proved anything yet. A connection is
+/// "pending" from accept until its first whole message frame (kind 0) has arrived; pings do not
+/// count. The transport itself authenticates nobody: the first message is where the owner's
+/// protocol (registration) begins, so until then the peer is anyone who can open a socket.
+struct AdmissionOptions {
+  /// Pending connections at most; a connection accepted beyond it is closed at once, with the
+  /// reason logged, and the owner never hears of it.
+  size_t maxPendingConnections = 256;
+  /// A pending connection whose first message has not arrived within this is closed
+  /// (DeadlineExceeded).
+  std::chrono::milliseconds handshakeTimeout{15000};
+  /// Bytes of partly received frames all pending connections together may hold. A pending
+  /// connection whose next read would pass it is closed (ResourceExhausted), so a crowd of
+  /// strangers cannot make the server hold maxPendingConnections × maxMessageBytes.
+  size_t maxPendingBytes = 64 * 1024 * 1024;
 };
 
 /// One established connection. Thread-safe; shared by the transport and its callbacks. After
@@ -106,6 +131,7 @@ struct TransportServerOptions {
   std::string address = "127.0.0.1";  ///< IPv4 or IPv6 literal; "0.0.0.0" for all
   uint16_t port = 0;                  ///< 0: an ephemeral port, see port()
   TransportOptions transport;
+  AdmissionOptions admission;
 };
 
 /// Accepts connections and reports them through the handlers. The runtime must be started and
@@ -133,6 +159,8 @@ class TransportServer {
   void stop();
   /// Open connections right now.
   size_t connectionCount() const;
+  /// Open connections that have not sent a first message yet (see AdmissionOptions).
+  size_t pendingConnectionCount() const;
 
   /// Shared with the accept loop, so a late completion never touches a destroyed server.
   struct State;

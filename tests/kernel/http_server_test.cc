@@ -155,8 +155,11 @@ TEST_F(HttpServerTest, BodyOverTheLimitIs413) {
   RawConnection raw(server_->port());
   raw.send("POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 4096\r\n\r\n");
   std::string reply = raw.readUntilClosed();
+  // Answered from the head alone, before any of the body is read, as JSON (a 4xx: a retry
+  // will not help, unlike the 503 some clients retry).
   EXPECT_TRUE(reply.starts_with("HTTP/1.1 413")) << reply;
-  EXPECT_NE(reply.find("request body exceeds 1024 bytes"), std::string::npos);
+  EXPECT_NE(reply.find("Content-Type: application/json"), std::string::npos) << reply;
+  EXPECT_TRUE(reply.ends_with(R"({"message":"request body exceeds 1024 bytes"})")) << reply;
 
   // A chunked body over the limit too.
   RawConnection chunked(server_->port());
@@ -632,6 +635,72 @@ TEST_F(HttpServerTest, DroppingAStreamBeforeStartAnswers500) {
   ASSERT_TRUE(response) << response.status().toString();
   EXPECT_EQ(response->status, 500);
   EXPECT_EQ(response->body, R"({"message":"the handler dropped its response stream"})");
+}
+
+TEST_F(HttpServerTest, AStreamWhoseClientStopsReadingIsClosedAtItsLimit) {
+  runtime::MetricsRegistry metrics(runtime_.io());
+  HttpServerOptions options;
+  options.metrics = &metrics;
+  options.maxStreamQueuedBytes = 256 * 1024;
+  std::promise<std::shared_ptr<HttpStream>> opened;
+  ASSERT_TRUE(
+      router_->addStreamRoute("GET", "/events", executor_.get(),
+                              [&](const api::HttpRequest&, std::shared_ptr<HttpStream> stream) {
+                                stream->start(200, "text/plain");
+                                opened.set_value(std::move(stream));
+                              }));
+  startServer(options);
+  RawConnection silent(server_->port());  // asks, then never reads a byte
+  silent.send("GET /events HTTP/1.1\r\nHost: x\r\n\r\n");
+  auto future = opened.get_future();
+  ASSERT_EQ(future.wait_for(kTimeout), std::future_status::ready);
+  std::shared_ptr<HttpStream> stream = future.get();
+  std::promise<void> closed;
+  stream->onClose([&] { closed.set_value(); });
+
+  // Written as fast as events would be, up to 256 MiB; the kernel's socket buffers take a few
+  // MiB, the stream's queue its limit, and then the stream must be cut off.
+  const std::string chunk(64 * 1024, 'e');
+  size_t accepted = 0;
+  while (accepted < 256u * 1024 * 1024 && stream->write(chunk)) accepted += chunk.size();
+  EXPECT_LT(accepted, 32u * 1024 * 1024) << "the stream kept taking what nobody reads";
+  ASSERT_EQ(closed.get_future().wait_for(kTimeout), std::future_status::ready);
+  EXPECT_FALSE(stream->open());
+  EXPECT_FALSE(stream->write("x"));
+  EXPECT_EQ(metrics.snapshotAndWait(kTimeout).counters["http/streams_closed_slow"], 1u);
+  stream.reset();
+  EXPECT_TRUE(waitUntil([&] { return server_->connectionsForTest() == 0; }));
+  expectHealthy();
+  server_->stop();  // before `metrics` goes: the server removes its gauge there
+}
+
+TEST_F(HttpServerTest, AStreamThatIsReadIsNotCutOff) {
+  HttpServerOptions options;
+  options.maxStreamQueuedBytes = 256 * 1024;
+  std::promise<std::shared_ptr<HttpStream>> opened;
+  ASSERT_TRUE(
+      router_->addStreamRoute("GET", "/events", executor_.get(),
+                              [&](const api::HttpRequest&, std::shared_ptr<HttpStream> stream) {
+                                stream->start(200, "text/plain");
+                                opened.set_value(std::move(stream));
+                              }));
+  startServer(options);
+  RawConnection reader(server_->port());
+  reader.send("GET /events HTTP/1.1\r\nHost: x\r\n\r\n");
+  auto future = opened.get_future();
+  ASSERT_EQ(future.wait_for(kTimeout), std::future_status::ready);
+  std::shared_ptr<HttpStream> stream = future.get();
+  ASSERT_NE(reader.readUntil("\r\n\r\n").find("HTTP/1.1 200"), std::string::npos);
+  // Bursts of events, each within the limit, 4 MiB in all, read as they come.
+  const std::string event(1000, 'e');
+  for (int burst = 0; burst < 32; ++burst) {
+    for (int i = 0; i < 128; ++i) ASSERT_TRUE(stream->write(event)) << burst << "/" << i;
+    std::string marker = fmt::format("END{}|", burst);
+    ASSERT_TRUE(stream->write(marker));
+    ASSERT_NE(reader.readUntil(marker).find(marker), std::string::npos);
+  }
+  EXPECT_TRUE(stream->open());
+  stream->end();
 }
 
 TEST(HttpServerStartTest, ReportsABadAddressAndAPortInUse) {

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <boost/asio/ip/tcp.hpp>
+#include <fstream>
 #include <future>
 #include <mutex>
 #include <random>
@@ -140,7 +141,7 @@ TEST_F(TransportTest, TypedProtobufMessages) {
             c->send(id);
           }));
   TransportServer server(runtime_, *serverExecutor_, serverHandlers,
-                         {.transport = fastTransport()});
+                         {.transport = fastTransport(), .admission = {}});
   ASSERT_TRUE(server.start().isOk());
   TransportHandlers clientHandlers;
   clientHandlers.onMessage = typedMessageHandler<tessera::v1::TaskID>(
@@ -475,6 +476,180 @@ TEST_F(TransportTest, BadListenAddress) {
   TransportServer taken(runtime_, *serverExecutor_, r.handlers(), samePort);
   // SO_REUSEADDR does not let two listeners share a port.
   EXPECT_EQ(taken.start().code(), api::StatusCode::kUnavailable);
+}
+
+// --- bounds on what a peer can make the server hold (#20) -----------------------------------
+
+// The process's resident set in bytes (VmRSS of /proc/self/status).
+size_t residentBytes() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stoull(line.substr(6)) * 1024;
+  }
+  return 0;
+}
+
+// A frame header announcing `length` bytes (kind byte included).
+std::string frameHeader(uint32_t length) {
+  std::string out(4, '\0');
+  out[0] = static_cast<char>(length >> 24);
+  out[1] = static_cast<char>(length >> 16);
+  out[2] = static_cast<char>(length >> 8);
+  out[3] = static_cast<char>(length);
+  return out;
+}
+
+// A whole message frame (kind 0) carrying `payload`.
+std::string messageFrame(std::string_view payload) {
+  return frameHeader(static_cast<uint32_t>(payload.size() + 1)) + '\0' + std::string(payload);
+}
+
+class TransportBoundsTest : public TransportTest {
+ protected:
+  // A server whose peers are never declared dead by heartbeats during a test: only the bound
+  // under test closes connections.
+  std::unique_ptr<TransportServer> startBounded(Recorder& recorder, AdmissionOptions admission,
+                                                TransportOptions transport = quietTransport()) {
+    TransportServerOptions options;
+    options.transport = transport;
+    options.admission = admission;
+    auto server =
+        std::make_unique<TransportServer>(runtime_, *serverExecutor_, recorder.handlers(), options);
+    EXPECT_TRUE(server->start().isOk());
+    return server;
+  }
+  static TransportOptions quietTransport() {
+    TransportOptions options;
+    options.heartbeatInterval = 60s;
+    return options;
+  }
+};
+
+TEST_F(TransportBoundsTest, StalledMaximumFramesDoNotReserveWhatTheyAnnounce) {
+  Recorder serverSide;
+  AdmissionOptions admission;
+  admission.handshakeTimeout = 60s;
+  auto server = startBounded(serverSide, admission);
+  const size_t frameBytes = quietTransport().maxMessageBytes;
+  constexpr int kStalled = 20;
+  size_t before = residentBytes();
+  ASSERT_GT(before, 0u);
+  std::vector<std::unique_ptr<RawConnection>> stalled;
+  for (int i = 0; i < kStalled; ++i) {
+    stalled.push_back(std::make_unique<RawConnection>(server->port()));
+    // The largest frame allowed, announced; its kind byte and a little of it sent; then silence.
+    ASSERT_TRUE(stalled.back()->send(frameHeader(static_cast<uint32_t>(frameBytes + 1)) + '\0' +
+                                     std::string(1000, 'x')));
+  }
+  ASSERT_TRUE(waitUntil([&] { return server->pendingConnectionCount() == kStalled; }));
+  // Taking what the headers announce would add kStalled * 16 MiB; give it the time to try.
+  EXPECT_FALSE(waitUntil([&] { return residentBytes() > before + kStalled * frameBytes / 4; }, 2s))
+      << "grew by " << (residentBytes() - before) / 1024 << " KiB";
+  // Each of them is still being read: one that completes its frame is delivered.
+  ASSERT_TRUE(stalled[0]->send(std::string(frameBytes - 1000, 'y')));
+  ASSERT_TRUE(waitUntil([&] { return serverSide.messageCount() == 1; }));
+  EXPECT_EQ(serverSide.messages[0].size(), frameBytes);
+  EXPECT_EQ(server->pendingConnectionCount(), static_cast<size_t>(kStalled - 1));
+}
+
+TEST_F(TransportBoundsTest, ConnectionsBeyondThePendingLimitAreClosedAtAccept) {
+  Recorder serverSide;
+  AdmissionOptions admission;
+  admission.maxPendingConnections = 3;
+  admission.handshakeTimeout = 60s;
+  auto server = startBounded(serverSide, admission);
+  std::vector<std::unique_ptr<RawConnection>> strangers;
+  for (int i = 0; i < 3; ++i) strangers.push_back(std::make_unique<RawConnection>(server->port()));
+  ASSERT_TRUE(waitUntil([&] { return serverSide.connects == 3; }));
+  EXPECT_EQ(server->pendingConnectionCount(), 3u);
+
+  RawConnection extra(server->port());
+  bool closed = false;
+  EXPECT_EQ(extra.readUntilClosed(&closed), "");
+  EXPECT_TRUE(closed) << "the connection over the limit was left open";
+  EXPECT_EQ(serverSide.connects, 3) << "the owner heard of a refused connection";
+
+  // A stranger that sends a first message is no longer pending, which makes room for another.
+  ASSERT_TRUE(strangers[0]->send(messageFrame("register")));
+  ASSERT_TRUE(waitUntil([&] { return serverSide.messageCount() == 1; }));
+  ASSERT_TRUE(waitUntil([&] { return server->pendingConnectionCount() == 2; }));
+  RawConnection admitted(server->port());
+  ASSERT_TRUE(waitUntil([&] { return serverSide.connects == 4; }));
+  EXPECT_EQ(server->pendingConnectionCount(), 3u);
+  EXPECT_EQ(server->connectionCount(), 4u);
+}
+
+TEST_F(TransportBoundsTest, AStalledPendingConnectionIsClosedAtTheHandshakeDeadline) {
+  Recorder serverSide;
+  AdmissionOptions admission;
+  admission.handshakeTimeout = 300ms;
+  auto server = startBounded(serverSide, admission);
+  RawConnection registered(server->port());
+  ASSERT_TRUE(registered.send(messageFrame("register")));
+  ASSERT_TRUE(waitUntil([&] { return serverSide.messageCount() == 1; }));
+  RawConnection stalled(server->port());
+  // A ping is not a first message; then a frame that never completes.
+  ASSERT_TRUE(stalled.send(frameHeader(1) + '\1' + frameHeader(1000) + '\0' + "abc"));
+  ASSERT_TRUE(waitUntil([&] { return serverSide.closeCount() == 1; }));
+  EXPECT_EQ(serverSide.lastClose().code(), api::StatusCode::kDeadlineExceeded)
+      << serverSide.lastClose().toString();
+  bool closed = false;
+  stalled.readUntilClosed(&closed);
+  EXPECT_TRUE(closed);
+  // The connection that sent a message stays, however long it is silent afterwards.
+  EXPECT_EQ(server->connectionCount(), 1u);
+  EXPECT_EQ(server->pendingConnectionCount(), 0u);
+  ASSERT_TRUE(registered.send(messageFrame("still here")));
+  ASSERT_TRUE(waitUntil([&] { return serverSide.messageCount() == 2; }));
+}
+
+TEST_F(TransportBoundsTest, PendingConnectionsShareABudgetOfUnfinishedFrames) {
+  Recorder serverSide;
+  AdmissionOptions admission;
+  admission.handshakeTimeout = 60s;
+  admission.maxPendingBytes = 256 * 1024;
+  auto server = startBounded(serverSide, admission);
+  RawConnection greedy(server->port());
+  // One frame of 1 MiB from a stranger: past the budget before it completes.
+  greedy.send(frameHeader(1024 * 1024 + 1) + '\0' + std::string(1024 * 1024, 'x'));
+  ASSERT_TRUE(waitUntil([&] { return serverSide.closeCount() == 1; }));
+  EXPECT_EQ(serverSide.lastClose().code(), api::StatusCode::kResourceExhausted)
+      << serverSide.lastClose().toString();
+  // Its share is given back: a stranger with a first message inside the budget gets through.
+  RawConnection modest(server->port());
+  ASSERT_TRUE(modest.send(messageFrame(std::string(200 * 1024, 'm'))));
+  ASSERT_TRUE(waitUntil([&] { return serverSide.messageCount() == 1; }));
+  // Once it is no longer pending, the budget does not apply to it.
+  ASSERT_TRUE(modest.send(messageFrame(std::string(1024 * 1024, 'n'))));
+  ASSERT_TRUE(waitUntil([&] { return serverSide.messageCount() == 2; }));
+}
+
+TEST_F(TransportBoundsTest, ReadingPausesWhileTheOwnerIsBehindAndResumes) {
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  std::atomic<int> handled{0};
+  TransportHandlers handlers;
+  handlers.onMessage = [&, released](const ConnectionPtr&, std::string) {
+    if (handled++ == 0) released.wait();  // the owner is stuck on the first message
+  };
+  TransportServerOptions options;
+  options.transport = quietTransport();
+  options.transport.maxMessageBytes = 64 * 1024;
+  options.transport.maxBytesInFlight = 256 * 1024;
+  TransportServer server(runtime_, *serverExecutor_, handlers, options);
+  ASSERT_TRUE(server.start().isOk());
+  RawConnection peer(server.port());
+  std::string burst;
+  for (int i = 0; i < 64; ++i) burst += messageFrame(std::string(60 * 1024, 'b'));
+  // 3.75 MiB: more than the kernel buffers take while the server does not read, so the sender
+  // blocks; finish the send on a thread.
+  std::thread sender([&] { peer.send(burst); });
+  ASSERT_TRUE(waitUntil([&] { return handled == 1; }));
+  release.set_value();
+  EXPECT_TRUE(waitUntil([&] { return handled == 64; }));
+  sender.join();
+  EXPECT_EQ(server.connectionCount(), 1u);
 }
 
 }  // namespace
