@@ -207,6 +207,21 @@ struct Core : std::enable_shared_from_this<Core> {
   void kill(FrameworkEntry& framework, const v1::scheduler::Call::Kill& kill);
   void acknowledge(FrameworkEntry& framework, const v1::scheduler::Call::Acknowledge& ack);
   void reconcile(FrameworkEntry& framework, const v1::scheduler::Call::Reconcile& reconcile);
+  /// RECONCILE's answers go out kReconcileBatch at a time, the next batch once the stream has
+  /// sent the last (whenStreamSent), so a large reconciliation costs one batch of memory
+  /// whatever the scheduler's pace. Each continues only on the stream `streamId` it began on.
+  /// Implicit: the framework's tasks after `after` (from the first when nullopt).
+  void reconcileAll(const std::string& frameworkId, const std::string& streamId,
+                    std::optional<TaskKey> after);
+  /// Explicit: `call`'s tasks from index `from`.
+  void reconcileListed(const std::string& frameworkId, const std::string& streamId,
+                       std::shared_ptr<const v1::scheduler::Call::Reconcile> call, int from);
+  /// The framework connected on `streamId`, if it still is; nullptr otherwise.
+  FrameworkEntry* connectedOn(const std::string& frameworkId, const std::string& streamId);
+  /// Runs `next` on the strand once `framework`'s event stream has sent all written so far;
+  /// never if the stream closes first.
+  void whenStreamSent(FrameworkEntry& framework, std::function<void(Core&)> next);
+  v1::TaskStatus reconciledStatus(const TaskEntry& task) const;
   void message(FrameworkEntry& framework, const v1::scheduler::Call::Message& message);
   v1::TaskStatus masterStatus(const std::string& taskId, const std::string& agentId,
                               v1::TaskState state, v1::TaskStatus::Reason reason,

@@ -697,47 +697,97 @@ void Core::acknowledge(FrameworkEntry& framework, const v1::scheduler::Call::Ack
   }
 }
 
+namespace {
+// Updates per RECONCILE batch: ~300 bytes each, so a batch is well under a stream's queue limit.
+constexpr int kReconcileBatch = 256;
+}  // namespace
+
+v1::TaskStatus Core::reconciledStatus(const TaskEntry& task) const {
+  v1::TaskStatus status = task.latestStatus
+                              ? *task.latestStatus
+                              : masterStatus(task.info.task_id().value(), task.agentId, task.state,
+                                             v1::TaskStatus::REASON_RECONCILIATION, "");
+  status.set_state(task.state);
+  status.clear_uuid();
+  status.set_reason(v1::TaskStatus::REASON_RECONCILIATION);
+  status.set_source(v1::TaskStatus::SOURCE_MASTER);
+  status.mutable_agent_id()->set_value(task.agentId);
+  return status;
+}
+
+FrameworkEntry* Core::connectedOn(const std::string& frameworkId, const std::string& streamId) {
+  auto framework = frameworks.find(frameworkId);
+  if (framework == frameworks.end() || !framework->second.connected || !framework->second.stream ||
+      framework->second.streamId != streamId) {
+    return nullptr;
+  }
+  return &framework->second;
+}
+
+void Core::whenStreamSent(FrameworkEntry& framework, std::function<void(Core&)> next) {
+  std::weak_ptr<Core> weak = weak_from_this();
+  runtime::StrandExecutor* onStrand = strand.get();
+  framework.stream->whenWritten([weak, onStrand, next = std::move(next)]() mutable {
+    // The strand lives as long as the Core: holding the Core keeps it for the post.
+    if (auto alive = weak.lock()) onStrand->post(guarded(weak, std::move(next)));
+  });
+}
+
 void Core::reconcile(FrameworkEntry& framework, const v1::scheduler::Call::Reconcile& call) {
   counter("messages_reconcile_tasks").increment();
-  auto latest = [&](const TaskEntry& task) {
-    v1::TaskStatus status =
-        task.latestStatus ? *task.latestStatus
-                          : masterStatus(task.info.task_id().value(), task.agentId, task.state,
-                                         v1::TaskStatus::REASON_RECONCILIATION, "");
-    status.set_state(task.state);
-    status.clear_uuid();
-    status.set_reason(v1::TaskStatus::REASON_RECONCILIATION);
-    status.set_source(v1::TaskStatus::SOURCE_MASTER);
-    status.mutable_agent_id()->set_value(task.agentId);
-    return status;
-  };
-  if (call.tasks_size() == 0) {
-    for (const auto& [key, task] : tasks) {
-      if (task.frameworkId == framework.id) sendUpdate(framework.id, latest(task));
-    }
-    return;
+  if (call.tasks_size() == 0) return reconcileAll(framework.id, framework.streamId, std::nullopt);
+  reconcileListed(framework.id, framework.streamId,
+                  std::make_shared<const v1::scheduler::Call::Reconcile>(call), 0);
+}
+
+void Core::reconcileAll(const std::string& frameworkId, const std::string& streamId,
+                        std::optional<TaskKey> after) {
+  FrameworkEntry* framework = connectedOn(frameworkId, streamId);
+  if (framework == nullptr) return;
+  // Tasks are keyed (framework, task): a framework's are together, in order, so `after` is a
+  // cursor that tasks added or removed between batches do not disturb.
+  auto task = after ? tasks.upper_bound(*after) : tasks.lower_bound({frameworkId, ""});
+  for (int sent = 0; sent < kReconcileBatch; ++sent, ++task) {
+    if (task == tasks.end() || task->first.first != frameworkId) return;
+    sendUpdate(frameworkId, reconciledStatus(task->second));
   }
-  for (const auto& wanted : call.tasks()) {
+  if (task == tasks.end() || task->first.first != frameworkId) return;
+  whenStreamSent(*framework, [frameworkId, streamId, last = std::prev(task)->first](Core& core) {
+    core.reconcileAll(frameworkId, streamId, last);
+  });
+}
+
+void Core::reconcileListed(const std::string& frameworkId, const std::string& streamId,
+                           std::shared_ptr<const v1::scheduler::Call::Reconcile> call, int from) {
+  FrameworkEntry* framework = connectedOn(frameworkId, streamId);
+  if (framework == nullptr) return;
+  const int end = std::min(call->tasks_size(), from + kReconcileBatch);
+  for (int i = from; i < end; ++i) {
+    const auto& wanted = call->tasks(i);
     const std::string& taskId = wanted.task_id().value();
-    auto task = tasks.find({framework.id, taskId});
+    auto task = tasks.find({frameworkId, taskId});
     if (task != tasks.end()) {
-      sendUpdate(framework.id, latest(task->second));
+      sendUpdate(frameworkId, reconciledStatus(task->second));
       continue;
     }
     const std::string& agentId = wanted.agent_id().value();
     auto agent = agents.find(agentId);
     v1::TaskState state;
     if (agent != agents.end() && agent->second.status == AgentStatus::kUnreachable) {
-      state = framework.partitionAware() ? v1::TASK_UNREACHABLE : v1::TASK_LOST;
+      state = framework->partitionAware() ? v1::TASK_UNREACHABLE : v1::TASK_LOST;
     } else if (agent != agents.end()) {
-      state = framework.partitionAware() ? v1::TASK_GONE : v1::TASK_LOST;
+      state = framework->partitionAware() ? v1::TASK_GONE : v1::TASK_LOST;
     } else {
-      state = framework.partitionAware() ? v1::TASK_UNKNOWN : v1::TASK_LOST;
+      state = framework->partitionAware() ? v1::TASK_UNKNOWN : v1::TASK_LOST;
     }
-    sendUpdate(framework.id,
+    sendUpdate(frameworkId,
                masterStatus(taskId, agentId, state, v1::TaskStatus::REASON_RECONCILIATION,
                             fmt::format("reconciliation: task '{}' is unknown", taskId)));
   }
+  if (end == call->tasks_size()) return;
+  whenStreamSent(*framework, [frameworkId, streamId, call, end](Core& core) {
+    core.reconcileListed(frameworkId, streamId, call, end);
+  });
 }
 
 void Core::message(FrameworkEntry& framework, const v1::scheduler::Call::Message& call) {

@@ -6,6 +6,7 @@
 #include <gmock/gmock.h>
 
 #include <algorithm>
+#include <set>
 
 #include "tests/master/master_fixture.h"
 
@@ -358,6 +359,38 @@ TEST_F(MasterTest, ReconcileExplicitAndImplicit) {
   auto implicit = c.scheduler->update("t1");
   ASSERT_TRUE(implicit.has_value());
   EXPECT_EQ(implicit->update().status().reason(), v1::TaskStatus::REASON_RECONCILIATION);
+}
+
+// An implicit RECONCILE answers in batches, each sent once the stream took the last (#20): a
+// framework with more tasks than a batch still hears of every one, once.
+TEST_F(MasterTest, AnImplicitReconcileOfManyTasksAnswersEveryTaskOnce) {
+  startMaster();
+  Cluster c = cluster();
+  constexpr int kTasks = 700;  // more than two batches
+  std::string tasks;
+  for (int i = 0; i < kTasks; ++i) {
+    if (i > 0) tasks += ',';
+    tasks += taskJson(fmt::format("many-{:04}", i), c.agent->id, "cpus:0.001");
+  }
+  auto response = c.scheduler->call(launchJson(*c.scheduler, c.offerId(), tasks, ""));
+  ASSERT_EQ(response.status, 202) << response.body;
+  ASSERT_TRUE(c.agent->received.take([](const internal::Envelope& e) { return e.has_run_task(); }));
+
+  response = c.scheduler->call(
+      fmt::format(R"({{"framework_id":{{"value":"{}"}},"type":"RECONCILE","reconcile":{{}}}})",
+                  c.scheduler->frameworkId));
+  ASSERT_EQ(response.status, 202);
+  std::set<std::string> heard;
+  for (int i = 0; i < kTasks; ++i) {
+    auto update = c.scheduler->next(Event::UPDATE);
+    ASSERT_TRUE(update.has_value()) << "after " << heard.size() << " updates";
+    EXPECT_EQ(update->update().status().reason(), v1::TaskStatus::REASON_RECONCILIATION);
+    EXPECT_TRUE(heard.insert(update->update().status().task_id().value()).second)
+        << update->update().status().task_id().value() << " twice";
+  }
+  EXPECT_EQ(heard.size(), static_cast<size_t>(kTasks));
+  EXPECT_EQ(*heard.begin(), "many-0000");
+  EXPECT_EQ(*heard.rbegin(), fmt::format("many-{:04}", kTasks - 1));
 }
 
 TEST_F(MasterTest, AgentDisconnectRescindsAndMarksUnreachableThenReregisters) {
