@@ -713,7 +713,10 @@ bool SessionStream::write(std::string data) {
   size_t size = data.size();
   size_t limit = maxQueued_.load();
   size_t queued = queued_.fetch_add(size) + size;
-  if (limit > 0 && queued > limit) {
+  // One write into an empty queue always goes (a single event larger than the limit, such as
+  // an OFFERS event from a large cluster, must reach a client that reads); a client that is
+  // not reading is cut off at the next one.
+  if (limit > 0 && queued > limit && queued > size) {
     queued_ -= size;
     if (!overflowed_.exchange(true)) {
       onSession([generation = generation_, limit](Session& session) {

@@ -44,7 +44,7 @@ class HttpStream {
                           std::vector<std::pair<std::string, std::string>> headers = {}) = 0;
   /// Queues `data` as one chunk (empty data is skipped). False once the stream is closed, and
   /// when `data` would take the bytes waiting to be sent past the limit: then the stream is
-  /// closed and `data` dropped.
+  /// closed and `data` dropped. A write into an empty queue is never refused, whatever its size.
   virtual bool write(std::string data) = 0;
   /// Calls `fn` once, on the connection's strand, when everything written so far has gone
   /// to the socket; drops `fn` instead if the connection closes first. Lets a producer keep

@@ -699,6 +699,13 @@ TEST_F(HttpServerTest, AStreamThatIsReadIsNotCutOff) {
     ASSERT_TRUE(stream->write(marker));
     ASSERT_NE(reader.readUntil(marker).find(marker), std::string::npos);
   }
+  // One event larger than the whole limit (an OFFERS event of a large cluster) still goes out
+  // when nothing else waits.
+  std::promise<void> drained;
+  stream->whenWritten([&] { drained.set_value(); });
+  ASSERT_EQ(drained.get_future().wait_for(kTimeout), std::future_status::ready);
+  ASSERT_TRUE(stream->write(std::string(1024 * 1024, 'o') + "BIG|"));
+  ASSERT_NE(reader.readUntil("BIG|").find("BIG|"), std::string::npos);
   EXPECT_TRUE(stream->open());
   stream->end();
 }
