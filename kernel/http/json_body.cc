@@ -32,25 +32,6 @@ std::string valuePath(const std::vector<Frame>& stack) {
   return frame.path.empty() ? frame.key : fmt::format("{}.{}", frame.path, frame.key);
 }
 
-std::optional<uint32_t> hex4(std::string_view json, size_t pos) {
-  if (pos + 4 > json.size()) return std::nullopt;
-  uint32_t value = 0;
-  for (size_t i = pos; i < pos + 4; ++i) {
-    char c = json[i];
-    value <<= 4;
-    if (c >= '0' && c <= '9') {
-      value |= static_cast<uint32_t>(c - '0');
-    } else if (c >= 'a' && c <= 'f') {
-      value |= static_cast<uint32_t>(c - 'a' + 10);
-    } else if (c >= 'A' && c <= 'F') {
-      value |= static_cast<uint32_t>(c - 'A' + 10);
-    } else {
-      return std::nullopt;
-    }
-  }
-  return value;
-}
-
 // Scans the string whose opening quote is at `pos`; returns the offset after its closing quote
 // (or the end), and whether it is text: well-formed UTF-8 and no lone surrogate escape.
 size_t scanString(std::string_view json, size_t pos, bool* text) {
@@ -65,7 +46,7 @@ size_t scanString(std::string_view json, size_t pos, bool* text) {
       continue;
     }
     if (pos + 1 < json.size() && json[pos + 1] == 'u') {
-      std::optional<uint32_t> unit = hex4(json, pos + 2);
+      std::optional<uint32_t> unit = runtime::parseHex4(json.substr(pos + 2));
       if (unit && *unit >= 0xD800 && *unit <= 0xDBFF) {
         if (pendingHigh) *text = false;
         pendingHigh = true;

@@ -10,6 +10,7 @@
 #include <limits>
 #include <optional>
 
+#include "kernel/runtime/strings.h"
 #include "tessera/api/json.h"
 
 namespace tessera::kernel::net {
@@ -296,21 +297,8 @@ class Parser {
   }
 
   std::optional<uint32_t> hex4() {
-    if (pos_ + 4 > in_.size()) return std::nullopt;
-    uint32_t value = 0;
-    for (int i = 0; i < 4; ++i) {
-      char c = in_[pos_++];
-      value <<= 4;
-      if (c >= '0' && c <= '9') {
-        value |= static_cast<uint32_t>(c - '0');
-      } else if (c >= 'a' && c <= 'f') {
-        value |= static_cast<uint32_t>(c - 'a' + 10);
-      } else if (c >= 'A' && c <= 'F') {
-        value |= static_cast<uint32_t>(c - 'A' + 10);
-      } else {
-        return std::nullopt;
-      }
-    }
+    std::optional<uint32_t> value = runtime::parseHex4(in_.substr(std::min(pos_, in_.size())));
+    if (value) pos_ += 4;
     return value;
   }
 

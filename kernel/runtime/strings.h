@@ -2,6 +2,8 @@
 
 /// Small string helpers the kernel's parsers share (flags, the modules manifest, HTTP bodies).
 
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -17,6 +19,26 @@ constexpr std::string_view trim(std::string_view text) {
   if (begin == std::string_view::npos) return {};
   const size_t end = text.find_last_not_of(kWhitespace);
   return text.substr(begin, end - begin + 1);
+}
+
+/// The value of the four hex digits `text` starts with (a JSON `\uXXXX` escape's), or nullopt
+/// when it is shorter or one of them is not a hex digit.
+constexpr std::optional<uint32_t> parseHex4(std::string_view text) {
+  if (text.size() < 4) return std::nullopt;
+  uint32_t value = 0;
+  for (char c : text.substr(0, 4)) {
+    value <<= 4;
+    if (c >= '0' && c <= '9') {
+      value |= static_cast<uint32_t>(c - '0');
+    } else if (c >= 'a' && c <= 'f') {
+      value |= static_cast<uint32_t>(c - 'a' + 10);
+    } else if (c >= 'A' && c <= 'F') {
+      value |= static_cast<uint32_t>(c - 'A' + 10);
+    } else {
+      return std::nullopt;
+    }
+  }
+  return value;
 }
 
 /// `text` with every byte outside printable ASCII (and the backslash) written `\xNN`, cut after

@@ -50,6 +50,19 @@ size_t sequenceAt(std::string_view text, size_t pos, size_t* bad) {
   return length;
 }
 
+// Appends the UTF-8 sequence at `text[pos]`, or U+FFFD for its maximal ill-formed subpart;
+// returns the position after what it consumed.
+size_t appendValidSequence(std::string& out, std::string_view text, size_t pos) {
+  size_t bad = 0;
+  size_t length = sequenceAt(text, pos, &bad);
+  if (length == 0) {
+    out += kReplacement;
+    return pos + bad;
+  }
+  out.append(text.substr(pos, length));
+  return pos + length;
+}
+
 }  // namespace
 
 void appendJsonString(std::string& out, std::string_view text) {
@@ -57,15 +70,7 @@ void appendJsonString(std::string& out, std::string_view text) {
   for (size_t i = 0; i < text.size();) {
     char c = text[i];
     if (static_cast<unsigned char>(c) >= 0x80) {
-      size_t bad = 0;
-      size_t length = sequenceAt(text, i, &bad);
-      if (length == 0) {
-        out += kReplacement;
-        i += bad;
-      } else {
-        out.append(text.substr(i, length));
-        i += length;
-      }
+      i = appendValidSequence(out, text, i);
       continue;
     }
     ++i;
@@ -124,17 +129,7 @@ std::string toValidUtf8(std::string_view text) {
   size_t first = findInvalidUtf8(text);
   if (first == std::string_view::npos) return std::string(text);
   std::string out(text.substr(0, first));
-  for (size_t i = first; i < text.size();) {
-    size_t bad = 0;
-    size_t length = sequenceAt(text, i, &bad);
-    if (length == 0) {
-      out += kReplacement;
-      i += bad;
-    } else {
-      out.append(text.substr(i, length));
-      i += length;
-    }
-  }
+  for (size_t i = first; i < text.size();) i = appendValidSequence(out, text, i);
   return out;
 }
 

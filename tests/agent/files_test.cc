@@ -26,6 +26,7 @@
 #include "kernel/net/http_client.h"
 #include "kernel/net/http_server.h"
 #include "kernel/runtime/runtime.h"
+#include "tests/support/process_memory.h"
 #include "tests/support/subprocess.h"
 
 namespace tessera::kernel::agent {
@@ -233,14 +234,7 @@ TEST_F(FilesHttpTest, DownloadSendsTheBytesWithTheirLength) {
 }
 
 // This process's peak resident set, in bytes.
-int64_t peakRss() {
-  std::ifstream status("/proc/self/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.starts_with("VmHWM:")) return std::stoll(line.substr(6)) * 1024;
-  }
-  return -1;
-}
+int64_t peakRss() { return static_cast<int64_t>(::tessera::testing::processMemoryBytes("VmHWM")); }
 
 TEST_F(FilesHttpTest, DownloadingAHugeFileKeepsMemoryBounded) {
   constexpr int64_t kSize = 256LL * 1024 * 1024;

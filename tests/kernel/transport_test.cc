@@ -15,6 +15,7 @@
 #include "kernel/runtime/runtime.h"
 #include "tessera/v1/messages.pb.h"
 #include "tests/kernel/http_test_util.h"
+#include "tests/support/process_memory.h"
 
 namespace tessera::kernel::net {
 namespace {
@@ -480,15 +481,7 @@ TEST_F(TransportTest, BadListenAddress) {
 
 // --- bounds on what a peer can make the server hold (#20) -----------------------------------
 
-// The process's resident set in bytes (VmRSS of /proc/self/status).
-size_t residentBytes() {
-  std::ifstream status("/proc/self/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stoull(line.substr(6)) * 1024;
-  }
-  return 0;
-}
+using ::tessera::testing::residentBytes;
 
 // A frame header announcing `length` bytes (kind byte included).
 std::string frameHeader(uint32_t length) {

@@ -6,19 +6,12 @@
 #include <fstream>
 
 #include "tests/master/master_fixture.h"
+#include "tests/support/process_memory.h"
 
 namespace tessera::kernel::master::testing {
 namespace {
 
-// The process's resident set in bytes (VmRSS of /proc/self/status).
-size_t residentBytes() {
-  std::ifstream status("/proc/self/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stoull(line.substr(6)) * 1024;
-  }
-  return 0;
-}
+using ::tessera::testing::residentBytes;
 
 std::string between(const std::string& text, const std::string& before, char end) {
   auto start = text.find(before);
