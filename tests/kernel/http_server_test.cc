@@ -38,6 +38,8 @@ class HttpServerTest : public ::testing::Test {
   }
 
   // Starts the server with `options` and a GET /ping route answering "pong".
+  std::future<std::shared_ptr<HttpStream>> startWithEventsRoute(HttpServerOptions options);
+
   void startServer(HttpServerOptions options = {}) {
     ASSERT_TRUE(router_->addRoute("GET", "/ping", executor_.get(),
                                   [](const api::HttpRequest&, api::HttpResponder respond) {
@@ -637,24 +639,30 @@ TEST_F(HttpServerTest, DroppingAStreamBeforeStartAnswers500) {
   EXPECT_EQ(response->body, R"({"message":"the handler dropped its response stream"})");
 }
 
+// GET /events: a stream started 200 text/plain and handed to the test through the future.
+std::future<std::shared_ptr<HttpStream>> HttpServerTest::startWithEventsRoute(
+    HttpServerOptions options) {
+  auto opened = std::make_shared<std::promise<std::shared_ptr<HttpStream>>>();
+  EXPECT_TRUE(router_->addStreamRoute(
+      "GET", "/events", executor_.get(),
+      [opened](const api::HttpRequest&, std::shared_ptr<HttpStream> stream) {
+        stream->start(200, "text/plain");
+        opened->set_value(std::move(stream));
+      }));
+  startServer(std::move(options));
+  return opened->get_future();
+}
+
 TEST_F(HttpServerTest, AStreamWhoseClientStopsReadingIsClosedAtItsLimit) {
   runtime::MetricsRegistry metrics(runtime_.io());
   HttpServerOptions options;
   options.metrics = &metrics;
   options.maxStreamQueuedBytes = 256 * 1024;
-  std::promise<std::shared_ptr<HttpStream>> opened;
-  ASSERT_TRUE(
-      router_->addStreamRoute("GET", "/events", executor_.get(),
-                              [&](const api::HttpRequest&, std::shared_ptr<HttpStream> stream) {
-                                stream->start(200, "text/plain");
-                                opened.set_value(std::move(stream));
-                              }));
-  startServer(options);
+  auto opened = startWithEventsRoute(options);
   RawConnection silent(server_->port());  // asks, then never reads a byte
   silent.send("GET /events HTTP/1.1\r\nHost: x\r\n\r\n");
-  auto future = opened.get_future();
-  ASSERT_EQ(future.wait_for(kTimeout), std::future_status::ready);
-  std::shared_ptr<HttpStream> stream = future.get();
+  ASSERT_EQ(opened.wait_for(kTimeout), std::future_status::ready);
+  std::shared_ptr<HttpStream> stream = opened.get();
   std::promise<void> closed;
   stream->onClose([&] { closed.set_value(); });
 
@@ -677,19 +685,11 @@ TEST_F(HttpServerTest, AStreamWhoseClientStopsReadingIsClosedAtItsLimit) {
 TEST_F(HttpServerTest, AStreamThatIsReadIsNotCutOff) {
   HttpServerOptions options;
   options.maxStreamQueuedBytes = 256 * 1024;
-  std::promise<std::shared_ptr<HttpStream>> opened;
-  ASSERT_TRUE(
-      router_->addStreamRoute("GET", "/events", executor_.get(),
-                              [&](const api::HttpRequest&, std::shared_ptr<HttpStream> stream) {
-                                stream->start(200, "text/plain");
-                                opened.set_value(std::move(stream));
-                              }));
-  startServer(options);
+  auto opened = startWithEventsRoute(options);
   RawConnection reader(server_->port());
   reader.send("GET /events HTTP/1.1\r\nHost: x\r\n\r\n");
-  auto future = opened.get_future();
-  ASSERT_EQ(future.wait_for(kTimeout), std::future_status::ready);
-  std::shared_ptr<HttpStream> stream = future.get();
+  ASSERT_EQ(opened.wait_for(kTimeout), std::future_status::ready);
+  std::shared_ptr<HttpStream> stream = opened.get();
   ASSERT_NE(reader.readUntil("\r\n\r\n").find("HTTP/1.1 200"), std::string::npos);
   // Bursts of events, each within the limit, 4 MiB in all, read as they come.
   const std::string event(1000, 'e');
