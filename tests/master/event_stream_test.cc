@@ -78,8 +78,10 @@ TEST_F(EventStreamTest, ASchedulerThatStopsReadingIsDisconnectedAndOneThatReadsI
     }
   }
   EXPECT_LT(accepted, 100) << "the master kept queueing events nobody reads";
-  EXPECT_LT(residentBytes(), before + 64 * 1024 * 1024)
-      << "grew by " << (residentBytes() - before) / 1024 << " KiB";
+  if (::tessera::testing::kResidentMemoryIsMeaningful) {
+    EXPECT_LT(residentBytes(), before + 64 * 1024 * 1024)
+        << "grew by " << (residentBytes() - before) / 1024 << " KiB";
+  }
   // Disconnected as a broken connection would: its failover timeout (0) has removed it.
   EXPECT_TRUE(tessera::testing::waitFor([&] {
     auto state = getJson("/frameworks");
