@@ -97,6 +97,12 @@ api::Status checkWeight(double weight, std::string_view field) {
   return api::Status::ok();
 }
 
+/// Element `i` of `array` when it is an object; nullptr otherwise.
+Object::Ptr objectAt(const Array& array, size_t i) {
+  const auto index = static_cast<unsigned>(i);
+  return array.isObject(index) ? array.getObject(index) : nullptr;
+}
+
 /// Parses a request body or registry value as JSON, depth-bounded and UTF-8-checked. Errors:
 /// InvalidArgument saying what is wrong with it (`body is not valid JSON: unexpected byte 'o'`).
 api::Result<Poco::Dynamic::Var> parseJson(const std::string& text, std::string_view what) {
@@ -128,9 +134,7 @@ api::Result<std::map<std::string, double>> decodeWeights(const std::string& text
   auto array = parsed->extract<Array::Ptr>();
   for (size_t i = 0; i < array->size(); ++i) {
     std::string field = fmt::format("[{}].", i);
-    Object::Ptr entry = array->isObject(static_cast<unsigned>(i))
-                            ? array->getObject(static_cast<unsigned>(i))
-                            : nullptr;
+    Object::Ptr entry = objectAt(*array, i);
     if (!entry) return api::invalidArgument("'[{}]': expecting an object", i);
     if (!entry->has("role") || !entry->get("role").isString()) {
       return api::invalidArgument("'{}role': expecting a string", field);
@@ -184,9 +188,7 @@ api::Result<std::pair<std::string, api::Resources>> decodeQuotaRequest(const Obj
   if (api::Status valid = checkPolicyRole(role, "role", source); !valid) return valid;
   std::set<std::string> names;
   for (size_t i = 0; i < guarantee->size(); ++i) {
-    Object::Ptr resource = guarantee->isObject(static_cast<unsigned>(i))
-                               ? guarantee->getObject(static_cast<unsigned>(i))
-                               : nullptr;
+    Object::Ptr resource = objectAt(*guarantee, i);
     if (!resource) return api::invalidArgument("'guarantee[{}]': expecting an object", i);
     if (!resource->has("name") || !resource->get("name").isString()) {
       return api::invalidArgument("'guarantee[{}].name': expecting a string", i);
