@@ -44,7 +44,9 @@ int runFramework(const std::vector<std::string>& args) {
     printError(kRole, started.message());
     return 1;
   }
-  scheduler::FrameworkHostOptions options{module, master, {}};
+  scheduler::FrameworkHostOptions options;
+  options.module = module;
+  options.master = master;
   std::unique_ptr<LeaderFollower> follower;
   if (zk) {
     // --master=zk://...: the driver subscribes to the leader and re-resolves after a failover.

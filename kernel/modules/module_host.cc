@@ -6,13 +6,14 @@ namespace {
 
 class ContextImpl final : public api::Context {
  public:
-  ContextImpl(const HostServices& services, std::string_view name,
+  ContextImpl(const HostServices& services, const InstanceOptions& options, std::string_view name,
               runtime::StrandExecutor& executor)
       : services_(services),
         logger_(name),
         executor_(executor),
         metrics_(services.metricsFor(executor)),
-        router_(services.routerFor(executor)) {}
+        router_(options.routerFor ? options.routerFor(executor) : services.routerFor(executor)),
+        state_(options.state != nullptr ? options.state : services.state) {}
 
   api::Logger& logger() override { return logger_; }
   api::Metrics& metrics() override { return *metrics_; }
@@ -20,7 +21,7 @@ class ContextImpl final : public api::Context {
   api::HttpRouter& http() override { return *router_; }
   std::string_view role() const override { return services_.role; }
   std::string_view workDir() const override { return services_.workDir; }
-  api::StateStore& state() override { return *services_.state; }
+  api::StateStore& state() override { return *state_; }
 
  private:
   const HostServices& services_;
@@ -28,6 +29,7 @@ class ContextImpl final : public api::Context {
   runtime::StrandExecutor& executor_;
   std::unique_ptr<api::Metrics> metrics_;
   std::unique_ptr<api::HttpRouter> router_;
+  api::StateStore* state_;
 };
 
 }  // namespace
@@ -57,13 +59,20 @@ api::Status ModuleHost::startAutomatic() {
 api::Result<api::Module*> ModuleHost::create(
     std::string_view name, std::string_view kind,
     const std::vector<std::pair<std::string, std::string>>& overrides) {
+  InstanceOptions options;
+  options.overrides = overrides;
+  return create(name, kind, std::move(options));
+}
+
+api::Result<api::Module*> ModuleHost::create(std::string_view name, std::string_view kind,
+                                             InstanceOptions options) {
   auto instance = std::make_unique<Instance>();
   instance->name = std::string(name);
   instance->executor = services_.runtime->makeExecutor();
-  instance->context = std::make_unique<ContextImpl>(services_, name, *instance->executor);
+  instance->context = std::make_unique<ContextImpl>(services_, options, name, *instance->executor);
   // The factory runs on the instance's own strand, as every later call into it does.
   auto made = instance->executor->call(
-      [&] { return manager_.create(name, kind, *instance->context, overrides); });
+      [&] { return manager_.create(name, kind, *instance->context, options.overrides); });
   if (!made) return made.status();
   instance->module = std::move(made).value();
   api::Module* pointer = instance->module.get();

@@ -22,6 +22,18 @@ struct HostServices {
   std::function<std::unique_ptr<api::HttpRouter>(api::Executor&)> routerFor;
 };
 
+/// What one instance gets instead of the host's services (empty fields: the host's).
+struct InstanceOptions {
+  /// Appended to the manifest's parameters (see ModuleManager::create).
+  std::vector<std::pair<std::string, std::string>> overrides;
+  /// The instance's state store instead of HostServices::state; not owned, must outlive the
+  /// instance (a framework host's store scoped to its module, or its ZooKeeper store).
+  api::StateStore* state = nullptr;
+  /// Makes the instance's router instead of HostServices::routerFor (routes on another port:
+  /// `tessera local` serves Marathon on :8080, or a framework follower's forwarding router).
+  std::function<std::unique_ptr<api::HttpRouter>(api::Executor&)> routerFor;
+};
+
 /// Owns module instances, each with its own Context and strand, and stops them in reverse
 /// order of creation: stop() on the instance's strand, then destruction there, then the strand
 /// is drained. Methods are called from the role's control thread, never from a strand.
@@ -43,10 +55,21 @@ class ModuleHost {
       std::string_view name, std::string_view kind,
       const std::vector<std::pair<std::string, std::string>>& overrides = {});
 
+  /// As above, with the instance's own choices of store and router.
+  api::Result<api::Module*> create(std::string_view name, std::string_view kind,
+                                   InstanceOptions options);
+
   template <typename T>
   api::Result<T*> create(std::string_view name,
                          const std::vector<std::pair<std::string, std::string>>& overrides = {}) {
     auto module = create(name, KindOf<T>::kKind, overrides);
+    if (!module) return module.status();
+    return static_cast<T*>(*module);
+  }
+
+  template <typename T>
+  api::Result<T*> create(std::string_view name, InstanceOptions options) {
+    auto module = create(name, KindOf<T>::kKind, std::move(options));
     if (!module) return module.status();
     return static_cast<T*>(*module);
   }

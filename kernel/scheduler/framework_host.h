@@ -1,7 +1,12 @@
 #pragma once
 
+#include <chrono>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "kernel/modules/module_host.h"
 #include "kernel/runtime/runtime.h"
@@ -19,6 +24,31 @@ struct FrameworkHostOptions {
   std::string master;
   /// Timeouts and backoff of the driver.
   DriverOptions driver;
+
+  /// `zk://[user:password@]host:port,.../path`: the hosts of this module contend for
+  /// leadership under the path and keep the module's state (and its FrameworkID) there.
+  /// Empty: this host simply leads, and the state goes to `state` (or the daemon's store).
+  std::string zk;
+  /// The ZooKeeper session timeout for `zk` (Marathon's --zk_session_timeout).
+  std::chrono::milliseconds zkSessionTimeout{10000};
+  /// Credentials for a master that authenticates frameworks (--principal, --secret).
+  std::optional<std::string> principal;
+  std::optional<std::string> secret;
+  /// FrameworkInfo.failover_timeout when the module leaves it unset (Marathon's default: a
+  /// week): the master keeps the framework's tasks this long while no leader is subscribed.
+  std::chrono::seconds failoverTimeout{7 * 24 * 3600};
+  /// Module parameters appended to the manifest's (`marathon --framework_name=x` becomes
+  /// `framework_name=x`).
+  std::vector<std::pair<std::string, std::string>> parameters;
+  /// Without `zk`: the store the module's key space is carved from (not owned; must outlive
+  /// the host). Null: the daemon's store.
+  api::StateStore* state = nullptr;
+  /// Makes the router the module's routes go to (another port: `tessera local` serves Marathon
+  /// on :8080). Null: the daemon's router.
+  std::function<std::unique_ptr<api::HttpRouter>(api::Executor&)> routerFor;
+  /// `host:port` at which this host serves the module's API (for webui_url, /v2/info and
+  /// /v2/leader, and what followers forward to). Empty: not known.
+  std::string advertisedAddress;
 };
 
 /// Runs one framework module against a master: creates the instance through the ModuleHost

@@ -28,6 +28,13 @@ std::string manifest(int tasks) {
       TESSERA_BINARY_DIR, kModule, tasks);
 }
 
+FrameworkHostOptions hostOptions(std::string module, std::string master) {
+  FrameworkHostOptions options;
+  options.module = std::move(module);
+  options.master = std::move(master);
+  return options;
+}
+
 cli::Daemon::Options daemonOptions(const tessera::testing::TempDir& dir, int tasks) {
   cli::Daemon::Options options;
   options.role = "framework";
@@ -53,7 +60,8 @@ TEST(FrameworkHostTest, LoadsTheModuleAndStartsItWithADriver) {
     cli::Daemon daemon(daemonOptions(dir, 3));
     ASSERT_TRUE(daemon.start().isOk());
     {
-      FrameworkHost host(daemon.runtime(), daemon.modules(), {kModule, master.address(), {}});
+      FrameworkHost host(daemon.runtime(), daemon.modules(),
+                         hostOptions(kModule, master.address()));
       ASSERT_TRUE(host.start().isOk());
       ASSERT_TRUE(daemon.serve().isOk());
       ASSERT_NE(host.framework(), nullptr);
@@ -92,7 +100,7 @@ TEST(FrameworkHostTest, ModuleHostStoppingFirstIsSafe) {
     tessera::testing::TempDir dir;
     cli::Daemon daemon(daemonOptions(dir, 1));
     ASSERT_TRUE(daemon.start().isOk());
-    FrameworkHost host(daemon.runtime(), daemon.modules(), {kModule, master.address(), {}});
+    FrameworkHost host(daemon.runtime(), daemon.modules(), hostOptions(kModule, master.address()));
     ASSERT_TRUE(host.start().isOk());
     ASSERT_TRUE(master.waitForCalls(Call::SUBSCRIBE, 1));
     auto* driver = host.driver();
@@ -108,11 +116,12 @@ TEST(FrameworkHostTest, ErrorsNameTheProblem) {
   tessera::testing::TempDir dir;
   cli::Daemon daemon(daemonOptions(dir, 1));
   ASSERT_TRUE(daemon.start().isOk());
-  FrameworkHost zk(daemon.runtime(), daemon.modules(), {kModule, "zk://h:2181/tessera", {}});
+  FrameworkHost zk(daemon.runtime(), daemon.modules(), hostOptions(kModule, "zk://h:2181/tessera"));
   auto status = zk.start();
   EXPECT_EQ(status.code(), api::StatusCode::kInvalidArgument);
   EXPECT_NE(status.message().find("zk://"), std::string::npos);
-  FrameworkHost missing(daemon.runtime(), daemon.modules(), {"org_nope", "127.0.0.1:5050", {}});
+  FrameworkHost missing(daemon.runtime(), daemon.modules(),
+                        hostOptions("org_nope", "127.0.0.1:5050"));
   EXPECT_EQ(missing.start().code(), api::StatusCode::kNotFound);
   daemon.stop();
 }
