@@ -27,26 +27,33 @@ int runFramework(const std::vector<std::string>& args) {
     case LoadOutcome::kRun:
       break;
   }
-  const bool zk = zookeeper::isZkUrl(master);
-  if (auto parsed = scheduler::parseMasterAddress(master); !zk && !parsed) {
-    printError(kRole, parsed.status().message());
-    return 1;
-  }
-  runtime::LoggingOptions logging{std::string(kRole), common.loggingLevel,
-                                  common.logDir.value_or(""), common.quiet};
-  if (auto status = runtime::setupLogging(logging); !status) {
-    printError(kRole, status.message());
-    return 1;
-  }
-  blockStopSignals();
-  Daemon daemon({std::string(kRole), common, [&flags] { return flags.values(); }, {}});
-  if (auto started = daemon.start(); !started) {
-    printError(kRole, started.message());
-    return 1;
-  }
   scheduler::FrameworkHostOptions options;
   options.module = module;
   options.master = master;
+  return hostFramework(kRole, common, std::move(options), [&flags] { return flags.values(); });
+}
+
+int hostFramework(std::string_view role, const CommonFlags& common,
+                  scheduler::FrameworkHostOptions options,
+                  std::function<std::map<std::string, std::string>()> flagValues) {
+  const std::string master = options.master;
+  const bool zk = zookeeper::isZkUrl(master);
+  if (auto parsed = scheduler::parseMasterAddress(master); !zk && !parsed) {
+    printError(role, parsed.status().message());
+    return 1;
+  }
+  runtime::LoggingOptions logging{std::string(role), common.loggingLevel,
+                                  common.logDir.value_or(""), common.quiet};
+  if (auto status = runtime::setupLogging(logging); !status) {
+    printError(role, status.message());
+    return 1;
+  }
+  blockStopSignals();
+  Daemon daemon({std::string(role), common, std::move(flagValues), {}});
+  if (auto started = daemon.start(); !started) {
+    printError(role, started.message());
+    return 1;
+  }
   std::unique_ptr<LeaderFollower> follower;
   if (zk) {
     // --master=zk://...: the driver subscribes to the leader and re-resolves after a failover.
@@ -54,9 +61,9 @@ int runFramework(const std::vector<std::string>& args) {
     std::optional<std::string> leader;
     if (followed) leader = (*followed)->awaitLeader(std::chrono::seconds(30));
     if (!followed || !leader) {
-      printError(kRole,
-                 followed ? fmt::format("no leading master found under '{}' within 30secs", master)
-                          : followed.status().message());
+      printError(role, followed
+                           ? fmt::format("no leading master found under '{}' within 30secs", master)
+                           : followed.status().message());
       if (followed) (*followed)->stop();
       daemon.stop();
       return 1;
@@ -69,14 +76,14 @@ int runFramework(const std::vector<std::string>& args) {
   api::Status started = host.start();
   if (started) started = daemon.serve();  // the module's routes are in place: open the port
   if (!started) {
-    printError(kRole, started.message());
+    printError(role, started.message());
     host.stop();
     if (follower) follower->stop();
     daemon.stop();
     return 1;
   }
   int signal = waitForStopSignal();
-  runtime::logger(kRole)->info("received signal {}, stopping", signal);
+  runtime::logger(role)->info("received signal {}, stopping", signal);
   host.stop();  // the driver goes quiet first,
   if (follower) follower->stop();
   daemon.stop();  // then the module stops and is destroyed; the driver outlives it

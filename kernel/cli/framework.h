@@ -1,7 +1,13 @@
 #pragma once
 
+#include <functional>
+#include <map>
 #include <string>
+#include <string_view>
 #include <vector>
+
+#include "kernel/cli/common.h"
+#include "kernel/scheduler/framework_host.h"
 
 namespace tessera::kernel::cli {
 
@@ -10,5 +16,14 @@ namespace tessera::kernel::cli {
 /// framework module (kind "framework") against a master through the HTTP scheduler API, until
 /// SIGINT or SIGTERM. `args` excludes the subcommand. Returns the exit code.
 int runFramework(const std::vector<std::string>& args);
+
+/// Runs a daemon of role `role` hosting the framework module `options.module` until SIGINT or
+/// SIGTERM: sets up logging, starts the daemon (modules from `common`), resolves a zk://
+/// `options.master`, starts the FrameworkHost, opens the HTTP port. `flagValues` feeds /flags.
+/// Errors are printed as `role`'s. Shared by `tessera framework` and the framework personalities
+/// (`marathon`, `chronos`). Returns the exit code.
+int hostFramework(std::string_view role, const CommonFlags& common,
+                  scheduler::FrameworkHostOptions options,
+                  std::function<std::map<std::string, std::string>()> flagValues);
 
 }  // namespace tessera::kernel::cli
