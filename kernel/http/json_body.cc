@@ -73,9 +73,14 @@ size_t scanString(std::string_view json, size_t pos, bool* text) {
 
 }  // namespace
 
-api::Status checkJsonText(std::string_view json, int maxDepth) {
+api::Status checkJsonText(std::string_view json, int maxDepth, size_t maxValues) {
   std::vector<Frame> stack;
   size_t pos = 0;
+  // Every value is the whole text, a member's value (after ':'), an array's first element (after
+  // '[' when not empty) or a later one (after ',' in an array); strings are skipped whole, so the
+  // punctuation inside them does not count. The count is exact for valid JSON.
+  size_t values = 1;
+  auto tooMany = [&] { return api::invalidArgument("JSON holds more than {} values", maxValues); };
   while (pos < json.size()) {
     char c = json[pos];
     switch (c) {
@@ -103,6 +108,12 @@ api::Status checkJsonText(std::string_view json, int maxDepth) {
         if (static_cast<int>(stack.size()) >= maxDepth) {
           return api::invalidArgument("JSON nested too deeply (more than {} levels)", maxDepth);
         }
+        if (c == '[') {
+          size_t next = json.find_first_not_of(" \t\r\n", pos + 1);
+          if (next != std::string_view::npos && json[next] != ']' && ++values > maxValues) {
+            return tooMany();
+          }
+        }
         {
           Frame frame;
           frame.object = c == '{';
@@ -115,7 +126,14 @@ api::Status checkJsonText(std::string_view json, int maxDepth) {
       case ']':
         if (!stack.empty()) stack.pop_back();
         break;
+      case ':':
+        if (++values > maxValues) return tooMany();
+        break;
       case ',':
+        // In an object a ',' starts a member: its name does not count, its value (':') does.
+        if (stack.empty() || !stack.back().object) {
+          if (++values > maxValues) return tooMany();
+        }
         if (!stack.empty()) {
           if (stack.back().object) {
             stack.back().expectKey = true;

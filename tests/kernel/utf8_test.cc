@@ -3,6 +3,7 @@
 
 #include "kernel/net/utf8.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <string>
@@ -81,6 +82,27 @@ TEST(JsonBodyTest, StringsThatAreNotTextAreNamedByTheirPath) {
             "a member name in 'infos[0]' is not valid UTF-8");
   // Brackets and quotes inside strings are not structure.
   EXPECT_TRUE(http::checkJsonText(R"({"a":"[[[{\"","b":"]]"})", 2).isOk());
+}
+
+TEST(JsonBodyTest, TheNumberOfValuesIsBoundedBeforeParsing) {
+  // 7 values: the object, a's array, 1, "x,:[" (its punctuation is text), {...}, null, and
+  // c's empty array; member names are not values.
+  const std::string seven = R"({"a": [1, "x,:[", {"b": null}], "c": [ ]})";
+  EXPECT_TRUE(http::checkJsonText(seven, http::kMaxJsonDepth, 7).isOk());
+  EXPECT_EQ(http::checkJsonText(seven, http::kMaxJsonDepth, 6).message(),
+            "JSON holds more than 6 values");
+  // A body well within the byte limit made only of tiny values is refused before Poco builds
+  // a tree of them.
+  auto zeros = [](size_t count) {  // an array of `count` zeros: count + 1 values
+    std::string text = "[0";
+    for (size_t i = 1; i < count; ++i) text += ",0";
+    return text + "]";
+  };
+  auto tooMany = http::parseJsonBody(zeros(http::kMaxJsonValues));
+  ASSERT_FALSE(tooMany.isOk());
+  EXPECT_EQ(tooMany.status().message(),
+            fmt::format("JSON holds more than {} values", http::kMaxJsonValues));
+  EXPECT_TRUE(http::parseJsonBody(zeros(http::kMaxJsonValues - 1)).isOk());
 }
 
 TEST(JsonBodyTest, NestingIsBoundedBeforeParsing) {
