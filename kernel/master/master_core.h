@@ -157,11 +157,11 @@ struct Core : std::enable_shared_from_this<Core> {
   /// ACCEPT: validates and uses up the offers, applies the operations in order, gives what is
   /// left back to the allocator with the call's refuse filter. `view`: the same call read by
   /// readAcceptedOperations(), for the operation kinds the v1 protos do not hold. Errors:
-  /// Unimplemented, with nothing done, for an operation other than LAUNCH_GROUP that the master
-  /// does not carry out (CREATE, DESTROY, ...).
+  /// Unimplemented, with nothing done, for an operation the v1 protos do not hold (CREATE,
+  /// DESTROY, ...); LAUNCH_GROUP's tasks get TASK_ERROR one by one.
   api::Status accept(FrameworkEntry& framework, const v1::scheduler::Call::Accept& accept,
                      const internal::AcceptedOperations& view);
-  /// The ACCEPT call `body` read for its operations' kind names and LAUNCH_GROUP tasks; empty
+  /// The ACCEPT call `body` read for its operations' kind names; empty
   /// when every operation of `call` has a v1 kind (no second parse) or the body cannot be read so.
   static internal::AcceptedOperations readAcceptedOperations(
       const v1::scheduler::Call::Accept& call, std::string_view body);
@@ -176,10 +176,11 @@ struct Core : std::enable_shared_from_this<Core> {
   TakenOffers takeOffers(const FrameworkEntry& framework, const v1::scheduler::Call::Accept& call);
   /// Offers not usable: their resources go back, the launches get TASK_LOST / TASK_DROPPED.
   void refuseAcceptance(const FrameworkEntry& framework, const v1::scheduler::Call::Accept& call,
-                        const internal::AcceptedOperations& view, const TakenOffers& taken);
-  /// LAUNCH_GROUP, which the master does not carry out: TASK_ERROR for each of its tasks.
+                        const TakenOffers& taken);
+  /// LAUNCH_GROUP, which the master does not carry out yet: TASK_ERROR
+  /// (REASON_TASK_GROUP_INVALID) for each of its tasks.
   void refuseTaskGroup(const FrameworkEntry& framework, const Acceptance& acceptance,
-                       const internal::AcceptedOperations::Operation& operation);
+                       const v1::Offer::Operation::LaunchGroup& launchGroup);
   /// Why `task` cannot be launched from what is left of the offers; empty when it can.
   std::string validateTask(const Acceptance& acceptance, const v1::TaskInfo& task,
                            const api::Result<api::Resources>& resources) const;

@@ -385,7 +385,7 @@ api::Status Core::accept(FrameworkEntry& framework, const v1::scheduler::Call::A
   }
   TakenOffers taken = takeOffers(framework, call);
   if (!taken.invalid.empty()) {
-    refuseAcceptance(framework, call, view, taken);
+    refuseAcceptance(framework, call, taken);
     return api::Status::ok();
   }
   auto pending = std::make_shared<PendingAccept>();
@@ -421,10 +421,11 @@ void Core::applyOperations(std::shared_ptr<PendingAccept> pending) {
           return reserve(std::move(pending), std::move(change).value());
         }
         break;
+      case v1::Offer::Operation::LAUNCH_GROUP:
+        refuseTaskGroup(framework->second, acceptance, operation.launch_group());
+        break;
       default:
-        // Only LAUNCH_GROUP gets here (see accept()).
-        refuseTaskGroup(framework->second, acceptance,
-                        pending->view.accept().operations(static_cast<int>(index)));
+        break;  // accept() refused every other kind before anything was done
     }
   }
   finishAcceptance(acceptance);
@@ -474,8 +475,7 @@ Core::TakenOffers Core::takeOffers(const FrameworkEntry& framework,
 }
 
 void Core::refuseAcceptance(const FrameworkEntry& framework,
-                            const v1::scheduler::Call::Accept& call,
-                            const internal::AcceptedOperations& view, const TakenOffers& taken) {
+                            const v1::scheduler::Call::Accept& call, const TakenOffers& taken) {
   for (const auto& [agent, resources] : taken.offeredByAgent) {
     recover(framework.id, agent, resources, std::nullopt);
   }
@@ -488,26 +488,23 @@ void Core::refuseAcceptance(const FrameworkEntry& framework,
     const v1::Offer::Operation& operation = call.operations(i);
     if (operation.type() == v1::Offer::Operation::LAUNCH) {
       for (const auto& task : operation.launch().task_infos()) lose(task);
-    } else if (operation.type() == v1::Offer::Operation::UNKNOWN &&
-               i < view.accept().operations_size()) {
-      for (const auto& task : view.accept().operations(i).launch_group().task_group().tasks()) {
-        lose(task);
-      }
+    } else if (operation.type() == v1::Offer::Operation::LAUNCH_GROUP) {
+      for (const auto& task : operation.launch_group().task_group().tasks()) lose(task);
     }
   }
 }
 
 void Core::refuseTaskGroup(const FrameworkEntry& framework, const Acceptance& acceptance,
-                           const internal::AcceptedOperations::Operation& operation) {
+                           const v1::Offer::Operation::LaunchGroup& launchGroup) {
   // Mesos answers a task group it cannot launch with TASK_ERROR for each of its tasks
-  // (REASON_TASK_GROUP_INVALID; the v1 protos here have REASON_TASK_INVALID as the nearest).
-  // Their resources stay in `acceptance.remaining` and go back to the allocator.
+  // (REASON_TASK_GROUP_INVALID). Their resources stay in `acceptance.remaining` and go back to
+  // the allocator.
   counter("invalid_operations").increment();
   std::string message = fmt::format("operation '{}' is not supported", kLaunchGroup);
-  for (const auto& task : operation.launch_group().task_group().tasks()) {
+  for (const auto& task : launchGroup.task_group().tasks()) {
     sendUpdate(framework.id,
                masterStatus(task.task_id().value(), acceptance.agentId, v1::TASK_ERROR,
-                            v1::TaskStatus::REASON_TASK_INVALID, message));
+                            v1::TaskStatus::REASON_TASK_GROUP_INVALID, message));
   }
 }
 

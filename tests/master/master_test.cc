@@ -233,7 +233,7 @@ TEST_F(MasterTest, LaunchGroupTasksGetTaskErrorAndTheirResourcesAreOfferedAgain)
     auto update = c.scheduler->update(id);
     ASSERT_TRUE(update.has_value()) << id;
     EXPECT_EQ(update->update().status().state(), v1::TASK_ERROR) << id;
-    EXPECT_EQ(update->update().status().reason(), v1::TaskStatus::REASON_TASK_INVALID) << id;
+    EXPECT_EQ(update->update().status().reason(), v1::TaskStatus::REASON_TASK_GROUP_INVALID) << id;
     EXPECT_EQ(update->update().status().source(), v1::TaskStatus::SOURCE_MASTER) << id;
     EXPECT_THAT(update->update().status().message(),
                 HasSubstr("operation 'LAUNCH_GROUP' is not supported"));
