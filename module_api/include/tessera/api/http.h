@@ -82,7 +82,8 @@ inline constexpr std::chrono::milliseconds kDefaultKeepAliveInterval = std::chro
 /// ends the stream (before start(): the client gets a 500). When the module's Context is
 /// destroyed (the instance stops), every stream it still has open is ended by the kernel and
 /// its callbacks are dropped without running; the writer stays safe to call (write() is then
-/// false).
+/// false). Between the module's destruction and its Context's, a client going away may still
+/// post onClosed: a module ends (or drops) its open streams in Module::stop().
 ///
 /// Bounded memory: bytes written but not yet taken by the client count against a limit (the
 /// daemon's, 1 MiB unless configured, or setMaxQueuedBytes()). A write that would pass it
