@@ -18,6 +18,7 @@
 #include <utility>
 
 #include "kernel/net/http_parse.h"
+#include "kernel/net/module_stream.h"
 #include "kernel/runtime/logging.h"
 #include "kernel/runtime/metrics.h"
 #include "kernel/runtime/strings.h"
@@ -128,10 +129,37 @@ Router::Match Router::lookup(std::string_view method, std::string_view path) con
   return match;
 }
 
+ExecutorRouter::ExecutorRouter(std::shared_ptr<Router> router, api::Executor& executor)
+    : router_(std::move(router)),
+      executor_(executor),
+      streams_(std::make_shared<ModuleStreams>(executor)) {}
+
 ExecutorRouter::~ExecutorRouter() {
-  std::lock_guard lock(mutex_);
-  for (const auto& added : added_) router_->removeRoute(added.method, added.path, added.prefix);
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& added : added_) router_->removeRoute(added.method, added.path, added.prefix);
+  }
+  // After the routes: no new stream can open, and a request already on its way is refused.
+  streams_->closeAll();
 }
+
+api::Status ExecutorRouter::addStreamingRoute(std::string_view method, std::string_view path,
+                                              api::HttpStreamingHandler handler, bool prefix) {
+  if (!handler) return api::invalidArgument("route '{}' has no handler", path);
+  std::lock_guard lock(mutex_);
+  api::Status status = router_->addStreamRoute(
+      method, path, &executor_,
+      [streams = streams_, handler = std::move(handler)](const api::HttpRequest& request,
+                                                         std::shared_ptr<HttpStream> stream) {
+        auto writer = streams->open(std::move(stream));
+        if (writer) handler(request, std::move(writer));
+      },
+      prefix);
+  if (status) added_.push_back(Added{std::string(method), std::string(path), prefix});
+  return status;
+}
+
+size_t ExecutorRouter::openStreamsForTest() const { return streams_->openForTest(); }
 
 api::Status ExecutorRouter::addRoute(std::string_view method, std::string_view path,
                                      api::HttpHandler handler, bool prefix) {

@@ -5,6 +5,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <shared_mutex>
 #include <string>
 #include <string_view>
@@ -116,20 +117,29 @@ class Router {
   Table prefixes_;
 };
 
+class ModuleStreams;
+
 /// An api::HttpRouter bound to one executor, for a module's Context: every route it adds runs
-/// on that executor, and the routes go away with the adapter. Thread-safe.
+/// on that executor, and the routes go away with the adapter. Streaming routes hand the module
+/// an api::HttpStreamWriter over an HttpStream whose callbacks are posted to the executor; the
+/// streams still open when the adapter goes (the module instance stopped) are ended then, and
+/// their callbacks dropped. Thread-safe.
 class ExecutorRouter final : public api::HttpRouter {
  public:
   /// `router` and `executor` must outlive the adapter.
-  ExecutorRouter(std::shared_ptr<Router> router, api::Executor& executor)
-      : router_(std::move(router)), executor_(executor) {}
-  /// Removes the routes added through this adapter.
+  ExecutorRouter(std::shared_ptr<Router> router, api::Executor& executor);
+  /// Removes the routes added through this adapter and ends its open streams.
   ~ExecutorRouter() override;
   ExecutorRouter(const ExecutorRouter&) = delete;
   ExecutorRouter& operator=(const ExecutorRouter&) = delete;
 
   api::Status addRoute(std::string_view method, std::string_view path, api::HttpHandler handler,
                        bool prefix = false) override;
+  api::Status addStreamingRoute(std::string_view method, std::string_view path,
+                                api::HttpStreamingHandler handler, bool prefix = false) override;
+
+  /// Streams opened through this adapter and not yet closed (test hook).
+  size_t openStreamsForTest() const;
 
  private:
   struct Added {
@@ -139,6 +149,7 @@ class ExecutorRouter final : public api::HttpRouter {
   };
   std::shared_ptr<Router> router_;
   api::Executor& executor_;
+  std::shared_ptr<ModuleStreams> streams_;
   std::mutex mutex_;
   std::vector<Added> added_;
 };
