@@ -93,27 +93,25 @@ LoadOutcome loadPersonality(const Personality& personality, runtime::FlagSet& fl
   return LoadOutcome::kRun;
 }
 
-// Marathon's logging levels (lower-case, Logback's names) and Tessera's; Tessera's spelling.
-api::Status checkLoggingLevel(const runtime::Flag::Value& value) {
-  std::string level = std::get<std::string>(value);
-  std::transform(level.begin(), level.end(), level.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
-  if (level == "INFO" || level == "WARNING" || level == "WARN" || level == "ERROR" ||
-      level == "DEBUG") {
-    return api::Status::ok();
-  }
-  return api::invalidArgument("'{}' is not one of debug, info, warn(ing), error",
-                              std::get<std::string>(value));
-}
-
+// Tessera's spelling of a level given in Marathon's (Logback's lower-case names) or Tessera's.
 std::string tesseraLoggingLevel(std::string level) {
   std::transform(level.begin(), level.end(), level.begin(),
                  [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
   return level == "WARN" ? "WARNING" : level;
 }
 
+api::Status checkLoggingLevel(const runtime::Flag::Value& value) {
+  const std::string level = tesseraLoggingLevel(std::get<std::string>(value));
+  if (level == "INFO" || level == "WARNING" || level == "ERROR" || level == "DEBUG") {
+    return api::Status::ok();
+  }
+  return api::invalidArgument("'{}' is not one of debug, info, warn, error",
+                              std::get<std::string>(value));
+}
+
 // The Tessera flags a personality needs to run: where the modules come from, where state and
-// logs go. Bound to `common`; --http_port and --hostname are declared by the personality.
+// logs go, where the API listens. Bound to `common`; --http_port, whose default differs, is
+// declared by the personality.
 void addTesseraFlags(runtime::FlagSet& flags, CommonFlags& common, std::string& module,
                      std::string_view defaultModule) {
   module = std::string(defaultModule);

@@ -55,43 +55,37 @@ class ScopedEnv {
   std::optional<std::string> old_;
 };
 
-// Loads with an empty config directory unless the test names one, so /etc on the machine
-// running the tests does not leak in.
+// What a loader decided, and what it printed on stderr.
 struct Loaded {
   LoadOutcome outcome;
   PersonalityCommand command;
   std::string err;
 };
 
-Loaded loadMarathon(std::vector<std::string> args) {
+// Runs `load` with an empty config directory unless the test set `variable`, so the packages'
+// directory on the machine running the tests does not leak in.
+Loaded loadWith(const char* variable,
+                LoadOutcome (*load)(const std::vector<std::string>&, PersonalityCommand&),
+                const std::vector<std::string>& args) {
   static TempDir empty;
-  ScopedEnv dir("MARATHON_CONFIG_DIR",
-                std::getenv("MARATHON_CONFIG_DIR") != nullptr
-                    ? std::optional<std::string>(std::getenv("MARATHON_CONFIG_DIR"))
-                    : empty.path().string());
+  std::optional<ScopedEnv> dir;
+  if (std::getenv(variable) == nullptr) dir.emplace(variable, empty.path().string());
   Loaded loaded;
   ::testing::internal::CaptureStderr();
   ::testing::internal::CaptureStdout();
-  loaded.outcome = loadMarathonFlags(args, loaded.command);
+  loaded.outcome = load(args, loaded.command);
   ::testing::internal::GetCapturedStdout();
   loaded.err = ::testing::internal::GetCapturedStderr();
   return loaded;
 }
 
-Loaded loadChronos(std::vector<std::string> args) {
-  static TempDir empty;
-  ScopedEnv dir("CHRONOS_CONFIG_DIR",
-                std::getenv("CHRONOS_CONFIG_DIR") != nullptr
-                    ? std::optional<std::string>(std::getenv("CHRONOS_CONFIG_DIR"))
-                    : empty.path().string());
-  Loaded loaded;
-  ::testing::internal::CaptureStderr();
-  loaded.outcome = loadChronosFlags(args, loaded.command);
-  loaded.err = ::testing::internal::GetCapturedStderr();
-  return loaded;
+Loaded loadMarathon(const std::vector<std::string>& args) {
+  return loadWith("MARATHON_CONFIG_DIR", loadMarathonFlags, args);
 }
 
-using Parameters = std::vector<std::pair<std::string, std::string>>;
+Loaded loadChronos(const std::vector<std::string>& args) {
+  return loadWith("CHRONOS_CONFIG_DIR", loadChronosFlags, args);
+}
 
 TEST(MarathonFlagsTest, DefaultsAreMarathons) {
   auto loaded = loadMarathon({"--master=127.0.0.1:5050"});
