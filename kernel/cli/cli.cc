@@ -248,8 +248,8 @@ void addOwnPortFlags(runtime::FlagSet& flags, OwnPortFramework& framework) {
                         "apart from the master's; 0 turns it off",
                         title, framework.part));
   flags.add(framework.part + "_module", &framework.module,
-            fmt::format("The framework module serving as {} on --{}_port; hosted only if it is "
-                        "loaded, unless given explicitly",
+            fmt::format("The framework module serving as {} on --{}_port; skipped when not "
+                        "loaded, except that one given explicitly must be",
                         title, framework.part));
 }
 
