@@ -24,10 +24,12 @@
 #include "kernel/cli/execute.h"
 #include "kernel/cli/framework.h"
 #include "kernel/cli/ha_master.h"
+#include "kernel/cli/marathon.h"
 #include "kernel/cli/resolve.h"
 #include "kernel/cli/roles.h"
 #include "kernel/modules/manifest.h"
 #include "kernel/modules/module_manager.h"
+#include "kernel/net/http_server.h"
 #include "kernel/runtime/logging.h"
 #include "kernel/scheduler/framework_host.h"
 #include "kernel/zookeeper/url.h"
@@ -46,17 +48,21 @@ constexpr std::string_view kUsage =
     "  execute   runs one command as a task on a cluster and exits with its exit code\n"
     "  framework hosts a framework module against a master (--module, --master)\n"
     "  resolve   prints the leading master's ip:port (zk://host:port,.../path)\n"
+    "  marathon  hosts a framework module with Marathon's flags (--master, --zk, --http_port)\n"
+    "  chronos   hosts a framework module with Chronos's flags (--master, --zk_hosts, ...)\n"
     "  modules   list the modules a manifest would load, without starting anything\n"
     "  version   print the version\n"
     "\n"
-    "Seed-era names work as aliases when the binary is called by them (mesos-local,\n"
-    "mesos-master, mesos-agent, mesos-slave, mesos-execute, mesos-resolve).\n"
+    "The binary runs a command when called by its name: mesos-local, mesos-master,\n"
+    "mesos-agent, mesos-slave, mesos-execute, mesos-resolve, marathon, chronos (the build\n"
+    "and 'cmake --install' make these symlinks next to tessera).\n"
     "'tessera <command> --help' lists a command's flags.\n";
 
 // argv[0] aliases: the classic Mesos binary names run the matching command.
 const std::map<std::string, std::string, std::less<>> kAliases = {
     {"mesos-local", "local"}, {"mesos-master", "master"},   {"mesos-agent", "agent"},
     {"mesos-slave", "agent"}, {"mesos-execute", "execute"}, {"mesos-resolve", "resolve"},
+    {"marathon", "marathon"}, {"chronos", "chronos"},
 };
 
 // The exit code when flag loading ends the command (--help, or an error), else nothing.
@@ -226,6 +232,68 @@ int runAgent(const std::vector<std::string>& args) {
   return refused ? 1 : code;
 }
 
+// A framework `tessera local` hosts on a port of its own (Marathon's :8080, Chronos's :4400),
+// if its module is loaded: `--<part>_port` (0 turns it off) and `--<part>_module`.
+struct OwnPortFramework {
+  std::string part;    // "marathon": the flags' prefix
+  std::string module;  // the module playing the part
+  uint16_t port;
+  bool explicitModule = false;  // --<part>_module was given: its module must be loaded
+};
+
+void addOwnPortFlags(runtime::FlagSet& flags, OwnPortFramework& framework) {
+  const std::string title = framework.part == "marathon" ? "Marathon" : "Chronos";
+  flags.add(framework.part + "_port", &framework.port,
+            fmt::format("Port on which the {} framework module (--{}_module) serves its own API, "
+                        "apart from the master's; 0 turns it off",
+                        title, framework.part));
+  flags.add(framework.part + "_module", &framework.module,
+            fmt::format("The framework module serving as {} on --{}_port; skipped when not "
+                        "loaded, except that one given explicitly must be",
+                        title, framework.part));
+}
+
+// Hosts `framework` with its routes on a router of their own, served on its port: none of the
+// daemon's shared endpoints (/metrics, /health, ...) is there, so a module's routes never
+// collide with the kernel's. Null when it is turned off or its module is not loaded.
+api::Result<std::unique_ptr<scheduler::FrameworkHost>> hostOnOwnPort(
+    Daemon& daemon, const CommonFlags& common, const OwnPortFramework& framework) {
+  if (framework.port == 0) return std::unique_ptr<scheduler::FrameworkHost>();
+  if (daemon.moduleManager().find(framework.module) == nullptr) {
+    if (framework.explicitModule) {
+      return api::invalidArgument("flag '--{}_module': no module '{}' is loaded", framework.part,
+                                  framework.module);
+    }
+    runtime::logger("local")->info("not hosting {}: module '{}' is not loaded", framework.part,
+                                   framework.module);
+    return std::unique_ptr<scheduler::FrameworkHost>();
+  }
+  auto router = std::make_shared<net::Router>();
+  scheduler::FrameworkHostOptions options;
+  options.module = framework.module;
+  options.master = fmt::format("{}:{}", common.ip, daemon.port());
+  options.routerFor = [router](api::Executor& executor) -> std::unique_ptr<api::HttpRouter> {
+    return std::make_unique<net::ExecutorRouter>(router, executor);
+  };
+  options.advertisedAddress =
+      fmt::format("{}:{}", common.hostname.value_or(common.ip), framework.port);
+  auto host = std::make_unique<scheduler::FrameworkHost>(daemon.runtime(), daemon.modules(),
+                                                         std::move(options));
+  // Its routes are in place before its port opens, as the daemon's are.
+  if (auto started = host->start(); !started) {
+    return started.withContext("flag '--{}_module': framework '{}'", framework.part,
+                               framework.module);
+  }
+  auto bound = daemon.serveExtra(framework.port, router);
+  if (!bound) {
+    host->stop();
+    return bound.status().withContext("flag '--{}_port'", framework.part);
+  }
+  runtime::logger("local")->info("{} ('{}') serving on http://{}:{}", framework.part,
+                                 framework.module, common.ip, *bound);
+  return host;
+}
+
 int runLocal(const std::vector<std::string>& args) {
   CommonFlags common;
   MasterFlags masterFlags;
@@ -240,7 +308,14 @@ int runLocal(const std::vector<std::string>& args) {
   std::string frameworkNames;
   flags.add("frameworks", &frameworkNames,
             "Framework modules to run against the local master, comma-separated module names");
+  std::vector<OwnPortFramework> ownPort = {{"marathon", "org_tessera_marathon", 8080},
+                                           {"chronos", "org_tessera_chronos", 4400}};
+  for (auto& framework : ownPort) addOwnPortFlags(flags, framework);
   if (auto exit = exitCodeFor(loadFlags("local", flags, args))) return *exit;
+  for (auto& framework : ownPort) {
+    framework.explicitModule =
+        flags.find(framework.part + "_module")->source() != runtime::FlagSource::kDefault;
+  }
   if (numAgents < 0 || numAgents > 64) {
     printError("local", "flag '--num_agents' must be between 0 and 64");
     return 1;
@@ -302,6 +377,21 @@ int runLocal(const std::vector<std::string>& args) {
             return started.withContext("flag '--frameworks': framework '{}'", name);
           }
           frameworks.push_back(std::move(host));
+        }
+        const auto listed = splitList(frameworkNames);
+        for (const auto& framework : ownPort) {
+          // One instance per module: named in --frameworks, it is served on the master's port.
+          if (framework.port != 0 &&
+              std::find(listed.begin(), listed.end(), framework.module) != listed.end()) {
+            if (framework.explicitModule) {
+              return api::invalidArgument("flag '--{}_module': '{}' is in '--frameworks' too",
+                                          framework.part, framework.module);
+            }
+            continue;
+          }
+          auto host = hostOnOwnPort(daemon, common, framework);
+          if (!host) return host.status();
+          if (*host) frameworks.push_back(std::move(host).value());
         }
         return api::Status::ok();
       },
@@ -409,6 +499,8 @@ int run(int argc, char** argv) {
   if (command == "framework") return runFramework(args);
   if (command == "modules") return runModules(args);
   if (command == "resolve") return runResolve(args);
+  if (command == "marathon") return runMarathon(args);
+  if (command == "chronos") return runChronos(args);
   if (command == "version" || command == "--version") {
     std::cout << "tessera " << versionInfo().version << std::endl;
     return 0;

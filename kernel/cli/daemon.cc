@@ -97,6 +97,20 @@ api::Status Daemon::serve() {
   return api::Status::ok();
 }
 
+api::Result<uint16_t> Daemon::serveExtra(uint16_t port, std::shared_ptr<net::Router> router) {
+  if (!started_) return api::failedPrecondition("the daemon is not started");
+  net::HttpServerOptions serverOptions;
+  serverOptions.address = options_.common.ip;
+  serverOptions.port = port;
+  // No metrics: the daemon's server reports the process's HTTP counters and gauge already.
+  auto server = std::make_unique<net::HttpServer>(*runtime_, std::move(router), serverOptions);
+  if (auto listening = server->start(); !listening) return listening;
+  const uint16_t bound = server->port();
+  extraServers_.push_back(std::move(server));
+  runtime::logger(options_.role)->info("also listening on http://{}:{}", options_.common.ip, bound);
+  return bound;
+}
+
 void Daemon::addBuiltins(std::vector<modules::ManifestEntry>& entries,
                          const std::vector<std::filesystem::path>& searchPath) const {
   if (options_.builtinKinds.empty()) return;
@@ -131,9 +145,11 @@ void Daemon::stop() {
     fn();
   }
   if (server_) server_->stop();
+  for (auto& server : extraServers_) server->stop();
   if (host_) host_->stopAll();
   runtime_->stop();
   server_.reset();
+  extraServers_.clear();
   host_.reset();
   state_.reset();  // after the modules: they may write until stop()
 }

@@ -50,6 +50,13 @@ class Daemon {
   /// is then stopped.
   api::Status serve();
 
+  /// Opens another HTTP port on --ip serving `router` alone, none of the shared endpoints (a
+  /// framework module's own port in `tessera local`: Marathon's /metrics is Marathon's). Call
+  /// after start(); the listener stops with the daemon's own. Returns the port bound (useful
+  /// with 0). Errors: FailedPrecondition before start(); Unavailable when the port cannot be
+  /// bound.
+  api::Result<uint16_t> serveExtra(uint16_t port, std::shared_ptr<net::Router> router);
+
   /// Runs `fn` first when the daemon stops (the role's components, newest first), before the
   /// HTTP listener and the modules go.
   void onStop(std::function<void()> fn);
@@ -83,6 +90,7 @@ class Daemon {
   std::shared_ptr<net::Router> router_;
   std::unique_ptr<runtime::StrandExecutor> httpExecutor_;
   std::unique_ptr<net::HttpServer> server_;
+  std::vector<std::unique_ptr<net::HttpServer>> extraServers_;
   modules::ModuleManager manager_;
   std::unique_ptr<modules::ModuleHost> host_;
   std::vector<std::function<void()>> onStop_;

@@ -1,0 +1,352 @@
+#include "kernel/cli/marathon.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <boost/asio/ip/address.hpp>
+#include <cctype>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <optional>
+#include <sstream>
+
+#include "kernel/cli/framework.h"
+#include "kernel/runtime/strings.h"
+#include "kernel/scheduler/driver.h"
+#include "kernel/zookeeper/url.h"
+
+namespace tessera::kernel::cli {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+// What tells one personality's flag loading from another's.
+struct Personality {
+  std::string_view name;              // "marathon": the role, the usage's program name
+  std::string_view envPrefix;         // "MARATHON_"
+  std::string_view defaultConfigDir;  // "/etc/marathon/conf"
+  std::string_view intro;             // the usage text's first lines
+};
+
+constexpr Personality kMarathon{
+    "marathon", "MARATHON_", "/etc/marathon/conf",
+    "Usage: marathon --master=HOST:PORT|zk://host:port,.../path [options]\n"
+    "\n"
+    "Hosts a framework module (--framework_module) the way Marathon is run: Marathon's flags,\n"
+    "MARATHON_<FLAG> environment variables and /etc/marathon/conf/<flag> files (a file holds\n"
+    "its flag's value; MARATHON_CONFIG_DIR or --config_dir names another directory). Both\n"
+    "'--flag value' and '--flag=value' work; precedence: command line > environment > files."};
+
+constexpr Personality kChronos{
+    "chronos", "CHRONOS_", "/etc/chronos/conf",
+    "Usage: chronos --master=HOST:PORT|zk://host:port,.../path [options]\n"
+    "\n"
+    "Hosts a framework module (--framework_module) the way Chronos is run: Chronos's flags,\n"
+    "CHRONOS_<FLAG> environment variables and /etc/chronos/conf/<flag> files (a file holds\n"
+    "its flag's value; CHRONOS_CONFIG_DIR or --config_dir names another directory). Both\n"
+    "'--flag value' and '--flag=value' work; precedence: command line > environment > files."};
+
+// The config directory is a source of the other flags, so it is found before they are read:
+// --config_dir on the command line, else <PREFIX>CONFIG_DIR, else the packages' directory.
+fs::path configDirFor(const Personality& personality, const std::vector<std::string>& args) {
+  constexpr std::string_view kFlag = "--config_dir";
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--") break;
+    if (args[i].starts_with(std::string(kFlag) + "=")) return args[i].substr(kFlag.size() + 1);
+    if (args[i] == kFlag && i + 1 < args.size()) return args[i + 1];
+  }
+  const std::string variable = fmt::format("{}CONFIG_DIR", personality.envPrefix);
+  if (const char* env = std::getenv(variable.c_str())) return env;
+  return fs::path(personality.defaultConfigDir);
+}
+
+// loadFlags() with the personality's environment prefix, config directory and usage; only the
+// personality's own prefix is read, so a MESOS_* or TESSERA_* variable meant for an agent or
+// master on the same host changes nothing here.
+LoadOutcome loadPersonality(const Personality& personality, runtime::FlagSet& flags,
+                            const std::vector<std::string>& args) {
+  runtime::FlagLoadOptions options;
+  options.envPrefixes = {std::string(personality.envPrefix)};
+  options.configDir = configDirFor(personality, args);
+  auto loaded = flags.load(args, options);
+  if (!loaded) {
+    printError(personality.name, loaded.status().message());
+    std::cerr << "Try '" << personality.name << " --help'." << std::endl;
+    return LoadOutcome::kExitError;
+  }
+  if (loaded->help) {
+    std::cout << flags.usage(personality.intro);
+    return LoadOutcome::kExitOk;
+  }
+  if (!loaded->positional.empty()) {
+    printError(personality.name,
+               fmt::format("unexpected argument '{}'", loaded->positional.front()));
+    return LoadOutcome::kExitError;
+  }
+  for (const auto& warning : loaded->warnings) {
+    std::cerr << "tessera " << personality.name << ": warning: " << warning << std::endl;
+  }
+  return LoadOutcome::kRun;
+}
+
+// Tessera's spelling of a level given in Marathon's (Logback's lower-case names) or Tessera's.
+std::string tesseraLoggingLevel(std::string level) {
+  std::transform(level.begin(), level.end(), level.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+  return level == "WARN" ? "WARNING" : level;
+}
+
+api::Status checkLoggingLevel(const runtime::Flag::Value& value) {
+  const std::string level = tesseraLoggingLevel(std::get<std::string>(value));
+  if (level == "INFO" || level == "WARNING" || level == "ERROR" || level == "DEBUG") {
+    return api::Status::ok();
+  }
+  return api::invalidArgument("'{}' is not one of debug, info, warn, error",
+                              std::get<std::string>(value));
+}
+
+// The Tessera flags a personality needs to run: where the modules come from, where state and
+// logs go, where the API listens. Bound to `common`; --http_port, whose default differs, is
+// declared by the personality.
+void addTesseraFlags(runtime::FlagSet& flags, CommonFlags& common, std::string& module,
+                     std::string_view defaultModule) {
+  module = std::string(defaultModule);
+  flags.add("framework_module", &module, "The framework module to host (its modules.json name)");
+  flags
+      .add("http_address", &common.ip,
+           "IP address the HTTP API listens on (0.0.0.0 for every interface)")
+      .check([](const runtime::Flag::Value& value) {
+        const auto& text = std::get<std::string>(value);
+        boost::system::error_code ec;
+        boost::asio::ip::make_address(text, ec);
+        if (ec) return api::invalidArgument("'{}' is not an IP address", text);
+        return api::Status::ok();
+      });
+  flags.add("hostname", &common.hostname,
+            "The host name advertised for the HTTP API (default: the system's host name)");
+  flags.add("work_dir", &common.workDir,
+            "Where the module's state lives without ZooKeeper (crash-safe files); empty keeps "
+            "it in memory");
+  flags.add("log_dir", &common.logDir, "Directory for log files; default stderr only");
+  flags
+      .add("logging_level", &common.loggingLevel,
+           "Least severity logged: debug, info, warn or error (any case)")
+      .check(checkLoggingLevel);
+  flags.add("quiet", &common.quiet, "Do not log to stderr");
+  flags.add("modules", &common.modules,
+            "Modules manifest: a path, file://path or inline JSON; default: "
+            "<prefix>/share/tessera/modules.json");
+  flags.add("modules_dir", &common.modulesDir,
+            "Directory of modules manifests (*.json, read alphabetically); excludes --modules");
+  flags.add("module_path", &common.modulePath,
+            "Colon-separated directories searched for libraries named in a manifest, before "
+            "<prefix>/lib/tessera");
+  flags.add("config_dir", &common.configDir,
+            "Directory of one file per flag, each holding its value");
+}
+
+// Flags both programs spell alike.
+struct MesosFlags {
+  std::string master;
+  std::optional<std::string> role;
+  std::optional<std::string> principal;
+  std::optional<std::string> secretFile;
+  int64_t failoverTimeout = 7 * 24 * 3600;
+};
+
+void addMesosFlags(runtime::FlagSet& flags, MesosFlags& mesos) {
+  flags.add("master", &mesos.master, "The Mesos master: HOST:PORT or zk://host:port,.../path")
+      .required();
+  flags.add("mesos_role", &mesos.role, "The role the framework registers with");
+  flags.add("mesos_authentication_principal", &mesos.principal,
+            "The principal the framework authenticates with to the master");
+  flags.add("mesos_authentication_secret_file", &mesos.secretFile,
+            "A file holding the secret for --mesos_authentication_principal");
+  flags
+      .add("failover_timeout", &mesos.failoverTimeout,
+           "Seconds the master keeps the framework's tasks while no scheduler is subscribed")
+      .atLeast(0);
+}
+
+// The content of `path`, without surrounding white space (a trailing newline from `echo`).
+api::Result<std::string> readSecret(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return api::invalidArgument("cannot read '{}': {}", path, std::strerror(errno));
+  std::ostringstream content;
+  content << in.rdbuf();
+  return std::string(runtime::trim(content.str()));
+}
+
+// Checks the flags both programs share and fills what they decide in `command`. Errors name
+// the flag.
+api::Status applyMesosFlags(const MesosFlags& mesos, PersonalityCommand& command) {
+  if (zookeeper::isZkUrl(mesos.master)) {
+    if (auto url = zookeeper::parseZkUrl(mesos.master); !url) {
+      return url.status().withContext("flag '--master'");
+    }
+  } else if (auto address = scheduler::parseMasterAddress(mesos.master); !address) {
+    return address.status().withContext("flag '--master'");
+  }
+  auto& options = command.options;
+  options.master = mesos.master;
+  options.failoverTimeout = std::chrono::seconds(mesos.failoverTimeout);
+  if (mesos.role) options.parameters.emplace_back("mesos_role", *mesos.role);
+  options.principal = mesos.principal;
+  if (mesos.secretFile) {
+    if (!mesos.principal) {
+      return api::invalidArgument(
+          "flag '--mesos_authentication_secret_file' needs '--mesos_authentication_principal'");
+    }
+    auto secret = readSecret(*mesos.secretFile);
+    if (!secret) return secret.status().withContext("flag '--mesos_authentication_secret_file'");
+    options.secret = std::move(secret).value();
+  }
+  return api::Status::ok();
+}
+
+// `host:port` the module's API is reached at: --hostname, else the system's host name. Empty
+// with port 0 (the port is known only once bound).
+std::string advertisedAddress(const CommonFlags& common) {
+  if (common.port == 0) return {};
+  std::string host;
+  if (common.hostname) {
+    host = *common.hostname;
+  } else {
+    char name[256] = {};
+    host = ::gethostname(name, sizeof(name) - 1) == 0 ? name : common.ip;
+  }
+  return fmt::format("{}:{}", host, common.port);
+}
+
+// The shared end of both loaders: the Tessera flags' spelling, the advertised address, /flags.
+void finish(const runtime::FlagSet& flags, std::string module, PersonalityCommand& command) {
+  command.common.loggingLevel = tesseraLoggingLevel(command.common.loggingLevel);
+  command.options.module = std::move(module);
+  command.options.advertisedAddress = advertisedAddress(command.common);
+  command.flagValues = flags.values();
+}
+
+int hostPersonality(const Personality& personality, PersonalityCommand command) {
+  auto values = std::move(command.flagValues);
+  return hostFramework(personality.name, command.common, std::move(command.options),
+                       [values] { return values; });
+}
+
+std::optional<int> exitCode(LoadOutcome outcome) {
+  switch (outcome) {
+    case LoadOutcome::kExitOk:
+      return 0;
+    case LoadOutcome::kExitError:
+      return 1;
+    case LoadOutcome::kRun:
+      return std::nullopt;
+  }
+  return 1;
+}
+
+}  // namespace
+
+LoadOutcome loadMarathonFlags(const std::vector<std::string>& args, PersonalityCommand& command) {
+  command = PersonalityCommand{};
+  command.common.port = 8080;
+  MesosFlags mesos;
+  std::string module;
+  std::optional<std::string> zk;
+  std::string frameworkName = "marathon";
+  std::optional<std::string> user;
+  int64_t zkSessionTimeout = 10000;
+  runtime::FlagSet flags;
+  addTesseraFlags(flags, command.common, module, "org_tessera_marathon");
+  addMesosFlags(flags, mesos);
+  flags.add("http_port", &command.common.port, "Port of the HTTP API");
+  flags.add("zk", &zk,
+            "ZooKeeper URL, zk://host:port,.../path: the instances elect a leader and keep "
+            "their state there (default: none, this instance leads alone)");
+  flags.add("zk_session_timeout", &zkSessionTimeout, "ZooKeeper session timeout, milliseconds")
+      .atLeast(1);
+  flags.add("framework_name", &frameworkName, "The framework's name (FrameworkInfo.name)");
+  flags.add("mesos_user", &user, "The user tasks run as when an app names none");
+  if (auto exit = loadPersonality(kMarathon, flags, args); exit != LoadOutcome::kRun) return exit;
+
+  auto refuse = [&](const api::Status& status) {
+    printError(kMarathon.name, status.message());
+    return LoadOutcome::kExitError;
+  };
+  if (auto applied = applyMesosFlags(mesos, command); !applied) return refuse(applied);
+  if (zk) {
+    auto url = zookeeper::parseZkUrl(*zk);
+    if (!url) return refuse(url.status().withContext("flag '--zk'"));
+    if (url->path == "/")
+      return refuse(api::invalidArgument("flag '--zk': '{}' names no path", *zk));
+    command.options.zk = *zk;
+  }
+  command.options.zkSessionTimeout = std::chrono::milliseconds(zkSessionTimeout);
+  command.options.parameters.emplace_back("framework_name", frameworkName);
+  if (user) command.options.parameters.emplace_back("mesos_user", *user);
+  finish(flags, std::move(module), command);
+  return LoadOutcome::kRun;
+}
+
+LoadOutcome loadChronosFlags(const std::vector<std::string>& args, PersonalityCommand& command) {
+  command = PersonalityCommand{};
+  command.common.port = 4400;
+  MesosFlags mesos;
+  std::string module;
+  std::optional<std::string> zkHosts;
+  std::string zkPath = "/chronos/state";
+  int64_t zkTimeout = 10000;
+  std::string frameworkName = "chronos";
+  runtime::FlagSet flags;
+  addTesseraFlags(flags, command.common, module, "org_tessera_chronos");
+  addMesosFlags(flags, mesos);
+  flags.add("http_port", &command.common.port, "Port of the HTTP API");
+  flags.add("zk_hosts", &zkHosts,
+            "ZooKeeper servers, host:port,...: the instances elect a leader and keep their "
+            "state under --zk_path (default: none, this instance leads alone)");
+  flags.add("zk_path", &zkPath, "The ZooKeeper path for the leader election and the state");
+  flags.add("zk_timeout", &zkTimeout, "ZooKeeper session timeout, milliseconds").atLeast(1);
+  flags.add("mesos_framework_name", &frameworkName, "The framework's name (FrameworkInfo.name)");
+  if (auto exit = loadPersonality(kChronos, flags, args); exit != LoadOutcome::kRun) return exit;
+
+  auto refuse = [&](const api::Status& status) {
+    printError(kChronos.name, status.message());
+    return LoadOutcome::kExitError;
+  };
+  if (auto applied = applyMesosFlags(mesos, command); !applied) return refuse(applied);
+  if (!zkPath.starts_with("/") || zkPath.size() < 2) {
+    return refuse(api::invalidArgument("flag '--zk_path': '{}' is not an absolute path", zkPath));
+  }
+  if (zkHosts) {
+    if (zkHosts->find("://") != std::string::npos || zkHosts->find('/') != std::string::npos) {
+      return refuse(api::invalidArgument(
+          "flag '--zk_hosts': '{}' is not host:port,... (the path goes in --zk_path)", *zkHosts));
+    }
+    const std::string url = fmt::format("zk://{}{}", *zkHosts, zkPath);
+    if (auto parsed = zookeeper::parseZkUrl(url); !parsed) {
+      return refuse(parsed.status().withContext("flag '--zk_hosts'"));
+    }
+    command.options.zk = url;
+  }
+  command.options.zkSessionTimeout = std::chrono::milliseconds(zkTimeout);
+  command.options.parameters.emplace_back("framework_name", frameworkName);
+  finish(flags, std::move(module), command);
+  return LoadOutcome::kRun;
+}
+
+int runMarathon(const std::vector<std::string>& args) {
+  PersonalityCommand command;
+  if (auto exit = exitCode(loadMarathonFlags(args, command))) return *exit;
+  return hostPersonality(kMarathon, std::move(command));
+}
+
+int runChronos(const std::vector<std::string>& args) {
+  PersonalityCommand command;
+  if (auto exit = exitCode(loadChronosFlags(args, command))) return *exit;
+  return hostPersonality(kChronos, std::move(command));
+}
+
+}  // namespace tessera::kernel::cli
