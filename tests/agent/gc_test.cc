@@ -7,6 +7,8 @@
 #include <fstream>
 #include <set>
 
+#include "kernel/cli/roles.h"
+#include "kernel/runtime/flags.h"
 #include "tessera/api/duration.h"
 #include "tests/agent/agent_fixture.h"
 
@@ -52,6 +54,33 @@ TEST(GcFormulaTest, CheckpointRoundTrips) {
   EXPECT_EQ(parsed->removeAt, entry.removeAt);
   EXPECT_FALSE(parseGcEntryJson("{"));
   EXPECT_FALSE(parseGcEntryJson(R"({"path":"relative","scheduled_at":1,"remove_at":2})"));
+}
+
+TEST(GcFlagsTest, MesosNamesAndDefaultsAndTheHeadroomIsAFraction) {
+  auto load = [](std::vector<std::string> args, cli::AgentFlags& agent) {
+    runtime::FlagSet flags;
+    cli::addAgentFlags(flags, agent, false);
+    return flags.load(args, {.envPrefixes = {}});
+  };
+  cli::AgentFlags defaults;
+  ASSERT_TRUE(load({}, defaults));
+  EXPECT_EQ(defaults.gcDelay, runtime::Duration(std::chrono::hours(24 * 7)));
+  EXPECT_EQ(defaults.gcDiskHeadroom, 0.1);
+  EXPECT_EQ(defaults.diskWatchInterval, runtime::Duration(1min));
+  cli::AgentFlags set;
+  ASSERT_TRUE(
+      load({"--gc_delay=2days", "--gc_disk_headroom=0.25", "--disk_watch_interval=30secs"}, set));
+  EXPECT_EQ(set.gcDelay, runtime::Duration(std::chrono::hours(48)));
+  EXPECT_EQ(set.gcDiskHeadroom, 0.25);
+  EXPECT_EQ(set.diskWatchInterval, runtime::Duration(30s));
+  for (const char* bad : {"--gc_disk_headroom=1.5", "--gc_disk_headroom=-0.1"}) {
+    cli::AgentFlags agent;
+    auto loaded = load({bad}, agent);
+    ASSERT_FALSE(loaded) << bad;
+    EXPECT_THAT(loaded.status().message(), HasSubstr("'--gc_disk_headroom'")) << bad;
+  }
+  cli::AgentFlags zero;
+  EXPECT_FALSE(load({"--disk_watch_interval=0secs"}, zero));
 }
 
 // ---- the collector on its own -----------------------------------------------------------------
@@ -179,7 +208,9 @@ TEST_F(GarbageCollectorTest, TheTimerRemovesWhatIsDueAndRestoreKeepsTheTime) {
     gc_->restore({later.string(), now_, now_ + 3600});
     return 0;
   });
-  ASSERT_TRUE(testing::waitFor([&] { return !fs::exists(due); }, kDeadline));
+  // Its removal reported (the directory goes first, on the blocking pool).
+  ASSERT_TRUE(testing::waitFor([&] { return results() == 1; }, kDeadline));
+  EXPECT_FALSE(fs::exists(due));
   EXPECT_TRUE(fs::exists(later));
   EXPECT_TRUE(strand_->call([&] { return gc_->unschedule(later.string()); }));
   EXPECT_EQ(gc_->pending(), 0);
