@@ -16,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include "kernel/agent/gc.h"
 #include "kernel/net/http_server.h"
 #include "kernel/runtime/duration.h"
 #include "kernel/runtime/metrics.h"
@@ -66,6 +67,8 @@ struct AgentOptions {
   /// Called on the agent's strand when the master refuses it (it was marked gone): the agent
   /// stops talking to the master; a standalone agent process exits.
   std::function<void(const std::string& message)> onRefused;
+  /// Sandbox garbage collection: --gc_delay, --gc_disk_headroom, --disk_watch_interval.
+  GcOptions gc;
   /// Effective flags, redacted, for /state and /flags.
   std::function<std::map<std::string, std::string>()> flags;
 };

@@ -144,6 +144,7 @@ api::Status AgentCore::start() {
   if (auto checked = checkStartArguments(); !checked) return checked;
   if (auto described = describeAgent(); !described) return described;
   addCounters();
+  startGc();
 
   // Read what the previous agent on this work dir left.
   Recovered recovered;
@@ -345,6 +346,7 @@ void AgentCore::stop() {
     stopped_ = true;
     cancelTimer(reconnectTimer_);
     cancelTimer(watchdog_);
+    if (gc_) gc_->stop();
     for (auto& [key, task] : tasks_) {
       if (task->retry) task->retry->cancel();
       task->retry.reset();

@@ -9,6 +9,7 @@
 ///   tasks.cc           launching, watching, killing tasks; framework shutdown; reconciliation
 ///   status_updates.cc  the status-update manager: checkpoint, send, retry, acknowledge, forget
 ///   agent_http.cc      the routes, /state, /files/debug, /monitor/statistics
+///   agent_gc.cc        sandbox garbage collection: scheduling, checkpointing, live checks
 ///   task_phase.h/.cc   a task's phases and the master connection's states, with their
 ///                      transitions
 ///   agent_util.h/.cc   small shared helpers (ids, keys, the container checkpoint's JSON)
@@ -34,6 +35,7 @@
 
 #include "kernel/agent/agent.h"
 #include "kernel/agent/agent_util.h"
+#include "kernel/agent/gc.h"
 #include "kernel/agent/task_phase.h"
 #include "kernel/http/json_writer.h"
 #include "kernel/net/transport.h"
@@ -197,6 +199,7 @@ class AgentCore : public std::enable_shared_from_this<AgentCore> {
     std::map<std::string, v1::FrameworkInfo> frameworks;
     std::vector<TaskPtr> tasks;
     api::Resources reservations;  // the dynamic reservations the master sent last
+    std::vector<GcEntry> gc;      // sandboxes scheduled for removal (agent_gc.cc)
   };
   api::Status readCheckpoints(Recovered& recovered);
   // readCheckpoints()'s steps. readTask: nullptr when its record is missing or bad.
@@ -234,6 +237,17 @@ class AgentCore : public std::enable_shared_from_this<AgentCore> {
   void writeExecutor(http::JsonWriter& w, const Task& task, bool completed) const;
   void monitorStatistics(api::HttpResponder respond);
   std::string debugJson() const;
+
+  // ---- sandbox garbage collection (agent_gc.cc) ---------------------------------------------
+  // start(): the collector and its metrics, before install() restores the schedule.
+  void startGc();
+  // Schedules a task's sandbox for removal: its container ended (kTerminated). Idempotent.
+  void collectSandbox(const TaskPtr& task);
+  // readCheckpoints()'s step: the schedule under "<root>gc/".
+  api::Status readGc(Recovered& recovered);
+  bool sandboxLive(const std::string& path) const;
+  void onSandboxCollected(const GcEntry& entry, const api::Status& result);
+  void writeGc(http::JsonWriter& w) const;  // /state's "gc"
 
   std::string pid() const;  // "slave(1)@ip:port", as Mesos names an agent
   fs::path sandboxRoot() const { return workDir_ / "slaves"; }
@@ -300,6 +314,9 @@ class AgentCore : public std::enable_shared_from_this<AgentCore> {
   api::Counter* validUpdates_ = nullptr;
   api::Counter* invalidUpdates_ = nullptr;
   api::Counter* invalidFrameworkMessages_ = nullptr;
+
+  // ---- sandbox garbage collection (strand; set by start()) ----------------------------------
+  std::shared_ptr<GarbageCollector> gc_;
 };
 
 // ==== containerizer calls =====================================================================

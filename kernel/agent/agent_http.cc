@@ -172,6 +172,7 @@ std::string AgentCore::stateJson() const {
     if (!live.count(id)) writeFramework(w, id, info);
   }
   w.endArray();
+  writeGc(w);
   w.endObject();
   return w.take();
 }

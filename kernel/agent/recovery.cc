@@ -70,6 +70,7 @@ api::Status AgentCore::readCheckpoints(Recovered& recovered) {
     recovered.infoValue = saved.id().value();
   }
   if (auto read = readFrameworks(recovered); !read) return read;
+  if (auto read = readGc(recovered); !read) return read;
   auto reservations = syncGet(root_ + "resources");
   if (!reservations) return reservations.status();
   if (reservations->has_value()) {
@@ -176,6 +177,7 @@ void AgentCore::install(Recovered recovered,
   }
   frameworks_ = std::move(recovered.frameworks);
   applyReservations(recovered.reservations);
+  for (const auto& entry : recovered.gc) gc_->restore(entry);
   for (const auto& task : recovered.tasks) {
     tasks_[{task->frameworkId, task->taskId}] = task;
   }
@@ -188,6 +190,7 @@ void AgentCore::install(Recovered recovered,
     const v1::TaskState state = task->record.state();
     if (isTerminal(state)) {
       task->transition(TaskPhase::kTerminated);
+      collectSandbox(task);
       if (task->updates.empty()) forget(task);
       continue;
     }
@@ -195,6 +198,7 @@ void AgentCore::install(Recovered recovered,
       // The agent went down between the launch and its checkpoint: the containerizer's orphan
       // sweep killed whatever was started.
       task->transition(TaskPhase::kTerminated);
+      collectSandbox(task);
       enqueueUpdate(task, v1::TASK_FAILED, "the agent restarted while the task was launching",
                     v1::TaskStatus::REASON_CONTAINER_LAUNCH_FAILED, v1::TaskStatus::SOURCE_AGENT);
       continue;
@@ -202,6 +206,7 @@ void AgentCore::install(Recovered recovered,
     auto it = containers.find(task->container->containerId);
     if (!task->slot || it == containers.end()) {
       task->transition(TaskPhase::kTerminated);
+      collectSandbox(task);
       enqueueUpdate(task, v1::TASK_FAILED,
                     fmt::format("containerizer '{}' does not know the task's container",
                                 task->container->containerizer),
@@ -224,6 +229,7 @@ void AgentCore::install(Recovered recovered,
       }
     }
   }
+  gc_->start();
   refreshGauges();
 }
 
@@ -234,6 +240,7 @@ void AgentCore::recoveredTermination(const TaskPtr& task,
     return;
   }
   task->transition(TaskPhase::kTerminated);
+  collectSandbox(task);
   enqueueUpdate(task, v1::TASK_FAILED, "the task ended while the agent was down",
                 v1::TaskStatus::REASON_EXECUTOR_TERMINATED, v1::TaskStatus::SOURCE_AGENT);
 }

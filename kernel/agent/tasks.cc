@@ -61,6 +61,7 @@ void AgentCore::runTask(const internal::RunTask& message) {
   const v1::TaskInfo& info = message.task();
   if (!info.has_command() && !(info.has_executor() && info.executor().has_command())) {
     task->transition(TaskPhase::kTerminated);
+    collectSandbox(task);
     enqueueUpdate(task, v1::TASK_FAILED, "the task has no command",
                   v1::TaskStatus::REASON_CONTAINER_LAUNCH_FAILED, v1::TaskStatus::SOURCE_AGENT);
     return;
@@ -103,6 +104,7 @@ bool AgentCore::makeSandbox(const TaskPtr& task) {
   }
   if (!error) return true;
   task->transition(TaskPhase::kTerminated);
+  collectSandbox(task);
   enqueueUpdate(task, v1::TASK_FAILED,
                 fmt::format("cannot create the sandbox '{}': {}", task->sandbox, error.message()),
                 v1::TaskStatus::REASON_CONTAINER_LAUNCH_FAILED, v1::TaskStatus::SOURCE_AGENT);
@@ -153,6 +155,7 @@ void AgentCore::chooseContainerizer(const TaskPtr& task,
                                     size_t index) {
   if (task->killRequested()) {
     task->transition(TaskPhase::kTerminated);
+    collectSandbox(task);
     if (task->frameworkGone()) {
       forget(task);
     } else {
@@ -163,6 +166,7 @@ void AgentCore::chooseContainerizer(const TaskPtr& task,
   }
   if (index >= services_.containerizers.size()) {
     task->transition(TaskPhase::kTerminated);
+    collectSandbox(task);
     enqueueUpdate(task, v1::TASK_FAILED, "no containerizer supports the task",
                   v1::TaskStatus::REASON_CONTAINER_LAUNCH_FAILED, v1::TaskStatus::SOURCE_AGENT);
     return;
@@ -200,6 +204,7 @@ void AgentCore::launch(const TaskPtr& task, const std::shared_ptr<api::Container
 void AgentCore::onLaunched(const TaskPtr& task, api::Result<api::ContainerCheckpoint> result) {
   if (!result) {
     task->transition(TaskPhase::kTerminated);
+    collectSandbox(task);
     log_->warn("task '{}' of framework '{}' failed to launch: {}", task->taskId, task->frameworkId,
                result.status().toString());
     if (task->frameworkGone()) {
@@ -257,6 +262,7 @@ void AgentCore::onTerminated(const TaskPtr& task, api::Result<api::ContainerTerm
     return;
   }
   task->transition(TaskPhase::kTerminated);
+  collectSandbox(task);
   refreshGauges();
   if (task->frameworkGone()) {
     forget(task);

@@ -52,7 +52,13 @@ struct ExecuteFlags {
   runtime::Duration connectTimeout = 10s;
   std::optional<std::string> principal;
   std::optional<std::string> secret;
+  std::optional<std::string> task;       // a whole v1 TaskInfo (JSON, or file:// its path)
+  std::optional<std::string> taskGroup;  // refused: task groups are not supported yet
 };
+
+// The flags that describe the task piece by piece, which --task replaces.
+constexpr std::string_view kTaskPieces[] = {"name",         "command",   "resources", "env",
+                                            "docker_image", "container", "shell"};
 
 std::string timestamp() {
   std::time_t now = std::time(nullptr);
@@ -119,19 +125,113 @@ api::Result<v1::Environment> parseEnvironment(const std::string& text) {
   return environment;
 }
 
+// The task that --name, --command, --resources, --env, --shell, --docker_image and --container
+// describe. Errors: InvalidArgument naming the flag.
+api::Result<v1::TaskInfo> taskFromFlags(const ExecuteFlags& f) {
+  v1::TaskInfo task;
+  task.set_name(f.name);
+  task.mutable_task_id()->set_value(f.name);
+  auto resources = api::Resources::parse(f.resources);
+  if (!resources) {
+    return api::invalidArgument("flag '--resources': {}", resources.status().message());
+  }
+  *task.mutable_resources() = resources->toProto();
+  auto* command = task.mutable_command();
+  command->set_shell(f.shell);
+  if (f.shell) {
+    command->set_value(f.command);
+  } else {
+    std::istringstream words(f.command);
+    std::string word;
+    while (words >> word) command->add_arguments(word);
+    if (command->arguments_size() > 0) command->set_value(command->arguments(0));
+  }
+  if (f.env) {
+    auto environment = parseEnvironment(*f.env);
+    if (!environment) return environment.status();
+    *command->mutable_environment() = std::move(environment).value();
+  }
+  if (f.container || f.dockerImage) {
+    v1::ContainerInfo container;
+    if (f.container) {
+      auto parsed = net::parseV1Json<v1::ContainerInfo>(*f.container);
+      if (!parsed) return api::invalidArgument("flag '--container': {}", parsed.status().message());
+      container = std::move(parsed).value();
+    }
+    if (f.dockerImage) {
+      container.set_type(v1::ContainerInfo::DOCKER);
+      container.mutable_docker()->set_image(*f.dockerImage);
+      if (!container.docker().has_network()) {
+        container.mutable_docker()->set_network(v1::ContainerInfo::DockerInfo::HOST);
+      }
+    }
+    *task.mutable_container() = std::move(container);
+  }
+  return task;
+}
+
+// --task: a whole v1 TaskInfo (Mesos's field names; unknown ones are refused, so that a typo
+// in, say, "health_check" is not silently dropped). Its agent_id comes from the offer.
+// Errors: InvalidArgument naming '--task'.
+api::Result<v1::TaskInfo> taskFromJson(const std::string& text) {
+  net::V1JsonParseOptions options;
+  options.rejectUnknownFields = true;
+  auto task = net::parseV1Json<v1::TaskInfo>(text, options);
+  if (!task) return api::invalidArgument("flag '--task': {}", task.status().message());
+  if (task->name().empty()) return api::invalidArgument("flag '--task': the task has no 'name'");
+  if (task->task_id().value().empty()) {
+    return api::invalidArgument("flag '--task': the task has no 'task_id'");
+  }
+  if (!task->has_command() && !task->has_executor()) {
+    return api::invalidArgument(
+        "flag '--task': the task has neither a 'command' nor an 'executor'");
+  }
+  return task;
+}
+
+// The task to launch, from --task or from the flags that describe it piece by piece.
+api::Result<v1::TaskInfo> describeTask(const ExecuteFlags& f, const runtime::FlagSet& flags) {
+  auto given = [&flags](std::string_view name) {
+    const runtime::Flag* flag = flags.find(name);
+    return flag != nullptr && flag->source() != runtime::FlagSource::kDefault;
+  };
+  if (f.taskGroup) {
+    return api::invalidArgument(
+        "flag '--task_group': task groups are not supported yet (launch one task with '--task')");
+  }
+  if (f.task) {
+    for (std::string_view piece : kTaskPieces) {
+      if (given(piece)) {
+        return api::invalidArgument(
+            "flags '--task' and '--{}' are mutually exclusive: '--task' gives the whole task",
+            piece);
+      }
+    }
+    return taskFromJson(*f.task);
+  }
+  for (std::string_view needed : {"name", "command"}) {
+    if (!given(needed)) {
+      return api::invalidArgument("flag '--{}' is required (or give the whole task with '--task')",
+                                  needed);
+    }
+  }
+  return taskFromFlags(f);
+}
+
 // The one-task framework; every method runs on the executor.
 class ExecuteScheduler final : public api::Scheduler {
  public:
-  ExecuteScheduler(const ExecuteFlags& flags, api::Resources needed,
-                   std::optional<v1::Environment> environment, api::Executor& executor,
-                   std::ostream& out, std::ostream& err)
+  // `task`: what is launched, with the offer's agent id and allocation added; `needed`: its
+  // resources, which an offer must contain.
+  ExecuteScheduler(const ExecuteFlags& flags, v1::TaskInfo task, api::Resources needed,
+                   api::Executor& executor, std::ostream& out, std::ostream& err)
       : flags_(flags),
+        task_(std::move(task)),
         needed_(std::move(needed)),
-        environment_(std::move(environment)),
         executor_(executor),
         out_(out),
         err_(err) {
-    taskId_.set_value(flags_.name);
+    taskId_ = task_.task_id();
   }
 
   void setDriver(HttpSchedulerDriver* driver) { driver_ = driver; }
@@ -163,8 +263,8 @@ class ExecuteScheduler final : public api::Scheduler {
   // SIGINT/SIGTERM: kill the task if it runs, tear down, exit.
   void interrupt(int signal) {
     int code = 128 + signal;
-    out_ << timestamp() << " Received signal " << signal << ", killing task '" << flags_.name << "'"
-         << std::endl;
+    out_ << timestamp() << " Received signal " << signal << ", killing task '" << task_.name()
+         << "'" << std::endl;
     if (!driver_->subscribed()) return finish(code);
     auto teardown = [this, code] {
       driver_->teardown([this, code](api::Status) { finish(code); });
@@ -223,7 +323,7 @@ class ExecuteScheduler final : public api::Scheduler {
     if (status.task_id().value() != taskId_.value()) return;
     if (status.state() == v1::TASK_RUNNING && flags_.killAfter.count() > 0 && !killTimer_) {
       killTimer_ = executor_.schedule(flags_.killAfter, [this] {
-        out_ << timestamp() << " Killing task '" << flags_.name << "' after "
+        out_ << timestamp() << " Killing task '" << task_.name() << "' after "
              << runtime::formatDuration(flags_.killAfter) << std::endl;
         driver_->kill(taskId_, agentId_, nullptr);
       });
@@ -252,11 +352,8 @@ class ExecuteScheduler final : public api::Scheduler {
   void launch(const v1::Offer& offer) {
     launched_ = true;
     agentId_ = offer.agent_id();
-    v1::TaskInfo task;
-    task.set_name(flags_.name);
-    *task.mutable_task_id() = taskId_;
+    v1::TaskInfo task = task_;
     *task.mutable_agent_id() = offer.agent_id();
-    *task.mutable_resources() = needed_.toProto();
     // A multi-role framework says which of its roles the resources are used in (Mesos).
     std::optional<v1::Resource::AllocationInfo> allocation;
     if (offer.has_allocation_info()) allocation = offer.allocation_info();
@@ -268,46 +365,20 @@ class ExecuteScheduler final : public api::Scheduler {
         *resource.mutable_allocation_info() = *allocation;
       }
     }
-    auto* command = task.mutable_command();
-    command->set_shell(flags_.shell);
-    if (flags_.shell) {
-      command->set_value(flags_.command);
-    } else {
-      std::istringstream words(flags_.command);
-      std::string word;
-      while (words >> word) command->add_arguments(word);
-      if (command->arguments_size() > 0) command->set_value(command->arguments(0));
-    }
-    if (environment_) *command->mutable_environment() = *environment_;
-    if (flags_.container || flags_.dockerImage) {
-      v1::ContainerInfo container;
-      // Validated before the driver started.
-      if (flags_.container)
-        container = net::parseV1Json<v1::ContainerInfo>(*flags_.container).value();
-      if (flags_.dockerImage) {
-        container.set_type(v1::ContainerInfo::DOCKER);
-        container.mutable_docker()->set_image(*flags_.dockerImage);
-        if (!container.docker().has_network()) {
-          container.mutable_docker()->set_network(v1::ContainerInfo::DockerInfo::HOST);
-        }
-      }
-      *task.mutable_container() = std::move(container);
-    }
     v1::Offer::Operation operation;
     operation.set_type(v1::Offer::Operation::LAUNCH);
     *operation.mutable_launch()->add_task_infos() = std::move(task);
-    out_ << timestamp() << " Submitted task '" << flags_.name << "' to agent '"
+    out_ << timestamp() << " Submitted task '" << task_.name() << "' to agent '"
          << offer.agent_id().value() << "'" << std::endl;
     driver_->accept({offer.id()}, {std::move(operation)}, std::nullopt, [this](api::Status status) {
       if (status) return;
-      err_ << "tessera execute: launching task '" << flags_.name << "' failed: " << status.message()
-           << std::endl;
+      err_ << "tessera execute: launching task '" << task_.name()
+           << "' failed: " << status.message() << std::endl;
       driver_->teardown([this](api::Status) { finish(1); });
     });
     // One task only: no more offers.
     driver_->suppress({}, nullptr);
   }
-
   void finish(int code) {
     if (finished_) return;
     finished_ = true;
@@ -315,8 +386,8 @@ class ExecuteScheduler final : public api::Scheduler {
   }
 
   const ExecuteFlags& flags_;
+  const v1::TaskInfo task_;
   api::Resources needed_;
-  std::optional<v1::Environment> environment_;
   api::Executor& executor_;
   std::ostream& out_;
   std::ostream& err_;
@@ -370,8 +441,18 @@ int runExecute(const std::vector<std::string>& args, std::ostream& out, std::ost
   ExecuteFlags f;
   runtime::FlagSet flags;
   flags.add("master", &f.master, "The master, HOST:PORT or zk://host:port,.../path").required();
-  flags.add("name", &f.name, "Name of the task (and its task id)").required();
-  flags.add("command", &f.command, "The command to run").required();
+  flags.add("name", &f.name, "Name of the task (and its task id)");
+  flags.add("command", &f.command, "The command to run");
+  flags
+      .add("task", &f.task,
+           "The whole task, a v1 TaskInfo as JSON (or file:///path to it): name, task_id, "
+           "resources, command, container, health_check, ...; its agent_id comes from the offer. "
+           "Replaces --name, --command, --resources, --env, --shell, --docker_image, --container")
+      .allowFile();
+  flags
+      .add("task_group", &f.taskGroup,
+           "A TaskGroupInfo as JSON (or file:///path): not supported yet")
+      .allowFile();
   flags.add("resources", &f.resources, "Resources of the task, e.g. 'cpus:1;mem:128'");
   flags.add("env", &f.env, "Environment of the command, a JSON object of strings");
   flags.add("framework_name", &f.frameworkName, "Name of the framework (tessera-execute)");
@@ -407,27 +488,20 @@ int runExecute(const std::vector<std::string>& args, std::ostream& out, std::ost
       return fail(master.status().message());
     }
   }
-  auto needed = api::Resources::parse(f.resources);
-  if (!needed) return fail(fmt::format("flag '--resources': {}", needed.status().message()));
   if (f.secret && !f.principal) return fail("flag '--secret' needs '--principal'");
-  if (f.container) {
-    auto container = net::parseV1Json<v1::ContainerInfo>(*f.container);
-    if (!container) {
-      return fail(fmt::format("flag '--container': {}", container.status().message()));
-    }
-  }
-  std::optional<v1::Environment> environment;
-  if (f.env) {
-    auto parsed = parseEnvironment(*f.env);
-    if (!parsed) return fail(parsed.status().message());
-    environment = std::move(parsed).value();
+  auto task = describeTask(f, flags);
+  if (!task) return fail(task.status().message());
+  auto needed = api::Resources::fromProto(task->resources());
+  if (!needed) {
+    return fail(
+        fmt::format("flag '{}': {}", f.task ? "--task" : "--resources", needed.status().message()));
   }
 
   StopSignalMask signals;
   runtime::Runtime runtime(runtime::Runtime::Options{1, 1, 16});
   runtime.start();
   auto executor = runtime.makeExecutor();
-  ExecuteScheduler scheduler(f, std::move(needed).value(), std::move(environment), *executor, out,
+  ExecuteScheduler scheduler(f, std::move(task).value(), std::move(needed).value(), *executor, out,
                              err);
   scheduler::DriverOptions options;
   options.master = f.master;

@@ -7,7 +7,9 @@
 namespace tessera::kernel::cli {
 
 /// `tessera execute` (Mesos's mesos-execute): subscribes to `--master` as a framework, launches
-/// one task (`--name`, `--command`, `--resources`, ...) on the first offer that fits, prints
+/// one task (`--name`, `--command`, `--resources`, ..., or a whole v1 TaskInfo with
+/// `--task=JSON|file:///path`, Mesos's flag; `--task_group` is refused as not supported yet)
+/// on the first offer that fits, prints
 /// every status update with a timestamp, acknowledges them, and on a terminal state tears the
 /// framework down and returns the task's exit code: 0 for TASK_FINISHED, the status N of a
 /// TASK_FAILED whose message says "exited with status N" (else 1), 1 for any other end. An

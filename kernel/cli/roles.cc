@@ -108,6 +108,29 @@ void addAgentFlags(runtime::FlagSet& flags, AgentFlags& a, bool withMaster) {
   flags.add("docker_kill_orphans", &a.dockerKillOrphans,
             "At recovery, remove Docker containers of this agent's work dir that belong to no "
             "known task");
+  // Sandbox garbage collection
+  flags.add("gc_delay", &a.gcDelay,
+            "How long after its executor ended a sandbox is removed (sooner as the disk fills)");
+  flags
+      .add("gc_disk_headroom", &a.gcDiskHeadroom,
+           "Fraction of the disk to keep free, in [0,1]: sandboxes older than "
+           "gc_delay * max(0, 1 - gc_disk_headroom - disk usage) are removed")
+      .check([](const runtime::Flag::Value& value) {
+        const double headroom = std::get<double>(value);
+        if (!(headroom >= 0.0 && headroom <= 1.0)) {
+          return api::invalidArgument("must be in [0,1], got {}", headroom);
+        }
+        return api::Status::ok();
+      });
+  flags
+      .add("disk_watch_interval", &a.diskWatchInterval,
+           "How often the work dir's disk usage is read for sandbox garbage collection")
+      .check([](const runtime::Flag::Value& value) {
+        if (std::get<runtime::Duration>(value) <= runtime::Duration::zero()) {
+          return api::invalidArgument("must be positive");
+        }
+        return api::Status::ok();
+      });
 }
 
 api::Result<std::string> resolveAllocator(const modules::ModuleManager& manager,
@@ -322,6 +345,9 @@ api::Result<std::unique_ptr<AgentRole>> AgentRole::start(Daemon& daemon, const C
   options.routePrefix = placement.routePrefix;
   options.stateRoot = placement.stateRoot;
   options.onRefused = placement.onRefused;
+  options.gc.delay = flags.gcDelay;
+  options.gc.diskHeadroom = flags.gcDiskHeadroom;
+  options.gc.diskWatchInterval = flags.diskWatchInterval;
   options.flags = daemon.flagValues();
 
   role->agent_ = std::make_unique<agent::Agent>(std::move(services), std::move(options));

@@ -54,6 +54,10 @@ struct AgentFlags {
   /// Passed to every containerizer module as parameters (the Docker one uses them).
   std::string dockerSocket = "/var/run/docker.sock";
   bool dockerKillOrphans = true;
+  // Sandbox garbage collection
+  runtime::Duration gcDelay = std::chrono::hours(24 * 7);
+  double gcDiskHeadroom = 0.1;
+  runtime::Duration diskWatchInterval = std::chrono::minutes(1);
 };
 
 /// Splits a comma-separated flag value ("a, b,,c") into its non-empty, trimmed parts.

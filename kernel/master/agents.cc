@@ -17,6 +17,20 @@ using detail::guarded;
 using detail::log;
 using detail::rolesOf;
 
+namespace {
+
+// Tells every subscribed framework that agent `agentId` is removed (unreachable or gone): a
+// FAILURE event with its agent_id and no executor_id, as Mesos's master sends its
+// LostSlaveMessage to all registered frameworks, whether or not they ran anything there.
+void sendAgentFailure(Core& core, const std::string& agentId) {
+  v1::scheduler::Event event;
+  event.set_type(v1::scheduler::Event::FAILURE);
+  event.mutable_failure()->mutable_agent_id()->set_value(agentId);
+  for (auto& [id, framework] : core.frameworks) core.sendEvent(framework, event);
+}
+
+}  // namespace
+
 // --- reservations ---------------------------------------------------------------------------
 
 namespace {
@@ -486,6 +500,7 @@ void Core::markUnreachable(const std::string& id) {
       if (!partitionAware) lost.push_back(key);
     }
     for (const auto& key : lost) completeTask(key);
+    sendAgentFailure(*this, id);
   });
 }
 
@@ -564,6 +579,7 @@ void Core::removeGoneAgent(const std::string& id) {
     sendUpdate(task.frameworkId, status);
   }
   for (const auto& key : removed) completeTask(key);
+  sendAgentFailure(*this, id);
 }
 
 void Core::statusUpdate(const internal::StatusUpdate& update) {

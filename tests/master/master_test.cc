@@ -707,6 +707,39 @@ TEST_F(MasterTest, MarkAgentGoneLosesTasksOfFrameworksNotPartitionAware) {
   EXPECT_EQ(lost->update().status().reason(), v1::TaskStatus::REASON_AGENT_REMOVED_BY_OPERATOR);
 }
 
+// Mesos tells every registered framework of a removed agent (its LostSlaveMessage, FAILURE in
+// v1), after the updates of the tasks it ran there.
+TEST_F(MasterTest, AnUnreachableAgentIsAFailureEventToEverySubscribedFramework) {
+  startMaster();
+  Cluster c = cluster();
+  launch(c, "t1");
+  auto other = makeScheduler();
+  ASSERT_EQ(other->subscribe(R"({"user":"u","name":"other","roles":["web"]})"), 200);
+  const std::string id = c.agent->id;
+  c.agent->stop();
+  auto lost = c.scheduler->update("t1");
+  ASSERT_TRUE(lost.has_value());
+  auto failure = c.scheduler->next(Event::FAILURE);
+  ASSERT_TRUE(failure.has_value());
+  EXPECT_EQ(failure->failure().agent_id().value(), id);
+  EXPECT_FALSE(failure->failure().has_executor_id());
+  EXPECT_FALSE(failure->failure().has_status());
+  auto toOther = other->next(Event::FAILURE);
+  ASSERT_TRUE(toOther.has_value());
+  EXPECT_EQ(toOther->failure().agent_id().value(), id);
+}
+
+TEST_F(MasterTest, AnAgentMarkedGoneIsAFailureEvent) {
+  startMaster();
+  Cluster c = cluster();
+  launch(c, "t1");
+  EXPECT_EQ(post("/api/v1", markGoneJson(c.agent->id)).status, 200);
+  ASSERT_TRUE(c.scheduler->update("t1").has_value());
+  auto failure = c.scheduler->next(Event::FAILURE);
+  ASSERT_TRUE(failure.has_value());
+  EXPECT_EQ(failure->failure().agent_id().value(), c.agent->id);
+}
+
 TEST_F(MasterTest, MarkAgentGoneNeedsAKnownAgent) {
   startMaster();
   auto unknown = post("/api/v1", markGoneJson("nope-S9"));

@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <fstream>
 #include <future>
 #include <sstream>
 #include <thread>
@@ -247,6 +248,106 @@ TEST(ExecuteTest, BadFlagsAreErrors) {
   EXPECT_EQ(env.code, 1);
   EXPECT_NE(env.err.find("flag '--env'"), std::string::npos) << env.err;
   EXPECT_EQ(execute({"--name=x", "--command=true"}).code, 1);  // --master is required
+}
+
+constexpr const char* kTaskJson = R"({
+  "name": "from-json",
+  "task_id": {"value": "json-1"},
+  "resources": [{"name": "cpus", "type": "SCALAR", "scalar": {"value": 0.5}},
+                {"name": "mem", "type": "SCALAR", "scalar": {"value": 64}}],
+  "command": {"value": "echo hi", "shell": true,
+              "uris": [{"value": "http://example.com/a.tgz", "extract": true}]},
+  "health_check": {"type": "TCP", "tcp": {"port": 8080}, "interval_seconds": 3},
+  "labels": {"labels": [{"key": "k", "value": "v"}]}
+})";
+
+// The task as the master received it in the one ACCEPT.
+void expectJsonTask(FakeMaster& master) {
+  auto accepts = master.callsOf(Call::ACCEPT);
+  ASSERT_EQ(accepts.size(), 1u);
+  const auto& task = accepts[0].call.accept().operations(0).launch().task_infos(0);
+  EXPECT_EQ(task.name(), "from-json");
+  EXPECT_EQ(task.task_id().value(), "json-1");
+  EXPECT_EQ(task.agent_id().value(), "agent-1");  // from the offer
+  EXPECT_EQ(task.command().value(), "echo hi");
+  ASSERT_EQ(task.command().uris_size(), 1);
+  EXPECT_TRUE(task.command().uris(0).extract());
+  EXPECT_EQ(task.health_check().type(), v1::HealthCheck::TCP);
+  EXPECT_EQ(task.health_check().tcp().port(), 8080u);
+  EXPECT_EQ(task.labels().labels(0).key(), "k");
+  auto resources = api::Resources::fromProto(task.resources());
+  ASSERT_TRUE(resources.isOk());
+  EXPECT_EQ(*resources, api::Resources::parse("cpus:0.5;mem:64").value());
+}
+
+TEST(ExecuteTest, TaskFlagLaunchesTheWholeTaskInfo) {
+  runtime::Runtime runtime;
+  runtime.start();
+  {
+    FakeMaster master(runtime);
+    scriptTask(master, v1::TASK_FINISHED, "Command exited with status 0");
+    auto run = execute({"--master=" + master.address(), std::string("--task=") + kTaskJson});
+    EXPECT_EQ(run.code, 0) << run.out << run.err;
+    EXPECT_NE(run.out.find("Received status update TASK_FINISHED for task 'json-1'"),
+              std::string::npos)
+        << run.out;
+    expectJsonTask(master);
+  }
+  runtime.stop();
+}
+
+TEST(ExecuteTest, TaskFlagReadsAFile) {
+  testing::TempDir dir;
+  const std::string path = (dir.path() / "task.json").string();
+  {
+    std::ofstream file(path);
+    file << kTaskJson;
+  }
+  runtime::Runtime runtime;
+  runtime.start();
+  {
+    FakeMaster master(runtime);
+    scriptTask(master, v1::TASK_FINISHED, "Command exited with status 0");
+    auto run = execute({"--master=" + master.address(), "--task=file://" + path});
+    EXPECT_EQ(run.code, 0) << run.out << run.err;
+    expectJsonTask(master);
+  }
+  runtime.stop();
+}
+
+TEST(ExecuteTest, TaskFlagErrorsNameTheFlags) {
+  const std::string master = "--master=127.0.0.1:5050";
+  const std::string task = std::string("--task=") + kTaskJson;
+  for (const char* piece : {"--command=true", "--name=x", "--resources=cpus:1"}) {
+    auto both = execute({master, task, piece});
+    EXPECT_EQ(both.code, 1);
+    const std::string name = std::string(piece).substr(0, std::string(piece).find('='));
+    EXPECT_NE(both.err.find(fmt::format("flags '--task' and '{}' are mutually exclusive", name)),
+              std::string::npos)
+        << both.err;
+  }
+  auto invalid = execute({master, "--task={\"name\": "});
+  EXPECT_EQ(invalid.code, 1);
+  EXPECT_NE(invalid.err.find("flag '--task'"), std::string::npos) << invalid.err;
+  auto unknown = execute({master, R"(--task={"name":"a","task_id":{"value":"a"},)"
+                                  R"("command":{"value":"true"},"helth_check":{}})"});
+  EXPECT_EQ(unknown.code, 1);
+  EXPECT_NE(unknown.err.find("flag '--task'"), std::string::npos) << unknown.err;
+  EXPECT_NE(unknown.err.find("helth_check"), std::string::npos) << unknown.err;
+  auto noId = execute({master, R"(--task={"name":"a","command":{"value":"true"}})"});
+  EXPECT_EQ(noId.code, 1);
+  EXPECT_NE(noId.err.find("flag '--task': the task has no 'task_id'"), std::string::npos)
+      << noId.err;
+  auto missingFile = execute({master, "--task=file:///nonexistent/task.json"});
+  EXPECT_EQ(missingFile.code, 1);  // loadFlags() names the flag on stderr
+  auto group = execute({master, R"(--task_group={"tasks":[]})"});
+  EXPECT_EQ(group.code, 1);
+  EXPECT_NE(group.err.find("flag '--task_group': task groups are not supported yet"),
+            std::string::npos)
+      << group.err;
+  auto neither = execute({master});
+  EXPECT_EQ(neither.code, 1);
+  EXPECT_NE(neither.err.find("flag '--name' is required"), std::string::npos) << neither.err;
 }
 
 }  // namespace
