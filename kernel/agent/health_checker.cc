@@ -9,10 +9,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/read_until.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/streambuf.hpp>
+#include <boost/asio/write.hpp>
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
@@ -35,6 +40,23 @@ namespace asio = boost::asio;
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
+// The client context of HTTPS checks: no certificate verification (as Mesos's and Marathon's
+// HTTPS checks), shared by all of them.
+struct HealthChecker::Tls {
+  asio::ssl::context context{asio::ssl::context::tls_client};
+  Tls() { context.set_verify_mode(asio::ssl::verify_none); }
+};
+
+// One HTTPS exchange: connect, handshake, send the GET, read the status line.
+struct HttpsExchange {
+  HttpsExchange(const asio::strand<asio::io_context::executor_type>& strand,
+                asio::ssl::context& context)
+      : stream(strand, context) {}
+  asio::ssl::stream<asio::ip::tcp::socket> stream;
+  std::string request;
+  asio::streambuf response;
+};
+
 struct HealthChecker::Check {
   Key key;
   v1::HealthCheck spec;
@@ -50,6 +72,7 @@ struct HealthChecker::Check {
   std::unique_ptr<asio::steady_timer> deadline;  // the running check's timeout
   std::unique_ptr<net::HttpStreamClient> http;
   std::unique_ptr<asio::ip::tcp::socket> socket;
+  std::shared_ptr<HttpsExchange> https;
   // COMMAND: waiting for a slot, holding one, the running process (its group) and its pidfd.
   bool queued = false;
   bool holdsSlot = false;
@@ -362,6 +385,14 @@ Spawned spawn(const CommandPlan& plan) {
   return spawned;
 }
 
+// 200-399, or one of `statuses` when the check names them.
+bool healthyStatus(const v1::HealthCheck& spec, int status) {
+  const auto& statuses = spec.http().statuses();
+  if (statuses.empty()) return status >= 200 && status < 400;
+  return std::find(statuses.begin(), statuses.end(), static_cast<uint32_t>(status)) !=
+         statuses.end();
+}
+
 const char* typeName(v1::HealthCheck::Type type) {
   switch (type) {
     case v1::HealthCheck::COMMAND:
@@ -428,9 +459,7 @@ void HealthChecker::stop(const Key& key) {
     check->pid = 0;
     check->pidfd.reset();
   }
-  // Destroyed later: stop() may run inside one of their handlers.
-  asio::post(strand_->strand(),
-             [http = std::move(check->http), socket = std::move(check->socket)]() {});
+  dropConnections(*check);
   if (check->holdsSlot) commandDone(check);
 }
 
@@ -493,6 +522,10 @@ void HealthChecker::runHttp(const CheckPtr& check) {
   const uint64_t attempt = check->attempt;
   const auto& http = check->spec.http();
   const std::string scheme = http.has_scheme() ? http.scheme() : "http";
+  if (scheme == "https") {
+    runHttps(check);
+    return;
+  }
   if (scheme != "http") {
     result(check, attempt, false,
            fmt::format("HTTP health checks with scheme '{}' are not supported", scheme));
@@ -512,11 +545,7 @@ void HealthChecker::runHttp(const CheckPtr& check) {
   handlers.onHead = [weak, check, attempt, port](int status, auto&&) {
     auto self = weak.lock();
     if (!self) return;
-    const auto& statuses = check->spec.http().statuses();
-    bool healthy = statuses.empty() ? status >= 200 && status < 400
-                                    : std::find(statuses.begin(), statuses.end(),
-                                                static_cast<uint32_t>(status)) != statuses.end();
-    self->result(check, attempt, healthy,
+    self->result(check, attempt, healthyStatus(check->spec, status),
                  fmt::format("HTTP health check of port {} returned status {}", port, status));
   };
   handlers.onData = [](std::string) {};
@@ -530,6 +559,72 @@ void HealthChecker::runHttp(const CheckPtr& check) {
   };
   check->http = std::make_unique<net::HttpStreamClient>(runtime_, *strand_);
   check->http->start(std::move(request), std::move(handlers));
+}
+
+void HealthChecker::runHttps(const CheckPtr& check) {
+  const uint64_t attempt = check->attempt;
+  const auto& http = check->spec.http();
+  const uint32_t port = http.port();
+  if (!tls_) tls_ = std::make_unique<Tls>();
+  auto exchange = std::make_shared<HttpsExchange>(strand_->strand(), tls_->context);
+  std::string target = http.path().empty() ? "/" : http.path();
+  if (target.front() != '/') target = "/" + target;
+  exchange->request = fmt::format(
+      "GET {} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nUser-Agent: tessera-agent\r\n"
+      "Connection: close\r\n\r\n",
+      target, port);
+  check->https = exchange;
+  std::weak_ptr<HealthChecker> weak = weak_from_this();
+  // Any error ends the check; the check's deadline covers every step.
+  auto fail = [weak, check, attempt, port](const char* step, const boost::system::error_code& e) {
+    if (auto self = weak.lock()) {
+      self->result(
+          check, attempt, false,
+          fmt::format("HTTPS health check of port {} failed ({}): {}", port, step, e.message()));
+    }
+  };
+  auto onStatusLine = [weak, check, attempt, port, exchange, fail](
+                          const boost::system::error_code& e, size_t) {
+    if (e) return fail("read", e);
+    std::istream in(&exchange->response);
+    std::string version;
+    int status = 0;
+    in >> version >> status;
+    auto self = weak.lock();
+    if (!self) return;
+    if (version.rfind("HTTP/", 0) != 0 || status < 100 || status > 999) {
+      self->result(check, attempt, false,
+                   fmt::format("HTTPS health check of port {} got no HTTP status line", port));
+      return;
+    }
+    self->result(check, attempt, healthyStatus(check->spec, status),
+                 fmt::format("HTTPS health check of port {} returned status {}", port, status));
+  };
+  auto onWritten = [exchange, fail, onStatusLine](const boost::system::error_code& e, size_t) {
+    if (e) return fail("write", e);
+    asio::async_read_until(exchange->stream, exchange->response, "\r\n", onStatusLine);
+  };
+  auto onHandshake = [exchange, fail, onWritten](const boost::system::error_code& e) {
+    if (e) return fail("handshake", e);
+    asio::async_write(exchange->stream, asio::buffer(exchange->request), onWritten);
+  };
+  asio::ip::tcp::endpoint endpoint(asio::ip::address_v4::loopback(), static_cast<uint16_t>(port));
+  exchange->stream.next_layer().async_connect(
+      endpoint, [exchange, fail, onHandshake](const boost::system::error_code& e) {
+        if (e) return fail("connect", e);
+        exchange->stream.async_handshake(asio::ssl::stream_base::client, onHandshake);
+      });
+}
+
+void HealthChecker::dropConnections(Check& check) {
+  // Destroyed later: we may be inside one of their handlers.
+  asio::post(strand_->strand(), [http = std::move(check.http), socket = std::move(check.socket),
+                                 https = std::move(check.https)]() {
+    if (https) {
+      boost::system::error_code ignored;
+      https->stream.next_layer().close(ignored);
+    }
+  });
 }
 
 void HealthChecker::runTcp(const CheckPtr& check) {
@@ -669,9 +764,7 @@ void HealthChecker::result(const CheckPtr& check, uint64_t attempt, bool healthy
     check->pidfd.reset();
     commandDone(check);
   }
-  // Destroyed later: we may be inside one of their handlers.
-  asio::post(strand_->strand(),
-             [http = std::move(check->http), socket = std::move(check->socket)]() {});
+  dropConnections(*check);
   ++completed_;
   const Key key = check->key;
   if (healthy) {

@@ -4,8 +4,8 @@
 /// by the agent itself, the way Mesos's command and default executors run them.
 ///
 /// - HTTP: `GET http://127.0.0.1:<port><path>` on the runtime's io_context (HttpStreamClient);
-///   healthy on 200-399 (or on one of `statuses` when given). HTTPS is not supported: such a
-///   check fails with a message saying so.
+///   healthy on 200-399 (or on one of `statuses` when given). HTTPS (scheme "https"): the same
+///   over TLS (asio + OpenSSL), the server's certificate not verified (as Mesos and Marathon).
 /// - TCP: a connection to 127.0.0.1:<port> established within the timeout.
 /// - COMMAND: `sh -c <value>` inside the task's container: the check's process joins the
 ///   cgroups of the container's main process and, where they differ from the agent's, its
@@ -84,6 +84,7 @@ class HealthChecker : public std::enable_shared_from_this<HealthChecker> {
   uint64_t completedChecks() const { return completed_; }
 
   struct Check;
+  struct Tls;
 
  private:
   using CheckPtr = std::shared_ptr<Check>;
@@ -91,7 +92,9 @@ class HealthChecker : public std::enable_shared_from_this<HealthChecker> {
   void schedule(const CheckPtr& check, double seconds);
   void run(const CheckPtr& check);
   void runHttp(const CheckPtr& check);
+  void runHttps(const CheckPtr& check);
   void runTcp(const CheckPtr& check);
+  void dropConnections(Check& check);
   void runCommand(const CheckPtr& check);
   void spawnCommand(const CheckPtr& check);
   void onSpawned(const CheckPtr& check, pid_t pid, int pidfd, std::string error);
@@ -104,6 +107,7 @@ class HealthChecker : public std::enable_shared_from_this<HealthChecker> {
   std::shared_ptr<runtime::StrandExecutor> strand_;
   Callbacks callbacks_;
   const size_t maxCommandChecks_;
+  std::unique_ptr<Tls> tls_;  // made by the first HTTPS check
   std::map<Key, CheckPtr> checks_;
   size_t commandsRunning_ = 0;
   std::deque<std::weak_ptr<Check>> commandQueue_;  // waiting for a command slot

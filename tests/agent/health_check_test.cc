@@ -142,6 +142,50 @@ TEST_F(HealthCheckTest, AnHttpCheckReportsHealthAndKillsTheTaskOnceItKeepsFailin
   EXPECT_FALSE(terminal->healthy());
 }
 
+TEST_F(HealthCheckTest, AnHttpsCheckReportsHealthOverTls) {
+  if (::access("/usr/bin/openssl", X_OK) != 0) {
+    TESSERA_SKIP_UNLESS_CI("no /usr/bin/openssl to make the test server's certificate");
+  }
+  startCluster(1);
+  ASSERT_FALSE(HasFatalFailure());
+  auto& framework = addFramework();
+  ASSERT_FALSE(framework.subscribe().empty());
+  // A self-signed certificate made in the sandbox, and python's file server behind TLS.
+  TempDir scripts;
+  const fs::path server = scripts.path() / "tls_server.py";
+  std::ofstream(server) << "import http.server, ssl, sys\n"
+                           "ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)\n"
+                           "ctx.load_cert_chain('cert.pem', 'key.pem')\n"
+                           "srv = http.server.HTTPServer(('127.0.0.1', int(sys.argv[1])),\n"
+                           "    http.server.SimpleHTTPRequestHandler)\n"
+                           "srv.socket = ctx.wrap_socket(srv.socket, server_side=True)\n"
+                           "srv.serve_forever()\n";
+  const uint16_t port = freePort();
+  auto check = httpCheck(port, "/cert.pem");
+  check.mutable_http()->set_scheme("https");
+  launch(framework, "tls",
+         fmt::format("/usr/bin/openssl req -x509 -newkey rsa:2048 -nodes -keyout key.pem "
+                     "-out cert.pem -days 1 -subj /CN=localhost 2>/dev/null && "
+                     "exec python3 {} {}",
+                     server.string(), port),
+         check);
+  ASSERT_FALSE(HasFatalFailure());
+  auto healthy = healthUpdate(framework, "tls");
+  ASSERT_TRUE(healthy);
+  EXPECT_TRUE(healthy->healthy()) << healthy->message();
+
+  // Served over TLS, so a 404 is an HTTPS answer too.
+  fs::path sandbox = sandboxOf(agentAt(0), framework.frameworkId, "tls");
+  ASSERT_FALSE(sandbox.empty());
+  ASSERT_TRUE(fs::remove(sandbox / "cert.pem"));
+  auto unhealthy = framework.updateWhere(
+      "tls", [](const v1::TaskStatus& s) { return isHealthUpdate(s) && !s.healthy(); });
+  ASSERT_TRUE(unhealthy);
+  EXPECT_NE(unhealthy->message().find("HTTPS health check of port"), std::string::npos)
+      << unhealthy->message();
+  EXPECT_NE(unhealthy->message().find("404"), std::string::npos) << unhealthy->message();
+}
+
 TEST_F(HealthCheckTest, ATcpCheckGoesHealthyWhenTheTaskListens) {
   startCluster(1);
   ASSERT_FALSE(HasFatalFailure());
