@@ -26,9 +26,8 @@
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <type_traits>
 #include <vector>
-
-#include "kernel/net/http_stream_client.h"
 
 #ifndef P_PIDFD
 #define P_PIDFD 3
@@ -47,15 +46,57 @@ struct HealthChecker::Tls {
   Tls() { context.set_verify_mode(asio::ssl::verify_none); }
 };
 
-// One HTTPS exchange: connect, handshake, send the GET, read the status line.
+using Strand = asio::strand<asio::io_context::executor_type>;
+
+// One HTTP(S) check's exchange: connect (and handshake), send the GET, read the status line.
+// Only the status line matters, so that is all that is read (no resolver, no body).
+struct PlainExchange {
+  explicit PlainExchange(const Strand& strand) : stream(strand) {}
+  asio::ip::tcp::socket& socket() { return stream; }
+  asio::ip::tcp::socket stream;
+  std::string request;
+  asio::streambuf response;
+};
+
 struct HttpsExchange {
-  HttpsExchange(const asio::strand<asio::io_context::executor_type>& strand,
-                asio::ssl::context& context)
-      : stream(strand, context) {}
+  HttpsExchange(const Strand& strand, asio::ssl::context& context) : stream(strand, context) {}
+  asio::ip::tcp::socket& socket() { return stream.next_layer(); }
   asio::ssl::stream<asio::ip::tcp::socket> stream;
   std::string request;
   asio::streambuf response;
 };
+
+// Runs `exchange` against 127.0.0.1:`port`: `fail(step, error)` or `done(version, status)`.
+template <typename Exchange, typename Fail, typename Done>
+void readStatus(std::shared_ptr<Exchange> exchange, uint16_t port, Fail fail, Done done) {
+  auto onStatusLine = [exchange, fail, done](const boost::system::error_code& e, size_t) {
+    if (e) return fail("read", e);
+    std::istream in(&exchange->response);
+    std::string version;
+    int status = 0;
+    in >> version >> status;
+    done(version, status);
+  };
+  auto onReady = [exchange, fail, onStatusLine](const boost::system::error_code& e) {
+    if (e) return fail("handshake", e);
+    asio::async_write(exchange->stream, asio::buffer(exchange->request),
+                      [exchange, fail, onStatusLine](const boost::system::error_code& e, size_t) {
+                        if (e) return fail("write", e);
+                        asio::async_read_until(exchange->stream, exchange->response, "\r\n",
+                                               onStatusLine);
+                      });
+  };
+  exchange->socket().async_connect(asio::ip::tcp::endpoint(asio::ip::address_v4::loopback(), port),
+                                   [exchange, fail, onReady](const boost::system::error_code& e) {
+                                     if (e) return fail("connect", e);
+                                     if constexpr (std::is_same_v<Exchange, HttpsExchange>) {
+                                       exchange->stream.async_handshake(
+                                           asio::ssl::stream_base::client, onReady);
+                                     } else {
+                                       onReady(e);
+                                     }
+                                   });
+}
 
 struct HealthChecker::Check {
   Key key;
@@ -70,8 +111,8 @@ struct HealthChecker::Check {
   bool inFlight = false;  // attempt has not produced its result yet
   std::unique_ptr<asio::steady_timer> next;      // the next check
   std::unique_ptr<asio::steady_timer> deadline;  // the running check's timeout
-  std::unique_ptr<net::HttpStreamClient> http;
   std::unique_ptr<asio::ip::tcp::socket> socket;
+  std::shared_ptr<PlainExchange> plain;
   std::shared_ptr<HttpsExchange> https;
   // COMMAND: waiting for a slot, holding one, the running process (its group) and its pidfd.
   bool queued = false;
@@ -522,108 +563,59 @@ void HealthChecker::runHttp(const CheckPtr& check) {
   const uint64_t attempt = check->attempt;
   const auto& http = check->spec.http();
   const std::string scheme = http.has_scheme() ? http.scheme() : "http";
-  if (scheme == "https") {
-    runHttps(check);
-    return;
-  }
-  if (scheme != "http") {
+  if (scheme != "http" && scheme != "https") {
     result(check, attempt, false,
            fmt::format("HTTP health checks with scheme '{}' are not supported", scheme));
     return;
   }
-  const uint32_t port = http.port();
-  net::StreamRequest request;
-  request.host = "127.0.0.1";
-  request.port = static_cast<uint16_t>(port);
-  request.method = "GET";
-  request.target = http.path().empty() ? "/" : http.path();
-  if (request.target.front() != '/') request.target = "/" + request.target;
-  request.headTimeout = std::chrono::duration_cast<std::chrono::milliseconds>(
-      std::chrono::duration<double>(std::max(0.001, check->spec.timeout_seconds())));
-  net::StreamHandlers handlers;
-  std::weak_ptr<HealthChecker> weak = weak_from_this();
-  handlers.onHead = [weak, check, attempt, port](int status, auto&&) {
-    auto self = weak.lock();
-    if (!self) return;
-    self->result(check, attempt, healthyStatus(check->spec, status),
-                 fmt::format("HTTP health check of port {} returned status {}", port, status));
-  };
-  handlers.onData = [](std::string) {};
-  handlers.onClose = [weak, check, attempt, port](api::Status status) {
-    auto self = weak.lock();
-    if (!self) return;
-    self->result(
-        check, attempt, false,
-        status ? fmt::format("HTTP health check of port {} got no response", port)
-               : fmt::format("HTTP health check of port {} failed: {}", port, status.message()));
-  };
-  check->http = std::make_unique<net::HttpStreamClient>(runtime_, *strand_);
-  check->http->start(std::move(request), std::move(handlers));
-}
-
-void HealthChecker::runHttps(const CheckPtr& check) {
-  const uint64_t attempt = check->attempt;
-  const auto& http = check->spec.http();
-  const uint32_t port = http.port();
-  if (!tls_) tls_ = std::make_unique<Tls>();
-  auto exchange = std::make_shared<HttpsExchange>(strand_->strand(), tls_->context);
+  const uint16_t port = static_cast<uint16_t>(http.port());
   std::string target = http.path().empty() ? "/" : http.path();
   if (target.front() != '/') target = "/" + target;
-  exchange->request = fmt::format(
+  std::string request = fmt::format(
       "GET {} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nUser-Agent: tessera-agent\r\n"
       "Connection: close\r\n\r\n",
       target, port);
-  check->https = exchange;
+  const char* name = scheme == "https" ? "HTTPS" : "HTTP";
   std::weak_ptr<HealthChecker> weak = weak_from_this();
   // Any error ends the check; the check's deadline covers every step.
-  auto fail = [weak, check, attempt, port](const char* step, const boost::system::error_code& e) {
+  auto fail = [weak, check, attempt, port, name](const char* step,
+                                                 const boost::system::error_code& e) {
     if (auto self = weak.lock()) {
       self->result(
           check, attempt, false,
-          fmt::format("HTTPS health check of port {} failed ({}): {}", port, step, e.message()));
+          fmt::format("{} health check of port {} failed ({}): {}", name, port, step, e.message()));
     }
   };
-  auto onStatusLine = [weak, check, attempt, port, exchange, fail](
-                          const boost::system::error_code& e, size_t) {
-    if (e) return fail("read", e);
-    std::istream in(&exchange->response);
-    std::string version;
-    int status = 0;
-    in >> version >> status;
+  auto done = [weak, check, attempt, port, name](const std::string& version, int status) {
     auto self = weak.lock();
     if (!self) return;
     if (version.rfind("HTTP/", 0) != 0 || status < 100 || status > 999) {
       self->result(check, attempt, false,
-                   fmt::format("HTTPS health check of port {} got no HTTP status line", port));
+                   fmt::format("{} health check of port {} got no HTTP status line", name, port));
       return;
     }
     self->result(check, attempt, healthyStatus(check->spec, status),
-                 fmt::format("HTTPS health check of port {} returned status {}", port, status));
+                 fmt::format("{} health check of port {} returned status {}", name, port, status));
   };
-  auto onWritten = [exchange, fail, onStatusLine](const boost::system::error_code& e, size_t) {
-    if (e) return fail("write", e);
-    asio::async_read_until(exchange->stream, exchange->response, "\r\n", onStatusLine);
-  };
-  auto onHandshake = [exchange, fail, onWritten](const boost::system::error_code& e) {
-    if (e) return fail("handshake", e);
-    asio::async_write(exchange->stream, asio::buffer(exchange->request), onWritten);
-  };
-  asio::ip::tcp::endpoint endpoint(asio::ip::address_v4::loopback(), static_cast<uint16_t>(port));
-  exchange->stream.next_layer().async_connect(
-      endpoint, [exchange, fail, onHandshake](const boost::system::error_code& e) {
-        if (e) return fail("connect", e);
-        exchange->stream.async_handshake(asio::ssl::stream_base::client, onHandshake);
-      });
+  if (scheme == "https") {
+    if (!tls_) tls_ = std::make_unique<Tls>();
+    check->https = std::make_shared<HttpsExchange>(strand_->strand(), tls_->context);
+    check->https->request = std::move(request);
+    readStatus(check->https, port, fail, done);
+  } else {
+    check->plain = std::make_shared<PlainExchange>(strand_->strand());
+    check->plain->request = std::move(request);
+    readStatus(check->plain, port, fail, done);
+  }
 }
 
 void HealthChecker::dropConnections(Check& check) {
-  // Destroyed later: we may be inside one of their handlers.
-  asio::post(strand_->strand(), [http = std::move(check.http), socket = std::move(check.socket),
-                                 https = std::move(check.https)]() {
-    if (https) {
-      boost::system::error_code ignored;
-      https->stream.next_layer().close(ignored);
-    }
+  // Closed and destroyed later: we may be inside one of their handlers.
+  asio::post(strand_->strand(), [plain = std::move(check.plain), https = std::move(check.https),
+                                 socket = std::move(check.socket)]() {
+    boost::system::error_code ignored;
+    if (plain) plain->socket().close(ignored);
+    if (https) https->socket().close(ignored);
   });
 }
 

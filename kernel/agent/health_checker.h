@@ -3,9 +3,10 @@
 /// The agent's health checks (TaskInfo.health_check, Mesos's HealthCheck): run near each task
 /// by the agent itself, the way Mesos's command and default executors run them.
 ///
-/// - HTTP: `GET http://127.0.0.1:<port><path>` on the runtime's io_context (HttpStreamClient);
-///   healthy on 200-399 (or on one of `statuses` when given). HTTPS (scheme "https"): the same
-///   over TLS (asio + OpenSSL), the server's certificate not verified (as Mesos and Marathon).
+/// - HTTP: `GET http://127.0.0.1:<port><path>` as asynchronous I/O on the runtime's
+///   io_context; only the status line is read; healthy on 200-399 (or on one of `statuses` when
+///   given). HTTPS (scheme "https"): the same over TLS (asio + OpenSSL), the server's
+///   certificate not verified (as Mesos and Marathon).
 /// - TCP: a connection to 127.0.0.1:<port> established within the timeout.
 /// - COMMAND: `sh -c <value>` inside the task's container: the check's process joins the
 ///   cgroups of the container's main process and, where they differ from the agent's, its
@@ -92,7 +93,6 @@ class HealthChecker : public std::enable_shared_from_this<HealthChecker> {
   void schedule(const CheckPtr& check, double seconds);
   void run(const CheckPtr& check);
   void runHttp(const CheckPtr& check);
-  void runHttps(const CheckPtr& check);
   void runTcp(const CheckPtr& check);
   void dropConnections(Check& check);
   void runCommand(const CheckPtr& check);
