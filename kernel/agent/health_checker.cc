@@ -734,6 +734,7 @@ void HealthChecker::commandDone(const CheckPtr& check) {
   if (!check->holdsSlot) return;
   check->holdsSlot = false;
   --commandsRunning_;
+  if (stopped_) return;  // stopAll(): nothing waiting may start
   while (!commandQueue_.empty() && commandsRunning_ < maxCommandChecks_) {
     CheckPtr waiting = commandQueue_.front().lock();
     commandQueue_.pop_front();
