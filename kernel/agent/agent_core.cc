@@ -352,6 +352,7 @@ void AgentCore::stop() {
       task->retry.reset();
     }
     ++generation_;
+    if (healthChecks_) healthChecks_->stopAll();
     return std::move(client_);
   });
   if (client) client->stop();

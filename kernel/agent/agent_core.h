@@ -36,6 +36,7 @@
 #include "kernel/agent/agent.h"
 #include "kernel/agent/agent_util.h"
 #include "kernel/agent/gc.h"
+#include "kernel/agent/health_checker.h"
 #include "kernel/agent/task_phase.h"
 #include "kernel/http/json_writer.h"
 #include "kernel/net/transport.h"
@@ -88,6 +89,8 @@ class AgentCore : public std::enable_shared_from_this<AgentCore> {
     std::unique_ptr<api::TimerHandle> retry;  ///< resends the head until acknowledged
     runtime::Duration backoff{};              ///< the head's next retry interval
     std::vector<std::pair<v1::TaskState, double>> statuses;  ///< for /state: state, timestamp
+    /// Set when its health check failed too often and killed it: the terminal update's message.
+    std::optional<std::string> healthKill;
 
    private:
     TaskPhase phase_;
@@ -170,6 +173,12 @@ class AgentCore : public std::enable_shared_from_this<AgentCore> {
   void reconcile(const internal::ReconcileTasks& message);
   void checkpointTask(const TaskPtr& task);
   TaskPtr findTask(const std::string& frameworkId, const std::string& taskId) const;
+  // Health checks (tasks.cc, health_checker.h): started when a task with a health_check runs
+  // (or is recovered running), stopped when it is killed or ends.
+  void startHealthCheck(const TaskPtr& task);
+  void stopHealthCheck(const TaskPtr& task);
+  void onHealthChanged(const TaskKey& key, bool healthy, const std::string& message);
+  void onHealthFailed(const TaskKey& key, const std::string& message);
   // runTask()'s steps: the task's record, checkpointed (kStaging); its sandbox (false: the
   // task failed); what its containerizer is asked to launch.
   TaskPtr stageTask(const internal::RunTask& message);
@@ -180,7 +189,8 @@ class AgentCore : public std::enable_shared_from_this<AgentCore> {
   // ---- status-update manager (status_updates.cc) --------------------------------------------
   void enqueueUpdate(const TaskPtr& task, v1::TaskState state, std::string message,
                      std::optional<v1::TaskStatus::Reason> reason,
-                     v1::TaskStatus::Source source = v1::TaskStatus::SOURCE_EXECUTOR);
+                     v1::TaskStatus::Source source = v1::TaskStatus::SOURCE_EXECUTOR,
+                     std::optional<bool> healthy = std::nullopt);
   void sendUnreliable(const std::string& frameworkId, const std::string& taskId,
                       v1::TaskState state, std::string message, v1::TaskStatus::Reason reason);
   void sendHead(const TaskPtr& task);
@@ -304,6 +314,8 @@ class AgentCore : public std::enable_shared_from_this<AgentCore> {
   std::map<std::string, v1::FrameworkInfo> completedFrameworks_;
   double startTime_ = api::nowSeconds();
   std::chrono::steady_clock::time_point startedAt_ = std::chrono::steady_clock::now();
+  // The tasks' health checks; made by the first task that has one, stopped by stop().
+  std::shared_ptr<HealthChecker> healthChecks_;
 
   // ---- counters (the metrics registry owns them; set by start()) ----------------------------
   api::Counter* finished_ = nullptr;

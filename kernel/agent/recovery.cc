@@ -227,6 +227,8 @@ void AgentCore::install(Recovered recovered,
         task->requestKill(TaskKill::kKill);
         destroy(task);
       }
+      // Health checks resume where the previous agent left them.
+      if (task->phase() == TaskPhase::kRunning) startHealthCheck(task);
     }
   }
   gc_->start();

@@ -21,7 +21,7 @@ using detail::randomBytes;
 
 void AgentCore::enqueueUpdate(const TaskPtr& task, v1::TaskState state, std::string message,
                               std::optional<v1::TaskStatus::Reason> reason,
-                              v1::TaskStatus::Source source) {
+                              v1::TaskStatus::Source source, std::optional<bool> healthy) {
   if (isTerminal(task->record.state())) return;  // nothing follows a terminal update
   v1::TaskStatus status;
   status.mutable_task_id()->set_value(task->taskId);
@@ -31,6 +31,7 @@ void AgentCore::enqueueUpdate(const TaskPtr& task, v1::TaskState state, std::str
   if (!message.empty()) status.set_message(api::toValidUtf8(message));
   status.set_source(source);
   if (reason) status.set_reason(*reason);
+  if (healthy) status.set_healthy(*healthy);
   *status.mutable_agent_id() = info_.id();
   status.mutable_executor_id()->set_value(task->taskId);
   status.set_timestamp(nowSeconds());

@@ -232,6 +232,7 @@ void AgentCore::onLaunched(const TaskPtr& task, api::Result<api::ContainerCheckp
     // A kill that came before destroyed the container already.
     task->transition(task->killRequested() ? TaskPhase::kTerminating : TaskPhase::kRunning);
     if (running && !task->frameworkGone()) enqueueUpdate(task, v1::TASK_RUNNING, "", std::nullopt);
+    if (task->phase() == TaskPhase::kRunning && !task->endedEarly) startHealthCheck(task);
     if (task->endedEarly) {
       auto result = std::move(*task->endedEarly);
       task->endedEarly.reset();
@@ -263,6 +264,7 @@ void AgentCore::onTerminated(const TaskPtr& task, api::Result<api::ContainerTerm
   }
   task->transition(TaskPhase::kTerminated);
   collectSandbox(task);
+  stopHealthCheck(task);
   refreshGauges();
   if (task->frameworkGone()) {
     forget(task);
@@ -277,7 +279,10 @@ void AgentCore::onTerminated(const TaskPtr& task, api::Result<api::ContainerTerm
   const api::ContainerTermination& termination = *result;
   log_->info("task '{}' of framework '{}' ended: {}", task->taskId, task->frameworkId,
              termination.message);
-  if (termination.killed || task->killRequested()) {
+  if (task->healthKill) {
+    enqueueUpdate(task, v1::TASK_KILLED, *task->healthKill, std::nullopt,
+                  v1::TaskStatus::SOURCE_EXECUTOR, false);
+  } else if (termination.killed || task->killRequested()) {
     enqueueUpdate(task, v1::TASK_KILLED,
                   termination.message.empty() ? "the task was killed" : termination.message,
                   std::nullopt);
@@ -340,6 +345,7 @@ void AgentCore::killTask(const internal::KillTask& message) {
 
 void AgentCore::destroy(const TaskPtr& task) {
   if (!containerLives(task->phase()) || !task->slot) return;
+  stopHealthCheck(task);
   // While kCheckpointing the task stays there: the checkpoint's completion moves it on.
   if (task->phase() != TaskPhase::kCheckpointing) task->transition(TaskPhase::kTerminating);
   const std::string id = task->container->containerId;
@@ -389,6 +395,67 @@ void AgentCore::reconcile(const internal::ReconcileTasks& message) {
 
 void AgentCore::checkpointTask(const TaskPtr& task) {
   storeSet(task->key + "task", task->record.SerializeAsString());
+}
+
+// ==== health checks ============================================================================
+
+void AgentCore::startHealthCheck(const TaskPtr& task) {
+  const v1::TaskInfo& info = task->record.info();
+  if (!info.has_health_check() || !task->container || !services_.runtime) return;
+  if (!healthChecks_) {
+    std::weak_ptr<AgentCore> weak = weak_from_this();
+    HealthChecker::Callbacks callbacks;
+    callbacks.changed = [weak](const TaskKey& key, bool healthy, const std::string& message) {
+      if (auto self = weak.lock(); self && !self->stopped_) {
+        self->onHealthChanged(key, healthy, message);
+      }
+    };
+    callbacks.failed = [weak](const TaskKey& key, const std::string& message) {
+      if (auto self = weak.lock(); self && !self->stopped_) self->onHealthFailed(key, message);
+    };
+    healthChecks_ =
+        std::make_shared<HealthChecker>(*services_.runtime, strand_, std::move(callbacks));
+  }
+  HealthCheckTarget target;
+  target.pid = task->container->pid;
+  target.startTime = task->container->startTime;
+  target.sandbox = task->sandbox;
+  if (info.has_container() && info.container().type() == v1::ContainerInfo::DOCKER) {
+    // The Docker containerizer's name for the container (modules/containerizer_docker).
+    target.dockerName = "tessera-" + task->container->containerId;
+  }
+  // After a restart: what the last update said, so an unchanged health is not sent again.
+  std::optional<bool> lastHealthy;
+  if (task->record.status().has_healthy()) lastHealthy = task->record.status().healthy();
+  healthChecks_->start({task->frameworkId, task->taskId}, info.health_check(), std::move(target),
+                       lastHealthy);
+}
+
+void AgentCore::stopHealthCheck(const TaskPtr& task) {
+  if (healthChecks_) healthChecks_->stop({task->frameworkId, task->taskId});
+}
+
+void AgentCore::onHealthChanged(const TaskKey& key, bool healthy, const std::string& message) {
+  auto task = findTask(key.first, key.second);
+  if (!task || task->phase() != TaskPhase::kRunning || task->killRequested()) return;
+  log_->info("task '{}' of framework '{}' is {}: {}", key.second, key.first,
+             healthy ? "healthy" : "unhealthy", message);
+  enqueueUpdate(task, v1::TASK_RUNNING, healthy ? std::string() : message,
+                v1::TaskStatus::REASON_TASK_HEALTH_CHECK_STATUS_UPDATED,
+                v1::TaskStatus::SOURCE_EXECUTOR, healthy);
+}
+
+void AgentCore::onHealthFailed(const TaskKey& key, const std::string& message) {
+  auto task = findTask(key.first, key.second);
+  if (!task || task->phase() != TaskPhase::kRunning || task->killRequested()) return;
+  log_->warn("killing task '{}' of framework '{}': {}", key.second, key.first, message);
+  task->healthKill =
+      fmt::format("the task was killed because its health check failed: {}", message);
+  // As a kill from the framework: its kill policy, TASK_KILLING where the framework knows it.
+  internal::KillTask kill;
+  kill.mutable_framework_id()->set_value(key.first);
+  kill.mutable_task_id()->set_value(key.second);
+  killTask(kill);
 }
 
 }  // namespace tessera::kernel::agent
