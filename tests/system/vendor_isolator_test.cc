@@ -227,6 +227,29 @@ std::vector<fs::path> rootDirectories(const std::string& root) {
   return {kHierarchy / "memory" / root, kHierarchy / "freezer" / root};
 }
 
+// Removes the agent's cgroups root when the test ends, however it ends: whatever still runs in
+// a leftover container cgroup (a test that failed half-way) is killed first.
+struct CgroupsRootRemover {
+  std::string root;
+  ~CgroupsRootRemover() {
+    for (const auto& dir : rootDirectories(root)) {
+      std::error_code ec;
+      for (const auto& entry : fs::directory_iterator(dir, ec)) {
+        if (!entry.is_directory()) continue;
+        waitFor(
+            [&] {
+              std::ifstream procs(entry.path() / "cgroup.procs");
+              bool any = false;
+              for (pid_t pid = 0; procs >> pid; any = true) ::kill(pid, SIGKILL);
+              return !any && ::rmdir(entry.path().c_str()) == 0;
+            },
+            10s);
+      }
+      ::rmdir(dir.c_str());
+    }
+  }
+};
+
 TEST_F(VendorIsolatorTest, AgentAppliesTheLimitAndReportsTheTasksOpenFiles) {
   if (::geteuid() != 0) {
     TESSERA_SKIP_UNLESS_CI("needs root for the host's cgroups (--isolation=cgroups/mem)");
@@ -235,6 +258,8 @@ TEST_F(VendorIsolatorTest, AgentAppliesTheLimitAndReportsTheTasksOpenFiles) {
       ::access((kHierarchy / "memory" / "cgroup.procs").c_str(), W_OK) != 0) {
     TESSERA_SKIP_UNLESS_CI("no writable cgroup hierarchy at /sys/fs/cgroup");
   }
+  // Declared first, so it runs after the agent and the master are killed.
+  CgroupsRootRemover remover{cgroupsRoot_};
   auto start = [](std::vector<std::string> argv) {
     auto process = Subprocess::start({std::move(argv), env(), {}, std::nullopt});
     EXPECT_TRUE(process) << process.status().toString();
@@ -298,9 +323,6 @@ TEST_F(VendorIsolatorTest, AgentAppliesTheLimitAndReportsTheTasksOpenFiles) {
                metrics->getValue<double>("acme_nofile/open_files") == 0;
       },
       30s));
-  agent.reset();  // SIGKILL
-  master.reset();
-  for (const auto& dir : rootDirectories(cgroupsRoot_)) ::rmdir(dir.c_str());
 }
 
 }  // namespace
