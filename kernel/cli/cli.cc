@@ -25,6 +25,7 @@
 #include "kernel/cli/framework.h"
 #include "kernel/cli/ha_master.h"
 #include "kernel/cli/marathon.h"
+#include "kernel/cli/modules_check.h"
 #include "kernel/cli/resolve.h"
 #include "kernel/cli/roles.h"
 #include "kernel/modules/manifest.h"
@@ -428,10 +429,14 @@ void printTable(const std::vector<std::vector<std::string>>& rows) {
 int runModules(const std::vector<std::string>& args) {
   CommonFlags common;
   bool json = false;
+  std::optional<std::string> check;
   runtime::FlagSet flags;
   addCommonFlags(flags, common);
   flags.add("json", &json, "Print JSON instead of a table");
+  flags.add("check", &check,
+            "Check one module library (PATH.so) against this tessera instead; exit 0 if it loads");
   if (auto exit = exitCodeFor(loadFlags("modules", flags, args))) return *exit;
+  if (check) return checkModuleLibrary(*check, std::cout);
   auto entries = modules::readManifests({common.modules, common.modulesDir, defaultManifestPath()},
                                         moduleSearchPath(common));
   if (!entries) {

@@ -105,14 +105,16 @@ api::Status ModuleManager::load(const std::vector<ManifestEntry>& entries) {
     if (descriptor->api_version != api::kApiVersion) {
       return api::invalidArgument(
           "module library '{}' (module '{}'): built for module API version {}, this tessera "
-          "loads version {}",
+          "loads version {}: rebuild the module against this tessera's SDK",
           file, entry.module, descriptor->api_version, api::kApiVersion);
     }
     std::string_view fingerprint = descriptor->fingerprint ? descriptor->fingerprint : "";
     if (fingerprint != kernelFingerprint()) {
       return api::invalidArgument(
-          "module library '{}' (module '{}'): built differently from this tessera: {}", file,
-          entry.module, describeFingerprintMismatch(fingerprint, kernelFingerprint()));
+          "module library '{}' (module '{}'): built differently from this tessera: {}: rebuild "
+          "the module against this tessera's SDK with the same compiler, C++ standard, Boost and "
+          "protobuf ('tessera modules --check {}' shows each field)",
+          file, entry.module, describeFingerprintMismatch(fingerprint, kernelFingerprint()), file);
     }
     std::string name = descriptor->name ? descriptor->name : "";
     if (name != entry.module) {

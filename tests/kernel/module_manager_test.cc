@@ -138,7 +138,9 @@ TEST_P(BrokenModuleTest, RefusesWithItsOwnMessage) {
   api::Status status = manager.load(entries);
   ASSERT_FALSE(status);
   std::string expected = c.expected;
-  expected.replace(expected.find("{lib}"), 5, lib(c.target));
+  for (auto at = expected.find("{lib}"); at != std::string::npos; at = expected.find("{lib}")) {
+    expected.replace(at, 5, lib(c.target));
+  }
   EXPECT_EQ(status.message(), expected);
   // All or nothing: nothing of a failed load stays registered.
   EXPECT_TRUE(manager.modules().empty());
@@ -152,12 +154,15 @@ INSTANTIATE_TEST_SUITE_P(
                    "'tessera_module_descriptor' symbol: not a Tessera module library"},
         BrokenCase{"test_api_version", "org_tessera_test_api_version",
                    fmt::format("module library '{{lib}}' (module 'org_tessera_test_api_version'): "
-                               "built for module API version {}, this tessera loads version {}",
+                               "built for module API version {}, this tessera loads version {}: "
+                               "rebuild the module against this tessera's SDK",
                                api::kApiVersion + 98, api::kApiVersion)},
         BrokenCase{"test_fingerprint", "org_tessera_test_fingerprint",
                    fmt::format("module library '{{lib}}' (module 'org_tessera_test_fingerprint'): "
                                "built differently from this tessera: boost is 999999 in the "
-                               "module, {} here",
+                               "module, {} here: rebuild the module against this tessera's SDK "
+                               "with the same compiler, C++ standard, Boost and protobuf "
+                               "('tessera modules --check {{lib}}' shows each field)",
                                BOOST_VERSION)},
         BrokenCase{"test_kind", "org_tessera_test_kind",
                    "module library '{lib}' (module 'org_tessera_test_kind'): unknown kind "
