@@ -75,6 +75,7 @@ api::Status FrameworkHost::start() {
   }
   election_ = runtime_.makeExecutor();
   auto hosted = std::make_shared<Hosted>();
+  hosted->replies = runtime_.makeExecutor();
   hosted->leadership = std::make_shared<Leadership>(options_.advertisedAddress);
   hosted->store = options_.state;
   if (zk_) {
@@ -89,7 +90,7 @@ api::Status FrameworkHost::start() {
   std::optional<v1::FrameworkID> kept;
   if (hosted->store != nullptr) {
     const std::string key = frameworkIdKey(options_.module);
-    auto read = getNow(*hosted->store, *election_, key);
+    auto read = getNow(*hosted->store, *hosted->replies, key);
     if (!read) return read.status().withContext("reading the kept FrameworkID");
     if (*read) {
       kept.emplace();
@@ -98,12 +99,16 @@ api::Status FrameworkHost::start() {
     }
     if (zk_) {
       const std::string probe = fmt::format("/framework_hosts/{}/last_started", options_.module);
-      auto last = getNow(*hosted->store, *election_, probe);
-      api::Status written = last.status();
-      if (last) {
-        written = setNow(*hosted->store, *election_, probe, options_.advertisedAddress,
-                         *last ? (*last)->version : 0)
-                      .status();
+      api::Status written;
+      for (int attempt = 0; attempt < 10; ++attempt) {  // hosts starting together race here
+        auto last = getNow(*hosted->store, *hosted->replies, probe);
+        written = last.status();
+        if (last) {
+          written = setNow(*hosted->store, *hosted->replies, probe, options_.advertisedAddress,
+                           *last ? (*last)->version : 0)
+                        .status();
+        }
+        if (written.code() != api::StatusCode::kAborted) break;
       }
       if (!written) return written.withContext("writing to ZooKeeper at '{}'", zk_->toString());
     }
@@ -138,14 +143,15 @@ api::Status FrameworkHost::start() {
   if (hosted->store != nullptr) {
     std::weak_ptr<Hosted> weak = hosted;
     const std::string key = frameworkIdKey(options_.module);
-    hostedOptions.recordFrameworkId = [weak, key, executor](const v1::FrameworkID& id) {
+    hostedOptions.recordFrameworkId = [weak, key](const v1::FrameworkID& id) {
       auto self = weak.lock();
       if (!self) return;
-      self->store->get(key, *executor, [weak, key, executor, id](auto current) {
+      // Replies come on the host's own executor, which outlives the store (not the module's).
+      self->store->get(key, *self->replies, [weak, key, id](auto current) {
         auto self = weak.lock();
         if (!self || !current) return;
         if (*current && (*current)->value == id.value()) return;
-        self->store->set(key, id.value(), *current ? (*current)->version : 0, *executor,
+        self->store->set(key, id.value(), *current ? (*current)->version : 0, *self->replies,
                          [key, id](api::Result<uint64_t> written) {
                            if (!written) {
                              log()->error("cannot keep FrameworkID '{}': {}", id.value(),
@@ -253,6 +259,23 @@ void FrameworkHost::onLost(const std::string& reason) {
   }
 }
 
+void FrameworkHost::keepFrameworkIdNow() {
+  if (hosted_ == nullptr || hosted_->store == nullptr) return;
+  api::Executor* executor = modules_.executorOf(framework_);
+  if (executor == nullptr) return;
+  std::optional<v1::FrameworkID> id;
+  runOnExecutor(*executor, [&] { id = hosted_->driver->inner().frameworkId(); });
+  if (!id) return;
+  const std::string key = frameworkIdKey(options_.module);
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    auto current = getNow(*hosted_->store, *hosted_->replies, key);
+    if (!current || (*current && (*current)->value == id->value())) return;
+    auto written = setNow(*hosted_->store, *hosted_->replies, key, id->value(),
+                          *current ? (*current)->version : 0);
+    if (written.status().code() != api::StatusCode::kAborted) return;
+  }
+}
+
 void FrameworkHost::onAbdicate() {
   if (stopped_) return;
   log()->info("framework module '{}' abdicates: stopping its scheduler and withdrawing",
@@ -261,6 +284,7 @@ void FrameworkHost::onAbdicate() {
   if (api::Executor* executor = modules_.executorOf(framework_)) {
     runOnExecutor(*executor, [this] { hosted_->driver->stop(); });
   }
+  keepFrameworkIdNow();  // the next leader must fail over to it, not register anew
   if (contender_) contender_->stop();
   if (options_.onAbdicated) options_.onAbdicated();
 }
@@ -280,6 +304,7 @@ void FrameworkHost::stop() {
   api::Executor* executor = modules_.executorOf(framework_);
   if (executor == nullptr) return;  // the ModuleHost stopped the instance, and the driver first
   runOnExecutor(*executor, [this] { hosted_->driver->stop(); });
+  keepFrameworkIdNow();
 }
 
 }  // namespace tessera::kernel::scheduler

@@ -122,6 +122,8 @@ class FrameworkHost {
  private:
   // What the instance uses; shared with its stop hook, so it outlives the instance.
   struct Hosted {
+    // Where the host's own store calls reply; declared first, so it outlives the store.
+    std::unique_ptr<runtime::StrandExecutor> replies;
     std::unique_ptr<api::StateStore> zkStore;  // with `zk`
     api::StateStore* store = nullptr;          // zk's or `state`; null: none (not kept)
     std::unique_ptr<api::StateStore> moduleStore;
@@ -136,6 +138,8 @@ class FrameworkHost {
   void onElected();
   void onLost(const std::string& reason);
   void onAbdicate();
+  // Writes the driver's FrameworkID to the store now, unless kept already (control threads).
+  void keepFrameworkIdNow();
 
   runtime::Runtime& runtime_;
   modules::ModuleHost& modules_;
