@@ -1,8 +1,9 @@
 // Framework hosts as a service, with real processes and a real ZooKeeper: two `tessera
 // framework --zk` hosts of one module elect one leader, the follower forwards the module's
-// routes to it, a SIGKILLed leader is replaced by the other with the same FrameworkID (the
-// master keeps the framework and its tasks) and the module's state intact; abdication hands
-// leadership over; wrong ZooKeeper credentials and bad flags are clear errors.
+// routes to it, a leader whose session expires exits, a SIGKILLed leader is replaced by the other
+// with the same FrameworkID (the master keeps the framework and its tasks) and the module's state
+// intact; abdication hands leadership over; wrong ZooKeeper credentials and bad flags are clear
+// errors.
 #include <Poco/JSON/Array.h>
 #include <Poco/JSON/Object.h>
 #include <Poco/JSON/Parser.h>
@@ -222,6 +223,30 @@ TEST_F(FrameworkHaTest, KillingTheLeaderHandsOverWithTheSameFrameworkIdAndState)
     return me && me->getValue<int>("subscriptions") == 2;
   })) << logs();
   EXPECT_EQ(whoami(next)->getValue<int>("launched"), 2);
+}
+
+TEST_F(FrameworkHaTest, ALeaderWhoseSessionExpiresStopsLeading) {
+  startCluster();
+  startHost(0);
+  startHost(1);
+  const int leader = awaitLeader();
+  ASSERT_GE(leader, 0) << logs();
+  const int other = 1 - leader;
+  hosts_[leader]->kill(SIGSTOP);
+  // Its session expires; the other host leads and subscribes.
+  const bool tookOver = waitFor(
+      [&] {
+        auto me = whoami(other);
+        return me && me->getValue<bool>("leading") && me->getValue<bool>("subscribed") &&
+               me->getValue<std::string>("address") == fmt::format("127.0.0.1:{}", ports_[other]);
+      },
+      60s);
+  hosts_[leader]->kill(SIGCONT);
+  ASSERT_TRUE(tookOver) << logs();
+  // Resumed, the old leader finds its session gone and exits rather than lead beside it.
+  ASSERT_TRUE(hosts_[leader]->wait(30s)) << "the old leader kept running";
+  EXPECT_EQ(hosts_[leader]->exitCode(), 1);
+  EXPECT_EQ(awaitLeader(leader), other);
 }
 
 TEST_F(FrameworkHaTest, AbdicationHandsLeadershipOver) {
