@@ -273,6 +273,7 @@ api::Result<std::unique_ptr<scheduler::FrameworkHost>> hostOnOwnPort(
   scheduler::FrameworkHostOptions options;
   options.module = framework.module;
   options.master = fmt::format("{}:{}", common.ip, daemon.port());
+  options.state = &daemon.state();  // the module's scoped key space and its kept FrameworkID
   options.routerFor = [router](api::Executor& executor) -> std::unique_ptr<api::HttpRouter> {
     return std::make_unique<net::ExecutorRouter>(router, executor);
   };
@@ -372,6 +373,7 @@ int runLocal(const std::vector<std::string>& args) {
           scheduler::FrameworkHostOptions options;
           options.module = name;
           options.master = fmt::format("{}:{}", common.ip, daemon.port());
+          options.state = &daemon.state();
           auto host = std::make_unique<scheduler::FrameworkHost>(daemon.runtime(), daemon.modules(),
                                                                  std::move(options));
           if (auto started = host->start(); !started) {

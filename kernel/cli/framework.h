@@ -17,9 +17,18 @@ namespace tessera::kernel::cli {
 /// SIGINT or SIGTERM. `args` excludes the subcommand. Returns the exit code.
 int runFramework(const std::vector<std::string>& args);
 
+/// Checks what `tessera framework` and the personalities take from flags: --zk, a session
+/// timeout of 1secs..10mins, a non-negative --failover_timeout, --secret only with --principal.
+/// Errors: InvalidArgument naming the flag.
+api::Status validateFrameworkHostFlags(const scheduler::FrameworkHostOptions& options);
+
 /// Runs a daemon of role `role` hosting the framework module `options.module` until SIGINT or
 /// SIGTERM: sets up logging, starts the daemon (modules from `common`), resolves a zk://
-/// `options.master`, starts the FrameworkHost, opens the HTTP port. `flagValues` feeds /flags.
+/// `options.master`, starts the FrameworkHost (its store: `options.state`, by default the
+/// daemon's; its routes: on the daemon's port unless `options.routerFor`), opens the HTTP port
+/// and, with `options.zk`, contends (advertising --hostname or --ip and the port unless
+/// `options.advertisedAddress`); a leader whose session is lost exits with status 1, an
+/// abdicating one with 0. `flagValues` feeds /flags.
 /// Errors are printed as `role`'s. Shared by `tessera framework` and the framework personalities
 /// (`marathon`, `chronos`). Returns the exit code.
 int hostFramework(std::string_view role, const CommonFlags& common,

@@ -23,6 +23,11 @@ class ContextImpl final : public api::Context {
   std::string_view workDir() const override { return services_.workDir; }
   api::StateStore& state() override { return *state_; }
 
+  /// Removes the instance's routes and ends its open streams, on its executor, before the
+  /// instance is destroyed: a request or stream callback already queued there then finds no
+  /// module to reach. Context::http() must not be used afterwards.
+  void closeHttp() { router_.reset(); }
+
  private:
   const HostServices& services_;
   runtime::SpdLogger logger_;
@@ -104,11 +109,12 @@ void ModuleHost::stopAll() {
     instance->executor->call([&] {
       for (auto& hook : instance->stopHooks) hook();
       instance->module->stop();
+      instance->context->closeHttp();
       instance->module.reset();
       return 0;
     });
     instance->executor->drain();
-    instance->context.reset();    // unregisters its gauges and routes
+    instance->context.reset();    // unregisters its gauges
     instance->stopHooks.clear();  // what they hold outlived the instance
   }
 }

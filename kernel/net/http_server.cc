@@ -141,6 +141,7 @@ ExecutorRouter::~ExecutorRouter() {
   }
   // After the routes: no new stream can open, and a request already on its way is refused.
   streams_->closeAll();
+  *alive_ = false;
 }
 
 api::Status ExecutorRouter::addStreamingRoute(std::string_view method, std::string_view path,
@@ -164,7 +165,14 @@ size_t ExecutorRouter::openStreamsForTest() const { return streams_->openForTest
 api::Status ExecutorRouter::addRoute(std::string_view method, std::string_view path,
                                      api::HttpHandler handler, bool prefix) {
   std::lock_guard lock(mutex_);
-  api::Status status = router_->addRoute(method, path, &executor_, std::move(handler), prefix);
+  auto guarded = [alive = alive_, handler = std::move(handler)](const api::HttpRequest& request,
+                                                                api::HttpResponder respond) {
+    if (!*alive) {
+      return respond(api::HttpResponse::error(503, "the module serving this route has stopped"));
+    }
+    handler(request, std::move(respond));
+  };
+  api::Status status = router_->addRoute(method, path, &executor_, std::move(guarded), prefix);
   if (status) added_.push_back(Added{std::string(method), std::string(path), prefix});
   return status;
 }

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <atomic>
 #include <functional>
 #include <map>
 #include <memory>
@@ -150,6 +151,9 @@ class ExecutorRouter final : public api::HttpRouter {
   std::shared_ptr<Router> router_;
   api::Executor& executor_;
   std::shared_ptr<ModuleStreams> streams_;
+  // False once the router is destroyed: a request already posted to the executor then gets a
+  // 503 instead of reaching a module that may be gone.
+  std::shared_ptr<std::atomic<bool>> alive_ = std::make_shared<std::atomic<bool>>(true);
   std::mutex mutex_;
   std::vector<Added> added_;
 };

@@ -8,9 +8,13 @@
 #include <utility>
 #include <vector>
 
+#include "kernel/election/election.h"
 #include "kernel/modules/module_host.h"
 #include "kernel/runtime/runtime.h"
 #include "kernel/scheduler/driver.h"
+#include "kernel/scheduler/hosted_driver.h"
+#include "kernel/scheduler/leadership.h"
+#include "kernel/zookeeper/url.h"
 #include "tessera/api/framework.h"
 #include "tessera/api/status.h"
 
@@ -49,12 +53,34 @@ struct FrameworkHostOptions {
   /// `host:port` at which this host serves the module's API (for webui_url, /v2/info and
   /// /v2/leader, and what followers forward to). Empty: not known.
   std::string advertisedAddress;
+  /// With `zk`: called (on the election's executor) when this host led and can no longer (its
+  /// session expired, or ZooKeeper was unreachable past the session timeout). `tessera
+  /// framework` exits with status 1 there, as a master does. Null: the host stops the driver and
+  /// leads no more (it does not contend again).
+  std::function<void(const std::string& reason)> onLeadershipLost;
+  /// With `zk`: called once the module abdicated (Framework's host.abdicate()): the driver is
+  /// stopped and this host withdrew from the election. `tessera framework` ends its process with
+  /// status 0 there, for a supervisor to start it again as a follower. Null: nothing more.
+  std::function<void()> onAbdicated;
 };
 
+/// The key of the store (the zk store, or `state`) under which a host keeps its module's
+/// FrameworkID; the module's own keys are under modulePrefix(), out of its reach.
+std::string frameworkIdKey(std::string_view module);
+/// Where a module's own key space starts in its host's store: `/modules/<module>`.
+std::string modulePrefix(std::string_view module);
+
 /// Runs one framework module against a master: creates the instance through the ModuleHost
-/// (kind "framework", on its own executor), makes an HttpSchedulerDriver bound to that executor
-/// and calls Framework::start(driver) there. Used by `tessera framework` and `tessera local
-/// --frameworks`.
+/// (kind "framework", on its own executor) with its own store (a ScopedStore of `zk`'s store or
+/// of `state`), makes a HostedDriver bound to that executor, calls Framework::attached() and,
+/// once this host leads, Framework::start(driver) there. Used by `tessera framework` and
+/// `tessera local --frameworks`.
+///
+/// Leadership. Without `zk` the host leads from start(). With `zk`, contend() stands for
+/// election under the zk path (kernel/election, the znode naming `advertisedAddress`); the
+/// elected host reads the FrameworkID its predecessor kept and starts the module, which
+/// subscribes with it (failover). A follower's module routes forward to the leader
+/// (ForwardingRouter).
 ///
 /// Shutdown: the driver is stopped (no more callbacks, calls fail) right before the instance's
 /// Module::stop(), by a ModuleHost stop hook, and lives until the instance is destroyed, whether
@@ -77,6 +103,11 @@ class FrameworkHost {
   /// already.
   api::Status start();
 
+  /// With `zk`: stands for election, once the HTTP port is open (`advertisedAddress`, when not
+  /// empty, replaces the option's: the port may be known only now). Without: nothing. Errors:
+  /// FailedPrecondition before start().
+  api::Status contend(std::string advertisedAddress = {});
+
   /// Stops the driver on the instance's executor and waits for it (nothing once the ModuleHost
   /// stopped the instance). Idempotent.
   void stop();
@@ -84,18 +115,41 @@ class FrameworkHost {
   /// The instance, after start() (null before); owned by the ModuleHost.
   api::Framework* framework() const { return framework_; }
   /// The driver, after start() (null before).
-  HttpSchedulerDriver* driver() const { return driver_.get(); }
+  HttpSchedulerDriver* driver() const { return hosted_ ? &hosted_->driver->inner() : nullptr; }
+  /// Leadership as the module sees it, after start() (null before).
+  const Leadership* leadership() const { return hosted_ ? hosted_->leadership.get() : nullptr; }
 
  private:
+  // What the instance uses; shared with its stop hook, so it outlives the instance.
+  struct Hosted {
+    // Where the host's own store calls reply; declared first, so it outlives the store.
+    std::unique_ptr<runtime::StrandExecutor> replies;
+    std::unique_ptr<api::StateStore> zkStore;  // with `zk`
+    api::StateStore* store = nullptr;          // zk's or `state`; null: none (not kept)
+    std::unique_ptr<api::StateStore> moduleStore;
+    std::shared_ptr<Leadership> leadership;
+    std::shared_ptr<HostedDriver> driver;
+    uint64_t frameworkIdVersion = 0;  // the module's executor only
+  };
+
   // Runs `fn` on the instance's executor and waits for it.
   void runOnExecutor(api::Executor& executor, const std::function<void()>& fn);
+  // On the election executor.
+  void onElected();
+  void onLost(const std::string& reason);
+  void onAbdicate();
+  // Writes the driver's FrameworkID to the store now, unless kept already (control threads).
+  void keepFrameworkIdNow();
 
   runtime::Runtime& runtime_;
   modules::ModuleHost& modules_;
   FrameworkHostOptions options_;
+  std::optional<zookeeper::ZkUrl> zk_;
   api::Framework* framework_ = nullptr;
-  // Shared with the instance's stop hook, so it outlives the instance.
-  std::shared_ptr<HttpSchedulerDriver> driver_;
+  std::shared_ptr<Hosted> hosted_;
+  std::unique_ptr<runtime::StrandExecutor> election_;
+  std::shared_ptr<election::LeaderContender> contender_;
+  std::shared_ptr<election::LeaderDetector> detector_;
   bool stopped_ = false;
 };
 

@@ -31,6 +31,7 @@ struct RecordedCall {
   std::string streamId;  ///< the Mesos-Stream-Id header ("" if absent)
   std::string contentType;
   std::string accept;
+  std::string authorization;  ///< the Authorization header ("" if absent)
 };
 
 class FakeMaster {
@@ -151,7 +152,8 @@ class FakeMaster {
     }
     RecordedCall recorded{*call, request.header("Mesos-Stream-Id").value_or(""),
                           request.header("Content-Type").value_or(""),
-                          request.header("Accept").value_or("")};
+                          request.header("Accept").value_or(""),
+                          request.header("Authorization").value_or("")};
     calls_.push_back(recorded);
     auto script = script_;
     if (call->type() == Call::SUBSCRIBE && !refusal_.empty()) {

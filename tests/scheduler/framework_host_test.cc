@@ -5,8 +5,11 @@
 
 #include <gtest/gtest.h>
 
+#include <future>
+
 #include "kernel/cli/daemon.h"
 #include "kernel/runtime/runtime.h"
+#include "kernel/state/memory_store.h"
 #include "tests/scheduler/fake_master.h"
 #include "tests/support/subprocess.h"
 
@@ -108,6 +111,48 @@ TEST(FrameworkHostTest, ModuleHostStoppingFirstIsSafe) {
     EXPECT_FALSE(driver->subscribed());
     host.stop();  // nothing left to do
     daemon.stop();
+  }
+  masterRuntime.stop();
+}
+
+// With a store, the host keeps the FrameworkID out of the module's key space and the next host
+// (a restart) subscribes with it; the module's own keys live under /modules/<module>.
+TEST(FrameworkHostTest, KeepsTheFrameworkIdAndReusesIt) {
+  runtime::Runtime masterRuntime;
+  masterRuntime.start();
+  {
+    FakeMaster master(masterRuntime);
+    state::MemoryStore store;
+    for (int round = 0; round < 2; ++round) {
+      tessera::testing::TempDir dir;
+      cli::Daemon daemon(daemonOptions(dir, 0));
+      ASSERT_TRUE(daemon.start().isOk());
+      auto options = hostOptions(kModule, master.address());
+      options.state = &store;
+      options.failoverTimeout = std::chrono::seconds(60);
+      FrameworkHost host(daemon.runtime(), daemon.modules(), std::move(options));
+      ASSERT_TRUE(host.start().isOk());
+      ASSERT_TRUE(host.leadership()->leading());
+      ASSERT_TRUE(master.waitForCalls(Call::SUBSCRIBE, round + 1));
+      const auto calls = master.callsOf(Call::SUBSCRIBE);
+      const auto& info = calls.at(round).call.subscribe().framework_info();
+      // The example module sets its own failover_timeout (a week); the id is the host's.
+      EXPECT_EQ(info.failover_timeout(), 7 * 24 * 3600.0);
+      if (round == 0) {
+        EXPECT_FALSE(info.has_id());
+      } else {
+        EXPECT_EQ(info.id().value(), "fw-1");
+      }
+      auto executor = daemon.runtime().makeExecutor();
+      EXPECT_TRUE(tessera::testing::waitFor([&] {
+        std::promise<std::string> value;
+        store.get(frameworkIdKey(kModule), *executor,
+                  [&](auto entry) { value.set_value(entry && *entry ? (*entry)->value : ""); });
+        return value.get_future().get() == "fw-1";
+      }));
+      host.stop();
+      daemon.stop();
+    }
   }
   masterRuntime.stop();
 }

@@ -152,14 +152,47 @@ class TESSERA_API SchedulerDriver {
   virtual bool subscribed() const = 0;
 };
 
+/// What a framework module learns about its host: leadership among the hosts of the module
+/// (`--zk`), where they serve the module's API, and a way to give leadership up. Without `--zk`
+/// the one host always leads. Every method is thread-safe and returns at once; the object lives
+/// as long as the instance.
+class TESSERA_API FrameworkHost {
+ public:
+  virtual ~FrameworkHost() = default;
+
+  /// True while this host leads: the module's scheduler runs (start() was called) and its routes
+  /// are served here; false on a follower, whose host forwards the module's routes to the leader.
+  virtual bool leading() const = 0;
+
+  /// `host:port` of the leading host's API (this host's own when leading); nullopt while no
+  /// leader is known.
+  virtual std::optional<std::string> leaderAddress() const = 0;
+
+  /// `host:port` at which this host serves the module's API (for `webui_url`, Marathon's
+  /// /v2/info); empty when not known.
+  virtual std::string advertisedAddress() const = 0;
+
+  /// Gives leadership up (Marathon's DELETE /v2/leader): the host stops the driver, withdraws
+  /// from the election and ends its process with status 0 shortly after, for a supervisor to
+  /// start it again as a follower; another host takes over. Answer the request first: the
+  /// process goes away after this call returns. Nothing happens on a host that does not lead,
+  /// nor without `--zk` (there is no one to hand over to).
+  virtual void abdicate() = 0;
+};
+
 /// The interface of modules of kind "framework".
 class TESSERA_API Framework : public Module, public Scheduler {
  public:
   ~Framework() override = default;
 
-  /// Called once by the host after the factory, on the module's executor: the framework
-  /// keeps `driver` (valid until after the instance is destroyed) and usually subscribes
-  /// right away. Errors are the module's to log; the host does not retry.
+  /// Called once by the host right after the factory, on the module's executor, before start()
+  /// (which a follower's host calls only once it leads): the framework may keep `host`, valid
+  /// until the instance is destroyed. The default ignores it.
+  virtual void attached(FrameworkHost& host) { (void)host; }
+
+  /// Called once by the host when it leads (at once without `--zk`), on the module's
+  /// executor: the framework keeps `driver` (valid until after the instance is destroyed) and
+  /// usually subscribes right away. Errors are the module's to log; the host does not retry.
   virtual void start(SchedulerDriver& driver) = 0;
 };
 
