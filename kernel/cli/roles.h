@@ -54,6 +54,11 @@ struct AgentFlags {
   /// Passed to every containerizer module as parameters (the Docker one uses them).
   std::string dockerSocket = "/var/run/docker.sock";
   bool dockerKillOrphans = true;
+  // The fetcher (Mesos's names and defaults; the cache lives under the work dir by default).
+  std::string fetcherCacheDir;  ///< empty: <work_dir>/fetch
+  runtime::Bytes fetcherCacheSize{2 * runtime::kGigabyte};
+  runtime::Duration fetcherStallTimeout = std::chrono::seconds(60);
+  int64_t fetcherMaxParallel = 4;
 };
 
 /// Splits a comma-separated flag value ("a, b,,c") into its non-empty, trimmed parts.
