@@ -35,14 +35,16 @@ bool AgentCore::fetchUris(const TaskPtr& task,
   // is never destroyed on a thread its fetcher would join.
   std::weak_ptr<AgentCore> weak = weak_from_this();
   std::shared_ptr<runtime::StrandExecutor> strand = strand_;
-  task->fetch = fetcher_->fetch(std::move(uris), task->sandbox,
-                                [weak, strand, task, config](api::Status status) {
-                                  strand->post([weak, task, config, status] {
-                                    auto self = weak.lock();
-                                    if (!self || self->stopped_) return;
-                                    self->onFetched(task, config, status);
-                                  });
-                                });
+  task->fetch = fetcher_->fetch(
+      std::move(uris), task->sandbox,
+      [weak, strand, task, config](api::Status status) {
+        strand->post([weak, task, config, status] {
+          auto self = weak.lock();
+          if (!self || self->stopped_) return;
+          self->onFetched(task, config, status);
+        });
+      },
+      config->user);
   return true;
 }
 

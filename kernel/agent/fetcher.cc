@@ -10,6 +10,7 @@
 #include <fmt/chrono.h>
 #include <fmt/format.h>
 #include <linux/fs.h>
+#include <pwd.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -273,15 +274,41 @@ void Fetcher::stop() {
 }
 
 std::shared_ptr<FetchHandle> Fetcher::fetch(std::vector<v1::CommandInfo::URI> uris,
-                                            fs::path sandbox, Done done) {
+                                            fs::path sandbox, Done done,
+                                            std::optional<std::string> user) {
   auto handle = std::make_shared<FetchHandle>();
   handle->cache_ = cache_;
   auto shared = std::make_shared<Done>(std::move(done));
-  const bool queued = pool_.submit([this, uris = std::move(uris), sandbox, handle, shared] {
-    (*shared)(run(uris, sandbox, *handle));
+  const bool queued = pool_.submit([this, uris = std::move(uris), sandbox, handle, shared, user] {
+    api::Status status = run(uris, sandbox, *handle);
+    if (status && user && ::geteuid() == 0) status = chownFetched(sandbox, *user);
+    (*shared)(std::move(status));
   });
   if (!queued) (*shared)(api::resourceExhausted("too many fetches are queued"));
   return handle;
+}
+
+api::Status Fetcher::chownFetched(const fs::path& sandbox, const std::string& user) {
+  std::vector<char> buffer(16 * 1024);
+  passwd entry{};
+  passwd* found = nullptr;
+  if (::getpwnam_r(user.c_str(), &entry, buffer.data(), buffer.size(), &found) != 0 ||
+      found == nullptr) {
+    return api::invalidArgument("Failed to fetch: unknown user '{}'", user);
+  }
+  std::error_code error;
+  // Symlinks are not followed (lchown, and the iterator does not descend through them); the
+  // task has not started, so nothing changes the tree meanwhile.
+  for (fs::recursive_directory_iterator it(sandbox, error), end; !error && it != end;
+       it.increment(error)) {
+    if (::lchown(it->path().c_str(), found->pw_uid, found->pw_gid) != 0) {
+      return api::internalError("Failed to fetch: chown of '{}' to '{}': {}",
+                                it->path().lexically_relative(sandbox).string(), user,
+                                std::strerror(errno));
+    }
+  }
+  if (error) return api::internalError("Failed to fetch: chown to '{}': {}", user, error.message());
+  return api::Status::ok();
 }
 
 api::Status Fetcher::run(const std::vector<v1::CommandInfo::URI>& uris, const fs::path& sandbox,

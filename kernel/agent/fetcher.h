@@ -21,6 +21,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -71,9 +72,12 @@ class Fetcher {
   Fetcher& operator=(const Fetcher&) = delete;
 
   /// Queues fetching `uris` into `sandbox` (an existing directory), in order; the first
-  /// failure ends it. Returns the handle that cancels it.
+  /// failure ends it. When the agent runs as root and `user` is set, what was fetched is
+  /// then chowned to that user (Mesos runs its fetcher as the task's user). Returns the
+  /// handle that cancels it.
   std::shared_ptr<FetchHandle> fetch(std::vector<v1::CommandInfo::URI> uris,
-                                     std::filesystem::path sandbox, Done done);
+                                     std::filesystem::path sandbox, Done done,
+                                     std::optional<std::string> user = std::nullopt);
 
   /// Cancels every fetch and joins the threads; queued fetches report Cancelled. Idempotent;
   /// not from a fetcher thread.
@@ -85,6 +89,8 @@ class Fetcher {
   explicit Fetcher(FetcherOptions options);
   api::Status run(const std::vector<v1::CommandInfo::URI>& uris,
                   const std::filesystem::path& sandbox, const FetchHandle& handle);
+  // Gives the sandbox's contents (not the sandbox itself) to `user`.
+  static api::Status chownFetched(const std::filesystem::path& sandbox, const std::string& user);
 
   FetcherOptions options_;
   std::shared_ptr<FetcherCache> cache_;

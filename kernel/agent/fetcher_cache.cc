@@ -59,14 +59,16 @@ api::Result<CacheLease> FetcherCache::acquire(const std::string& key, const std:
                                               const Download& download,
                                               const std::function<bool()>& cancelled) {
   std::unique_lock lock(mutex_);
-  if (auto it = entries_.find(key); it != entries_.end()) {
+  for (auto it = entries_.find(key); it != entries_.end(); it = entries_.find(key)) {
     std::shared_ptr<Entry> entry = it->second;  // outlives its erasure on failure
     ++waiting_;
     changed_.wait(lock, [&] { return entry->state != State::kDownloading || cancelled(); });
     --waiting_;
     if (entry->state == State::kReady) return leaseLocked(key, *entry, true);
-    if (entry->state == State::kFailed) return entry->error;
-    return api::makeStatus(api::StatusCode::kCancelled, "the fetch was cancelled");
+    if (cancelled()) return api::makeStatus(api::StatusCode::kCancelled, "the fetch was cancelled");
+    // The downloader's own cancellation (its task was killed) is not ours: try again, maybe
+    // as the downloader this time.
+    if (entry->error.code() != api::StatusCode::kCancelled) return entry->error;
   }
   auto entry = std::make_shared<Entry>();
   entry->path = directory_ / fmt::format("{}-{}", nextFile_++, name);

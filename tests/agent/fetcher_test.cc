@@ -343,6 +343,30 @@ TEST_F(FetcherTest, FailedCachedDownloadFailsItsWaitersAndIsRetriedLater) {
   EXPECT_EQ(readFile(dir / "late"), "now here");
 }
 
+TEST_F(FetcherTest, AKilledDownloaderDoesNotFailTheFetchesWaitingForIt) {
+  server_.serve("/shared", "shared bytes");
+  server_.gate("/shared");
+  std::shared_ptr<FetchHandle> downloader;
+  auto a = start({uri(server_.url("/shared"), true)}, sandbox("a"), &downloader);
+  ASSERT_TRUE(server_.waitForRequests("/shared", 1));
+  auto dir = sandbox("b");
+  auto b = start({uri(server_.url("/shared"), true)}, dir);
+  const auto deadline = std::chrono::steady_clock::now() + kDeadline;
+  while (fetcher_->cache().waiting() < 1 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::yield();
+  }
+  ASSERT_EQ(fetcher_->cache().waiting(), 1u);
+  downloader->cancel();
+  ASSERT_EQ(a.wait_for(kDeadline), std::future_status::ready);
+  EXPECT_EQ(a.get().code(), api::StatusCode::kCancelled);
+  server_.openGate();
+  ASSERT_EQ(b.wait_for(kDeadline), std::future_status::ready);
+  auto status = b.get();
+  ASSERT_TRUE(status) << status.toString();
+  EXPECT_EQ(readFile(dir / "shared"), "shared bytes");
+  EXPECT_EQ(server_.requests("/shared"), 2);  // the waiter downloaded it itself
+}
+
 TEST_F(FetcherTest, LruEvictionKeepsTheCacheUnderItsSize) {
   makeFetcher(250, 60s);
   for (const char* name : {"/one", "/two", "/three"}) server_.serve(name, std::string(100, 'x'));

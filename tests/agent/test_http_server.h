@@ -1,15 +1,17 @@
 #pragma once
 
-// A tiny HTTP server for the fetcher's tests, on 127.0.0.1:0, one thread per connection.
+// A tiny HTTP server for the fetcher's tests and bench, on 127.0.0.1:0, one thread per
+// connection (no gtest: bench/fetcher_bench.cc uses it too).
 
 #include <arpa/inet.h>
-#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <mutex>
 #include <sstream>
@@ -29,8 +31,11 @@ class TestHttpServer {
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-    EXPECT_EQ(::listen(fd_, 64), 0);
+    if (::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+        ::listen(fd_, 64) != 0) {
+      std::perror("TestHttpServer: bind/listen on 127.0.0.1:0");
+      std::abort();
+    }
     socklen_t len = sizeof addr;
     ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
     port_ = ntohs(addr.sin_port);
