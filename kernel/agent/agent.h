@@ -71,6 +71,17 @@ struct AgentOptions {
   GcOptions gc;
   /// Effective flags, redacted, for /state and /flags.
   std::function<std::map<std::string, std::string>()> flags;
+
+  // The fetcher (fetcher.h).
+  /// --fetcher_cache_dir: the cache of fetched URIs; empty: `<work_dir>/fetch`. Emptied at
+  /// start (the cache is not recovered, as with Mesos).
+  std::string fetcherCacheDir;
+  /// --fetcher_cache_size: the cache's capacity in bytes, least recently used out first.
+  uint64_t fetcherCacheSize = 2ULL << 30;
+  /// --fetcher_stall_timeout: a download that receives no byte for this long fails.
+  runtime::Duration fetcherStallTimeout = std::chrono::seconds(60);
+  /// --fetcher_max_parallel: tasks whose URIs are fetched at once (the others queue).
+  size_t fetcherMaxParallel = 4;
 };
 
 /// One containerizer the agent may use, in --containerizers order.

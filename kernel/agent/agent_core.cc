@@ -143,6 +143,7 @@ api::Status AgentCore::start() {
   if (started_) return api::failedPrecondition("the agent is already started");
   if (auto checked = checkStartArguments(); !checked) return checked;
   if (auto described = describeAgent(); !described) return described;
+  if (auto fetching = startFetcher(); !fetching) return fetching;
   addCounters();
   startGc();
 
@@ -357,6 +358,7 @@ void AgentCore::stop() {
   });
   if (client) client->stop();
   client.reset();
+  if (fetcher_) fetcher_->stop();  // the fetches' answers find stopped_ set
   // Store replies name our strand: wait for them before the strand can go away.
   std::unique_lock lock(storeMutex_);
   storeIdle_.wait_for(lock, kSyncTimeout, [this] { return storePending_ == 0; });

@@ -35,6 +35,7 @@
 
 #include "kernel/agent/agent.h"
 #include "kernel/agent/agent_util.h"
+#include "kernel/agent/fetcher.h"
 #include "kernel/agent/gc.h"
 #include "kernel/agent/health_checker.h"
 #include "kernel/agent/task_phase.h"
@@ -91,6 +92,8 @@ class AgentCore : public std::enable_shared_from_this<AgentCore> {
     std::vector<std::pair<v1::TaskState, double>> statuses;  ///< for /state: state, timestamp
     /// Set when its health check failed too often and killed it: the terminal update's message.
     std::optional<std::string> healthKill;
+    /// The fetcher: the fetch of its URIs while kLaunching; a kill cancels it.
+    std::shared_ptr<FetchHandle> fetch;
 
    private:
     TaskPhase phase_;
@@ -185,6 +188,15 @@ class AgentCore : public std::enable_shared_from_this<AgentCore> {
   bool makeSandbox(const TaskPtr& task);
   std::shared_ptr<api::ContainerConfig> containerConfig(const Task& task,
                                                         const internal::RunTask& message) const;
+
+  // ---- the fetcher (agent_fetch.cc) ---------------------------------------------------------
+  // start()'s step after describeAgent(): the cache directory and the fetcher's threads.
+  api::Status startFetcher();
+  // Fetches the task's URIs (kLaunching, before TASK_STARTING); false when it has none.
+  // onFetched() then goes on as runTask() would have: TASK_STARTING, chooseContainerizer().
+  bool fetchUris(const TaskPtr& task, const std::shared_ptr<api::ContainerConfig>& config);
+  void onFetched(const TaskPtr& task, const std::shared_ptr<api::ContainerConfig>& config,
+                 const api::Status& status);
 
   // ---- status-update manager (status_updates.cc) --------------------------------------------
   void enqueueUpdate(const TaskPtr& task, v1::TaskState state, std::string message,
@@ -313,6 +325,8 @@ class AgentCore : public std::enable_shared_from_this<AgentCore> {
   std::deque<CompletedExecutor> completed_;
   std::map<std::string, v1::FrameworkInfo> completedFrameworks_;
   double startTime_ = api::nowSeconds();
+  // The fetcher: set by start(), stopped by stop(); thread-safe itself.
+  std::unique_ptr<Fetcher> fetcher_;
   std::chrono::steady_clock::time_point startedAt_ = std::chrono::steady_clock::now();
   // The tasks' health checks; made by the first task that has one, stopped by stop().
   std::shared_ptr<HealthChecker> healthChecks_;

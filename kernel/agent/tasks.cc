@@ -66,8 +66,10 @@ void AgentCore::runTask(const internal::RunTask& message) {
                   v1::TaskStatus::REASON_CONTAINER_LAUNCH_FAILED, v1::TaskStatus::SOURCE_AGENT);
     return;
   }
-  enqueueUpdate(task, v1::TASK_STARTING, "", std::nullopt);
   task->transition(TaskPhase::kLaunching);
+  // The fetcher: URIs land in the sandbox first (TASK_STAGING meanwhile, as with Mesos).
+  if (fetchUris(task, config)) return;  // onFetched() goes on
+  enqueueUpdate(task, v1::TASK_STARTING, "", std::nullopt);
   chooseContainerizer(task, config, 0);
 }
 
@@ -329,6 +331,7 @@ void AgentCore::killTask(const internal::KillTask& message) {
   }
   log_->info("killing task '{}' of framework '{}'", taskId, frameworkId);
   // Launching: onLaunched() destroys it; choosing: chooseContainerizer() reports it.
+  if (task->fetch) task->fetch->cancel();  // the fetcher: onFetched() reports it
   if (task->phase() == TaskPhase::kLaunching) return;
   // Mesos's command executor says TASK_KILLING first to frameworks that understand it.
   auto framework = frameworks_.find(frameworkId);
@@ -368,6 +371,7 @@ void AgentCore::shutdownFramework(const std::string& frameworkId) {
   }
   for (const auto& task : tasks) {
     task->requestKill(TaskKill::kFrameworkShutdown);
+    if (task->fetch) task->fetch->cancel();  // the fetcher
     dropUpdates(task);
     if (containerLives(task->phase())) {
       destroy(task);

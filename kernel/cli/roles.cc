@@ -131,6 +131,16 @@ void addAgentFlags(runtime::FlagSet& flags, AgentFlags& a, bool withMaster) {
         }
         return api::Status::ok();
       });
+  // The fetcher
+  flags.add("fetcher_cache_dir", &a.fetcherCacheDir,
+            "Directory of the fetcher's cache of URIs with cache=true, emptied at start "
+            "(default: <work_dir>/fetch)");
+  flags.add("fetcher_cache_size", &a.fetcherCacheSize,
+            "Size of the fetcher's cache; least recently used files go first");
+  flags.add("fetcher_stall_timeout", &a.fetcherStallTimeout,
+            "A download that receives no data for this long fails the task's fetch");
+  flags.add("fetcher_max_parallel", &a.fetcherMaxParallel,
+            "Number of tasks whose URIs are fetched at once; the others wait");
 }
 
 api::Result<std::string> resolveAllocator(const modules::ModuleManager& manager,
@@ -349,6 +359,11 @@ api::Result<std::unique_ptr<AgentRole>> AgentRole::start(Daemon& daemon, const C
   options.gc.diskHeadroom = flags.gcDiskHeadroom;
   options.gc.diskWatchInterval = flags.diskWatchInterval;
   options.flags = daemon.flagValues();
+  // The fetcher
+  options.fetcherCacheDir = flags.fetcherCacheDir;
+  options.fetcherCacheSize = flags.fetcherCacheSize.value;
+  options.fetcherStallTimeout = flags.fetcherStallTimeout;
+  options.fetcherMaxParallel = static_cast<size_t>(std::max<int64_t>(1, flags.fetcherMaxParallel));
 
   role->agent_ = std::make_unique<agent::Agent>(std::move(services), std::move(options));
   if (auto started = role->agent_->start(); !started) return started;

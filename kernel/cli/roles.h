@@ -58,6 +58,11 @@ struct AgentFlags {
   runtime::Duration gcDelay = std::chrono::hours(24 * 7);
   double gcDiskHeadroom = 0.1;
   runtime::Duration diskWatchInterval = std::chrono::minutes(1);
+  // The fetcher (Mesos's names and defaults; the cache lives under the work dir by default).
+  std::string fetcherCacheDir;  ///< empty: <work_dir>/fetch
+  runtime::Bytes fetcherCacheSize{2 * runtime::kGigabyte};
+  runtime::Duration fetcherStallTimeout = std::chrono::seconds(60);
+  int64_t fetcherMaxParallel = 4;
 };
 
 /// Splits a comma-separated flag value ("a, b,,c") into its non-empty, trimmed parts.

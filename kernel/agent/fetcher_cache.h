@@ -1,0 +1,113 @@
+#pragma once
+
+/// The fetcher's per-agent cache (Mesos's --fetcher_cache_dir / --fetcher_cache_size): one file
+/// per URI, kept least-recently-used first out once their total size passes the capacity, and
+/// one download per URI however many fetches want it at once (the others wait for that one and
+/// share its result, success or error).
+///
+/// Not persisted: a new cache removes whatever an earlier agent left in its directory (as
+/// Mesos's fetcher does at agent start).
+///
+/// Threading: thread-safe (one mutex); acquire() blocks its caller while it downloads or waits
+/// for another caller's download, so it runs on the fetcher's threads only.
+
+#include <condition_variable>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "tessera/api/status.h"
+
+namespace tessera::kernel::agent {
+
+class FetcherCache;
+
+/// A cached file held for use: it is not evicted while a lease on it lives. Move-only.
+class CacheLease {
+ public:
+  CacheLease() = default;
+  CacheLease(CacheLease&& other) noexcept;
+  CacheLease& operator=(CacheLease&& other) noexcept;
+  CacheLease(const CacheLease&) = delete;
+  CacheLease& operator=(const CacheLease&) = delete;
+  ~CacheLease();
+
+  const std::filesystem::path& path() const { return path_; }
+  uint64_t size() const { return size_; }
+  /// True when the file was already cached (or another fetch downloaded it meanwhile).
+  bool hit() const { return hit_; }
+
+ private:
+  friend class FetcherCache;
+  void release();
+
+  FetcherCache* cache_ = nullptr;
+  std::string key_;
+  std::filesystem::path path_;
+  uint64_t size_ = 0;
+  bool hit_ = false;
+};
+
+class FetcherCache {
+ public:
+  /// Writes the whole file to `fd`, counting its bytes into `bytes`.
+  using Download = std::function<api::Status(int fd, uint64_t& bytes)>;
+
+  /// `directory` holds the files; `capacity` bounds their total size in bytes.
+  FetcherCache(std::filesystem::path directory, uint64_t capacity);
+
+  /// Creates the directory (0700) and empties it. Errors: Internal naming the directory.
+  api::Status initialize();
+
+  /// The cached file of `key` (the URI), downloading it with `download` when it is not cached
+  /// and nobody downloads it yet, else waiting for that download. `name` (the URI's file name)
+  /// ends the cached file's name, so its extension survives. `cancelled` is polled while
+  /// waiting (wakeWaiters() makes waiters look at it). A file larger than the capacity is
+  /// served to its callers and then dropped. Errors: the download's, or Cancelled.
+  api::Result<CacheLease> acquire(const std::string& key, const std::string& name,
+                                  const Download& download, const std::function<bool()>& cancelled);
+
+  /// Wakes the callers waiting in acquire(), so they look at their `cancelled` again.
+  void wakeWaiters();
+
+  /// The cached files' total size and count, and the downloads made so far. Thread-safe.
+  uint64_t totalBytes() const;
+  size_t entries() const;
+  uint64_t downloads() const;
+  /// Callers of acquire() waiting for another's download now. Thread-safe.
+  size_t waiting() const;
+
+ private:
+  friend class CacheLease;
+  enum class State { kDownloading, kReady, kFailed };
+  struct Entry {
+    State state = State::kDownloading;
+    std::filesystem::path path;
+    uint64_t size = 0;
+    uint64_t lastUse = 0;  // a tick of useClock_
+    size_t leases = 0;
+    api::Status error;  // kFailed
+  };
+
+  void release(const std::string& key);
+  // Removes unleased ready entries, least recently used first, until within capacity.
+  void evictLocked();
+  CacheLease leaseLocked(const std::string& key, Entry& entry, bool hit);
+
+  const std::filesystem::path directory_;
+  const uint64_t capacity_;
+  mutable std::mutex mutex_;
+  std::condition_variable changed_;
+  std::map<std::string, std::shared_ptr<Entry>> entries_;
+  uint64_t total_ = 0;
+  uint64_t useClock_ = 0;
+  uint64_t nextFile_ = 0;
+  uint64_t downloads_ = 0;
+  size_t waiting_ = 0;
+};
+
+}  // namespace tessera::kernel::agent

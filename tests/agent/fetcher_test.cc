@@ -1,0 +1,408 @@
+// The fetcher against a local HTTP server this test runs: plain files, every archive format
+// (made here with libarchive's write API), a missing file, a stalling server, archives that
+// try to leave the sandbox, one download for concurrent cached fetches, LRU eviction.
+
+#include "kernel/agent/fetcher.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <map>
+#include <mutex>
+#include <sstream>
+#include <thread>
+
+#include "kernel/agent/fetcher_archive.h"
+#include "tests/agent/test_http_server.h"
+
+namespace tessera::kernel::agent {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+constexpr auto kDeadline = 30s;
+using testing::TestHttpServer;
+
+// One archive entry: a file (`content`), a directory, a symlink or a hard link (`target`).
+struct Entry {
+  std::string name;
+  std::string content;
+  char type = 'f';  // f, d, l (symlink), h (hard link)
+  std::string target;
+};
+
+// Writes `entries` in `format` ("tar", "zip", "gz") through `filter` ("none", "gzip", "bzip2",
+// "xz") into a string, with libarchive's write API.
+std::string makeArchive(const std::string& format, const std::string& filter,
+                        const std::vector<Entry>& entries) {
+  archive* a = archive_write_new();
+  if (format == "zip") {
+    archive_write_set_format_zip(a);
+  } else if (format == "gz") {
+    archive_write_set_format_raw(a);
+    archive_write_add_filter_gzip(a);
+  } else {
+    archive_write_set_format_pax_restricted(a);
+  }
+  if (filter == "gzip") archive_write_add_filter_gzip(a);
+  if (filter == "bzip2") archive_write_add_filter_bzip2(a);
+  if (filter == "xz") archive_write_add_filter_xz(a);
+  std::string out(1 << 20, '\0');
+  size_t used = 0;
+  EXPECT_EQ(archive_write_open_memory(a, out.data(), out.size(), &used), ARCHIVE_OK)
+      << archive_error_string(a);
+  for (const auto& e : entries) {
+    archive_entry* entry = archive_entry_new();
+    archive_entry_set_pathname(entry, e.name.c_str());
+    archive_entry_set_perm(entry, 0644);
+    if (e.type == 'd') {
+      archive_entry_set_filetype(entry, AE_IFDIR);
+      archive_entry_set_perm(entry, 0755);
+    } else if (e.type == 'l') {
+      archive_entry_set_filetype(entry, AE_IFLNK);
+      archive_entry_set_symlink(entry, e.target.c_str());
+    } else if (e.type == 'h') {
+      archive_entry_set_filetype(entry, AE_IFREG);
+      archive_entry_set_hardlink(entry, e.target.c_str());
+    } else {
+      archive_entry_set_filetype(entry, AE_IFREG);
+      archive_entry_set_size(entry, static_cast<la_int64_t>(e.content.size()));
+    }
+    EXPECT_GE(archive_write_header(a, entry), ARCHIVE_WARN) << archive_error_string(a);
+    if (e.type == 'f' && !e.content.empty()) {
+      archive_write_data(a, e.content.data(), e.content.size());
+    }
+    archive_entry_free(entry);
+  }
+  archive_write_close(a);
+  archive_write_free(a);
+  out.resize(used);
+  return out;
+}
+
+std::string readFile(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+v1::CommandInfo::URI uri(const std::string& value, bool cache = false) {
+  v1::CommandInfo::URI u;
+  u.set_value(value);
+  u.set_cache(cache);
+  return u;
+}
+
+class FetcherTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    root_ = fs::temp_directory_path() /
+            ("fetcher_test_" + std::to_string(::getpid()) + "_" +
+             ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(root_);
+    fs::create_directories(root_);
+    makeFetcher(2ULL << 30, 60s);
+  }
+  void TearDown() override {
+    fetcher_.reset();
+    fs::remove_all(root_);
+  }
+  void makeFetcher(uint64_t cacheSize, runtime::Duration stall) {
+    fetcher_.reset();
+    FetcherOptions options;
+    options.cacheDir = root_ / "cache";
+    options.cacheSize = cacheSize;
+    options.stallTimeout = stall;
+    auto created = Fetcher::create(options);
+    ASSERT_TRUE(created) << created.status().toString();
+    fetcher_ = std::move(created).value();
+  }
+  fs::path sandbox(const std::string& name) {
+    fs::path dir = root_ / "sandboxes" / name;
+    fs::create_directories(dir);
+    return dir;
+  }
+  // Starts a fetch; the future holds its outcome.
+  std::future<api::Status> start(std::vector<v1::CommandInfo::URI> uris, const fs::path& dir,
+                                 std::shared_ptr<FetchHandle>* handle = nullptr) {
+    auto promise = std::make_shared<std::promise<api::Status>>();
+    auto future = promise->get_future();
+    auto h = fetcher_->fetch(std::move(uris), dir,
+                             [promise](api::Status status) { promise->set_value(status); });
+    if (handle != nullptr) *handle = h;
+    return future;
+  }
+  api::Status fetch(std::vector<v1::CommandInfo::URI> uris, const fs::path& dir) {
+    auto future = start(std::move(uris), dir);
+    if (future.wait_for(kDeadline) != std::future_status::ready) {
+      return api::internalError("the fetch did not finish");
+    }
+    return future.get();
+  }
+
+  fs::path root_;
+  TestHttpServer server_;
+  std::unique_ptr<Fetcher> fetcher_;
+};
+
+TEST_F(FetcherTest, FetchesPlainFileOverHttpAndMakesItExecutable) {
+  server_.serve("/tool.sh", "#!/bin/sh\necho hi\n");
+  auto u = uri(server_.url("/tool.sh?version=2"));
+  u.set_executable(true);
+  auto dir = sandbox("s");
+  auto status = fetch({u}, dir);
+  ASSERT_TRUE(status) << status.toString();
+  EXPECT_EQ(readFile(dir / "tool.sh"), "#!/bin/sh\necho hi\n");
+  EXPECT_EQ(fs::status(dir / "tool.sh").permissions() & fs::perms::all, fs::perms(0755));
+  EXPECT_NE(readFile(dir / "fetcher.log").find("fetched '" + u.value() + "'"), std::string::npos);
+}
+
+TEST_F(FetcherTest, FetchesLocalPathsAndNamesTheOutputFile) {
+  fs::path source = root_ / "source.txt";
+  std::ofstream(source) << "local bytes";
+  auto a = uri(source.string());
+  auto b = uri("file://" + source.string());
+  b.set_output_file("sub/dir/copy.txt");
+  auto dir = sandbox("s");
+  ASSERT_TRUE(fetch({a, b}, dir));
+  EXPECT_EQ(readFile(dir / "source.txt"), "local bytes");
+  EXPECT_EQ(readFile(dir / "sub/dir/copy.txt"), "local bytes");
+  EXPECT_EQ(fs::status(dir / "source.txt").permissions() & fs::perms::owner_exec, fs::perms::none);
+}
+
+TEST_F(FetcherTest, ExtractsEveryArchiveFormat) {
+  const std::vector<Entry> entries = {{"pkg", "", 'd', ""},
+                                      {"pkg/data.txt", "archived bytes", 'f', ""},
+                                      {"pkg/link", "", 'l', "data.txt"}};
+  const std::vector<std::tuple<std::string, std::string, std::string>> formats = {
+      {"a.tar", "tar", "none"},      {"a.tar.gz", "tar", "gzip"}, {"a.tgz", "tar", "gzip"},
+      {"a.tar.bz2", "tar", "bzip2"}, {"a.tar.xz", "tar", "xz"},   {"a.zip", "zip", "none"}};
+  for (const auto& [name, format, filter] : formats) {
+    SCOPED_TRACE(name);
+    server_.serve("/" + name, makeArchive(format, filter, entries));
+    auto dir = sandbox(name);
+    auto status = fetch({uri(server_.url("/" + name))}, dir);
+    ASSERT_TRUE(status) << status.toString();
+    EXPECT_TRUE(fs::exists(dir / name));  // the archive stays, as with Mesos
+    EXPECT_EQ(readFile(dir / "pkg/data.txt"), "archived bytes");
+    EXPECT_TRUE(fs::is_symlink(dir / "pkg/link"));
+  }
+  // A single gzipped file is unpacked beside itself; extract=false leaves an archive alone.
+  server_.serve("/notes.txt.gz", makeArchive("gz", "none", {{"notes.txt", "gunzipped", 'f', ""}}));
+  auto dir = sandbox("gz");
+  ASSERT_TRUE(fetch({uri(server_.url("/notes.txt.gz"))}, dir));
+  EXPECT_EQ(readFile(dir / "notes.txt"), "gunzipped");
+
+  auto kept = uri(server_.url("/a.tar"));
+  kept.set_extract(false);
+  auto plain = sandbox("plain");
+  ASSERT_TRUE(fetch({kept}, plain));
+  EXPECT_TRUE(fs::exists(plain / "a.tar"));
+  EXPECT_FALSE(fs::exists(plain / "pkg"));
+}
+
+TEST_F(FetcherTest, MissingFileFailsNamingTheUri) {
+  auto dir = sandbox("s");
+  const std::string missing = server_.url("/missing.tgz");
+  auto status = fetch({uri(missing)}, dir);
+  ASSERT_FALSE(status);
+  EXPECT_EQ(status.message(), "Failed to fetch '" + missing + "': HTTP 404");
+  EXPECT_FALSE(fs::exists(dir / "missing.tgz"));
+  EXPECT_NE(readFile(dir / "fetcher.log").find("HTTP 404"), std::string::npos);
+
+  auto bad = fetch({uri("ftp://example.com/x")}, dir);
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.message().find("'ftp://example.com/x'"), std::string::npos);
+}
+
+TEST_F(FetcherTest, StalledServerFailsAfterTheStallTimeout) {
+  makeFetcher(2ULL << 30, 1s);
+  auto dir = sandbox("s");
+  const auto started = std::chrono::steady_clock::now();
+  auto status = fetch({uri(server_.url("/stall"))}, dir);
+  ASSERT_FALSE(status);
+  EXPECT_NE(status.message().find("Failed to fetch '" + server_.url("/stall") + "': stalled"),
+            std::string::npos)
+      << status.message();
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 20s);
+}
+
+TEST_F(FetcherTest, CancelStopsAStalledTransfer) {
+  auto dir = sandbox("s");
+  std::shared_ptr<FetchHandle> handle;
+  auto future = start({uri(server_.url("/stall"))}, dir, &handle);
+  ASSERT_TRUE(server_.waitForRequests("/stall", 1));
+  handle->cancel();
+  ASSERT_EQ(future.wait_for(kDeadline), std::future_status::ready);
+  auto status = future.get();
+  EXPECT_EQ(status.code(), api::StatusCode::kCancelled) << status.toString();
+}
+
+TEST_F(FetcherTest, RefusesArchivesThatLeaveTheSandbox) {
+  const fs::path outside = root_ / "sandboxes";  // the sandbox's parent
+  const fs::path absolute = root_ / "absolute-evil";
+  struct Case {
+    std::string name;
+    std::vector<Entry> entries;
+    std::string named;  // the entry the error names
+  };
+  const std::vector<Case> cases = {
+      {"dotdot.tar", {{"ok.txt", "fine", 'f', ""}, {"../evil", "escaped", 'f', ""}}, "../evil"},
+      {"absolute.tar.gz", {{absolute.string(), "escaped", 'f', ""}}, absolute.string()},
+      {"symlink.tar", {{"out", "", 'l', "../../"}, {"out/evil", "escaped", 'f', ""}}, "out"},
+      {"abslink.zip", {{"etc", "", 'l', "/etc"}}, "etc"},
+      {"hardlink.tar", {{"hard", "", 'h', "../evil"}}, "hard"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    const std::string format = c.name.find(".zip") != std::string::npos ? "zip" : "tar";
+    const std::string filter = c.name.find(".gz") != std::string::npos ? "gzip" : "none";
+    server_.serve("/" + c.name, makeArchive(format, filter, c.entries));
+    auto dir = sandbox(c.name + ".d");
+    auto status = fetch({uri(server_.url("/" + c.name))}, dir);
+    ASSERT_FALSE(status);
+    EXPECT_NE(status.message().find("Failed to fetch '" + server_.url("/" + c.name) + "'"),
+              std::string::npos);
+    EXPECT_NE(status.message().find("'" + c.named + "'"), std::string::npos) << status.message();
+    EXPECT_FALSE(fs::exists(outside / "evil"));
+    EXPECT_FALSE(fs::exists(root_ / "evil"));
+    EXPECT_FALSE(fs::exists(absolute));
+  }
+  // An output_file leaving the sandbox is refused before anything is fetched.
+  server_.serve("/plain", "x");
+  auto escaping = uri(server_.url("/plain"));
+  escaping.set_output_file("../evil");
+  auto status = fetch({escaping}, sandbox("out"));
+  ASSERT_FALSE(status);
+  EXPECT_EQ(server_.requests("/plain"), 0);
+  EXPECT_FALSE(fs::exists(outside / "evil"));
+}
+
+TEST_F(FetcherTest, ConcurrentFetchesOfACachedUriDownloadOnce) {
+  server_.serve("/shared.tar.gz",
+                makeArchive("tar", "gzip", {{"shared.txt", "shared bytes", 'f', ""}}));
+  server_.gate("/shared.tar.gz");
+  auto first = sandbox("first");
+  auto second = sandbox("second");
+  auto a = start({uri(server_.url("/shared.tar.gz"), true)}, first);
+  auto b = start({uri(server_.url("/shared.tar.gz"), true)}, second);
+  // One fetch is downloading (the server holds its answer), the other waits for it.
+  ASSERT_TRUE(server_.waitForRequests("/shared.tar.gz", 1));
+  const auto deadline = std::chrono::steady_clock::now() + kDeadline;
+  while (fetcher_->cache().waiting() < 1 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::yield();
+  }
+  ASSERT_EQ(fetcher_->cache().waiting(), 1u);
+  server_.openGate();
+  ASSERT_EQ(a.wait_for(kDeadline), std::future_status::ready);
+  ASSERT_EQ(b.wait_for(kDeadline), std::future_status::ready);
+  auto sa = a.get();
+  auto sb = b.get();
+  EXPECT_TRUE(sa) << sa.toString();
+  EXPECT_TRUE(sb) << sb.toString();
+  EXPECT_EQ(readFile(first / "shared.txt"), "shared bytes");
+  EXPECT_EQ(readFile(second / "shared.txt"), "shared bytes");
+  EXPECT_EQ(server_.requests("/shared.tar.gz"), 1);
+  // A later fetch is a hit too.
+  auto third = sandbox("third");
+  ASSERT_TRUE(fetch({uri(server_.url("/shared.tar.gz"), true)}, third));
+  EXPECT_EQ(server_.requests("/shared.tar.gz"), 1);
+  EXPECT_EQ(fetcher_->cache().downloads(), 1u);
+  EXPECT_NE(readFile(third / "fetcher.log").find("hit"), std::string::npos);
+}
+
+TEST_F(FetcherTest, FailedCachedDownloadFailsItsWaitersAndIsRetriedLater) {
+  server_.gate("/late");
+  auto a = start({uri(server_.url("/late"), true)}, sandbox("a"));
+  auto b = start({uri(server_.url("/late"), true)}, sandbox("b"));
+  ASSERT_TRUE(server_.waitForRequests("/late", 1));
+  const auto deadline = std::chrono::steady_clock::now() + kDeadline;
+  while (fetcher_->cache().waiting() < 1 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::yield();
+  }
+  server_.openGate();  // answers 404
+  ASSERT_EQ(a.wait_for(kDeadline), std::future_status::ready);
+  ASSERT_EQ(b.wait_for(kDeadline), std::future_status::ready);
+  EXPECT_NE(a.get().message().find("HTTP 404"), std::string::npos);
+  EXPECT_NE(b.get().message().find("HTTP 404"), std::string::npos);
+  EXPECT_EQ(fetcher_->cache().entries(), 0u);
+  server_.serve("/late", "now here");
+  auto dir = sandbox("c");
+  ASSERT_TRUE(fetch({uri(server_.url("/late"), true)}, dir));
+  EXPECT_EQ(readFile(dir / "late"), "now here");
+}
+
+TEST_F(FetcherTest, AKilledDownloaderDoesNotFailTheFetchesWaitingForIt) {
+  server_.serve("/shared", "shared bytes");
+  server_.gate("/shared");
+  std::shared_ptr<FetchHandle> downloader;
+  auto a = start({uri(server_.url("/shared"), true)}, sandbox("a"), &downloader);
+  ASSERT_TRUE(server_.waitForRequests("/shared", 1));
+  auto dir = sandbox("b");
+  auto b = start({uri(server_.url("/shared"), true)}, dir);
+  const auto deadline = std::chrono::steady_clock::now() + kDeadline;
+  while (fetcher_->cache().waiting() < 1 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::yield();
+  }
+  ASSERT_EQ(fetcher_->cache().waiting(), 1u);
+  downloader->cancel();
+  ASSERT_EQ(a.wait_for(kDeadline), std::future_status::ready);
+  EXPECT_EQ(a.get().code(), api::StatusCode::kCancelled);
+  server_.openGate();
+  ASSERT_EQ(b.wait_for(kDeadline), std::future_status::ready);
+  auto status = b.get();
+  ASSERT_TRUE(status) << status.toString();
+  EXPECT_EQ(readFile(dir / "shared"), "shared bytes");
+  EXPECT_EQ(server_.requests("/shared"), 2);  // the waiter downloaded it itself
+}
+
+TEST_F(FetcherTest, LruEvictionKeepsTheCacheUnderItsSize) {
+  makeFetcher(250, 60s);
+  for (const char* name : {"/one", "/two", "/three"}) server_.serve(name, std::string(100, 'x'));
+  ASSERT_TRUE(fetch({uri(server_.url("/one"), true)}, sandbox("1")));
+  ASSERT_TRUE(fetch({uri(server_.url("/two"), true)}, sandbox("2")));
+  ASSERT_TRUE(fetch({uri(server_.url("/one"), true)}, sandbox("3")));  // /one is now newest
+  ASSERT_TRUE(fetch({uri(server_.url("/three"), true)}, sandbox("4")));
+  EXPECT_LE(fetcher_->cache().totalBytes(), 250u);
+  EXPECT_EQ(fetcher_->cache().entries(), 2u);
+  size_t files = 0;
+  for ([[maybe_unused]] const auto& f : fs::directory_iterator(root_ / "cache")) ++files;
+  EXPECT_EQ(files, 2u);
+  // /two was least recently used: it went; /one stayed.
+  ASSERT_TRUE(fetch({uri(server_.url("/one"), true)}, sandbox("5")));
+  EXPECT_EQ(server_.requests("/one"), 1);
+  ASSERT_TRUE(fetch({uri(server_.url("/two"), true)}, sandbox("6")));
+  EXPECT_EQ(server_.requests("/two"), 2);
+  // A file larger than the whole cache is served, then not kept.
+  server_.serve("/huge", std::string(1000, 'y'));
+  auto dir = sandbox("7");
+  ASSERT_TRUE(fetch({uri(server_.url("/huge"), true)}, dir));
+  EXPECT_EQ(fs::file_size(dir / "huge"), 1000u);
+  EXPECT_LE(fetcher_->cache().totalBytes(), 250u);
+}
+
+TEST(FetcherArchiveTest, KindsAndNames) {
+  EXPECT_EQ(archiveKind("x/a.tar.gz"), ArchiveKind::kArchive);
+  EXPECT_EQ(archiveKind("a.zip"), ArchiveKind::kArchive);
+  EXPECT_EQ(archiveKind("a.gz"), ArchiveKind::kGzip);
+  EXPECT_EQ(archiveKind("a.txt"), ArchiveKind::kNone);
+  EXPECT_TRUE(staysBeneath("a/b"));
+  EXPECT_TRUE(staysBeneath("./a..b"));
+  EXPECT_FALSE(staysBeneath("a/../../b"));
+  EXPECT_FALSE(staysBeneath("/a"));
+  EXPECT_FALSE(staysBeneath(""));
+}
+
+}  // namespace
+}  // namespace tessera::kernel::agent
