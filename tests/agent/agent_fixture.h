@@ -1,7 +1,7 @@
 #pragma once
 
-// The agent tests' fake master and fixture (a copy of agent_test.cc's, for the tests of later
-// agent features; agent_test.cc may switch to this header).
+// The agent tests' fake master and fixture: agent_test.cc's tests and those of the later agent
+// features (gc_test.cc, ...).
 
 #include <Poco/JSON/Array.h>
 #include <Poco/JSON/Object.h>
