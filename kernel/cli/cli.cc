@@ -66,19 +66,6 @@ const std::map<std::string, std::string, std::less<>> kAliases = {
     {"marathon", "marathon"}, {"chronos", "chronos"},
 };
 
-// The exit code when flag loading ends the command (--help, or an error), else nothing.
-std::optional<int> exitCodeFor(LoadOutcome outcome) {
-  switch (outcome) {
-    case LoadOutcome::kExitOk:
-      return 0;
-    case LoadOutcome::kExitError:
-      return 1;
-    case LoadOutcome::kRun:
-      return std::nullopt;
-  }
-  return 1;
-}
-
 // Runs a daemon until SIGINT/SIGTERM: `setup` adds the role's components between the daemon's
 // start and its HTTP port opening, `afterServe` what needs the port open; `beforeStop` runs
 // first on the way down.

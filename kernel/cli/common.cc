@@ -12,15 +12,9 @@ namespace tessera::kernel::cli {
 namespace fs = std::filesystem;
 
 void addCommonFlags(runtime::FlagSet& flags, CommonFlags& c) {
+  // Refused at load, naming the flag, rather than later by the listener that cannot bind.
   flags.add("ip", &c.ip, "IP address to listen on (0.0.0.0 for every interface)")
-      .check([](const runtime::Flag::Value& value) {
-        // Refused here, naming the flag, rather than later by the listener that cannot bind.
-        const auto& text = std::get<std::string>(value);
-        boost::system::error_code ec;
-        boost::asio::ip::make_address(text, ec);
-        if (ec) return api::invalidArgument("'{}' is not an IP address", text);
-        return api::Status::ok();
-      });
+      .check(checkIpAddress);
   flags.add("port", &c.port, "Port to listen on");
   flags.add("hostname", &c.hostname, "The hostname to advertise (default: the system's hostname)");
   flags.add("work_dir", &c.workDir,
@@ -30,17 +24,41 @@ void addCommonFlags(runtime::FlagSet& flags, CommonFlags& c) {
             "only");
   flags.add("logging_level", &c.loggingLevel, "Least severity logged: INFO, WARNING or ERROR");
   flags.add("quiet", &c.quiet, "Do not log to stderr");
+  addModuleFlags(flags, c);
+  flags.add("config_dir", &c.configDir,
+            "Directory of one file per flag, each holding its value (default "
+            "/etc/tessera/<command>); given on the command line or as TESSERA_CONFIG_DIR");
+}
+
+void addModuleFlags(runtime::FlagSet& flags, CommonFlags& c) {
   flags.add("modules", &c.modules,
             "Modules manifest: a path, file://path or inline JSON (Mesos's modules.json shape); "
             "default: <prefix>/share/tessera/modules.json");
   flags.add("modules_dir", &c.modulesDir,
             "Directory of modules manifests (*.json, read alphabetically); excludes --modules");
-  flags.add("config_dir", &c.configDir,
-            "Directory of one file per flag, each holding its value (default "
-            "/etc/tessera/<command>); given on the command line or as TESSERA_CONFIG_DIR");
   flags.add("module_path", &c.modulePath,
             "Colon-separated directories searched for libraries named by 'name' in a manifest, "
             "before <prefix>/lib/tessera");
+}
+
+api::Status checkIpAddress(const runtime::Flag::Value& value) {
+  const auto& text = std::get<std::string>(value);
+  boost::system::error_code ec;
+  boost::asio::ip::make_address(text, ec);
+  if (ec) return api::invalidArgument("'{}' is not an IP address", text);
+  return api::Status::ok();
+}
+
+std::optional<int> exitCodeFor(LoadOutcome outcome) {
+  switch (outcome) {
+    case LoadOutcome::kExitOk:
+      return 0;
+    case LoadOutcome::kExitError:
+      return 1;
+    case LoadOutcome::kRun:
+      return std::nullopt;
+  }
+  return 1;
 }
 
 void printError(std::string_view role, std::string_view message) {

@@ -27,8 +27,19 @@ struct CommonFlags {
 /// Declares the common flags into `flags`, bound to `common`.
 void addCommonFlags(runtime::FlagSet& flags, CommonFlags& common);
 
+/// Declares --modules, --modules_dir and --module_path into `flags`, bound to `common` (part of
+/// addCommonFlags(); the framework personalities, which have flags of their own for the rest,
+/// take these as they are).
+void addModuleFlags(runtime::FlagSet& flags, CommonFlags& common);
+
+/// The check of a flag holding an IP address: InvalidArgument `'999.1.1.1' is not an IP address`.
+api::Status checkIpAddress(const runtime::Flag::Value& value);
+
 /// What loadFlags() decided.
 enum class LoadOutcome { kRun, kExitOk, kExitError };
+
+/// The exit code when flag loading ends the command (--help: 0, an error: 1), else nothing.
+std::optional<int> exitCodeFor(LoadOutcome outcome);
 
 /// Loads `flags` for role `role` from argv (after the subcommand), the environment and the
 /// config directory (`$TESSERA_CONFIG_DIR`, else /etc/tessera/<role>). Prints usage for

@@ -89,14 +89,7 @@ int runFramework(const std::vector<std::string>& args) {
   flags.add("failover_timeout", &failoverTimeout,
             "FrameworkInfo.failover_timeout unless the module sets one: how long the master "
             "keeps the framework's tasks while no leader is subscribed");
-  switch (loadFlags(kRole, flags, args)) {
-    case LoadOutcome::kExitOk:
-      return 0;
-    case LoadOutcome::kExitError:
-      return 1;
-    case LoadOutcome::kRun:
-      break;
-  }
+  if (auto exit = exitCodeFor(loadFlags(kRole, flags, args))) return *exit;
   scheduler::FrameworkHostOptions options;
   options.module = module;
   options.master = master;

@@ -3,7 +3,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <boost/asio/ip/address.hpp>
 #include <cctype>
 #include <cerrno>
 #include <cstdlib>
@@ -119,13 +118,7 @@ void addTesseraFlags(runtime::FlagSet& flags, CommonFlags& common, std::string& 
   flags
       .add("http_address", &common.ip,
            "IP address the HTTP API listens on (0.0.0.0 for every interface)")
-      .check([](const runtime::Flag::Value& value) {
-        const auto& text = std::get<std::string>(value);
-        boost::system::error_code ec;
-        boost::asio::ip::make_address(text, ec);
-        if (ec) return api::invalidArgument("'{}' is not an IP address", text);
-        return api::Status::ok();
-      });
+      .check(checkIpAddress);
   flags.add("hostname", &common.hostname,
             "The host name advertised for the HTTP API (default: the system's host name)");
   flags.add("work_dir", &common.workDir,
@@ -137,14 +130,7 @@ void addTesseraFlags(runtime::FlagSet& flags, CommonFlags& common, std::string& 
            "Least severity logged: debug, info, warn or error (any case)")
       .check(checkLoggingLevel);
   flags.add("quiet", &common.quiet, "Do not log to stderr");
-  flags.add("modules", &common.modules,
-            "Modules manifest: a path, file://path or inline JSON; default: "
-            "<prefix>/share/tessera/modules.json");
-  flags.add("modules_dir", &common.modulesDir,
-            "Directory of modules manifests (*.json, read alphabetically); excludes --modules");
-  flags.add("module_path", &common.modulePath,
-            "Colon-separated directories searched for libraries named in a manifest, before "
-            "<prefix>/lib/tessera");
+  addModuleFlags(flags, common);
   flags.add("config_dir", &common.configDir,
             "Directory of one file per flag, each holding its value");
 }
@@ -234,18 +220,6 @@ int hostPersonality(const Personality& personality, PersonalityCommand command) 
   auto values = std::move(command.flagValues);
   return hostFramework(personality.name, command.common, std::move(command.options),
                        [values] { return values; });
-}
-
-std::optional<int> exitCode(LoadOutcome outcome) {
-  switch (outcome) {
-    case LoadOutcome::kExitOk:
-      return 0;
-    case LoadOutcome::kExitError:
-      return 1;
-    case LoadOutcome::kRun:
-      return std::nullopt;
-  }
-  return 1;
 }
 
 }  // namespace
@@ -339,13 +313,13 @@ LoadOutcome loadChronosFlags(const std::vector<std::string>& args, PersonalityCo
 
 int runMarathon(const std::vector<std::string>& args) {
   PersonalityCommand command;
-  if (auto exit = exitCode(loadMarathonFlags(args, command))) return *exit;
+  if (auto exit = exitCodeFor(loadMarathonFlags(args, command))) return *exit;
   return hostPersonality(kMarathon, std::move(command));
 }
 
 int runChronos(const std::vector<std::string>& args) {
   PersonalityCommand command;
-  if (auto exit = exitCode(loadChronosFlags(args, command))) return *exit;
+  if (auto exit = exitCodeFor(loadChronosFlags(args, command))) return *exit;
   return hostPersonality(kChronos, std::move(command));
 }
 
