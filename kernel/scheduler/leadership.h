@@ -53,8 +53,15 @@ class Leadership final : public api::FrameworkHost {
 /// The router a follower's module registers its routes on: each handler runs as registered while
 /// this host leads; otherwise the request (method, path, query, headers, body) is sent to the
 /// leader's address and its answer returned, with kLeaderHeader added. No leader known: 503
-/// `{"message"}`. The leader unreachable: 502. Answers are relayed once complete (a streaming
-/// answer is relayed when it ends).
+/// `{"message"}`. The leader unreachable: 502.
+///
+/// An ordinary route's answer is relayed once complete. A streaming route's is relayed as it
+/// arrives: the leader's status and headers (kLeaderHeader added) start the client's stream, each
+/// piece of the leader's body is written to it as it comes (SSE events and keep-alive comments
+/// included, in order), and the client's stream ends when the leader's does (cut short, it is
+/// ended all the same: the client sees the stream stop). The client's stream keeps the
+/// follower's own queue bound, so a client slower than the leader is closed, not buffered; and
+/// when the client's stream closes for any reason, the connection to the leader is closed too.
 ///
 /// Threading: handlers run on `executor` (the module's), and so does the forwarding; the router
 /// and its forwards in flight end with the module's Context.
@@ -67,12 +74,21 @@ class ForwardingRouter final : public api::HttpRouter {
 
   api::Status addRoute(std::string_view method, std::string_view path, api::HttpHandler handler,
                        bool prefix) override;
+  api::Status addStreamingRoute(std::string_view method, std::string_view path,
+                                api::HttpStreamingHandler handler, bool prefix) override;
+
+  /// Connections to the leader open for forwarded requests and relayed streams (test hook;
+  /// call on the module's executor).
+  size_t forwardsForTest() const;
 
  private:
   struct Forwards;
   static void forward(Leadership& leadership, const std::shared_ptr<Forwards>& forwards,
                       runtime::Runtime& runtime, api::Executor& executor,
                       const api::HttpRequest& request, api::HttpResponder respond);
+  static void relay(Leadership& leadership, const std::shared_ptr<Forwards>& forwards,
+                    runtime::Runtime& runtime, api::Executor& executor,
+                    const api::HttpRequest& request, std::shared_ptr<api::HttpStreamWriter> stream);
 
   std::unique_ptr<api::HttpRouter> inner_;
   std::shared_ptr<Leadership> leadership_;

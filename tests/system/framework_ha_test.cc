@@ -1,15 +1,19 @@
 // Framework hosts as a service, with real processes and a real ZooKeeper: two `tessera
 // framework --zk` hosts of one module elect one leader, the follower forwards the module's
-// routes to it, a leader whose session expires exits, a SIGKILLed leader is replaced by the other
-// with the same FrameworkID (the master keeps the framework and its tasks) and the module's state
-// intact; abdication hands leadership over; wrong ZooKeeper credentials and bad flags are clear
-// errors.
+// routes to it and relays its event stream as it is written, a leader whose session expires exits,
+// a SIGKILLed leader is replaced by the other with the same FrameworkID (the master keeps the
+// framework and its tasks) and the module's state intact; abdication hands leadership over; wrong
+// ZooKeeper credentials and bad flags are clear errors.
 #include <Poco/JSON/Array.h>
 #include <Poco/JSON/Object.h>
 #include <Poco/JSON/Parser.h>
+#include <arpa/inet.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "tests/support/cluster_state.h"
@@ -63,6 +67,68 @@ std::vector<std::pair<std::string, size_t>> frameworksAt(uint16_t port, const st
   }
   return found;
 }
+
+// A raw HTTP/1.1 client for one streaming GET: keeps every byte read, so the test can wait for
+// an event as it arrives and see the order of what came.
+class StreamReader {
+ public:
+  StreamReader(uint16_t port, const std::string& target) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    timeval tv{1, 0};
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(port);
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    connected_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0;
+    const std::string request = fmt::format(
+        "GET {} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nAccept: text/event-stream\r\n\r\n", target, port);
+    if (connected_) connected_ = ::send(fd_, request.data(), request.size(), MSG_NOSIGNAL) > 0;
+  }
+  ~StreamReader() { close(); }
+
+  bool connected() const { return connected_; }
+
+  // Reads until `marker` was seen, the server closed, or `timeout` passed; true if seen.
+  bool readUntil(std::string_view marker, std::chrono::milliseconds timeout = 30s) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (seen_.find(marker) == std::string::npos) {
+      if (closed_ || std::chrono::steady_clock::now() > deadline) return false;
+      readSome();
+    }
+    return true;
+  }
+
+  // Reads until the server closes or `timeout` passed; true if it closed.
+  bool readUntilClosed(std::chrono::milliseconds timeout = 30s) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (!closed_ && std::chrono::steady_clock::now() < deadline) readSome();
+    return closed_;
+  }
+
+  void close() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+
+  const std::string& seen() const { return seen_; }
+
+ private:
+  void readSome() {
+    char buffer[4096];
+    ssize_t n = ::recv(fd_, buffer, sizeof(buffer), 0);
+    if (n > 0) {
+      seen_.append(buffer, static_cast<size_t>(n));
+    } else if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+      closed_ = true;
+    }
+  }
+
+  int fd_ = -1;
+  bool connected_ = false;
+  bool closed_ = false;
+  std::string seen_;
+};
 
 class FrameworkHaTest : public ::testing::Test {
  protected:
@@ -184,6 +250,64 @@ TEST_F(FrameworkHaTest, TwoHostsElectOneAndTheFollowerForwardsToIt) {
   EXPECT_THAT(echo->body, HasSubstr(fmt::format(R"("address":"{}")", leaderAddress)));
   // The master knows one framework of that name: only the leader subscribed.
   EXPECT_EQ(frameworksAt(masterPort_, "ha-framework").size(), 1u);
+}
+
+// The number of /ha/stream responses host i's module has open (its own answer, never forwarded:
+// /ha/streams on the leader), or -1.
+int openStreams(uint16_t port) {
+  auto answer = getJson(port, "/ha/streams", 3s);
+  return answer ? answer->getValue<int>("streams") : -1;
+}
+
+TEST_F(FrameworkHaTest, TheFollowerRelaysTheLeadersEventStreamAsItIsWritten) {
+  startCluster();
+  startHost(0);
+  startHost(1);
+  const int leader = awaitLeader();
+  ASSERT_GE(leader, 0) << logs();
+  const int follower = 1 - leader;
+  const std::string leaderAddress = fmt::format("127.0.0.1:{}", ports_[leader]);
+  ASSERT_EQ(openStreams(ports_[leader]), 0);
+
+  StreamReader reader(ports_[follower], "/ha/stream");
+  ASSERT_TRUE(reader.connected());
+  // The leader's stream, started through the follower: its head names the leader, and the first
+  // event comes from the leader's module.
+  ASSERT_TRUE(reader.readUntil("event: hello\ndata: " + leaderAddress + "\n")) << reader.seen();
+  EXPECT_THAT(reader.seen(), HasSubstr("HTTP/1.1 200"));
+  EXPECT_THAT(reader.seen(), HasSubstr("text/event-stream"));
+  EXPECT_THAT(reader.seen(), HasSubstr("X-Tessera-Leader: " + leaderAddress));
+  EXPECT_EQ(openStreams(ports_[leader]), 1);
+
+  // Each event arrives while the stream stays open, in the order published (through the
+  // follower too, as a plain forwarded route).
+  for (const std::string word : {"one", "two", "three"}) {
+    auto published = httpRequest(ports_[follower], "POST", "/ha/publish", word);
+    ASSERT_TRUE(published);
+    EXPECT_THAT(published->body, HasSubstr(R"("streams":1)"));
+    ASSERT_TRUE(reader.readUntil("data: " + word + "\n")) << reader.seen();
+  }
+  const std::string& seen = reader.seen();
+  const size_t one = seen.find("id: 1\ndata: one\n");
+  const size_t two = seen.find("id: 2\ndata: two\n");
+  const size_t three = seen.find("id: 3\ndata: three\n");
+  ASSERT_NE(one, std::string::npos) << seen;
+  ASSERT_NE(two, std::string::npos) << seen;
+  ASSERT_NE(three, std::string::npos) << seen;
+  EXPECT_LT(one, two);
+  EXPECT_LT(two, three);
+
+  // The client goes: the follower closes its connection to the leader, whose stream ends.
+  reader.close();
+  EXPECT_TRUE(waitFor([&] { return openStreams(ports_[leader]) == 0; }, 30s))
+      << "the leader still streams to a client that left";
+
+  // The leader's stream ending (here: the leader killed) ends the client's.
+  StreamReader second(ports_[follower], "/ha/stream");
+  ASSERT_TRUE(second.readUntil("event: hello")) << second.seen();
+  ASSERT_TRUE(waitFor([&] { return openStreams(ports_[leader]) == 1; }, 30s));
+  hosts_[leader]->kill(SIGKILL);
+  EXPECT_TRUE(second.readUntilClosed(30s)) << "the follower kept a stream whose leader died";
 }
 
 TEST_F(FrameworkHaTest, KillingTheLeaderHandsOverWithTheSameFrameworkIdAndState) {

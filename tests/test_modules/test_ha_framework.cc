@@ -8,9 +8,17 @@
 //                       "subscriptions", "launched"}: the host that answers
 //   POST   /ha/echo    {"method", "query", "body", "content_type", "address"}: what arrived
 //   DELETE /ha/leader  abdicates (Marathon's DELETE /v2/leader)
+//   GET    /ha/stream  Server-Sent Events: `event: hello` (data: the host's address) at once,
+//                      then an `event: message` for each POST /ha/publish, ids 1, 2, ...
+//   POST   /ha/publish the body as one event to every open /ha/stream; {"streams": N} (how many
+//                      it went to)
+//   GET    /ha/streams {"streams": N}: the /ha/stream responses this host has open
 #include <boost/dll/alias.hpp>
+#include <memory>
+#include <vector>
 
 #include "tessera/api/framework.h"
+#include "tessera/api/http.h"
 #include "tessera/api/module.h"
 #include "tessera/api/resources.h"
 #include "tessera/api/task_state.h"
@@ -21,9 +29,11 @@ using tessera::api::Context;
 using tessera::api::HttpRequest;
 using tessera::api::HttpResponder;
 using tessera::api::HttpResponse;
+using tessera::api::HttpStreamWriter;
 using tessera::api::Module;
 using tessera::api::Parameters;
 using tessera::api::Result;
+using tessera::api::ServerSentEvent;
 namespace v1 = tessera::v1;
 
 std::string quoted(std::string_view text) {
@@ -71,6 +81,31 @@ class HaFramework final : public tessera::api::Framework {
         !added) {
       return added;
     }
+    if (auto added = http.addStreamingRoute(
+            "GET", "/ha/stream",
+            [self](const HttpRequest&, std::shared_ptr<HttpStreamWriter> stream) {
+              self->openStream(std::move(stream));
+            });
+        !added) {
+      return added;
+    }
+    if (auto added = http.addRoute("POST", "/ha/publish",
+                                   [self](const HttpRequest& request, HttpResponder respond) {
+                                     size_t sent = self->publish(request.body);
+                                     respond(HttpResponse::json(
+                                         200, fmt::format(R"({{"streams":{}}})", sent)));
+                                   });
+        !added) {
+      return added;
+    }
+    if (auto added = http.addRoute("GET", "/ha/streams",
+                                   [self](const HttpRequest&, HttpResponder respond) {
+                                     respond(HttpResponse::json(
+                                         200, fmt::format(R"({{"streams":{}}})", self->prune())));
+                                   });
+        !added) {
+      return added;
+    }
     return std::unique_ptr<Module>(std::move(module));
   }
 
@@ -98,7 +133,11 @@ class HaFramework final : public tessera::api::Framework {
     });
   }
 
-  void stop() override { driver_ = nullptr; }
+  void stop() override {
+    driver_ = nullptr;
+    for (auto& stream : streams_) stream->end();
+    streams_.clear();
+  }
 
   void subscribed(const v1::FrameworkID& id, std::chrono::nanoseconds,
                   const v1::MasterInfo&) override {
@@ -171,6 +210,34 @@ class HaFramework final : public tessera::api::Framework {
   void disconnected() override { subscribed_ = false; }
 
  private:
+  void openStream(std::shared_ptr<HttpStreamWriter> stream) {
+    stream->startEvents();
+    ServerSentEvent hello;
+    hello.event = "hello";
+    hello.data = host_ ? host_->advertisedAddress() : "";
+    stream->writeEvent(hello);
+    // Closed (the client went): dropped at the next prune().
+    streams_.push_back(std::move(stream));
+  }
+
+  size_t publish(const std::string& body) {
+    prune();
+    ServerSentEvent event;
+    event.data = body;
+    event.id = std::to_string(++published_);
+    size_t sent = 0;
+    for (auto& stream : streams_) {
+      if (stream->writeEvent(event)) ++sent;
+    }
+    return sent;
+  }
+
+  // The open streams, closed ones dropped.
+  size_t prune() {
+    std::erase_if(streams_, [](const auto& stream) { return !stream->open(); });
+    return streams_.size();
+  }
+
   std::string whoami() const {
     std::optional<std::string> leader = host_ ? host_->leaderAddress() : std::nullopt;
     return fmt::format(R"({{"address":{},"leading":{},"leader":{},"started":{},"subscribed":{},)"
@@ -199,6 +266,8 @@ class HaFramework final : public tessera::api::Framework {
   int launched_ = 0;
   uint64_t launchedVersion_ = 0;
   bool launching_ = false;
+  std::vector<std::shared_ptr<HttpStreamWriter>> streams_;
+  uint64_t published_ = 0;
 };
 
 const tessera::api::ModuleDescriptor kDescriptor{
