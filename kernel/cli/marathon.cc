@@ -222,6 +222,84 @@ int hostPersonality(const Personality& personality, PersonalityCommand command) 
                        [values] { return values; });
 }
 
+// One of Marathon's on/off flags (Scallop's `toggle`): `--name` turns it on, `--disable_name`
+// off, in every source (`MARATHON_DISABLE_NAME=`, a config file `disable_name`); `--no-name` and
+// `--name=false` work too, as for every Tessera bool. Both flags are declared, so each source
+// reads them as it reads any bool.
+struct Toggle {
+  std::string name;
+  bool on;
+  bool disabled = false;
+};
+
+void addToggle(runtime::FlagSet& flags, Toggle& toggle, std::string help) {
+  flags.add(toggle.name, &toggle.on, help);
+  flags.add("disable_" + toggle.name, &toggle.disabled,
+            fmt::format("Turns --{} off (Marathon's spelling)", toggle.name));
+}
+
+// Whether a source other than the default gave flag `name`.
+bool given(const std::vector<runtime::FlagValue>& values, std::string_view name) {
+  return std::any_of(values.begin(), values.end(), [name](const runtime::FlagValue& value) {
+    return value.name == name && value.source != runtime::FlagSource::kDefault;
+  });
+}
+
+// The toggle's value: off when `--disable_<name>` is given; that and `--<name>` given too are
+// refused, naming both.
+api::Result<bool> resolveToggle(const std::vector<runtime::FlagValue>& values,
+                                const Toggle& toggle) {
+  if (!toggle.disabled) return toggle.on;
+  if (toggle.on && given(values, toggle.name)) {
+    return api::invalidArgument("flags '--{}' and '--disable_{}' contradict each other",
+                                toggle.name, toggle.name);
+  }
+  return false;
+}
+
+// Marathon's flags that only tune Marathon's own internals (timers, batch sizes, its storage
+// layout, its metrics): accepted so that an operator's existing command line, environment and
+// config directory start, and ignored with a warning. Flags that would change what the cluster
+// runs or who may reach the API (`--executor`, `--env_vars_prefix`, `--local_port_min`,
+// `--disable_http`, `--http_credentials`, `--ssl_*`, ...) are not here: they stay errors.
+constexpr std::string_view kIgnoredMarathonFlags[] = {
+    "decline_offer_duration",
+    "event_subscriber",
+    "http_endpoints",
+    "http_event_callback_slow_consumer_timeout",
+    "launch_token_refresh_interval",
+    "launch_tokens",
+    "leader_proxy_connection_timeout",
+    "leader_proxy_read_timeout",
+    "marathon_store_timeout",
+    "max_tasks_per_offer",
+    "max_tasks_per_offer_cycle",
+    "mesos_heartbeat_failure_threshold",
+    "mesos_heartbeat_interval",
+    "min_revive_offers_interval",
+    "offer_matching_timeout",
+    "on_elected_prepare_timeout",
+    "reconciliation_initial_delay",
+    "reconciliation_interval",
+    "revive_offers_repetitions",
+    "save_tasks_to_launch_timeout",
+    "scale_apps_initial_delay",
+    "scale_apps_interval",
+    "task_launch_confirm_timeout",
+    "task_launch_timeout",
+    "task_lost_expunge_gc",
+    "task_lost_expunge_initial_delay",
+    "task_lost_expunge_interval",
+    "zk_compression_threshold",
+    "zk_max_node_size",
+    "zk_max_versions",
+    "zk_timeout",
+};
+
+// Marathon's toggles of the same kind.
+constexpr std::string_view kIgnoredMarathonToggles[] = {"metrics", "revive_offers_for_new_apps",
+                                                        "store_cache", "tracing", "zk_compression"};
+
 }  // namespace
 
 LoadOutcome loadMarathonFlags(const std::vector<std::string>& args, PersonalityCommand& command) {
@@ -244,13 +322,64 @@ LoadOutcome loadMarathonFlags(const std::vector<std::string>& args, PersonalityC
       .atLeast(1);
   flags.add("framework_name", &frameworkName, "The framework's name (FrameworkInfo.name)");
   flags.add("mesos_user", &user, "The user tasks run as when an app names none");
+  Toggle ha{"ha", true};
+  addToggle(flags, ha,
+            "Contend for leadership in ZooKeeper (--zk). With --disable_ha an instance with --zk "
+            "still contends (alone, it leads at once): Tessera never runs two leaders");
+  Toggle checkpoint{"checkpoint", true};
+  addToggle(flags, checkpoint,
+            "Ask agents to checkpoint the framework's tasks (FrameworkInfo.checkpoint; the "
+            "module parameter 'checkpoint')");
+  Toggle authentication{"mesos_authentication", true};
+  addToggle(flags, authentication,
+            "Authenticate to the master with --mesos_authentication_principal and the secret "
+            "file; --disable_mesos_authentication sends the principal without the secret");
+  // Sized once: the flags hold pointers into both.
+  std::vector<Toggle> ignoredToggles(std::size(kIgnoredMarathonToggles));
+  for (size_t i = 0; i < ignoredToggles.size(); ++i) {
+    ignoredToggles[i].name = std::string(kIgnoredMarathonToggles[i]);
+    addToggle(flags, ignoredToggles[i],
+              "Marathon's; accepted and ignored (it tunes Marathon's internals)");
+  }
+  std::vector<std::optional<std::string>> ignored(std::size(kIgnoredMarathonFlags));
+  for (size_t i = 0; i < ignored.size(); ++i) {
+    flags.add(std::string(kIgnoredMarathonFlags[i]), &ignored[i],
+              "Marathon's; accepted and ignored (it tunes Marathon's internals)");
+  }
   if (auto exit = loadPersonality(kMarathon, flags, args); exit != LoadOutcome::kRun) return exit;
 
   auto refuse = [&](const api::Status& status) {
     printError(kMarathon.name, status.message());
     return LoadOutcome::kExitError;
   };
+  const std::vector<runtime::FlagValue> values = flags.effectiveValues();
+  for (const auto& value : values) {
+    if (value.source == runtime::FlagSource::kDefault) continue;
+    bool ignoredFlag = std::find(std::begin(kIgnoredMarathonFlags), std::end(kIgnoredMarathonFlags),
+                                 value.name) != std::end(kIgnoredMarathonFlags);
+    for (auto name : kIgnoredMarathonToggles) {
+      if (value.name == name || value.name == fmt::format("disable_{}", name)) ignoredFlag = true;
+    }
+    if (ignoredFlag) {
+      std::cerr << "tessera marathon: warning: ignoring flag '--" << value.name << "' (from '"
+                << value.origin << "'): it tunes Marathon's internals, which Tessera does not have"
+                << std::endl;
+    }
+  }
+  auto checkpointOn = resolveToggle(values, checkpoint);
+  if (!checkpointOn) return refuse(checkpointOn.status());
+  auto haOn = resolveToggle(values, ha);
+  if (!haOn) return refuse(haOn.status());
+  auto authenticationOn = resolveToggle(values, authentication);
+  if (!authenticationOn) return refuse(authenticationOn.status());
+  if (!*authenticationOn) {
+    mesos.secretFile.reset();  // the principal goes in FrameworkInfo, without a credential
+  } else if (given(values, "mesos_authentication") && !mesos.principal) {
+    return refuse(api::invalidArgument(
+        "flag '--mesos_authentication' needs '--mesos_authentication_principal'"));
+  }
   if (auto applied = applyMesosFlags(mesos, command); !applied) return refuse(applied);
+  command.options.parameters.emplace_back("checkpoint", *checkpointOn ? "true" : "false");
   if (zk) {
     auto url = zookeeper::parseZkUrl(*zk);
     if (!url) return refuse(url.status().withContext("flag '--zk'"));

@@ -190,7 +190,14 @@ TEST(MarathonFlagsTest, UnknownFlagsAndBadValuesAreRefusedNamingTheFlag) {
     std::string expected;
   };
   const std::vector<Case> cases = {
-      {{"--master=127.0.0.1:5050", "--event_subscriber", "x"}, "unknown flag '--event_subscriber'"},
+      // Marathon's flags that change what runs, or who reaches the API, are not ignored.
+      {{"--master=127.0.0.1:5050", "--env_vars_prefix", "X_"}, "unknown flag '--env_vars_prefix'"},
+      {{"--master=127.0.0.1:5050", "--disable_http"}, "unknown flag '--disable_http'"},
+      {{"--master=127.0.0.1:5050", "--ha", "--disable_ha"},
+       "flags '--ha' and '--disable_ha' contradict each other"},
+      {{"--master=127.0.0.1:5050", "--mesos_authentication"},
+       "flag '--mesos_authentication' needs '--mesos_authentication_principal'"},
+      {{"--master=127.0.0.1:5050", "--disable_checkpoint=maybe"}, "flag '--disable_checkpoint'"},
       {{}, "flag '--master' is required"},
       {{"--master=127.0.0.1:x"}, "flag '--master'"},
       {{"--master", "zk://"}, "flag '--master'"},
@@ -213,6 +220,76 @@ TEST(MarathonFlagsTest, UnknownFlagsAndBadValuesAreRefusedNamingTheFlag) {
     EXPECT_EQ(loaded.outcome, LoadOutcome::kExitError) << c.expected;
     EXPECT_THAT(loaded.err, HasSubstr(c.expected));
     EXPECT_THAT(loaded.err, HasSubstr("tessera marathon: "));
+  }
+}
+
+TEST(MarathonFlagsTest, BooleanFlagsTakeMarathonsDisableForm) {
+  // Marathon's defaults: checkpointing on, authentication whenever a secret is given.
+  TempDir dir;
+  auto secret = dir.write("secret", "s3cret\n");
+  const std::vector<std::string> credentials = {
+      "--master=127.0.0.1:5050", "--mesos_authentication_principal=p",
+      "--mesos_authentication_secret_file", secret.string()};
+  auto defaults = loadMarathon(credentials);
+  ASSERT_EQ(defaults.outcome, LoadOutcome::kRun) << defaults.err;
+  EXPECT_THAT(defaults.command.options.parameters, Contains(Pair("checkpoint", "true")));
+  EXPECT_EQ(defaults.command.options.secret, "s3cret");
+
+  // --disable_<flag> on the command line.
+  auto args = credentials;
+  args.insert(args.end(), {"--disable_checkpoint", "--disable_mesos_authentication", "--disable_ha",
+                           "--zk", "zk://h:2181/marathon"});
+  auto disabled = loadMarathon(args);
+  ASSERT_EQ(disabled.outcome, LoadOutcome::kRun) << disabled.err;
+  EXPECT_THAT(disabled.command.options.parameters, Contains(Pair("checkpoint", "false")));
+  EXPECT_EQ(disabled.command.options.principal, "p");  // named, without a credential
+  EXPECT_FALSE(disabled.command.options.secret);
+  EXPECT_EQ(disabled.command.options.zk, "zk://h:2181/marathon");  // still elected
+  EXPECT_EQ(disabled.command.flagValues.at("disable_checkpoint"), "true");
+
+  // The positive form, and the stout forms every Tessera bool takes.
+  auto positive = loadMarathon({"--master=127.0.0.1:5050", "--checkpoint", "--ha"});
+  ASSERT_EQ(positive.outcome, LoadOutcome::kRun) << positive.err;
+  EXPECT_THAT(positive.command.options.parameters, Contains(Pair("checkpoint", "true")));
+  auto negated = loadMarathon({"--master=127.0.0.1:5050", "--no-checkpoint"});
+  ASSERT_EQ(negated.outcome, LoadOutcome::kRun) << negated.err;
+  EXPECT_THAT(negated.command.options.parameters, Contains(Pair("checkpoint", "false")));
+
+  // MARATHON_DISABLE_<FLAG>= (empty, as Marathon's docs write it) and a config file.
+  {
+    ScopedEnv off("MARATHON_DISABLE_CHECKPOINT", "");
+    auto fromEnv = loadMarathon({"--master=127.0.0.1:5050"});
+    ASSERT_EQ(fromEnv.outcome, LoadOutcome::kRun) << fromEnv.err;
+    EXPECT_THAT(fromEnv.command.options.parameters, Contains(Pair("checkpoint", "false")));
+  }
+  for (const std::string file : {"disable_checkpoint", "?disable_checkpoint"}) {
+    TempDir conf;
+    conf.write(file, "");
+    ScopedEnv confDir("MARATHON_CONFIG_DIR", conf.path().string());
+    auto fromFile = loadMarathon({"--master=127.0.0.1:5050"});
+    ASSERT_EQ(fromFile.outcome, LoadOutcome::kRun) << file << ": " << fromFile.err;
+    EXPECT_THAT(fromFile.command.options.parameters, Contains(Pair("checkpoint", "false"))) << file;
+  }
+}
+
+TEST(MarathonFlagsTest, MarathonsTuningFlagsAreAcceptedAndIgnoredWithAWarning) {
+  TempDir conf;
+  conf.write("task_launch_timeout", "600000\n");
+  ScopedEnv confDir("MARATHON_CONFIG_DIR", conf.path().string());
+  ScopedEnv compression("MARATHON_DISABLE_ZK_COMPRESSION", "");
+  auto loaded = loadMarathon({"--master=127.0.0.1:5050", "--event_subscriber", "http_callback",
+                              "--reconciliation_interval=300000", "--disable_metrics"});
+  ASSERT_EQ(loaded.outcome, LoadOutcome::kRun) << loaded.err;
+  for (const char* flag : {"--event_subscriber", "--reconciliation_interval", "--disable_metrics",
+                           "--disable_zk_compression", "--task_launch_timeout"}) {
+    EXPECT_THAT(loaded.err, HasSubstr(fmt::format("warning: ignoring flag '{}'", flag)));
+  }
+  // What is not given is not warned about.
+  EXPECT_THAT(loaded.err, ::testing::Not(HasSubstr("--scale_apps_interval")));
+  // Nothing they say reaches the module.
+  for (const auto& [name, value] : loaded.command.options.parameters) {
+    EXPECT_NE(name, "event_subscriber");
+    EXPECT_NE(name, "task_launch_timeout");
   }
 }
 
