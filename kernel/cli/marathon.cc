@@ -362,7 +362,8 @@ LoadOutcome loadMarathonFlags(const std::vector<std::string>& args, PersonalityC
     }
     if (ignoredFlag) {
       std::cerr << "tessera marathon: warning: ignoring flag '--" << value.name << "' (from '"
-                << value.origin << "'): it tunes Marathon's internals, which Tessera does not have"
+                << value.origin
+                << "'): a setting of Marathon's own machinery, which Tessera does not have"
                 << std::endl;
     }
   }
