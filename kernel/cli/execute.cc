@@ -536,8 +536,10 @@ int runExecute(const std::vector<std::string>& args, std::ostream& out, std::ost
   executor->post([&scheduler] { scheduler.start(); });
 
   bool interrupted = false;
-  while (result.wait_for(0ms) != std::future_status::ready) {
-    int signal = signals.wait(100ms);
+  // Wakes as soon as the result is set (a 100ms signal wait here used to add up to 100ms to
+  // every run); a stop signal is noticed within 50ms.
+  while (result.wait_for(50ms) != std::future_status::ready) {
+    int signal = signals.wait(0ms);
     if (signal != 0 && !interrupted) {
       interrupted = true;
       executor->post([&scheduler, signal] { scheduler.interrupt(signal); });

@@ -415,6 +415,25 @@ TEST(CliTest, GarbageOnTheSocketDoesNotHurtTheDaemon) {
 
 // The vendor flow: install the SDK, build examples/vendor_module out of tree against it with
 // find_package(Tessera), and load the result into the installed tessera.
+// A task that finishes ends `tessera execute` quietly: tearing its framework down closes the
+// event stream on purpose, which is neither a warning nor a reason to reconnect. Three runs, as
+// the master's end of the stream and its answer to TEARDOWN race each other.
+TEST(CliTest, ExecuteOfAFinishingTaskEndsWithoutWarnings) {
+  TempDir work;
+  LocalDaemon local({"--work_dir=" + work.path().string(), "--resources=cpus:2;mem:512"});
+  ASSERT_TRUE(local.ready()) << local.process().err();
+  for (int i = 0; i < 3; ++i) {
+    auto run = runToEnd({"execute", fmt::format("--master=127.0.0.1:{}", local.port()),
+                         fmt::format("--name=quiet-{}", i), "--command=true"});
+    std::string all = run->out() + run->err();
+    EXPECT_EQ(run->exitCode(), 0) << all;
+    EXPECT_THAT(run->out(), HasSubstr("TASK_FINISHED")) << all;
+    EXPECT_THAT(all, Not(HasSubstr("closed the event stream")));
+    EXPECT_THAT(all, Not(HasSubstr("reconnecting")));
+    EXPECT_THAT(all, Not(HasSubstr("Z W "))) << "a warning was logged";
+  }
+}
+
 TEST(SdkTest, VendorModuleBuildsOutOfTreeAndLoads) {
   TempDir work;
   const fs::path prefix = work.path() / "prefix";
