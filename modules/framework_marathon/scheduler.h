@@ -10,8 +10,10 @@
 // Threading: every method runs on the module's executor (Context::executor()), as do the events
 // it emits. It owns no thread.
 
+#include <chrono>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -75,7 +77,7 @@ struct Deployment {
   Clock::time_point version;
   std::vector<std::string> affectedApps;
   std::vector<std::vector<DeploymentAction>> steps;
-  int currentStep = 0;  // 1-based once started, as Marathon reports it
+  int currentStep = 0;        // 1-based once started, as Marathon reports it
   std::vector<App> original;  // versions before (absent for apps it creates)
   std::vector<App> target;    // versions after (absent for apps it removes)
   std::vector<std::string> removed;
@@ -105,6 +107,17 @@ class AppScheduler {
     std::vector<std::string> defaultAcceptedResourceRoles;
     std::function<Clock::time_point()> now = [] { return Clock::now(); };
     EventSink events;
+    /// After subscribed(): how long the engine waits for the master's answers to its implicit
+    /// reconciliation before it launches or kills for the counts (a new leader learns the
+    /// tasks of its predecessor only from those answers).
+    std::chrono::milliseconds reconcileGrace{2000};
+    /// A task of an app's current version that has run this long resets the app's launch
+    /// backoff.
+    std::chrono::seconds backoffResetAfter{30};
+    /// How long declined offers are refused: when nothing waits for offers (the engine also
+    /// suppresses then), and when something waits but the offer does not fit.
+    double refuseSecondsIdle = 120.0;
+    double refuseSecondsBusy = 5.0;
   };
 
   AppScheduler(api::Context& context, Options options);
