@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <ctime>
 #include <set>
 #include <sstream>
@@ -976,6 +977,66 @@ std::string isoTimestamp(Clock::time_point time) {
   char buffer[32];
   std::strftime(buffer, sizeof(buffer), "%Y-%m-%dT%H:%M:%S", &tm);
   return fmt::format("{}.{:03d}Z", buffer, static_cast<int>(((millis % 1000) + 1000) % 1000));
+}
+
+std::optional<Clock::time_point> parseIsoTimestamp(std::string_view text) {
+  int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0, consumed = 0;
+  const std::string copy(text);
+  if (std::sscanf(copy.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%n", &year, &month, &day, &hour, &minute,
+                  &second, &consumed) != 6) {
+    return std::nullopt;
+  }
+  std::string_view rest = text.substr(static_cast<size_t>(consumed));
+  int millis = 0;
+  if (rest.starts_with('.')) {
+    size_t digits = 1;
+    int scale = 100;
+    while (digits < rest.size() && rest[digits] >= '0' && rest[digits] <= '9') {
+      millis += (rest[digits] - '0') * scale;
+      scale /= 10;
+      ++digits;
+    }
+    rest = rest.substr(digits);
+  }
+  if (rest != "Z") return std::nullopt;
+  std::tm tm{};
+  tm.tm_year = year - 1900;
+  tm.tm_mon = month - 1;
+  tm.tm_mday = day;
+  tm.tm_hour = hour;
+  tm.tm_min = minute;
+  tm.tm_sec = second;
+  const std::time_t seconds = ::timegm(&tm);
+  return Clock::time_point(std::chrono::seconds(seconds)) + std::chrono::milliseconds(millis);
+}
+
+std::optional<App> appFromJson(std::string_view json) {
+  auto parsed = parseApp(json, Clock::time_point{});
+  if (!std::holds_alternative<App>(parsed)) return std::nullopt;
+  App app = std::get<App>(std::move(parsed));
+  try {
+    auto object = Poco::JSON::Parser().parse(std::string(json)).extract<Object::Ptr>();
+    if (object->has("version")) {
+      app.version =
+          parseIsoTimestamp(object->getValue<std::string>("version")).value_or(app.version);
+    }
+    app.lastScalingAt = app.lastConfigChangeAt = app.version;
+    if (auto info = object->getObject("versionInfo")) {
+      if (info->has("lastScalingAt")) {
+        app.lastScalingAt =
+            parseIsoTimestamp(info->getValue<std::string>("lastScalingAt")).value_or(app.version);
+      }
+      if (info->has("lastConfigChangeAt")) {
+        app.lastConfigChangeAt =
+            parseIsoTimestamp(info->getValue<std::string>("lastConfigChangeAt"))
+                .value_or(app.version);
+      }
+    }
+  } catch (const Poco::Exception&) {
+    return std::nullopt;
+  }
+  // appToJson() writes portDefinitions as they are, even none: keep what was stored.
+  return app;
 }
 
 }  // namespace tessera::modules::marathon

@@ -127,7 +127,7 @@ struct App {
   UpgradeStrategy upgradeStrategy;
   double backoffSeconds = 1.0;
   double backoffFactor = 1.15;
-  double maxLaunchDelaySeconds = 300.0;  // the figure; Marathon 1.x documents 3600
+  double maxLaunchDelaySeconds = 300.0;          // the figure; Marathon 1.x documents 3600
   std::string killSelection = "YOUNGEST_FIRST";  // or OLDEST_FIRST
   int taskKillGracePeriodSeconds = 0;            // 0: the agent's default
   std::vector<FetchUri> fetch;
@@ -186,5 +186,12 @@ std::string appToJson(const App& app);
 
 /// ISO-8601 UTC with milliseconds: `2026-12-07T04:24:05.123Z`.
 std::string isoTimestamp(Clock::time_point time);
+
+/// Reads an isoTimestamp() back (milliseconds optional, `Z` required); nullopt when malformed.
+std::optional<Clock::time_point> parseIsoTimestamp(std::string_view text);
+
+/// Reads an app back from appToJson()'s output (the module's state store), keeping its
+/// `version` and `versionInfo`; nullopt when it is not a valid app.
+std::optional<App> appFromJson(std::string_view json);
 
 }  // namespace tessera::modules::marathon

@@ -160,5 +160,17 @@ TEST(MarathonAppTest, TimestampsAreIsoUtcWithMillis) {
   EXPECT_EQ(isoTimestamp(kNow), "2026-12-07T04:24:05.123Z");
 }
 
+TEST(MarathonAppTest, StoredAppsComeBackWithTheirVersions) {
+  App app = parsed(R"({"id": "/a", "cmd": "x", "portDefinitions": []})");
+  app.lastScalingAt = kNow + std::chrono::seconds(3);
+  auto again = appFromJson(appToJson(app));
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->version, kNow);
+  EXPECT_EQ(again->lastScalingAt, kNow + std::chrono::seconds(3));
+  EXPECT_TRUE(again->portDefinitions.empty());
+  EXPECT_EQ(parseIsoTimestamp("2026-12-07T04:24:05.123Z"), kNow);
+  EXPECT_EQ(parseIsoTimestamp("yesterday"), std::nullopt);
+}
+
 }  // namespace
 }  // namespace tessera::modules::marathon
