@@ -659,8 +659,13 @@ api::Status MarathonFramework::addRoutes() {
        false},
   };
   for (auto& route : routes) {
-    if (auto added = http.addRoute("*", route.path, std::move(route.handler), route.prefix);
+    // GET /metrics may be the daemon's own (Prometheus text): then Marathon's JSON is not served
+    // there and the module runs without it.
+    const bool metrics = route.path == "/metrics";
+    if (auto added = http.addRoute(metrics ? "GET" : "*", route.path, std::move(route.handler),
+                                   route.prefix);
         !added) {
+      if (metrics && added.code() == api::StatusCode::kAlreadyExists) continue;
       return added;
     }
   }
