@@ -373,12 +373,16 @@ class AppScheduler::Impl {
     Plan plan;
     const std::string& appId = state.app.id;
     std::vector<const TaskRecord*> current, old;
-    int present = 0;  // every task that still holds resources, killed ones included
+    int present = 0;   // every task that still holds resources, killed ones included
+    int oldDying = 0;  // old tasks killed but not ended yet
     for (const TaskRecord* task : tasksOf(appId)) {
       const TaskRecord& record = *task;
       if (!isLive(record)) continue;
       ++present;
-      if (record.killRequested) continue;
+      if (record.killRequested) {
+        if (record.generation != state.generation) ++oldDying;
+        continue;
+      }
       (record.generation == state.generation ? current : old).push_back(&record);
     }
     if (state.removing) {
@@ -398,7 +402,7 @@ class AppScheduler::Impl {
       });
       return list;
     };
-    if (old.empty()) {
+    if (old.empty() && oldDying == 0) {
       const int excess = int(current.size()) - wanted;
       auto order = byKillOrder(current);
       for (int i = 0; i < excess; ++i) plan.kill.push_back(order[size_t(i)]->task.id);
@@ -429,23 +433,17 @@ class AppScheduler::Impl {
         const TaskRecord* r = order[size_t(i)];
         plan.kill.push_back(r->task.id);
         ready -= readyNew(*r) ? 1 : 0;
-        --present;
       }
       currentCount = wanted;
     }
-    int oldCount = int(old.size());
     for (const TaskRecord* r : byKillOrder(old)) {
       const bool counts = readyOld(*r);
       if (counts && ready - 1 < minHealthy) continue;
       plan.kill.push_back(r->task.id);
       if (counts) --ready;
-      --oldCount;
-      --present;
     }
     // Killed tasks hold their resources until they end: they count against maxTotal.
-    const int room = maxTotal - (present + 0);
-    plan.launch = std::max(0, std::min(wanted - currentCount, room));
-    (void)oldCount;
+    plan.launch = std::max(0, std::min(wanted - currentCount, maxTotal - present));
     return plan;
   }
 

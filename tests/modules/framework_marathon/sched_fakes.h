@@ -212,7 +212,7 @@ inline v1::TaskStatus makeStatus(const std::string& taskId, v1::TaskState state,
   status.mutable_task_id()->set_value(taskId);
   status.set_state(state);
   status.mutable_agent_id()->set_value(agent);
-  status.set_uuid("uuid-" + taskId);
+  status.set_uuid(std::string("uuid-").append(taskId));
   if (healthy) status.set_healthy(*healthy);
   if (!message.empty()) status.set_message(message);
   return status;
@@ -270,7 +270,8 @@ class SchedulerHarness : public ::testing::Test {
   v1::Offer offer(const std::string& resources = "cpus:4;mem:4096;disk:1000;ports:[31000-31099]",
                   const std::string& agent = "a1", const std::string& hostname = "host1",
                   const std::map<std::string, std::string>& attributes = {}) {
-    return makeOffer("o" + std::to_string(++offerCount), agent, hostname, resources, attributes);
+    return makeOffer(std::string("o").append(std::to_string(++offerCount)), agent, hostname,
+                     resources, attributes);
   }
 };
 
