@@ -669,11 +669,21 @@ api::Status MarathonFramework::addRoutes() {
       return added;
     }
   }
-  return http.addStreamingRoute(
+  auto streaming = http.addStreamingRoute(
       "GET", "/v2/events",
       [this](const HttpRequest& request, std::shared_ptr<api::HttpStreamWriter> writer) {
         handleEvents(request, std::move(writer));
       });
+  if (streaming.code() == api::StatusCode::kUnimplemented) {
+    // A host whose router cannot stream (the --zk host's forwarding router today): the module
+    // runs without /v2/events rather than not at all.
+    context_.logger().log(api::Logger::Level::kWarning,
+                          fmt::format("no /v2/events: {}", streaming.message()));
+    return http.addRoute("GET", "/v2/events", [](const HttpRequest&, HttpResponder respond) {
+      respond(errorAnswer(501, "The event stream is not available on this host"));
+    });
+  }
+  return streaming;
 }
 
 void MarathonFramework::handleEvents(const HttpRequest& request,
