@@ -174,8 +174,18 @@ class EventStreamClient {
 
 /// One agent of the cluster.
 struct MarathonAgentOptions {
+  static constexpr const char* kDefaultResources = "cpus:4;mem:2048;disk:2048;ports:[31000-32000]";
+
+  MarathonAgentOptions() = default;
+  /// `MarathonAgentOptions{"alpha.test"}`, `{"beta.test", "cpus:1;mem:512", "rack:r1"}`.
+  explicit MarathonAgentOptions(std::string hostname, std::string resources = kDefaultResources,
+                                std::string attributes = "")
+      : hostname(std::move(hostname)),
+        resources(std::move(resources)),
+        attributes(std::move(attributes)) {}
+
   std::string hostname;  // default: agent<i>.test
-  std::string resources = "cpus:4;mem:2048;disk:2048;ports:[31000-32000]";
+  std::string resources = kDefaultResources;
   std::string attributes;  // "rack:r1;zone:a"
 };
 

@@ -162,6 +162,55 @@ TEST_F(MarathonSystemTest, TheEventStreamCarriesStatusUpdates) {
   EXPECT_EQ(terminated->event, "app_terminated_event");
 }
 
+TEST_F(MarathonSystemTest, ARunningDeploymentLocksItsAppUntilForcedOrCancelled) {
+  ASSERT_NO_FATAL_FAILURE(startCluster());
+  // More instances than the agent can hold: the deployment cannot finish.
+  auto created = post("/v2/apps", R"({"id": "/big", "cmd": "sleep 1000", "cpus": 1, "mem": 16,
+    "instances": 10, "labels": {"tier": "web"}})");
+  ASSERT_EQ(created.status, 201) << created.body;
+  const std::string deploymentId = created.headers["marathon-deployment-id"];
+  auto deployments = get("/v2/deployments");
+  ASSERT_EQ(deployments.status, 200);
+  ASSERT_TRUE(deployments.array()) << deployments.body;
+  ASSERT_EQ(deployments.array()->size(), 1u);
+  EXPECT_EQ(deployments.array()->getObject(0)->getValue<std::string>("id"), deploymentId);
+
+  auto locked = put("/v2/apps/big", R"({"instances": 2})");
+  EXPECT_EQ(locked.status, 409);
+  EXPECT_THAT(locked.body, HasSubstr(deploymentId));
+
+  // Filters of GET /v2/apps.
+  auto byLabel = get("/v2/apps?label=tier==web");
+  ASSERT_TRUE(byLabel.object());
+  EXPECT_EQ(byLabel.object()->getArray("apps")->size(), 1u);
+  auto byOtherLabel = get("/v2/apps?label=tier==db");
+  ASSERT_TRUE(byOtherLabel.object());
+  EXPECT_EQ(byOtherLabel.object()->getArray("apps")->size(), 0u);
+  auto byCmd = get("/v2/apps?cmd=sleep&embed=apps.tasks");
+  ASSERT_TRUE(byCmd.object());
+  ASSERT_EQ(byCmd.object()->getArray("apps")->size(), 1u);
+  EXPECT_TRUE(byCmd.object()->getArray("apps")->getObject(0)->has("tasks"));
+
+  // The app waits in the queue for offers.
+  auto queue = get("/v2/queue");
+  ASSERT_TRUE(queue.object()) << queue.body;
+  EXPECT_THAT(queue.body, HasSubstr(R"("id":"/big")"));
+
+  // force=true (any case) overrides the lock; cancelling with force just stops it.
+  auto forced = request("PATCH", "/v2/apps/big?force=True", R"({"instances": 2})");
+  ASSERT_EQ(forced.status, 200) << forced.body;
+  ASSERT_TRUE(awaitDeployments()) << get("/v2/deployments").body;
+  EXPECT_TRUE(waitUntil([&] { return runningTasks("/big") == 2; }, 60s)) << logs();
+
+  ASSERT_EQ(put("/v2/apps/big", R"({"instances": 10})").status, 200);
+  auto running = get("/v2/deployments");
+  ASSERT_TRUE(running.array() && running.array()->size() == 1u) << running.body;
+  const std::string id = running.array()->getObject(0)->getValue<std::string>("id");
+  EXPECT_EQ(del("/v2/deployments/" + id + "?force=true").status, 202);
+  EXPECT_TRUE(awaitDeployments());
+  EXPECT_EQ(del("/v2/deployments/" + id).status, 404);
+}
+
 TEST_F(MarathonSystemTest, InfoLeaderAndMetricsAnswer) {
   ASSERT_NO_FATAL_FAILURE(startCluster());
   auto info = get("/v2/info");
