@@ -211,6 +211,41 @@ TEST_F(MarathonSystemTest, ARunningDeploymentLocksItsAppUntilForcedOrCancelled) 
   EXPECT_EQ(del("/v2/deployments/" + id).status, 404);
 }
 
+TEST_F(MarathonSystemTest, DeletingADeploymentRollsBack) {
+  ASSERT_NO_FATAL_FAILURE(startCluster());
+  ASSERT_EQ(
+      post("/v2/apps", R"({"id": "/roll", "cmd": "sleep 1000", "cpus": 1, "mem": 16})").status,
+      201);
+  ASSERT_TRUE(awaitDeployments());
+  ASSERT_TRUE(waitUntil([&] { return runningTasks("/roll") == 1; }, 60s)) << logs();
+  // A scale the agent cannot hold, then rolled back: instances are 1 again.
+  auto scaled = put("/v2/apps/roll", R"({"instances": 10})");
+  ASSERT_EQ(scaled.status, 200) << scaled.body;
+  const std::string id = scaled.object()->getValue<std::string>("deploymentId");
+  auto rolledBack = del("/v2/deployments/" + id);
+  ASSERT_EQ(rolledBack.status, 200) << rolledBack.body;
+  EXPECT_NE(rolledBack.object()->getValue<std::string>("deploymentId"), id);
+  auto app = get("/v2/apps/roll");
+  ASSERT_TRUE(app.object());
+  EXPECT_EQ(app.object()->getObject("app")->getValue<int>("instances"), 1);
+  ASSERT_TRUE(awaitDeployments()) << get("/v2/deployments").body;
+  EXPECT_TRUE(waitUntil([&] { return runningTasks("/roll") == 1; }, 60s)) << logs();
+}
+
+TEST_F(MarathonSystemTest, ARestartedMarathonKeepsItsAppsAndTasks) {
+  ASSERT_NO_FATAL_FAILURE(startCluster());
+  ASSERT_EQ(post("/v2/apps", R"({"id": "/kept", "cmd": "sleep 1000", "cpus": 0.1, "mem": 16,
+    "instances": 2})")
+                .status,
+            201);
+  ASSERT_TRUE(waitUntil([&] { return masterRunningTasks() == 2; }, 60s)) << logs();
+  marathons_[0]->kill(SIGKILL);
+  marathons_[0]->wait(10s);
+  ASSERT_NO_FATAL_FAILURE(startMarathon(0));
+  ASSERT_TRUE(waitUntil([&] { return runningTasks("/kept") == 2; }, 60s)) << logs();
+  EXPECT_EQ(masterRunningTasks(), 2u);
+}
+
 TEST_F(MarathonSystemTest, InfoLeaderAndMetricsAnswer) {
   ASSERT_NO_FATAL_FAILURE(startCluster());
   auto info = get("/v2/info");
