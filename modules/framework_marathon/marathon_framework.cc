@@ -711,6 +711,7 @@ void MarathonFramework::handleApps(const HttpRequest& request, HttpResponder res
   const std::string& method = request.method;
   if (segments.empty()) {
     if (method == "POST") return createApp(request, std::move(respond));
+    if (method == "PUT" || method == "PATCH") return putApps(request, std::move(respond));
     if (method != "GET") return respond(errorAnswer(405, "Method not allowed"));
     auto embeds = queryValues(request, "embed");
     auto embedded = [&](std::string_view what) {
@@ -1085,12 +1086,82 @@ void MarathonFramework::handleQueue(const HttpRequest& request, HttpResponder re
   respond(errorAnswer(405, "Method not allowed"));
 }
 
-void MarathonFramework::handleGroups(const HttpRequest& request, HttpResponder respond) {
-  if (request.method != "GET") {
-    return respond(errorAnswer(405, "Only GET of groups is supported; groups follow the app ids"));
+void MarathonFramework::putApps(const HttpRequest& request, HttpResponder respond) {
+  // PUT /v2/apps: a list of apps, each created or partially updated, as one deployment.
+  const auto now = Clock::now();
+  Poco::JSON::Array::Ptr list;
+  try {
+    list = Poco::JSON::Parser().parse(request.body).extract<Poco::JSON::Array::Ptr>();
+  } catch (const Poco::Exception& e) {
+    return respond(jsonAnswer(
+        400, AppError{400, "Invalid JSON", {Violation{"/", {e.displayText()}}}}.toJson()));
   }
+  std::vector<App> apps;
+  for (size_t i = 0; i < list->size(); ++i) {
+    std::ostringstream text;
+    Poco::JSON::Stringifier::stringify(list->get(i), text);
+    std::optional<std::string> id;
+    if (auto object = list->getObject(i);
+        object && object->has("id") && object->get("id").isString()) {
+      id = normaliseAppId(object->getValue<std::string>("id"));
+    }
+    auto it = id ? apps_.find(*id) : apps_.end();
+    auto result = it == apps_.end() ? parseApp(text.str(), now)
+                                    : updateApp(it->second.current, text.str(), now);
+    if (auto* error = std::get_if<AppError>(&result)) {
+      for (auto& violation : error->details) {
+        violation.path = fmt::format("/({}){}", i, violation.path == "/" ? "" : violation.path);
+      }
+      return respond(jsonAnswer(error->status, error->toJson()));
+    }
+    apps.push_back(std::get<App>(std::move(result)));
+  }
+  storeAndDeploy(std::move(apps), {}, {}, boolParam(request, "force"),
+                 [respond = std::move(respond)](api::Result<Deployment> deployment) {
+                   if (!deployment) {
+                     if (deployment.status().code() == api::StatusCode::kAborted) {
+                       return respond(jsonAnswer(
+                           409, lockedMessage(splitOn(deployment.status().message(), ','))));
+                     }
+                     return respond(errorAnswer(503, deployment.status().message()));
+                   }
+                   auto answer = jsonAnswer(200, deploymentResult(*deployment));
+                   answer.headers.emplace_back("Marathon-Deployment-Id", deployment->id);
+                   respond(std::move(answer));
+                 });
+}
+
+void MarathonFramework::handleGroups(const HttpRequest& request, HttpResponder respond) {
   auto segments = splitPath(request.path.substr(std::string_view("/v2/groups").size()));
   auto root = normaliseAppId(joinId(segments, segments.size()));
+  if (request.method == "DELETE" && root) {
+    // Removes every app under the group (the groups themselves follow the app ids).
+    std::vector<std::string> removed;
+    for (const auto& [id, record] : apps_) {
+      if (*root == "/" || id.starts_with(*root + "/")) removed.push_back(id);
+    }
+    if (removed.empty()) {
+      return respond(errorAnswer(404, fmt::format("Group '{}' does not exist", *root)));
+    }
+    return storeAndDeploy(
+        {}, removed, {}, boolParam(request, "force"),
+        [respond = std::move(respond)](api::Result<Deployment> deployment) {
+          if (!deployment) {
+            if (deployment.status().code() == api::StatusCode::kAborted) {
+              return respond(
+                  jsonAnswer(409, lockedMessage(splitOn(deployment.status().message(), ','))));
+            }
+            return respond(errorAnswer(503, deployment.status().message()));
+          }
+          auto answer = jsonAnswer(200, deploymentResult(*deployment));
+          answer.headers.emplace_back("Marathon-Deployment-Id", deployment->id);
+          respond(std::move(answer));
+        });
+  }
+  if (request.method != "GET") {
+    return respond(
+        errorAnswer(405, "Only GET and DELETE of groups are supported; groups follow the app ids"));
+  }
   if (!root) return respond(errorAnswer(404, "Group does not exist"));
   std::set<std::string> groups = {"/"};
   for (const auto& [id, record] : apps_) {

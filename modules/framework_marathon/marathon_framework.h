@@ -79,6 +79,7 @@ class MarathonFramework final : public api::Framework {
   // Route handlers.
   void handleApps(const api::HttpRequest& request, api::HttpResponder respond);
   void createApp(const api::HttpRequest& request, api::HttpResponder respond);
+  void putApps(const api::HttpRequest& request, api::HttpResponder respond);
   void putApp(const api::HttpRequest& request, const std::string& id, api::HttpResponder respond);
   void deleteApp(const api::HttpRequest& request, const std::string& id,
                  api::HttpResponder respond);

@@ -246,6 +246,29 @@ TEST_F(MarathonSystemTest, ARestartedMarathonKeepsItsAppsAndTasks) {
   EXPECT_EQ(masterRunningTasks(), 2u);
 }
 
+TEST_F(MarathonSystemTest, BulkPutAndGroupDelete) {
+  ASSERT_NO_FATAL_FAILURE(startCluster());
+  auto bulk = put("/v2/apps", R"([{"id": "/bulk/a", "cmd": "sleep 1000", "cpus": 0.1, "mem": 16},
+                                  {"id": "/bulk/b", "cmd": "sleep 1000", "cpus": 0.1, "mem": 16}])");
+  ASSERT_EQ(bulk.status, 200) << bulk.body;
+  EXPECT_TRUE(
+      waitUntil([&] { return runningTasks("/bulk/a") == 1 && runningTasks("/bulk/b") == 1; }, 60s))
+      << logs();
+  auto group = get("/v2/groups/bulk");
+  ASSERT_EQ(group.status, 200) << group.body;
+  EXPECT_EQ(group.object()->getArray("apps")->size(), 2u);
+  auto invalid = put("/v2/apps", R"([{"id": "/bulk/a", "cpus": -1}])");
+  EXPECT_EQ(invalid.status, 422);
+  EXPECT_THAT(invalid.body, HasSubstr(R"("path":"/(0)/cpus")"));
+
+  ASSERT_TRUE(awaitDeployments());
+  auto removed = del("/v2/groups/bulk");
+  ASSERT_EQ(removed.status, 200) << removed.body;
+  EXPECT_EQ(get("/v2/apps/bulk/a").status, 404);
+  EXPECT_EQ(get("/v2/groups/bulk").status, 404);
+  EXPECT_TRUE(waitUntil([&] { return masterRunningTasks() == 0; }, 60s)) << logs();
+}
+
 TEST_F(MarathonSystemTest, InfoLeaderAndMetricsAnswer) {
   ASSERT_NO_FATAL_FAILURE(startCluster());
   auto info = get("/v2/info");
