@@ -95,6 +95,10 @@ TEST_F(MarathonSchedulingTest, HostnameUniquePutsOneTaskOnEachAgent) {
 
 TEST_F(MarathonSchedulingTest, AFailingHttpHealthCheckGetsTheTaskReplaced) {
   ASSERT_NO_FATAL_FAILURE(startCluster());
+  EventStreamClient events;
+  ASSERT_TRUE(events.open(marathonPorts_[0]));
+  ASSERT_TRUE(events.next([](const auto& e) { return e.event == "event_stream_attached"; }, 10s))
+      << events.head();
   // Nothing listens on $PORT0: every check fails once the grace period is over.
   auto created = post("/v2/apps", R"({"id": "/sick", "cmd": "sleep 1000", "cpus": 0.1,
     "mem": 16, "instances": 1, "backoffSeconds": 0.1,
@@ -112,8 +116,14 @@ TEST_F(MarathonSchedulingTest, AFailingHttpHealthCheckGetsTheTaskReplaced) {
       60s))
       << "the unhealthy task was not replaced\n"
       << logs();
-  auto app = get("/v2/apps/sick").object();
-  ASSERT_TRUE(app) << get("/v2/apps/sick").body;
+  // Killed by the agent for its health, and said so.
+  auto killed = events.next(
+      [&](const auto& e) {
+        return e.event == "unhealthy_task_kill_event" && e.data.find(first) != std::string::npos;
+      },
+      30s);
+  ASSERT_TRUE(killed) << logs();
+  EXPECT_NE(killed->data.find(R"("appId":"/sick")"), std::string::npos) << killed->data;
 }
 
 TEST_F(MarathonSchedulingTest, ARollingRestartKeepsTheMinimumHealthyCapacity) {
