@@ -285,18 +285,20 @@ class MarathonTest : public ::testing::Test {
     ASSERT_TRUE(marathons_[i]);
   }
 
-  /// The index of the marathon process that leads (its own /v2/leader names itself), -1 when
-  /// none does yet.
+  /// The index of the marathon process that leads (its own /v2/leader names itself) and is
+  /// ready (GET /v2/apps answers 200), -1 when none does yet.
   int leader() {
     for (size_t i = 0; i < marathons_.size(); ++i) {
       if (!marathons_[i] || !marathons_[i]->running()) continue;
       auto answer = request("GET", "/v2/leader", "", i);
       auto object = answer.object();
       if (answer.status != 200 || !object || !object->has("leader")) continue;
-      if (object->getValue<std::string>("leader") ==
+      if (object->getValue<std::string>("leader") !=
           fmt::format("127.0.0.1:{}", marathonPorts_[i])) {
-        return static_cast<int>(i);
+        continue;
       }
+      // And ready: it has read its apps (until then the API answers 503).
+      if (request("GET", "/v2/apps", "", i).status == 200) return static_cast<int>(i);
     }
     return -1;
   }

@@ -301,6 +301,14 @@ TEST_F(MarathonSystemTest, AKilledLeaderIsReplacedWithEveryAppAndTask) {
                          static_cast<size_t>(first));
   ASSERT_EQ(created.status, 201) << created.body;
   ASSERT_TRUE(waitUntil([&] { return masterRunningTasks() == 2; }, 60s)) << logs();
+  // The follower answers with the leader's API.
+  const size_t follower = 1 - static_cast<size_t>(first);
+  auto forwarded = request("GET", "/v2/apps/ha/sleeper", "", follower);
+  EXPECT_EQ(forwarded.status, 200) << forwarded.body;
+  auto leaderSeen = request("GET", "/v2/leader", "", follower);
+  ASSERT_TRUE(leaderSeen.object()) << leaderSeen.body;
+  EXPECT_EQ(leaderSeen.object()->getValue<std::string>("leader"),
+            fmt::format("127.0.0.1:{}", marathonPorts_[static_cast<size_t>(first)]));
 
   marathons_[static_cast<size_t>(first)]->kill(SIGKILL);
   marathons_[static_cast<size_t>(first)]->wait(10s);
