@@ -24,7 +24,8 @@ using Poco::JSON::Object;
 // A task the engine knows: what the API shows, plus what the engine decides with.
 struct TaskRecord {
   Task task;
-  int generation = 0;          // the app's config generation the task was launched for
+  v1::TaskState state = v1::TASK_STAGING;  // task.state as an enum, for the hot paths
+  int generation = 0;                      // the app's config generation the task was launched for
   bool killRequested = false;  // the engine (or the API) killed it: no backoff, no replacement
   std::optional<bool> healthy;
   bool launchConfirmed = false;  // an update was received for it
@@ -47,15 +48,14 @@ struct Plan {
 };
 
 bool isLive(const TaskRecord& record) {
-  v1::TaskState state = v1::TASK_STAGING;
-  v1::TaskState_Parse(record.task.state, &state);
+  const v1::TaskState state = record.state;
   return !api::isTerminal(state) && state != v1::TASK_UNREACHABLE && state != v1::TASK_UNKNOWN;
 }
 
-bool isRunning(const TaskRecord& record) { return record.task.state == "TASK_RUNNING"; }
+bool isRunning(const TaskRecord& record) { return record.state == v1::TASK_RUNNING; }
 
 bool isStaged(const TaskRecord& record) {
-  return record.task.state == "TASK_STAGING" || record.task.state == "TASK_STARTING";
+  return record.state == v1::TASK_STAGING || record.state == v1::TASK_STARTING;
 }
 
 std::string stateName(v1::TaskState state) { return v1::TaskState_Name(state); }
@@ -200,7 +200,10 @@ class AppScheduler::Impl {
       const auto roles =
           acceptedRoles(state.app, options_.defaultAcceptedResourceRoles, options_.role);
       for (int wanted = planFor(state).launch; wanted > 0; --wanted) {
-        if (!meetsConstraints(state.app.constraints, facts, placedOf(appId))) break;
+        if (!state.app.constraints.empty() &&
+            !meetsConstraints(state.app.constraints, facts, placedOf(appId))) {
+          break;
+        }
         auto match = pool.take(state.app, roles);
         if (!match) break;
         const std::string taskId = newTaskId(appId);
@@ -255,14 +258,13 @@ class AppScheduler::Impl {
   // --- task updates ---
 
   void update(const v1::TaskStatus& status) {
-    const std::string& taskId = status.task_id().value();
     handleUpdate(status);
     if (driver_ != nullptr && status.has_uuid() && !status.uuid().empty()) {
       driver_->acknowledge(status.agent_id(), status.task_id(), status.uuid(), nullptr);
     }
-    (void)taskId;
     refreshBackoffs();
-    converge();
+    // Only the task's app can need something new (a stray's app is none).
+    if (auto appId = appIdOfTask(status.task_id().value())) converge(*appId);
     advanceDeployments();
     updateOfferInterest();
   }
@@ -280,6 +282,7 @@ class AppScheduler::Impl {
     record.launchConfirmed = true;
     const std::string previous = record.task.state;
     record.task.state = stateName(state);
+    record.state = state;
     if (status.has_agent_id() && !status.agent_id().value().empty()) {
       record.task.agentId = status.agent_id().value();
     }
@@ -327,6 +330,7 @@ class AppScheduler::Impl {
     }
     record.task.servicePorts = servicePortsOf(app->second.app);
     record.task.state = stateName(status.state());
+    record.state = status.state();
     record.task.stagedAt = options_.now();
     if (status.state() == v1::TASK_RUNNING) record.task.startedAt = options_.now();
     record.generation = app->second.generation;
@@ -477,11 +481,12 @@ class AppScheduler::Impl {
 
   // Applies every app's kills (never while reconciling: the engine does not know every task
   // yet) and tracks how long apps wait for offers.
-  void converge() {
+  void converge(std::optional<std::string> only = std::nullopt) {
     if (reconciling_) return;
     const Clock::time_point now = options_.now();
     std::vector<std::string> forget;
     for (auto& [appId, state] : apps_) {
+      if (only && appId != *only) continue;
       Plan plan = planFor(state);
       for (const auto& id : plan.kill) killTask(id);
       if (plan.launch > 0) {
