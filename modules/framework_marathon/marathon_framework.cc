@@ -292,6 +292,7 @@ void MarathonFramework::start(api::SchedulerDriver& driver) {
 
 void MarathonFramework::stop() {
   *alive_ = false;
+  if (retryLoad_) retryLoad_->cancel();
   if (driver_ != nullptr) scheduler_->stop();
   driver_ = nullptr;
   ready_ = false;
@@ -332,47 +333,62 @@ void MarathonFramework::loadApps(std::function<void()> done) {
       [this, alive, done](api::Result<std::vector<std::string>> names) {
         if (alive.expired() || !*alive.lock()) return;
         if (!names) {
-          context_.logger().log(api::Logger::Level::kError,
-                                fmt::format("cannot list apps: {}", names.status().message()));
+          context_.logger().log(
+              api::Logger::Level::kError,
+              fmt::format("cannot list apps (retrying in 1s): {}", names.status().message()));
+          retryLoad_ = context_.executor().schedule(std::chrono::seconds(1), [this, alive, done] {
+            if (alive.expired() || !*alive.lock()) return;
+            loadApps(done);
+          });
           return;
         }
         auto pending = std::make_shared<size_t>(names->size());
+        auto failed = std::make_shared<bool>(false);
         if (*pending == 0) return done();
         for (const auto& name : *names) {
-          context_.state().get(fmt::format("{}/{}", kAppsKey, name), context_.executor(),
-                               [this, alive, done, pending,
-                                name](api::Result<std::optional<api::StateEntry>> entry) {
-                                 if (alive.expired() || !*alive.lock()) return;
-                                 if (entry && *entry) {
-                                   try {
-                                     auto object = Poco::JSON::Parser()
-                                                       .parse((*entry)->value)
-                                                       .extract<Poco::JSON::Object::Ptr>();
-                                     auto text = [](const Poco::Dynamic::Var& value) {
-                                       std::ostringstream out;
-                                       Poco::JSON::Stringifier::stringify(value, out);
-                                       return out.str();
-                                     };
-                                     auto current = appFromJson(text(object->get("current")));
-                                     if (current) {
-                                       Record record{*current, {}, (*entry)->version};
-                                       if (auto versions = object->getArray("versions")) {
-                                         for (size_t i = 0; i < versions->size(); ++i) {
-                                           if (auto app = appFromJson(text(versions->get(i)))) {
-                                             record.versions.push_back(*app);
-                                           }
-                                         }
-                                       }
-                                       apps_[current->id] = std::move(record);
-                                     }
-                                   } catch (const Poco::Exception& e) {
-                                     context_.logger().log(
-                                         api::Logger::Level::kError,
-                                         fmt::format("unreadable app '{}': {}", name, e.what()));
-                                   }
-                                 }
-                                 if (--*pending == 0) done();
-                               });
+          context_.state().get(
+              fmt::format("{}/{}", kAppsKey, name), context_.executor(),
+              [this, alive, done, pending, failed,
+               name](api::Result<std::optional<api::StateEntry>> entry) {
+                if (alive.expired() || !*alive.lock()) return;
+                // An app that cannot be read now: load everything again
+                // rather than lead without it.
+                if (!entry) *failed = true;
+                if (entry && *entry) {
+                  try {
+                    auto object = Poco::JSON::Parser()
+                                      .parse((*entry)->value)
+                                      .extract<Poco::JSON::Object::Ptr>();
+                    auto text = [](const Poco::Dynamic::Var& value) {
+                      std::ostringstream out;
+                      Poco::JSON::Stringifier::stringify(value, out);
+                      return out.str();
+                    };
+                    auto current = appFromJson(text(object->get("current")));
+                    if (current) {
+                      Record record{*current, {}, (*entry)->version};
+                      if (auto versions = object->getArray("versions")) {
+                        for (size_t i = 0; i < versions->size(); ++i) {
+                          if (auto app = appFromJson(text(versions->get(i)))) {
+                            record.versions.push_back(*app);
+                          }
+                        }
+                      }
+                      apps_[current->id] = std::move(record);
+                    }
+                  } catch (const Poco::Exception& e) {
+                    context_.logger().log(api::Logger::Level::kError,
+                                          fmt::format("unreadable app '{}': {}", name, e.what()));
+                  }
+                }
+                if (--*pending > 0) return;
+                if (!*failed) return done();
+                retryLoad_ =
+                    context_.executor().schedule(std::chrono::seconds(1), [this, alive, done] {
+                      if (alive.expired() || !*alive.lock()) return;
+                      loadApps(done);
+                    });
+              });
         }
       });
 }
@@ -779,7 +795,7 @@ void MarathonFramework::handleApps(const HttpRequest& request, HttpResponder res
       bool known = false;
       for (const auto& task : scheduler_->tasks(*id)) known |= task.id == extra;
       if (!known) return respond(errorAnswer(404, fmt::format("Task '{}' does not exist", extra)));
-      return killTasks(request, {extra}, std::move(respond));
+      return killTasks(request, {extra}, std::move(respond), true);
     }
     return appTasks(request, *id, std::move(respond));
   }
@@ -973,7 +989,7 @@ void MarathonFramework::appTasks(const HttpRequest& request, const std::string& 
 }
 
 void MarathonFramework::killTasks(const HttpRequest& request, std::vector<std::string> ids,
-                                  HttpResponder respond) {
+                                  HttpResponder respond, bool single) {
   const bool scale = boolParam(request, "scale");
   const bool wipe = boolParam(request, "wipe");
   std::string killed = "[";
@@ -990,7 +1006,6 @@ void MarathonFramework::killTasks(const HttpRequest& request, std::vector<std::s
     }
     return respond(errorAnswer(503, result.status().message()));
   }
-  const bool single = splitPath(request.path).size() >= 5 && request.path.starts_with("/v2/apps");
   if (!scale) {
     if (single)
       return respond(jsonAnswer(200, R"({"task":)" + killed.substr(1, killed.size() - 2) + "}"));

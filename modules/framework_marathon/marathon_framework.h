@@ -18,6 +18,7 @@
 
 #include "modules/framework_marathon/app.h"
 #include "modules/framework_marathon/scheduler.h"
+#include "tessera/api/executor.h"
 #include "tessera/api/framework.h"
 #include "tessera/api/http.h"
 #include "tessera/api/module.h"
@@ -87,7 +88,7 @@ class MarathonFramework final : public api::Framework {
                   api::HttpResponder respond);
   void appTasks(const api::HttpRequest& request, const std::string& id, api::HttpResponder respond);
   void killTasks(const api::HttpRequest& request, std::vector<std::string> ids,
-                 api::HttpResponder respond);
+                 api::HttpResponder respond, bool single = false);
   void handleDeployments(const api::HttpRequest& request, api::HttpResponder respond);
   void handleQueue(const api::HttpRequest& request, api::HttpResponder respond);
   void handleGroups(const api::HttpRequest& request, api::HttpResponder respond);
@@ -112,7 +113,8 @@ class MarathonFramework final : public api::Framework {
   std::map<std::string, Record> apps_;
   std::vector<EventStream> streams_;
   uint64_t nextStreamId_ = 0;
-  std::map<std::string, uint64_t> requests_;  // metrics: requests per route family
+  std::map<std::string, uint64_t> requests_;     // metrics: requests per route family
+  std::unique_ptr<api::TimerHandle> retryLoad_;  // reading the store again after a failure
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
