@@ -1,11 +1,12 @@
 #include "modules/framework_marathon/sched_placement.h"
 
+#include <Poco/Exception.h>
+#include <Poco/RegularExpression.h>
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <regex>
 #include <set>
 
 namespace tessera::modules::marathon {
@@ -47,11 +48,13 @@ std::string attributeText(const v1::Attribute& attribute) {
   return attribute.text().value();
 }
 
+// Marathon matches with Java's String.matches (the whole value); PCRE's dialect is close to
+// Java's. Poco's match() is anchored and must cover the whole subject.
 bool fullMatch(const std::string& pattern, const std::string& value) {
   try {
-    return std::regex_match(value, std::regex(pattern, std::regex::ECMAScript));
-  } catch (const std::regex_error&) {
-    return false;  // app.cc validates patterns; an invalid one never matches
+    return Poco::RegularExpression(pattern).match(value);
+  } catch (const Poco::Exception&) {
+    return false;  // an invalid pattern never matches
   }
 }
 

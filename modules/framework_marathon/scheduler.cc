@@ -454,18 +454,18 @@ class AppScheduler::Impl {
   // The records of an app's tasks, by task id.
   std::vector<const TaskRecord*> tasksOf(const std::string& appId) const {
     std::vector<const TaskRecord*> out;
-    auto ids = byApp_.find(appId);
-    if (ids == byApp_.end()) return out;
-    for (const auto& id : ids->second) {
-      if (auto it = tasks_.find(id); it != tasks_.end()) out.push_back(&it->second);
-    }
+    auto records = byApp_.find(appId);
+    if (records == byApp_.end()) return out;
+    out.reserve(records->second.size());
+    for (const auto& [id, record] : records->second) out.push_back(record);
     return out;
   }
 
   void addTask(TaskRecord record) {
-    byApp_[record.task.appId].insert(record.task.id);
     std::string id = record.task.id;
-    tasks_[id] = std::move(record);
+    std::string appId = record.task.appId;
+    TaskRecord& stored = tasks_[id] = std::move(record);
+    byApp_[appId][id] = &stored;
   }
 
   void eraseTask(const std::string& taskId) {
@@ -473,7 +473,7 @@ class AppScheduler::Impl {
     if (it == tasks_.end()) return;
     auto ids = byApp_.find(it->second.task.appId);
     if (ids != byApp_.end()) {
-      ids->second.erase(taskId);
+      ids->second.erase(taskId);  // before the record it points to goes
       if (ids->second.empty()) byApp_.erase(ids);
     }
     tasks_.erase(it);
@@ -735,7 +735,7 @@ class AppScheduler::Impl {
       auto app = apps_.find(appId);
       if (app == apps_.end() || app->second.removing) continue;
       if (auto ids = byApp_.find(appId); ids != byApp_.end()) {
-        for (const auto& id : ids->second) tasks_[id].generation = app->second.generation;
+        for (auto& [id, record] : ids->second) record->generation = app->second.generation;
       }
     }
     converge();
@@ -1014,8 +1014,9 @@ class AppScheduler::Impl {
   api::SchedulerDriver* driver_ = nullptr;
   std::map<std::string, AppState> apps_;
   std::map<std::string, TaskRecord> tasks_;  // by task id (so an app's tasks are adjacent)
-  std::map<std::string, std::set<std::string>> byApp_;  // app id -> its task ids
-  std::map<std::string, AgentFacts> agents_;            // by agent id, from offers
+  // App id -> its tasks by id (pointers into tasks_, whose nodes never move).
+  std::map<std::string, std::map<std::string, TaskRecord*>> byApp_;
+  std::map<std::string, AgentFacts> agents_;  // by agent id, from offers
   std::vector<Deployment> deployments_;
   bool reconciling_ = true;
   bool suppressed_ = false;
