@@ -12,6 +12,8 @@
 // gap; one that exists twice (fall back) is the earlier.
 
 #include <chrono>
+#include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -76,11 +78,17 @@ class Schedule {
  private:
   struct Iso {
     std::optional<int64_t> repetitions;
+    /// The anchor: the start as written (its wall time in the zone is what calendar periods
+    /// keep), and how many periods have passed since it. Point k = start + k * period, so a
+    /// month-end or DST-shifted point does not drift the ones after it.
     TimePoint start;
     Period period;
+    int64_t steps = 0;
+    /// The start's UTC offset when no zone is named (`+01:00` kept as a fixed zone).
+    std::chrono::seconds offset{0};
   };
   struct Cron;
-  Schedule() = default;
+  Schedule();
   std::string timeZone_;
   std::variant<Iso, std::shared_ptr<const Cron>> kind_;
   std::optional<TimePoint> next_;
