@@ -48,7 +48,8 @@ class JobGraph {
 
   /// Removes a job and every link to and from it. Returns its children (sorted), which keep
   /// their other parents; a child left with none is the caller's to deal with (Chronos deletes
-  /// or disables it). NotFound if unknown.
+  /// or disables it), and one that waited only for this job is now ready (check ready()).
+  /// NotFound if unknown.
   api::Result<std::vector<std::string>> removeJob(std::string_view name);
 
   bool contains(std::string_view name) const;
@@ -58,7 +59,8 @@ class JobGraph {
   /// first unknown parent, or naming the cycle (`'a' -> 'b' -> 'a'`) a parent would close,
   /// including a job listed as its own parent. Duplicates are ignored. Whether each parent has
   /// succeeded since the child's last start is kept for parents the child already had; a new
-  /// parent counts as not yet succeeded.
+  /// parent counts as not yet succeeded. Dropping the one parent a child still waited for can
+  /// make it ready: check ready(child) afterwards.
   api::Status setParents(std::string_view child, const std::vector<std::string>& parents);
 
   /// Sorted; empty for an unknown job.
