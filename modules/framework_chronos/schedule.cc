@@ -721,6 +721,83 @@ std::string_view Schedule::timeZone() const { return timeZone_; }
 
 bool Schedule::isCron() const { return !std::holds_alternative<Iso>(kind_); }
 
+// `iso;<zone>;<R|Rn>;<anchor>;<offset seconds>;<period>;<steps>` or
+// `cron;<zone>;<next>;<expression>`.
+std::string Schedule::toStateString() const {
+  if (const auto* iso = std::get_if<Iso>(&kind_)) {
+    std::string repeat = iso->repetitions ? fmt::format("R{}", *iso->repetitions) : "R";
+    return fmt::format("iso;{};{};{};{};{};{}", timeZone_, repeat, formatDateTime(iso->start),
+                       iso->offset.count(), iso->period.toString(), iso->steps);
+  }
+  return fmt::format("cron;{};{};{}", timeZone_, next_ ? formatDateTime(*next_) : "",
+                     std::get<std::shared_ptr<const Cron>>(kind_)->expression);
+}
+
+api::Result<Schedule> Schedule::parseState(std::string_view text) {
+  auto bad = [&](std::string_view what) {
+    return api::invalidArgument("schedule state '{}': {}", text, what);
+  };
+  std::vector<std::string_view> parts;
+  size_t begin = 0;
+  while (true) {
+    size_t semicolon = text.find(';', begin);
+    if (semicolon == std::string_view::npos ||
+        (parts.size() == 3 && text.substr(0, 5) == "cron;")) {
+      parts.push_back(text.substr(begin));
+      break;
+    }
+    parts.push_back(text.substr(begin, semicolon - begin));
+    begin = semicolon + 1;
+  }
+  auto readInt = [](std::string_view digits, int64_t& out) {
+    auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), out);
+    return !digits.empty() && ec == std::errc() && end == digits.data() + digits.size();
+  };
+  Schedule schedule;
+  if (parts.size() == 7 && parts[0] == "iso") {
+    auto tz = lookupZone(parts[1]);
+    if (!tz) return bad(tz.status().message());
+    Iso iso;
+    if (parts[2].empty() || parts[2][0] != 'R') return bad("bad repetitions");
+    if (parts[2].size() > 1) {
+      int64_t count = 0;
+      if (!readInt(parts[2].substr(1), count) || count < 0) return bad("bad repetitions");
+      iso.repetitions = count;
+    }
+    auto start = parseDateTime(parts[3], "");
+    if (!start) return bad(start.status().message());
+    iso.start = *start;
+    int64_t offset = 0;
+    if (!readInt(parts[4], offset)) return bad("bad offset");
+    iso.offset = seconds{offset};
+    auto period = parsePeriod(parts[5]);
+    if (!period) return bad(period.status().message());
+    iso.period = *period;
+    if (!readInt(parts[6], iso.steps) || iso.steps < 0) return bad("bad steps");
+    schedule.timeZone_ = std::string(parts[1]);
+    if (!iso.repetitions || *iso.repetitions > 0) {
+      schedule.next_ = pointAt(isoZone(parts[1], iso.offset), iso.start, iso.period, iso.steps);
+    }
+    schedule.kind_ = iso;
+    return schedule;
+  }
+  if (parts.size() == 4 && parts[0] == "cron") {
+    auto tz = lookupZone(parts[1]);
+    if (!tz) return bad(tz.status().message());
+    auto cron = Cron::parse(parts[3]);
+    if (!cron) return bad(cron.status().message());
+    if (!parts[2].empty()) {
+      auto next = parseDateTime(parts[2], "");
+      if (!next) return bad(next.status().message());
+      schedule.next_ = *next;
+    }
+    schedule.timeZone_ = std::string(parts[1]);
+    schedule.kind_ = std::move(*cron);
+    return schedule;
+  }
+  return bad("expected iso;... or cron;...");
+}
+
 api::Result<TimePoint> parseDateTime(std::string_view text, std::string_view timeZone) {
   auto fields = parseDateTimeFields(text);
   if (!fields) return fields.status();

@@ -75,6 +75,15 @@ class Schedule {
   std::string_view timeZone() const;
   bool isCron() const;
 
+  /// For the state store, not for users: everything needed to continue exactly after a failover
+  /// (zone, count, the anchor the points are counted from, the next point), which toString()
+  /// loses: re-reading `R/2024-02-29T00:00:00.000Z/P1M` goes on with the 29th rather than the
+  /// 31st the schedule began with, a cron schedule re-read with a later `now` loses a point that
+  /// passed meanwhile. One line without newlines; parseState() reads it back.
+  std::string toStateString() const;
+  /// Reads toStateString()'s text. InvalidArgument when it is not one.
+  static api::Result<Schedule> parseState(std::string_view text);
+
  private:
   struct Iso {
     std::optional<int64_t> repetitions;

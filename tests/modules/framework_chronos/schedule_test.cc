@@ -418,6 +418,48 @@ TEST(ScheduleCronTest, SkipMissed) {
   EXPECT_EQ(skipped, 365 * 1440 - 1);
 }
 
+// ---- state ----------------------------------------------------------------------------------
+
+Schedule fromState(const Schedule& schedule) {
+  auto state = Schedule::parseState(schedule.toStateString());
+  EXPECT_TRUE(state.isOk()) << state.status().toString();
+  return state.isOk() ? *state : schedule;
+}
+
+TEST(ScheduleStateTest, ContinuesExactlyAfterAFailover) {
+  // Month ends: toString() re-anchors at the 29th; the state keeps the 31st.
+  Schedule months = iso("R5/2024-01-31T00:00:00Z/P1M").advanced();
+  Schedule restored = fromState(months);
+  EXPECT_EQ(restored.toString(), months.toString());
+  EXPECT_EQ(restored.remaining(), 4);
+  EXPECT_EQ(utc(restored.advanced().next()), "2024-03-31T00:00:00.000Z");
+  EXPECT_EQ(utc(iso(months.toString()).advanced().next()), "2024-03-29T00:00:00.000Z");
+  // DST: the daily 02:30 job after the spring-forward day goes back to 02:30.
+  Schedule daily = iso("R/2026-03-07T02:30:00/P1D", "America/New_York").advanced();
+  EXPECT_EQ(utc(daily.next()), "2026-03-08T07:30:00.000Z");
+  Schedule dailyRestored = fromState(daily);
+  EXPECT_EQ(dailyRestored.timeZone(), "America/New_York");
+  EXPECT_EQ(utc(dailyRestored.advanced().next()), "2026-03-09T06:30:00.000Z");
+  // A fixed offset written in the start stays.
+  Schedule offset = iso("R/2026-01-31T00:30:00+01:00/P1M");
+  EXPECT_EQ(utc(fromState(offset).advanced().next()), "2026-02-27T23:30:00.000Z");
+  // Cron keeps its next point even when it has passed.
+  Schedule minutes = cron("*/5 * * * *", "Europe/Berlin", at("2026-01-01T00:00:00Z"));
+  Schedule cronRestored = fromState(minutes);
+  EXPECT_TRUE(cronRestored.isCron());
+  EXPECT_EQ(utc(cronRestored.next()), "2026-01-01T00:05:00.000Z");
+  EXPECT_EQ(cronRestored.toString(), "*/5 * * * *");
+  EXPECT_EQ(utc(cronRestored.advanced().next()), "2026-01-01T00:10:00.000Z");
+  // Done schedules stay done.
+  EXPECT_EQ(fromState(iso("R0/2026-01-01T00:00:00Z/PT1H")).next(), std::nullopt);
+  for (std::string_view bad : {"", "iso;", "iso;;R;2026-01-01T00:00:00.000Z;0;PT1H",
+                               "iso;;Rx;2026-01-01T00:00:00.000Z;0;PT1H;0",
+                               "iso;Nowhere;R;2026-01-01T00:00:00.000Z;0;PT1H;0",
+                               "cron;;2026-01-01T00:00:00.000Z;* * *", "R/2026-01-01/PT1H"}) {
+    EXPECT_FALSE(Schedule::parseState(bad).isOk()) << bad;
+  }
+}
+
 TEST(ScheduleCronTest, EveryFiveMinutesUtc) {
   Schedule schedule = cron("*/5 * * * *", "", at("2026-01-01T00:02:10Z"));
   EXPECT_TRUE(schedule.isCron());
