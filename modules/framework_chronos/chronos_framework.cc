@@ -34,6 +34,11 @@ std::string formatMillis(int64_t millis) {
   return formatDateTime(Clock::time_point(std::chrono::milliseconds(millis)));
 }
 
+TimePoint toSeconds(int64_t millis) {
+  return std::chrono::floor<std::chrono::seconds>(
+      Clock::time_point(std::chrono::milliseconds(millis)));
+}
+
 int64_t orElse(const api::Result<int64_t>& result, int64_t fallback) {
   return result ? *result : fallback;
 }
@@ -209,6 +214,7 @@ void ChronosFramework::load(std::function<void()> then) {
     auto finish = [this, then, remaining] {
       if (*remaining > 0 && --*remaining > 0) return;
       loaded_ = true;
+      rebuildGraph();
       for (auto& [name, entry] : jobs_) arm(name);
       context_.logger().info("loaded {} jobs", jobs_.size());
       then();
@@ -501,20 +507,34 @@ void ChronosFramework::wantOffers() {
 // Dependent jobs whose parents all succeeded since the dependent's last start run once.
 void ChronosFramework::triggerDependents(const std::string& parent) {
   const Millis now = nowMillis();
-  for (auto& [name, entry] : jobs_) {
-    const Job& job = entry->job;
-    if (std::find(job.parents.begin(), job.parents.end(), parent) == job.parents.end()) continue;
-    if (job.disabled || entry->deleted) continue;
-    bool ready = true;
-    for (const auto& other : job.parents) {
-      auto found = jobs_.find(other);
-      if (found == jobs_.end() || found->second->lastSuccessAt <= entry->lastStart) ready = false;
-    }
-    if (!ready) continue;
-    if (!job.allowsOverlap() && busy(*entry)) continue;
+  for (const auto& name : graph_.parentSucceeded(parent, toSeconds(now))) {
+    auto it = jobs_.find(name);
+    if (it == jobs_.end() || it->second->deleted) continue;
+    Entry& entry = *it->second;
+    if (entry.job.disabled) continue;
+    if (!entry.job.allowsOverlap() && busy(entry)) continue;
     context_.logger().info("job '{}': every parent succeeded, running it", name);
-    enqueue(*entry, Pending{now, 0, 0});
+    enqueue(entry, Pending{now, 0, 0});
     persist(name);
+  }
+}
+
+// The graph from the jobs read at start: links, and which parents succeeded since each child's
+// last start.
+void ChronosFramework::rebuildGraph() {
+  graph_ = JobGraph();
+  for (const auto& [name, entry] : jobs_) (void)graph_.addJob(name);
+  for (const auto& [name, entry] : jobs_) {
+    if (auto linked = graph_.setParents(name, entry->job.parents); !linked) {
+      context_.logger().error("job '{}': {}", name, linked.message());
+    }
+  }
+  for (const auto& [name, entry] : jobs_) {
+    std::optional<TimePoint> success;
+    std::optional<TimePoint> started;
+    if (entry->lastSuccessAt > 0) success = toSeconds(entry->lastSuccessAt);
+    if (entry->lastStart > 0) started = toSeconds(entry->lastStart);
+    graph_.restore(name, success, started);
   }
 }
 
@@ -604,6 +624,7 @@ void ChronosFramework::launchFrom(const v1::Offer& offer, std::vector<std::strin
     }
     tasks_[run.taskId] = job.name;
     entry.lastStart = now;
+    graph_.childStarted(job.name, toSeconds(now));
     launching.emplace_back(job.name, run.taskId);
     (*taken)[run.taskId] = *needed;
     entry.runs.emplace(run.taskId, std::move(run));
@@ -852,10 +873,11 @@ void ChronosFramework::handle(const HttpRequest& request, HttpResponder respond)
     return std::string(path.substr(head.size()));
   };
   if (path == "leader" && method == "GET") {
-    std::optional<std::string> leader = host_ ? host_->leaderAddress() : std::nullopt;
-    std::string body = R"({"leader":)";
-    body += api::jsonQuote(leader.value_or(host_ ? host_->advertisedAddress() : ""));
-    return respond(HttpResponse::json(200, body + "}"));
+    // Without --zk the one host leads: its advertised address, else the one asked.
+    std::string leader;
+    if (host_ != nullptr) leader = host_->leaderAddress().value_or(host_->advertisedAddress());
+    if (leader.empty()) leader = request.header("host").value_or("");
+    return respond(HttpResponse::json(200, R"({"leader":)" + api::jsonQuote(leader) + "}"));
   }
   if (!loaded_) return respond(HttpResponse::error(503, "the jobs are not loaded yet"));
   if ((path == "iso8601" || path == "dependency") && (method == "POST" || method == "PUT")) {
@@ -905,38 +927,11 @@ void ChronosFramework::handle(const HttpRequest& request, HttpResponder respond)
   respond(HttpResponse::error(404, fmt::format("no route {} {}", method, request.path)));
 }
 
-bool ChronosFramework::createsCycle(const std::string& name,
-                                    const std::vector<std::string>& parents) const {
-  // Walks up from the new parents: reaching `name` closes a cycle.
-  std::vector<std::string> stack(parents.begin(), parents.end());
-  std::set<std::string> seen;
-  while (!stack.empty()) {
-    std::string current = stack.back();
-    stack.pop_back();
-    if (current == name) return true;
-    if (!seen.insert(current).second) continue;
-    auto it = jobs_.find(current);
-    if (it == jobs_.end()) continue;
-    for (const auto& parent : it->second->job.parents) stack.push_back(parent);
-  }
-  return false;
-}
-
 void ChronosFramework::upsert(const HttpRequest& request, JobKind kind, HttpResponder respond) {
   auto job = parseJob(request.body);
   if (!job) return respond(HttpResponse::error(400, job.status().message()));
   if (auto valid = validateJob(*job, kind); !valid) {
     return respond(HttpResponse::error(400, valid.message()));
-  }
-  for (const auto& parent : job->parents) {
-    auto it = jobs_.find(parent);
-    if (it == jobs_.end() || it->second->deleted) {
-      return respond(HttpResponse::error(400, fmt::format("parent '{}' does not exist", parent)));
-    }
-  }
-  if (createsCycle(job->name, job->parents)) {
-    return respond(HttpResponse::error(
-        400, fmt::format("job '{}' with these parents would make a cycle", job->name)));
   }
   auto existing = jobs_.find(job->name);
   if (existing != jobs_.end() && existing->second->deleted) {
@@ -947,6 +942,12 @@ void ChronosFramework::upsert(const HttpRequest& request, JobKind kind, HttpResp
     return respond(HttpResponse::error(400, prepared.message()));
   }
   const std::string name = job->name;
+  const bool added = !graph_.contains(name);
+  if (added) (void)graph_.addJob(name);
+  if (auto linked = graph_.setParents(name, job->parents); !linked) {
+    if (added) (void)graph_.removeJob(name);
+    return respond(HttpResponse::error(400, linked.message()));
+  }
   if (existing == jobs_.end()) {
     auto entry = std::make_unique<Entry>();
     entry->job = std::move(*job);
@@ -1019,8 +1020,19 @@ void ChronosFramework::remove(const std::string& name, HttpResponder respond) {
   if (it == jobs_.end() || it->second->deleted) {
     return respond(HttpResponse::error(404, fmt::format("job '{}' does not exist", name)));
   }
+  drop(name);
+  wantOffers();
+  respond(noContent());
+}
+
+// Deletes a job: kills its runs, forgets it and removes its key. As Chronos does, its children
+// lose it as a parent, and a child left without parents is deleted too.
+void ChronosFramework::drop(const std::string& name) {
+  auto it = jobs_.find(name);
+  if (it == jobs_.end() || it->second->deleted) return;
   Entry& entry = *it->second;
   for (auto& [taskId, run] : entry.runs) {
+    tasks_.erase(taskId);
     if (driver_ == nullptr) continue;
     std::optional<v1::AgentID> agent;
     if (!run.agentId.empty()) {
@@ -1030,28 +1042,38 @@ void ChronosFramework::remove(const std::string& name, HttpResponder respond) {
     v1::TaskID id;
     id.set_value(taskId);
     driver_->kill(id, agent, nullptr);
-    tasks_.erase(taskId);
   }
   if (entry.timer) entry.timer->cancel();
   if (entry.retryTimer) entry.retryTimer->cancel();
   entry.deleted = true;
   entry.queue.clear();
-  if (entry.writing) {
-    // The write in flight removes the key when it completes (write()).
-    respond(noContent());
-    wantOffers();
-    return;
+  std::vector<std::string> children;
+  if (auto removed = graph_.removeJob(name); removed) children = std::move(removed).value();
+  if (!entry.writing) {
+    // Else the write in flight removes the key when it completes (write()).
+    const uint64_t version = entry.version;
+    jobs_.erase(it);
+    if (version > 0) {
+      context_.state().remove(
+          jobKey(name), version, context_.executor(), [this, name](api::Status removed) {
+            if (!removed) {
+              context_.logger().error("cannot remove job '{}': {}", name, removed.message());
+            }
+          });
+    }
   }
-  const uint64_t version = entry.version;
-  jobs_.erase(it);
-  wantOffers();
-  if (version == 0) return respond(noContent());
-  context_.state().remove(jobKey(name), version, context_.executor(),
-                          [respond](api::Status removed) {
-                            if (!removed)
-                              return respond(HttpResponse::error(503, removed.message()));
-                            respond(noContent());
-                          });
+  context_.logger().info("job '{}' deleted", name);
+  for (const auto& child : children) {
+    auto found = jobs_.find(child);
+    if (found == jobs_.end() || found->second->deleted) continue;
+    auto& parents = found->second->job.parents;
+    parents.erase(std::remove(parents.begin(), parents.end(), name), parents.end());
+    if (parents.empty()) {
+      drop(child);
+    } else {
+      persist(child);
+    }
+  }
 }
 
 std::string ChronosFramework::jobsJson(const HttpRequest& request) const {
@@ -1097,39 +1119,25 @@ std::string ChronosFramework::statJson(const Entry& entry) const {
                      entry.durations.size());
 }
 
-std::string ChronosFramework::dot() const {
-  std::string out = "digraph G {\n";
-  for (const auto& [name, entry] : jobs_) {
-    if (entry->deleted) continue;
-    out += "  " + api::jsonQuote(name) + ";\n";
-    for (const auto& parent : entry->job.parents) {
-      out += "  " + api::jsonQuote(parent) + " -> " + api::jsonQuote(name) + ";\n";
-    }
-  }
-  return out + "}\n";
-}
+std::string ChronosFramework::dot() const { return graph_.toDot(); }
 
 std::string ChronosFramework::csv() const {
-  std::string out;
-  for (const auto& [name, entry] : jobs_) {
-    if (entry->deleted) continue;
-    std::string state = "fresh";
-    if (!entry->runs.empty()) {
-      state = "running";
-    } else if (!entry->queue.empty()) {
-      state = "queued";
-    } else if (entry->job.lastSuccess.empty() && !entry->job.lastError.empty()) {
-      state = "failure";
-    } else if (!entry->job.lastSuccess.empty() &&
-               (entry->job.lastError.empty() || entry->job.lastSuccess > entry->job.lastError)) {
-      state = "success";
-    } else if (!entry->job.lastError.empty()) {
-      state = "failure";
-    }
-    out += fmt::format("node,{},{}\n", name, state);
-    for (const auto& parent : entry->job.parents) out += fmt::format("link,{},{}\n", parent, name);
-  }
-  return out;
+  return graph_.toCsv([this](const std::string& name) {
+    auto it = jobs_.find(name);
+    if (it == jobs_.end()) return std::make_pair(LastStatus::kFresh, JobState::kIdle);
+    const Entry& entry = *it->second;
+    auto parsed = [](const std::string& text) -> std::optional<TimePoint> {
+      if (text.empty()) return std::nullopt;
+      auto time = parseDateTime(text, "");
+      if (!time) return std::nullopt;
+      return *time;
+    };
+    const JobState state = !entry.runs.empty()    ? JobState::kRunning
+                           : !entry.queue.empty() ? JobState::kQueued
+                                                  : JobState::kIdle;
+    return std::make_pair(lastStatusOf(parsed(entry.job.lastSuccess), parsed(entry.job.lastError)),
+                          state);
+  });
 }
 
 }  // namespace tessera::modules::chronos

@@ -26,6 +26,7 @@
 #include <string>
 #include <vector>
 
+#include "modules/framework_chronos/graph.h"
 #include "modules/framework_chronos/job.h"
 #include "modules/framework_chronos/schedule.h"
 #include "tessera/api/framework.h"
@@ -131,6 +132,7 @@ class ChronosFramework final : public api::Framework {
   void enqueue(Entry& entry, Pending pending);
   void wantOffers();
   void triggerDependents(const std::string& parent);
+  void rebuildGraph();
   bool busy(const Entry& entry) const;
   void ended(Entry& entry, const std::string& taskId, const v1::TaskStatus& status);
   void launchFrom(const v1::Offer& offer, std::vector<std::string>& candidates);
@@ -142,12 +144,12 @@ class ChronosFramework final : public api::Framework {
   void upsert(const api::HttpRequest& request, JobKind kind, api::HttpResponder respond);
   void runNow(const std::string& name, api::HttpResponder respond);
   void remove(const std::string& name, api::HttpResponder respond);
+  void drop(const std::string& name);
   void kill(const std::string& name, api::HttpResponder respond);
   std::string jobsJson(const api::HttpRequest& request) const;
   std::string statJson(const Entry& entry) const;
   std::string dot() const;
   std::string csv() const;
-  bool createsCycle(const std::string& name, const std::vector<std::string>& parents) const;
 
   api::Context& context_;
   const ChronosOptions options_;
@@ -158,6 +160,7 @@ class ChronosFramework final : public api::Framework {
   bool suppressed_ = false;
   std::map<std::string, std::unique_ptr<Entry>> jobs_;
   std::map<std::string, std::string> tasks_;  // task id -> job name
+  JobGraph graph_;
 };
 
 }  // namespace tessera::modules::chronos
