@@ -1,0 +1,228 @@
+// Chronos for Tessera against a real cluster: a `tessera local` master and agent, and Chronos in
+// its own `tessera framework --module=org_tessera_chronos` process. Jobs run at their schedule
+// points exactly as often as their `R` says, failed runs are retried `retries` times, a
+// dependent job runs after its parent, run-now and kill work, and a Chronos host SIGKILLed
+// around a run and started again neither loses nor repeats it.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include "tests/system/chronos_fixture.h"
+
+namespace tessera::testing {
+namespace {
+
+using namespace std::chrono_literals;
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+
+TEST_F(ChronosSystemTest, AJobRunsOncePerSchedulePointAndRTwoMeansTwice) {
+  startCluster();
+  startChronos();
+  ASSERT_TRUE(awaitApi()) << logs();
+
+  auto created = call("POST", "/scheduler/iso8601",
+                      R"({"name":"twice","command":"echo $CHRONOS_JOB_NAME",)"
+                      R"("schedule":"R2//PT2S","epsilon":"PT30S","owner":"ops@example.com"})");
+  ASSERT_TRUE(created);
+  EXPECT_EQ(created->status, 204) << created->body;
+  ASSERT_TRUE(waitFor([&] { return counter("twice", "successCount") == 2; }, 60s)) << logs();
+  // No third run: the schedule is spent (R0), and the master saw exactly two tasks.
+  EXPECT_FALSE(waitFor([&] { return counter("twice", "successCount") > 2; }, 5s));
+  EXPECT_EQ(tasksOf("twice").size(), 2u);
+  for (const auto& [id, state] : tasksOf("twice")) {
+    EXPECT_THAT(id, StartsWith("ct:"));
+    EXPECT_EQ(state, "TASK_FINISHED");
+  }
+  auto twice = job("twice");
+  ASSERT_TRUE(twice);
+  EXPECT_THAT(twice->getValue<std::string>("schedule"), StartsWith("R0/"));
+  EXPECT_THAT(twice->getValue<std::string>("lastSuccess"), HasSubstr("Z"));
+  EXPECT_EQ(twice->getValue<int64_t>("errorCount"), 0);
+
+  // Chronos's clients read the first line of GET jobs: it is all on one line, at both paths.
+  for (const char* path : {"/scheduler/jobs", "/v1/scheduler/jobs"}) {
+    auto jobs = call("GET", path);
+    ASSERT_TRUE(jobs);
+    EXPECT_EQ(jobs->status, 200);
+    EXPECT_EQ(jobs->body.find('\n'), std::string::npos) << jobs->body;
+    EXPECT_THAT(jobs->body, HasSubstr(R"("name":"twice")"));
+  }
+}
+
+TEST_F(ChronosSystemTest, AFailingJobIsRetriedRetriesTimes) {
+  startCluster();
+  startChronos();
+  ASSERT_TRUE(awaitApi()) << logs();
+  auto created = call("PUT", "/v1/scheduler/iso8601",
+                      R"({"name":"flaky","command":"exit 3","schedule":"R1//PT1H","retries":2})");
+  ASSERT_TRUE(created);
+  EXPECT_EQ(created->status, 204) << created->body;
+  // The first run and two retries fail; then no more.
+  ASSERT_TRUE(waitFor([&] { return counter("flaky", "errorCount") == 3; }, 60s)) << logs();
+  EXPECT_FALSE(waitFor([&] { return counter("flaky", "errorCount") > 3; }, 3s));
+  EXPECT_EQ(counter("flaky", "successCount"), 0);
+  EXPECT_EQ(counter("flaky", "errorsSinceLastSuccess"), 3);
+  auto tasks = tasksOf("flaky");
+  EXPECT_EQ(tasks.size(), 3u);
+  for (const auto& [id, state] : tasks) EXPECT_EQ(state, "TASK_FAILED") << id;
+}
+
+TEST_F(ChronosSystemTest, ADependentJobRunsAfterItsParentSucceeded) {
+  startCluster();
+  startChronos();
+  ASSERT_TRUE(awaitApi()) << logs();
+  // A parent far in the future: it runs when asked to.
+  auto parent = call("POST", "/scheduler/iso8601",
+                     R"({"name":"extract","command":"true",)"
+                     R"("schedule":"R1/2100-01-01T00:00:00Z/PT1H"})");
+  ASSERT_TRUE(parent);
+  ASSERT_EQ(parent->status, 204) << parent->body;
+  auto orphan = call("POST", "/scheduler/dependency",
+                     R"({"name":"lost","command":"true","parents":["nobody"]})");
+  ASSERT_TRUE(orphan);
+  EXPECT_EQ(orphan->status, 400);
+  EXPECT_THAT(orphan->body, HasSubstr("nobody"));
+  auto child = call("POST", "/scheduler/dependency",
+                    R"({"name":"load","command":"true","parents":["extract"]})");
+  ASSERT_TRUE(child);
+  ASSERT_EQ(child->status, 204) << child->body;
+  // Not before the parent ran.
+  EXPECT_FALSE(waitFor([&] { return counter("load", "successCount") > 0; }, 2s));
+
+  auto run = call("PUT", "/scheduler/job/extract");
+  ASSERT_TRUE(run);
+  EXPECT_EQ(run->status, 204) << run->body;
+  ASSERT_TRUE(waitFor([&] { return counter("extract", "successCount") == 1; }, 60s)) << logs();
+  ASSERT_TRUE(waitFor([&] { return counter("load", "successCount") == 1; }, 60s)) << logs();
+  EXPECT_FALSE(waitFor([&] { return counter("load", "successCount") > 1; }, 2s));
+
+  auto dot = call("GET", "/scheduler/graph/dot");
+  ASSERT_TRUE(dot);
+  EXPECT_EQ(dot->status, 200);
+  EXPECT_THAT(dot->body, HasSubstr(R"(label="extract")"));
+  EXPECT_THAT(dot->body, HasSubstr("1 -> 2;"));
+  auto csv = call("GET", "/scheduler/graph/csv");
+  ASSERT_TRUE(csv);
+  EXPECT_THAT(csv->body, HasSubstr("link,extract,load"));
+}
+
+TEST_F(ChronosSystemTest, RunNowKillAndDelete) {
+  startCluster();
+  startChronos();
+  ASSERT_TRUE(awaitApi()) << logs();
+  auto created = call("POST", "/scheduler/iso8601",
+                      R"({"name":"sleeper","command":"sleep 1000","retries":2,)"
+                      R"("schedule":"R/2100-01-01T00:00:00Z/P1D"})");
+  ASSERT_TRUE(created);
+  ASSERT_EQ(created->status, 204) << created->body;
+  auto missing = call("PUT", "/scheduler/job/nobody");
+  ASSERT_TRUE(missing);
+  EXPECT_EQ(missing->status, 404);
+
+  auto run = call("PUT", "/scheduler/job/sleeper");
+  ASSERT_TRUE(run);
+  EXPECT_EQ(run->status, 204);
+  ASSERT_TRUE(waitFor(
+      [&] {
+        auto tasks = tasksOf("sleeper");
+        return tasks.size() == 1 && tasks[0].second == "TASK_RUNNING";
+      },
+      60s))
+      << logs();
+
+  auto killed = call("DELETE", "/scheduler/task/kill/sleeper");
+  ASSERT_TRUE(killed);
+  EXPECT_EQ(killed->status, 204);
+  // Killed through the API: an error, and no retry.
+  ASSERT_TRUE(waitFor([&] { return counter("sleeper", "errorCount") == 1; }, 60s)) << logs();
+  EXPECT_FALSE(waitFor([&] { return tasksOf("sleeper").size() > 1; }, 2s));
+  EXPECT_EQ(tasksOf("sleeper")[0].second, "TASK_KILLED");
+
+  auto deleted = call("DELETE", "/scheduler/job/sleeper");
+  ASSERT_TRUE(deleted);
+  EXPECT_EQ(deleted->status, 204);
+  EXPECT_FALSE(job("sleeper"));
+  auto again = call("DELETE", "/scheduler/job/sleeper");
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->status, 404);
+  EXPECT_THAT(again->body, HasSubstr(R"("message")"));
+}
+
+TEST_F(ChronosSystemTest, BadJobsAreRefusedWithAMessage) {
+  startCluster();
+  startChronos();
+  ASSERT_TRUE(awaitApi()) << logs();
+  struct Case {
+    const char* body;
+    const char* needle;
+  } cases[] = {
+      {R"({"name":"no spaces","command":"true","schedule":"R//PT1M"})", "name"},
+      {R"({"name":"a","command":"true","schedule":"every minute"})", "schedule"},
+      {R"({"name":"a","command":"true"})", "schedule"},
+      {R"({"name":"a","command":"true","cron":"61 * * * *"})", "cron"},
+      {R"({"name":"a","command":"true","schedule":"R//PT1M","cpus":"lots"})", "cpus"},
+      {"{not json", "JSON"},
+  };
+  for (const auto& c : cases) {
+    auto response = call("POST", "/scheduler/iso8601", c.body);
+    ASSERT_TRUE(response);
+    EXPECT_EQ(response->status, 400) << c.body;
+    EXPECT_THAT(response->body, HasSubstr(R"("message")")) << c.body;
+    EXPECT_THAT(response->body, HasSubstr(c.needle)) << c.body << " -> " << response->body;
+  }
+  auto jobs = call("GET", "/scheduler/jobs");
+  ASSERT_TRUE(jobs);
+  EXPECT_EQ(jobs->body, "[]");
+  auto leader = call("GET", "/scheduler/leader");
+  ASSERT_TRUE(leader);
+  EXPECT_EQ(leader->status, 200);
+  EXPECT_THAT(leader->body, HasSubstr(R"("leader":)"));
+  // A cron job is accepted and listed with its expression.
+  auto cron = call("POST", "/scheduler/iso8601",
+                   R"({"name":"nightly","command":"true","cron":"0 3 * * *",)"
+                   R"("scheduleTimeZone":"Europe/Berlin","concurrencyPolicy":"FORBID"})");
+  ASSERT_TRUE(cron);
+  EXPECT_EQ(cron->status, 204) << cron->body;
+  auto nightly = job("nightly");
+  ASSERT_TRUE(nightly);
+  EXPECT_EQ(nightly->getValue<std::string>("cron"), "0 3 * * *");
+  EXPECT_EQ(nightly->getValue<std::string>("concurrencyPolicy"), "FORBID");
+  auto search = call("GET", "/scheduler/jobs/search?name=NIGHT");
+  ASSERT_TRUE(search);
+  EXPECT_THAT(search->body, HasSubstr(R"("name":"nightly")"));
+  auto none = call("GET", "/scheduler/jobs/search?name=daily");
+  ASSERT_TRUE(none);
+  EXPECT_EQ(none->body, "[]");
+}
+
+// The host is SIGKILLed while a run is in flight and started again on the same store: the run
+// is reconciled with the master, not launched again, and the next points run once each.
+TEST_F(ChronosSystemTest, ARestartedHostNeitherLosesNorRepeatsARun) {
+  startCluster();
+  startChronos();
+  ASSERT_TRUE(awaitApi()) << logs();
+  auto created = call("POST", "/scheduler/iso8601",
+                      R"({"name":"nap","command":"sleep 3","schedule":"R2//PT6S",)"
+                      R"("epsilon":"PT60S"})");
+  ASSERT_TRUE(created);
+  ASSERT_EQ(created->status, 204) << created->body;
+  ASSERT_TRUE(waitFor(
+      [&] {
+        auto tasks = tasksOf("nap");
+        return tasks.size() == 1 && tasks[0].second == "TASK_RUNNING";
+      },
+      60s))
+      << logs();
+  hosts_[0]->kill(SIGKILL);
+  ASSERT_TRUE(hosts_[0]->wait(10s));
+  startChronos();
+  ASSERT_TRUE(awaitApi()) << logs();
+  ASSERT_TRUE(waitFor([&] { return counter("nap", "successCount") == 2; }, 60s)) << logs();
+  EXPECT_FALSE(waitFor([&] { return counter("nap", "successCount") > 2; }, 4s));
+  EXPECT_EQ(tasksOf("nap").size(), 2u);
+  EXPECT_EQ(counter("nap", "errorCount"), 0);
+}
+
+}  // namespace
+}  // namespace tessera::testing
