@@ -7,6 +7,9 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <set>
+
+#include "tests/support/zookeeper.h"
 #include "tests/system/chronos_fixture.h"
 
 namespace tessera::testing {
@@ -222,6 +225,83 @@ TEST_F(ChronosSystemTest, ARestartedHostNeitherLosesNorRepeatsARun) {
   EXPECT_FALSE(waitFor([&] { return counter("nap", "successCount") > 2; }, 4s));
   EXPECT_EQ(tasksOf("nap").size(), 2u);
   EXPECT_EQ(counter("nap", "errorCount"), 0);
+}
+
+// Two Chronos hosts electing a leader in a real ZooKeeper and keeping their state there: the
+// leader is SIGKILLed during one run and again after another, and every schedule point still
+// runs exactly once.
+TEST_F(ChronosSystemTest, SigkilledLeadersNeitherLoseNorRepeatARun) {
+  TESSERA_REQUIRE_ZOOKEEPER();
+  const std::string url = sharedZooKeeper().url(fmt::format("/chronos-ha/{}", ::getpid()));
+  startCluster();
+  startChronos(0, url);
+  startChronos(1, url);
+  // The leader, as both hosts name it (a follower forwards the API to it).
+  auto leader = [&](int notThis) {
+    int found = -1;
+    waitFor(
+        [&] {
+          for (size_t i = 0; i < hosts_.size(); ++i) {
+            if (!hosts_[i] || !hosts_[i]->running()) continue;
+            auto answer = call("GET", "/scheduler/leader", "", i);
+            if (!answer || answer->status != 200) return false;
+            for (size_t j = 0; j < ports_.size(); ++j) {
+              if (static_cast<int>(j) != notThis &&
+                  answer->body.find(fmt::format("127.0.0.1:{}", ports_[j])) != std::string::npos &&
+                  hosts_[j] && hosts_[j]->running()) {
+                found = static_cast<int>(j);
+              }
+            }
+          }
+          if (found < 0) return false;
+          auto jobs = call("GET", "/scheduler/jobs", "", static_cast<size_t>(found));
+          return jobs && jobs->status == 200;
+        },
+        60s);
+    return found;
+  };
+  int first = leader(-1);
+  ASSERT_GE(first, 0) << logs();
+  auto created = call("POST", "/scheduler/iso8601",
+                      R"({"name":"tick","command":"sleep 2","schedule":"R3//PT8S",)"
+                      R"("epsilon":"PT60S"})",
+                      static_cast<size_t>(first));
+  ASSERT_TRUE(created);
+  ASSERT_EQ(created->status, 204) << created->body;
+
+  // During the first run.
+  ASSERT_TRUE(waitFor(
+      [&] {
+        auto tasks = tasksOf("tick");
+        return tasks.size() == 1 && tasks[0].second == "TASK_RUNNING";
+      },
+      60s))
+      << logs();
+  hosts_[first]->kill(SIGKILL);
+  ASSERT_TRUE(hosts_[first]->wait(10s));
+  int second = leader(first);
+  ASSERT_GE(second, 0) << logs();
+  startChronos(static_cast<size_t>(first), url);
+
+  // After the second run.
+  ASSERT_TRUE(waitFor([&] { return counter("tick", "successCount", second) == 2; }, 60s)) << logs();
+  hosts_[second]->kill(SIGKILL);
+  ASSERT_TRUE(hosts_[second]->wait(10s));
+  int third = leader(second);
+  ASSERT_GE(third, 0) << logs();
+
+  ASSERT_TRUE(waitFor([&] { return counter("tick", "successCount", third) == 3; }, 60s)) << logs();
+  EXPECT_FALSE(waitFor([&] { return tasksOf("tick").size() > 3; }, 4s));
+  // One task per schedule point: three distinct points, each run once.
+  auto tasks = tasksOf("tick");
+  ASSERT_EQ(tasks.size(), 3u) << logs();
+  std::set<std::string> points;
+  for (const auto& [id, state] : tasks) {
+    EXPECT_EQ(state, "TASK_FINISHED") << id;
+    points.insert(id.substr(0, id.find(":tick:")));
+  }
+  EXPECT_EQ(points.size(), 3u);
+  EXPECT_EQ(counter("tick", "errorCount", third), 0);
 }
 
 }  // namespace
