@@ -156,74 +156,6 @@ api::Result<DateTimeFields> parseDateTimeFields(std::string_view text) {
   return fields;
 }
 
-// `P1Y2M3W4DT5H6M7S`, designators in that order, each at most once.
-api::Result<Period> parsePeriod(std::string_view text) {
-  auto bad = [&](std::string_view what) {
-    return api::invalidArgument("period '{}' is not an ISO-8601 period: {}", text, what);
-  };
-  if (text.empty() || text[0] != 'P') return bad("it must start with 'P'");
-  Period period;
-  size_t pos = 1;
-  bool inTime = false;
-  bool any = false;
-  bool anyTime = false;
-  std::string_view order = "YMWD";
-  size_t next = 0;  // index into `order` (date part) or "HMS" (time part)
-  while (pos < text.size()) {
-    if (text[pos] == 'T') {
-      if (inTime) return bad("'T' twice");
-      inTime = true;
-      order = "HMS";
-      next = 0;
-      ++pos;
-      continue;
-    }
-    size_t begin = pos;
-    while (pos < text.size() && isDigit(text[pos])) ++pos;
-    if (pos == begin) return bad(fmt::format("expected a number at '{}'", text.substr(begin)));
-    int64_t value = 0;
-    auto [end, ec] = std::from_chars(text.data() + begin, text.data() + pos, value);
-    if (ec != std::errc() || value > std::numeric_limits<int32_t>::max()) {
-      return bad(fmt::format("number '{}' too large", text.substr(begin, pos - begin)));
-    }
-    (void)end;
-    if (pos < text.size() && (text[pos] == '.' || text[pos] == ',')) {
-      size_t fraction = ++pos;
-      while (pos < text.size() && isDigit(text[pos])) ++pos;
-      std::string_view digits = text.substr(fraction, pos - fraction);
-      if (!inTime || pos >= text.size() || text[pos] != 'S') {
-        return bad("only seconds may have a fraction");
-      }
-      if (digits.find_first_not_of('0') != std::string_view::npos) {
-        return bad("fractions of a second are not supported");
-      }
-    }
-    if (pos >= text.size()) return bad("a number without a designator");
-    char designator = text[pos++];
-    size_t found = order.find(designator, next);
-    if (found == std::string_view::npos) {
-      return bad(fmt::format("unexpected designator '{}'", designator));
-    }
-    next = found + 1;
-    any = true;
-    if (!inTime) {
-      int v = static_cast<int>(value);
-      if (designator == 'Y') period.years = v;
-      if (designator == 'M') period.months = v;
-      if (designator == 'W') period.weeks = v;
-      if (designator == 'D') period.days = v;
-    } else {
-      anyTime = true;
-      if (designator == 'H') period.hours = value;
-      if (designator == 'M') period.minutes = value;
-      if (designator == 'S') period.seconds = value;
-    }
-  }
-  if (!any) return bad("no component");
-  if (inTime && !anyTime) return bad("'T' without hours, minutes or seconds");
-  return period;
-}
-
 // The k-th point of an ISO schedule: the calendar part added to the start's wall-clock time
 // (day clamped to the month's end), then the clock part as elapsed time. nullopt outside years
 // 1..9999.
@@ -469,6 +401,8 @@ api::Status parseField(std::string_view field, const FieldSpec& spec, std::vecto
 api::Result<std::shared_ptr<const Schedule::Cron>> Schedule::Cron::parse(
     std::string_view expression) {
   std::string_view body = expression;
+  while (!body.empty() && (body.front() == ' ' || body.front() == '\t')) body.remove_prefix(1);
+  while (!body.empty() && (body.back() == ' ' || body.back() == '\t')) body.remove_suffix(1);
   static constexpr std::array<std::pair<std::string_view, std::string_view>, 7> kMacros = {{
       {"@yearly", "0 0 1 1 *"},
       {"@annually", "0 0 1 1 *"},
@@ -720,6 +654,74 @@ std::string Schedule::toString() const {
 std::string_view Schedule::timeZone() const { return timeZone_; }
 
 bool Schedule::isCron() const { return !std::holds_alternative<Iso>(kind_); }
+
+// `P1Y2M3W4DT5H6M7S`, designators in that order, each at most once.
+api::Result<Period> parsePeriod(std::string_view text) {
+  auto bad = [&](std::string_view what) {
+    return api::invalidArgument("period '{}' is not an ISO-8601 period: {}", text, what);
+  };
+  if (text.empty() || text[0] != 'P') return bad("it must start with 'P'");
+  Period period;
+  size_t pos = 1;
+  bool inTime = false;
+  bool any = false;
+  bool anyTime = false;
+  std::string_view order = "YMWD";
+  size_t next = 0;  // index into `order` (date part) or "HMS" (time part)
+  while (pos < text.size()) {
+    if (text[pos] == 'T') {
+      if (inTime) return bad("'T' twice");
+      inTime = true;
+      order = "HMS";
+      next = 0;
+      ++pos;
+      continue;
+    }
+    size_t begin = pos;
+    while (pos < text.size() && isDigit(text[pos])) ++pos;
+    if (pos == begin) return bad(fmt::format("expected a number at '{}'", text.substr(begin)));
+    int64_t value = 0;
+    auto [end, ec] = std::from_chars(text.data() + begin, text.data() + pos, value);
+    if (ec != std::errc() || value > std::numeric_limits<int32_t>::max()) {
+      return bad(fmt::format("number '{}' too large", text.substr(begin, pos - begin)));
+    }
+    (void)end;
+    if (pos < text.size() && (text[pos] == '.' || text[pos] == ',')) {
+      size_t fraction = ++pos;
+      while (pos < text.size() && isDigit(text[pos])) ++pos;
+      std::string_view digits = text.substr(fraction, pos - fraction);
+      if (!inTime || pos >= text.size() || text[pos] != 'S') {
+        return bad("only seconds may have a fraction");
+      }
+      if (digits.find_first_not_of('0') != std::string_view::npos) {
+        return bad("fractions of a second are not supported");
+      }
+    }
+    if (pos >= text.size()) return bad("a number without a designator");
+    char designator = text[pos++];
+    size_t found = order.find(designator, next);
+    if (found == std::string_view::npos) {
+      return bad(fmt::format("unexpected designator '{}'", designator));
+    }
+    next = found + 1;
+    any = true;
+    if (!inTime) {
+      int v = static_cast<int>(value);
+      if (designator == 'Y') period.years = v;
+      if (designator == 'M') period.months = v;
+      if (designator == 'W') period.weeks = v;
+      if (designator == 'D') period.days = v;
+    } else {
+      anyTime = true;
+      if (designator == 'H') period.hours = value;
+      if (designator == 'M') period.minutes = value;
+      if (designator == 'S') period.seconds = value;
+    }
+  }
+  if (!any) return bad("no component");
+  if (inTime && !anyTime) return bad("'T' without hours, minutes or seconds");
+  return period;
+}
 
 // `iso;<zone>;<R|Rn>;<anchor>;<offset seconds>;<period>;<steps>` or
 // `cron;<zone>;<next>;<expression>`.

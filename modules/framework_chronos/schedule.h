@@ -103,6 +103,10 @@ class Schedule {
   std::optional<TimePoint> next_;
 };
 
+/// Parses an ISO-8601 period (`PT30M`, `P1DT12H`; designators in order, no fraction but `.0`),
+/// e.g. a job's `epsilon`. InvalidArgument naming the text when it is not one.
+api::Result<Period> parsePeriod(std::string_view text);
+
 /// Parses an ISO-8601 date-time (`2026-01-01T00:00:00Z`, `...+01:00`, `...T00:00:00.000Z`, no
 /// offset = `timeZone`). InvalidArgument when it is not one.
 api::Result<TimePoint> parseDateTime(std::string_view text, std::string_view timeZone);

@@ -115,6 +115,13 @@ TEST(ScheduleIsoTest, PeriodsParseAndPrintBack) {
     std::string text = fmt::format("R/2026-01-01T00:00:00Z/{}", bad);
     expectError(Schedule::parseIso8601(text, "", now), fmt::format("'{}'", bad));
   }
+  // The period alone, e.g. a job's epsilon.
+  auto epsilon = parsePeriod("PT30M");
+  ASSERT_TRUE(epsilon.isOk());
+  EXPECT_EQ(epsilon->minutes, 30);
+  EXPECT_FALSE(epsilon->isZero());
+  EXPECT_TRUE(parsePeriod("PT0S")->isZero());
+  EXPECT_FALSE(parsePeriod("30M").isOk());
   // R1 and R0 may have a zero period: a one-off.
   EXPECT_EQ(utc(iso("R1/2026-01-01T00:00:00Z/PT0S").next()), "2026-01-01T00:00:00.000Z");
 }
@@ -351,6 +358,7 @@ TEST(ScheduleCronTest, Macros) {
   EXPECT_EQ(utc(cron("@yearly", "", now).next()), "2027-01-01T00:00:00.000Z");
   EXPECT_EQ(utc(cron("@annually", "", now).next()), "2027-01-01T00:00:00.000Z");
   EXPECT_EQ(cron("@daily", "", now).toString(), "@daily");
+  EXPECT_EQ(utc(cron(" @hourly ", "", now).next()), "2026-01-01T01:00:00.000Z");
 }
 
 TEST(ScheduleCronTest, ErrorsNameTheBadField) {
