@@ -73,7 +73,9 @@ class JobGraph {
   /// Records that `parent` succeeded at `at`. Returns the children (sorted) that became ready
   /// through it: every parent of theirs has now succeeded since their last start, and they were
   /// not ready before this call (so a child already waiting to start is not returned twice).
-  /// Empty for an unknown parent.
+  /// Empty for an unknown parent. A returned child the caller does not start now (it is still
+  /// running, or disabled) stays ready and is NOT returned again by later successes: check
+  /// ready(child) when its run ends or it is enabled, or it waits for its next start forever.
   std::vector<std::string> parentSucceeded(std::string_view parent, TimePoint at);
 
   /// Records that `child` started a run at `at`: from now on each parent must succeed again
