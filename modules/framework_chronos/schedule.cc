@@ -281,7 +281,10 @@ struct Schedule::Cron {
     auto local = nextLocal(LocalTime{(time + info.offset).time_since_epoch()});
     if (!local) return std::nullopt;
     TimePoint candidate{local->time_since_epoch() - info.offset};
-    if (candidate < info.end && tz->get_info(*local).result == date::local_info::unique) {
+    // Shortly after a transition, a wall time before `time`'s own can still lie ahead of it (a
+    // time in the gap just passed, moved forward by the gap), so that case takes the slow path.
+    if (time - info.begin >= kMaxShift && candidate < info.end &&
+        tz->get_info(*local).result == date::local_info::unique) {
       return candidate;
     }
     // Near a transition: walk the wall-clock matches from a little before `time`.

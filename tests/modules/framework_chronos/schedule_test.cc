@@ -382,6 +382,9 @@ TEST(ScheduleCronTest, NewYorkDaylightSaving) {
   EXPECT_EQ(points(cron("30 2 * * *", "America/New_York", at("2026-03-07T00:00:00Z")), 3),
             (std::vector<std::string>{"2026-03-07T07:30:00.000Z", "2026-03-08T07:30:00.000Z",
                                       "2026-03-09T06:30:00.000Z"}));
+  // Asked at 03:10 EDT, just after the gap: the moved 02:30 (03:30 EDT) is still ahead.
+  EXPECT_EQ(utc(cron("30 2 * * *", "America/New_York", at("2026-03-08T07:10:00Z")).next()),
+            "2026-03-08T07:30:00.000Z");
   // Hourly: 01:00 EST then 03:00 EDT, no duplicate and no gap hour.
   EXPECT_EQ(points(cron("0 * * * *", "America/New_York", at("2026-03-08T05:30:00Z")), 3),
             (std::vector<std::string>{"2026-03-08T06:00:00.000Z", "2026-03-08T07:00:00.000Z",
