@@ -163,12 +163,11 @@ ChronosFramework::ChronosFramework(api::Context& context, ChronosOptions options
 ChronosFramework::~ChronosFramework() = default;
 
 ChronosFramework::Millis ChronosFramework::nowMillis() const {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch())
-      .count();
+  return std::chrono::duration_cast<std::chrono::milliseconds>(clock_().time_since_epoch()).count();
 }
 
 TimePoint ChronosFramework::nowSeconds() const {
-  return std::chrono::floor<std::chrono::seconds>(Clock::now());
+  return std::chrono::floor<std::chrono::seconds>(clock_());
 }
 
 void ChronosFramework::attached(api::FrameworkHost& host) { host_ = &host; }
@@ -408,7 +407,7 @@ void ChronosFramework::arm(const std::string& name) {
   if (entry.schedule) {
     if (auto next = entry.schedule->next()) {
       auto delay =
-          std::max(std::chrono::nanoseconds(0), std::chrono::nanoseconds(*next - Clock::now()));
+          std::max(std::chrono::nanoseconds(0), std::chrono::nanoseconds(*next - clock_()));
       entry.timer = context_.executor().schedule(delay, [this, name] { due(name); });
     }
   }

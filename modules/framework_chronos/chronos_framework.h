@@ -72,6 +72,9 @@ class ChronosFramework final : public api::Framework {
   void error(std::string_view message) override;
   void disconnected() override;
 
+  /// Replaces the clock (tests drive schedules with a fake one). Call before start().
+  void setClockForTest(std::function<Clock::time_point()> clock) { clock_ = std::move(clock); }
+
   /// Serves one request of the REST API (the routes call it; tests may too). Runs on the
   /// executor.
   void handle(const api::HttpRequest& request, api::HttpResponder respond);
@@ -153,6 +156,7 @@ class ChronosFramework final : public api::Framework {
 
   api::Context& context_;
   const ChronosOptions options_;
+  std::function<Clock::time_point()> clock_ = [] { return Clock::now(); };
   api::FrameworkHost* host_ = nullptr;
   api::SchedulerDriver* driver_ = nullptr;
   bool loaded_ = false;
