@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -298,6 +299,32 @@ TEST(ScheduleIsoTest, SkipMissedOverLongDowntimes) {
   EXPECT_EQ(skipped, 7);
 }
 
+TEST(ScheduleIsoTest, SkipMissedAgreesWithRunningEveryPoint) {
+  // skipMissed() finds the latest passed point by search; walking the points one by one must
+  // land on the same one, with the same count, in zones and with calendar periods.
+  for (std::string_view zone : {"", "America/New_York", "Europe/Berlin"}) {
+    for (std::string_view text :
+         {"R/2026-01-31T02:30:00/P1M", "R/2026-03-01T02:30:00/P1D", "R40/2026-10-01T01:30:00/P1D",
+          "R/2026-01-01T00:00:00/P1W", "R/2026-03-07T23:00:00/PT7H", "R/2024-02-29T12:00:00/P1Y",
+          "R/2026-01-01T00:00:00/P1DT1H"}) {
+      Schedule schedule = iso(text, zone);
+      for (int64_t hours : {1, 30, 24 * 40, 24 * 400, 24 * 3000}) {
+        TimePoint now = *schedule.next() + std::chrono::hours{hours};
+        Schedule walked = schedule;
+        int64_t steps = 0;
+        while (walked.advanced().next() && *walked.advanced().next() <= now) {
+          walked = walked.advanced();
+          ++steps;
+        }
+        int64_t skipped = -1;
+        Schedule jumped = schedule.skipMissed(now, &skipped);
+        EXPECT_EQ(jumped.toString(), walked.toString()) << text << " in '" << zone << "'";
+        EXPECT_EQ(skipped, steps) << text << " in '" << zone << "'";
+      }
+    }
+  }
+}
+
 TEST(ScheduleIsoTest, ZeroRepetitionsNeverAdvanceOrSkip) {
   Schedule done = iso("R0/2026-01-01T00:00:00Z/PT1H");
   int64_t skipped = -1;
@@ -401,6 +428,41 @@ TEST(ScheduleCronTest, NewYorkDaylightSaving) {
             (std::vector<std::string>{"2026-11-01T05:00:00.000Z", "2026-11-01T05:30:00.000Z",
                                       "2026-11-01T06:00:00.000Z", "2026-11-01T06:30:00.000Z",
                                       "2026-11-01T07:00:00.000Z"}));
+}
+
+TEST(ScheduleCronTest, NextFromAnyMomentAgreesWithTheSequenceAcrossTransitions) {
+  // The points reached by advancing, and the first point after an arbitrary moment, must agree,
+  // including in the hours around each DST change (where the fast path is not taken).
+  struct Case {
+    std::string_view zone;
+    std::string_view from;
+  };
+  const Case cases[] = {{"America/New_York", "2026-03-07T20:00:00Z"},
+                        {"America/New_York", "2026-10-31T20:00:00Z"},
+                        {"Europe/Berlin", "2026-03-28T18:00:00Z"},
+                        {"Europe/Berlin", "2026-10-24T18:00:00Z"}};
+  for (std::string_view expression :
+       {"*/7 * * * *", "30 2 * * *", "0 * * * *", "15,45 1-3 * * *", "*/20 * * * sun"}) {
+    for (const Case& c : cases) {
+      TimePoint from = at(c.from);
+      std::vector<TimePoint> sequence;
+      Schedule schedule = cron(expression, c.zone, from);
+      while (schedule.next() && *schedule.next() < from + std::chrono::hours{30}) {
+        if (!sequence.empty()) {
+          ASSERT_GT(*schedule.next(), sequence.back()) << expression;
+        }
+        sequence.push_back(*schedule.next());
+        schedule = schedule.advanced();
+      }
+      ASSERT_FALSE(sequence.empty()) << expression;
+      for (TimePoint moment = from; moment < sequence.back(); moment += std::chrono::seconds{373}) {
+        auto expected = std::upper_bound(sequence.begin(), sequence.end(), moment);
+        ASSERT_NE(expected, sequence.end());
+        EXPECT_EQ(utc(cron(expression, c.zone, moment).next()), utc(*expected))
+            << expression << " in " << c.zone << " after " << utc(moment);
+      }
+    }
+  }
 }
 
 TEST(ScheduleCronTest, BerlinDaylightSaving) {
