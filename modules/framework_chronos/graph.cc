@@ -82,10 +82,14 @@ api::Status JobGraph::setParents(std::string_view child, const std::vector<std::
   }
   // A link parent -> child closes a cycle when the parent descends from the child. Walk the
   // child's descendants breadth-first, remembering how each was reached to name the cycle.
+  // Only new links can close one, and only when the child has descendants.
+  bool newLink = std::any_of(wanted.begin(), wanted.end(), [&](const std::string& parent) {
+    return it->second.parents.count(parent) == 0;
+  });
   std::map<std::string, std::string, std::less<>> reachedFrom;
   std::deque<std::string> queue{std::string(child)};
   reachedFrom.emplace(std::string(child), std::string());
-  while (!queue.empty()) {
+  while (newLink && !it->second.children.empty() && !queue.empty()) {
     std::string current = std::move(queue.front());
     queue.pop_front();
     for (const auto& next : nodes_.at(current).children) {
