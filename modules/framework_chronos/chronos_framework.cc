@@ -240,6 +240,7 @@ api::Status ChronosFramework::restore(const std::string& text, uint64_t version)
   if (!job) return job.status();
   auto entry = std::make_unique<Entry>();
   entry->version = version;
+  std::string stateText;
   try {
     Poco::JSON::Parser parser;
     auto object = parser.parse(text).extract<Object::Ptr>();
@@ -247,6 +248,7 @@ api::Status ChronosFramework::restore(const std::string& text, uint64_t version)
       entry->cronNext =
           TimePoint(std::chrono::seconds(object->getValue<int64_t>("chronosCronNext")));
     }
+    stateText = object->optValue<std::string>("chronosSchedule", "");
     if (object->has("chronosLastStart")) {
       entry->lastStart = object->getValue<int64_t>("chronosLastStart");
     }
@@ -278,7 +280,21 @@ api::Status ChronosFramework::restore(const std::string& text, uint64_t version)
   } catch (const Poco::Exception& e) {
     return api::invalidArgument("bad record: {}", e.displayText());
   }
-  if (auto prepared = prepareSchedule(*job, *entry, true); !prepared) return prepared;
+  // The schedule exactly as it was (anchor, count, pending point); its text only for records
+  // written without it.
+  if (!stateText.empty() && job->kind() == JobKind::kScheduled) {
+    auto schedule = Schedule::parseState(stateText);
+    if (schedule) {
+      entry->schedule = std::move(*schedule);
+      if (entry->schedule->isCron()) entry->cronNext = entry->schedule->next();
+    } else {
+      context_.logger().warning("job '{}': {}; reading its schedule's text instead", job->name,
+                                schedule.status().message());
+    }
+  }
+  if (!entry->schedule) {
+    if (auto prepared = prepareSchedule(*job, *entry, true); !prepared) return prepared;
+  }
   entry->job = std::move(*job);
   const std::string name = entry->job.name;
   jobs_[name] = std::move(entry);
@@ -291,6 +307,8 @@ std::string ChronosFramework::record(const Entry& entry) const {
   if (entry.cronNext) {
     json += fmt::format(R"(,"chronosCronNext":{})", entry.cronNext->time_since_epoch().count());
   }
+  if (entry.schedule)
+    json += R"(,"chronosSchedule":)" + api::jsonQuote(entry.schedule->toStateString());
   json += fmt::format(R"(,"chronosLastStart":{},"chronosLastSuccessAt":{},"chronosQueue":[)",
                       entry.lastStart, entry.lastSuccessAt);
   bool first = true;

@@ -7,11 +7,12 @@
 //
 // State store (the module's own key space): one key per job, `/jobs/<name>`, holding the job's
 // JSON (its schedule as rewritten after each point, its counters) plus what the scheduler must
-// not lose across a failover: the next cron point, the runs due but not launched yet, and the
-// runs in flight. A run is written there before its task is launched and removed (with the
-// counters updated) before its terminal status update is acknowledged, so a new leader finds
-// every run that may be on the cluster and reconciles it with the master instead of launching
-// it again; a run the master never saw is launched once more, with the same task id.
+// not lose across a failover: the schedule's exact state (Schedule::toStateString()), the runs
+// due but not launched yet, and the runs in flight. A run is written there before its task is
+// launched and removed (with the counters updated) before its terminal status update is
+// acknowledged, so a new leader finds every run that may be on the cluster and reconciles it
+// with the master instead of launching it again; a run the master never saw is launched once
+// more, with the same task id.
 //
 // Threading: everything runs on the module's executor (Context::executor()).
 

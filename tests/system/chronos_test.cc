@@ -232,7 +232,9 @@ TEST_F(ChronosSystemTest, ARestartedHostNeitherLosesNorRepeatsARun) {
 // runs exactly once.
 TEST_F(ChronosSystemTest, SigkilledLeadersNeitherLoseNorRepeatARun) {
   TESSERA_REQUIRE_ZOOKEEPER();
-  const std::string url = sharedZooKeeper().url(fmt::format("/chronos-ha/{}", ::getpid()));
+  const std::string url = sharedZooKeeper().url(
+      fmt::format("/chronos-ha/{}-{}", ::getpid(),
+                  std::chrono::steady_clock::now().time_since_epoch().count()));
   startCluster();
   startChronos(0, url);
   startChronos(1, url);

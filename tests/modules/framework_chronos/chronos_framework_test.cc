@@ -411,6 +411,28 @@ TEST_F(ChronosFrameworkTest, MissedPointsRunOnceWithinEpsilonAndNotBeyond) {
       << jobs;
 }
 
+TEST_F(ChronosFrameworkTest, ACronPointPassedDuringAFailoverRunsOnce) {
+  {
+    Instance first(&now_, &store_);
+    ASSERT_EQ(first
+                  .request("POST", "/scheduler/iso8601",
+                           R"({"name":"c","command":"true","cron":"*/5 * * * *"})")
+                  .status,
+              204);
+  }
+  // Down over 00:05; back 30s later, within the default epsilon (PT60S).
+  now_ += 5min + 30s;
+  Instance second(&now_, &store_);
+  second.context.executor_.fire();
+  second.offer();
+  second.context.executor_.drain();
+  ASSERT_EQ(second.driver.launched.size(), 1u);
+  EXPECT_EQ(second.driver.launched[0].task_id().value(), "ct:1772323500000:0:c:");
+  second.offer();
+  second.context.executor_.drain();
+  EXPECT_EQ(second.driver.launched.size(), 1u);
+}
+
 TEST_F(ChronosFrameworkTest, AFailedRunIsRetriedAfterTheDelayUpToRetriesTimes) {
   Instance chronos(&now_, &store_);
   chronos.request("POST", "/scheduler/iso8601",
