@@ -45,7 +45,9 @@ class Schedule {
  public:
   /// Parses Chronos's `R[n]/[start]/period`. `timeZone` is an IANA name ("" = UTC; Chronos's
   /// `scheduleTimeZone`, which overrides an offset written in `start`); an empty start is
-  /// `now`. Errors (InvalidArgument) name the part that is wrong.
+  /// `now`; a start without an offset and no zone is UTC. Errors (InvalidArgument) name the
+  /// part that is wrong: the repetitions (`R`, `R0`, `R12`; no sign), the start, the period (a
+  /// zero one only with `R0`/`R1`), an unknown zone.
   static api::Result<Schedule> parseIso8601(std::string_view text, std::string_view timeZone,
                                             TimePoint now);
   /// Parses a 5-field cron expression (minute hour day-of-month month day-of-week; `*`, lists,
@@ -57,8 +59,9 @@ class Schedule {
   /// The next point to run at; nullopt when no run is left (`R0`).
   std::optional<TimePoint> next() const;
 
-  /// The schedule after the run at next() (`R5/t/P` → `R4/t+P/P`; `R` stays `R`; cron moves
-  /// to its following match). Unchanged when no run is left.
+  /// The schedule after the run at next() (`R5/t/P` → `R4/t+P/P`, point k counted from the
+  /// original start; `R` stays `R`; cron moves to its following match). Unchanged when no run
+  /// is left.
   Schedule advanced() const;
 
   /// After downtime: when next() is at or before `now`, moves past every point at or before
