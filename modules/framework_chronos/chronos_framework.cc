@@ -360,19 +360,27 @@ void ChronosFramework::write(const std::string& name) {
     entry.writing = false;
     auto waiting = std::move(entry.waiting);
     entry.waiting.clear();
-    for (auto& callback : waiting) callback(status);
-    if (stopped_) return;
-    if (entry.deleted) {
+    // The next write (or the removal) goes out before the callbacks run: they may persist this
+    // job again or delete it.
+    if (!stopped_ && entry.deleted) {
       context_.state().remove(
           jobKey(name), entry.version, context_.executor(), [this, name](api::Status removed) {
             if (!removed) {
               context_.logger().error("cannot remove job '{}': {}", name, removed.message());
             }
           });
-      jobs_.erase(name);
-      return;
+      // Callbacks waiting for a write that will not happen hear why.
+      for (auto& callback : entry.next) {
+        waiting.push_back([callback = std::move(callback), name](api::Status) {
+          callback(
+              api::Status(api::StatusCode::kNotFound, fmt::format("job '{}' was deleted", name)));
+        });
+      }
+      jobs_.erase(it);
+    } else if (!stopped_ && (entry.dirty || !entry.next.empty())) {
+      write(name);
     }
-    if (entry.dirty || !entry.next.empty()) write(name);
+    for (auto& callback : waiting) callback(status);
   };
   context_.state().set(jobKey(name), record(entry), entry.version, context_.executor(),
                        [this, name, finished](api::Result<uint64_t> version) {
@@ -672,7 +680,8 @@ void ChronosFramework::launchFrom(const v1::Offer& offer, std::vector<std::strin
         auto it = jobs_.find(job);
         if (it == jobs_.end()) continue;
         auto run = it->second->runs.find(task);
-        if (run == it->second->runs.end()) continue;
+        // Gone, or killed while it was being written: not launched.
+        if (run == it->second->runs.end() || run->second.killed) continue;
         v1::Offer::Operation operation;
         operation.set_type(v1::Offer::Operation::LAUNCH);
         *operation.mutable_launch()->add_task_infos() =

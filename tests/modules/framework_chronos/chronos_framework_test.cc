@@ -433,6 +433,27 @@ TEST_F(ChronosFrameworkTest, ACronPointPassedDuringAFailoverRunsOnce) {
   EXPECT_EQ(second.driver.launched.size(), 1u);
 }
 
+TEST_F(ChronosFrameworkTest, AKillWhileARunIsBeingWrittenKeepsItFromLaunching) {
+  Instance chronos(&now_, &store_);
+  chronos.request("POST", "/scheduler/iso8601",
+                  R"({"name":"a","command":"true","schedule":"R1/2100-01-01T00:00:00Z/PT1H"})");
+  ASSERT_EQ(chronos.request("PUT", "/scheduler/job/a").status, 204);
+  chronos.offer();  // the run is being written; the kill comes before the write completes
+  EXPECT_EQ(chronos.request("DELETE", "/scheduler/task/kill/a").status, 204);
+  EXPECT_TRUE(chronos.driver.launched.empty());
+  ASSERT_EQ(chronos.driver.killed.size(), 1u);
+  // The master never heard of it and says so: an error, not retried.
+  const std::string id = chronos.driver.killed[0];
+  chronos.update(id, v1::TASK_LOST, true, fmt::format("cannot kill task '{}': it is unknown", id));
+  chronos.context.executor_.drain();
+  now_ += 1h;
+  chronos.context.executor_.fire();
+  chronos.offer();
+  chronos.context.executor_.drain();
+  EXPECT_TRUE(chronos.driver.launched.empty());
+  EXPECT_NE(chronos.job().find(R"("errorCount":1)"), std::string::npos) << chronos.job();
+}
+
 TEST_F(ChronosFrameworkTest, AFailedRunIsRetriedAfterTheDelayUpToRetriesTimes) {
   Instance chronos(&now_, &store_);
   chronos.request("POST", "/scheduler/iso8601",
