@@ -5,10 +5,10 @@
 #include <Poco/JSON/Array.h>
 #include <Poco/JSON/Object.h>
 #include <Poco/JSON/Parser.h>
+#include <Poco/RegularExpression.h>
 
 #include <algorithm>
 #include <cmath>
-#include <regex>
 
 #include "tessera/api/json.h"
 #include "tessera/api/resources.h"
@@ -91,9 +91,10 @@ bool satisfies(const Job& job, const v1::Offer& offer) {
       matches = value && *value == wanted;
     } else {
       bool like = false;
+      // A whole-value match, as Chronos's LIKE (Java's String.matches) is.
       try {
-        like = value && std::regex_match(*value, std::regex(wanted));
-      } catch (const std::regex_error&) {
+        like = value && Poco::RegularExpression(wanted).match(*value);
+      } catch (const Poco::Exception&) {
         like = false;
       }
       matches = op == "LIKE" ? like : !like;

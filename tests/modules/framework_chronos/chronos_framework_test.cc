@@ -236,8 +236,14 @@ struct Instance {
     return response.value_or(api::HttpResponse{});
   }
 
-  void offer() {
+  void offer(const std::string& rack = "") {
     v1::Offer offer;
+    if (!rack.empty()) {
+      auto* attribute = offer.add_attributes();
+      attribute->set_name("rack");
+      attribute->set_type(v1::Value::TEXT);
+      attribute->mutable_text()->set_value(rack);
+    }
     offer.mutable_id()->set_value("o-" + std::to_string(++offers));
     offer.mutable_agent_id()->set_value("agent-1");
     offer.set_hostname("host-1");
@@ -452,6 +458,26 @@ TEST_F(ChronosFrameworkTest, AKillWhileARunIsBeingWrittenKeepsItFromLaunching) {
   chronos.context.executor_.drain();
   EXPECT_TRUE(chronos.driver.launched.empty());
   EXPECT_NE(chronos.job().find(R"("errorCount":1)"), std::string::npos) << chronos.job();
+}
+
+TEST_F(ChronosFrameworkTest, ConstraintsChooseTheOffer) {
+  Instance chronos(&now_, &store_);
+  ASSERT_EQ(chronos
+                .request("POST", "/scheduler/iso8601",
+                         R"({"name":"a","command":"true","schedule":"R1//PT1H",)"
+                         R"("constraints":[["rack","LIKE","r[0-9]+"],)"
+                         R"(["hostname","UNLIKE","bad-.*"]]})")
+                .status,
+            204);
+  chronos.context.executor_.fire();
+  chronos.offer("x1");
+  chronos.context.executor_.drain();
+  chronos.offer();
+  chronos.context.executor_.drain();
+  EXPECT_TRUE(chronos.driver.launched.empty());
+  chronos.offer("r12");
+  chronos.context.executor_.drain();
+  EXPECT_EQ(chronos.driver.launched.size(), 1u);
 }
 
 TEST_F(ChronosFrameworkTest, AFailedRunIsRetriedAfterTheDelayUpToRetriesTimes) {
