@@ -152,6 +152,33 @@ TEST_F(ChronosSystemTest, RunNowKillAndDelete) {
   EXPECT_THAT(again->body, HasSubstr(R"("message")"));
 }
 
+// The `chronos` command (Chronos's flags) hosts the module; a run sees Chronos's environment and
+// the job's own variables.
+TEST_F(ChronosSystemTest, TheChronosCommandRunsJobsWithChronosEnvironment) {
+  startCluster();
+  hosts_.resize(1);
+  ports_.assign(1, freePort());
+  hosts_[0] = start({tesseraBinary().string(), "chronos", "--master",
+                     fmt::format("127.0.0.1:{}", masterPort_), "--http_port",
+                     std::to_string(ports_[0]), "--modules=" + chronosManifest(200),
+                     fmt::format("--work_dir={}", (dir_.path() / "chronos-cli").string())});
+  ASSERT_TRUE(hosts_[0]);
+  ASSERT_TRUE(awaitApi()) << logs();
+  auto created = call(
+      "POST", "/v1/scheduler/iso8601",
+      R"({"name":"env-check","schedule":"R1//PT1H","retries":0,"owner":"ops@example.com",)"
+      R"("environmentVariables":[{"name":"GREETING","value":"hello"}],)"
+      R"("command":"test \"$CHRONOS_JOB_NAME\" = env-check && test \"$GREETING\" = hello && )"
+      R"(test \"$CHRONOS_JOB_OWNER\" = ops@example.com && test -n \"$CHRONOS_JOB_RUN_TIME\""})");
+  ASSERT_TRUE(created);
+  ASSERT_EQ(created->status, 204) << created->body;
+  ASSERT_TRUE(waitFor(
+      [&] { return counter("env-check", "successCount") + counter("env-check", "errorCount") > 0; },
+      60s))
+      << logs();
+  EXPECT_EQ(counter("env-check", "successCount"), 1);
+}
+
 TEST_F(ChronosSystemTest, BadJobsAreRefusedWithAMessage) {
   startCluster();
   startChronos();
