@@ -3,6 +3,7 @@
 // points exactly as often as their `R` says, failed runs are retried `retries` times, a
 // dependent job runs after its parent, run-now and kill work, and a Chronos host SIGKILLed
 // around a run and started again neither loses nor repeats it.
+#include <fmt/chrono.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -252,6 +253,35 @@ TEST_F(ChronosSystemTest, ARestartedHostNeitherLosesNorRepeatsARun) {
   EXPECT_FALSE(waitFor([&] { return counter("nap", "successCount") > 2; }, 4s));
   EXPECT_EQ(tasksOf("nap").size(), 2u);
   EXPECT_EQ(counter("nap", "errorCount"), 0);
+}
+
+// The host is SIGKILLed just before a schedule point and comes back after it: the point runs
+// once, late, within epsilon; the next one on time.
+TEST_F(ChronosSystemTest, APointPassedWhileTheHostWasDownRunsOnceWhenItIsBack) {
+  startCluster();
+  startChronos();
+  ASSERT_TRUE(awaitApi()) << logs();
+  const auto point = std::chrono::ceil<std::chrono::seconds>(std::chrono::system_clock::now()) + 4s;
+  const std::string start = fmt::format("{:%Y-%m-%dT%H:%M:%S}Z",
+                                        fmt::gmtime(std::chrono::system_clock::to_time_t(point)));
+  auto created = call("POST", "/scheduler/iso8601",
+                      fmt::format(R"({{"name":"late","command":"true",)"
+                                  R"("schedule":"R2/{}/PT6S","epsilon":"PT60S"}})",
+                                  start));
+  ASSERT_TRUE(created);
+  ASSERT_EQ(created->status, 204) << created->body;
+  ASSERT_TRUE(waitFor([&] { return std::chrono::system_clock::now() > point - 1500ms; }, 10s));
+  hosts_[0]->kill(SIGKILL);
+  ASSERT_TRUE(hosts_[0]->wait(10s));
+  EXPECT_TRUE(tasksOf("late").empty());
+  ASSERT_TRUE(waitFor([&] { return std::chrono::system_clock::now() > point + 1s; }, 10s));
+  startChronos();
+  ASSERT_TRUE(awaitApi()) << logs();
+  ASSERT_TRUE(waitFor([&] { return counter("late", "successCount") == 2; }, 60s)) << logs();
+  EXPECT_FALSE(waitFor([&] { return tasksOf("late").size() > 2; }, 3s));
+  std::set<std::string> points;
+  for (const auto& [id, state] : tasksOf("late")) points.insert(id.substr(0, id.find(":late:")));
+  EXPECT_EQ(points.size(), 2u);
 }
 
 // Two Chronos hosts electing a leader in a real ZooKeeper and keeping their state there: the
