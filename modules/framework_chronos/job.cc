@@ -9,6 +9,7 @@
 #include <cctype>
 #include <cmath>
 
+#include "modules/framework_chronos/schedule.h"
 #include "tessera/api/json.h"
 
 namespace tessera::modules::chronos {
@@ -240,40 +241,13 @@ bool isValidJobName(std::string_view name) {
 }
 
 api::Result<int64_t> parseDurationSeconds(std::string_view text) {
-  auto bad = [&] {
-    return api::invalidArgument("'{}' is not an ISO-8601 duration such as PT60S", text);
-  };
-  if (text.size() < 3 || text[0] != 'P') return bad();
-  int64_t total = 0;
-  bool inTime = false;
-  bool any = false;
-  int64_t value = -1;
-  for (size_t i = 1; i < text.size(); ++i) {
-    const char c = text[i];
-    if (c == 'T') {
-      if (inTime || value >= 0) return bad();
-      inTime = true;
-      continue;
-    }
-    if (std::isdigit(static_cast<unsigned char>(c))) {
-      value = (value < 0 ? 0 : value) * 10 + (c - '0');
-      if (value > 1'000'000'000) return bad();
-      continue;
-    }
-    if (value < 0) return bad();
-    int64_t unit = 0;
-    if (!inTime && c == 'W') unit = 7 * 86400;
-    if (!inTime && c == 'D') unit = 86400;
-    if (inTime && c == 'H') unit = 3600;
-    if (inTime && c == 'M') unit = 60;
-    if (inTime && c == 'S') unit = 1;
-    if (unit == 0) return bad();
-    total += value * unit;
-    value = -1;
-    any = true;
+  auto period = parsePeriod(text);
+  if (!period) return period.status();
+  if (period->years != 0 || period->months != 0) {
+    return api::invalidArgument("'{}' has years or months, which are not a fixed time", text);
   }
-  if (!any || value >= 0) return bad();
-  return total;
+  return int64_t{period->weeks} * 7 * 86400 + int64_t{period->days} * 86400 + period->hours * 3600 +
+         period->minutes * 60 + period->seconds;
 }
 
 api::Result<Job> parseJob(std::string_view json, bool withServerFields) {

@@ -118,8 +118,8 @@ std::string toJson(const Job& job);
 /// True when `name` is a valid job name (`[\w.-]+`, not "." or "..").
 bool isValidJobName(std::string_view name);
 
-/// Seconds of an ISO-8601 duration such as `PT60S`, `PT1M30S`, `P1DT2H` (no years or months:
-/// an epsilon is a short, fixed time). InvalidArgument otherwise.
+/// Seconds of an ISO-8601 duration such as `PT60S`, `PT1M30S`, `P1DT2H` (schedule.h's
+/// parsePeriod(), without years or months: an epsilon is a fixed time). InvalidArgument otherwise.
 api::Result<int64_t> parseDurationSeconds(std::string_view text);
 
 }  // namespace tessera::modules::chronos

@@ -2,7 +2,8 @@
 // its own `tessera framework --module=org_tessera_chronos` process. Jobs run at their schedule
 // points exactly as often as their `R` says, failed runs are retried `retries` times, a
 // dependent job runs after its parent, run-now and kill work, and a Chronos host SIGKILLed
-// around a run and started again neither loses nor repeats it.
+// just before or during a run and started again neither loses nor repeats it; with two hosts on a
+// real ZooKeeper, leaders SIGKILLed during and after runs leave exactly one run per point.
 #include <fmt/chrono.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
