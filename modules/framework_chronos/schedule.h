@@ -12,6 +12,8 @@
 // gap; one that exists twice (fall back) is the earlier.
 
 #include <chrono>
+#include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -43,7 +45,9 @@ class Schedule {
  public:
   /// Parses Chronos's `R[n]/[start]/period`. `timeZone` is an IANA name ("" = UTC; Chronos's
   /// `scheduleTimeZone`, which overrides an offset written in `start`); an empty start is
-  /// `now`. Errors (InvalidArgument) name the part that is wrong.
+  /// `now`; a start without an offset and no zone is UTC. Errors (InvalidArgument) name the
+  /// part that is wrong: the repetitions (`R`, `R0`, `R12`; no sign), the start, the period (a
+  /// zero one only with `R0`/`R1`), an unknown zone.
   static api::Result<Schedule> parseIso8601(std::string_view text, std::string_view timeZone,
                                             TimePoint now);
   /// Parses a 5-field cron expression (minute hour day-of-month month day-of-week; `*`, lists,
@@ -55,8 +59,9 @@ class Schedule {
   /// The next point to run at; nullopt when no run is left (`R0`).
   std::optional<TimePoint> next() const;
 
-  /// The schedule after the run at next() (`R5/t/P` → `R4/t+P/P`; `R` stays `R`; cron moves
-  /// to its following match). Unchanged when no run is left.
+  /// The schedule after the run at next() (`R5/t/P` → `R4/t+P/P`, point k counted from the
+  /// original start; `R` stays `R`; cron moves to its following match). Unchanged when no run
+  /// is left.
   Schedule advanced() const;
 
   /// After downtime: when next() is at or before `now`, moves past every point at or before
@@ -73,18 +78,37 @@ class Schedule {
   std::string_view timeZone() const;
   bool isCron() const;
 
+  /// For the state store, not for users: everything needed to continue exactly after a failover
+  /// (zone, count, the anchor the points are counted from, the next point), which toString()
+  /// loses: re-reading `R/2024-02-29T00:00:00.000Z/P1M` goes on with the 29th rather than the
+  /// 31st the schedule began with, a cron schedule re-read with a later `now` loses a point that
+  /// passed meanwhile. One line without newlines; parseState() reads it back.
+  std::string toStateString() const;
+  /// Reads toStateString()'s text. InvalidArgument when it is not one.
+  static api::Result<Schedule> parseState(std::string_view text);
+
  private:
   struct Iso {
     std::optional<int64_t> repetitions;
+    /// The anchor: the start as written (its wall time in the zone is what calendar periods
+    /// keep), and how many periods have passed since it. Point k = start + k * period, so a
+    /// month-end or DST-shifted point does not drift the ones after it.
     TimePoint start;
     Period period;
+    int64_t steps = 0;
+    /// The start's UTC offset when no zone is named (`+01:00` kept as a fixed zone).
+    std::chrono::seconds offset{0};
   };
   struct Cron;
-  Schedule() = default;
+  Schedule();
   std::string timeZone_;
   std::variant<Iso, std::shared_ptr<const Cron>> kind_;
   std::optional<TimePoint> next_;
 };
+
+/// Parses an ISO-8601 period (`PT30M`, `P1DT12H`; designators in order, no fraction but `.0`),
+/// e.g. a job's `epsilon`. InvalidArgument naming the text when it is not one.
+api::Result<Period> parsePeriod(std::string_view text);
 
 /// Parses an ISO-8601 date-time (`2026-01-01T00:00:00Z`, `...+01:00`, `...T00:00:00.000Z`, no
 /// offset = `timeZone`). InvalidArgument when it is not one.
