@@ -975,5 +975,92 @@ TEST_F(NativeContainerizerPidNamespaceTest, RecoveryReadoptsAndSweepsByHostPid) 
   EXPECT_EQ(termination->message, "Command exited with status 3");
 }
 
+// ==== nested containers (task groups) ==========================================================
+
+TEST_F(NativeContainerizerTest, ANestedContainerJoinsItsParentsIsolationWithoutItsOwn) {
+  shutdown(std::move(containerizer_));
+  auto isolator = std::make_shared<FakeIsolator>(context_.executor());
+  containerizer_ = make({isolator});
+  ASSERT_TRUE(launch(config("parent", "sleep 60")));
+  api::ContainerConfig nested = config("nested", "exit 0");
+  nested.parentContainerId = "parent";
+  auto checkpoint = launch(nested);
+  ASSERT_TRUE(checkpoint) << checkpoint.status().toString();
+  EXPECT_EQ(checkpoint->data, "native/1 parent=parent");
+  auto termination = wait("nested");
+  ASSERT_TRUE(termination);
+  EXPECT_EQ(termination->message, "Command exited with status 0");
+  // The nested one was only isolated (into the parent's): no prepare, watch or cleanup.
+  EXPECT_THAT(isolator->calls(), ElementsAre("prepare", "isolate", "watch", "isolate"));
+  EXPECT_TRUE(destroy("parent", std::chrono::seconds(5)));
+  EXPECT_THAT(isolator->calls(), ElementsAre("prepare", "isolate", "watch", "isolate", "cleanup"));
+}
+
+TEST_F(NativeContainerizerTest, ANestedContainerNeedsARunningParent) {
+  api::ContainerConfig orphan = config("orphan", "true");
+  orphan.parentContainerId = "nobody";
+  EXPECT_EQ(launch(orphan).status().code(), api::StatusCode::kNotFound);
+  ASSERT_TRUE(launch(config("short", "exit 0")));
+  ASSERT_TRUE(wait("short"));
+  orphan.parentContainerId = "short";
+  EXPECT_EQ(launch(orphan).status().code(), api::StatusCode::kNotFound);
+}
+
+TEST_F(NativeContainerizerTest, DestroyingAParentDestroysItsNestedContainersFirst) {
+  ASSERT_TRUE(launch(config("exec", "sleep 60")));
+  for (const char* id : {"t1", "t2"}) {
+    api::ContainerConfig nested = config(id, "sleep 60");
+    nested.parentContainerId = "exec";
+    ASSERT_TRUE(launch(nested));
+  }
+  EXPECT_TRUE(destroy("exec", std::chrono::seconds(5)));
+  for (const char* id : {"t1", "t2", "exec"}) {
+    auto termination = wait(id);
+    ASSERT_TRUE(termination) << id;
+    EXPECT_TRUE(termination->killed) << id;
+  }
+  EXPECT_THAT(containers(), ElementsAre());
+}
+
+TEST_F(NativeContainerizerTest, AParentEndingByALimitationTakesItsNestedContainersAlong) {
+  shutdown(std::move(containerizer_));
+  auto isolator = std::make_shared<FakeIsolator>(context_.executor());
+  containerizer_ = make({isolator});
+  ASSERT_TRUE(launch(config("exec", "sleep 60")));
+  api::ContainerConfig nested = config("task", "sleep 60");
+  nested.parentContainerId = "exec";
+  ASSERT_TRUE(launch(nested));
+  api::ContainerLimitation limitation;
+  limitation.reason = v1::TaskStatus::REASON_CONTAINER_LIMITATION_MEMORY;
+  limitation.message = "memory limit of 64MB exceeded";
+  isolator->limit(limitation);
+  auto termination = wait("task");
+  ASSERT_TRUE(termination);
+  ASSERT_TRUE(termination->limitation);
+  EXPECT_EQ(termination->message, "memory limit of 64MB exceeded");
+  ASSERT_TRUE(wait("exec"));
+  EXPECT_EQ(isolator->calls().back(), "cleanup");
+}
+
+TEST_F(NativeContainerizerTest, RecoveryRelinksNestedContainersToTheirParent) {
+  auto parent = launch(config("exec", "sleep 60"));
+  ASSERT_TRUE(parent);
+  api::ContainerConfig nested = config("task", "sleep 60");
+  nested.parentContainerId = "exec";
+  auto child = launch(nested);
+  ASSERT_TRUE(child);
+  // A new instance (an agent restart) re-adopts both; destroying the parent takes the child.
+  shutdown(std::move(containerizer_));
+  containerizer_ = make();
+  auto recovered = recover({*parent, *child});
+  ASSERT_TRUE(recovered) << recovered.status().toString();
+  EXPECT_THAT(containers(), ElementsAre("exec", "task"));
+  EXPECT_TRUE(destroy("exec", std::chrono::seconds(5)));
+  auto termination = wait("task");
+  ASSERT_TRUE(termination);
+  EXPECT_TRUE(termination->killed);
+  EXPECT_THAT(containers(), ElementsAre());
+}
+
 }  // namespace
 }  // namespace tessera::modules::containerizer_native
