@@ -67,7 +67,11 @@ class FakeIsolator final : public api::Isolator {
     record("prepare");
     reply(std::move(done), prepareResult);
   }
-  void isolate(std::string_view, int64_t pid, std::function<void(api::Status)> done) override {
+  void isolate(std::string_view id, int64_t pid, std::function<void(api::Status)> done) override {
+    {
+      std::lock_guard lock(mutex_);
+      isolatedInto_.emplace_back(id);
+    }
     // The child must not have exec'd yet: it still runs this test binary's image.
     std::error_code ec;
     exeAtIsolate = fs::read_symlink(fmt::format("/proc/{}/exe", pid), ec).string();
@@ -123,6 +127,11 @@ class FakeIsolator final : public api::Isolator {
     std::lock_guard lock(mutex_);
     return calls_;
   }
+  /// The container ids isolate() was called with, in order.
+  std::vector<std::string> isolatedInto() {
+    std::lock_guard lock(mutex_);
+    return isolatedInto_;
+  }
 
   api::Status prepareResult;
   api::Status isolateResult;
@@ -141,6 +150,7 @@ class FakeIsolator final : public api::Isolator {
   api::Executor& executor_;
   std::mutex mutex_;
   std::vector<std::string> calls_;
+  std::vector<std::string> isolatedInto_;
   std::function<void(api::ContainerLimitation)> limited_;
   std::function<void(api::Status)> heldIsolate_;
 };
@@ -990,8 +1000,10 @@ TEST_F(NativeContainerizerTest, ANestedContainerJoinsItsParentsIsolationWithoutI
   auto termination = wait("nested");
   ASSERT_TRUE(termination);
   EXPECT_EQ(termination->message, "Command exited with status 0");
-  // The nested one was only isolated (into the parent's): no prepare, watch or cleanup.
+  // The nested one was only isolated, into the parent's isolation (its cgroups, whose limits
+  // the parent's prepare() set): no prepare, watch or cleanup of its own.
   EXPECT_THAT(isolator->calls(), ElementsAre("prepare", "isolate", "watch", "isolate"));
+  EXPECT_THAT(isolator->isolatedInto(), ElementsAre("parent", "parent"));
   EXPECT_TRUE(destroy("parent", std::chrono::seconds(5)));
   EXPECT_THAT(isolator->calls(), ElementsAre("prepare", "isolate", "watch", "isolate", "cleanup"));
 }
