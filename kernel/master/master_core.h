@@ -158,7 +158,7 @@ struct Core : std::enable_shared_from_this<Core> {
   /// left back to the allocator with the call's refuse filter. `view`: the same call read by
   /// readAcceptedOperations(), for the operation kinds the v1 protos do not hold. Errors:
   /// Unimplemented, with nothing done, for an operation the v1 protos do not hold (CREATE,
-  /// DESTROY, ...); LAUNCH_GROUP's tasks get TASK_ERROR one by one.
+  /// DESTROY, ...).
   api::Status accept(FrameworkEntry& framework, const v1::scheduler::Call::Accept& accept,
                      const internal::AcceptedOperations& view);
   /// The ACCEPT call `body` read for its operations' kind names; empty
@@ -177,10 +177,15 @@ struct Core : std::enable_shared_from_this<Core> {
   /// Offers not usable: their resources go back, the launches get TASK_LOST / TASK_DROPPED.
   void refuseAcceptance(const FrameworkEntry& framework, const v1::scheduler::Call::Accept& call,
                         const TakenOffers& taken);
-  /// LAUNCH_GROUP, which the master does not carry out yet: TASK_ERROR
-  /// (REASON_TASK_GROUP_INVALID) for each of its tasks.
-  void refuseTaskGroup(const FrameworkEntry& framework, const Acceptance& acceptance,
-                       const v1::Offer::Operation::LaunchGroup& launchGroup);
+  /// Why a LAUNCH_GROUP cannot be carried out from what is left of the offers (Mesos's task
+  /// group rules); empty when it can.
+  std::string validateTaskGroup(const Acceptance& acceptance,
+                                const v1::Offer::Operation::LaunchGroup& launchGroup) const;
+  /// LAUNCH_GROUP: validated as a whole (an invalid group's tasks all get TASK_ERROR with
+  /// REASON_TASK_GROUP_INVALID), then its tasks are tracked as launched ones and sent to the
+  /// agent in one RunTaskGroup.
+  void launchGroup(const FrameworkEntry& framework, Acceptance& acceptance,
+                   const v1::Offer::Operation::LaunchGroup& launchGroup);
   /// Why `task` cannot be launched from what is left of the offers; empty when it can.
   std::string validateTask(const Acceptance& acceptance, const v1::TaskInfo& task,
                            const api::Result<api::Resources>& resources) const;

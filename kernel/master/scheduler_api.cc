@@ -422,7 +422,7 @@ void Core::applyOperations(std::shared_ptr<PendingAccept> pending) {
         }
         break;
       case v1::Offer::Operation::LAUNCH_GROUP:
-        refuseTaskGroup(framework->second, acceptance, operation.launch_group());
+        launchGroup(framework->second, acceptance, operation.launch_group());
         break;
       default:
         break;  // accept() refused every other kind before anything was done
@@ -494,18 +494,110 @@ void Core::refuseAcceptance(const FrameworkEntry& framework,
   }
 }
 
-void Core::refuseTaskGroup(const FrameworkEntry& framework, const Acceptance& acceptance,
-                           const v1::Offer::Operation::LaunchGroup& launchGroup) {
-  // Mesos answers a task group it cannot launch with TASK_ERROR for each of its tasks
-  // (REASON_TASK_GROUP_INVALID). Their resources stay in `acceptance.remaining` and go back to
-  // the allocator.
-  counter("invalid_operations").increment();
-  std::string message = fmt::format("operation '{}' is not supported", kLaunchGroup);
-  for (const auto& task : launchGroup.task_group().tasks()) {
-    sendUpdate(framework.id,
-               masterStatus(task.task_id().value(), acceptance.agentId, v1::TASK_ERROR,
-                            v1::TaskStatus::REASON_TASK_GROUP_INVALID, message));
+std::string Core::validateTaskGroup(const Acceptance& acceptance,
+                                    const v1::Offer::Operation::LaunchGroup& launchGroup) const {
+  // Mesos's rules for a task group (master/validation.cpp): a DEFAULT executor without a command
+  // of its own, a non-empty group of unique tasks that name no executor, no Docker container,
+  // and every task valid as a single launch; executor plus tasks must fit the offers.
+  const v1::ExecutorInfo& executor = launchGroup.executor();
+  const v1::TaskGroupInfo& group = launchGroup.task_group();
+  if (!launchGroup.has_executor()) return "the task group has no executor";
+  if (executor.executor_id().value().empty()) return "the executor has no id";
+  if (executor.type() != v1::ExecutorInfo::DEFAULT) {
+    return fmt::format(
+        "executor '{}' is not of type DEFAULT (only the default executor runs "
+        "task groups)",
+        executor.executor_id().value());
   }
+  if (executor.has_command()) {
+    return fmt::format("executor '{}' of type DEFAULT must not have a command",
+                       executor.executor_id().value());
+  }
+  if (executor.has_container() && executor.container().type() != v1::ContainerInfo::MESOS) {
+    return fmt::format("executor '{}' of a task group must have a MESOS container",
+                       executor.executor_id().value());
+  }
+  if (group.tasks_size() == 0) return "the task group is empty";
+  auto executorResources = api::Resources::fromProto(executor.resources());
+  if (!executorResources) return executorResources.status().message();
+  api::Resources total = *executorResources;
+  std::set<std::string> ids;
+  Acceptance trial = acceptance;
+  for (const auto& task : group.tasks()) {
+    const std::string& taskId = task.task_id().value();
+    if (!ids.insert(taskId).second) return fmt::format("duplicate task id '{}'", taskId);
+    if (task.has_executor()) {
+      return fmt::format("task '{}' of a task group must not have an executor", taskId);
+    }
+    if (!task.has_command()) return fmt::format("task '{}' has no command", taskId);
+    if (task.has_container() && task.container().type() == v1::ContainerInfo::DOCKER) {
+      return fmt::format(
+          "task '{}': a DOCKER container is not supported in a task group (task groups run in "
+          "nested containers of the native containerizer)",
+          taskId);
+    }
+    auto resources = api::Resources::fromProto(task.resources());
+    if (std::string error = validateTask(trial, task, resources); !error.empty()) return error;
+    trial.remaining -= *resources;
+    trial.seen.insert(taskId);
+    total += *resources;
+  }
+  if (!acceptance.remaining.contains(total)) {
+    return fmt::format(
+        "the task group and its executor use resources {} that are not in the "
+        "offers ({})",
+        total.toString(), acceptance.remaining.toString());
+  }
+  return "";
+}
+
+void Core::launchGroup(const FrameworkEntry& framework, Acceptance& acceptance,
+                       const v1::Offer::Operation::LaunchGroup& launchGroup) {
+  const v1::TaskGroupInfo& group = launchGroup.task_group();
+  std::string error = validateTaskGroup(acceptance, launchGroup);
+  for (const auto& task : group.tasks()) {
+    if (!task.task_id().value().empty()) acceptance.seen.insert(task.task_id().value());
+  }
+  if (!error.empty()) {
+    // Mesos answers a task group it cannot launch with TASK_ERROR for each of its tasks. Their
+    // resources stay in `acceptance.remaining` and go back to the allocator.
+    counter("invalid_operations").increment();
+    for (const auto& task : group.tasks()) {
+      sendUpdate(framework.id,
+                 masterStatus(task.task_id().value(), acceptance.agentId, v1::TASK_ERROR,
+                              v1::TaskStatus::REASON_TASK_GROUP_INVALID, error));
+    }
+    return;
+  }
+  internal::Envelope run;
+  internal::RunTaskGroup& message = *run.mutable_run_task_group();
+  *message.mutable_framework() = framework.info;
+  *message.mutable_executor() = launchGroup.executor();
+  *message.mutable_executor()->mutable_framework_id() = framework.info.id();
+  message.set_role(acceptance.role);
+  // The executor's resources are the master's to give back: they ride with the group's first
+  // task (returned when it ends), as the master tracks no executors of its own.
+  auto executorResources = api::Resources::fromProto(launchGroup.executor().resources());
+  bool first = true;
+  for (const auto& taskInfo : group.tasks()) {
+    const std::string& taskId = taskInfo.task_id().value();
+    auto resources = api::Resources::fromProto(taskInfo.resources());
+    TaskEntry& task = tasks[{framework.id, taskId}];
+    task.info = taskInfo;
+    task.info.mutable_agent_id()->set_value(acceptance.agentId);
+    task.frameworkId = framework.id;
+    task.agentId = acceptance.agentId;
+    task.role = acceptance.role;
+    task.state = v1::TASK_STAGING;
+    task.resources = *resources;
+    if (first && executorResources) task.resources += *executorResources;
+    first = false;
+    acceptance.remaining -= task.resources;
+    task.statuses.emplace_back(v1::TASK_STAGING, nowSeconds());
+    *message.add_tasks() = task.info;
+    counter("tasks_launched").increment();
+  }
+  sendToAgent(acceptance.agentId, run);
 }
 
 std::string Core::validateTask(const Acceptance& acceptance, const v1::TaskInfo& taskInfo,
