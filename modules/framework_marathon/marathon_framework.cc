@@ -246,6 +246,12 @@ api::Result<std::unique_ptr<api::Module>> MarathonFramework::create(
   settings.role = parameters.getOr("mesos_role", "*");
   settings.user = parameters.getOr("mesos_user", "");
   if (settings.user.empty()) settings.user = defaultUser();
+  const std::string checkpoint = parameters.getOr("checkpoint", "true");
+  if (checkpoint != "true" && checkpoint != "false") {
+    return api::invalidArgument("parameter 'checkpoint' must be true or false, not '{}'",
+                                checkpoint);
+  }
+  settings.checkpoint = checkpoint == "true";
   auto module = std::make_unique<MarathonFramework>(context, std::move(settings));
   if (auto added = module->addRoutes(); !added) return added;
   return std::unique_ptr<api::Module>(std::move(module));
@@ -278,7 +284,7 @@ void MarathonFramework::start(api::SchedulerDriver& driver) {
     info.set_user(settings_.user);
     info.set_name(settings_.frameworkName);
     info.add_roles(settings_.role);
-    info.set_checkpoint(true);
+    info.set_checkpoint(settings_.checkpoint);
     info.add_capabilities()->set_type(v1::FrameworkInfo::Capability::MULTI_ROLE);
     if (host_ != nullptr && !host_->advertisedAddress().empty()) {
       info.set_webui_url(fmt::format("http://{}", host_->advertisedAddress()));
@@ -556,14 +562,14 @@ std::string MarathonFramework::infoJson() const {
   return fmt::format(
       R"({{"name":"marathon","version":{},"buildref":"tessera","elected":{},"leader":{},)"
       R"("frameworkId":{},"marathon_config":{{"framework_name":{},"mesos_role":{},)"
-      R"("mesos_user":{},"hostname":{},"webui_url":{},"checkpoint":true,)"
+      R"("mesos_user":{},"hostname":{},"webui_url":{},"checkpoint":{},)"
       R"("local_port_min":10000,"local_port_max":20000,"task_launch_timeout":300000}},)"
       R"("zookeeper_config":{{}},"http_config":{{"http_port":{}}},"event_subscriber":null}})",
       jsonQuote(kMarathonVersion), host_ == nullptr || host_->leading(),
       leader ? jsonQuote(*leader) : "null", frameworkId_ ? jsonQuote(*frameworkId_) : "null",
       jsonQuote(settings_.frameworkName), jsonQuote(settings_.role), jsonQuote(settings_.user),
       jsonQuote(address.substr(0, address.rfind(':'))),
-      address.empty() ? "null" : jsonQuote("http://" + address),
+      address.empty() ? "null" : jsonQuote("http://" + address), settings_.checkpoint,
       address.empty() ? "null" : address.substr(address.rfind(':') + 1));
 }
 

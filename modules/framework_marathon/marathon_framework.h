@@ -32,7 +32,8 @@ class MarathonFramework final : public api::Framework {
   struct Settings {
     std::string frameworkName = "marathon";
     std::string role = "*";
-    std::string user;  // default: the current user, else "root"
+    std::string user;        // default: the current user, else "root"
+    bool checkpoint = true;  // `marathon --disable_checkpoint` passes "false"
   };
 
   /// The factory: reads the parameters, registers the routes. Errors: a route that is taken.

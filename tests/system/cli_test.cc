@@ -49,7 +49,9 @@ class LocalDaemon {
                        std::map<std::string, std::string> env = {},
                        fs::path binary = tesseraBinary())
       : port_(freePort()) {
-    std::vector<std::string> args = {binary.string(), "local", "--port=" + std::to_string(port_)};
+    // Marathon and Chronos off: their default ports (8080, 4400) are not free in parallel tests.
+    std::vector<std::string> args = {binary.string(), "local", "--port=" + std::to_string(port_),
+                                     "--marathon_port=0", "--chronos_port=0"};
     args.insert(args.end(), extra.begin(), extra.end());
     env["TESSERA_CONFIG_DIR"] = config_.path().string();
     auto started = Subprocess::start({args, env, {}, std::nullopt});
@@ -313,13 +315,14 @@ TEST(CliTest, EnvironmentAndConfigDirSetFlags) {
   config.write("logging_level", "WARNING");
   config.write("hostname", "from-config");
   // TESSERA_ wins over MESOS_, which wins over the config dir, which wins over the default.
-  auto process = Subprocess::start({{tesseraBinary().string(), "local"},
-                                    {{"TESSERA_CONFIG_DIR", config.path().string()},
-                                     {"MESOS_LOGGING_LEVEL", "ERROR"},
-                                     {"TESSERA_LOGGING_LEVEL", "INFO"},
-                                     {"MESOS_HOSTNAME", "from-mesos-env"}},
-                                    {},
-                                    std::nullopt});
+  auto process = Subprocess::start(
+      {{tesseraBinary().string(), "local", "--marathon_port=0", "--chronos_port=0"},
+       {{"TESSERA_CONFIG_DIR", config.path().string()},
+        {"MESOS_LOGGING_LEVEL", "ERROR"},
+        {"TESSERA_LOGGING_LEVEL", "INFO"},
+        {"MESOS_HOSTNAME", "from-mesos-env"}},
+       {},
+       std::nullopt});
   ASSERT_TRUE(process);
   ASSERT_TRUE(waitFor([&] {
     auto r = httpRequest(port, "GET", "/flags");
@@ -373,7 +376,7 @@ TEST(CliTest, TwoDaemonsCannotShareAWorkDir) {
   const std::string workDir = "--work_dir=" + work.path().string();
   LocalDaemon first({workDir});
   ASSERT_TRUE(first.ready()) << first.process().err();
-  auto second = runToEnd({"local", "--port=0", workDir});
+  auto second = runToEnd({"local", "--port=0", "--marathon_port=0", "--chronos_port=0", workDir});
   EXPECT_EQ(second->exitCode(), 1);
   EXPECT_THAT(second->err(), HasSubstr("flag '--work_dir'"));
   EXPECT_TRUE(first.process().running());

@@ -310,9 +310,9 @@ TEST_F(ClusterTest, MasterNeedsAWorkDirForADurableRegistry) {
 }
 
 TEST_F(ClusterTest, LocalLeavesNoTaskBehindWhenStopped) {
-  auto local =
-      launch({tesseraBinary().string(), "local", fmt::format("--port={}", masterPort_), "--quiet"},
-             [this] { return activatedAgents(masterPort_) == 1; });
+  auto local = launch({tesseraBinary().string(), "local", fmt::format("--port={}", masterPort_),
+                       "--marathon_port=0", "--chronos_port=0", "--quiet"},
+                      [this] { return activatedAgents(masterPort_) == 1; });
   ASSERT_TRUE(local);
   auto pidFile = dir_.path() / "task.pid";
   auto run = execute("lingering", fmt::format("echo $$ > {}; exec sleep 1000", pidFile.string()));
