@@ -41,6 +41,25 @@ struct AppState {
   std::unique_ptr<api::TimerHandle> delayTimer;
 };
 
+// An app's tasks counted by what the engine decides with, kept up to date as each task changes
+// (addTask/eraseTask and the untally/tally pair around every change of a record), so that an
+// update, counts() and the common case of planFor() cost O(1) in the app's task count.
+struct GenerationTally {
+  int live = 0;            // isLive
+  int killed = 0;          // live and killRequested
+  int running = 0;         // TASK_RUNNING
+  int runningHealthy = 0;  // TASK_RUNNING and healthy == true
+};
+struct AppTally {
+  int records = 0;
+  int live = 0;
+  int staged = 0;
+  int running = 0;
+  int runningHealthy = 0;
+  int unhealthy = 0;                           // healthy == false, whatever the state
+  std::map<int, GenerationTally> generations;  // only generations with a live task
+};
+
 // What an app needs now: tasks to launch, tasks to kill.
 struct Plan {
   int launch = 0;
@@ -279,6 +298,7 @@ class AppScheduler::Impl {
       return;
     }
     TaskRecord& record = it->second;
+    untally(record);
     record.launchConfirmed = true;
     const std::string previous = record.task.state;
     record.task.state = stateName(state);
@@ -288,6 +308,7 @@ class AppScheduler::Impl {
     }
     if (state == v1::TASK_RUNNING && !record.task.startedAt) record.task.startedAt = options_.now();
     if (status.has_healthy()) healthChanged(record, status.healthy(), status.message());
+    tally(record);
     emitStatusUpdate(record, status);
 
     if (!api::isTerminal(state) && state != v1::TASK_UNKNOWN) return;
@@ -376,6 +397,26 @@ class AppScheduler::Impl {
   Plan planFor(const AppState& state) const {
     Plan plan;
     const std::string& appId = state.app.id;
+    // The common case from the tallies alone: every live task of the current generation and
+    // no more of them than wanted (nothing to kill, so nothing to order).
+    {
+      const AppTally* t = tallyOf(appId);
+      const GenerationTally none;
+      const GenerationTally* g = &none;
+      bool onlyCurrent = true;
+      if (t != nullptr && !t->generations.empty()) {
+        auto it = t->generations.find(state.generation);
+        onlyCurrent = t->generations.size() == 1 && it != t->generations.end();
+        if (onlyCurrent) g = &it->second;
+      }
+      const int current = g->live - g->killed;
+      if (state.removing && current == 0 && onlyCurrent) return plan;
+      if (!state.removing && onlyCurrent && g->killed == 0 &&
+          current <= std::max(0, state.app.instances)) {
+        plan.launch = std::max(0, state.app.instances) - current;
+        return plan;
+      }
+    }
     std::vector<const TaskRecord*> current, old;
     int present = 0;   // every task that still holds resources, killed ones included
     int oldDying = 0;  // old tasks killed but not ended yet
@@ -464,8 +505,39 @@ class AppScheduler::Impl {
   void addTask(TaskRecord record) {
     std::string id = record.task.id;
     std::string appId = record.task.appId;
+    auto existing = tasks_.find(id);
+    if (existing != tasks_.end()) untally(existing->second);
     TaskRecord& stored = tasks_[id] = std::move(record);
     byApp_[appId][id] = &stored;
+    tally(stored);
+  }
+
+  void account(const TaskRecord& record, int sign) {
+    AppTally& t = tallies_[record.task.appId];
+    t.records += sign;
+    const bool running = isRunning(record);
+    const bool runningHealthy = running && record.healthy == true;
+    if (isStaged(record)) t.staged += sign;
+    if (running) t.running += sign;
+    if (runningHealthy) t.runningHealthy += sign;
+    if (record.healthy == false) t.unhealthy += sign;
+    if (isLive(record)) {
+      t.live += sign;
+      GenerationTally& g = t.generations[record.generation];
+      g.live += sign;
+      if (record.killRequested) g.killed += sign;
+      if (running) g.running += sign;
+      if (runningHealthy) g.runningHealthy += sign;
+      if (g.live == 0) t.generations.erase(record.generation);
+    }
+    if (t.records == 0) tallies_.erase(record.task.appId);
+  }
+  void tally(const TaskRecord& record) { account(record, +1); }
+  void untally(const TaskRecord& record) { account(record, -1); }
+
+  const AppTally* tallyOf(const std::string& appId) const {
+    auto it = tallies_.find(appId);
+    return it == tallies_.end() ? nullptr : &it->second;
   }
 
   void eraseTask(const std::string& taskId) {
@@ -476,6 +548,7 @@ class AppScheduler::Impl {
       ids->second.erase(taskId);  // before the record it points to goes
       if (ids->second.empty()) byApp_.erase(ids);
     }
+    untally(it->second);
     tasks_.erase(it);
   }
 
@@ -502,7 +575,9 @@ class AppScheduler::Impl {
   void killTask(const std::string& taskId) {
     auto it = tasks_.find(taskId);
     if (it == tasks_.end()) return;
+    untally(it->second);
     it->second.killRequested = true;
+    tally(it->second);
     if (driver_ == nullptr) return;
     v1::TaskID id;
     id.set_value(taskId);
@@ -735,7 +810,11 @@ class AppScheduler::Impl {
       auto app = apps_.find(appId);
       if (app == apps_.end() || app->second.removing) continue;
       if (auto ids = byApp_.find(appId); ids != byApp_.end()) {
-        for (auto& [id, record] : ids->second) record->generation = app->second.generation;
+        for (auto& [id, record] : ids->second) {
+          untally(*record);
+          record->generation = app->second.generation;
+          tally(*record);
+        }
       }
     }
     converge();
@@ -764,17 +843,16 @@ class AppScheduler::Impl {
     if (app == apps_.end() || app->second.removing) return false;
     const AppState& state = app->second;
     const bool checked = !state.app.healthChecks.empty();
-    int ready = 0;
-    int live = 0;
-    for (const TaskRecord* task : tasksOf(action.app)) {
-      const TaskRecord& record = *task;
-      if (!isLive(record)) continue;
-      if (record.generation != state.generation) return false;  // old tasks still up
-      if (record.killRequested) return false;                   // still going away
-      ++live;
-      if (isRunning(record) && (!checked || record.healthy.value_or(false))) ++ready;
+    const AppTally* t = tallyOf(action.app);
+    if (t == nullptr || t->generations.empty()) return state.app.instances == 0;
+    // Old tasks still up, or tasks still going away: not done.
+    if (t->generations.size() != 1 || t->generations.begin()->first != state.generation) {
+      return false;
     }
-    return live == state.app.instances && ready == state.app.instances;
+    const GenerationTally& g = t->generations.begin()->second;
+    if (g.killed > 0) return false;
+    const int ready = checked ? g.runningHealthy : g.running;
+    return g.live == state.app.instances && ready == state.app.instances;
   }
 
   void advanceDeployments() {
@@ -858,12 +936,13 @@ class AppScheduler::Impl {
     AppCounts counts;
     auto app = apps_.find(std::string(appId));
     const bool checked = app != apps_.end() && !app->second.app.healthChecks.empty();
-    for (const TaskRecord* task : tasksOf(std::string(appId))) {
-      const TaskRecord& record = *task;
-      if (isStaged(record)) ++counts.staged;
-      if (isRunning(record)) ++counts.running;
-      if (checked && isRunning(record) && record.healthy == true) ++counts.healthy;
-      if (checked && record.healthy == false) ++counts.unhealthy;
+    const AppTally* t = tallyOf(std::string(appId));
+    if (t == nullptr) return counts;
+    counts.staged = t->staged;
+    counts.running = t->running;
+    if (checked) {
+      counts.healthy = t->runningHealthy;
+      counts.unhealthy = t->unhealthy;
     }
     return counts;
   }
@@ -1016,6 +1095,7 @@ class AppScheduler::Impl {
   std::map<std::string, TaskRecord> tasks_;  // by task id (so an app's tasks are adjacent)
   // App id -> its tasks by id (pointers into tasks_, whose nodes never move).
   std::map<std::string, std::map<std::string, TaskRecord*>> byApp_;
+  std::map<std::string, AppTally> tallies_;   // app id -> its tasks counted (see AppTally)
   std::map<std::string, AgentFacts> agents_;  // by agent id, from offers
   std::vector<Deployment> deployments_;
   bool reconciling_ = true;
