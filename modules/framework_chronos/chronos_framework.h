@@ -134,7 +134,8 @@ class ChronosFramework final : public api::Framework {
   void arm(const std::string& name);
   void due(const std::string& name);
   void enqueue(Entry& entry, Pending pending);
-  void wantOffers();
+  void wantOffers();  // posts one checkOffers() for the calls until it runs
+  void checkOffers();
   void triggerDependents(const std::string& parent);
   void rebuildGraph();
   bool busy(const Entry& entry) const;
@@ -163,6 +164,7 @@ class ChronosFramework final : public api::Framework {
   bool loaded_ = false;
   bool stopped_ = false;
   bool suppressed_ = false;
+  bool offersCheckPosted_ = false;
   std::map<std::string, std::unique_ptr<Entry>> jobs_;
   std::map<std::string, std::string> tasks_;  // task id -> job name
   JobGraph graph_;
