@@ -32,6 +32,9 @@ struct MasterFlags {
   /// The loaded authenticator module that authenticates scheduler calls; empty: none (Mesos's
   /// default is its built-in "basic", which Tessera does not have).
   std::string httpFrameworkAuthenticators;
+  /// --credentials (declared with the HTTP authentication flags, kernel/cli/http_auth.h): the
+  /// `basic` framework authenticator checks scheduler calls against it.
+  std::string credentials;
   /// Mesos's --weights=role1=weight1,role2=weight2 (weights set through PUT /weights win).
   std::string weights;
   /// Events written to a scheduler's stream and not yet read by it, at most (0: no limit).
