@@ -76,6 +76,7 @@ void addMasterFlags(runtime::FlagSet& flags, MasterFlags& m) {
             "The authenticator module that authenticates scheduler API calls: basic (HTTP "
             "Basic against --credentials) or a loaded authenticator module's name (default: "
             "none)");
+  addAuthorizationFlags(flags, m.authorization);
   flags.add("max_event_stream_queue_size", &m.maxEventStreamQueueSize,
             "Bytes of events written to a scheduler's event stream and not yet read by the "
             "scheduler, at most: past it the stream is closed, the framework disconnected and "
@@ -242,6 +243,8 @@ api::Result<std::unique_ptr<MasterRole>> MasterRole::start(Daemon& daemon,
     if (!created) return created.status();
     authenticator = *created;
   }
+  auto authorizer = createAuthorizer(daemon, flags.authorization);
+  if (!authorizer) return authorizer.status();
 
   master::MasterServices services;
   services.runtime = &daemon.runtime();
@@ -262,6 +265,10 @@ api::Result<std::unique_ptr<MasterRole>> MasterRole::start(Daemon& daemon,
   if (authenticator != nullptr) {
     services.authenticator = authenticator;
     services.authenticatorExecutor = daemon.modules().executorOf(authenticator);
+  }
+  if (*authorizer != nullptr) {
+    services.authorizer = *authorizer;
+    services.authorizerExecutor = daemon.modules().executorOf(*authorizer);
   }
 
   master::MasterOptions options;
