@@ -116,9 +116,12 @@ api::Status CredentialsFile::load(bool initial) {
   }
   int64_t mtime = static_cast<int64_t>(info.st_mtim.tv_sec) * 1000000000 + info.st_mtim.tv_nsec;
   int64_t size = static_cast<int64_t>(info.st_size);
+  uint64_t inode = static_cast<uint64_t>(info.st_ino);
   {
     std::lock_guard lock(mutex_);
-    if (!initial && mtime == mtimeNs_ && size == size_) return api::Status::ok();
+    if (!initial && mtime == mtimeNs_ && size == size_ && inode == inode_) {
+      return api::Status::ok();
+    }
   }
   std::ifstream in(path_);
   if (!in) return api::notFound("cannot read credentials file '{}'", path_);
@@ -129,6 +132,7 @@ api::Status CredentialsFile::load(bool initial) {
   // Remember this version either way: a broken file is reported once, not on every look.
   mtimeNs_ = mtime;
   size_ = size;
+  inode_ = inode;
   if (!parsed) {
     return parsed.status().withContext("credentials file '{}'", path_);
   }

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -24,7 +25,7 @@ using CredentialMap = std::map<std::string, std::string, std::less<>>;
 /// `file:///path` or a plain path -> the path.
 std::string credentialsPath(std::string_view flag);
 
-/// The credentials of one file, re-read when its modification time or size changes (checked
+/// The credentials of one file, re-read when its modification time, size or inode changes (checked
 /// at most every `interval`, on the caller's thread). A file that does not parse on reload
 /// keeps the credentials loaded before, and the reason is reported through `onError` (which
 /// never sees a secret). Thread-safe.
@@ -60,6 +61,7 @@ class CredentialsFile {
   Clock::time_point lastLook_{};
   int64_t mtimeNs_ = -1;
   int64_t size_ = -1;
+  uint64_t inode_ = 0;  // a rename puts a new file in place: same size and tick, new inode
   size_t reloads_ = 0;
 };
 
