@@ -118,9 +118,7 @@ class AuthzTest : public ::testing::Test {
     acls_ = dir_.path() / "acls.json";
     std::ofstream(acls_) << kAcls;
   }
-  void TearDown() override {
-    for (auto& process : processes_) process->stop();
-  }
+  // The processes are killed as `processes_` goes (Subprocess's destructor).
 
   Subprocess* startMaster() {
     auto process = Subprocess::start(
