@@ -10,7 +10,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -155,6 +157,12 @@ class AuthTest : public ::testing::Test {
   }
 
   void TearDown() override {
+    for (auto& process : processes_) {
+      if (process->running()) {
+        process->kill(SIGTERM);
+        process->wait(std::chrono::seconds(20));
+      }
+    }
     // No secret anywhere: every log file, every process's output.
     std::vector<std::string> texts;
     for (const auto& process : processes_) {
@@ -175,7 +183,6 @@ class AuthTest : public ::testing::Test {
         EXPECT_EQ(text.find(secret), std::string::npos) << "a secret leaked into:\n" << text;
       }
     }
-    for (auto& process : processes_) process->stop();
   }
 
   void writeCredentials(const std::string& text) {
