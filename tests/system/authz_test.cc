@@ -249,6 +249,41 @@ TEST_F(AuthzTest, FrameworksRegisterOnlyInAllowedRolesAndSeeOnlyTheirOwn) {
   EXPECT_THAT(frameworks->body, Not(HasSubstr("fw-b")));
 }
 
+TEST_F(AuthzTest, TasksLaunchOnlyAsAllowedUsers) {
+  std::ofstream(acls_, std::ios::trunc) << R"({"run_tasks": [
+      {"principals": {"values": ["a"]}, "users": {"type": "NONE"}}]})";
+  ASSERT_TRUE(startMaster());
+  uint16_t agentPort = freePort();
+  auto agent =
+      Subprocess::start({{tesseraBinary().string(), "agent", fmt::format("--port={}", agentPort),
+                          fmt::format("--master=127.0.0.1:{}", port_),
+                          fmt::format("--work_dir={}", (dir_.path() / "agent").string()),
+                          "--resources=cpus:2;mem:1024;disk:1024"},
+                         {{"TESSERA_CONFIG_DIR", config_.path().string()}},
+                         {},
+                         std::nullopt});
+  ASSERT_TRUE(agent) << agent.status().message();
+  processes_.push_back(std::move(agent).value());
+  const char* user = std::getenv("USER");
+  std::string me = user != nullptr && *user != '\0' ? user : "root";
+  // RUN_TASK refused for principal a: the task ends in TASK_ERROR naming the action.
+  Subprocess* refused = execute("a", me, "web");
+  ASSERT_TRUE(refused);
+  ASSERT_TRUE(refused->wait(std::chrono::seconds(60))) << refused->err();
+  EXPECT_NE(refused->exitCode(), 0);
+  EXPECT_THAT(refused->out() + refused->err(), HasSubstr("RUN_TASK"));
+  // Principal b matches no ACL: permissive (the default) lets its task run.
+  Subprocess* allowed = execute("b", me, "web");
+  ASSERT_TRUE(allowed);
+  EXPECT_TRUE(waitFor(
+      [&] {
+        auto tasks = call("GET", "/tasks", "ops");
+        return tasks && tasks->body.find("TASK_RUNNING") != std::string::npos;
+      },
+      std::chrono::seconds(60)))
+      << allowed->err();
+}
+
 TEST_F(AuthzTest, ReloadedAclsTakeEffectAndABrokenFileKeepsTheOld) {
   ASSERT_TRUE(startMaster());
   EXPECT_EQ(status("PUT", "/weights", "a", R"([{"role":"web","weight":2}])"), 403);
