@@ -1,6 +1,7 @@
 #include "modules/auth/local_authorizer.h"
 
-#include <system_error>
+#include <sys/stat.h>
+
 #include <utility>
 
 namespace tessera::modules::auth {
@@ -24,12 +25,12 @@ LocalAuthorizer::LocalAuthorizer(api::Context* context, std::string flag, Acls a
 
 std::optional<LocalAuthorizer::Stamp> LocalAuthorizer::stampOf() const {
   if (!path_) return std::nullopt;
-  std::error_code error;
+  struct stat info {};
+  if (::stat(path_->c_str(), &info) != 0) return std::nullopt;
   Stamp stamp;
-  stamp.mtime = std::filesystem::last_write_time(*path_, error);
-  if (error) return std::nullopt;
-  stamp.size = std::filesystem::file_size(*path_, error);
-  if (error) return std::nullopt;
+  stamp.mtimeNs = static_cast<int64_t>(info.st_mtim.tv_sec) * 1000000000 + info.st_mtim.tv_nsec;
+  stamp.size = static_cast<int64_t>(info.st_size);
+  stamp.inode = static_cast<uint64_t>(info.st_ino);
   return stamp;
 }
 

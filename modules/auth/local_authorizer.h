@@ -2,10 +2,10 @@
 
 /// Mesos's local authorizer: answers from the ACLs of its `acls` parameter (the master's
 /// --acls, a file:// path or the JSON inline). A file is reloaded when its modification time or
-/// size changes (checked on every question, on the module's executor); a reload that fails to
-/// parse keeps the ACLs in force and logs why.
+/// size or inode changes (checked on every question, on the module's executor); a reload that fails
+/// to parse keeps the ACLs in force and logs why.
 
-#include <filesystem>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -36,9 +36,11 @@ class LocalAuthorizer final : public api::Authorizer {
   bool reloadIfChanged();
 
  private:
+  /// What tells a changed file: a rename over it changes the inode even within one mtime tick.
   struct Stamp {
-    std::filesystem::file_time_type mtime;
-    std::uintmax_t size = 0;
+    int64_t mtimeNs = 0;
+    int64_t size = 0;
+    uint64_t inode = 0;
     bool operator==(const Stamp&) const = default;
   };
   std::optional<Stamp> stampOf() const;

@@ -62,6 +62,20 @@ TEST_F(AuthorizerTest, ReloadsAChangedFileWithoutRestart) {
   EXPECT_FALSE(authorizer.decide(weights("ops")));
 }
 
+TEST_F(AuthorizerTest, NoticesARenameOfTheSameSizeWithinOneTimeTick) {
+  write(path_, kOpsOnly);
+  auto acls = parseAcls(kOpsOnly);
+  ASSERT_TRUE(acls);
+  LocalAuthorizer authorizer(nullptr, "file://" + path_.string(), std::move(acls).value());
+  std::string next = kOpsOnly;
+  next.replace(next.find("ops"), 3, "dev");  // same size
+  write(dir_ / "next.json", next);
+  fs::last_write_time(dir_ / "next.json", fs::last_write_time(path_));
+  fs::rename(dir_ / "next.json", path_);
+  EXPECT_TRUE(authorizer.decide(weights("dev")));
+  EXPECT_FALSE(authorizer.decide(weights("ops")));
+}
+
 TEST_F(AuthorizerTest, ABrokenFileKeepsTheAclsInForce) {
   write(path_, kOpsOnly);
   auto acls = parseAcls(kOpsOnly);
