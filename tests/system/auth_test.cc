@@ -18,6 +18,7 @@
 #include <sstream>
 #include <thread>
 
+#include "tests/support/cluster_state.h"
 #include "tests/support/subprocess.h"
 
 namespace tessera::testing {
@@ -269,7 +270,7 @@ TEST_F(AuthTest, MasterEndpointsNeedCredentialsWhenAsked) {
   // Read-write: changes need credentials too.
   EXPECT_EQ(statusOf(masterPort_, "PUT", "/weights", std::nullopt, R"([{"role":"a","weight":2}])"),
             401);
-  EXPECT_EQ(statusOf(masterPort_, "POST", "/teardown", std::nullopt, "frameworkId=x"), 401);
+  EXPECT_EQ(statusOf(masterPort_, "POST", "/quota", std::nullopt, R"({"role":"a"})"), 401);
   EXPECT_EQ(statusOf(masterPort_, "POST", "/api/v1", std::nullopt, R"({"type":"GET_HEALTH"})"),
             401);
   EXPECT_NE(statusOf(masterPort_, "PUT", "/weights", basic("ops", kOpsSecret),
@@ -313,10 +314,7 @@ TEST_F(AuthTest, AgentEndpointsNeedCredentialsWhenAsked) {
   EXPECT_EQ(statusOf(agentPort_, "GET", "/state", basic("ops", kOpsSecret)), 200);
   EXPECT_EQ(statusOf(agentPort_, "GET", "/files/browse?path=/", std::nullopt), 401);
   // The agent still registers: the master is not gated here.
-  EXPECT_TRUE(waitFor([&] {
-    auto state = once(masterPort_, "GET", "/state", std::nullopt);
-    return state && state->body.find("\"activated_slaves\":1") != std::string::npos;
-  }));
+  EXPECT_TRUE(waitFor([&] { return activatedAgents(masterPort_) == 1; }));
 }
 
 TEST_F(AuthTest, AFlagWithoutCredentialsRefusesToStart) {
@@ -357,10 +355,7 @@ TEST_F(AuthTest, CredentialsReloadWithoutRestartAndABrokenFileKeepsTheOld) {
 TEST_F(AuthTest, FrameworksWithRightWrongAndNoCredentials) {
   ASSERT_TRUE(startMaster({"--authenticate_frameworks", "--http_framework_authenticators=basic"}));
   ASSERT_TRUE(startAgent());
-  ASSERT_TRUE(waitFor([&] {
-    auto state = once(masterPort_, "GET", "/state", std::nullopt);
-    return state && state->body.find("\"activated_slaves\":1") != std::string::npos;
-  }));
+  ASSERT_TRUE(waitFor([&] { return activatedAgents(masterPort_) == 1; }));
 
   auto* right = execute("right", {"--principal=fw", fmt::format("--secret={}", kFrameworkSecret)});
   auto* wrong = execute("wrong", {"--principal=fw", "--secret=not-the-secret"});
