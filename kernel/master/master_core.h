@@ -76,6 +76,37 @@ struct Core : std::enable_shared_from_this<Core> {
   std::deque<std::function<void(std::function<void()> next)>> policyQueue;
   bool policyBusy = false;
 
+  // --- authorization (authorization.cc) ---------------------------------------------------
+  /// What a principal may see of /state, /tasks, /frameworks while one is rendered (strand
+  /// only; null: everything).
+  struct ViewFilter {
+    std::set<std::string> frameworkUsers;  ///< VIEW_FRAMEWORK allowed for these users
+    std::set<std::string> taskUsers;       ///< VIEW_TASK allowed for these users
+    bool flags = true;                     ///< VIEW_FLAGS
+  };
+  const ViewFilter* view = nullptr;
+  /// Users RUN_TASK was refused for, while an ACCEPT is carried out (strand only).
+  std::set<std::string> refusedUsers;
+  /// Asks the authorizer each of `requests` on its executor and runs `then` on the strand
+  /// with one answer per request (true: allowed; an error counts as denied, logged). Without
+  /// an authorizer, runs `then` at once with every answer true. Denials are counted.
+  void authorize(std::vector<api::AuthorizationRequest> requests,
+                 std::function<void(Core&, std::vector<bool>)> then);
+  /// Every one of `requests`; `then` gets nullopt when all are allowed, else the message of
+  /// the first refusal, naming its principal, action and object.
+  void authorizeAll(std::vector<api::AuthorizationRequest> requests,
+                    std::function<void(Core&, std::optional<std::string>)> then);
+  /// One question, as authorizeAll().
+  void authorizeOne(api::AuthorizationRequest request,
+                    std::function<void(Core&, std::optional<std::string>)> then);
+  /// Renders `render` with what the request's principal may see, then responds.
+  void renderFiltered(const api::HttpRequest& request,
+                      std::function<std::string(const Core&)> render, api::HttpResponder respond);
+  bool visible(const FrameworkEntry& framework) const;
+  bool visible(const TaskEntry& task) const;
+  /// The user a task runs as: its command's, else its framework's.
+  std::string userOf(const TaskEntry& task) const;
+
   // --- metrics ------------------------------------------------------------------------------
   api::Counter& counter(const std::string& name);
 
@@ -249,7 +280,13 @@ struct Core : std::enable_shared_from_this<Core> {
   void runPolicyChange();
   void putWeights(const api::HttpRequest& request, api::HttpResponder respond);
   void postQuota(const api::HttpRequest& request, api::HttpResponder respond);
-  void deleteQuota(std::string role, api::HttpResponder respond);
+  /// `principal`: who asks (UPDATE_QUOTA is authorized for it).
+  void deleteQuota(std::string role, api::HttpResponder respond,
+                   std::optional<std::string> principal = std::nullopt);
+  // The changes once authorized.
+  void applyWeights(std::map<std::string, double> update, api::HttpResponder respond);
+  void applyQuota(std::pair<std::string, api::Resources> quota, api::HttpResponder respond);
+  void removeQuota(std::string role, api::HttpResponder respond);
 };
 
 /// The entries of `resources` with a dynamic reservation in their stack.

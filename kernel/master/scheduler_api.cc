@@ -604,6 +604,15 @@ std::string Core::validateTask(const Acceptance& acceptance, const v1::TaskInfo&
                                const api::Result<api::Resources>& resources) const {
   const std::string& taskId = taskInfo.task_id().value();
   if (taskId.empty()) return "task has no id";
+  if (!refusedUsers.empty()) {
+    const std::string& user = taskInfo.has_command() && taskInfo.command().has_user()
+                                  ? taskInfo.command().user()
+                                  : frameworks.at(acceptance.frameworkId).info.user();
+    if (refusedUsers.count(user)) {
+      return fmt::format("not authorized to launch task '{}' as user '{}' (RUN_TASK)", taskId,
+                         user);
+    }
+  }
   if (acceptance.seen.count(taskId) || tasks.count({acceptance.frameworkId, taskId})) {
     return fmt::format("task id '{}' is already in use", taskId);
   }
@@ -916,7 +925,33 @@ void Core::dispatchCall(const api::HttpRequest& request, const v1::scheduler::Ca
                         const std::optional<std::string>& principal,
                         std::shared_ptr<net::HttpStream> stream) {
   if (call.type() == v1::scheduler::Call::SUBSCRIBE) {
-    return subscribe(call, principal, std::move(stream));
+    if (services.authorizer == nullptr || !call.has_subscribe()) {
+      return subscribe(call, principal, std::move(stream));
+    }
+    // REGISTER_FRAMEWORK in each of its roles, for the authenticated principal (else the one
+    // the framework names, as Mesos does).
+    const v1::FrameworkInfo& info = call.subscribe().framework_info();
+    std::optional<std::string> subject = principal;
+    if (!subject && info.has_principal()) subject = info.principal();
+    std::vector<api::AuthorizationRequest> questions;
+    for (const auto& role : rolesOf(info)) {
+      api::AuthorizationRequest question;
+      question.subject = subject;
+      question.action = "REGISTER_FRAMEWORK";
+      question.role = role;
+      questions.push_back(std::move(question));
+    }
+    return authorizeAll(std::move(questions),
+                        [call, principal, stream = std::move(stream)](
+                            Core& core, std::optional<std::string> refusal) mutable {
+                          if (refusal) {
+                            core.counter("frameworks_refused").increment();
+                            log()->warn("refusing framework '{}': {}",
+                                        call.subscribe().framework_info().name(), *refusal);
+                            return answer(stream, 403, *refusal);
+                          }
+                          core.subscribe(call, principal, std::move(stream));
+                        });
   }
   if (call.type() == v1::scheduler::Call::UNKNOWN) {
     return answer(stream, 400, "expecting 'type' to be present and known");
@@ -958,10 +993,53 @@ void Core::dispatchCall(const api::HttpRequest& request, const v1::scheduler::Ca
       return;
     case v1::scheduler::Call::ACCEPT: {
       if (!needs(call.has_accept(), "accept")) return;
-      api::Status accepted =
-          accept(framework, call.accept(), readAcceptedOperations(call.accept(), request.body));
-      if (!accepted) return answer(stream, http::httpStatus(accepted.code()), accepted.message());
-      break;
+      auto view = readAcceptedOperations(call.accept(), request.body);
+      if (services.authorizer == nullptr) {
+        api::Status accepted = accept(framework, call.accept(), view);
+        if (!accepted) {
+          return answer(stream, http::httpStatus(accepted.code()), accepted.message());
+        }
+        break;
+      }
+      // RUN_TASK for each user the launches run as; a task of a refused user gets TASK_ERROR.
+      std::set<std::string> users;
+      for (const auto& operation : call.accept().operations()) {
+        if (operation.type() != v1::Offer::Operation::LAUNCH) continue;
+        for (const auto& task : operation.launch().task_infos()) {
+          users.insert(task.has_command() && task.command().has_user() ? task.command().user()
+                                                                       : framework.info.user());
+        }
+      }
+      std::vector<api::AuthorizationRequest> questions;
+      for (const auto& user : users) {
+        api::AuthorizationRequest question;
+        question.subject = principal;
+        if (!question.subject && framework.info.has_principal()) {
+          question.subject = framework.info.principal();
+        }
+        question.action = "RUN_TASK";
+        question.value = user;
+        questions.push_back(std::move(question));
+      }
+      std::string streamIdValue = framework.streamId;
+      return authorize(std::move(questions),
+                       [frameworkId, streamIdValue, call, view = std::move(view),
+                        users = std::vector<std::string>(users.begin(), users.end()),
+                        stream = std::move(stream)](Core& core, std::vector<bool> answers) {
+                         FrameworkEntry* current = core.connectedOn(frameworkId, streamIdValue);
+                         if (current == nullptr)
+                           return answer(stream, 403, "framework is not subscribed");
+                         for (size_t i = 0; i < users.size(); ++i) {
+                           if (!answers[i]) core.refusedUsers.insert(users[i]);
+                         }
+                         api::Status accepted = core.accept(*current, call.accept(), view);
+                         core.refusedUsers.clear();
+                         if (!accepted) {
+                           return answer(stream, http::httpStatus(accepted.code()),
+                                         accepted.message());
+                         }
+                         answer(stream, 202, "");
+                       });
     }
     case v1::scheduler::Call::DECLINE:
       if (!needs(call.has_decline(), "decline")) return;
