@@ -535,8 +535,9 @@ void ChronosFramework::checkOffers() {
       }
     }
   }
-  if (waiting && suppressed_) {
+  if (waiting && (suppressed_ || declinedIdle_)) {
     suppressed_ = false;
+    declinedIdle_ = false;
     driver_->revive({}, nullptr);
   } else if (!waiting && !suppressed_) {
     suppressed_ = true;
@@ -625,6 +626,7 @@ void ChronosFramework::offers(std::vector<v1::Offer> offers) {
       v1::Filters filters;
       filters.set_refuse_seconds(5);
       if (driver_ != nullptr) driver_->decline({offer.id()}, filters, nullptr);
+      declinedIdle_ = true;
       continue;
     }
     launchFrom(offer, candidates);

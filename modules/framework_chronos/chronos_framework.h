@@ -164,6 +164,9 @@ class ChronosFramework final : public api::Framework {
   bool loaded_ = false;
   bool stopped_ = false;
   bool suppressed_ = false;
+  // An offer was declined with a refuse filter because nothing waited: the next run that waits
+  // must revive (which clears the filter), or it would wait out the filter.
+  bool declinedIdle_ = false;
   bool offersCheckPosted_ = false;
   std::map<std::string, std::unique_ptr<Entry>> jobs_;
   std::map<std::string, std::string> tasks_;  // task id -> job name

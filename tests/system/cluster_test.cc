@@ -383,10 +383,15 @@ TEST_F(ClusterTest, MasterAuthenticationFlagsAreChecked) {
   auto noAuthenticator = run({"--authenticate_frameworks"});
   EXPECT_EQ(noAuthenticator->exitCode(), 1);
   EXPECT_THAT(noAuthenticator->err(), HasSubstr("'--authenticate_frameworks'"));
-  auto unknown = run({"--http_framework_authenticators=basic"});
+  auto unknown = run({"--http_framework_authenticators=org_nope"});
   EXPECT_EQ(unknown->exitCode(), 1);
   EXPECT_THAT(unknown->err(), HasSubstr("'--http_framework_authenticators'"));
-  EXPECT_THAT(unknown->err(), HasSubstr("'basic' is not a loaded authenticator module"));
+  EXPECT_THAT(unknown->err(), HasSubstr("'org_nope' is not a loaded authenticator module"));
+  // The shipped `basic` authenticator needs the credentials it checks against.
+  auto noCredentials = run({"--http_framework_authenticators=basic"});
+  EXPECT_EQ(noCredentials->exitCode(), 1);
+  EXPECT_THAT(noCredentials->err(), HasSubstr("'--http_framework_authenticators=basic' needs "
+                                              "'--credentials'"));
 }
 
 }  // namespace

@@ -57,9 +57,10 @@ class ManualExecutor final : public api::Executor {
       fn();
     }
   }
-  // Fires the timers due by now (and drains after each).
-  void fire() {
-    drain();
+  // Fires the timers due by now (and drains after each); `drainFirst` false lets a timer run
+  // before what was posted earlier, as a strand may.
+  void fire(bool drainFirst = true) {
+    if (drainFirst) drain();
     for (bool fired = true; fired;) {
       fired = false;
       auto timers = timers_;
@@ -143,7 +144,7 @@ class FakeDriver final : public api::SchedulerDriver {
   void decline(std::vector<v1::OfferID>, std::optional<v1::Filters>, api::CallCallback) override {
     ++declined;
   }
-  void revive(std::vector<std::string>, api::CallCallback) override {}
+  void revive(std::vector<std::string>, api::CallCallback) override { ++revived; }
   void suppress(std::vector<std::string>, api::CallCallback) override {}
   void kill(const v1::TaskID& taskId, const std::optional<v1::AgentID>&,
             api::CallCallback) override {
@@ -196,6 +197,7 @@ class FakeDriver final : public api::SchedulerDriver {
   std::vector<std::string> acknowledged;
   std::vector<std::string> reconciled;
   int declined = 0;
+  int revived = 0;
 
  private:
   kernel::state::MemoryStore* store_;
@@ -308,6 +310,24 @@ TEST_F(ChronosFrameworkTest, ARunIsStoredBeforeItsOfferIsAccepted) {
   EXPECT_TRUE(named);
   // The schedule was rewritten: no run left.
   EXPECT_NE(chronos.job().find(R"("schedule":"R0/)"), std::string::npos) << chronos.job();
+}
+
+// An offer declined (with a refuse filter) while nothing waited, then a run that comes due before
+// the framework looked again: it revives, which clears the filter, instead of waiting it out.
+TEST_F(ChronosFrameworkTest, ARunDueRightAfterAnIdleDeclineRevivesOffers) {
+  Instance chronos(&now_, &store_);
+  ASSERT_EQ(chronos
+                .request("POST", "/scheduler/iso8601",
+                         R"({"name":"a","command":"true","schedule":"R1//PT1M"})")
+                .status,
+            204);
+  const int revivedBefore = chronos.driver.revived;
+  chronos.offer();  // the run is not queued yet: declined
+  EXPECT_EQ(chronos.driver.declined, 1);
+  // Now it is due, before the framework's own look at offers (posted by the decline) has run.
+  chronos.context.executor_.fire(/*drainFirst=*/false);
+  chronos.context.executor_.drain();
+  EXPECT_GT(chronos.driver.revived, revivedBefore);
 }
 
 TEST_F(ChronosFrameworkTest, AnUpdateIsAcknowledgedOnlyOnceItsOutcomeIsStored) {
