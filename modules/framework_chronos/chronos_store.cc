@@ -1,0 +1,220 @@
+// The Chronos framework's state store: loading the jobs at start, and one compare-and-set write
+// of a job's record at a time.
+#include <Poco/Dynamic/Var.h>
+#include <Poco/Exception.h>
+#include <Poco/JSON/Array.h>
+#include <Poco/JSON/Object.h>
+#include <Poco/JSON/Parser.h>
+
+#include "modules/framework_chronos/chronos_framework.h"
+#include "modules/framework_chronos/chronos_util.h"
+#include "tessera/api/json.h"
+
+namespace tessera::modules::chronos {
+
+namespace {
+
+using detail::jobKey;
+using detail::kJobsKey;
+using Poco::JSON::Array;
+using Poco::JSON::Object;
+
+}  // namespace
+
+void ChronosFramework::load(std::function<void()> then) {
+  auto& store = context_.state();
+  store.children(kJobsKey, context_.executor(), [this, then](auto names) {
+    if (stopped_) return;
+    if (!names) {
+      context_.logger().error("cannot list the jobs: {}", names.status().message());
+      return;
+    }
+    auto remaining = std::make_shared<size_t>(names->size());
+    auto finish = [this, then, remaining] {
+      if (*remaining > 0 && --*remaining > 0) return;
+      loaded_ = true;
+      rebuildGraph();
+      for (auto& [name, entry] : jobs_) arm(name);
+      context_.logger().info("loaded {} jobs", jobs_.size());
+      then();
+    };
+    if (names->empty()) return finish();
+    for (const auto& name : *names) {
+      context_.state().get(jobKey(name), context_.executor(), [this, name, finish](auto entry) {
+        if (stopped_) return;
+        if (!entry) {
+          context_.logger().error("cannot read job '{}': {}", name, entry.status().message());
+        } else if (*entry) {
+          if (auto restored = restore((*entry)->value, (*entry)->version); !restored) {
+            context_.logger().error("cannot restore job '{}': {}", name, restored.message());
+          }
+        }
+        finish();
+      });
+    }
+  });
+}
+
+api::Status ChronosFramework::restore(const std::string& text, uint64_t version) {
+  auto job = parseJob(text, true);
+  if (!job) return job.status();
+  auto entry = std::make_unique<Entry>();
+  entry->version = version;
+  std::string stateText;
+  try {
+    Poco::JSON::Parser parser;
+    auto object = parser.parse(text).extract<Object::Ptr>();
+    if (object->has("chronosCronNext")) {
+      entry->cronNext =
+          TimePoint(std::chrono::seconds(object->getValue<int64_t>("chronosCronNext")));
+    }
+    stateText = object->optValue<std::string>("chronosSchedule", "");
+    if (object->has("chronosLastStart")) {
+      entry->lastStart = object->getValue<int64_t>("chronosLastStart");
+    }
+    if (object->has("chronosLastSuccessAt")) {
+      entry->lastSuccessAt = object->getValue<int64_t>("chronosLastSuccessAt");
+    }
+    if (auto queue = object->getArray("chronosQueue")) {
+      for (size_t i = 0; i < queue->size(); ++i) {
+        auto item = queue->getObject(static_cast<unsigned>(i));
+        entry->queue.push_back(Pending{item->getValue<int64_t>("due"),
+                                       item->getValue<int64_t>("attempt"),
+                                       item->getValue<int64_t>("notBefore")});
+      }
+    }
+    if (auto runs = object->getArray("chronosRuns")) {
+      for (size_t i = 0; i < runs->size(); ++i) {
+        auto item = runs->getObject(static_cast<unsigned>(i));
+        Run run;
+        run.taskId = item->getValue<std::string>("taskId");
+        run.due = item->getValue<int64_t>("due");
+        run.attempt = item->getValue<int64_t>("attempt");
+        run.agentId = item->optValue<std::string>("agentId", "");
+        run.killed = item->optValue<bool>("killed", false);
+        run.recovering = true;
+        tasks_[run.taskId] = job->name;
+        entry->runs.emplace(run.taskId, std::move(run));
+      }
+    }
+  } catch (const Poco::Exception& e) {
+    return api::invalidArgument("bad record: {}", e.displayText());
+  }
+  // The schedule exactly as it was (anchor, count, pending point); its text only for records
+  // written without it.
+  if (!stateText.empty() && job->kind() == JobKind::kScheduled) {
+    auto schedule = Schedule::parseState(stateText);
+    if (schedule) {
+      entry->schedule = std::move(*schedule);
+      if (entry->schedule->isCron()) entry->cronNext = entry->schedule->next();
+    } else {
+      context_.logger().warning("job '{}': {}; reading its schedule's text instead", job->name,
+                                schedule.status().message());
+    }
+  }
+  if (!entry->schedule) {
+    if (auto prepared = prepareSchedule(*job, *entry, true); !prepared) return prepared;
+  }
+  entry->job = std::move(*job);
+  const std::string name = entry->job.name;
+  jobs_[name] = std::move(entry);
+  return api::Status::ok();
+}
+
+std::string ChronosFramework::record(const Entry& entry) const {
+  std::string json = toJson(entry.job);
+  json.pop_back();  // the closing brace: the scheduler's own fields follow
+  if (entry.cronNext) {
+    json += fmt::format(R"(,"chronosCronNext":{})", entry.cronNext->time_since_epoch().count());
+  }
+  if (entry.schedule)
+    json += R"(,"chronosSchedule":)" + api::jsonQuote(entry.schedule->toStateString());
+  json += fmt::format(R"(,"chronosLastStart":{},"chronosLastSuccessAt":{},"chronosQueue":[)",
+                      entry.lastStart, entry.lastSuccessAt);
+  bool first = true;
+  for (const auto& pending : entry.queue) {
+    if (!first) json.push_back(',');
+    first = false;
+    json += fmt::format(R"({{"due":{},"attempt":{},"notBefore":{}}})", pending.due, pending.attempt,
+                        pending.notBefore);
+  }
+  json += R"(],"chronosRuns":[)";
+  first = true;
+  for (const auto& [taskId, run] : entry.runs) {
+    if (!first) json.push_back(',');
+    first = false;
+    json += R"({"taskId":)" + api::jsonQuote(taskId);
+    json += fmt::format(R"(,"due":{},"attempt":{},"agentId":{},"killed":{}}})", run.due,
+                        run.attempt, api::jsonQuote(run.agentId), run.killed);
+  }
+  return json + "]}";
+}
+
+void ChronosFramework::persist(const std::string& name, std::function<void(api::Status)> done) {
+  auto it = jobs_.find(name);
+  if (it == jobs_.end()) {
+    if (done) done(api::Status(api::StatusCode::kNotFound, fmt::format("job '{}' is gone", name)));
+    return;
+  }
+  Entry& entry = *it->second;
+  if (done) entry.next.push_back(std::move(done));
+  if (entry.writing) {
+    entry.dirty = true;
+    return;
+  }
+  write(name);
+}
+
+// One write of a job's record at a time (compare-and-set on its version); changes made while
+// one is in flight go out together in the next.
+void ChronosFramework::write(const std::string& name) {
+  Entry& entry = *jobs_.at(name);
+  entry.writing = true;
+  entry.dirty = false;
+  entry.waiting = std::move(entry.next);
+  entry.next.clear();
+  auto finished = [this, name](api::Status status) {
+    auto it = jobs_.find(name);
+    if (it == jobs_.end()) return;
+    Entry& entry = *it->second;
+    entry.writing = false;
+    auto waiting = std::move(entry.waiting);
+    entry.waiting.clear();
+    // The next write (or the removal) goes out before the callbacks run: they may persist this
+    // job again or delete it.
+    if (!stopped_ && entry.deleted) {
+      context_.state().remove(
+          jobKey(name), entry.version, context_.executor(), [this, name](api::Status removed) {
+            if (!removed) {
+              context_.logger().error("cannot remove job '{}': {}", name, removed.message());
+            }
+          });
+      // Callbacks waiting for a write that will not happen hear why.
+      for (auto& callback : entry.next) {
+        waiting.push_back([callback = std::move(callback), name](api::Status) {
+          callback(
+              api::Status(api::StatusCode::kNotFound, fmt::format("job '{}' was deleted", name)));
+        });
+      }
+      jobs_.erase(it);
+    } else if (!stopped_ && (entry.dirty || !entry.next.empty())) {
+      write(name);
+    }
+    for (auto& callback : waiting) callback(status);
+  };
+  context_.state().set(jobKey(name), record(entry), entry.version, context_.executor(),
+                       [this, name, finished](api::Result<uint64_t> version) {
+                         if (stopped_) return;
+                         auto it = jobs_.find(name);
+                         if (it == jobs_.end()) return;
+                         if (!version) {
+                           context_.logger().error("cannot write job '{}': {}", name,
+                                                   version.status().message());
+                           return finished(version.status());
+                         }
+                         it->second->version = *version;
+                         finished(api::Status::ok());
+                       });
+}
+
+}  // namespace tessera::modules::chronos
