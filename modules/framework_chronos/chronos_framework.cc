@@ -4,6 +4,7 @@
 #include "modules/framework_chronos/chronos_framework.h"
 
 #include <algorithm>
+#include <tuple>
 
 #include "modules/framework_chronos/chronos_util.h"
 #include "tessera/api/task_state.h"
@@ -73,6 +74,7 @@ void ChronosFramework::start(api::SchedulerDriver& driver) {
 void ChronosFramework::stop() {
   stopped_ = true;
   driver_ = nullptr;
+  if (flushTimer_) flushTimer_->cancel();
   for (auto& [name, entry] : jobs_) {
     if (entry->timer) entry->timer->cancel();
     if (entry->retryTimer) entry->retryTimer->cancel();
@@ -183,7 +185,7 @@ void ChronosFramework::due(const std::string& name) {
   } else {
     entry.job.schedule = entry.schedule->toString();
   }
-  persist(name);
+  defer(name);
   arm(name);
 }
 
@@ -290,7 +292,7 @@ void ChronosFramework::reconcileRecovering() {
 void ChronosFramework::rescind(const v1::OfferID&) {}
 
 void ChronosFramework::update(const v1::TaskStatus& status) {
-  auto acknowledge = [this, status] {
+  auto acknowledge = [this, &status] {
     if (driver_ != nullptr && status.has_uuid()) {
       driver_->acknowledge(status.agent_id(), status.task_id(), status.uuid(), nullptr);
     }
@@ -367,11 +369,11 @@ void ChronosFramework::ended(Entry& entry, const std::string& taskId,
     }
   }
   const std::string name = job.name;
-  persist(name, [this, name, status, success](api::Status written) {
+  std::optional<std::tuple<v1::AgentID, v1::TaskID, std::string>> ack;
+  if (status.has_uuid()) ack.emplace(status.agent_id(), status.task_id(), status.uuid());
+  persist(name, [this, name, ack = std::move(ack), success](api::Status written) {
     if (!written || driver_ == nullptr) return;
-    if (status.has_uuid()) {
-      driver_->acknowledge(status.agent_id(), status.task_id(), status.uuid(), nullptr);
-    }
+    if (ack) driver_->acknowledge(std::get<0>(*ack), std::get<1>(*ack), std::get<2>(*ack), nullptr);
     if (success) triggerDependents(name);
   });
   if (jobs_.count(name) > 0) arm(name);

@@ -115,6 +115,7 @@ class ChronosFramework final : public api::Framework {
     bool writing = false;
     bool dirty = false;
     bool deleted = false;
+    bool deferred = false;  // changed by a schedule point, written by flushDeferred() if no write
     std::vector<std::function<void(api::Status)>> waiting;
     std::vector<std::function<void(api::Status)>> next;
   };
@@ -128,6 +129,8 @@ class ChronosFramework final : public api::Framework {
   std::string record(const Entry& entry) const;
   void persist(const std::string& name, std::function<void(api::Status)> done = nullptr);
   void write(const std::string& name);
+  void defer(const std::string& name);
+  void flushDeferred();
 
   // Scheduling.
   api::Status prepareSchedule(Job& job, Entry& entry, bool keepCronPoint);
@@ -140,7 +143,7 @@ class ChronosFramework final : public api::Framework {
   void rebuildGraph();
   bool busy(const Entry& entry) const;
   void ended(Entry& entry, const std::string& taskId, const v1::TaskStatus& status);
-  void launchFrom(const v1::Offer& offer, std::vector<std::string>& candidates);
+  void launchFrom(const v1::Offer& offer, std::vector<Entry*>& candidates);
   v1::TaskInfo taskFor(const Entry& entry, const Run& run, const v1::Offer& offer,
                        const api::Resources& resources) const;
   void reconcileRecovering();
@@ -168,6 +171,9 @@ class ChronosFramework final : public api::Framework {
   // must revive (which clears the filter), or it would wait out the filter.
   bool declinedIdle_ = false;
   bool offersCheckPosted_ = false;
+  // Jobs whose schedule point's change waits for the next write (defer()).
+  std::vector<std::string> deferred_;
+  std::unique_ptr<api::TimerHandle> flushTimer_;
   std::map<std::string, std::unique_ptr<Entry>> jobs_;
   std::map<std::string, std::string> tasks_;  // task id -> job name
   JobGraph graph_;

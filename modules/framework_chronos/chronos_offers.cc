@@ -72,17 +72,15 @@ std::optional<api::Resources> resourcesFor(const Job& job, const api::Resources&
 void ChronosFramework::offers(std::vector<v1::Offer> offers) {
   const Millis now = nowMillis();
   // Who waits: high-priority jobs first, then by due time.
-  std::vector<std::string> candidates;
+  std::vector<Entry*> candidates;
   for (const auto& [name, entry] : jobs_) {
     if (entry->deleted || entry->queue.empty()) continue;
     if (entry->queue.front().notBefore > now) continue;
-    candidates.push_back(name);
+    candidates.push_back(entry.get());
   }
-  std::sort(candidates.begin(), candidates.end(), [this](const auto& a, const auto& b) {
-    const Entry& x = *jobs_.at(a);
-    const Entry& y = *jobs_.at(b);
-    if (x.job.highPriority != y.job.highPriority) return x.job.highPriority;
-    return x.queue.front().due < y.queue.front().due;
+  std::sort(candidates.begin(), candidates.end(), [](const Entry* x, const Entry* y) {
+    if (x->job.highPriority != y->job.highPriority) return x->job.highPriority;
+    return x->queue.front().due < y->queue.front().due;
   });
   for (const auto& offer : offers) {
     if (candidates.empty() || driver_ == nullptr) {
@@ -99,7 +97,7 @@ void ChronosFramework::offers(std::vector<v1::Offer> offers) {
 
 // Launches from one offer every candidate it fits (one run per job), each run written to the
 // store before the offer is accepted.
-void ChronosFramework::launchFrom(const v1::Offer& offer, std::vector<std::string>& candidates) {
+void ChronosFramework::launchFrom(const v1::Offer& offer, std::vector<Entry*>& candidates) {
   auto available = api::Resources::fromProto(offer.resources());
   if (!available) {
     driver_->decline({offer.id()}, std::nullopt, nullptr);
@@ -110,13 +108,13 @@ void ChronosFramework::launchFrom(const v1::Offer& offer, std::vector<std::strin
   auto taken = std::make_shared<std::map<std::string, api::Resources>>();
   // The candidates this offer does not take stay, in order (erasing each one taken from the
   // vector's front was quadratic).
-  std::vector<std::string> rest;
-  for (auto& candidate : candidates) {
-    Entry& entry = *jobs_.at(candidate);
+  std::vector<Entry*> rest;
+  for (Entry* candidate : candidates) {
+    Entry& entry = *candidate;
     const Job& job = entry.job;
     auto needed = resourcesFor(job, *available, options_.role);
     if (!needed || !satisfies(job, offer)) {
-      rest.push_back(std::move(candidate));
+      rest.push_back(candidate);
       continue;
     }
     *available -= *needed;
@@ -144,8 +142,11 @@ void ChronosFramework::launchFrom(const v1::Offer& offer, std::vector<std::strin
   }
   auto remaining = std::make_shared<size_t>(launching.size());
   auto written = std::make_shared<std::vector<std::pair<std::string, std::string>>>();
+  // Shared by every run's callback (a copy in each was a large part of a launch's cost).
+  auto shared = std::make_shared<const v1::Offer>(offer);
   for (const auto& [name, taskId] : launching) {
-    persist(name, [this, name, taskId, remaining, written, offer, taken](api::Status status) {
+    persist(name, [this, name, taskId, remaining, written, shared, taken](api::Status status) {
+      const v1::Offer& offer = *shared;
       if (status) {
         written->emplace_back(name, taskId);
       } else if (auto it = jobs_.find(name); it != jobs_.end()) {
@@ -158,24 +159,25 @@ void ChronosFramework::launchFrom(const v1::Offer& offer, std::vector<std::strin
         tasks_.erase(taskId);
       }
       if (--*remaining > 0 || driver_ == nullptr) return;
-      std::vector<v1::Offer::Operation> operations;
+      // One LAUNCH operation for all the offer's runs.
+      v1::Offer::Operation operation;
+      operation.set_type(v1::Offer::Operation::LAUNCH);
+      auto* launch = operation.mutable_launch();
       for (const auto& [job, task] : *written) {
         auto it = jobs_.find(job);
         if (it == jobs_.end()) continue;
         auto run = it->second->runs.find(task);
         // Gone, or killed while it was being written: not launched.
         if (run == it->second->runs.end() || run->second.killed) continue;
-        v1::Offer::Operation operation;
-        operation.set_type(v1::Offer::Operation::LAUNCH);
-        *operation.mutable_launch()->add_task_infos() =
-            taskFor(*it->second, run->second, offer, taken->at(task));
-        operations.push_back(std::move(operation));
+        *launch->add_task_infos() = taskFor(*it->second, run->second, offer, taken->at(task));
         context_.logger().info("job '{}': launching task '{}'", job, task);
       }
-      if (operations.empty()) {
+      if (launch->task_infos().empty()) {
         driver_->decline({offer.id()}, std::nullopt, nullptr);
         return;
       }
+      std::vector<v1::Offer::Operation> operations;
+      operations.push_back(std::move(operation));
       driver_->accept({offer.id()}, std::move(operations), std::nullopt,
                       [this, written](api::Status accepted) {
                         if (accepted) return;

@@ -19,6 +19,9 @@ using detail::kJobsKey;
 using Poco::JSON::Array;
 using Poco::JSON::Object;
 
+// How long a schedule point's change may wait for the launch's write (defer()).
+constexpr std::chrono::seconds kDeferredWrite{2};
+
 }  // namespace
 
 void ChronosFramework::load(std::function<void()> then) {
@@ -165,12 +168,40 @@ void ChronosFramework::persist(const std::string& name, std::function<void(api::
   write(name);
 }
 
+// A schedule point's change (the schedule advanced, the run queued) is not written at once: the
+// launch's write, which must happen before the run's task goes out, carries it, so a point costs
+// one record write instead of two. A run still waiting after kDeferredWrite is written on its
+// own. Losing the change in a failover is safe: the new leader finds the point not passed and
+// runs it then, once, if it is within epsilon.
+void ChronosFramework::defer(const std::string& name) {
+  Entry& entry = *jobs_.at(name);
+  if (!entry.deferred) {
+    entry.deferred = true;
+    deferred_.push_back(name);
+  }
+  if (flushTimer_ == nullptr && !stopped_) {
+    flushTimer_ = context_.executor().schedule(kDeferredWrite, [this] { flushDeferred(); });
+  }
+}
+
+void ChronosFramework::flushDeferred() {
+  flushTimer_.reset();
+  if (stopped_) return;
+  auto names = std::move(deferred_);
+  deferred_.clear();
+  for (const auto& name : names) {
+    auto it = jobs_.find(name);
+    if (it != jobs_.end() && it->second->deferred && !it->second->deleted) persist(name);
+  }
+}
+
 // One write of a job's record at a time (compare-and-set on its version); changes made while
 // one is in flight go out together in the next.
 void ChronosFramework::write(const std::string& name) {
   Entry& entry = *jobs_.at(name);
   entry.writing = true;
   entry.dirty = false;
+  entry.deferred = false;  // this write carries the deferred change
   entry.waiting = std::move(entry.next);
   entry.next.clear();
   auto finished = [this, name](api::Status status) {

@@ -8,6 +8,7 @@
 
 #include <cctype>
 #include <cmath>
+#include <iterator>
 
 #include "modules/framework_chronos/schedule.h"
 #include "tessera/api/json.h"
@@ -106,7 +107,10 @@ class Reader {
 // Compact JSON, fields in the order they are written.
 class Writer {
  public:
-  Writer() { out_.push_back('{'); }
+  explicit Writer(size_t capacity = 0) {
+    out_.reserve(capacity);
+    out_.push_back('{');
+  }
   std::string done() && {
     out_.push_back('}');
     return std::move(out_);
@@ -121,7 +125,7 @@ class Writer {
   }
   void number(std::string_view key, double value) {
     this->key(key);
-    out_ += fmt::format("{}", value);
+    fmt::format_to(std::back_inserter(out_), "{}", value);
   }
   void integer(std::string_view key, int64_t value) {
     this->key(key);
@@ -145,10 +149,12 @@ class Writer {
   }
 
  private:
+  // Keys are this file's own literals: nothing in them needs escaping.
   void key(std::string_view key) {
     if (out_.size() > 1) out_.push_back(',');
-    api::appendJsonString(out_, key);
-    out_.push_back(':');
+    out_.push_back('"');
+    out_ += key;
+    out_ += "\":";
   }
   std::string out_;
 };
@@ -374,7 +380,7 @@ api::Status validateJob(const Job& job, JobKind kind) {
 }
 
 std::string toJson(const Job& job) {
-  Writer out;
+  Writer out(1024);  // a job's record with the scheduler's fields fits, without regrowing
   out.string("name", job.name);
   out.string("command", job.command);
   out.boolean("shell", job.shell);

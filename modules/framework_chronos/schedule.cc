@@ -812,8 +812,17 @@ api::Result<TimePoint> parseDateTime(std::string_view text, std::string_view tim
   return toSys(Zone{*tz, seconds{0}}, fields->local);
 }
 
+// Civil-date arithmetic and fmt instead of date::format: that one builds a locale-imbued stream
+// per call, and the scheduler formats a time for every record it writes (bench/chronos_bench).
 std::string formatDateTime(Clock::time_point time) {
-  return date::format("%FT%TZ", date::floor<std::chrono::milliseconds>(time));
+  const auto millis = date::floor<std::chrono::milliseconds>(time);
+  const auto day = date::floor<date::days>(millis);
+  const date::year_month_day ymd(day);
+  const date::hh_mm_ss<std::chrono::milliseconds> clock(millis - day);
+  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", static_cast<int>(ymd.year()),
+                     static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
+                     clock.hours().count(), clock.minutes().count(), clock.seconds().count(),
+                     clock.subseconds().count());
 }
 
 }  // namespace tessera::modules::chronos

@@ -189,6 +189,26 @@ class FakeDriver final : public api::SchedulerDriver {
     return found;
   }
 
+  // The version of job `name`'s record (0 when there is none), read as storeHolds() reads.
+  uint64_t storeVersion(const std::string& name) {
+    struct Inline final : api::Executor {
+      void post(std::function<void()> fn) override { fn(); }
+      bool runningInThisThread() const override { return true; }
+      std::unique_ptr<api::TimerHandle> schedule(std::chrono::nanoseconds,
+                                                 std::function<void()>) override {
+        return nullptr;
+      }
+      api::Status runBlocking(std::function<void()>, std::function<void()>) override {
+        return api::Status::ok();
+      }
+    } inlineExecutor;
+    uint64_t version = 0;
+    store_->get("/jobs/" + name, inlineExecutor, [&](auto entry) {
+      if (entry && *entry) version = (*entry)->version;
+    });
+    return version;
+  }
+
   v1::FrameworkInfo info;
   bool isSubscribed = false;
   std::vector<v1::TaskInfo> launched;
@@ -595,6 +615,38 @@ TEST_F(ChronosFrameworkTest, ADependentRunsOnceAllItsParentsSucceeded) {
   EXPECT_NE(chronos.job().find(R"("parents":["p2"])"), std::string::npos) << chronos.job();
   EXPECT_EQ(chronos.request("DELETE", "/scheduler/job/p2").status, 204);
   EXPECT_EQ(chronos.job(), "[]");
+}
+
+// A schedule point's change waits for its launch's write (one record write per point, not two);
+// a run no offer took within the deferral is written on its own.
+TEST_F(ChronosFrameworkTest, APointIsWrittenWithItsLaunchOrAloneWhenNoOfferCame) {
+  Instance chronos(&now_, &store_);
+  ASSERT_EQ(chronos
+                .request("POST", "/scheduler/iso8601",
+                         R"({"name":"a","command":"true","schedule":"R2//PT1M"})")
+                .status,
+            204);
+  const uint64_t created = chronos.driver.storeVersion("a");
+  chronos.context.executor_.fire();
+  EXPECT_EQ(chronos.driver.storeVersion("a"), created);  // the point is not written alone
+  chronos.offer();
+  chronos.context.executor_.drain();
+  ASSERT_EQ(chronos.driver.launched.size(), 1u);
+  EXPECT_TRUE(chronos.driver.storedAtLaunch[0]);
+  const uint64_t launched = chronos.driver.storeVersion("a");
+  EXPECT_GT(launched, created);
+  chronos.update(chronos.driver.launched[0].task_id().value(), v1::TASK_FINISHED);
+  chronos.context.executor_.drain();
+  const uint64_t finished = chronos.driver.storeVersion("a");
+  EXPECT_GT(finished, launched);
+  // The second point: no offer comes. After the deferral the queued run is in the store.
+  now_ += 1min;
+  chronos.context.executor_.fire();
+  EXPECT_EQ(chronos.driver.storeVersion("a"), finished);
+  now_ += 5s;
+  chronos.context.executor_.fire();
+  EXPECT_GT(chronos.driver.storeVersion("a"), finished);
+  EXPECT_TRUE(chronos.driver.storeHolds(R"("chronosQueue":[{"due":1772323260000)"));
 }
 
 }  // namespace
