@@ -31,6 +31,12 @@ api::Result<ChronosOptions> ChronosOptions::parse(const api::Parameters& paramet
   if (!retry) return retry.status();
   if (*retry < 0) return api::invalidArgument("parameter 'failure_retry' must be at least 0");
   options.failureRetry = std::chrono::milliseconds(*retry);
+  auto disable = reader.integer("disable_after_failures", options.disableAfterFailures);
+  if (!disable) return disable.status();
+  if (*disable < 0) {
+    return api::invalidArgument("parameter 'disable_after_failures' must be at least 0");
+  }
+  options.disableAfterFailures = *disable;
   if (options.frameworkName.empty()) {
     return api::invalidArgument("parameter 'framework_name' must not be empty");
   }
@@ -177,7 +183,9 @@ void ChronosFramework::due(const std::string& name) {
     enqueue(entry,
             Pending{std::chrono::duration_cast<std::chrono::milliseconds>(point->time_since_epoch())
                         .count(),
-                    0, 0});
+                    0,
+                    0,
+                    {}});
   }
   entry.schedule = latest.advanced();
   if (entry.schedule->isCron()) {
@@ -238,7 +246,7 @@ void ChronosFramework::triggerDependents(const std::string& parent) {
     if (entry.job.disabled) continue;
     if (!entry.job.allowsOverlap() && busy(entry)) continue;
     context_.logger().info("job '{}': every parent succeeded, running it", name);
-    enqueue(entry, Pending{now, 0, 0});
+    enqueue(entry, Pending{now, 0, 0, {}});
     persist(name);
   }
 }
@@ -320,13 +328,29 @@ void ChronosFramework::update(const v1::TaskStatus& status) {
     if (!lost.killed) {
       context_.logger().info("job '{}': task '{}' never reached the master, launching it again",
                              entry.job.name, taskId);
-      entry.queue.push_front(Pending{lost.due, lost.attempt, 0});
+      entry.queue.push_front(Pending{lost.due, lost.attempt, 0, lost.arguments});
     }
     persist(entry.job.name);
     wantOffers();
     return acknowledge();
   }
   run->second.recovering = false;
+  if (status.state() == v1::TASK_FINISHED && entry.job.async && !run->second.awaitingCallback) {
+    // Chronos's async jobs: the task's own end does not end the run; the job reports its outcome
+    // with PUT task/{id} (callback()). Stored before the update is acknowledged, so that a new
+    // leader waits for the callback instead of reconciling a task that is gone.
+    run->second.awaitingCallback = true;
+    context_.logger().info("job '{}': task '{}' finished, waiting for its async outcome",
+                           entry.job.name, taskId);
+    std::optional<std::tuple<v1::AgentID, v1::TaskID, std::string>> ack;
+    if (status.has_uuid()) ack.emplace(status.agent_id(), status.task_id(), status.uuid());
+    persist(entry.job.name, [this, ack = std::move(ack)](api::Status written) {
+      if (!written || driver_ == nullptr || !ack) return;
+      driver_->acknowledge(std::get<0>(*ack), std::get<1>(*ack), std::get<2>(*ack), nullptr);
+    });
+    return;
+  }
+  if (run->second.awaitingCallback) return acknowledge();  // its outcome comes by callback
   if (!api::isTerminal(status.state())) {
     if (status.state() == v1::TASK_RUNNING && run->second.startedAt == 0) {
       run->second.startedAt = nowMillis();
@@ -347,6 +371,7 @@ void ChronosFramework::ended(Entry& entry, const std::string& taskId,
   Job& job = entry.job;
   const Millis now = nowMillis();
   const bool success = isSuccess(status.state());
+  bool retrying = false;
   if (success) {
     ++job.successCount;
     job.lastSuccess = formatMillis(now);
@@ -354,29 +379,48 @@ void ChronosFramework::ended(Entry& entry, const std::string& taskId,
     entry.lastSuccessAt = now;
     if (run.startedAt > 0) {
       entry.durations.push_back(static_cast<double>(now - run.startedAt) / 1000.0);
-      if (entry.durations.size() > 1000) entry.durations.erase(entry.durations.begin());
+      if (entry.durations.size() > kStatsKept) entry.durations.erase(entry.durations.begin());
     }
     context_.logger().info("job '{}': task '{}' succeeded", job.name, taskId);
   } else {
-    ++job.errorCount;
-    ++job.errorsSinceLastSuccess;
-    job.lastError = formatMillis(now);
     context_.logger().info("job '{}': task '{}' ended {} ({})", job.name, taskId,
                            v1::TaskState_Name(status.state()), status.message());
-    if (!run.killed && run.attempt < job.retries) {
-      entry.queue.push_front(Pending{run.due, run.attempt + 1,
-                                     now + static_cast<Millis>(options_.failureRetry.count())});
-    }
+    retrying = failed(entry, run, now);
   }
+  // softError (as Chronos): a run that failed for good still lets the dependents run.
+  const bool release = success || (entry.job.softError && !run.killed && !retrying);
+  if (release && !success) entry.lastSuccessAt = now;  // the dependents' view of the parent
   const std::string name = job.name;
   std::optional<std::tuple<v1::AgentID, v1::TaskID, std::string>> ack;
   if (status.has_uuid()) ack.emplace(status.agent_id(), status.task_id(), status.uuid());
-  persist(name, [this, name, ack = std::move(ack), success](api::Status written) {
+  persist(name, [this, name, ack = std::move(ack), release](api::Status written) {
     if (!written || driver_ == nullptr) return;
     if (ack) driver_->acknowledge(std::get<0>(*ack), std::get<1>(*ack), std::get<2>(*ack), nullptr);
-    if (success) triggerDependents(name);
+    if (release) triggerDependents(name);
   });
   if (jobs_.count(name) > 0) arm(name);
+}
+
+// A failed run: the counters, then a retry after failure_retry while attempts are left (not for
+// a run killed through the API), else the job is disabled once disable_after_failures is reached.
+bool ChronosFramework::failed(Entry& entry, const Run& run, Millis now) {
+  Job& job = entry.job;
+  ++job.errorCount;
+  ++job.errorsSinceLastSuccess;
+  job.lastError = detail::formatMillis(now);
+  if (!run.killed && run.attempt < job.retries) {
+    Pending retry{run.due, run.attempt + 1,
+                  now + static_cast<Millis>(options_.failureRetry.count()), run.arguments};
+    entry.queue.push_front(std::move(retry));
+    return true;
+  }
+  if (options_.disableAfterFailures > 0 &&
+      job.errorsSinceLastSuccess >= options_.disableAfterFailures && !job.disabled) {
+    job.disabled = true;
+    context_.logger().warning("job '{}': {} failures since its last success, disabled", job.name,
+                              job.errorsSinceLastSuccess);
+  }
+  return false;
 }
 
 void ChronosFramework::message(const v1::AgentID&, const v1::ExecutorID&, const std::string&) {}

@@ -44,6 +44,9 @@ struct ChronosOptions {
   std::string user = "root";              ///< mesos_user: FrameworkInfo.user
   /// failure_retry (milliseconds, Chronos's --failure_retry): delay before a failed run's retry.
   std::chrono::milliseconds failureRetry{60000};
+  /// disable_after_failures (Chronos's --disable_after_failures): a job whose runs failed this
+  /// many times since its last success, retries included, is disabled; 0 never disables.
+  int64_t disableAfterFailures = 0;
   /// Reads the parameters; InvalidArgument names a bad one.
   static api::Result<ChronosOptions> parse(const api::Parameters& parameters);
 };
@@ -81,13 +84,15 @@ class ChronosFramework final : public api::Framework {
   void handle(const api::HttpRequest& request, api::HttpResponder respond);
 
  private:
-  using Millis = int64_t;  // milliseconds since the epoch
+  using Millis = int64_t;                    // milliseconds since the epoch
+  static constexpr size_t kStatsKept = 100;  // run durations kept (and stored) per job
 
   // A run that is due but not launched yet.
   struct Pending {
-    Millis due = 0;        // the schedule point (or the time of a manual or dependent trigger)
-    int64_t attempt = 0;   // 0 for the first try, n for the n-th retry
-    Millis notBefore = 0;  // retries wait for failure_retry
+    Millis due = 0;         // the schedule point (or the time of a manual or dependent trigger)
+    int64_t attempt = 0;    // 0 for the first try, n for the n-th retry
+    Millis notBefore = 0;   // retries wait for failure_retry
+    std::string arguments;  // PUT job/{name}?arguments=: added to this run's command only
   };
   // A run launched (or about to be): its task.
   struct Run {
@@ -98,6 +103,9 @@ class ChronosFramework final : public api::Framework {
     Millis startedAt = 0;     // TASK_RUNNING, for the stats; 0 before
     bool recovering = false;  // read from the store or an accept of unknown outcome: reconcile
     bool killed = false;      // killed through the API: no retry
+    std::string arguments;    // see Pending
+    // An async job's task finished: the run waits for PUT task/{id} to say how it went.
+    bool awaitingCallback = false;
   };
   struct Entry {
     Job job;
@@ -107,7 +115,7 @@ class ChronosFramework final : public api::Framework {
     std::map<std::string, Run> runs;  // by task id
     Millis lastStart = 0;
     Millis lastSuccessAt = 0;
-    std::vector<double> durations;  // seconds of the last successful runs (stats)
+    std::vector<double> durations;  // seconds of the last kStatsKept successful runs (stored)
     std::unique_ptr<api::TimerHandle> timer;
     std::unique_ptr<api::TimerHandle> retryTimer;
     // The store: the key's version, a write in flight, callbacks of the next write.
@@ -143,6 +151,7 @@ class ChronosFramework final : public api::Framework {
   void rebuildGraph();
   bool busy(const Entry& entry) const;
   void ended(Entry& entry, const std::string& taskId, const v1::TaskStatus& status);
+  bool failed(Entry& entry, const Run& run, Millis now);  // true when a retry is queued
   void launchFrom(const v1::Offer& offer, std::vector<Entry*>& candidates);
   v1::TaskInfo taskFor(const Entry& entry, const Run& run, const v1::Offer& offer,
                        const api::Resources& resources) const;
@@ -150,7 +159,8 @@ class ChronosFramework final : public api::Framework {
 
   // The REST API.
   void upsert(const api::HttpRequest& request, JobKind kind, api::HttpResponder respond);
-  void runNow(const std::string& name, api::HttpResponder respond);
+  void runNow(const std::string& name, std::string arguments, api::HttpResponder respond);
+  void callback(const std::string& taskId, std::string_view body, api::HttpResponder respond);
   void remove(const std::string& name, api::HttpResponder respond);
   void drop(const std::string& name);
   void kill(const std::string& name, api::HttpResponder respond);

@@ -1,4 +1,8 @@
 // The Chronos framework's REST API (Chronos 2.x /scheduler/... and 3.x /v1/scheduler/...).
+#include <Poco/Exception.h>
+#include <Poco/JSON/Object.h>
+#include <Poco/JSON/Parser.h>
+
 #include <algorithm>
 #include <cmath>
 
@@ -116,7 +120,9 @@ void ChronosFramework::handle(const HttpRequest& request, HttpResponder respond)
     return respond(HttpResponse::json(200, body + "]"));
   }
   if (auto name = after("job/"); name && name->find('/') == std::string::npos) {
-    if (method == "PUT" || method == "POST") return runNow(*name, std::move(respond));
+    if (method == "PUT" || method == "POST") {
+      return runNow(*name, request.queryParam("arguments").value_or(""), std::move(respond));
+    }
     if (method == "DELETE") return remove(*name, std::move(respond));
     if (method == "GET") {
       auto it = jobs_.find(*name);
@@ -128,6 +134,10 @@ void ChronosFramework::handle(const HttpRequest& request, HttpResponder respond)
   }
   if (auto name = after("task/kill/"); name && method == "DELETE") {
     return kill(*name, std::move(respond));
+  }
+  if (auto taskId = after("task/");
+      taskId && taskId->find('/') == std::string::npos && (method == "PUT" || method == "POST")) {
+    return callback(*taskId, request.body, std::move(respond));
   }
   respond(HttpResponse::error(404, fmt::format("no route {} {}", method, request.path)));
 }
@@ -182,12 +192,45 @@ void ChronosFramework::upsert(const HttpRequest& request, JobKind kind, HttpResp
   arm(name);
 }
 
-void ChronosFramework::runNow(const std::string& name, HttpResponder respond) {
+void ChronosFramework::runNow(const std::string& name, std::string arguments,
+                              HttpResponder respond) {
   auto it = jobs_.find(name);
   if (it == jobs_.end() || it->second->deleted) {
     return respond(HttpResponse::error(404, fmt::format("job '{}' does not exist", name)));
   }
-  enqueue(*it->second, Pending{nowMillis(), 0, 0});
+  enqueue(*it->second, Pending{nowMillis(), 0, 0, std::move(arguments)});
+  persist(name, [respond](api::Status written) {
+    if (!written) return respond(HttpResponse::error(503, written.message()));
+    respond(noContent());
+  });
+}
+
+// Chronos's async jobs report how a run went: PUT task/{task id} with {"statusCode": 0} for a
+// success, any other code for a failure. It ends the run whether or not its task has ended yet.
+void ChronosFramework::callback(const std::string& taskId, std::string_view body,
+                                HttpResponder respond) {
+  int64_t code = 0;
+  try {
+    Poco::JSON::Parser parser;
+    auto object = parser.parse(std::string(body)).extract<Poco::JSON::Object::Ptr>();
+    if (!object || !object->has("statusCode")) {
+      return respond(HttpResponse::error(400, "the body needs 'statusCode'"));
+    }
+    code = object->getValue<int64_t>("statusCode");
+  } catch (const Poco::Exception& e) {
+    return respond(HttpResponse::error(400, fmt::format("bad body: {}", e.displayText())));
+  }
+  auto task = tasks_.find(taskId);
+  auto job = task == tasks_.end() ? jobs_.end() : jobs_.find(task->second);
+  if (job == jobs_.end() || job->second->deleted || job->second->runs.count(taskId) == 0) {
+    return respond(HttpResponse::error(404, fmt::format("task '{}' is not running", taskId)));
+  }
+  v1::TaskStatus status;
+  status.mutable_task_id()->set_value(taskId);
+  status.set_state(code == 0 ? v1::TASK_FINISHED : v1::TASK_FAILED);
+  status.set_message(fmt::format("async status code {}", code));
+  const std::string name = job->first;
+  ended(*job->second, taskId, status);
   persist(name, [respond](api::Status written) {
     if (!written) return respond(HttpResponse::error(503, written.message()));
     respond(noContent());
@@ -201,6 +244,18 @@ void ChronosFramework::kill(const std::string& name, HttpResponder respond) {
   }
   Entry& entry = *it->second;
   entry.queue.clear();
+  // Runs whose task already ended (async jobs waiting for their outcome) end here, as errors.
+  std::vector<std::string> waiting;
+  for (auto& [taskId, run] : entry.runs) {
+    if (run.awaitingCallback) waiting.push_back(taskId);
+  }
+  for (const auto& taskId : waiting) {
+    entry.runs.at(taskId).killed = true;
+    v1::TaskStatus status;
+    status.mutable_task_id()->set_value(taskId);
+    status.set_state(v1::TASK_KILLED);
+    ended(entry, taskId, status);
+  }
   for (auto& [taskId, run] : entry.runs) {
     run.killed = true;
     if (driver_ == nullptr) continue;

@@ -123,6 +123,7 @@ void ChronosFramework::launchFrom(const v1::Offer& offer, std::vector<Entry*>& c
     Run run;
     run.due = pending.due;
     run.attempt = pending.attempt;
+    run.arguments = pending.arguments;
     run.agentId = offer.agent_id().value();
     run.taskId = fmt::format("ct:{}:{}:{}:", run.due, run.attempt, job.name);
     while (tasks_.count(run.taskId) > 0) {
@@ -153,7 +154,8 @@ void ChronosFramework::launchFrom(const v1::Offer& offer, std::vector<Entry*>& c
         // Not recorded, so not launched: the run waits for another offer.
         auto run = it->second->runs.find(taskId);
         if (run != it->second->runs.end()) {
-          it->second->queue.push_front(Pending{run->second.due, run->second.attempt, 0});
+          it->second->queue.push_front(
+              Pending{run->second.due, run->second.attempt, 0, run->second.arguments});
           it->second->runs.erase(run);
         }
         tasks_.erase(taskId);
@@ -210,10 +212,20 @@ v1::TaskInfo ChronosFramework::taskFor(const Entry& entry, const Run& run, const
   }
   auto* command = task.mutable_command();
   command->set_shell(job.shell);
-  command->set_value(job.command);
+  // A run's own arguments (PUT job/{name}?arguments=) follow the job's: appended to a shell
+  // command's text, or split on spaces into more arguments.
+  command->set_value(job.shell && !run.arguments.empty() ? job.command + " " + run.arguments
+                                                         : job.command);
   if (!job.shell) {
     if (!job.container) command->add_arguments(job.command);
     for (const auto& argument : job.arguments) command->add_arguments(argument);
+    size_t begin = 0;
+    while (begin < run.arguments.size()) {
+      size_t end = run.arguments.find(' ', begin);
+      if (end == std::string::npos) end = run.arguments.size();
+      if (end > begin) command->add_arguments(run.arguments.substr(begin, end - begin));
+      begin = end + 1;
+    }
   }
   if (!job.runAsUser.empty()) command->set_user(job.runAsUser);
   auto* environment = command->mutable_environment();

@@ -6,6 +6,8 @@
 #include <Poco/JSON/Object.h>
 #include <Poco/JSON/Parser.h>
 
+#include <iterator>
+
 #include "modules/framework_chronos/chronos_framework.h"
 #include "modules/framework_chronos/chronos_util.h"
 #include "tessera/api/json.h"
@@ -81,9 +83,14 @@ api::Status ChronosFramework::restore(const std::string& text, uint64_t version)
     if (auto queue = object->getArray("chronosQueue")) {
       for (size_t i = 0; i < queue->size(); ++i) {
         auto item = queue->getObject(static_cast<unsigned>(i));
-        entry->queue.push_back(Pending{item->getValue<int64_t>("due"),
-                                       item->getValue<int64_t>("attempt"),
-                                       item->getValue<int64_t>("notBefore")});
+        entry->queue.push_back(Pending{
+            item->getValue<int64_t>("due"), item->getValue<int64_t>("attempt"),
+            item->getValue<int64_t>("notBefore"), item->optValue<std::string>("arguments", "")});
+      }
+    }
+    if (auto durations = object->getArray("chronosDurations")) {
+      for (size_t i = 0; i < durations->size(); ++i) {
+        entry->durations.push_back(durations->getElement<double>(static_cast<unsigned>(i)));
       }
     }
     if (auto runs = object->getArray("chronosRuns")) {
@@ -95,7 +102,11 @@ api::Status ChronosFramework::restore(const std::string& text, uint64_t version)
         run.attempt = item->getValue<int64_t>("attempt");
         run.agentId = item->optValue<std::string>("agentId", "");
         run.killed = item->optValue<bool>("killed", false);
-        run.recovering = true;
+        run.arguments = item->optValue<std::string>("arguments", "");
+        run.startedAt = item->optValue<int64_t>("startedAt", 0);
+        run.awaitingCallback = item->optValue<bool>("awaitingCallback", false);
+        // A task that ended and waits for its async outcome is not asked about: it is gone.
+        run.recovering = !run.awaitingCallback;
         tasks_[run.taskId] = job->name;
         entry->runs.emplace(run.taskId, std::move(run));
       }
@@ -138,8 +149,10 @@ std::string ChronosFramework::record(const Entry& entry) const {
   for (const auto& pending : entry.queue) {
     if (!first) json.push_back(',');
     first = false;
-    json += fmt::format(R"({{"due":{},"attempt":{},"notBefore":{}}})", pending.due, pending.attempt,
+    json += fmt::format(R"({{"due":{},"attempt":{},"notBefore":{})", pending.due, pending.attempt,
                         pending.notBefore);
+    if (!pending.arguments.empty()) json += R"(,"arguments":)" + api::jsonQuote(pending.arguments);
+    json.push_back('}');
   }
   json += R"(],"chronosRuns":[)";
   first = true;
@@ -147,8 +160,20 @@ std::string ChronosFramework::record(const Entry& entry) const {
     if (!first) json.push_back(',');
     first = false;
     json += R"({"taskId":)" + api::jsonQuote(taskId);
-    json += fmt::format(R"(,"due":{},"attempt":{},"agentId":{},"killed":{}}})", run.due,
-                        run.attempt, api::jsonQuote(run.agentId), run.killed);
+    json +=
+        fmt::format(R"(,"due":{},"attempt":{},"agentId":{},"killed":{},"startedAt":{})", run.due,
+                    run.attempt, api::jsonQuote(run.agentId), run.killed, run.startedAt);
+    if (!run.arguments.empty()) json += R"(,"arguments":)" + api::jsonQuote(run.arguments);
+    if (run.awaitingCallback) json += R"(,"awaitingCallback":true)";
+    json.push_back('}');
+  }
+  // The run statistics (job/stat, stats/...), so that they survive a failover.
+  json += R"(],"chronosDurations":[)";
+  first = true;
+  for (double seconds : entry.durations) {
+    if (!first) json.push_back(',');
+    first = false;
+    fmt::format_to(std::back_inserter(json), "{}", seconds);
   }
   return json + "]}";
 }

@@ -9,6 +9,8 @@
 #include <gtest/gtest.h>
 
 #include <deque>
+#include <map>
+#include <set>
 
 #include "kernel/state/memory_store.h"
 
@@ -249,7 +251,8 @@ struct Instance {
                             const std::string& body = "") {
     api::HttpRequest request;
     request.method = method;
-    request.path = path;
+    request.path = path.substr(0, path.find('?'));
+    if (path.find('?') != std::string::npos) request.query = path.substr(path.find('?') + 1);
     request.body = body;
     std::optional<api::HttpResponse> response;
     framework->handle(request, [&](api::HttpResponse answer) { response = std::move(answer); });
@@ -647,6 +650,207 @@ TEST_F(ChronosFrameworkTest, APointIsWrittenWithItsLaunchOrAloneWhenNoOfferCame)
   chronos.context.executor_.fire();
   EXPECT_GT(chronos.driver.storeVersion("a"), finished);
   EXPECT_TRUE(chronos.driver.storeHolds(R"("chronosQueue":[{"due":1772323260000)"));
+}
+
+// Chronos's async jobs: the task's own end leaves the run open (stored, so a new leader neither
+// reconciles nor relaunches it); PUT task/{id} with a status code ends it.
+TEST_F(ChronosFrameworkTest, AnAsyncRunEndsWithItsCallbackNotItsTask) {
+  std::string id;
+  {
+    Instance first(&now_, &store_);
+    ASSERT_EQ(first
+                  .request("POST", "/scheduler/iso8601",
+                           R"({"name":"a","command":"true","async":true,"retries":0,)"
+                           R"("schedule":"R2//PT1H"})")
+                  .status,
+              204);
+    first.context.executor_.fire();
+    first.offer();
+    first.context.executor_.drain();
+    ASSERT_EQ(first.driver.launched.size(), 1u);
+    id = first.driver.launched[0].task_id().value();
+    first.update(id, v1::TASK_FINISHED);
+    EXPECT_TRUE(first.driver.acknowledged.empty());  // not before the store says so
+    first.context.executor_.drain();
+    EXPECT_EQ(first.driver.acknowledged, std::vector<std::string>{id});
+    EXPECT_NE(first.job().find(R"("successCount":0)"), std::string::npos) << first.job();
+  }
+  Instance second(&now_, &store_);
+  EXPECT_TRUE(second.driver.reconciled.empty());  // the task is gone; the run waits
+  EXPECT_EQ(second.request("PUT", "/scheduler/task/nope", R"({"statusCode":0})").status, 404);
+  EXPECT_EQ(second.request("PUT", "/scheduler/task/" + id, "{}").status, 400);
+  EXPECT_EQ(second.request("PUT", "/scheduler/task/" + id, R"({"statusCode":0})").status, 204);
+  EXPECT_NE(second.job().find(R"("successCount":1)"), std::string::npos) << second.job();
+  // A second run reports a failure.
+  now_ += 1h;
+  second.context.executor_.fire();
+  second.offer();
+  second.context.executor_.drain();
+  ASSERT_EQ(second.driver.launched.size(), 1u);
+  const std::string next = second.driver.launched[0].task_id().value();
+  second.update(next, v1::TASK_FINISHED);
+  second.context.executor_.drain();
+  EXPECT_EQ(second.request("PUT", "/v1/scheduler/task/" + next, R"({"statusCode":2})").status, 204);
+  EXPECT_NE(second.job().find(R"("errorCount":1)"), std::string::npos) << second.job();
+  EXPECT_NE(second.job().find(R"("successCount":1)"), std::string::npos) << second.job();
+}
+
+// softError (as Chronos does): a parent's run that failed for good still lets its dependents run;
+// without it they wait for a success.
+TEST_F(ChronosFrameworkTest, ASoftErrorParentsFinalFailureStillRunsItsDependents) {
+  Instance chronos(&now_, &store_);
+  for (const char* soft : {"true", "false"}) {
+    const std::string parent = fmt::format("p-{}", soft);
+    ASSERT_EQ(
+        chronos
+            .request("POST", "/scheduler/iso8601",
+                     fmt::format(R"({{"name":"{}","command":"false","retries":0,)"
+                                 R"("softError":{},"schedule":"R1/2100-01-01T00:00:00Z/PT1H"}})",
+                                 parent, soft))
+            .status,
+        204);
+    ASSERT_EQ(chronos
+                  .request("PUT", "/scheduler/dependency",
+                           fmt::format(R"({{"name":"c-{}","command":"true","parents":["{}"]}})",
+                                       soft, parent))
+                  .status,
+              204);
+  }
+  for (const char* parent : {"p-true", "p-false"}) {
+    ASSERT_EQ(chronos.request("PUT", std::string("/scheduler/job/") + parent).status, 204);
+    chronos.offer();
+    chronos.context.executor_.drain();
+    chronos.update(chronos.driver.launched.back().task_id().value(), v1::TASK_FAILED);
+    chronos.context.executor_.drain();
+  }
+  chronos.offer();
+  chronos.context.executor_.drain();
+  std::set<std::string> names;
+  for (const auto& task : chronos.driver.launched) names.insert(task.name());
+  EXPECT_EQ(names, (std::set<std::string>{"ChronosTask:p-true", "ChronosTask:p-false",
+                                          "ChronosTask:c-true"}));
+  EXPECT_EQ(chronos.driver.launched.size(), 3u);
+}
+
+// Chronos's --disable_after_failures: failures since the last success (retries included) disable
+// the job; 0 (the default) never does.
+TEST_F(ChronosFrameworkTest, DisableAfterFailuresDisablesAJobThatKeepsFailing) {
+  Instance chronos(&now_, &store_,
+                   api::Parameters(std::vector<std::pair<std::string, std::string>>{
+                       {"failure_retry", "1000"}, {"disable_after_failures", "2"}}));
+  ASSERT_EQ(chronos
+                .request("POST", "/scheduler/iso8601",
+                         R"({"name":"a","command":"false","retries":1,"schedule":"R//PT1M"})")
+                .status,
+            204);
+  chronos.context.executor_.fire();
+  chronos.offer();
+  chronos.context.executor_.drain();
+  chronos.update(chronos.driver.launched.back().task_id().value(), v1::TASK_FAILED);
+  chronos.context.executor_.drain();
+  EXPECT_NE(chronos.job().find(R"("disabled":false)"), std::string::npos) << chronos.job();
+  now_ += 1s;
+  chronos.context.executor_.fire();
+  chronos.offer();
+  chronos.context.executor_.drain();
+  ASSERT_EQ(chronos.driver.launched.size(), 2u);
+  chronos.update(chronos.driver.launched.back().task_id().value(), v1::TASK_FAILED);
+  chronos.context.executor_.drain();
+  EXPECT_NE(chronos.job().find(R"("disabled":true)"), std::string::npos) << chronos.job();
+  now_ += 1min;
+  chronos.context.executor_.fire();
+  chronos.offer();
+  chronos.context.executor_.drain();
+  EXPECT_EQ(chronos.driver.launched.size(), 2u);
+  // The parameter is checked.
+  kernel::state::MemoryStore other;
+  TestContext context(&now_, &other);
+  EXPECT_FALSE(ChronosFramework::create(
+      api::Parameters(
+          std::vector<std::pair<std::string, std::string>>{{"disable_after_failures", "-1"}}),
+      context));
+}
+
+// PUT job/{name}?arguments=: that run (and its retries) gets them; the job does not.
+TEST_F(ChronosFrameworkTest, RunNowWithArgumentsAddsThemToThatRunOnly) {
+  Instance chronos(&now_, &store_);
+  ASSERT_EQ(chronos
+                .request("POST", "/scheduler/iso8601",
+                         R"({"name":"sh","command":"echo","retries":1,)"
+                         R"("schedule":"R1/2100-01-01T00:00:00Z/PT1H"})")
+                .status,
+            204);
+  ASSERT_EQ(chronos
+                .request("POST", "/scheduler/iso8601",
+                         R"({"name":"exec","command":"/bin/echo","shell":false,"arguments":["-n"],)"
+                         R"("schedule":"R1/2100-01-01T00:00:00Z/PT1H"})")
+                .status,
+            204);
+  ASSERT_EQ(chronos.request("PUT", "/scheduler/job/sh?arguments=hello%20world").status, 204);
+  ASSERT_EQ(chronos.request("PUT", "/scheduler/job/exec?arguments=a%20b").status, 204);
+  chronos.offer();
+  chronos.context.executor_.drain();
+  ASSERT_EQ(chronos.driver.launched.size(), 2u);
+  std::map<std::string, v1::CommandInfo> commands;
+  for (const auto& task : chronos.driver.launched) commands[task.name()] = task.command();
+  EXPECT_EQ(commands["ChronosTask:sh"].value(), "echo hello world");
+  const auto& exec = commands["ChronosTask:exec"];
+  EXPECT_EQ(exec.value(), "/bin/echo");
+  ASSERT_EQ(exec.arguments_size(), 4);
+  EXPECT_EQ(exec.arguments(1), "-n");
+  EXPECT_EQ(exec.arguments(2), "a");
+  EXPECT_EQ(exec.arguments(3), "b");
+  // The retry of the failed run keeps them; a plain run-now has none.
+  for (const auto& task : chronos.driver.launched) {
+    if (task.name() == "ChronosTask:sh") chronos.update(task.task_id().value(), v1::TASK_FAILED);
+  }
+  chronos.context.executor_.drain();
+  now_ += 10s;
+  chronos.context.executor_.fire();
+  chronos.offer();
+  chronos.context.executor_.drain();
+  ASSERT_EQ(chronos.driver.launched.size(), 3u);
+  EXPECT_EQ(chronos.driver.launched[2].command().value(), "echo hello world");
+  chronos.update(chronos.driver.launched[2].task_id().value(), v1::TASK_FINISHED);
+  chronos.context.executor_.drain();
+  ASSERT_EQ(chronos.request("PUT", "/scheduler/job/sh").status, 204);
+  chronos.offer();
+  chronos.context.executor_.drain();
+  ASSERT_EQ(chronos.driver.launched.size(), 4u);
+  EXPECT_EQ(chronos.driver.launched[3].command().value(), "echo");
+  EXPECT_NE(chronos.job().find(R"("command":"echo")"), std::string::npos);
+}
+
+// Run times (job/stat, stats/...) are in the store with the job: a new leader serves them.
+TEST_F(ChronosFrameworkTest, RunStatisticsSurviveAFailover) {
+  {
+    Instance first(&now_, &store_);
+    ASSERT_EQ(first
+                  .request("POST", "/scheduler/iso8601",
+                           R"({"name":"a","command":"sleep 5","schedule":"R//PT1H"})")
+                  .status,
+              204);
+    for (int run = 0; run < 2; ++run) {
+      first.context.executor_.fire();
+      first.offer();
+      first.context.executor_.drain();
+      const std::string id = first.driver.launched.back().task_id().value();
+      first.update(id, v1::TASK_RUNNING);
+      now_ += 5s * (run + 1);
+      first.update(id, v1::TASK_FINISHED);
+      first.context.executor_.drain();
+      now_ += 1h - 5s * (run + 1);
+    }
+    EXPECT_NE(first.request("GET", "/scheduler/job/stat/a").body.find(R"("count":2)"),
+              std::string::npos);
+  }
+  Instance second(&now_, &store_);
+  const std::string stat = second.request("GET", "/scheduler/job/stat/a").body;
+  EXPECT_NE(stat.find(R"("count":2)"), std::string::npos) << stat;
+  EXPECT_NE(stat.find(R"("99thPercentile":10)"), std::string::npos) << stat;
+  EXPECT_NE(stat.find(R"("mean":7.5)"), std::string::npos) << stat;
+  const std::string median = second.request("GET", "/scheduler/stats/median").body;
+  EXPECT_EQ(median, R"([{"jobNameLabel":"a","time":5}])");
 }
 
 }  // namespace
