@@ -19,6 +19,7 @@ namespace {
 
 using namespace std::chrono_literals;
 using ::testing::HasSubstr;
+using ::testing::Not;
 using ::testing::StartsWith;
 
 TEST_F(ChronosSystemTest, AJobRunsOncePerSchedulePointAndRTwoMeansTwice) {
@@ -254,6 +255,19 @@ TEST_F(ChronosSystemTest, ARestartedHostNeitherLosesNorRepeatsARun) {
   EXPECT_FALSE(waitFor([&] { return counter("nap", "successCount") > 2; }, 4s));
   EXPECT_EQ(tasksOf("nap").size(), 2u);
   EXPECT_EQ(counter("nap", "errorCount"), 0);
+  // The run times (job/stat) are in the store too: a host SIGKILLed and started again on it
+  // serves the same statistics.
+  auto stat = call("GET", "/scheduler/job/stat/nap");
+  ASSERT_TRUE(stat);
+  ASSERT_EQ(stat->status, 200) << stat->body;
+  EXPECT_THAT(stat->body, Not(HasSubstr(R"("count":0)")));
+  hosts_[0]->kill(SIGKILL);
+  ASSERT_TRUE(hosts_[0]->wait(10s));
+  startChronos();
+  ASSERT_TRUE(awaitApi()) << logs();
+  auto again = call("GET", "/scheduler/job/stat/nap");
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->body, stat->body);
 }
 
 // The host is SIGKILLed just before a schedule point and comes back after it: the point runs
