@@ -183,9 +183,17 @@
       this.page = Math.min(Math.max(0, this.page), pages - 1);
       const start = this.page * kPageSize;
       const visible = this.filtered.slice(start, start + kPageSize);
+      // A refresh must not take the keyboard focus away from a button in the table.
+      const focused = this.body.contains(document.activeElement) ? document.activeElement : null;
+      const focusRow = focused?.closest('tr')?.dataset.key;
+      const focusCol = focused?.closest('td')?.cellIndex;
       this.body.innerHTML = visible.map((row) => `<tr data-key="${esc(this.rowKey(row))}">${
         this.columns.map((c) => `<td class="${c.num ? 'num' : ''}${c.wrap ? ' wrap' : ''}">${
           c.cell ? c.cell(row) : esc(c.value(row))}</td>`).join('')}</tr>`).join('');
+      if (focusRow !== undefined) {
+        const row = [...this.body.rows].find((r) => r.dataset.key === focusRow);
+        row?.cells[focusCol]?.querySelector('button, a')?.focus();
+      }
       this.emptyBox.hidden = this.filtered.length > 0;
       this.emptyBox.textContent = this.rows.length > 0 ? 'No row matches the filter.' : this.empty;
       this.range.textContent = this.filtered.length === 0 ? '0 rows'
