@@ -116,6 +116,10 @@ fs::path defaultManifestPath() {
   return (binaryDir() / ".." / "share" / "tessera" / "modules.json").lexically_normal();
 }
 
+fs::path defaultWebuiDir() {
+  return (binaryDir() / ".." / "share" / "tessera" / "webui").lexically_normal();
+}
+
 std::vector<fs::path> moduleSearchPath(const CommonFlags& common) {
   std::vector<fs::path> path;
   if (common.modulePath) {

@@ -53,6 +53,9 @@ LoadOutcome loadFlags(std::string_view role, runtime::FlagSet& flags,
 std::filesystem::path binaryDir();
 /// `<prefix>/share/tessera/modules.json` beside the binary.
 std::filesystem::path defaultManifestPath();
+/// `<prefix>/share/tessera/webui` beside the binary: the web UIs' folders (master, marathon,
+/// chronos), in the build tree as in an installed one.
+std::filesystem::path defaultWebuiDir();
 /// Where `name: "foo"` libraries are looked for: `--module_path` entries, then
 /// `<prefix>/lib/tessera`.
 std::vector<std::filesystem::path> moduleSearchPath(const CommonFlags& common);

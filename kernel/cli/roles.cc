@@ -46,6 +46,9 @@ void addMasterFlags(runtime::FlagSet& flags, MasterFlags& m) {
             "master's memory; with --zk a new leader knows no agents until they re-register, "
             "as in Mesos: for testing)");
   flags.add("cluster", &m.cluster, "Human readable name of the cluster, shown in /state");
+  flags.add("webui_dir", &m.webuiDir,
+            "Directory of the web UIs; the master serves its page from <dir>/master at / "
+            "(default: <prefix>/share/tessera/webui beside the binary)");
   flags.add("allocator", &m.allocator,
             "The allocator module to use (default: the first allocator module loaded; "
             "HierarchicalDRF means the same)");
@@ -277,6 +280,8 @@ api::Result<std::unique_ptr<MasterRole>> MasterRole::start(Daemon& daemon,
   options.httpPort = common.port;
   options.transportPort = flags.transportPort;
   options.cluster = flags.cluster;
+  options.webuiDir = flags.webuiDir.empty() ? defaultWebuiDir() / "master"
+                                            : std::filesystem::path(flags.webuiDir) / "master";
   options.workDir = common.workDir;
   options.registryInMemory = registryInMemory;
   options.agentPingTimeout = flags.agentPingTimeout;

@@ -22,6 +22,9 @@ namespace tessera::kernel::cli {
 struct MasterFlags {
   std::string registry = "replicated_log";  ///< replicated_log (durable in --work_dir) | in_memory
   std::string cluster;
+  /// --webui_dir: the folder of the web UIs; the master serves `<dir>/master` at `/`. Empty:
+  /// defaultWebuiDir().
+  std::string webuiDir;
   std::string allocator;  ///< a loaded allocator module; empty or HierarchicalDRF: the first one
   runtime::Duration agentPingTimeout = std::chrono::seconds(15);
   int64_t maxAgentPingTimeouts = 5;

@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <memory>
@@ -38,7 +39,10 @@ struct MasterOptions {
   /// Where agents connect (the internal transport). 0: any free port; agents discover it from
   /// `GET /master/transport` on the HTTP port, so operators only ever name :5050.
   uint16_t transportPort = 0;
-  std::string cluster;            ///< --cluster, reported in /state
+  std::string cluster;  ///< --cluster, reported in /state
+  /// The master's web UI (`<--webui_dir>/master`): `GET /` answers its index.html and
+  /// `GET /static/<file>` its files. Empty: no UI (those paths stay 404).
+  std::filesystem::path webuiDir;
   std::string workDir;            ///< --work_dir; the registry lives in the state store
   bool registryInMemory = false;  ///< --registry=in_memory
   runtime::Duration agentPingTimeout = std::chrono::seconds(15);  ///< --agent_ping_timeout

@@ -118,6 +118,8 @@ struct Core : std::enable_shared_from_this<Core> {
   api::Status applyPolicy(api::Allocator& allocator) const;
   void armReregisterTimeout();
   api::Status addRoutes();
+  /// `GET /` and `GET /static/...`: the web UI from options.webuiDir (none when empty).
+  api::Status addWebuiRoutes();
   void addMetrics();
   void shutdownOnStrand();
 

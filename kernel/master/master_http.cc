@@ -22,6 +22,7 @@
 #include "kernel/net/http_server.h"
 #include "kernel/net/v1_json.h"
 #include "kernel/runtime/strings.h"
+#include "tessera/api/static_files.h"
 
 namespace tessera::kernel::master {
 
@@ -652,6 +653,42 @@ void Core::operatorCall(const api::HttpRequest& request, api::HttpResponder resp
 
 // --- routes and metrics ---------------------------------------------------------------------
 
+// The web UI: `/` is its index.html, `/static/...` its other files. Reading them is blocking
+// file I/O, so it runs on the blocking pool and answers from there; the strand is not held.
+api::Status Core::addWebuiRoutes() {
+  if (options.webuiDir.empty()) return api::Status::ok();
+  auto serve = [dir = options.webuiDir, executor = strand.get()](std::string path,
+                                                                 api::HttpResponder respond) {
+    auto shared = std::make_shared<api::HttpResponder>(std::move(respond));
+    api::Status queued = executor->runBlocking(
+        [dir, path, shared] {
+          api::HttpResponse response = api::serveStaticFile(dir, path);
+          if (response.status == 404 && path.empty()) {
+            response = api::HttpResponse::error(
+                404, fmt::format("no web UI in '{}' (see --webui_dir)", dir.string()));
+          }
+          (*shared)(std::move(response));
+        },
+        [] {});
+    if (!queued) (*shared)(http::errorResponse(queued));
+  };
+  net::Router& router = *services.router;
+  if (api::Status added =
+          router.addRoute("GET", "/", strand.get(),
+                          [serve](const api::HttpRequest&, api::HttpResponder respond) {
+                            serve("", std::move(respond));
+                          });
+      !added) {
+    return added;
+  }
+  return router.addRoute(
+      "GET", "/static/", strand.get(),
+      [serve](const api::HttpRequest& request, api::HttpResponder respond) {
+        serve(request.path.substr(std::string_view("/static/").size()), std::move(respond));
+      },
+      /*prefix=*/true);
+}
+
 api::Status Core::addRoutes() {
   net::Router& router = *services.router;
   std::weak_ptr<Core> weak = weak_from_this();
@@ -719,6 +756,7 @@ api::Status Core::addRoutes() {
   if (api::Status added = router.addRoute("GET", "/redirect", strand.get(), redirect); !added) {
     return added;
   }
+  if (api::Status added = addWebuiRoutes(); !added) return added;
   if (api::Status added = addPolicyRoutes(); !added) return added;
   if (api::Status added = router.addRoute(
           "POST", "/api/v1", strand.get(),
