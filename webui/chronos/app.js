@@ -71,6 +71,13 @@ async function api(method, path, body) {
   return json !== null ? json : text;
 }
 
+// The connection indicator; its text changes only when the state does (it is a live region).
+function setLive(text, ok) {
+  const live = $("live");
+  if (live.textContent !== text) live.textContent = text;
+  live.className = ok ? "live on" : "live off";
+}
+
 function showMessage(text) {
   $("message").textContent = text;
   $("message").hidden = !text;
@@ -112,16 +119,14 @@ async function refresh() {
     const [jobs, csv] = await Promise.all([api("GET", "/jobs"), api("GET", "/graph/csv")]);
     state.jobs = Array.isArray(jobs) ? jobs : [];
     state.graph = parseCsv(csv);
-    $("live").textContent = `polling every ${POLL_MS / 1000} s`;
-    $("live").className = "live on";
+    setLive(`polling every ${POLL_MS / 1000} s`, true);
     if ($("message").dataset.kind === "load") {
       showMessage("");
       delete $("message").dataset.kind;
     }
     render();
   } catch (e) {
-    $("live").textContent = "not reachable";
-    $("live").className = "live off";
+    setLive("not reachable", false);
     showMessage(`Cannot read the jobs: ${e.message}`);
     $("message").dataset.kind = "load";
   } finally {

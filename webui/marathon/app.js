@@ -153,14 +153,12 @@ function connectEvents() {
       refresh();
     }, EVENT_DEBOUNCE_MS);
   };
-  source.onopen = () => {
-    live.textContent = "live";
-    live.className = "live on";
+  const show = (text, on) => {
+    if (live.textContent !== text) live.textContent = text;
+    live.className = on ? "live on" : "live off";
   };
-  source.onerror = () => {
-    live.textContent = "polling";
-    live.className = "live off";
-  };
+  source.onopen = () => show("live", true);
+  source.onerror = () => show("polling", false);
   source.onmessage = poke;
   for (const type of ["status_update_event", "deployment_info", "deployment_success",
     "deployment_failed", "deployment_step_success", "deployment_step_failure",
