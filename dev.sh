@@ -4,7 +4,7 @@
 #   ./dev.sh up [tessera local flags]   install what is missing, build, run `tessera local`
 #   ./dev.sh test [--asan]              install what is missing, build, run every test (ctest)
 #   ./dev.sh build [--asan]             install what is missing and build
-#   ./dev.sh deps                       install what is missing (Debian packages)
+#   ./dev.sh deps                       install what is missing (Debian packages; npm ci in tests/ui)
 #   ./dev.sh format [--check]           clang-format the tree (or check it)
 #   ./dev.sh layers                     check that includes follow the layers (docs/architecture.md)
 #   ./dev.sh tidy [files...]            clang-tidy the given files (default: changed vs origin/main)
@@ -25,6 +25,7 @@ PACKAGES=(
   libcurl4-openssl-dev libarchive-dev libssl-dev
   clang-14 libclang-rt-14-dev
   zookeeper docker.io busybox-static
+  chromium
 )
 
 log() { printf '==> %s\n' "$*" >&2; }
@@ -46,6 +47,25 @@ deps() {
   as_root apt-get update -q
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
     "${missing[@]}"
+}
+
+# The browser tests' tools (tests/ui/README.md): Node.js and npm (Debian's, unless the machine
+# already has a node), and playwright-core from tests/ui/package-lock.json; it drives the
+# chromium above and never downloads a browser of its own.
+ui_deps() {
+  if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    log "installing: nodejs npm"
+    as_root apt-get update -q
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+      nodejs npm
+  fi
+  local ui="$ROOT/tests/ui"
+  # npm ci again only when the lock file changed since the last one.
+  if [ ! -f "$ui/node_modules/.package-lock.json" ] ||
+     [ "$ui/package-lock.json" -nt "$ui/node_modules/.package-lock.json" ]; then
+    log "npm ci in tests/ui"
+    (cd "$ui" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
+  fi
 }
 
 build() {
@@ -152,10 +172,10 @@ case "$cmd" in
     exec "$BUILD_DIR/bin/tessera" local "$@"
     ;;
   test)
-    deps; build "${1:-}"; docker_daemon; run_tests
+    deps; ui_deps; build "${1:-}"; docker_daemon; run_tests
     ;;
   build) deps; build "${1:-}" ;;
-  deps) deps ;;
+  deps) deps; ui_deps ;;
   format) format "${1:-}" ;;
   layers) layers ;;
   tidy) tidy "$@" ;;
