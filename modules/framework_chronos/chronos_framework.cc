@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "modules/framework_chronos/ui_routes.h"
 #include "tessera/api/json.h"
 #include "tessera/api/resources.h"
 #include "tessera/api/task_state.h"
@@ -133,6 +134,7 @@ api::Result<ChronosOptions> ChronosOptions::parse(const api::Parameters& paramet
   if (!retry) return retry.status();
   if (*retry < 0) return api::invalidArgument("parameter 'failure_retry' must be at least 0");
   options.failureRetry = std::chrono::milliseconds(*retry);
+  (void)reader.string("ui_dir");  // the web UI's files: uiDirectory() reads it
   if (options.frameworkName.empty()) {
     return api::invalidArgument("parameter 'framework_name' must not be empty");
   }
@@ -155,6 +157,7 @@ api::Result<std::unique_ptr<api::Module>> ChronosFramework::create(
         true);
     if (!added) return added;
   }
+  if (auto ui = addUiRoutes(context, uiDirectory(parameters)); !ui) return ui;
   return std::unique_ptr<api::Module>(std::move(module));
 }
 
