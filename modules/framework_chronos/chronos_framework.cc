@@ -37,6 +37,7 @@ api::Result<ChronosOptions> ChronosOptions::parse(const api::Parameters& paramet
     return api::invalidArgument("parameter 'disable_after_failures' must be at least 0");
   }
   options.disableAfterFailures = *disable;
+  (void)reader.string("ui_dir");  // the web UI's files: uiDirectory() reads it
   if (options.frameworkName.empty()) {
     return api::invalidArgument("parameter 'framework_name' must not be empty");
   }

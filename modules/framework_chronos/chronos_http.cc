@@ -8,6 +8,7 @@
 
 #include "modules/framework_chronos/chronos_framework.h"
 #include "modules/framework_chronos/chronos_util.h"
+#include "modules/framework_chronos/ui_routes.h"
 #include "tessera/api/json.h"
 
 namespace tessera::modules::chronos {
@@ -63,6 +64,7 @@ api::Result<std::unique_ptr<api::Module>> ChronosFramework::create(
         true);
     if (!added) return added;
   }
+  if (auto ui = addUiRoutes(context, uiDirectory(parameters)); !ui) return ui;
   return std::unique_ptr<api::Module>(std::move(module));
 }
 

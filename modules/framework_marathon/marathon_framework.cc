@@ -11,6 +11,7 @@
 #include <random>
 #include <sstream>
 
+#include "modules/framework_marathon/ui_routes.h"
 #include "tessera/api/json.h"
 #include "tessera/api/logger.h"
 
@@ -254,6 +255,7 @@ api::Result<std::unique_ptr<api::Module>> MarathonFramework::create(
   settings.checkpoint = checkpoint == "true";
   auto module = std::make_unique<MarathonFramework>(context, std::move(settings));
   if (auto added = module->addRoutes(); !added) return added;
+  if (auto ui = addUiRoutes(context, uiDirectory(parameters)); !ui) return ui;
   return std::unique_ptr<api::Module>(std::move(module));
 }
 
