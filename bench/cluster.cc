@@ -16,6 +16,7 @@
 // Usage: cluster [--agents=1000] [--tasks=10000] [--agent_resources=cpus:32;mem:65536;...]
 //                [--task_cpus=1] [--task_mem=32] [--connections=8] [--io_threads=2]
 //                [--state_requests=3] [--failover=true] [--json=FILE] [--check]
+//                [--max_event_stream_queue_size=512MB] [--master_flags="--flag=value ..."]
 // --check (the ctest smoke run): exits non-zero unless every task reached TASK_RUNNING, every
 // status update was acknowledged exactly once, nothing is left running, and the JSON has every
 // field.
@@ -84,6 +85,7 @@ struct Master {
   TempDir dir, config;
   uint16_t port = 0, transportPort = 0;
   std::unique_ptr<Subprocess> process;
+  std::vector<std::string> flags;  // added to the command line
 
   bool start() {
     std::vector<std::string> argv = {tesseraBinary().string(),
@@ -93,6 +95,7 @@ struct Master {
                                      "--registry=replicated_log",
                                      fmt::format("--work_dir={}", dir.path().string()),
                                      "--quiet"};
+    argv.insert(argv.end(), flags.begin(), flags.end());
     auto started = Subprocess::start(
         {argv, {{"TESSERA_CONFIG_DIR", config.path().string()}}, {}, std::nullopt});
     if (!started) return false;
@@ -169,6 +172,15 @@ int main(int argc, char** argv) {
   };
 
   Master master;
+  // A framework that is sent offers for every agent at once gets megabytes of events in a
+  // burst: the default 1 MiB bound on unread events would disconnect it on a busy machine.
+  master.flags.push_back("--max_event_stream_queue_size=" +
+                         flag(argc, argv, "max_event_stream_queue_size", "512MB"));
+  for (std::string extra = flag(argc, argv, "master_flags", ""); !extra.empty();) {
+    auto space = extra.find(' ');
+    if (space != 0) master.flags.push_back(extra.substr(0, space));
+    extra = space == std::string::npos ? "" : extra.substr(space + 1);
+  }
   master.port = freePort();
   do master.transportPort = freePort();
   while (master.transportPort == master.port);
@@ -214,8 +226,8 @@ int main(int argc, char** argv) {
           },
           timeout)) {
     auto s = load.stats();
-    return fail(fmt::format("only {} of {} tasks running ({} launched; {})", s.running, tasks,
-                            s.launched, s.lastError));
+    return fail(fmt::format("only {} of {} tasks running ({} launched, {} resubscriptions; {})",
+                            s.running, tasks, s.launched, s.resubscriptions, s.lastError));
   }
   // Every TASK_RUNNING acknowledged before anything else is measured.
   if (!waitFor([&] { return fleet->stats().acknowledged >= static_cast<size_t>(tasks); },

@@ -189,7 +189,8 @@ class SimulatedAgent : public std::enable_shared_from_this<SimulatedAgent> {
     std::weak_ptr<SimulatedAgent> weak = weak_from_this();
     net::TransportHandlers handlers;
     net::TransportClientOptions clientOptions;
-    clientOptions.maxBackoff = std::chrono::milliseconds(2000);
+    clientOptions.initialBackoff = std::chrono::milliseconds(50);
+    clientOptions.maxBackoff = std::chrono::milliseconds(1000);
     handlers.onConnected = [weak, generation](const net::ConnectionPtr&) {
       auto self = weak.lock();
       if (self && generation == self->generation_) self->onConnected();
@@ -202,6 +203,12 @@ class SimulatedAgent : public std::enable_shared_from_this<SimulatedAgent> {
     handlers.onClose = [weak, generation](const net::ConnectionPtr&, const api::Status&) {
       auto self = weak.lock();
       if (!self || generation != self->generation_ || self->stopped_) return;
+      if (self->config_->options.transportPort != 0) {
+        // A fixed master: the client reconnects by itself (with backoff); re-register then.
+        if (self->registered_) --self->counters_->registered;
+        self->registered_ = false;
+        return;
+      }
       // As a real agent: ask the detector again (the old leader may be gone for good).
       self->teardown();
       self->retryLater();
