@@ -16,7 +16,8 @@
 // Usage: cluster [--agents=1000] [--tasks=10000] [--agent_resources=cpus:32;mem:65536;...]
 //                [--task_cpus=1] [--task_mem=32] [--connections=8] [--io_threads=2]
 //                [--state_requests=3] [--failover=true] [--json=FILE] [--check]
-//                [--max_event_stream_queue_size=512MB] [--master_flags="--flag=value ..."]
+//                [--update_retry_ms=10000] [--max_event_stream_queue_size=512MB]
+//                [--master_flags="--flag=value ..."]
 // --check (the ctest smoke run): exits non-zero unless every task reached TASK_RUNNING, every
 // status update was acknowledged exactly once, nothing is left running, and the JSON has every
 // field.
@@ -194,6 +195,8 @@ int main(int argc, char** argv) {
   agentOptions.master = fmt::format("127.0.0.1:{}", master.port);
   agentOptions.transportPort = master.transportPort;
   agentOptions.agents = agents;
+  agentOptions.updateRetry =
+      std::chrono::milliseconds(std::stoi(flag(argc, argv, "update_retry_ms", "10000")));
   agentOptions.describe = [&](int index) {
     return bench::simulatedAgent(index, agentResources,
                                  fmt::format("rack:r{};zone:z{}", index % 50, index % 3));
