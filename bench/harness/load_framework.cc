@@ -32,6 +32,7 @@ enum class CallKind { kAccept, kDecline, kAcknowledge, kOther };
 struct PendingCall {
   CallKind kind = CallKind::kOther;
   std::string body;
+  std::vector<int> tasks;  // an ACCEPT's task indexes: their clock starts when it is sent
 };
 
 bool equalsIgnoreCase(std::string_view a, std::string_view b) {
@@ -171,10 +172,9 @@ struct LoadFramework::State : std::enable_shared_from_this<LoadFramework::State>
   // The strand's own (the event stream's) state.
   int nextTask = 0;
   bool suppressed = false;
-  std::vector<Clock::time_point> acceptedAt;  // per task index
+  mutable std::mutex mutex;                   // guards everything below
+  std::vector<Clock::time_point> acceptedAt;  // per task index: when its ACCEPT was sent
   std::vector<char> seenRunning, seenTerminal;
-
-  mutable std::mutex mutex;  // guards everything below
   std::condition_variable wake;
   std::deque<PendingCall> calls;
   std::string streamId;
@@ -185,11 +185,21 @@ struct LoadFramework::State : std::enable_shared_from_this<LoadFramework::State>
   State(kernel::runtime::Runtime& runtime, LoadFrameworkOptions options)
       : options(std::move(options)), runtime(runtime), strand(runtime.makeExecutor()) {}
 
-  void enqueue(CallKind kind, std::string body) {
+  // ACCEPTs and DECLINEs go before queued acknowledgements (offers are time-limited and a
+  // launch waiting behind thousands of ACKs would measure this queue, not the master).
+  void enqueue(CallKind kind, std::string body, std::vector<int> tasks = {}) {
     {
       std::lock_guard lock(mutex);
       if (stopping) return;
-      calls.push_back({kind, std::move(body)});
+      PendingCall call{kind, std::move(body), std::move(tasks)};
+      if (kind == CallKind::kAcknowledge) {
+        calls.push_back(std::move(call));
+      } else {
+        auto firstAck = std::find_if(calls.begin(), calls.end(), [](const PendingCall& c) {
+          return c.kind == CallKind::kAcknowledge;
+        });
+        calls.insert(firstAck, std::move(call));
+      }
     }
     wake.notify_one();
   }
@@ -206,6 +216,9 @@ struct LoadFramework::State : std::enable_shared_from_this<LoadFramework::State>
         call = std::move(calls.front());
         calls.pop_front();
         id = streamId;
+        const auto now = Clock::now();
+        if (!call.tasks.empty() && !firstAccept) firstAccept = now;
+        for (int index : call.tasks) acceptedAt[index] = now;
       }
       auto status = connection.post(id, call.body);
       std::lock_guard lock(mutex);
@@ -362,7 +375,7 @@ struct LoadFramework::State : std::enable_shared_from_this<LoadFramework::State>
     auto* operation = accept->add_operations();
     operation->set_type(v1::Offer::Operation::LAUNCH);
     auto* launch = operation->mutable_launch();
-    const auto now = Clock::now();
+    std::vector<int> indexes;
     for (int i = 0; i < fit; ++i) {
       const int index = nextTask++;
       auto* task = launch->add_task_infos();
@@ -375,15 +388,14 @@ struct LoadFramework::State : std::enable_shared_from_this<LoadFramework::State>
       m.mutable_scalar()->set_value(options.taskMem);
       *task->add_resources() = std::move(c);
       *task->add_resources() = std::move(m);
-      acceptedAt[index] = now;
+      indexes.push_back(index);
     }
     {
       std::lock_guard lock(mutex);
-      if (!firstAccept) firstAccept = now;
       ++stats.accepts;
       stats.launched += static_cast<size_t>(fit);
     }
-    enqueue(CallKind::kAccept, callJson(call));
+    enqueue(CallKind::kAccept, callJson(call), std::move(indexes));
   }
 
   void onUpdate(const v1::TaskStatus& status) {

@@ -10,8 +10,9 @@
 /// When the stream ends (a master failover, say) it subscribes again with its FrameworkID after
 /// 100 ms, as a scheduler would; calls wait for the new stream.
 ///
-/// It measures, per task, the time from the ACCEPT that launched it being handed to a call
-/// connection to its TASK_RUNNING update arriving on the stream.
+/// It measures, per task, the time from the ACCEPT that launched it being sent on a call
+/// connection to its TASK_RUNNING update arriving on the stream. ACCEPTs and DECLINEs are sent
+/// before acknowledgements already queued.
 
 #include <chrono>
 #include <cstdint>
