@@ -1,6 +1,6 @@
 // Failover of a 3-master cluster on a real ZooKeeper, with N agent processes, S simulated agents
-// (bench/simulated_agents.h: the real agent protocol and leader detection, many agents in this
-// process) and M running tasks (`tessera execute` frameworks following the leader through
+// (bench/harness/simulated_agents.h: the real agent protocol and leader detection, many agents in
+// this process) and M running tasks (`tessera execute` frameworks following the leader through
 // zk://; their tasks land on either kind of agent). Each round kills the leader and measures the
 // time to a new leader and until every agent has re-registered with it, then checks that every
 // task is still running; the killed master is restarted as a follower. Rounds alternate SIGKILL
@@ -23,7 +23,7 @@
 #include <thread>
 #include <vector>
 
-#include "bench/simulated_agents.h"
+#include "bench/harness/simulated_agents.h"
 #include "kernel/runtime/logging.h"
 #include "kernel/runtime/runtime.h"
 #include "tests/support/subprocess.h"
@@ -161,8 +161,12 @@ int main(int argc, char** argv) {
   (void)tessera::kernel::runtime::setupLogging({"failover_bench", "WARNING", "", false});
   std::unique_ptr<tessera::bench::SimulatedAgents> simulated;
   if (simulatedAgents > 0) {
-    auto started = tessera::bench::SimulatedAgents::start(
-        runtime, {url, simulatedAgents, agentsPerSession, std::chrono::seconds(sessionTimeout)});
+    tessera::bench::SimulatedAgentsOptions options;
+    options.master = url;
+    options.agents = simulatedAgents;
+    options.agentsPerSession = agentsPerSession;
+    options.sessionTimeout = std::chrono::seconds(sessionTimeout);
+    auto started = tessera::bench::SimulatedAgents::start(runtime, options);
     if (!started) {
       std::cerr << started.status().toString() << "\n";
       return 1;

@@ -12,6 +12,7 @@
 #include <map>
 #include <optional>
 #include <string_view>
+#include <unordered_map>
 
 #include "kernel/http/http_status.h"
 #include "kernel/http/json_body.h"
@@ -148,8 +149,9 @@ void writeFlags(JsonWriter& w, const Core& core) {
   w.endObject();
 }
 
-void writeSlave(JsonWriter& w, const Core& core, const AgentEntry& agent, const Usage& usage,
-                bool summary) {
+// `running`: the agent's TASK_RUNNING count, written only for /state-summary.
+void writeSlave(JsonWriter& w, const AgentEntry& agent, const Usage& usage,
+                std::optional<int64_t> running) {
   w.beginObject();
   http::writeAgentFields(w, agent.id, agent.pid, agent.info);
   w.field("registered_time", agent.registeredTime);
@@ -164,21 +166,28 @@ void writeSlave(JsonWriter& w, const Core& core, const AgentEntry& agent, const 
   http::writeReservationFields(w, agent.total);
   w.field("active", agent.status == AgentStatus::kActive);
   w.field("version", agent.version);
-  if (summary) {
-    int64_t running = 0;
-    for (const auto& [key, task] : core.tasks) {
-      if (task.agentId == agent.id && task.state == v1::TASK_RUNNING) ++running;
-    }
-    w.field("TASK_RUNNING", running);
-  }
+  if (running) w.field("TASK_RUNNING", *running);
   w.endObject();
 }
 
 void writeSlaves(JsonWriter& w, const Core& core, const UsageIndex& usage, bool summary) {
+  // The summary's running counts in one pass over the tasks, not one pass per agent (that was
+  // agents × tasks: minutes at 20,000 agents and 400,000 tasks, all on the master's strand).
+  std::unordered_map<std::string_view, int64_t> running;
+  if (summary) {
+    for (const auto& [key, task] : core.tasks) {
+      if (task.state == v1::TASK_RUNNING) ++running[task.agentId];
+    }
+  }
   w.beginArray();
   for (const auto& [id, agent] : core.agents) {
     if (agent.status == AgentStatus::kUnreachable) continue;
-    writeSlave(w, core, agent, usage.agent(id), summary);
+    std::optional<int64_t> count;
+    if (summary) {
+      auto found = running.find(agent.id);
+      count = found == running.end() ? 0 : found->second;
+    }
+    writeSlave(w, agent, usage.agent(id), count);
   }
   w.endArray();
 }

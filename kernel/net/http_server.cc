@@ -816,6 +816,7 @@ void HttpServer::State::accept() {
                             });
                             return;
                           }
+                          socket.set_option(tcp::no_delay(true), ec);  // small answers go now
                           auto session = std::make_shared<Session>(self, std::move(socket));
                           bool reject;
                           {

@@ -150,6 +150,10 @@ TEST_F(MasterTest, LaunchStatusUpdatesAndAcknowledgements) {
   ASSERT_EQ(tasks->size(), 1u);
   EXPECT_EQ(tasks->getObject(0)->getValue<std::string>("state"), "TASK_RUNNING");
   EXPECT_EQ(tasks->getObject(0)->getValue<std::string>("slave_id"), c.agent->id);
+  // /state-summary counts running tasks per agent and per framework.
+  auto summary = getJson("/state-summary");
+  EXPECT_EQ(summary->getArray("slaves")->getObject(0)->getValue<int>("TASK_RUNNING"), 1);
+  EXPECT_EQ(summary->getArray("frameworks")->getObject(0)->getValue<int>("TASK_RUNNING"), 1);
 
   c.agent->sendStatus(c.scheduler->frameworkId, "t1", v1::TASK_FINISHED, "uuid-finished");
   ASSERT_TRUE(c.scheduler->update("t1").has_value());
@@ -162,6 +166,8 @@ TEST_F(MasterTest, LaunchStatusUpdatesAndAcknowledgements) {
     return framework->getArray("tasks")->size() == 0 &&
            framework->getArray("completed_tasks")->size() == 1;
   }));
+  summary = getJson("/state-summary");
+  EXPECT_EQ(summary->getArray("slaves")->getObject(0)->getValue<int>("TASK_RUNNING"), 0);
 }
 
 TEST_F(MasterTest, InvalidLaunchesGetTaskError) {

@@ -1,16 +1,18 @@
-#include "bench/simulated_agents.h"
+#include "bench/harness/simulated_agents.h"
 
 #include <fmt/format.h>
 
-#include <deque>
+#include <cassert>
 #include <map>
 #include <mutex>
 #include <random>
 
 #include "kernel/agent/agent.h"
+#include "kernel/agent/agent_resources.h"
 #include "kernel/cli/resolve.h"
 #include "kernel/net/transport.h"
 #include "kernel/protocol/internal.pb.h"
+#include "tessera/api/resources.h"
 #include "tessera/api/task_state.h"
 
 namespace tessera::bench {
@@ -22,29 +24,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// The same shape as the bench's agent processes: cpus:1;mem:256;disk:256;ports:[31000-31010].
-v1::AgentInfo agentInfo(int index) {
-  v1::AgentInfo info;
-  info.set_hostname(fmt::format("simulated-{}", index));
-  info.set_port(static_cast<int32_t>(40000 + index));
-  auto scalar = [&](const char* name, double value) {
-    auto* resource = info.add_resources();
-    resource->set_name(name);
-    resource->set_type(v1::Value::SCALAR);
-    resource->mutable_scalar()->set_value(value);
-  };
-  scalar("cpus", 1);
-  scalar("mem", 256);
-  scalar("disk", 256);
-  auto* ports = info.add_resources();
-  ports->set_name("ports");
-  ports->set_type(v1::Value::RANGES);
-  auto* range = ports->mutable_ranges()->add_range();
-  range->set_begin(31000);
-  range->set_end(31010);
-  return info;
-}
-
+// A 16-byte random uuid: a status update's identity.
 std::string randomUuid() {
   static thread_local std::mt19937_64 rng(std::random_device{}());
   std::string bytes(16, '\0');
@@ -54,11 +34,47 @@ std::string randomUuid() {
 
 }  // namespace
 
+// The same shape as the failover bench's agent processes:
+// cpus:1;mem:256;disk:256;ports:[31000-31010].
+v1::AgentInfo defaultSimulatedAgent(int index) {
+  return simulatedAgent(index, "cpus:1;mem:256;disk:256;ports:[31000-31010]", "");
+}
+
+v1::AgentInfo simulatedAgent(int index, const std::string& resources,
+                             const std::string& attributes) {
+  v1::AgentInfo info;
+  info.set_hostname(fmt::format("simulated-{}", index));
+  info.set_port(static_cast<int32_t>(40000 + index % 20000));
+  auto parsed = api::Resources::parse(resources);
+  assert(parsed && "simulated agent resources must parse");
+  *info.mutable_resources() = parsed->toProto();
+  if (!attributes.empty()) {
+    auto parsedAttributes = kernel::agent::parseAttributes(attributes);
+    assert(parsedAttributes && "simulated agent attributes must parse");
+    *info.mutable_attributes() = std::move(parsedAttributes).value();
+  }
+  return info;
+}
+
 /// Shared by the agents (which count) and SimulatedAgents (which reads).
 struct SimulatedCounters {
   std::atomic<size_t> registered{0};
   std::atomic<size_t> refused{0};
+  std::atomic<size_t> registrations{0};
+  std::atomic<size_t> tasksReceived{0};
   std::atomic<size_t> running{0};
+  std::atomic<size_t> live{0};
+  std::atomic<size_t> updatesCreated{0};
+  std::atomic<size_t> updatesSent{0};
+  std::atomic<size_t> acknowledged{0};
+  std::atomic<size_t> staleAcks{0};
+};
+
+/// What every agent of a fleet shares: how to find the master, how tasks behave.
+struct SimulatedConfig {
+  SimulatedAgentsOptions options;
+  std::string staticHost;  ///< a host:port master's host (empty with zk://)
+  uint16_t staticPort = 0;
 };
 
 /// One ZooKeeper session (a LeaderFollower) shared by a group of agents.
@@ -72,13 +88,16 @@ class SimulatedAgent : public std::enable_shared_from_this<SimulatedAgent> {
  public:
   SimulatedAgent(kernel::runtime::Runtime& runtime, int index,
                  std::shared_ptr<SimulatedSession> session,
+                 std::shared_ptr<const SimulatedConfig> config,
                  std::shared_ptr<SimulatedCounters> counters)
       : runtime_(runtime),
         strand_(runtime.makeExecutor()),
         session_(std::move(session)),
+        config_(std::move(config)),
         counters_(std::move(counters)),
-        info_(agentInfo(index)),
-        pid_(fmt::format("slave(1)@127.0.0.1:{}", 40000 + index)) {}
+        info_(config_->options.describe ? config_->options.describe(index)
+                                        : defaultSimulatedAgent(index)),
+        pid_(fmt::format("slave(1)@127.0.0.1:{}", 40000 + index % 20000)) {}
 
   kernel::runtime::StrandExecutor& strand() { return *strand_; }
 
@@ -87,7 +106,12 @@ class SimulatedAgent : public std::enable_shared_from_this<SimulatedAgent> {
     // Never destroy a client here: its stop() waits for socket work on the io threads.
     teardown();
     const uint64_t generation = ++generation_;
-    auto leader = session_->follower->leader();
+    if (config_->options.transportPort != 0) {
+      return open(generation, config_->staticHost, config_->options.transportPort);
+    }
+    auto leader = session_ ? session_->follower->leader()
+                           : std::optional<std::string>(
+                                 fmt::format("{}:{}", config_->staticHost, config_->staticPort));
     if (!leader) return retryLater();
     auto found = std::make_shared<api::Result<std::pair<std::string, uint16_t>>>(
         api::unavailable("not asked"));
@@ -129,19 +153,23 @@ class SimulatedAgent : public std::enable_shared_from_this<SimulatedAgent> {
     registered_ = false;
     if (retry_) retry_->cancel();
     if (resend_) resend_->cancel();
+    for (auto& [key, task] : tasks_) {
+      if (task.end) task.end->cancel();
+    }
     return std::shared_ptr<net::TransportClient>(std::move(client_));
   }
 
   void finishTasks() {
     for (auto& [key, task] : tasks_) {
-      if (task.record.state() == v1::TASK_RUNNING) update(task, v1::TASK_FINISHED);
+      if (task.record.state() == v1::TASK_RUNNING) update(task, config_->options.endState);
     }
   }
 
  private:
   struct Task {
     internal::Task record;
-    std::deque<internal::StatusUpdate> pending;  // the head is sent until acknowledged
+    std::vector<internal::StatusUpdate> pending;  // the head is sent until acknowledged
+    std::unique_ptr<api::TimerHandle> end;        // taskDuration's timer
   };
 
   void retryLater() {
@@ -160,6 +188,9 @@ class SimulatedAgent : public std::enable_shared_from_this<SimulatedAgent> {
   void open(uint64_t generation, const std::string& host, uint16_t port) {
     std::weak_ptr<SimulatedAgent> weak = weak_from_this();
     net::TransportHandlers handlers;
+    net::TransportClientOptions clientOptions;
+    clientOptions.initialBackoff = std::chrono::milliseconds(50);
+    clientOptions.maxBackoff = std::chrono::milliseconds(1000);
     handlers.onConnected = [weak, generation](const net::ConnectionPtr&) {
       auto self = weak.lock();
       if (self && generation == self->generation_) self->onConnected();
@@ -172,12 +203,18 @@ class SimulatedAgent : public std::enable_shared_from_this<SimulatedAgent> {
     handlers.onClose = [weak, generation](const net::ConnectionPtr&, const api::Status&) {
       auto self = weak.lock();
       if (!self || generation != self->generation_ || self->stopped_) return;
+      if (self->config_->options.transportPort != 0) {
+        // A fixed master: the client reconnects by itself (with backoff); re-register then.
+        if (self->registered_) --self->counters_->registered;
+        self->registered_ = false;
+        return;
+      }
       // As a real agent: ask the detector again (the old leader may be gone for good).
       self->teardown();
       self->retryLater();
     };
-    client_ =
-        std::make_unique<net::TransportClient>(runtime_, *strand_, host, port, std::move(handlers));
+    client_ = std::make_unique<net::TransportClient>(runtime_, *strand_, host, port,
+                                                     std::move(handlers), clientOptions);
     client_->start();
   }
 
@@ -223,6 +260,7 @@ class SimulatedAgent : public std::enable_shared_from_this<SimulatedAgent> {
       case internal::Envelope::kAgentRegistered:
         if (!info_.has_id()) *info_.mutable_id() = envelope.agent_registered().agent_id();
         if (!registered_) ++counters_->registered;
+        ++counters_->registrations;
         registered_ = true;
         attempt_ = 0;
         for (auto& [key, task] : tasks_) sendHead(task);
@@ -267,8 +305,20 @@ class SimulatedAgent : public std::enable_shared_from_this<SimulatedAgent> {
     *task.record.mutable_info() = message.task();
     *task.record.mutable_framework_id() = message.framework().id();
     task.record.set_role(message.role());
-    task.record.set_container_id(randomUuid().substr(0, 8));
+    task.record.set_container_id(fmt::format("{:016x}", nextContainer_++));
+    ++counters_->tasksReceived;
+    ++counters_->live;
     update(task, v1::TASK_RUNNING);
+    if (config_->options.taskDuration.count() > 0) {
+      std::weak_ptr<SimulatedAgent> weak = weak_from_this();
+      task.end = strand_->schedule(config_->options.taskDuration, [weak, key] {
+        auto self = weak.lock();
+        if (!self || self->stopped_) return;
+        if (auto it = self->tasks_.find(key); it != self->tasks_.end()) {
+          self->update(it->second, self->config_->options.endState);
+        }
+      });
+    }
   }
 
   void update(Task& task, v1::TaskState state) {
@@ -290,6 +340,7 @@ class SimulatedAgent : public std::enable_shared_from_this<SimulatedAgent> {
     task.record.set_state(state);
     *task.record.mutable_status() = *status;
     task.pending.push_back(std::move(update));
+    ++counters_->updatesCreated;
     if (task.pending.size() == 1) sendHead(task);
   }
 
@@ -297,6 +348,7 @@ class SimulatedAgent : public std::enable_shared_from_this<SimulatedAgent> {
     if (!registered_ || task.pending.empty()) return;
     internal::Envelope envelope;
     *envelope.mutable_status_update() = task.pending.front();
+    ++counters_->updatesSent;
     send(envelope);
   }
 
@@ -304,11 +356,17 @@ class SimulatedAgent : public std::enable_shared_from_this<SimulatedAgent> {
     auto it = tasks_.find({ack.framework_id().value(), ack.task_id().value()});
     if (it == tasks_.end()) return;
     Task& task = it->second;
-    if (task.pending.empty() || task.pending.front().status().uuid() != ack.uuid()) return;
-    task.pending.pop_front();
+    if (task.pending.empty() || task.pending.front().status().uuid() != ack.uuid()) {
+      ++counters_->staleAcks;
+      return;
+    }
+    ++counters_->acknowledged;
+    task.pending.erase(task.pending.begin());
     if (!task.pending.empty()) {
       sendHead(task);
     } else if (api::isTerminal(task.record.state())) {
+      if (task.end) task.end->cancel();
+      --counters_->live;
       tasks_.erase(it);
     }
   }
@@ -317,7 +375,7 @@ class SimulatedAgent : public std::enable_shared_from_this<SimulatedAgent> {
   void scheduleResend() {
     if (resend_) resend_->cancel();
     std::weak_ptr<SimulatedAgent> weak = weak_from_this();
-    resend_ = strand_->schedule(10s, [weak] {
+    resend_ = strand_->schedule(config_->options.updateRetry, [weak] {
       auto self = weak.lock();
       if (!self || self->stopped_ || !self->registered_) return;
       for (auto& [key, task] : self->tasks_) self->sendHead(task);
@@ -327,13 +385,15 @@ class SimulatedAgent : public std::enable_shared_from_this<SimulatedAgent> {
 
   kernel::runtime::Runtime& runtime_;
   std::unique_ptr<kernel::runtime::StrandExecutor> strand_;
-  std::shared_ptr<SimulatedSession> session_;
+  std::shared_ptr<SimulatedSession> session_;  // null for a host:port master
+  std::shared_ptr<const SimulatedConfig> config_;
   std::shared_ptr<SimulatedCounters> counters_;
   v1::AgentInfo info_;
   std::string pid_;
   std::unique_ptr<net::TransportClient> client_;
   std::unique_ptr<api::TimerHandle> retry_, resend_;
   uint64_t generation_ = 0;
+  uint64_t nextContainer_ = 1;
   int attempt_ = 0;
   bool registered_ = false, refused_ = false, stopped_ = false;
   std::map<std::pair<std::string, std::string>, Task> tasks_;
@@ -344,18 +404,28 @@ api::Result<std::unique_ptr<SimulatedAgents>> SimulatedAgents::start(
     kernel::runtime::Runtime& runtime, SimulatedAgentsOptions options) {
   auto agents = std::unique_ptr<SimulatedAgents>(new SimulatedAgents());
   auto counters = agents->counters_ = std::make_shared<SimulatedCounters>();
-  const int perSession = std::max(1, options.agentsPerSession);
-  for (int i = 0; i < options.agents; ++i) {
-    if (i % perSession == 0) {
+  auto config = std::make_shared<SimulatedConfig>();
+  const bool zk = options.master.rfind("zk://", 0) == 0;
+  if (!zk) {
+    auto master = kernel::agent::parseMaster(options.master);
+    if (!master) return master.status();
+    config->staticHost = master->first;
+    config->staticPort = master->second;
+  }
+  config->options = std::move(options);
+  const SimulatedAgentsOptions& o = config->options;
+  const int perSession = std::max(1, o.agentsPerSession);
+  for (int i = 0; i < o.agents; ++i) {
+    if (zk && i % perSession == 0) {
       auto session = std::make_shared<SimulatedSession>();
-      auto follower = kernel::cli::LeaderFollower::start(runtime, options.master, "--master",
-                                                         options.sessionTimeout);
+      auto follower =
+          kernel::cli::LeaderFollower::start(runtime, o.master, "--master", o.sessionTimeout);
       if (!follower) return follower.status();
       session->follower = std::move(follower).value();
       agents->sessions_.push_back(session);
     }
-    agents->agents_.push_back(
-        std::make_shared<SimulatedAgent>(runtime, i, agents->sessions_.back(), counters));
+    agents->agents_.push_back(std::make_shared<SimulatedAgent>(
+        runtime, i, zk ? agents->sessions_.back() : nullptr, config, counters));
   }
   for (size_t s = 0; s < agents->sessions_.size(); ++s) {
     std::vector<std::weak_ptr<SimulatedAgent>> group;
@@ -398,6 +468,12 @@ void SimulatedAgents::stop() {
 size_t SimulatedAgents::registered() const { return counters_->registered; }
 size_t SimulatedAgents::refused() const { return counters_->refused; }
 size_t SimulatedAgents::runningTasks() const { return counters_->running; }
+
+SimulatedAgentsStats SimulatedAgents::stats() const {
+  const SimulatedCounters& c = *counters_;
+  return {c.registered, c.refused,        c.registrations, c.tasksReceived, c.running,
+          c.live,       c.updatesCreated, c.updatesSent,   c.acknowledged,  c.staleAcks};
+}
 
 void SimulatedAgents::finishTasks() {
   for (auto& agent : agents_) {
