@@ -153,7 +153,10 @@ TEST(TlsContextTest, AKeyNotMatchingTheCertificateIsRefused) {
   s.keyFile = pki.rogueKeyFile();
   auto created = TlsContext::create(s);
   ASSERT_FALSE(created);
-  EXPECT_NE(created.status().message().find("does not match"), std::string::npos)
+  // OpenSSL 3 notices while loading the key; older ones at the explicit check.
+  const auto& message = created.status().message();
+  EXPECT_TRUE(message.find("mismatch") != std::string::npos ||
+              message.find("does not match") != std::string::npos)
       << created.status().toString();
 }
 
