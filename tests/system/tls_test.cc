@@ -1,0 +1,128 @@
+// A whole cluster over TLS (docs/security.md): `tessera master`, `tessera agent` and
+// `tessera execute` with LIBPROCESS_SSL_* and a CA the fixture makes with the openssl CLI.
+#include "tests/support/tls.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "tests/support/subprocess.h"
+
+namespace tessera::testing {
+namespace {
+
+using ::testing::HasSubstr;
+
+class TlsClusterTest : public ::testing::Test {
+ protected:
+  std::map<std::string, std::string> env(bool downgrade = false) const {
+    return {{"TESSERA_CONFIG_DIR", config_.path().string()},
+            {"LIBPROCESS_SSL_ENABLED", "true"},
+            {"LIBPROCESS_SSL_CERT_FILE", pki_.certFile()},
+            {"LIBPROCESS_SSL_KEY_FILE", pki_.keyFile()},
+            {"LIBPROCESS_SSL_CA_FILE", pki_.caFile()},
+            {"LIBPROCESS_SSL_VERIFY_CERT", "true"},
+            {"LIBPROCESS_SSL_SUPPORT_DOWNGRADE", downgrade ? "true" : "false"}};
+  }
+
+  // curl's exit code and output for `url` (extra arguments before it).
+  std::pair<int, std::string> curl(std::vector<std::string> args) const {
+    std::vector<std::string> argv = {"curl", "-sS", "--max-time", "10"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    auto process = Subprocess::start({argv, {}, {}, std::nullopt});
+    if (!process) return {-1, process.status().message()};
+    if (!(*process)->wait(std::chrono::seconds(20))) return {-1, "curl hung"};
+    return {(*process)->exitCode().value_or(-1), (*process)->out() + (*process)->err()};
+  }
+
+  bool healthy(uint16_t port) const {
+    return curl({"-f", "--cacert", pki_.caFile(), fmt::format("https://127.0.0.1:{}/health", port)})
+               .first == 0;
+  }
+
+  std::unique_ptr<Subprocess> launch(std::vector<std::string> argv, uint16_t port,
+                                     bool downgrade = false) {
+    auto process = Subprocess::start({std::move(argv), env(downgrade), {}, std::nullopt});
+    EXPECT_TRUE(process) << process.status().message();
+    if (!process) return nullptr;
+    if (!waitFor([&] { return healthy(port); })) {
+      ADD_FAILURE() << "not serving https on " << port << ": " << (*process)->err();
+      return nullptr;
+    }
+    return std::move(process).value();
+  }
+
+  std::unique_ptr<Subprocess> startMaster(bool downgrade = false) {
+    return launch({tesseraBinary().string(), "master", fmt::format("--port={}", masterPort_),
+                   fmt::format("--work_dir={}", (dir_.path() / "master").string())},
+                  masterPort_, downgrade);
+  }
+
+  TestPki pki_;
+  TempDir dir_;
+  TempDir config_;
+  uint16_t masterPort_ = freePort();
+  uint16_t agentPort_ = freePort();
+};
+
+TEST_F(TlsClusterTest, MasterAgentAndExecuteRunATaskOverTls) {
+  auto master = startMaster();
+  ASSERT_TRUE(master);
+  auto agent = launch({tesseraBinary().string(), "agent", fmt::format("--port={}", agentPort_),
+                       fmt::format("--master=127.0.0.1:{}", masterPort_),
+                       fmt::format("--work_dir={}", (dir_.path() / "agent").string()),
+                       "--resources=cpus:2;mem:1024;disk:1024"},
+                      agentPort_);
+  ASSERT_TRUE(agent);
+  // The agent registered over the TLS transport.
+  ASSERT_TRUE(waitFor([&] {
+    auto [code, out] =
+        curl({"--cacert", pki_.caFile(), fmt::format("https://127.0.0.1:{}/state", masterPort_)});
+    auto at = out.find("\"activated_slaves\"");
+    return code == 0 && at != std::string::npos &&
+           out.find_first_of("123456789", at) == out.find_first_not_of("\": ", at + 18);
+  })) << master->err()
+      << agent->err();
+
+  auto run = Subprocess::start(
+      {{tesseraBinary().string(), "execute", fmt::format("--master=127.0.0.1:{}", masterPort_),
+        "--name=tls-task", "--command=echo over-tls"},
+       env(),
+       {},
+       std::nullopt});
+  ASSERT_TRUE(run) << run.status().message();
+  ASSERT_TRUE((*run)->wait(std::chrono::seconds(60))) << (*run)->out() << (*run)->err();
+  EXPECT_EQ((*run)->exitCode(), 0) << (*run)->out() << (*run)->err();
+  EXPECT_THAT((*run)->out(), HasSubstr("TASK_FINISHED"));
+
+  // Plain HTTP is refused without downgrade; curl without the CA refuses the server.
+  EXPECT_NE(curl({fmt::format("http://127.0.0.1:{}/health", masterPort_)}).first, 0);
+  EXPECT_NE(curl({fmt::format("https://127.0.0.1:{}/health", masterPort_)}).first, 0);
+}
+
+TEST_F(TlsClusterTest, DowngradeServesPlainAndTls) {
+  auto master = startMaster(/*downgrade=*/true);
+  ASSERT_TRUE(master);
+  EXPECT_EQ(curl({"-f", fmt::format("http://127.0.0.1:{}/health", masterPort_)}).first, 0);
+  EXPECT_TRUE(healthy(masterPort_));
+}
+
+TEST_F(TlsClusterTest, ABadKeyFileStopsTheMasterNamingTheFile) {
+  auto environment = env();
+  environment["LIBPROCESS_SSL_KEY_FILE"] = pki_.path("missing.key");
+  auto process = Subprocess::start(
+      {{tesseraBinary().string(), "master", fmt::format("--port={}", masterPort_)},
+       environment,
+       {},
+       std::nullopt});
+  ASSERT_TRUE(process);
+  ASSERT_TRUE((*process)->wait(std::chrono::seconds(30)));
+  EXPECT_EQ((*process)->exitCode(), 1);
+  EXPECT_THAT((*process)->err(), HasSubstr(pki_.path("missing.key")));
+}
+
+}  // namespace
+}  // namespace tessera::testing
