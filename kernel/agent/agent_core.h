@@ -94,12 +94,32 @@ class AgentCore : public std::enable_shared_from_this<AgentCore> {
     std::optional<std::string> healthKill;
     /// The fetcher: the fetch of its URIs while kLaunching; a kill cancels it.
     std::shared_ptr<FetchHandle> fetch;
+    /// A task of a task group: its executor's id (the group's key with frameworkId); its
+    /// container is nested in the group's executor container. Empty for a lone task.
+    std::string group;
 
    private:
     TaskPhase phase_;
   };
   using TaskPtr = std::shared_ptr<Task>;
   using TaskKey = std::pair<std::string, std::string>;  ///< framework id, task id
+
+  /// A task group's executor (Mesos's DEFAULT executor, played by the agent itself): one
+  /// container holding the group's limits, in which every task runs as a nested container.
+  struct Group {
+    std::string frameworkId;
+    std::string executorId;
+    std::string containerId;
+    std::string sandbox;  ///< the executor's; each task's is `<sandbox>/tasks/<task id>`
+    v1::ExecutorInfo executor;
+    std::vector<std::string> taskIds;
+    std::shared_ptr<api::ContainerConfig> config;  ///< the executor container's
+    std::optional<size_t> slot;
+    bool launched = false;
+    bool killing = false;    ///< the default executor's policy fired: the rest are killed
+    bool destroyed = false;  ///< every task ended: the executor container is destroyed
+  };
+  using GroupPtr = std::shared_ptr<Group>;
 
   /// Values the metrics registry's gauges read from any thread, until stop() removes them.
   struct Gauges {
@@ -188,6 +208,20 @@ class AgentCore : public std::enable_shared_from_this<AgentCore> {
   bool makeSandbox(const TaskPtr& task);
   std::shared_ptr<api::ContainerConfig> containerConfig(const Task& task,
                                                         const internal::RunTask& message) const;
+
+  // ---- task groups (task_groups.cc) ---------------------------------------------------------
+  // RunTaskGroup: stages every task (kLaunching, each with its sandbox under the executor's),
+  // launches the executor container with the sum of the resources, then each task's nested
+  // container through the normal path (fetch, containerizer, checkpoint, watch).
+  void runTaskGroup(const internal::RunTaskGroup& message);
+  void launchExecutor(const GroupPtr& group, size_t index);
+  void onExecutorLaunched(const GroupPtr& group, api::Result<api::ContainerCheckpoint> result);
+  // A task of a group reached a terminal update or was forgotten: the default executor's policy
+  // (a failed or killed task kills the others), and the executor container's end once every
+  // task has ended.
+  void groupTaskEnded(const std::string& frameworkId, const std::string& executorId,
+                      v1::TaskState state);
+  GroupPtr findGroup(const std::string& frameworkId, const std::string& executorId) const;
 
   // ---- the fetcher (agent_fetch.cc) ---------------------------------------------------------
   // start()'s step after describeAgent(): the cache directory and the fetcher's threads.
@@ -317,6 +351,10 @@ class AgentCore : public std::enable_shared_from_this<AgentCore> {
   // Frameworks with tasks here (checkpointed under "<root>frameworks/"), and the tasks.
   std::map<std::string, v1::FrameworkInfo> frameworks_;
   std::map<TaskKey, TaskPtr> tasks_;
+  std::map<TaskKey, GroupPtr> groups_;  ///< by framework id, executor id
+  // A group's staged tasks and their configs, while its executor container launches.
+  std::map<TaskKey, std::vector<std::pair<TaskPtr, std::shared_ptr<api::ContainerConfig>>>>
+      pendingGroupLaunches_;
   // Forgotten tasks' executors and frameworks, for /state's completed_* lists.
   struct CompletedExecutor {
     std::string frameworkId;

@@ -8,9 +8,18 @@
 
 namespace tessera::kernel::agent {
 
-using detail::keySegment;
-
 namespace {
+
+// A sandbox's checkpoint name: a hash of its path, since the path itself, escaped, can be longer
+// than a store key may be (the file store's names stop at 240 bytes). The entry holds the path.
+std::string gcKeyName(std::string_view path) {
+  uint64_t hash = 14695981039346656037ull;  // FNV-1a, 64 bits: stable across builds and hosts
+  for (unsigned char c : path) {
+    hash ^= c;
+    hash *= 1099511628211ull;
+  }
+  return fmt::format("{:016x}", hash);
+}
 
 bool within(const std::string& path, const std::string& dir) {
   return path == dir || (path.size() > dir.size() && path.compare(0, dir.size(), dir) == 0 &&
@@ -57,7 +66,7 @@ api::Status AgentCore::readGc(Recovered& recovered) {
 
 void AgentCore::collectSandbox(const TaskPtr& task) {
   if (stopped_ || !gc_ || task->sandbox.empty()) return;
-  const std::string key = root_ + "gc/" + keySegment(task->sandbox);
+  const std::string key = root_ + "gc/" + gcKeyName(task->sandbox);
   GcEntry entry = gc_->schedule(task->sandbox, api::nowSeconds());
   auto version = versions_.find(key);
   if (version != versions_.end() && version->second > 0) return;  // checkpointed already
@@ -78,7 +87,7 @@ bool AgentCore::sandboxLive(const std::string& path) const {
 }
 
 void AgentCore::onSandboxCollected(const GcEntry& entry, const api::Status& result) {
-  storeRemove(root_ + "gc/" + keySegment(entry.path));
+  storeRemove(root_ + "gc/" + gcKeyName(entry.path));
   if (!result) {
     log_->warn("sandbox '{}' not removed: {}", entry.path, result.message());
     return;

@@ -245,6 +245,9 @@ void AgentCore::onEnvelope(uint64_t generation, const internal::Envelope& envelo
     case internal::Envelope::kRunTask:
       if (link_ == LinkState::kRegistered) runTask(envelope.run_task());
       break;
+    case internal::Envelope::kRunTaskGroup:
+      if (link_ == LinkState::kRegistered) runTaskGroup(envelope.run_task_group());
+      break;
     case internal::Envelope::kKillTask:
       if (link_ == LinkState::kRegistered) killTask(envelope.kill_task());
       break;

@@ -33,7 +33,7 @@ void AgentCore::enqueueUpdate(const TaskPtr& task, v1::TaskState state, std::str
   if (reason) status.set_reason(*reason);
   if (healthy) status.set_healthy(*healthy);
   *status.mutable_agent_id() = info_.id();
-  status.mutable_executor_id()->set_value(task->taskId);
+  status.mutable_executor_id()->set_value(task->group.empty() ? task->taskId : task->group);
   status.set_timestamp(nowSeconds());
   status.set_uuid(randomBytes(16));
 
@@ -41,6 +41,12 @@ void AgentCore::enqueueUpdate(const TaskPtr& task, v1::TaskState state, std::str
   *task->record.mutable_status() = status;
   task->statuses.emplace_back(state, status.timestamp());
   checkpointTask(task);
+  if (isTerminal(state) && !task->group.empty()) {
+    // The default executor's policy, once this update is queued (task_groups.cc).
+    strand_->post([weak = weak_from_this(), fw = task->frameworkId, group = task->group, state] {
+      if (auto self = weak.lock(); self && !self->stopped_) self->groupTaskEnded(fw, group, state);
+    });
+  }
   validUpdates_->increment();
   switch (state) {
     case v1::TASK_FINISHED:
@@ -164,6 +170,12 @@ void AgentCore::forget(const TaskPtr& task) {
   storeRemove(task->key + "task");
   storeRemove(task->key + "container");
   tasks_.erase({task->frameworkId, task->taskId});
+  if (!task->group.empty()) {
+    strand_->post([weak = weak_from_this(), fw = task->frameworkId, group = task->group,
+                   state = task->record.state()] {
+      if (auto self = weak.lock(); self && !self->stopped_) self->groupTaskEnded(fw, group, state);
+    });
+  }
   completed_.push_back({task->frameworkId, task});
   while (completed_.size() > kMaxCompletedExecutors) completed_.pop_front();
   const bool more = std::any_of(tasks_.begin(), tasks_.end(), [&](const auto& entry) {

@@ -24,6 +24,7 @@
 #include "kernel/cli/execute.h"
 #include "kernel/cli/framework.h"
 #include "kernel/cli/ha_master.h"
+#include "kernel/cli/http_auth.h"
 #include "kernel/cli/marathon.h"
 #include "kernel/cli/modules_check.h"
 #include "kernel/cli/resolve.h"
@@ -109,9 +110,12 @@ int runMaster(const std::vector<std::string>& args) {
   runtime::FlagSet flags;
   addCommonFlags(flags, common);
   addMasterFlags(flags, masterFlags);
+  HttpAuthFlags httpAuth;
+  addHttpAuthFlags(flags, httpAuth, "credentials");
   HaFlags ha;
   addHaFlags(flags, ha);
   if (auto exit = exitCodeFor(loadFlags("master", flags, args))) return *exit;
+  masterFlags.credentials = httpAuth.credentials;
   if (masterFlags.registry != "replicated_log" && masterFlags.registry != "in_memory") {
     printError("master", fmt::format("flag '--registry': '{}' is neither replicated_log nor "
                                      "in_memory",
@@ -132,6 +136,10 @@ int runMaster(const std::vector<std::string>& args) {
     return runDaemon(
         "master", flags, common, {"allocator"},
         [&](Daemon& daemon) -> api::Status {
+          if (auto gated = installHttpAuthentication(daemon, "master", httpAuth, "credentials");
+              !gated) {
+            return gated;
+          }
           auto started = HaMaster::start(daemon, common, masterFlags, *url, timeout);
           if (!started) return started.status();
           haMaster = std::move(started).value();
@@ -157,6 +165,10 @@ int runMaster(const std::vector<std::string>& args) {
   return runDaemon(
       "master", flags, common, {"allocator"},
       [&](Daemon& daemon) -> api::Status {
+        if (auto gated = installHttpAuthentication(daemon, "master", httpAuth, "credentials");
+            !gated) {
+          return gated;
+        }
         auto started = MasterRole::start(daemon, common, masterFlags, inMemory);
         if (!started) return started.status();
         master = std::move(started).value();
@@ -172,6 +184,8 @@ int runAgent(const std::vector<std::string>& args) {
   runtime::FlagSet flags;
   addCommonFlags(flags, common);
   addAgentFlags(flags, agentFlags, /*withMaster=*/true);
+  HttpAuthFlags httpAuth;
+  addHttpAuthFlags(flags, httpAuth, "http_credentials");
   if (auto exit = exitCodeFor(loadFlags("agent", flags, args))) return *exit;
   if (common.workDir.empty()) {
     printError("agent", "flag '--work_dir' is required (sandboxes and checkpoints live there)");
@@ -183,6 +197,10 @@ int runAgent(const std::vector<std::string>& args) {
   int code = runDaemon(
       "agent", flags, common, {"containerizer"},
       [&](Daemon& daemon) -> api::Status {
+        if (auto gated = installHttpAuthentication(daemon, "agent", httpAuth, "http_credentials");
+            !gated) {
+          return gated;
+        }
         AgentRole::Placement placement;
         placement.masterAddress = agentFlags.master;
         if (zookeeper::isZkUrl(agentFlags.master)) {
@@ -293,6 +311,8 @@ int runLocal(const std::vector<std::string>& args) {
   addCommonFlags(flags, common);
   addMasterFlags(flags, masterFlags);
   addAgentFlags(flags, agentFlags, /*withMaster=*/false);
+  HttpAuthFlags httpAuth;
+  addHttpAuthFlags(flags, httpAuth, "credentials");
   flags.add("num_agents", &numAgents, "Number of agents to run in the process").alias("num_slaves");
   std::string frameworkNames;
   flags.add("frameworks", &frameworkNames,
@@ -301,6 +321,7 @@ int runLocal(const std::vector<std::string>& args) {
                                            {"chronos", "org_tessera_chronos", 4400}};
   for (auto& framework : ownPort) addOwnPortFlags(flags, framework);
   if (auto exit = exitCodeFor(loadFlags("local", flags, args))) return *exit;
+  masterFlags.credentials = httpAuth.credentials;
   for (auto& framework : ownPort) {
     framework.explicitModule =
         flags.find(framework.part + "_module")->source() != runtime::FlagSource::kDefault;
@@ -332,6 +353,10 @@ int runLocal(const std::vector<std::string>& args) {
   int code = runDaemon(
       "local", flags, common, {"allocator", "containerizer"},
       [&](Daemon& daemon) -> api::Status {
+        if (auto gated = installHttpAuthentication(daemon, "local", httpAuth, "credentials");
+            !gated) {
+          return gated;
+        }
         auto started =
             MasterRole::start(daemon, common, masterFlags, masterFlags.registry == "in_memory");
         if (!started) return started.status();

@@ -65,12 +65,18 @@ void addMasterFlags(runtime::FlagSet& flags, MasterFlags& m) {
       .alias("slave_reregister_timeout");
   flags.add("transport_port", &m.transportPort,
             "Port agents connect to (0: any free port; agents find it through the HTTP port)");
-  flags.add("authenticate_frameworks", &m.authenticateFrameworks,
-            "Refuse scheduler API calls that are not authenticated (401); otherwise they go on "
-            "unauthenticated. Needs --http_framework_authenticators");
+  flags
+      .add("authenticate_frameworks", &m.authenticateFrameworks,
+           "Refuse scheduler API calls that are not authenticated (401); otherwise they go on "
+           "unauthenticated. Needs --http_framework_authenticators (basic: against "
+           "--credentials). Frameworks use the HTTP API here, so this is Mesos's "
+           "--authenticate_http_frameworks too")
+      .alias("authenticate_http_frameworks");
   flags.add("http_framework_authenticators", &m.httpFrameworkAuthenticators,
-            "The loaded authenticator module that authenticates scheduler API calls (default: "
+            "The authenticator module that authenticates scheduler API calls: basic (HTTP "
+            "Basic against --credentials) or a loaded authenticator module's name (default: "
             "none)");
+  addAuthorizationFlags(flags, m.authorization);
   flags.add("max_event_stream_queue_size", &m.maxEventStreamQueueSize,
             "Bytes of events written to a scheduler's event stream and not yet read by the "
             "scheduler, at most: past it the stream is closed, the framework disconnected and "
@@ -174,7 +180,7 @@ api::Result<std::optional<std::string>> resolveAuthenticator(const modules::Modu
     }
     return std::optional<std::string>();
   }
-  const auto* module = manager.find(flag);
+  const auto* module = manager.find(flag == "basic" ? "org_tessera_auth_basic" : flag);
   if (module == nullptr || module->kind != api::kKindAuthenticator) {
     return api::invalidArgument(
         "flag '--http_framework_authenticators': '{}' is not a loaded authenticator module "
@@ -224,10 +230,21 @@ api::Result<std::unique_ptr<MasterRole>> MasterRole::start(Daemon& daemon,
   if (!authenticatorName) return authenticatorName.status();
   api::Authenticator* authenticator = nullptr;
   if (*authenticatorName) {
-    auto created = daemon.modules().create<api::Authenticator>(**authenticatorName);
+    std::vector<std::pair<std::string, std::string>> parameters;
+    if (**authenticatorName == "org_tessera_auth_basic") {
+      if (flags.credentials.empty()) {
+        return api::invalidArgument(
+            "flag '--http_framework_authenticators=basic' needs '--credentials'");
+      }
+      parameters.emplace_back("credentials", flags.credentials);
+      parameters.emplace_back("realm", "tessera-master");
+    }
+    auto created = daemon.modules().create<api::Authenticator>(**authenticatorName, parameters);
     if (!created) return created.status();
     authenticator = *created;
   }
+  auto authorizer = createAuthorizer(daemon, flags.authorization);
+  if (!authorizer) return authorizer.status();
 
   master::MasterServices services;
   services.runtime = &daemon.runtime();
@@ -248,6 +265,10 @@ api::Result<std::unique_ptr<MasterRole>> MasterRole::start(Daemon& daemon,
   if (authenticator != nullptr) {
     services.authenticator = authenticator;
     services.authenticatorExecutor = daemon.modules().executorOf(authenticator);
+  }
+  if (*authorizer != nullptr) {
+    services.authorizer = *authorizer;
+    services.authorizerExecutor = daemon.modules().executorOf(*authorizer);
   }
 
   master::MasterOptions options;

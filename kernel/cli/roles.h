@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "kernel/agent/agent.h"
+#include "kernel/cli/authz.h"
 #include "kernel/cli/daemon.h"
 #include "kernel/master/master.h"
 #include "kernel/runtime/duration.h"
@@ -32,6 +33,11 @@ struct MasterFlags {
   /// The loaded authenticator module that authenticates scheduler calls; empty: none (Mesos's
   /// default is its built-in "basic", which Tessera does not have).
   std::string httpFrameworkAuthenticators;
+  /// --credentials (declared with the HTTP authentication flags, kernel/cli/http_auth.h): the
+  /// `basic` framework authenticator checks scheduler calls against it.
+  std::string credentials;
+  /// --acls and --authorizers (kernel/cli/authz.h).
+  AuthorizationFlags authorization;
   /// Mesos's --weights=role1=weight1,role2=weight2 (weights set through PUT /weights win).
   std::string weights;
   /// Events written to a scheduler's stream and not yet read by it, at most (0: no limit).

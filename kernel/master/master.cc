@@ -284,6 +284,9 @@ api::Status Master::start() {
       (core.services.authenticatorExecutor == nullptr)) {
     return api::invalidArgument("the master needs the authenticator's executor with it");
   }
+  if ((core.services.authorizer == nullptr) != (core.services.authorizerExecutor == nullptr)) {
+    return api::invalidArgument("the master needs the authorizer's executor with it");
+  }
   if (core.options.authenticateFrameworks && core.services.authenticator == nullptr) {
     return api::invalidArgument("'--authenticate_frameworks' needs an authenticator");
   }

@@ -23,6 +23,7 @@
 #include "kernel/runtime/runtime.h"
 #include "tessera/api/allocator.h"
 #include "tessera/api/authenticator.h"
+#include "tessera/api/authorizer.h"
 #include "tessera/api/executor.h"
 #include "tessera/api/state_store.h"
 #include "tessera/api/status.h"
@@ -83,6 +84,10 @@ struct MasterServices {
   /// none, every call is admitted without a principal.
   api::Authenticator* authenticator = nullptr;
   api::Executor* authenticatorExecutor = nullptr;  ///< where the authenticator must be called
+  /// The --authorizers module (Mesos's local authorizer with --acls), asked before every
+  /// decision that needs a permission; null: everything is allowed, nothing is asked.
+  api::Authorizer* authorizer = nullptr;
+  api::Executor* authorizerExecutor = nullptr;  ///< where the authorizer must be called
 };
 
 class Master {

@@ -76,6 +76,37 @@ struct Core : std::enable_shared_from_this<Core> {
   std::deque<std::function<void(std::function<void()> next)>> policyQueue;
   bool policyBusy = false;
 
+  // --- authorization (authorization.cc) ---------------------------------------------------
+  /// What a principal may see of /state, /tasks, /frameworks while one is rendered (strand
+  /// only; null: everything).
+  struct ViewFilter {
+    std::set<std::string> frameworkUsers;  ///< VIEW_FRAMEWORK allowed for these users
+    std::set<std::string> taskUsers;       ///< VIEW_TASK allowed for these users
+    bool flags = true;                     ///< VIEW_FLAGS
+  };
+  const ViewFilter* view = nullptr;
+  /// Users RUN_TASK was refused for, while an ACCEPT is carried out (strand only).
+  std::set<std::string> refusedUsers;
+  /// Asks the authorizer each of `requests` on its executor and runs `then` on the strand
+  /// with one answer per request (true: allowed; an error counts as denied, logged). Without
+  /// an authorizer, runs `then` at once with every answer true. Denials are counted.
+  void authorize(std::vector<api::AuthorizationRequest> requests,
+                 std::function<void(Core&, std::vector<bool>)> then);
+  /// Every one of `requests`; `then` gets nullopt when all are allowed, else the message of
+  /// the first refusal, naming its principal, action and object.
+  void authorizeAll(std::vector<api::AuthorizationRequest> requests,
+                    std::function<void(Core&, std::optional<std::string>)> then);
+  /// One question, as authorizeAll().
+  void authorizeOne(api::AuthorizationRequest request,
+                    std::function<void(Core&, std::optional<std::string>)> then);
+  /// Renders `render` with what the request's principal may see, then responds.
+  void renderFiltered(const api::HttpRequest& request,
+                      std::function<std::string(const Core&)> render, api::HttpResponder respond);
+  bool visible(const FrameworkEntry& framework) const;
+  bool visible(const TaskEntry& task) const;
+  /// The user a task runs as: its command's, else its framework's.
+  std::string userOf(const TaskEntry& task) const;
+
   // --- metrics ------------------------------------------------------------------------------
   api::Counter& counter(const std::string& name);
 
@@ -158,7 +189,7 @@ struct Core : std::enable_shared_from_this<Core> {
   /// left back to the allocator with the call's refuse filter. `view`: the same call read by
   /// readAcceptedOperations(), for the operation kinds the v1 protos do not hold. Errors:
   /// Unimplemented, with nothing done, for an operation the v1 protos do not hold (CREATE,
-  /// DESTROY, ...); LAUNCH_GROUP's tasks get TASK_ERROR one by one.
+  /// DESTROY, ...).
   api::Status accept(FrameworkEntry& framework, const v1::scheduler::Call::Accept& accept,
                      const internal::AcceptedOperations& view);
   /// The ACCEPT call `body` read for its operations' kind names; empty
@@ -177,10 +208,15 @@ struct Core : std::enable_shared_from_this<Core> {
   /// Offers not usable: their resources go back, the launches get TASK_LOST / TASK_DROPPED.
   void refuseAcceptance(const FrameworkEntry& framework, const v1::scheduler::Call::Accept& call,
                         const TakenOffers& taken);
-  /// LAUNCH_GROUP, which the master does not carry out yet: TASK_ERROR
-  /// (REASON_TASK_GROUP_INVALID) for each of its tasks.
-  void refuseTaskGroup(const FrameworkEntry& framework, const Acceptance& acceptance,
-                       const v1::Offer::Operation::LaunchGroup& launchGroup);
+  /// Why a LAUNCH_GROUP cannot be carried out from what is left of the offers (Mesos's task
+  /// group rules); empty when it can.
+  std::string validateTaskGroup(const Acceptance& acceptance,
+                                const v1::Offer::Operation::LaunchGroup& launchGroup) const;
+  /// LAUNCH_GROUP: validated as a whole (an invalid group's tasks all get TASK_ERROR with
+  /// REASON_TASK_GROUP_INVALID), then its tasks are tracked as launched ones and sent to the
+  /// agent in one RunTaskGroup.
+  void launchGroup(const FrameworkEntry& framework, Acceptance& acceptance,
+                   const v1::Offer::Operation::LaunchGroup& launchGroup);
   /// Why `task` cannot be launched from what is left of the offers; empty when it can.
   std::string validateTask(const Acceptance& acceptance, const v1::TaskInfo& task,
                            const api::Result<api::Resources>& resources) const;
@@ -244,7 +280,13 @@ struct Core : std::enable_shared_from_this<Core> {
   void runPolicyChange();
   void putWeights(const api::HttpRequest& request, api::HttpResponder respond);
   void postQuota(const api::HttpRequest& request, api::HttpResponder respond);
-  void deleteQuota(std::string role, api::HttpResponder respond);
+  /// `principal`: who asks (UPDATE_QUOTA is authorized for it).
+  void deleteQuota(std::string role, api::HttpResponder respond,
+                   std::optional<std::string> principal = std::nullopt);
+  // The changes once authorized.
+  void applyWeights(std::map<std::string, double> update, api::HttpResponder respond);
+  void applyQuota(std::pair<std::string, api::Resources> quota, api::HttpResponder respond);
+  void removeQuota(std::string role, api::HttpResponder respond);
 };
 
 /// The entries of `resources` with a dynamic reservation in their stack.

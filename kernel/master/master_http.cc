@@ -19,6 +19,7 @@
 #include "kernel/http/mesos_json.h"
 #include "kernel/master/master_core.h"
 #include "kernel/master/master_util.h"
+#include "kernel/net/http_server.h"
 #include "kernel/net/v1_json.h"
 #include "kernel/runtime/strings.h"
 
@@ -140,7 +141,7 @@ void writeAgentCounts(JsonWriter& w, const Core& core) {
 
 void writeFlags(JsonWriter& w, const Core& core) {
   w.key("flags").beginObject();
-  if (core.options.flags) {
+  if (core.options.flags && (core.view == nullptr || core.view->flags)) {
     for (const auto& [name, value] : core.options.flags()) w.field(name, value);
   }
   w.endObject();
@@ -198,7 +199,7 @@ void writeFrameworkTasks(JsonWriter& w, const Core& core, const FrameworkEntry& 
   std::vector<const TaskEntry*> active, unreachable;
   if (!completed) {
     for (const auto& [key, task] : core.tasks) {
-      if (task.frameworkId != framework.id) continue;
+      if (task.frameworkId != framework.id || !core.visible(task)) continue;
       (task.state == v1::TASK_UNREACHABLE ? unreachable : active).push_back(&task);
     }
   }
@@ -209,7 +210,9 @@ void writeFrameworkTasks(JsonWriter& w, const Core& core, const FrameworkEntry& 
   for (const TaskEntry* task : unreachable) http::writeTask(w, taskView(*task));
   w.endArray();
   w.key("completed_tasks").beginArray();
-  for (const auto& task : framework.completedTasks) http::writeTask(w, taskView(task));
+  for (const auto& task : framework.completedTasks) {
+    if (core.visible(task)) http::writeTask(w, taskView(task));
+  }
   w.endArray();
   w.key("offers").beginArray();
   if (!completed) {
@@ -256,12 +259,14 @@ void writeFramework(JsonWriter& w, const Core& core, const FrameworkEntry& frame
 void writeFrameworkLists(JsonWriter& w, const Core& core, const UsageIndex& usage, bool summary) {
   w.key("frameworks").beginArray();
   for (const auto& [id, framework] : core.frameworks) {
+    if (!core.visible(framework)) continue;
     writeFramework(w, core, framework, usage.framework(id), summary, false);
   }
   w.endArray();
   if (summary) return;
   w.key("completed_frameworks").beginArray();
   for (const auto& framework : core.completedFrameworks) {
+    if (!core.visible(framework)) continue;
     writeFramework(w, core, framework, usage.framework(framework.id), false, true);
   }
   w.endArray();
@@ -290,13 +295,19 @@ std::string Core::stateJson(bool summary) const {
 std::string Core::tasksJson() const {
   JsonWriter w;
   w.beginObject().key("tasks").beginArray();
-  for (const auto& [key, task] : tasks) http::writeTask(w, taskView(task));
+  for (const auto& [key, task] : tasks) {
+    if (visible(task)) http::writeTask(w, taskView(task));
+  }
   for (const auto& [id, framework] : frameworks) {
-    for (const auto& task : framework.completedTasks) http::writeTask(w, taskView(task));
+    for (const auto& task : framework.completedTasks) {
+      if (visible(task)) http::writeTask(w, taskView(task));
+    }
   }
   // Mesos lists the tasks of frameworks that are gone too.
   for (const auto& framework : completedFrameworks) {
-    for (const auto& task : framework.completedTasks) http::writeTask(w, taskView(task));
+    for (const auto& task : framework.completedTasks) {
+      if (visible(task)) http::writeTask(w, taskView(task));
+    }
   }
   w.endArray().endObject();
   return w.take();
@@ -376,10 +387,14 @@ void writeGetFrameworks(JsonWriter& w, const Core& core) {
   };
   w.beginObject();
   w.key("frameworks").beginArray();
-  for (const auto& [id, framework] : core.frameworks) one(framework);
+  for (const auto& [id, framework] : core.frameworks) {
+    if (core.visible(framework)) one(framework);
+  }
   w.endArray();
   w.key("completed_frameworks").beginArray();
-  for (const auto& framework : core.completedFrameworks) one(framework);
+  for (const auto& framework : core.completedFrameworks) {
+    if (core.visible(framework)) one(framework);
+  }
   w.endArray();
   w.endObject();
 }
@@ -389,20 +404,24 @@ void writeGetTasks(JsonWriter& w, const Core& core) {
   w.beginObject();
   w.key("tasks").beginArray();
   for (const auto& [key, task] : core.tasks) {
-    if (task.state != v1::TASK_UNREACHABLE) writeV1Task(w, task);
+    if (task.state != v1::TASK_UNREACHABLE && core.visible(task)) writeV1Task(w, task);
   }
   w.endArray();
   w.key("completed_tasks").beginArray();
   for (const auto& [id, framework] : core.frameworks) {
-    for (const auto& task : framework.completedTasks) writeV1Task(w, task);
+    for (const auto& task : framework.completedTasks) {
+      if (core.visible(task)) writeV1Task(w, task);
+    }
   }
   for (const auto& framework : core.completedFrameworks) {
-    for (const auto& task : framework.completedTasks) writeV1Task(w, task);
+    for (const auto& task : framework.completedTasks) {
+      if (core.visible(task)) writeV1Task(w, task);
+    }
   }
   w.endArray();
   w.key("unreachable_tasks").beginArray();
   for (const auto& [key, task] : core.tasks) {
-    if (task.state == v1::TASK_UNREACHABLE) writeV1Task(w, task);
+    if (task.state == v1::TASK_UNREACHABLE && core.visible(task)) writeV1Task(w, task);
   }
   w.endArray();
   w.endObject();
@@ -423,7 +442,7 @@ void writeGetVersion(JsonWriter& w, const Core& core) {
 
 void writeGetFlags(JsonWriter& w, const Core& core) {
   w.beginObject().key("flags").beginArray();
-  if (core.options.flags) {
+  if (core.options.flags && (core.view == nullptr || core.view->flags)) {
     for (const auto& [name, value] : core.options.flags()) {
       w.beginObject().field("name", name).field("value", value).endObject();
     }
@@ -595,14 +614,35 @@ void Core::operatorCall(const api::HttpRequest& request, api::HttpResponder resp
     return respond(http::errorResponse(
         api::invalidArgument("malformed call: {}", runtime::printable(e.what()))));
   }
+  std::optional<std::string> principal = request.header(net::kAuthenticatedPrincipalHeader);
   if (auto query = queryCalls().find(type); query != queryCalls().end()) {
     const QueryCall& handler = query->second;
-    respond(api::HttpResponse::json(
-        200, callResponse(type, handler.field, [&](JsonWriter& w) { handler.write(w, *this); })));
+    auto render = [type, handler](const Core& core) {
+      return callResponse(type, handler.field, [&](JsonWriter& w) { handler.write(w, core); });
+    };
+    if (type != "GET_FLAGS") return renderFiltered(request, std::move(render), std::move(respond));
+    api::AuthorizationRequest question;
+    question.subject = principal;
+    question.action = "VIEW_FLAGS";
+    authorizeOne(std::move(question), [render, respond = std::move(respond)](
+                                          Core& core, std::optional<std::string> refusal) {
+      if (refusal) return respond(api::HttpResponse::error(403, *refusal));
+      respond(api::HttpResponse::json(200, render(core)));
+    });
     return;
   }
   if (auto action = actionCalls().find(type); action != actionCalls().end()) {
-    action->second(*this, *call, std::move(respond));
+    // Operator calls that change things are authorized first (Mesos's ACL per call type).
+    api::AuthorizationRequest question;
+    question.subject = principal;
+    question.action = type;
+    if (type == "GET_METRICS") return action->second(*this, *call, std::move(respond));
+    authorizeOne(std::move(question),
+                 [handler = action->second, call, respond = std::move(respond)](
+                     Core& core, std::optional<std::string> refusal) {
+                   if (refusal) return respond(api::HttpResponse::error(403, *refusal));
+                   handler(core, *call, std::move(respond));
+                 });
     return;
   }
   respond(http::errorResponse(api::invalidArgument(
@@ -625,22 +665,33 @@ api::Status Core::addRoutes() {
       respond(api::HttpResponse::json(200, render(*core)));
     };
   };
+  // What a principal may see of the frameworks and tasks (VIEW_* ACLs), when authorizing.
+  auto filtered = [weak](std::function<std::string(const Core&)> render) {
+    return [weak, render](const api::HttpRequest& request, api::HttpResponder respond) {
+      auto core = weak.lock();
+      if (!core || core->stopped) {
+        respond(http::errorResponse(api::unavailable("the master is stopping")));
+        return;
+      }
+      core->renderFiltered(request, render, std::move(respond));
+    };
+  };
   std::vector<std::pair<std::string, api::HttpHandler>> gets = {
       {"/master/transport", json([](const Core& core) {
          return http::writeJson([&](JsonWriter& w) {
            w.beginObject().field("port", core.transportPortValue).endObject();
          });
        })},
-      {"/state", json([](const Core& core) { return core.stateJson(false); })},
-      {"/master/state", json([](const Core& core) { return core.stateJson(false); })},
-      {"/state.json", json([](const Core& core) { return core.stateJson(false); })},
-      {"/master/state.json", json([](const Core& core) { return core.stateJson(false); })},
-      {"/state-summary", json([](const Core& core) { return core.stateJson(true); })},
-      {"/master/state-summary", json([](const Core& core) { return core.stateJson(true); })},
-      {"/tasks", json([](const Core& core) { return core.tasksJson(); })},
-      {"/master/tasks", json([](const Core& core) { return core.tasksJson(); })},
-      {"/frameworks", json([](const Core& core) { return core.frameworksJson(); })},
-      {"/master/frameworks", json([](const Core& core) { return core.frameworksJson(); })},
+      {"/state", filtered([](const Core& core) { return core.stateJson(false); })},
+      {"/master/state", filtered([](const Core& core) { return core.stateJson(false); })},
+      {"/state.json", filtered([](const Core& core) { return core.stateJson(false); })},
+      {"/master/state.json", filtered([](const Core& core) { return core.stateJson(false); })},
+      {"/state-summary", filtered([](const Core& core) { return core.stateJson(true); })},
+      {"/master/state-summary", filtered([](const Core& core) { return core.stateJson(true); })},
+      {"/tasks", filtered([](const Core& core) { return core.tasksJson(); })},
+      {"/master/tasks", filtered([](const Core& core) { return core.tasksJson(); })},
+      {"/frameworks", filtered([](const Core& core) { return core.frameworksJson(); })},
+      {"/master/frameworks", filtered([](const Core& core) { return core.frameworksJson(); })},
       {"/slaves", json([](const Core& core) { return core.agentsJson(); })},
       {"/master/slaves", json([](const Core& core) { return core.agentsJson(); })},
       {"/agents", json([](const Core& core) { return core.agentsJson(); })},

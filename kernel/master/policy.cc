@@ -11,6 +11,7 @@
 #include "kernel/master/master_core.h"
 #include "kernel/master/master_util.h"
 #include "kernel/master/policy_codec.h"
+#include "kernel/net/http_server.h"
 
 namespace tessera::kernel::master {
 
@@ -152,7 +153,26 @@ void Core::runPolicyChange() {
 void Core::putWeights(const api::HttpRequest& request, api::HttpResponder respond) {
   auto update = decodeWeights(request.body, "the body", Source::kRequest);
   if (!update) return respond(http::errorResponse(update.status()));
-  policyChange([this, update = std::move(update).value(),
+  if (services.authorizer == nullptr) return applyWeights(std::move(update).value(), respond);
+  // UPDATE_WEIGHT for every role changed, on the authorizer; then the change as without it.
+  std::vector<api::AuthorizationRequest> questions;
+  for (const auto& [role, weight] : *update) {
+    api::AuthorizationRequest question;
+    question.subject = request.header(net::kAuthenticatedPrincipalHeader);
+    question.action = "UPDATE_WEIGHT";
+    question.role = role;
+    questions.push_back(std::move(question));
+  }
+  authorizeAll(std::move(questions),
+               [update = std::move(update).value(), respond = std::move(respond)](
+                   Core& core, std::optional<std::string> refusal) mutable {
+                 if (refusal) return respond(api::HttpResponse::error(403, *refusal));
+                 core.applyWeights(std::move(update), std::move(respond));
+               });
+}
+
+void Core::applyWeights(std::map<std::string, double> update, api::HttpResponder respond) {
+  policyChange([this, update = std::move(update),
                 respond = std::move(respond)](std::function<void()> next) mutable {
     std::map<std::string, double> merged = weights;
     for (const auto& [role, weight] : update) merged[role] = weight;
@@ -181,9 +201,25 @@ void Core::putWeights(const api::HttpRequest& request, api::HttpResponder respon
 }
 
 void Core::postQuota(const api::HttpRequest& request, api::HttpResponder respond) {
-  auto quota = decodeQuotaBody(request.body);
-  if (!quota) return respond(http::errorResponse(quota.status()));
-  policyChange([this, quota = std::move(quota).value(),
+  auto decoded = decodeQuotaBody(request.body);
+  if (!decoded) return respond(http::errorResponse(decoded.status()));
+  if (services.authorizer != nullptr) {
+    api::AuthorizationRequest question;
+    question.subject = request.header(net::kAuthenticatedPrincipalHeader);
+    question.action = "UPDATE_QUOTA";
+    question.role = decoded->first;
+    return authorizeOne(std::move(question),
+                        [decoded = std::move(decoded).value(), respond = std::move(respond)](
+                            Core& core, std::optional<std::string> refusal) mutable {
+                          if (refusal) return respond(api::HttpResponse::error(403, *refusal));
+                          core.applyQuota(std::move(decoded), std::move(respond));
+                        });
+  }
+  applyQuota(std::move(decoded).value(), std::move(respond));
+}
+
+void Core::applyQuota(std::pair<std::string, api::Resources> quota, api::HttpResponder respond) {
+  policyChange([this, quota = std::move(quota),
                 respond = std::move(respond)](std::function<void()> next) mutable {
     const auto& [role, guarantee] = quota;
     if (quotas.count(role)) {
@@ -220,10 +256,24 @@ void Core::postQuota(const api::HttpRequest& request, api::HttpResponder respond
   });
 }
 
-void Core::deleteQuota(std::string role, api::HttpResponder respond) {
+void Core::deleteQuota(std::string role, api::HttpResponder respond,
+                       std::optional<std::string> principal) {
   if (api::Status valid = checkPolicyRole(role, "role"); !valid) {
     return respond(http::errorResponse(valid));
   }
+  if (services.authorizer == nullptr) return removeQuota(std::move(role), std::move(respond));
+  api::AuthorizationRequest question;
+  question.subject = std::move(principal);
+  question.action = "UPDATE_QUOTA";
+  question.role = role;
+  authorizeOne(std::move(question), [role, respond = std::move(respond)](
+                                        Core& core, std::optional<std::string> refusal) mutable {
+    if (refusal) return respond(api::HttpResponse::error(403, *refusal));
+    core.removeQuota(std::move(role), std::move(respond));
+  });
+}
+
+void Core::removeQuota(std::string role, api::HttpResponder respond) {
   policyChange([this, role = std::move(role),
                 respond = std::move(respond)](std::function<void()> next) mutable {
     if (!quotas.count(role)) {
@@ -309,7 +359,8 @@ api::Status Core::addPolicyRoutes() {
           if (role.empty()) {
             return respond(api::HttpResponse::error(400, "expecting a role: DELETE /quota/<role>"));
           }
-          core.deleteQuota(std::move(role), std::move(respond));
+          core.deleteQuota(std::move(role), std::move(respond),
+                           request.header(net::kAuthenticatedPrincipalHeader));
         },
         /*prefix=*/true);
     if (!added) return added;

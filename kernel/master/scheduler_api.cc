@@ -422,7 +422,7 @@ void Core::applyOperations(std::shared_ptr<PendingAccept> pending) {
         }
         break;
       case v1::Offer::Operation::LAUNCH_GROUP:
-        refuseTaskGroup(framework->second, acceptance, operation.launch_group());
+        launchGroup(framework->second, acceptance, operation.launch_group());
         break;
       default:
         break;  // accept() refused every other kind before anything was done
@@ -494,24 +494,125 @@ void Core::refuseAcceptance(const FrameworkEntry& framework,
   }
 }
 
-void Core::refuseTaskGroup(const FrameworkEntry& framework, const Acceptance& acceptance,
-                           const v1::Offer::Operation::LaunchGroup& launchGroup) {
-  // Mesos answers a task group it cannot launch with TASK_ERROR for each of its tasks
-  // (REASON_TASK_GROUP_INVALID). Their resources stay in `acceptance.remaining` and go back to
-  // the allocator.
-  counter("invalid_operations").increment();
-  std::string message = fmt::format("operation '{}' is not supported", kLaunchGroup);
-  for (const auto& task : launchGroup.task_group().tasks()) {
-    sendUpdate(framework.id,
-               masterStatus(task.task_id().value(), acceptance.agentId, v1::TASK_ERROR,
-                            v1::TaskStatus::REASON_TASK_GROUP_INVALID, message));
+std::string Core::validateTaskGroup(const Acceptance& acceptance,
+                                    const v1::Offer::Operation::LaunchGroup& launchGroup) const {
+  // Mesos's rules for a task group (master/validation.cpp): a DEFAULT executor without a command
+  // of its own, a non-empty group of unique tasks that name no executor, no Docker container,
+  // and every task valid as a single launch; executor plus tasks must fit the offers.
+  const v1::ExecutorInfo& executor = launchGroup.executor();
+  const v1::TaskGroupInfo& group = launchGroup.task_group();
+  if (!launchGroup.has_executor()) return "the task group has no executor";
+  if (executor.executor_id().value().empty()) return "the executor has no id";
+  if (executor.type() != v1::ExecutorInfo::DEFAULT) {
+    return fmt::format(
+        "executor '{}' is not of type DEFAULT (only the default executor runs "
+        "task groups)",
+        executor.executor_id().value());
   }
+  if (executor.has_command()) {
+    return fmt::format("executor '{}' of type DEFAULT must not have a command",
+                       executor.executor_id().value());
+  }
+  if (executor.has_container() && executor.container().type() != v1::ContainerInfo::MESOS) {
+    return fmt::format("executor '{}' of a task group must have a MESOS container",
+                       executor.executor_id().value());
+  }
+  if (group.tasks_size() == 0) return "the task group is empty";
+  auto executorResources = api::Resources::fromProto(executor.resources());
+  if (!executorResources) return executorResources.status().message();
+  api::Resources total = *executorResources;
+  std::set<std::string> ids;
+  Acceptance trial = acceptance;
+  for (const auto& task : group.tasks()) {
+    const std::string& taskId = task.task_id().value();
+    if (!ids.insert(taskId).second) return fmt::format("duplicate task id '{}'", taskId);
+    if (task.has_executor()) {
+      return fmt::format("task '{}' of a task group must not have an executor", taskId);
+    }
+    if (!task.has_command()) return fmt::format("task '{}' has no command", taskId);
+    if (task.has_container() && task.container().type() == v1::ContainerInfo::DOCKER) {
+      return fmt::format(
+          "task '{}': a DOCKER container is not supported in a task group (task groups run in "
+          "nested containers of the native containerizer)",
+          taskId);
+    }
+    auto resources = api::Resources::fromProto(task.resources());
+    if (std::string error = validateTask(trial, task, resources); !error.empty()) return error;
+    trial.remaining -= *resources;
+    trial.seen.insert(taskId);
+    total += *resources;
+  }
+  if (!acceptance.remaining.contains(total)) {
+    return fmt::format(
+        "the task group and its executor use resources {} that are not in the "
+        "offers ({})",
+        total.toString(), acceptance.remaining.toString());
+  }
+  return "";
+}
+
+void Core::launchGroup(const FrameworkEntry& framework, Acceptance& acceptance,
+                       const v1::Offer::Operation::LaunchGroup& launchGroup) {
+  const v1::TaskGroupInfo& group = launchGroup.task_group();
+  std::string error = validateTaskGroup(acceptance, launchGroup);
+  for (const auto& task : group.tasks()) {
+    if (!task.task_id().value().empty()) acceptance.seen.insert(task.task_id().value());
+  }
+  if (!error.empty()) {
+    // Mesos answers a task group it cannot launch with TASK_ERROR for each of its tasks. Their
+    // resources stay in `acceptance.remaining` and go back to the allocator.
+    counter("invalid_operations").increment();
+    for (const auto& task : group.tasks()) {
+      sendUpdate(framework.id,
+                 masterStatus(task.task_id().value(), acceptance.agentId, v1::TASK_ERROR,
+                              v1::TaskStatus::REASON_TASK_GROUP_INVALID, error));
+    }
+    return;
+  }
+  internal::Envelope run;
+  internal::RunTaskGroup& message = *run.mutable_run_task_group();
+  *message.mutable_framework() = framework.info;
+  *message.mutable_executor() = launchGroup.executor();
+  *message.mutable_executor()->mutable_framework_id() = framework.info.id();
+  message.set_role(acceptance.role);
+  // The executor's resources are the master's to give back: they ride with the group's first
+  // task (returned when it ends), as the master tracks no executors of its own.
+  auto executorResources = api::Resources::fromProto(launchGroup.executor().resources());
+  bool first = true;
+  for (const auto& taskInfo : group.tasks()) {
+    const std::string& taskId = taskInfo.task_id().value();
+    auto resources = api::Resources::fromProto(taskInfo.resources());
+    TaskEntry& task = tasks[{framework.id, taskId}];
+    task.info = taskInfo;
+    task.info.mutable_agent_id()->set_value(acceptance.agentId);
+    task.frameworkId = framework.id;
+    task.agentId = acceptance.agentId;
+    task.role = acceptance.role;
+    task.state = v1::TASK_STAGING;
+    task.resources = *resources;
+    if (first && executorResources) task.resources += *executorResources;
+    first = false;
+    acceptance.remaining -= task.resources;
+    task.statuses.emplace_back(v1::TASK_STAGING, nowSeconds());
+    *message.add_tasks() = task.info;
+    counter("tasks_launched").increment();
+  }
+  sendToAgent(acceptance.agentId, run);
 }
 
 std::string Core::validateTask(const Acceptance& acceptance, const v1::TaskInfo& taskInfo,
                                const api::Result<api::Resources>& resources) const {
   const std::string& taskId = taskInfo.task_id().value();
   if (taskId.empty()) return "task has no id";
+  if (!refusedUsers.empty()) {
+    const std::string& user = taskInfo.has_command() && taskInfo.command().has_user()
+                                  ? taskInfo.command().user()
+                                  : frameworks.at(acceptance.frameworkId).info.user();
+    if (refusedUsers.count(user)) {
+      return fmt::format("not authorized to launch task '{}' as user '{}' (RUN_TASK)", taskId,
+                         user);
+    }
+  }
   if (acceptance.seen.count(taskId) || tasks.count({acceptance.frameworkId, taskId})) {
     return fmt::format("task id '{}' is already in use", taskId);
   }
@@ -824,7 +925,33 @@ void Core::dispatchCall(const api::HttpRequest& request, const v1::scheduler::Ca
                         const std::optional<std::string>& principal,
                         std::shared_ptr<net::HttpStream> stream) {
   if (call.type() == v1::scheduler::Call::SUBSCRIBE) {
-    return subscribe(call, principal, std::move(stream));
+    if (services.authorizer == nullptr || !call.has_subscribe()) {
+      return subscribe(call, principal, std::move(stream));
+    }
+    // REGISTER_FRAMEWORK in each of its roles, for the authenticated principal (else the one
+    // the framework names, as Mesos does).
+    const v1::FrameworkInfo& info = call.subscribe().framework_info();
+    std::optional<std::string> subject = principal;
+    if (!subject && info.has_principal()) subject = info.principal();
+    std::vector<api::AuthorizationRequest> questions;
+    for (const auto& role : rolesOf(info)) {
+      api::AuthorizationRequest question;
+      question.subject = subject;
+      question.action = "REGISTER_FRAMEWORK";
+      question.role = role;
+      questions.push_back(std::move(question));
+    }
+    return authorizeAll(std::move(questions),
+                        [call, principal, stream = std::move(stream)](
+                            Core& core, std::optional<std::string> refusal) mutable {
+                          if (refusal) {
+                            core.counter("frameworks_refused").increment();
+                            log()->warn("refusing framework '{}': {}",
+                                        call.subscribe().framework_info().name(), *refusal);
+                            return answer(stream, 403, *refusal);
+                          }
+                          core.subscribe(call, principal, std::move(stream));
+                        });
   }
   if (call.type() == v1::scheduler::Call::UNKNOWN) {
     return answer(stream, 400, "expecting 'type' to be present and known");
@@ -866,10 +993,53 @@ void Core::dispatchCall(const api::HttpRequest& request, const v1::scheduler::Ca
       return;
     case v1::scheduler::Call::ACCEPT: {
       if (!needs(call.has_accept(), "accept")) return;
-      api::Status accepted =
-          accept(framework, call.accept(), readAcceptedOperations(call.accept(), request.body));
-      if (!accepted) return answer(stream, http::httpStatus(accepted.code()), accepted.message());
-      break;
+      auto view = readAcceptedOperations(call.accept(), request.body);
+      if (services.authorizer == nullptr) {
+        api::Status accepted = accept(framework, call.accept(), view);
+        if (!accepted) {
+          return answer(stream, http::httpStatus(accepted.code()), accepted.message());
+        }
+        break;
+      }
+      // RUN_TASK for each user the launches run as; a task of a refused user gets TASK_ERROR.
+      std::set<std::string> users;
+      for (const auto& operation : call.accept().operations()) {
+        if (operation.type() != v1::Offer::Operation::LAUNCH) continue;
+        for (const auto& task : operation.launch().task_infos()) {
+          users.insert(task.has_command() && task.command().has_user() ? task.command().user()
+                                                                       : framework.info.user());
+        }
+      }
+      std::vector<api::AuthorizationRequest> questions;
+      for (const auto& user : users) {
+        api::AuthorizationRequest question;
+        question.subject = principal;
+        if (!question.subject && framework.info.has_principal()) {
+          question.subject = framework.info.principal();
+        }
+        question.action = "RUN_TASK";
+        question.value = user;
+        questions.push_back(std::move(question));
+      }
+      std::string streamIdValue = framework.streamId;
+      return authorize(std::move(questions),
+                       [frameworkId, streamIdValue, call, view = std::move(view),
+                        users = std::vector<std::string>(users.begin(), users.end()),
+                        stream = std::move(stream)](Core& core, std::vector<bool> answers) {
+                         FrameworkEntry* current = core.connectedOn(frameworkId, streamIdValue);
+                         if (current == nullptr)
+                           return answer(stream, 403, "framework is not subscribed");
+                         for (size_t i = 0; i < users.size(); ++i) {
+                           if (!answers[i]) core.refusedUsers.insert(users[i]);
+                         }
+                         api::Status accepted = core.accept(*current, call.accept(), view);
+                         core.refusedUsers.clear();
+                         if (!accepted) {
+                           return answer(stream, http::httpStatus(accepted.code()),
+                                         accepted.message());
+                         }
+                         answer(stream, 202, "");
+                       });
     }
     case v1::scheduler::Call::DECLINE:
       if (!needs(call.has_decline(), "decline")) return;

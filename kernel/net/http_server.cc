@@ -97,6 +97,16 @@ void Router::removeRoutes(const api::Executor* executor) {
   }
 }
 
+void Router::setGate(HttpGate gate) {
+  std::unique_lock lock(mutex_);
+  gate_ = gate ? std::make_shared<const HttpGate>(std::move(gate)) : nullptr;
+}
+
+std::shared_ptr<const HttpGate> Router::gate() const {
+  std::shared_lock lock(mutex_);
+  return gate_;
+}
+
 Router::Match Router::lookup(std::string_view method, std::string_view path) const {
   std::shared_lock lock(mutex_);
   const std::map<std::string, std::shared_ptr<const Route>>* methods = nullptr;
@@ -458,28 +468,43 @@ class Session : public std::enable_shared_from_this<Session> {
       activeStream_ = stream;
       streamTarget_ = fmt::format("{} {}", apiRequest.method, apiRequest.path);
       startWatch();
-      match.route->executor->post(
-          [route = match.route, request = std::move(apiRequest), stream]() mutable {
-            try {
-              route->streamHandler(request, std::move(stream));
-            } catch (...) {
-              // Dropping the stream answers 500 if it was not started, else ends it.
-            }
-          });
-      return;
+      auto run = [route = match.route, stream](api::HttpRequest request,
+                                               std::optional<api::HttpResponse> refusal) mutable {
+        if (refusal) {
+          stream->startSized(refusal->status, refusal->contentType, refusal->body.size(),
+                             std::move(refusal->headers));
+          stream->write(std::move(refusal->body));
+          stream->end();
+          return;
+        }
+        route->executor->post([route, request = std::move(request), stream]() mutable {
+          try {
+            route->streamHandler(request, std::move(stream));
+          } catch (...) {
+            // Dropping the stream answers 500 if it was not started, else ends it.
+          }
+        });
+      };
+      if (auto gate = state_->router->gate()) return (*gate)(std::move(apiRequest), std::move(run));
+      return run(std::move(apiRequest), std::nullopt);
     }
     auto responder = makeResponder(generation);
     startWatch();
-    match.route->executor->post(
-        [route = match.route, request = std::move(apiRequest), responder]() mutable {
-          try {
-            route->handler(request, responder);
-          } catch (const std::exception& e) {
-            responder(api::HttpResponse::error(500, fmt::format("handler failed: {}", e.what())));
-          } catch (...) {
-            responder(api::HttpResponse::error(500, "handler failed"));
-          }
-        });
+    auto run = [route = match.route, responder](api::HttpRequest request,
+                                                std::optional<api::HttpResponse> refusal) {
+      if (refusal) return responder(std::move(*refusal));
+      route->executor->post([route, request = std::move(request), responder]() mutable {
+        try {
+          route->handler(request, responder);
+        } catch (const std::exception& e) {
+          responder(api::HttpResponse::error(500, fmt::format("handler failed: {}", e.what())));
+        } catch (...) {
+          responder(api::HttpResponse::error(500, "handler failed"));
+        }
+      });
+    };
+    if (auto gate = state_->router->gate()) return (*gate)(std::move(apiRequest), std::move(run));
+    run(std::move(apiRequest), std::nullopt);
   }
 
   api::HttpResponder makeResponder(uint64_t generation) {

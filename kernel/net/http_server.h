@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <shared_mutex>
 #include <string>
 #include <string_view>
@@ -82,6 +83,18 @@ struct Route {
   HttpStreamHandler streamHandler;  ///< set instead for a streaming route
 };
 
+/// The header a gate sets on a request it authenticated: the principal (lower-case, as every
+/// header name in api::HttpRequest). A gate drops any such header the client sent.
+inline constexpr std::string_view kAuthenticatedPrincipalHeader = "x-tessera-principal";
+
+/// Decides whether a request may reach the route it matched (authentication): calls `next`
+/// once, from any thread, with the request to hand on (it may add headers) and either nothing
+/// (go on) or the response to answer instead (a 401). Runs on the connection's strand: hand
+/// slow work to another executor.
+using HttpGate = std::function<void(
+    api::HttpRequest request,
+    std::function<void(api::HttpRequest request, std::optional<api::HttpResponse> refusal)> next)>;
+
 /// Maps (method, path) to routes. Exact paths beat prefixes and the longest prefix wins; the
 /// most specific path decides, so a path that matches but not for the method is a 405.
 /// Thread-safe: routes may be added and removed while requests are served.
@@ -110,6 +123,11 @@ class Router {
   void removeRoutes(const api::Executor* executor);
   /// The route for `method` on `path` (a decoded path without query).
   Match lookup(std::string_view method, std::string_view path) const;
+  /// Puts `gate` in front of every route (null: none). Requests already past it are not
+  /// asked again.
+  void setGate(HttpGate gate);
+  /// The gate, or null.
+  std::shared_ptr<const HttpGate> gate() const;
 
  private:
   api::Status add(Route route);
@@ -120,6 +138,7 @@ class Router {
   mutable std::shared_mutex mutex_;
   Table exact_;
   Table prefixes_;
+  std::shared_ptr<const HttpGate> gate_;
 };
 
 class ModuleStreams;

@@ -559,7 +559,12 @@ void HttpSchedulerDriver::message(const v1::AgentID& agentId, const v1::Executor
 void HttpSchedulerDriver::teardown(api::CallCallback done) {
   Call call;
   call.set_type(Call::TEARDOWN);
+  bool subscribed = subscribed_;
   send(std::move(call), std::move(done));
+  // The framework is going away on purpose: the master ends the event stream when it handles
+  // TEARDOWN, often before its 202 arrives. That end is expected, so it is neither a warning
+  // nor a disconnection, and nothing re-subscribes.
+  if (subscribed && !stopped_) ended_ = true;
 }
 
 }  // namespace tessera::kernel::scheduler

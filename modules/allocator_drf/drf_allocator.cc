@@ -397,6 +397,8 @@ Status DrfAllocator::addFramework(std::string_view frameworkId,
     track(agentIndex, fw, roleIndex(a.role), part, +1);
   }
   refreshFramework(fw);
+  // New demand: offer it on this strand's next turn, not on the next periodic run.
+  if (active) requestAll();
   return Status::ok();
 }
 

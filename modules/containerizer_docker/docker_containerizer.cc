@@ -275,6 +275,14 @@ void DockerContainerizer::launch(const api::ContainerConfig& config,
   if (containers_.count(config.containerId) != 0 || terminated_.count(config.containerId) != 0) {
     return done(api::alreadyExists("container '{}' exists already", config.containerId));
   }
+  if (!config.parentContainerId.empty()) {
+    // Task groups run as nested containers, which only the native containerizer has.
+    launchFailed_.increment();
+    return done(api::invalidArgument(
+        "the Docker containerizer does not support task groups (nested container '{}' of "
+        "'{}'): launch them with the native containerizer (ContainerInfo type MESOS)",
+        config.containerId, config.parentContainerId));
+  }
   auto body = containerCreateBody(config, settings_.agentWorkDir);
   if (!body) {
     launchFailed_.increment();

@@ -18,6 +18,8 @@ namespace tessera::modules::containerizer_native {
 namespace {
 
 constexpr const char* kCheckpointData = "native/1";
+// A nested container's checkpoint data: the prefix, then its parent's id.
+constexpr std::string_view kNestedCheckpointData = "native/1 parent=";
 constexpr const char* kUnknownStatus =
     "Command ended while not a child of this agent (recovered after a restart); its exit status "
     "is unknown";
@@ -156,6 +158,16 @@ void NativeContainerizer::launch(const api::ContainerConfig& config,
   if (!validContainerId(id)) {
     return fail(api::invalidArgument("invalid container id '{}'", id));
   }
+  ContainerPtr parent;
+  if (!config.parentContainerId.empty()) {
+    auto it = containers_.find(config.parentContainerId);
+    if (it == containers_.end() || it->second->destroyRequested || it->second->cleaningUp ||
+        it->second->exited || !it->second->parent.empty()) {
+      return fail(api::notFound("parent container '{}' of nested container '{}' is not running",
+                                config.parentContainerId, id));
+    }
+    parent = it->second;
+  }
   auto spec = prepareLaunch(config, settings_.agentWorkDir);
   if (!spec) return fail(spec.status());
   // The supervisor records the exit status here; a stale file of an earlier container with this
@@ -178,6 +190,12 @@ void NativeContainerizer::launch(const api::ContainerConfig& config,
   containers_[container->id] = container;
   context_.logger().info("launching container '{}' for task '{}' of framework '{}'", container->id,
                          config.taskId, config.frameworkId);
+  if (parent) {
+    // Nested: no isolation of its own to prepare; isolateNext() puts it in the parent's.
+    container->parent = parent->id;
+    parent->nested.insert(container->id);
+    return spawn(container);
+  }
   prepareNext(container, 0);
 }
 
@@ -221,8 +239,10 @@ void NativeContainerizer::isolateNext(ContainerPtr container, size_t index) {
                                    "container '{}' was destroyed during launch", container->id));
   }
   if (index == settings_.isolators.size()) return start(container);
+  // A nested container's processes go into its parent's isolation (cgroups).
+  const std::string& isolationId = container->parent.empty() ? container->id : container->parent;
   settings_.isolators[index]->isolate(
-      container->id, container->child.pid, guarded([this, container, index](api::Status status) {
+      isolationId, container->child.pid, guarded([this, container, index](api::Status status) {
         if (container->launchError || container->cleaningUp) return;
         if (!status) return abortLaunch(container, status.withContext("isolating"));
         isolateNext(container, index + 1);
@@ -232,7 +252,9 @@ void NativeContainerizer::isolateNext(ContainerPtr container, size_t index) {
 void NativeContainerizer::start(ContainerPtr container) {
   releaseChild(container->child, true);
   container->phase = Phase::kStarting;
-  for (const auto& isolator : settings_.isolators) {
+  // A nested container's limitations are its parent's (which takes it along when it ends).
+  for (const auto& isolator :
+       container->parent.empty() ? settings_.isolators : decltype(settings_.isolators){}) {
     isolator->watch(container->id,
                     guarded([this, id = container->id](api::ContainerLimitation limitation) {
                       onLimitation(id, std::move(limitation));
@@ -244,12 +266,14 @@ void NativeContainerizer::start(ContainerPtr container) {
   auto spec = std::make_shared<LaunchSpec>(container->spec);
   auto error = std::make_shared<std::optional<std::string>>();
   auto started = [this, container, error] {
-    api::ContainerCheckpoint checkpoint{container->id,
-                                        kModuleName,
-                                        container->child.pid,
-                                        container->startTime,
-                                        container->config.sandboxDirectory,
-                                        kCheckpointData};
+    api::ContainerCheckpoint checkpoint{
+        container->id,
+        kModuleName,
+        container->child.pid,
+        container->startTime,
+        container->config.sandboxDirectory,
+        container->parent.empty() ? std::string(kCheckpointData)
+                                  : std::string(kNestedCheckpointData) + container->parent};
     auto done = std::exchange(container->launchDone, nullptr);
     container->execCheckPending = false;
     if (*error) {
@@ -381,6 +405,14 @@ void NativeContainerizer::destroy(std::string_view containerId,
     case Phase::kStarting:
     case Phase::kRunning:
       container->phase = Phase::kDestroying;
+      if (!container->nested.empty()) {
+        // The nested containers go first, with the same grace; nestedGone() goes on.
+        container->destroyAfterNested = gracePeriod;
+        for (const auto& nestedId : std::set<std::string>(container->nested)) {
+          destroy(nestedId, gracePeriod, [](api::Status) {});
+        }
+        return;
+      }
       return killAfterGrace(container, gracePeriod);
     case Phase::kDestroying:
       return;  // already being killed (a limitation); the termination will say killed
@@ -411,7 +443,44 @@ void NativeContainerizer::onLimitation(const std::string& id, api::ContainerLimi
 void NativeContainerizer::cleanup(ContainerPtr container) {
   if (container->cleaningUp) return;
   container->cleaningUp = true;
+  // A nested container has no isolation of its own to clean up.
+  if (!container->parent.empty()) return finish(container, api::Status::ok());
+  if (!container->nested.empty()) {
+    // The parent ended with nested containers still running: they go with it (SIGKILL), as
+    // their processes hold its cgroups; why it ended is why they did.
+    container->cleanupWaitsForNested = true;
+    for (const auto& nestedId : std::set<std::string>(container->nested)) {
+      auto it = containers_.find(nestedId);
+      if (it == containers_.end()) continue;
+      ContainerPtr nested = it->second;
+      nested->destroyRequested = true;
+      if (container->limitation && !nested->limitation) nested->limitation = container->limitation;
+      if (nested->phase == Phase::kIsolating) {
+        abortLaunch(nested, api::makeStatus(api::StatusCode::kAborted,
+                                            "parent container '{}' ended", container->id));
+        continue;
+      }
+      nested->phase = Phase::kDestroying;
+      signal(*nested, SIGKILL);
+    }
+    return;
+  }
   cleanupNext(container, 0, api::Status::ok());
+}
+
+void NativeContainerizer::nestedGone(const std::string& parentId, const std::string& id) {
+  auto it = containers_.find(parentId);
+  if (it == containers_.end()) return;
+  ContainerPtr parent = it->second;
+  parent->nested.erase(id);
+  if (!parent->nested.empty()) return;
+  if (parent->cleanupWaitsForNested) {
+    parent->cleanupWaitsForNested = false;
+    return cleanupNext(parent, 0, api::Status::ok());
+  }
+  if (parent->destroyAfterNested && !parent->exited) {
+    killAfterGrace(parent, *std::exchange(parent->destroyAfterNested, std::nullopt));
+  }
 }
 
 void NativeContainerizer::cleanupNext(ContainerPtr container, size_t index, api::Status first) {
@@ -457,6 +526,7 @@ void NativeContainerizer::finish(ContainerPtr container, api::Status cleanupStat
   }
   for (auto& wait : std::exchange(container->waits, {})) wait(termination);
   for (auto& done : std::exchange(container->destroys, {})) done(cleanupStatus);
+  if (!container->parent.empty()) nestedGone(container->parent, container->id);
 }
 
 void NativeContainerizer::remember(const std::string& id, api::ContainerTermination termination) {
@@ -632,11 +702,29 @@ void NativeContainerizer::recover(
     container->startTime = checkpoint.startTime;
     container->runtimeDirectory = directory;
     container->signalFd = dup(pidfd);
+    if (std::string_view(checkpoint.data).starts_with(kNestedCheckpointData)) {
+      container->parent = checkpoint.data.substr(kNestedCheckpointData.size());
+    }
     containers_[container->id] = container;
     watchExit(container, pidfd);
     context_.logger().info("re-adopted container '{}' (pid {})", container->id, pid);
-    alive.push_back(checkpoint);
+    // A nested container has no isolation of its own for the isolators to recover.
+    if (container->parent.empty()) alive.push_back(checkpoint);
     result.push_back({checkpoint.containerId, std::nullopt});
+  }
+  // Nested containers find their parents again; one whose parent is gone goes too.
+  for (const auto& [id, container] : containers_) {
+    if (!container->recovered || container->parent.empty()) continue;
+    auto parent = containers_.find(container->parent);
+    if (parent != containers_.end() && parent->second->parent.empty()) {
+      parent->second->nested.insert(id);
+      continue;
+    }
+    context_.logger().warning("killing nested container '{}': its parent '{}' is gone", id,
+                              container->parent);
+    container->destroyRequested = true;
+    container->phase = Phase::kDestroying;
+    signal(*container, SIGKILL);
   }
   killOrphans();
   recoverIsolators(std::move(alive), 0, std::move(result), std::move(done));

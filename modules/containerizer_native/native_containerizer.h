@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -92,6 +93,13 @@ class NativeContainerizer final : public api::Containerizer {
     bool cleaningUp = false;
     bool execCheckPending = false;             // start() waits to learn whether exec worked
     std::optional<api::Status> finishPending;  // finish() deferred until it knows
+    // Nested containers (task groups): the parent's id, or the nested ones still alive; a
+    // parent's cleanup waits for them (its cgroups cannot go while they hold processes), and a
+    // destroy of the parent kills its own process only once they are gone.
+    std::string parent;
+    std::set<std::string> nested;
+    bool cleanupWaitsForNested = false;
+    std::optional<std::chrono::nanoseconds> destroyAfterNested;
   };
   using ContainerPtr = std::shared_ptr<Container>;
 
@@ -124,6 +132,8 @@ class NativeContainerizer final : public api::Containerizer {
   void killOrphans();
   void remember(const std::string& id, api::ContainerTermination termination);
   void removeRuntimeDirectory(const std::string& id, const std::string& directory);
+  // A nested container ended: its parent may go on with its destroy or cleanup.
+  void nestedGone(const std::string& parentId, const std::string& id);
 
   api::Context& context_;
   api::ContainerizerSettings settings_;

@@ -280,6 +280,17 @@ TEST_F(AgentGcTest, StateAndMetricsShowThePendingRemoval) {
   EXPECT_EQ(snapshot["gc/path_removals_succeeded"], 0);
 }
 
+// A sandbox path longer than a file-store key may be (a long task id) is still checkpointed.
+TEST_F(AgentGcTest, ASandboxWithALongPathIsCheckpointed) {
+  ASSERT_TRUE(startAgent(gcOptions(1h)).isOk());
+  ASSERT_TRUE(waitForRegistered());
+  const std::string id = "long-" + std::string(190, 'x');
+  master_->runTask(id, "true");
+  ASSERT_TRUE(master_->waitForState(id, v1::TASK_FINISHED));
+  ASSERT_GT(sandboxOf(id).string().size(), 240u);
+  ASSERT_TRUE(testing::waitFor([&] { return storeChildren("/agent/gc").size() == 1; }, kDeadline));
+}
+
 TEST_F(AgentGcTest, ARestartedAgentKeepsTheSchedule) {
   ASSERT_TRUE(startAgent(gcOptions(4s)).isOk());
   ASSERT_TRUE(waitForRegistered());

@@ -216,31 +216,98 @@ double offeredCpus(const Event& offers) {
   return cpus;
 }
 
-// LAUNCH_GROUP is not carried out: each task of the group hears TASK_ERROR naming the
-// operation, the rest of the call goes on, and the group's resources are offered again.
-TEST_F(MasterTest, LaunchGroupTasksGetTaskErrorAndTheirResourcesAreOfferedAgain) {
+/// A LAUNCH_GROUP operation of executor `executor` (a JSON object) with `tasks`.
+std::string launchGroupJson(const std::string& executor, const std::string& tasks) {
+  return fmt::format(
+      R"({{"type":"LAUNCH_GROUP","launch_group":{{"executor":{},"task_group":{{"tasks":[{}]}}}}}})",
+      executor, tasks);
+}
+
+constexpr const char* kDefaultExecutor =
+    R"({"type":"DEFAULT","executor_id":{"value":"e"},"resources":[{"name":"cpus","type":"SCALAR","scalar":{"value":0.5}}]})";
+
+// A valid LAUNCH_GROUP goes to the agent as one RunTaskGroup; its tasks are the master's tasks
+// (/tasks), and the executor's resources are held along with them.
+TEST_F(MasterTest, LaunchGroupSendsTheGroupToTheAgentInOneMessage) {
   startMaster();
   Cluster c = cluster();
-  std::string group = fmt::format(
-      R"({{"type":"LAUNCH_GROUP","launch_group":{{"executor":{{"executor_id":{{"value":"e"}}}},)"
-      R"("task_group":{{"tasks":[{},{}]}}}}}})",
-      taskJson("g1", c.agent->id), taskJson("g2", c.agent->id));
+  std::string group = launchGroupJson(
+      kDefaultExecutor, taskJson("g1", c.agent->id) + "," + taskJson("g2", c.agent->id));
+  auto response = c.scheduler->call(acceptJson(*c.scheduler, c.offerId(), group));
+  EXPECT_EQ(response.status, 202) << response.body;
+  auto run =
+      c.agent->received.take([](const internal::Envelope& e) { return e.has_run_task_group(); });
+  ASSERT_TRUE(run.has_value());
+  const auto& message = run->run_task_group();
+  EXPECT_EQ(message.executor().executor_id().value(), "e");
+  EXPECT_EQ(message.executor().type(), v1::ExecutorInfo::DEFAULT);
+  EXPECT_EQ(message.executor().framework_id().value(), c.scheduler->frameworkId);
+  ASSERT_EQ(message.tasks_size(), 2);
+  EXPECT_EQ(message.tasks(0).task_id().value(), "g1");
+  EXPECT_EQ(message.tasks(1).task_id().value(), "g2");
+  EXPECT_EQ(message.tasks(1).agent_id().value(), c.agent->id);
+  EXPECT_EQ(getJson("/tasks")->getArray("tasks")->size(), 2u);
+  // The group holds 2 + 0.5 of the 4 cpus: the next offer has the rest.
+  auto again = c.scheduler->next(Event::OFFERS);
+  ASSERT_TRUE(again.has_value());
+  EXPECT_DOUBLE_EQ(offeredCpus(*again), 1.5);
+  // Its tasks' updates reach the framework as any task's do.
+  c.agent->sendStatus(c.scheduler->frameworkId, "g1", v1::TASK_RUNNING, "uuid-g1");
+  auto update = c.scheduler->update("g1");
+  ASSERT_TRUE(update.has_value());
+  EXPECT_EQ(update->update().status().state(), v1::TASK_RUNNING);
+}
+
+// An invalid group (Mesos's rules): every task hears TASK_ERROR with REASON_TASK_GROUP_INVALID
+// naming why, the rest of the call goes on, and the group's resources are offered again.
+TEST_F(MasterTest, InvalidTaskGroupsGetTaskErrorForEveryTask) {
+  startMaster();
+  Cluster c = cluster();
+  struct Case {
+    std::string executor;
+    std::string tasks;
+    std::string why;
+  };
+  std::vector<Case> cases = {
+      {R"({"executor_id":{"value":"e"}})",
+       taskJson("n1", c.agent->id) + "," + taskJson("n2", c.agent->id), "not of type DEFAULT"},
+      {kDefaultExecutor, taskJson("d1", c.agent->id) + "," + taskJson("d1", c.agent->id),
+       "duplicate task id 'd1'"},
+      {kDefaultExecutor,
+       taskJson("big1", c.agent->id, "cpus:3;mem:128") + "," +
+           taskJson("big2", c.agent->id, "cpus:1;mem:128"),
+       "not in the offers"},
+      {kDefaultExecutor, taskJson("w1", c.agent->id) + "," + taskJson("w2", "other-agent"),
+       "not the offers' agent"},
+  };
+  std::string operations;
+  for (const auto& one : cases) {
+    if (!operations.empty()) operations += ",";
+    operations += launchGroupJson(one.executor, one.tasks);
+  }
   std::string launch = fmt::format(R"({{"type":"LAUNCH","launch":{{"task_infos":[{}]}}}})",
                                    taskJson("ok", c.agent->id));
-  auto response = c.scheduler->call(acceptJson(*c.scheduler, c.offerId(), group + "," + launch));
+  auto response =
+      c.scheduler->call(acceptJson(*c.scheduler, c.offerId(), operations + "," + launch));
   EXPECT_EQ(response.status, 202) << response.body;
-  for (const char* id : {"g1", "g2"}) {
+  std::vector<std::pair<std::string, std::string>> expected = {
+      {"n1", cases[0].why},   {"n2", cases[0].why}, {"d1", cases[1].why}, {"big1", cases[2].why},
+      {"big2", cases[2].why}, {"w1", cases[3].why}, {"w2", cases[3].why}};
+  for (const auto& [id, why] : expected) {
     auto update = c.scheduler->update(id);
     ASSERT_TRUE(update.has_value()) << id;
     EXPECT_EQ(update->update().status().state(), v1::TASK_ERROR) << id;
     EXPECT_EQ(update->update().status().reason(), v1::TaskStatus::REASON_TASK_GROUP_INVALID) << id;
     EXPECT_EQ(update->update().status().source(), v1::TaskStatus::SOURCE_MASTER) << id;
-    EXPECT_THAT(update->update().status().message(),
-                HasSubstr("operation 'LAUNCH_GROUP' is not supported"));
+    EXPECT_THAT(update->update().status().message(), HasSubstr(why)) << id;
   }
   auto run = c.agent->received.take([](const internal::Envelope& e) { return e.has_run_task(); });
   ASSERT_TRUE(run.has_value());
   EXPECT_EQ(run->run_task().task().task_id().value(), "ok");
+  // Messages to the agent keep their order: no group came before "ok".
+  EXPECT_FALSE(
+      c.agent->received.take([](const internal::Envelope& e) { return e.has_run_task_group(); },
+                             std::chrono::milliseconds(0)));
   // Only "ok" holds resources: the next offer has the other 3 of the 4 cpus.
   auto again = c.scheduler->next(Event::OFFERS);
   ASSERT_TRUE(again.has_value());

@@ -3,11 +3,13 @@
 
 #include "kernel/cli/execute.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <pthread.h>
 #include <signal.h>
 
 #include <fstream>
+#include <functional>
 #include <future>
 #include <sstream>
 #include <thread>
@@ -342,12 +344,79 @@ TEST(ExecuteTest, TaskFlagErrorsNameTheFlags) {
   EXPECT_EQ(missingFile.code, 1);  // loadFlags() names the flag on stderr
   auto group = execute({master, R"(--task_group={"tasks":[]})"});
   EXPECT_EQ(group.code, 1);
-  EXPECT_NE(group.err.find("flag '--task_group': task groups are not supported yet"),
-            std::string::npos)
+  EXPECT_NE(group.err.find("flag '--task_group': the task group has no 'tasks'"), std::string::npos)
       << group.err;
   auto neither = execute({master});
   EXPECT_EQ(neither.code, 1);
   EXPECT_NE(neither.err.find("flag '--name' is required"), std::string::npos) << neither.err;
+}
+
+// Scripts the master for a LAUNCH_GROUP: RUNNING for every task, then `final(task id)`.
+void scriptGroup(FakeMaster& master, std::function<v1::TaskState(const std::string&)> final) {
+  master.onCall([&master, final](const Call& call) {
+    if (call.type() == Call::SUBSCRIBE) {
+      Event offers;
+      offers.set_type(Event::OFFERS);
+      *offers.mutable_offers()->add_offers() =
+          scheduler::testing::makeOffer("o-big", "agent-1", "cpus:2;mem:1024");
+      master.send(offers);
+    } else if (call.type() == Call::ACCEPT) {
+      int n = 0;
+      for (const auto& task : call.accept().operations(0).launch_group().task_group().tasks()) {
+        const std::string& id = task.task_id().value();
+        master.send(scheduler::testing::makeUpdate(id, v1::TASK_RUNNING, "r" + std::to_string(n)));
+        master.send(scheduler::testing::makeUpdate(id, final(id), "e" + std::to_string(n++)));
+      }
+    }
+  });
+}
+
+constexpr const char* kGroupJson =
+    R"({"tasks":[{"name":"a","task_id":{"value":"a"},"command":{"value":"true"},)"
+    R"("resources":[{"name":"cpus","type":"SCALAR","scalar":{"value":0.1}}]},)"
+    R"({"task_id":{"value":"b"},"command":{"value":"true"},)"
+    R"("resources":[{"name":"cpus","type":"SCALAR","scalar":{"value":0.2}}]}]})";
+
+TEST(ExecuteTest, TaskGroupLaunchesWithADefaultExecutorAndExitsZeroWhenAllFinish) {
+  runtime::Runtime runtime;
+  runtime.start();
+  {
+    FakeMaster master(runtime);
+    scriptGroup(master, [](const std::string&) { return v1::TASK_FINISHED; });
+    auto run = execute({"--master=" + master.address(), std::string("--task_group=") + kGroupJson});
+    EXPECT_EQ(run.code, 0) << run.out << run.err;
+    for (const char* id : {"a", "b"}) {
+      EXPECT_NE(run.out.find(fmt::format("Received status update TASK_FINISHED for task '{}'", id)),
+                std::string::npos)
+          << run.out;
+    }
+    auto accepts = master.callsOf(Call::ACCEPT);
+    ASSERT_EQ(accepts.size(), 1u);
+    const auto& op = accepts[0].call.accept().operations(0);
+    EXPECT_EQ(op.type(), v1::Offer::Operation::LAUNCH_GROUP);
+    EXPECT_EQ(op.launch_group().executor().type(), v1::ExecutorInfo::DEFAULT);
+    ASSERT_EQ(op.launch_group().task_group().tasks_size(), 2);
+    EXPECT_EQ(op.launch_group().task_group().tasks(1).name(), "b");  // the id when unnamed
+    EXPECT_EQ(op.launch_group().task_group().tasks(1).agent_id().value(), "agent-1");
+    EXPECT_EQ(master.calls().back().call.type(), Call::TEARDOWN);
+  }
+  runtime.stop();
+}
+
+TEST(ExecuteTest, TaskGroupWithAFailedTaskExitsNonZero) {
+  runtime::Runtime runtime;
+  runtime.start();
+  {
+    FakeMaster master(runtime);
+    scriptGroup(master, [](const std::string& id) {
+      return id == "a" ? v1::TASK_FAILED : v1::TASK_KILLED;
+    });
+    auto run = execute({"--master=" + master.address(), std::string("--task_group=") + kGroupJson});
+    EXPECT_NE(run.code, 0) << run.out << run.err;
+    EXPECT_NE(run.out.find("Received status update TASK_KILLED for task 'b'"), std::string::npos)
+        << run.out;
+  }
+  runtime.stop();
 }
 
 }  // namespace

@@ -310,9 +310,9 @@ TEST_F(ClusterTest, MasterNeedsAWorkDirForADurableRegistry) {
 }
 
 TEST_F(ClusterTest, LocalLeavesNoTaskBehindWhenStopped) {
-  auto local =
-      launch({tesseraBinary().string(), "local", fmt::format("--port={}", masterPort_), "--quiet"},
-             [this] { return activatedAgents(masterPort_) == 1; });
+  auto local = launch({tesseraBinary().string(), "local", fmt::format("--port={}", masterPort_),
+                       "--marathon_port=0", "--chronos_port=0", "--quiet"},
+                      [this] { return activatedAgents(masterPort_) == 1; });
   ASSERT_TRUE(local);
   auto pidFile = dir_.path() / "task.pid";
   auto run = execute("lingering", fmt::format("echo $$ > {}; exec sleep 1000", pidFile.string()));
@@ -383,10 +383,15 @@ TEST_F(ClusterTest, MasterAuthenticationFlagsAreChecked) {
   auto noAuthenticator = run({"--authenticate_frameworks"});
   EXPECT_EQ(noAuthenticator->exitCode(), 1);
   EXPECT_THAT(noAuthenticator->err(), HasSubstr("'--authenticate_frameworks'"));
-  auto unknown = run({"--http_framework_authenticators=basic"});
+  auto unknown = run({"--http_framework_authenticators=org_nope"});
   EXPECT_EQ(unknown->exitCode(), 1);
   EXPECT_THAT(unknown->err(), HasSubstr("'--http_framework_authenticators'"));
-  EXPECT_THAT(unknown->err(), HasSubstr("'basic' is not a loaded authenticator module"));
+  EXPECT_THAT(unknown->err(), HasSubstr("'org_nope' is not a loaded authenticator module"));
+  // The shipped `basic` authenticator needs the credentials it checks against.
+  auto noCredentials = run({"--http_framework_authenticators=basic"});
+  EXPECT_EQ(noCredentials->exitCode(), 1);
+  EXPECT_THAT(noCredentials->err(), HasSubstr("'--http_framework_authenticators=basic' needs "
+                                              "'--credentials'"));
 }
 
 }  // namespace

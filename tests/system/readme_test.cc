@@ -67,21 +67,30 @@ TEST(ReadmeTest, ExamplesRunAgainstTesseraLocal) {
 
   TempDir config;
   uint16_t port = freePort();
+  uint16_t marathonPort = freePort();
+  uint16_t chronosPort = freePort();
   auto daemon =
-      Subprocess::start({{tesseraBinary().string(), "local", "--port=" + std::to_string(port)},
+      Subprocess::start({{tesseraBinary().string(), "local", "--port=" + std::to_string(port),
+                          "--marathon_port=" + std::to_string(marathonPort),
+                          "--chronos_port=" + std::to_string(chronosPort)},
                          {{"TESSERA_CONFIG_DIR", config.path().string()}},
                          {},
                          std::nullopt});
   ASSERT_TRUE(daemon);
   ASSERT_TRUE(waitFor([&] {
     auto health = httpRequest(port, "GET", "/health");
-    return health && health->status == 200;
+    auto marathon = httpRequest(marathonPort, "GET", "/ping");
+    auto chronos = httpRequest(chronosPort, "GET", "/scheduler/jobs");
+    return health && health->status == 200 && marathon && marathon->status == 200 && chronos &&
+           chronos->status == 200;
   })) << (*daemon)->err();
 
   for (std::string command : commands) {
     // The README speaks of the default port and build dir; the test uses its own.
     replaceAll(command, "localhost:5050", fmt::format("localhost:{}", port));
     replaceAll(command, "127.0.0.1:5050", fmt::format("127.0.0.1:{}", port));
+    replaceAll(command, "localhost:8080", fmt::format("localhost:{}", marathonPort));
+    replaceAll(command, "localhost:4400", fmt::format("localhost:{}", chronosPort));
     replaceAll(command, "build/bin/tessera", tesseraBinary().string());
     auto shell = Subprocess::start({{"/bin/sh", "-c", command},
                                     {{"TESSERA_CONFIG_DIR", config.path().string()}},

@@ -427,6 +427,23 @@ TEST(DrfAllocatorTest, EventsCoalesceIntoOneRun) {
   EXPECT_FALSE(h.allocator().runScheduledForTest());
 }
 
+// A framework that subscribes is new demand: a run is queued for it at once (and none for one
+// added inactive), instead of it waiting for the periodic run.
+TEST(DrfAllocatorTest, AddingAnActiveFrameworkSchedulesARun) {
+  Harness h(/*automaticRuns=*/true);
+  h.addAgent("agent", "cpus:1;mem:128");
+  h.executor().runAll();
+  EXPECT_TRUE(h.takeOffers().empty());
+  h.addFramework("idle", {"r"}, /*active=*/false);
+  EXPECT_EQ(h.executor().pending(), 0u);
+  h.addFramework("f", {"r"});
+  EXPECT_EQ(h.executor().pending(), 1u);
+  EXPECT_EQ(h.executor().runAll(), 1u);
+  auto offers = h.takeOffers();
+  ASSERT_EQ(offers.size(), 1u);
+  EXPECT_EQ(offers[0].framework, "f");
+}
+
 TEST(DrfAllocatorTest, StopCancelsScheduledWork) {
   Harness h(/*automaticRuns=*/true);
   h.addFramework("f", {"r"});

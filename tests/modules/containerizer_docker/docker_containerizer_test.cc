@@ -380,5 +380,17 @@ TEST(DockerContainerizerParametersTest, MalformedParametersAreRefusedByName) {
   EXPECT_THAT(unknown.status().message(), HasSubstr("colour"));
 }
 
+// Task groups need nested containers, which Docker cannot give: refused, naming why.
+TEST_F(DockerContainerizerTest, RefusesNestedContainersOfTaskGroups) {
+  auto task = config("true");
+  task.parentContainerId = "executor";
+  auto launched = launch(task);
+  ASSERT_FALSE(launched);
+  EXPECT_EQ(launched.status().code(), api::StatusCode::kInvalidArgument);
+  EXPECT_THAT(launched.status().message(),
+              HasSubstr("the Docker containerizer does not support task groups"));
+  EXPECT_FALSE(containerExists(task.containerId));
+}
+
 }  // namespace
 }  // namespace tessera::modules::containerizer_docker

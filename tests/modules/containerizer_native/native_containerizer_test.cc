@@ -67,7 +67,11 @@ class FakeIsolator final : public api::Isolator {
     record("prepare");
     reply(std::move(done), prepareResult);
   }
-  void isolate(std::string_view, int64_t pid, std::function<void(api::Status)> done) override {
+  void isolate(std::string_view id, int64_t pid, std::function<void(api::Status)> done) override {
+    {
+      std::lock_guard lock(mutex_);
+      isolatedInto_.emplace_back(id);
+    }
     // The child must not have exec'd yet: it still runs this test binary's image.
     std::error_code ec;
     exeAtIsolate = fs::read_symlink(fmt::format("/proc/{}/exe", pid), ec).string();
@@ -123,6 +127,11 @@ class FakeIsolator final : public api::Isolator {
     std::lock_guard lock(mutex_);
     return calls_;
   }
+  /// The container ids isolate() was called with, in order.
+  std::vector<std::string> isolatedInto() {
+    std::lock_guard lock(mutex_);
+    return isolatedInto_;
+  }
 
   api::Status prepareResult;
   api::Status isolateResult;
@@ -141,6 +150,7 @@ class FakeIsolator final : public api::Isolator {
   api::Executor& executor_;
   std::mutex mutex_;
   std::vector<std::string> calls_;
+  std::vector<std::string> isolatedInto_;
   std::function<void(api::ContainerLimitation)> limited_;
   std::function<void(api::Status)> heldIsolate_;
 };
@@ -973,6 +983,95 @@ TEST_F(NativeContainerizerPidNamespaceTest, RecoveryReadoptsAndSweepsByHostPid) 
   auto termination = wait("kept");
   ASSERT_TRUE(termination) << termination.status().toString();
   EXPECT_EQ(termination->message, "Command exited with status 3");
+}
+
+// ==== nested containers (task groups) ==========================================================
+
+TEST_F(NativeContainerizerTest, ANestedContainerJoinsItsParentsIsolationWithoutItsOwn) {
+  shutdown(std::move(containerizer_));
+  auto isolator = std::make_shared<FakeIsolator>(context_.executor());
+  containerizer_ = make({isolator});
+  ASSERT_TRUE(launch(config("parent", "sleep 60")));
+  api::ContainerConfig nested = config("nested", "exit 0");
+  nested.parentContainerId = "parent";
+  auto checkpoint = launch(nested);
+  ASSERT_TRUE(checkpoint) << checkpoint.status().toString();
+  EXPECT_EQ(checkpoint->data, "native/1 parent=parent");
+  auto termination = wait("nested");
+  ASSERT_TRUE(termination);
+  EXPECT_EQ(termination->message, "Command exited with status 0");
+  // The nested one was only isolated, into the parent's isolation (its cgroups, whose limits
+  // the parent's prepare() set): no prepare, watch or cleanup of its own.
+  EXPECT_THAT(isolator->calls(), ElementsAre("prepare", "isolate", "watch", "isolate"));
+  EXPECT_THAT(isolator->isolatedInto(), ElementsAre("parent", "parent"));
+  EXPECT_TRUE(destroy("parent", std::chrono::seconds(5)));
+  EXPECT_THAT(isolator->calls(), ElementsAre("prepare", "isolate", "watch", "isolate", "cleanup"));
+}
+
+TEST_F(NativeContainerizerTest, ANestedContainerNeedsARunningParent) {
+  api::ContainerConfig orphan = config("orphan", "true");
+  orphan.parentContainerId = "nobody";
+  EXPECT_EQ(launch(orphan).status().code(), api::StatusCode::kNotFound);
+  ASSERT_TRUE(launch(config("short", "exit 0")));
+  ASSERT_TRUE(wait("short"));
+  orphan.parentContainerId = "short";
+  EXPECT_EQ(launch(orphan).status().code(), api::StatusCode::kNotFound);
+}
+
+TEST_F(NativeContainerizerTest, DestroyingAParentDestroysItsNestedContainersFirst) {
+  ASSERT_TRUE(launch(config("exec", "sleep 60")));
+  for (const char* id : {"t1", "t2"}) {
+    api::ContainerConfig nested = config(id, "sleep 60");
+    nested.parentContainerId = "exec";
+    ASSERT_TRUE(launch(nested));
+  }
+  EXPECT_TRUE(destroy("exec", std::chrono::seconds(5)));
+  for (const char* id : {"t1", "t2", "exec"}) {
+    auto termination = wait(id);
+    ASSERT_TRUE(termination) << id;
+    EXPECT_TRUE(termination->killed) << id;
+  }
+  EXPECT_THAT(containers(), ElementsAre());
+}
+
+TEST_F(NativeContainerizerTest, AParentEndingByALimitationTakesItsNestedContainersAlong) {
+  shutdown(std::move(containerizer_));
+  auto isolator = std::make_shared<FakeIsolator>(context_.executor());
+  containerizer_ = make({isolator});
+  ASSERT_TRUE(launch(config("exec", "sleep 60")));
+  api::ContainerConfig nested = config("task", "sleep 60");
+  nested.parentContainerId = "exec";
+  ASSERT_TRUE(launch(nested));
+  api::ContainerLimitation limitation;
+  limitation.reason = v1::TaskStatus::REASON_CONTAINER_LIMITATION_MEMORY;
+  limitation.message = "memory limit of 64MB exceeded";
+  isolator->limit(limitation);
+  auto termination = wait("task");
+  ASSERT_TRUE(termination);
+  ASSERT_TRUE(termination->limitation);
+  EXPECT_EQ(termination->message, "memory limit of 64MB exceeded");
+  ASSERT_TRUE(wait("exec"));
+  EXPECT_EQ(isolator->calls().back(), "cleanup");
+}
+
+TEST_F(NativeContainerizerTest, RecoveryRelinksNestedContainersToTheirParent) {
+  auto parent = launch(config("exec", "sleep 60"));
+  ASSERT_TRUE(parent);
+  api::ContainerConfig nested = config("task", "sleep 60");
+  nested.parentContainerId = "exec";
+  auto child = launch(nested);
+  ASSERT_TRUE(child);
+  // A new instance (an agent restart) re-adopts both; destroying the parent takes the child.
+  shutdown(std::move(containerizer_));
+  containerizer_ = make();
+  auto recovered = recover({*parent, *child});
+  ASSERT_TRUE(recovered) << recovered.status().toString();
+  EXPECT_THAT(containers(), ElementsAre("exec", "task"));
+  EXPECT_TRUE(destroy("exec", std::chrono::seconds(5)));
+  auto termination = wait("task");
+  ASSERT_TRUE(termination);
+  EXPECT_TRUE(termination->killed);
+  EXPECT_THAT(containers(), ElementsAre());
 }
 
 }  // namespace

@@ -129,7 +129,8 @@ class TESSERA_API Allocator : public Module {
   /// Adds a framework taking part in allocation under `options.roles`. `used` lists what it
   /// already holds (after a failover); entries for agents not yet added are ignored, and
   /// entries for agents that already reported this framework's usage in addAgent() are not
-  /// counted twice. An inactive framework keeps its allocation but gets no offers.
+  /// counted twice. An inactive framework keeps its allocation but gets no offers; an active
+  /// one triggers an allocation run (its first offers do not wait for the periodic run).
   /// Errors: AlreadyExists; InvalidArgument for no roles, an invalid role, a used
   /// entry naming another framework, or a suppressed role it does not subscribe to.
   [[nodiscard]] virtual Status addFramework(std::string_view frameworkId,

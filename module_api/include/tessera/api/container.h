@@ -13,9 +13,14 @@
 
 namespace tessera::api {
 
-/// What the agent asks a containerizer to run: one task's container.
+/// What the agent asks a containerizer to run: one task's container, or a task group's executor
+/// container, or a nested container of one of a group's tasks.
 struct ContainerConfig {
   std::string containerId;  ///< unique on the agent (a UUID)
+  /// Set for a nested container (a task of a task group, Mesos's nested containers): it runs
+  /// inside this running container's isolation (its cgroups, so under its limits) and is not
+  /// given isolation of its own; `resources` is then informational. Empty for a top-level one.
+  std::string parentContainerId;
   std::string agentId;
   std::string frameworkId;
   std::string executorId;

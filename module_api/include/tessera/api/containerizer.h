@@ -49,8 +49,12 @@ class TESSERA_API Containerizer : public Module {
 
   /// Starts a container. `done` gets what the agent must checkpoint before it reports the task
   /// running, or an error (the task then fails with REASON_CONTAINER_LAUNCH_FAILED and the
-  /// message). Errors: AlreadyExists for a known container id, InvalidArgument for a config it
-  /// cannot run, Internal for a failed launch.
+  /// message). A config with `parentContainerId` is a nested container: it joins the running
+  /// parent's isolation (the isolators' isolate() with the parent's id; no prepare() or
+  /// cleanup() of its own) and its checkpoint names the parent so recover() re-links them.
+  /// Errors: AlreadyExists for a known container id, InvalidArgument for a config it cannot run
+  /// (a containerizer without nested containers refuses every nested one), NotFound for an
+  /// unknown or ending parent, Internal for a failed launch.
   virtual void launch(const ContainerConfig& config,
                       std::function<void(Result<ContainerCheckpoint>)> done) = 0;
 
@@ -61,6 +65,8 @@ class TESSERA_API Containerizer : public Module {
 
   /// Stops a container: SIGTERM to its processes, SIGKILL after `gracePeriod`, then the
   /// isolators' cleanup; `done` when nothing of it runs any more. Idempotent while it runs.
+  /// A parent's nested containers are destroyed first (with the same grace period), and a
+  /// parent that ends by itself takes its nested containers with it (SIGKILL).
   /// Errors: NotFound for an unknown container.
   virtual void destroy(std::string_view containerId, std::chrono::nanoseconds gracePeriod,
                        std::function<void(Status)> done) = 0;

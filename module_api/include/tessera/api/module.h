@@ -33,7 +33,7 @@ namespace tessera::api {
 
 /// Bumped on every change to a header under tessera/api/ that is not backward compatible
 /// (tests/module_api/api_version_test.cc fails until the bump is recorded).
-inline constexpr uint32_t kApiVersion = 6;
+inline constexpr uint32_t kApiVersion = 7;
 
 /// The symbol every module library exports.
 inline constexpr const char* kDescriptorSymbol = "tessera_module_descriptor";

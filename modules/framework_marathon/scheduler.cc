@@ -1,0 +1,1148 @@
+#include "modules/framework_marathon/scheduler.h"
+
+#include <Poco/JSON/Array.h>
+#include <Poco/JSON/Object.h>
+#include <Poco/JSON/Parser.h>
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <set>
+#include <sstream>
+
+#include "modules/framework_marathon/sched_placement.h"
+#include "modules/framework_marathon/sched_task_builder.h"
+#include "tessera/api/task_state.h"
+
+namespace tessera::modules::marathon {
+
+namespace {
+
+using Poco::JSON::Array;
+using Poco::JSON::Object;
+
+// A task the engine knows: what the API shows, plus what the engine decides with.
+struct TaskRecord {
+  Task task;
+  v1::TaskState state = v1::TASK_STAGING;  // task.state as an enum, for the hot paths
+  int generation = 0;                      // the app's config generation the task was launched for
+  bool killRequested = false;  // the engine (or the API) killed it: no backoff, no replacement
+  std::optional<bool> healthy;
+  bool launchConfirmed = false;  // an update was received for it
+};
+
+struct AppState {
+  App app;
+  int generation = 0;     // bumped on a config change or a restart: older tasks are replaced
+  bool removing = false;  // StopApplication: every task is killed, then the app is forgotten
+  int failures = 0;       // failed tasks since the last backoff reset
+  std::optional<Clock::time_point> delayUntil;
+  std::optional<Clock::time_point> waitingSince;
+  std::unique_ptr<api::TimerHandle> delayTimer;
+};
+
+// An app's tasks counted by what the engine decides with, kept up to date as each task changes
+// (addTask/eraseTask and the untally/tally pair around every change of a record), so that an
+// update, counts() and the common case of planFor() cost O(1) in the app's task count.
+struct GenerationTally {
+  int live = 0;            // isLive
+  int killed = 0;          // live and killRequested
+  int running = 0;         // TASK_RUNNING
+  int runningHealthy = 0;  // TASK_RUNNING and healthy == true
+};
+struct AppTally {
+  int records = 0;
+  int live = 0;
+  int staged = 0;
+  int running = 0;
+  int runningHealthy = 0;
+  int unhealthy = 0;                           // healthy == false, whatever the state
+  std::map<int, GenerationTally> generations;  // only generations with a live task
+};
+
+// What an app needs now: tasks to launch, tasks to kill.
+struct Plan {
+  int launch = 0;
+  std::vector<std::string> kill;
+};
+
+bool isLive(const TaskRecord& record) {
+  const v1::TaskState state = record.state;
+  return !api::isTerminal(state) && state != v1::TASK_UNREACHABLE && state != v1::TASK_UNKNOWN;
+}
+
+bool isRunning(const TaskRecord& record) { return record.state == v1::TASK_RUNNING; }
+
+bool isStaged(const TaskRecord& record) {
+  return record.state == v1::TASK_STAGING || record.state == v1::TASK_STARTING;
+}
+
+std::string stateName(v1::TaskState state) { return v1::TaskState_Name(state); }
+
+Object::Ptr actionsJson(const std::vector<DeploymentAction>& actions) {
+  Object::Ptr step = new Object(Poco::JSON_PRESERVE_KEY_ORDER);
+  Array::Ptr list = new Array;
+  for (const auto& action : actions) {
+    Object::Ptr item = new Object(Poco::JSON_PRESERVE_KEY_ORDER);
+    item->set("action", action.action);
+    item->set("app", action.app);
+    list->add(item);
+  }
+  step->set("actions", list);
+  return step;
+}
+
+Object::Ptr groupJson(const std::vector<App>& apps, Clock::time_point version) {
+  Object::Ptr group = new Object(Poco::JSON_PRESERVE_KEY_ORDER);
+  group->set("id", "/");
+  Array::Ptr list = new Array;
+  for (const auto& app : apps) {
+    try {
+      Poco::JSON::Parser parser;
+      list->add(parser.parse(appToJson(app)));
+    } catch (const Poco::Exception&) {
+      // appToJson writes valid JSON; an app that cannot be shown is left out.
+    }
+  }
+  group->set("apps", list);
+  group->set("groups", Array::Ptr(new Array));
+  group->set("version", isoTimestamp(version));
+  return group;
+}
+
+Object::Ptr planJson(const Deployment& deployment) {
+  Object::Ptr plan = new Object(Poco::JSON_PRESERVE_KEY_ORDER);
+  plan->set("id", deployment.id);
+  plan->set("original", groupJson(deployment.original, deployment.version));
+  plan->set("target", groupJson(deployment.target, deployment.version));
+  Array::Ptr steps = new Array;
+  for (const auto& step : deployment.steps) steps->add(actionsJson(step));
+  plan->set("steps", steps);
+  plan->set("version", isoTimestamp(deployment.version));
+  return plan;
+}
+
+std::string toText(const Object::Ptr& object) {
+  std::ostringstream out;
+  object->stringify(out);
+  return out.str();
+}
+
+}  // namespace
+
+class AppScheduler::Impl {
+ public:
+  Impl(api::Context& context, Options options)
+      : context_(context), options_(std::move(options)), life_(std::make_shared<int>(0)) {}
+
+  ~Impl() { cancelTimers(); }
+
+  // --- life ---
+
+  void start(api::SchedulerDriver& driver, std::vector<App> apps) {
+    driver_ = &driver;
+    reconciling_ = true;
+    for (auto& app : apps) {
+      AppState& state = apps_[app.id];
+      state.app = std::move(app);
+    }
+  }
+
+  void stop() {
+    cancelTimers();
+    driver_ = nullptr;
+  }
+
+  void subscribed() {
+    if (driver_ == nullptr) return;
+    reconciling_ = true;
+    offersWanted_ = false;
+    // Explicitly for the tasks this engine knows (the master answers for those it lost too),
+    // implicitly for every task the master knows (a new leader's only way to learn them).
+    std::vector<v1::scheduler::Call::Reconcile::Task> known;
+    for (const auto& [id, record] : tasks_) {
+      v1::scheduler::Call::Reconcile::Task task;
+      task.mutable_task_id()->set_value(id);
+      if (!record.task.agentId.empty()) task.mutable_agent_id()->set_value(record.task.agentId);
+      known.push_back(std::move(task));
+    }
+    if (!known.empty()) driver_->reconcile(std::move(known), nullptr);
+    driver_->reconcile({}, nullptr);
+    if (reconcileTimer_) reconcileTimer_->cancel();
+    reconcileTimer_ = context_.executor().schedule(options_.reconcileGrace,
+                                                   [this, weak = std::weak_ptr<int>(life_)] {
+                                                     if (weak.expired()) return;
+                                                     finishReconciliation();
+                                                   });
+  }
+
+  void finishReconciliation() {
+    reconciling_ = false;
+    converge();
+    // Offers declined while reconciling may be filtered: ask again if anything waits.
+    if (driver_ != nullptr && anyLaunchable()) {
+      driver_->revive({}, nullptr);
+      suppressed_ = false;
+      offersWanted_ = true;
+    }
+    updateOfferInterest();
+  }
+
+  void disconnected() {
+    // Offers are void; answers to reconciliation will be asked again after re-subscribing.
+    reconciling_ = true;
+  }
+
+  // --- offers ---
+
+  void offers(std::vector<v1::Offer> offers) {
+    refreshBackoffs();
+    for (const auto& offer : offers) {
+      agents_[offer.agent_id().value()] = agentFacts(offer);
+      if (driver_ == nullptr) continue;
+      if (reconciling_) {
+        driver_->decline({offer.id()}, refuse(1.0), nullptr);
+        continue;
+      }
+      launchOn(offer);
+    }
+    updateOfferInterest();
+  }
+
+  void launchOn(const v1::Offer& offer) {
+    const AgentFacts& facts = agents_[offer.agent_id().value()];
+    OfferPool pool(offer);
+    std::vector<v1::TaskInfo> launches;
+    const Clock::time_point now = options_.now();
+    for (auto& [appId, state] : apps_) {
+      if (!launchableNow(state, now)) continue;
+      const auto roles =
+          acceptedRoles(state.app, options_.defaultAcceptedResourceRoles, options_.role);
+      for (int wanted = planFor(state).launch; wanted > 0; --wanted) {
+        if (!state.app.constraints.empty() &&
+            !meetsConstraints(state.app.constraints, facts, placedOf(appId))) {
+          break;
+        }
+        auto match = pool.take(state.app, roles);
+        if (!match) break;
+        const std::string taskId = newTaskId(appId);
+        launches.push_back(buildTaskInfo(state.app, taskId, offer, *match, options_.user));
+        TaskRecord record;
+        record.task.id = taskId;
+        record.task.appId = appId;
+        record.task.version = state.app.version;
+        record.task.agentId = offer.agent_id().value();
+        record.task.host = offer.hostname();
+        record.task.ports = match->hostPorts;
+        record.task.servicePorts = servicePortsOf(state.app);
+        record.task.state = "TASK_STAGING";
+        record.task.stagedAt = now;
+        record.generation = state.generation;
+        addTask(std::move(record));
+      }
+    }
+    if (launches.empty()) {
+      driver_->decline(
+          {offer.id()},
+          refuse(anyWaiting() ? options_.refuseSecondsBusy : options_.refuseSecondsIdle), nullptr);
+      return;
+    }
+    std::vector<std::string> launched;
+    v1::Offer::Operation operation;
+    operation.set_type(v1::Offer::Operation::LAUNCH);
+    for (auto& task : launches) {
+      launched.push_back(task.task_id().value());
+      *operation.mutable_launch()->add_task_infos() = std::move(task);
+    }
+    context_.logger().info("launching {} task(s) on agent '{}' ({})", launched.size(),
+                           offer.agent_id().value(), offer.hostname());
+    driver_->accept({offer.id()}, {std::move(operation)}, refuse(options_.refuseSecondsBusy),
+                    [this, weak = std::weak_ptr<int>(life_), launched](api::Status status) {
+                      if (weak.expired() || status.isOk()) return;
+                      acceptFailed(launched, status);
+                    });
+  }
+
+  // The master refused the launch: the tasks never existed.
+  void acceptFailed(const std::vector<std::string>& launched, const api::Status& status) {
+    context_.logger().warning("launching {} task(s) failed: {}", launched.size(), status.message());
+    for (const auto& id : launched) {
+      auto it = tasks_.find(id);
+      if (it != tasks_.end() && !it->second.launchConfirmed) eraseTask(id);
+    }
+    converge();
+    updateOfferInterest();
+  }
+
+  // --- task updates ---
+
+  void update(const v1::TaskStatus& status) {
+    handleUpdate(status);
+    if (driver_ != nullptr && status.has_uuid() && !status.uuid().empty()) {
+      driver_->acknowledge(status.agent_id(), status.task_id(), status.uuid(), nullptr);
+    }
+    refreshBackoffs();
+    // Only the task's app can need something new (a stray's app is none).
+    if (auto appId = appIdOfTask(status.task_id().value())) converge(*appId);
+    advanceDeployments();
+    updateOfferInterest();
+  }
+
+  void handleUpdate(const v1::TaskStatus& status) {
+    const std::string& taskId = status.task_id().value();
+    const v1::TaskState state = status.state();
+    auto it = tasks_.find(taskId);
+    if (it == tasks_.end()) {
+      if (api::isTerminal(state) || state == v1::TASK_UNKNOWN) return;
+      adoptOrKill(status);
+      return;
+    }
+    TaskRecord& record = it->second;
+    untally(record);
+    record.launchConfirmed = true;
+    const std::string previous = record.task.state;
+    record.task.state = stateName(state);
+    record.state = state;
+    if (status.has_agent_id() && !status.agent_id().value().empty()) {
+      record.task.agentId = status.agent_id().value();
+    }
+    if (state == v1::TASK_RUNNING && !record.task.startedAt) record.task.startedAt = options_.now();
+    if (status.has_healthy()) healthChanged(record, status.healthy(), status.message());
+    tally(record);
+    emitStatusUpdate(record, status);
+
+    if (!api::isTerminal(state) && state != v1::TASK_UNKNOWN) return;
+    const bool unhealthyKill = !record.killRequested && state == v1::TASK_KILLED &&
+                               record.healthy.has_value() && !*record.healthy;
+    if (unhealthyKill) emitUnhealthyKill(record, status.message());
+    if (!record.killRequested) {
+      auto app = apps_.find(record.task.appId);
+      if (app != apps_.end() && !app->second.removing) delay(app->second);
+    }
+    context_.logger().info("task '{}' is {} (was {}){}", taskId, record.task.state, previous,
+                           status.message().empty() ? "" : ": " + status.message());
+    const std::string appId = record.task.appId;
+    eraseTask(taskId);
+    forgetIfRemoved(appId);
+  }
+
+  // A task this engine did not launch: a predecessor's (adopted when its app is known), or a
+  // stray one (killed).
+  void adoptOrKill(const v1::TaskStatus& status) {
+    const std::string& taskId = status.task_id().value();
+    const auto appId = appIdOfTask(taskId);
+    auto app = appId ? apps_.find(*appId) : apps_.end();
+    if (app == apps_.end() || app->second.removing) {
+      context_.logger().info("killing task '{}': it belongs to no known app", taskId);
+      if (driver_ != nullptr) {
+        std::optional<v1::AgentID> agent;
+        if (status.has_agent_id()) agent = status.agent_id();
+        driver_->kill(status.task_id(), agent, nullptr);
+      }
+      return;
+    }
+    TaskRecord record;
+    record.task.id = taskId;
+    record.task.appId = *appId;
+    record.task.version = app->second.app.version;
+    record.task.agentId = status.agent_id().value();
+    if (auto facts = agents_.find(record.task.agentId); facts != agents_.end()) {
+      record.task.host = facts->second.hostname;
+    }
+    record.task.servicePorts = servicePortsOf(app->second.app);
+    record.task.state = stateName(status.state());
+    record.state = status.state();
+    record.task.stagedAt = options_.now();
+    if (status.state() == v1::TASK_RUNNING) record.task.startedAt = options_.now();
+    record.generation = app->second.generation;
+    record.launchConfirmed = true;
+    if (status.has_healthy()) {
+      record.healthy = status.healthy();
+      HealthResult result;
+      result.alive = status.healthy();
+      record.task.healthCheckResults = {result};
+    }
+    context_.logger().info("adopted task '{}' of app '{}' ({})", taskId, *appId, record.task.state);
+    addTask(std::move(record));
+  }
+
+  void healthChanged(TaskRecord& record, bool healthy, const std::string& message) {
+    const Clock::time_point now = options_.now();
+    if (record.task.healthCheckResults.empty()) record.task.healthCheckResults.emplace_back();
+    HealthResult& result = record.task.healthCheckResults.front();
+    result.alive = healthy;
+    if (healthy) {
+      result.consecutiveFailures = 0;
+      if (!result.firstSuccess) result.firstSuccess = now;
+      result.lastSuccess = now;
+    } else {
+      ++result.consecutiveFailures;
+      result.lastFailure = now;
+      result.lastFailureCause = message;
+    }
+    const bool changed = record.healthy != healthy;
+    record.healthy = healthy;
+    if (!healthy) emitFailedHealthCheck(record);
+    if (changed) emitHealthChanged(record, healthy);
+  }
+
+  void failure(const v1::AgentID& agentId) {
+    // The master reports the agent's tasks as lost or unreachable; nothing to do before that.
+    context_.logger().info("agent '{}' was lost", agentId.value());
+  }
+
+  // --- the counts ---
+
+  // What the app needs now, given its live tasks; see design.md for the rolling-restart rule.
+  Plan planFor(const AppState& state) const {
+    Plan plan;
+    const std::string& appId = state.app.id;
+    // The common case from the tallies alone: every live task of the current generation and
+    // no more of them than wanted (nothing to kill, so nothing to order).
+    {
+      const AppTally* t = tallyOf(appId);
+      const GenerationTally none;
+      const GenerationTally* g = &none;
+      bool onlyCurrent = true;
+      if (t != nullptr && !t->generations.empty()) {
+        auto it = t->generations.find(state.generation);
+        onlyCurrent = t->generations.size() == 1 && it != t->generations.end();
+        if (onlyCurrent) g = &it->second;
+      }
+      const int current = g->live - g->killed;
+      if (state.removing && current == 0 && onlyCurrent) return plan;
+      if (!state.removing && onlyCurrent && g->killed == 0 &&
+          current <= std::max(0, state.app.instances)) {
+        plan.launch = std::max(0, state.app.instances) - current;
+        return plan;
+      }
+    }
+    std::vector<const TaskRecord*> current, old;
+    int present = 0;   // every task that still holds resources, killed ones included
+    int oldDying = 0;  // old tasks killed but not ended yet
+    for (const TaskRecord* task : tasksOf(appId)) {
+      const TaskRecord& record = *task;
+      if (!isLive(record)) continue;
+      ++present;
+      if (record.killRequested) {
+        if (record.generation != state.generation) ++oldDying;
+        continue;
+      }
+      (record.generation == state.generation ? current : old).push_back(&record);
+    }
+    if (state.removing) {
+      for (const auto* record : current) plan.kill.push_back(record->task.id);
+      for (const auto* record : old) plan.kill.push_back(record->task.id);
+      return plan;
+    }
+    const int wanted = std::max(0, state.app.instances);
+    const bool checked = !state.app.healthChecks.empty();
+    auto byKillOrder = [&](std::vector<const TaskRecord*> list) {
+      const bool oldestFirst = state.app.killSelection == "OLDEST_FIRST";
+      std::stable_sort(list.begin(), list.end(), [&](const TaskRecord* a, const TaskRecord* b) {
+        // Tasks not running yet go first: killing them costs nothing that serves.
+        if (isRunning(*a) != isRunning(*b)) return !isRunning(*a);
+        return oldestFirst ? a->task.stagedAt < b->task.stagedAt
+                           : a->task.stagedAt > b->task.stagedAt;
+      });
+      return list;
+    };
+    if (old.empty() && oldDying == 0) {
+      const int excess = int(current.size()) - wanted;
+      auto order = byKillOrder(current);
+      for (int i = 0; i < excess; ++i) plan.kill.push_back(order[size_t(i)]->task.id);
+      plan.launch = std::max(0, wanted - int(current.size()));
+      return plan;
+    }
+    // Rolling: never fewer than minHealthy ready tasks (old running ones, new running and
+    // healthy ones), never more than maxTotal tasks holding resources.
+    const double minimum = state.app.upgradeStrategy.minimumHealthCapacity;
+    const double over = state.app.upgradeStrategy.maximumOverCapacity;
+    const int minHealthy = int(std::ceil(wanted * minimum - 1e-9));
+    int maxTotal = int(std::floor(wanted * (1.0 + over) + 1e-9));
+    // minimumHealthCapacity 1 with maximumOverCapacity 0 could never move: one extra task
+    // is allowed then, as Marathon does.
+    if (maxTotal <= minHealthy && wanted > 0) maxTotal = minHealthy + 1;
+    auto readyNew = [&](const TaskRecord& r) {
+      return isRunning(r) && (!checked || r.healthy.value_or(false));
+    };
+    auto readyOld = [&](const TaskRecord& r) { return isRunning(r) && r.healthy != false; };
+    int ready = 0;
+    for (const auto* r : current) ready += readyNew(*r) ? 1 : 0;
+    for (const auto* r : old) ready += readyOld(*r) ? 1 : 0;
+    // Excess new tasks (after a scale-down during the restart).
+    int currentCount = int(current.size());
+    if (currentCount > wanted) {
+      auto order = byKillOrder(current);
+      for (int i = 0; i < currentCount - wanted; ++i) {
+        const TaskRecord* r = order[size_t(i)];
+        plan.kill.push_back(r->task.id);
+        ready -= readyNew(*r) ? 1 : 0;
+      }
+      currentCount = wanted;
+    }
+    for (const TaskRecord* r : byKillOrder(old)) {
+      const bool counts = readyOld(*r);
+      if (counts && ready - 1 < minHealthy) continue;
+      plan.kill.push_back(r->task.id);
+      if (counts) --ready;
+    }
+    // Killed tasks hold their resources until they end: they count against maxTotal.
+    plan.launch = std::max(0, std::min(wanted - currentCount, maxTotal - present));
+    return plan;
+  }
+
+  // The records of an app's tasks, by task id.
+  std::vector<const TaskRecord*> tasksOf(const std::string& appId) const {
+    std::vector<const TaskRecord*> out;
+    auto records = byApp_.find(appId);
+    if (records == byApp_.end()) return out;
+    out.reserve(records->second.size());
+    for (const auto& [id, record] : records->second) out.push_back(record);
+    return out;
+  }
+
+  void addTask(TaskRecord record) {
+    std::string id = record.task.id;
+    std::string appId = record.task.appId;
+    auto existing = tasks_.find(id);
+    if (existing != tasks_.end()) untally(existing->second);
+    TaskRecord& stored = tasks_[id] = std::move(record);
+    byApp_[appId][id] = &stored;
+    tally(stored);
+  }
+
+  void account(const TaskRecord& record, int sign) {
+    AppTally& t = tallies_[record.task.appId];
+    t.records += sign;
+    const bool running = isRunning(record);
+    const bool runningHealthy = running && record.healthy == true;
+    if (isStaged(record)) t.staged += sign;
+    if (running) t.running += sign;
+    if (runningHealthy) t.runningHealthy += sign;
+    if (record.healthy == false) t.unhealthy += sign;
+    if (isLive(record)) {
+      t.live += sign;
+      GenerationTally& g = t.generations[record.generation];
+      g.live += sign;
+      if (record.killRequested) g.killed += sign;
+      if (running) g.running += sign;
+      if (runningHealthy) g.runningHealthy += sign;
+      if (g.live == 0) t.generations.erase(record.generation);
+    }
+    if (t.records == 0) tallies_.erase(record.task.appId);
+  }
+  void tally(const TaskRecord& record) { account(record, +1); }
+  void untally(const TaskRecord& record) { account(record, -1); }
+
+  const AppTally* tallyOf(const std::string& appId) const {
+    auto it = tallies_.find(appId);
+    return it == tallies_.end() ? nullptr : &it->second;
+  }
+
+  void eraseTask(const std::string& taskId) {
+    auto it = tasks_.find(taskId);
+    if (it == tasks_.end()) return;
+    auto ids = byApp_.find(it->second.task.appId);
+    if (ids != byApp_.end()) {
+      ids->second.erase(taskId);  // before the record it points to goes
+      if (ids->second.empty()) byApp_.erase(ids);
+    }
+    untally(it->second);
+    tasks_.erase(it);
+  }
+
+  // Applies every app's kills (never while reconciling: the engine does not know every task
+  // yet) and tracks how long apps wait for offers.
+  void converge(std::optional<std::string> only = std::nullopt) {
+    if (reconciling_) return;
+    const Clock::time_point now = options_.now();
+    std::vector<std::string> forget;
+    for (auto& [appId, state] : apps_) {
+      if (only && appId != *only) continue;
+      Plan plan = planFor(state);
+      for (const auto& id : plan.kill) killTask(id);
+      if (plan.launch > 0) {
+        if (!state.waitingSince) state.waitingSince = now;
+      } else {
+        state.waitingSince.reset();
+      }
+      if (state.removing) forget.push_back(appId);
+    }
+    for (const auto& id : forget) forgetIfRemoved(id);
+  }
+
+  void killTask(const std::string& taskId) {
+    auto it = tasks_.find(taskId);
+    if (it == tasks_.end()) return;
+    untally(it->second);
+    it->second.killRequested = true;
+    tally(it->second);
+    if (driver_ == nullptr) return;
+    v1::TaskID id;
+    id.set_value(taskId);
+    std::optional<v1::AgentID> agent;
+    if (!it->second.task.agentId.empty()) {
+      agent.emplace();
+      agent->set_value(it->second.task.agentId);
+    }
+    driver_->kill(id, agent, nullptr);
+  }
+
+  void forgetIfRemoved(const std::string& appId) {
+    auto app = apps_.find(appId);
+    if (app == apps_.end() || !app->second.removing) return;
+    if (byApp_.count(appId)) return;
+    apps_.erase(app);
+    advanceDeployments();
+  }
+
+  // --- backoff ---
+
+  void delay(AppState& state) {
+    const Clock::time_point now = options_.now();
+    const double seconds =
+        std::min(state.app.maxLaunchDelaySeconds,
+                 state.app.backoffSeconds * std::pow(state.app.backoffFactor, state.failures));
+    ++state.failures;
+    state.delayUntil = now + std::chrono::duration_cast<Clock::duration>(
+                                 std::chrono::duration<double>(std::max(0.0, seconds)));
+    if (state.delayTimer) state.delayTimer->cancel();
+    const std::string appId = state.app.id;
+    state.delayTimer =
+        context_.executor().schedule(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                         std::chrono::duration<double>(std::max(0.0, seconds))),
+                                     [this, weak = std::weak_ptr<int>(life_), appId] {
+                                       if (weak.expired()) return;
+                                       // The delay is over: offers are wanted again (filters from
+                                       // declines are cleared).
+                                       offersWanted_ = false;
+                                       updateOfferInterest();
+                                     });
+    context_.logger().info("app '{}': next launch in {:.3f}s (failure {})", state.app.id, seconds,
+                           state.failures);
+  }
+
+  // Resets the backoff of apps with a task of their current version up long enough.
+  void refreshBackoffs() {
+    const Clock::time_point now = options_.now();
+    for (auto& [appId, state] : apps_) {
+      if (state.failures == 0) continue;
+      for (const TaskRecord* task : tasksOf(appId)) {
+        const TaskRecord& record = *task;
+        if (record.generation != state.generation) continue;
+        if (isRunning(record) && record.task.startedAt &&
+            now - *record.task.startedAt >= options_.backoffResetAfter) {
+          state.failures = 0;
+          break;
+        }
+      }
+    }
+  }
+
+  bool delayed(const AppState& state, Clock::time_point now) const {
+    return state.delayUntil && now < *state.delayUntil;
+  }
+
+  bool launchableNow(const AppState& state, Clock::time_point now) const {
+    return !state.removing && !delayed(state, now);
+  }
+
+  bool anyWaiting() const {
+    for (const auto& [id, state] : apps_) {
+      if (planFor(state).launch > 0) return true;
+    }
+    return false;
+  }
+
+  bool anyLaunchable() const {
+    const Clock::time_point now = options_.now();
+    for (const auto& [id, state] : apps_) {
+      if (launchableNow(state, now) && planFor(state).launch > 0) return true;
+    }
+    return false;
+  }
+
+  // Suppresses offers when nothing waits; revives when something starts waiting.
+  void updateOfferInterest() {
+    if (driver_ == nullptr || reconciling_) return;
+    const bool launchable = anyLaunchable();
+    if (launchable && !offersWanted_) {
+      driver_->revive({}, nullptr);
+      suppressed_ = false;
+    }
+    offersWanted_ = launchable;
+    if (!launchable && !anyWaiting() && !suppressed_) {
+      driver_->suppress({}, nullptr);
+      suppressed_ = true;
+    }
+  }
+
+  std::optional<v1::Filters> refuse(double seconds) const {
+    v1::Filters filters;
+    filters.set_refuse_seconds(seconds);
+    return filters;
+  }
+
+  std::vector<const AgentFacts*> placedOf(const std::string& appId) const {
+    std::vector<const AgentFacts*> placed;
+    for (const TaskRecord* record : tasksOf(appId)) {
+      if (!isLive(*record)) continue;
+      auto facts = agents_.find(record->task.agentId);
+      placed.push_back(facts == agents_.end() ? nullptr : &facts->second);
+    }
+    return placed;
+  }
+
+  // --- deployments ---
+
+  api::Result<Deployment> deploy(std::vector<App> apps, std::vector<std::string> removed,
+                                 std::vector<std::string> restart, bool force) {
+    std::set<std::string> affected;
+    for (const auto& app : apps) affected.insert(app.id);
+    for (const auto& id : removed) {
+      if (!apps_.count(id)) return api::notFound("app '{}' does not exist", id);
+      affected.insert(id);
+    }
+    for (const auto& id : restart) {
+      if (!apps_.count(id) &&
+          std::none_of(apps.begin(), apps.end(), [&](const App& a) { return a.id == id; })) {
+        return api::notFound("app '{}' does not exist", id);
+      }
+      affected.insert(id);
+    }
+    std::set<std::string> conflicts;
+    for (const auto& running : deployments_) {
+      for (const auto& id : running.affectedApps) {
+        if (affected.count(id)) conflicts.insert(running.id);
+      }
+    }
+    if (!conflicts.empty() && !force) {
+      std::string ids;
+      for (const auto& id : conflicts) ids += (ids.empty() ? "'" : ", '") + id + "'";
+      return api::failedPrecondition(
+          "app is locked by one or more deployments: {}; override with force=true", ids);
+    }
+    for (const auto& id : conflicts) cancelDeployment(id, /*failed=*/true);
+
+    const Clock::time_point now = options_.now();
+    Deployment deployment;
+    deployment.id = newTaskId("").substr(1);  // a bare UUID
+    deployment.version = now;
+    deployment.affectedApps.assign(affected.begin(), affected.end());
+    std::vector<DeploymentAction> starts, changes, stops;
+    std::set<std::string> restarting(restart.begin(), restart.end());
+    for (auto& app : apps) {
+      auto known = apps_.find(app.id);
+      const bool isNew = known == apps_.end() || known->second.removing;
+      if (known != apps_.end()) deployment.original.push_back(known->second.app);
+      deployment.target.push_back(app);
+      if (isNew) {
+        starts.push_back({"StartApplication", app.id});
+        changes.push_back({"ScaleApplication", app.id});
+        AppState& state = apps_[app.id];
+        const bool wasRemoving = state.removing;
+        state.app = app;
+        state.removing = false;
+        if (wasRemoving) ++state.generation;  // the old tasks are being stopped: replace them
+        resetBackoff(state);
+        continue;
+      }
+      AppState& state = known->second;
+      const bool configChanged = state.app.configDiffers(app) || restarting.count(app.id);
+      restarting.erase(app.id);
+      if (configChanged) {
+        changes.push_back({"RestartApplication", app.id});
+        ++state.generation;
+        resetBackoff(state);
+      } else if (state.app.instances != app.instances) {
+        changes.push_back({"ScaleApplication", app.id});
+      }
+      state.app = std::move(app);
+    }
+    for (const auto& id : restarting) {
+      AppState& state = apps_[id];
+      deployment.original.push_back(state.app);
+      deployment.target.push_back(state.app);
+      changes.push_back({"RestartApplication", id});
+      ++state.generation;
+      resetBackoff(state);
+    }
+    for (const auto& id : removed) {
+      AppState& state = apps_[id];
+      deployment.original.push_back(state.app);
+      deployment.removed.push_back(id);
+      stops.push_back({"StopApplication", id});
+      state.removing = true;
+      if (state.delayTimer) state.delayTimer->cancel();
+    }
+    for (auto* step : {&starts, &changes, &stops}) {
+      if (!step->empty()) deployment.steps.push_back(std::move(*step));
+    }
+    deployment.currentStep = deployment.steps.empty() ? 0 : 1;
+    deployments_.push_back(deployment);
+    emitDeploymentInfo(deployment);
+    context_.logger().info("deployment '{}' of {} app(s), {} step(s)", deployment.id,
+                           deployment.affectedApps.size(), deployment.steps.size());
+    converge();
+    advanceDeployments();
+    updateOfferInterest();
+    return deployment;
+  }
+
+  void resetBackoff(AppState& state) {
+    state.failures = 0;
+    state.delayUntil.reset();
+    if (state.delayTimer) state.delayTimer->cancel();
+  }
+
+  api::Result<Deployment> cancel(std::string_view deploymentId) {
+    auto it = std::find_if(deployments_.begin(), deployments_.end(),
+                           [&](const Deployment& d) { return d.id == deploymentId; });
+    if (it == deployments_.end()) {
+      return api::notFound("deployment '{}' does not exist", deploymentId);
+    }
+    Deployment stopped = *it;
+    cancelDeployment(stopped.id, /*failed=*/true);
+    // Stopped where it is: the tasks running now are the app's, whichever version they run;
+    // the counts alone decide from here.
+    for (const auto& appId : stopped.affectedApps) {
+      auto app = apps_.find(appId);
+      if (app == apps_.end() || app->second.removing) continue;
+      if (auto ids = byApp_.find(appId); ids != byApp_.end()) {
+        for (auto& [id, record] : ids->second) {
+          untally(*record);
+          record->generation = app->second.generation;
+          tally(*record);
+        }
+      }
+    }
+    converge();
+    updateOfferInterest();
+    return stopped;
+  }
+
+  void cancelDeployment(const std::string& id, bool failed) {
+    auto it = std::find_if(deployments_.begin(), deployments_.end(),
+                           [&](const Deployment& d) { return d.id == id; });
+    if (it == deployments_.end()) return;
+    Deployment deployment = std::move(*it);
+    deployments_.erase(it);
+    if (failed) {
+      Object::Ptr event = eventObject("deployment_failed");
+      event->set("id", deployment.id);
+      event->set("plan", planJson(deployment));
+      emit("deployment_failed", event);
+    }
+  }
+
+  bool actionDone(const DeploymentAction& action) const {
+    if (action.action == "StartApplication") return true;
+    auto app = apps_.find(action.app);
+    if (action.action == "StopApplication") return app == apps_.end();
+    if (app == apps_.end() || app->second.removing) return false;
+    const AppState& state = app->second;
+    const bool checked = !state.app.healthChecks.empty();
+    const AppTally* t = tallyOf(action.app);
+    if (t == nullptr || t->generations.empty()) return state.app.instances == 0;
+    // Old tasks still up, or tasks still going away: not done.
+    if (t->generations.size() != 1 || t->generations.begin()->first != state.generation) {
+      return false;
+    }
+    const GenerationTally& g = t->generations.begin()->second;
+    if (g.killed > 0) return false;
+    const int ready = checked ? g.runningHealthy : g.running;
+    return g.live == state.app.instances && ready == state.app.instances;
+  }
+
+  void advanceDeployments() {
+    for (size_t i = 0; i < deployments_.size();) {
+      Deployment& deployment = deployments_[i];
+      while (deployment.currentStep >= 1 &&
+             deployment.currentStep <= int(deployment.steps.size())) {
+        const auto& step = deployment.steps[size_t(deployment.currentStep - 1)];
+        if (!std::all_of(step.begin(), step.end(),
+                         [&](const DeploymentAction& a) { return actionDone(a); })) {
+          break;
+        }
+        Object::Ptr event = eventObject("deployment_step_success");
+        event->set("plan", planJson(deployment));
+        event->set("currentStep", actionsJson(step));
+        emit("deployment_step_success", event);
+        ++deployment.currentStep;
+      }
+      if (deployment.currentStep > int(deployment.steps.size()) || deployment.steps.empty()) {
+        Object::Ptr event = eventObject("deployment_success");
+        event->set("id", deployment.id);
+        event->set("plan", planJson(deployment));
+        context_.logger().info("deployment '{}' succeeded", deployment.id);
+        deployments_.erase(deployments_.begin() + long(i));
+        emit("deployment_success", event);
+        continue;
+      }
+      ++i;
+    }
+  }
+
+  // --- the API's kills ---
+
+  api::Result<std::vector<App>> killTasks(const std::vector<std::string>& taskIds, bool scale,
+                                          bool wipe) {
+    for (const auto& id : taskIds) {
+      if (!tasks_.count(id)) return api::notFound("task '{}' does not exist", id);
+    }
+    std::map<std::string, int> killedPerApp;
+    for (const auto& id : taskIds) {
+      auto it = tasks_.find(id);
+      if (it == tasks_.end()) continue;  // named twice
+      const std::string appId = it->second.task.appId;
+      if (!it->second.killRequested) ++killedPerApp[appId];
+      killTask(id);
+      if (wipe) eraseTask(id);
+    }
+    std::vector<App> changed;
+    if (scale) {
+      const Clock::time_point now = options_.now();
+      for (const auto& [appId, killed] : killedPerApp) {
+        auto app = apps_.find(appId);
+        if (app == apps_.end()) continue;
+        App& definition = app->second.app;
+        definition.instances = std::max(0, definition.instances - killed);
+        definition.version = now;
+        definition.lastScalingAt = now;
+        changed.push_back(definition);
+      }
+    }
+    converge();
+    advanceDeployments();
+    updateOfferInterest();
+    return changed;
+  }
+
+  // --- what the API reads ---
+
+  std::vector<Task> tasks(std::optional<std::string_view> appId) const {
+    std::vector<Task> out;
+    if (appId) {
+      for (const TaskRecord* record : tasksOf(std::string(*appId))) out.push_back(record->task);
+      return out;
+    }
+    out.reserve(tasks_.size());
+    for (const auto& [id, record] : tasks_) out.push_back(record.task);
+    return out;
+  }
+
+  AppCounts counts(std::string_view appId) const {
+    AppCounts counts;
+    auto app = apps_.find(std::string(appId));
+    const bool checked = app != apps_.end() && !app->second.app.healthChecks.empty();
+    const AppTally* t = tallyOf(std::string(appId));
+    if (t == nullptr) return counts;
+    counts.staged = t->staged;
+    counts.running = t->running;
+    if (checked) {
+      counts.healthy = t->runningHealthy;
+      counts.unhealthy = t->unhealthy;
+    }
+    return counts;
+  }
+
+  std::vector<std::string> deploymentsOf(std::string_view appId) const {
+    std::vector<std::string> ids;
+    for (const auto& deployment : deployments_) {
+      if (std::find(deployment.affectedApps.begin(), deployment.affectedApps.end(), appId) !=
+          deployment.affectedApps.end()) {
+        ids.push_back(deployment.id);
+      }
+    }
+    return ids;
+  }
+
+  std::vector<QueueEntry> queue() const {
+    std::vector<QueueEntry> out;
+    const Clock::time_point now = options_.now();
+    for (const auto& [appId, state] : apps_) {
+      if (state.removing) continue;
+      const int count = planFor(state).launch;
+      if (count <= 0 && !delayed(state, now)) continue;
+      QueueEntry entry;
+      entry.appId = appId;
+      entry.count = std::max(0, count);
+      if (delayed(state, now)) {
+        entry.delaySecondsLeft =
+            int(std::ceil(std::chrono::duration<double>(*state.delayUntil - now).count()));
+      }
+      entry.since = state.waitingSince.value_or(now);
+      entry.overdue = !delayed(state, now) && now - entry.since > std::chrono::seconds(60);
+      out.push_back(std::move(entry));
+    }
+    return out;
+  }
+
+  bool resetDelay(std::string_view appId) {
+    auto app = apps_.find(std::string(appId));
+    if (app == apps_.end() || app->second.removing) return false;
+    const bool queued = delayed(app->second, options_.now()) || planFor(app->second).launch > 0;
+    if (!queued) return false;
+    resetBackoff(app->second);
+    offersWanted_ = false;
+    updateOfferInterest();
+    return true;
+  }
+
+  std::vector<Deployment> deployments() const { return deployments_; }
+
+  // --- events ---
+
+  Object::Ptr eventObject(std::string_view type) const {
+    Object::Ptr event = new Object(Poco::JSON_PRESERVE_KEY_ORDER);
+    event->set("eventType", std::string(type));
+    event->set("timestamp", isoTimestamp(options_.now()));
+    return event;
+  }
+
+  void emit(std::string_view type, const Object::Ptr& event) {
+    if (options_.events) options_.events(type, toText(event));
+  }
+
+  void emitDeploymentInfo(const Deployment& deployment) {
+    Object::Ptr event = eventObject("deployment_info");
+    event->set("plan", planJson(deployment));
+    const std::vector<DeploymentAction> none;
+    event->set("currentStep",
+               actionsJson(deployment.steps.empty() ? none : deployment.steps.front()));
+    emit("deployment_info", event);
+  }
+
+  void emitStatusUpdate(const TaskRecord& record, const v1::TaskStatus& status) {
+    if (!options_.events) return;
+    Object::Ptr event = eventObject("status_update_event");
+    event->set("slaveId", record.task.agentId);
+    event->set("taskId", record.task.id);
+    event->set("taskStatus", record.task.state);
+    event->set("message", status.message());
+    event->set("appId", record.task.appId);
+    event->set("host", record.task.host);
+    event->set("ipAddresses", Array::Ptr(new Array));
+    Array::Ptr ports = new Array;
+    for (int port : record.task.ports) ports->add(port);
+    event->set("ports", ports);
+    event->set("version", isoTimestamp(record.task.version));
+    emit("status_update_event", event);
+  }
+
+  void emitHealthChanged(const TaskRecord& record, bool healthy) {
+    if (!options_.events) return;
+    Object::Ptr event = eventObject("health_status_changed_event");
+    event->set("appId", record.task.appId);
+    event->set("taskId", record.task.id);
+    event->set("instanceId", record.task.id);
+    event->set("version", isoTimestamp(record.task.version));
+    event->set("alive", healthy);
+    emit("health_status_changed_event", event);
+  }
+
+  void emitFailedHealthCheck(const TaskRecord& record) {
+    if (!options_.events) return;
+    Object::Ptr event = eventObject("failed_health_check_event");
+    event->set("appId", record.task.appId);
+    event->set("taskId", record.task.id);
+    event->set("instanceId", record.task.id);
+    auto app = apps_.find(record.task.appId);
+    Object::Ptr check = new Object(Poco::JSON_PRESERVE_KEY_ORDER);
+    if (app != apps_.end() && !app->second.app.healthChecks.empty()) {
+      const HealthCheck& spec = app->second.app.healthChecks.front();
+      check->set("protocol", spec.protocol);
+      if (spec.protocol == "HTTP" || spec.protocol == "HTTPS") check->set("path", spec.path);
+      if (spec.portIndex) check->set("portIndex", *spec.portIndex);
+      if (spec.port) check->set("port", *spec.port);
+      check->set("gracePeriodSeconds", spec.gracePeriodSeconds);
+      check->set("intervalSeconds", spec.intervalSeconds);
+      check->set("timeoutSeconds", spec.timeoutSeconds);
+      check->set("maxConsecutiveFailures", spec.maxConsecutiveFailures);
+    }
+    event->set("healthCheck", check);
+    emit("failed_health_check_event", event);
+  }
+
+  void emitUnhealthyKill(const TaskRecord& record, const std::string& message) {
+    context_.logger().warning("task '{}' of app '{}' was killed for failing its health check",
+                              record.task.id, record.task.appId);
+    if (!options_.events) return;
+    Object::Ptr event = eventObject("unhealthy_task_kill_event");
+    event->set("appId", record.task.appId);
+    event->set("taskId", record.task.id);
+    event->set("instanceId", record.task.id);
+    event->set("version", isoTimestamp(record.task.version));
+    event->set("reason", message.empty() ? std::string("health check failed") : message);
+    event->set("host", record.task.host);
+    event->set("slaveId", record.task.agentId);
+    emit("unhealthy_task_kill_event", event);
+  }
+
+ private:
+  void cancelTimers() {
+    if (reconcileTimer_) reconcileTimer_->cancel();
+    for (auto& [id, state] : apps_) {
+      if (state.delayTimer) state.delayTimer->cancel();
+    }
+  }
+
+  api::Context& context_;
+  Options options_;
+  api::SchedulerDriver* driver_ = nullptr;
+  std::map<std::string, AppState> apps_;
+  std::map<std::string, TaskRecord> tasks_;  // by task id (so an app's tasks are adjacent)
+  // App id -> its tasks by id (pointers into tasks_, whose nodes never move).
+  std::map<std::string, std::map<std::string, TaskRecord*>> byApp_;
+  std::map<std::string, AppTally> tallies_;   // app id -> its tasks counted (see AppTally)
+  std::map<std::string, AgentFacts> agents_;  // by agent id, from offers
+  std::vector<Deployment> deployments_;
+  bool reconciling_ = true;
+  bool suppressed_ = false;
+  bool offersWanted_ = false;
+  std::unique_ptr<api::TimerHandle> reconcileTimer_;
+  // Completion callbacks and timers hold a weak reference: they do nothing once it is gone.
+  std::shared_ptr<int> life_;
+};
+
+AppScheduler::AppScheduler(api::Context& context, Options options)
+    : impl_(std::make_unique<Impl>(context, std::move(options))) {}
+AppScheduler::~AppScheduler() = default;
+
+void AppScheduler::start(api::SchedulerDriver& driver, std::vector<App> apps) {
+  impl_->start(driver, std::move(apps));
+}
+void AppScheduler::stop() { impl_->stop(); }
+void AppScheduler::subscribed(const v1::FrameworkID&) { impl_->subscribed(); }
+void AppScheduler::offers(std::vector<v1::Offer> offers) { impl_->offers(std::move(offers)); }
+void AppScheduler::rescind(const v1::OfferID&) {
+  // Offers are answered as they arrive; none is held.
+}
+void AppScheduler::update(const v1::TaskStatus& status) { impl_->update(status); }
+void AppScheduler::failure(const v1::AgentID& agentId) { impl_->failure(agentId); }
+void AppScheduler::disconnected() { impl_->disconnected(); }
+
+api::Result<Deployment> AppScheduler::deploy(std::vector<App> apps,
+                                             std::vector<std::string> removed,
+                                             std::vector<std::string> restart, bool force) {
+  return impl_->deploy(std::move(apps), std::move(removed), std::move(restart), force);
+}
+api::Result<Deployment> AppScheduler::cancel(std::string_view deploymentId) {
+  return impl_->cancel(deploymentId);
+}
+std::vector<Deployment> AppScheduler::deployments() const { return impl_->deployments(); }
+api::Result<std::vector<App>> AppScheduler::killTasks(const std::vector<std::string>& taskIds,
+                                                      bool scale, bool wipe) {
+  return impl_->killTasks(taskIds, scale, wipe);
+}
+std::vector<Task> AppScheduler::tasks() const { return impl_->tasks(std::nullopt); }
+std::vector<Task> AppScheduler::tasks(std::string_view appId) const { return impl_->tasks(appId); }
+AppCounts AppScheduler::counts(std::string_view appId) const { return impl_->counts(appId); }
+std::vector<std::string> AppScheduler::deploymentsOf(std::string_view appId) const {
+  return impl_->deploymentsOf(appId);
+}
+std::vector<QueueEntry> AppScheduler::queue() const { return impl_->queue(); }
+bool AppScheduler::resetDelay(std::string_view appId) { return impl_->resetDelay(appId); }
+
+}  // namespace tessera::modules::marathon

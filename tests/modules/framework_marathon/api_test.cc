@@ -1,0 +1,207 @@
+// The Marathon module's REST API and app store without a cluster: the routes are called
+// directly (a recording router), the engine is the real AppScheduler on a recording driver, the
+// store is an in-memory state store shared by successive instances (a restart or a new leader).
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "modules/framework_marathon/marathon_framework.h"
+#include "tests/modules/framework_marathon/sched_fakes.h"
+
+namespace tessera::modules::marathon {
+namespace {
+
+using testing::FakeDriver;
+using testing::FakeExecutor;
+using ::testing::HasSubstr;
+
+class RecordingRouter final : public api::HttpRouter {
+ public:
+  api::Status addRoute(std::string_view, std::string_view path, api::HttpHandler handler,
+                       bool prefix) override {
+    routes[std::string(path)] = {std::move(handler), prefix};
+    return api::Status::ok();
+  }
+  // Unimplemented (the default): the module runs without /v2/events then.
+
+  // The handler a request to `path` reaches: exact, else the longest prefix route.
+  api::HttpHandler* find(const std::string& path) {
+    api::HttpHandler* best = nullptr;
+    size_t bestLength = 0;
+    for (auto& [route, entry] : routes) {
+      const bool match = path == route || (entry.second && path.starts_with(route + "/"));
+      if (match && route.size() >= bestLength) {
+        best = &entry.first;
+        bestLength = route.size();
+      }
+    }
+    return best;
+  }
+  std::map<std::string, std::pair<api::HttpHandler, bool>> routes;
+};
+
+class ApiContext final : public api::Context {
+ public:
+  class NullLogger final : public api::Logger {
+   public:
+    void log(Level, std::string_view) override {}
+  };
+  class NullMetrics final : public api::Metrics {
+   public:
+    api::Counter& counter(std::string_view name) override { return counters[std::string(name)]; }
+    api::Timer& timer(std::string_view) override { std::abort(); }
+    void gauge(std::string_view, std::function<double()>) override {}
+    void removeGauge(std::string_view) override {}
+    std::map<std::string, api::Counter> counters;
+  };
+
+  api::Logger& logger() override { return logger_; }
+  api::Metrics& metrics() override { return metrics_; }
+  api::Executor& executor() override { return executor_; }
+  api::HttpRouter& http() override { return router; }
+  std::string_view role() const override { return "framework"; }
+  std::string_view workDir() const override { return ""; }
+  api::StateStore& state() override { return store; }
+
+  RecordingRouter router;
+  kernel::state::MemoryStore store;
+
+ private:
+  NullLogger logger_;
+  NullMetrics metrics_;
+  FakeExecutor executor_;
+};
+
+class FakeHost final : public api::FrameworkHost {
+ public:
+  bool leading() const override { return true; }
+  std::optional<std::string> leaderAddress() const override { return "127.0.0.1:8080"; }
+  std::string advertisedAddress() const override { return "127.0.0.1:8080"; }
+  void abdicate() override { ++abdications; }
+  int abdications = 0;
+};
+
+class MarathonApiTest : public ::testing::Test {
+ protected:
+  void SetUp() override { startInstance(); }
+
+  // A new instance on the same store: what a restarted or newly elected Marathon sees.
+  void startInstance() {
+    if (module_) module_->stop();
+    module_.reset();
+    driver_ = std::make_unique<FakeDriver>();
+    api::Parameters parameters;
+    auto created = MarathonFramework::create(parameters, context_);
+    ASSERT_TRUE(created) << created.status().message();
+    module_.reset(static_cast<MarathonFramework*>(std::move(created).value().release()));
+    module_->attached(host_);
+    module_->start(*driver_);
+  }
+
+  void TearDown() override {
+    if (module_) module_->stop();
+  }
+
+  api::HttpResponse call(const std::string& method, const std::string& target,
+                         const std::string& body = "") {
+    api::HttpRequest request;
+    request.method = method;
+    auto question = target.find('?');
+    request.path = target.substr(0, question);
+    if (question != std::string::npos) request.query = target.substr(question + 1);
+    request.body = body;
+    request.remoteAddress = "127.0.0.1:4000";
+    api::HttpResponse response{0, "", {}, ""};
+    auto* handler = context_.router.find(request.path);
+    if (handler == nullptr) return api::HttpResponse{404, "", {}, "no route"};
+    (*handler)(request, [&](api::HttpResponse answer) { response = std::move(answer); });
+    return response;
+  }
+
+  static std::string header(const api::HttpResponse& response, const std::string& name) {
+    for (const auto& [key, value] : response.headers) {
+      if (key == name) return value;
+    }
+    return "";
+  }
+
+  ApiContext context_;
+  FakeHost host_;
+  std::unique_ptr<FakeDriver> driver_;
+  std::unique_ptr<MarathonFramework> module_;
+};
+
+TEST_F(MarathonApiTest, AppsAreCreatedReadUpdatedAndDeleted) {
+  auto created = call("POST", "/v2/apps", R"({"id": "/prod/web", "cmd": "sleep 100"})");
+  ASSERT_EQ(created.status, 201) << created.body;
+  EXPECT_FALSE(header(created, "Marathon-Deployment-Id").empty());
+  EXPECT_THAT(created.body, HasSubstr(R"("id":"/prod/web")"));
+
+  auto read = call("GET", "/v2/apps//prod/web/");
+  ASSERT_EQ(read.status, 200) << read.body;
+  EXPECT_THAT(read.body, HasSubstr(R"("app":{"id":"/prod/web")"));
+  EXPECT_THAT(read.body, HasSubstr(R"("tasks":[])"));
+
+  // A new deployment while the first runs is refused, unless forced (any case).
+  auto locked = call("PUT", "/v2/apps/prod/web", R"({"instances": 3})");
+  ASSERT_EQ(locked.status, 409) << locked.body;
+  EXPECT_THAT(locked.body, HasSubstr(header(created, "Marathon-Deployment-Id")));
+  auto scaled = call("PUT", "/v2/apps/prod/web?force=TRUE", R"({"instances": 3})");
+  ASSERT_EQ(scaled.status, 200) << scaled.body;
+  EXPECT_THAT(scaled.body, HasSubstr("deploymentId"));
+  EXPECT_THAT(call("GET", "/v2/apps/prod/web").body, HasSubstr(R"("instances":3)"));
+  auto versions = call("GET", "/v2/apps/prod/web/versions");
+  EXPECT_EQ(versions.status, 200);
+  EXPECT_EQ(std::count(versions.body.begin(), versions.body.end(), 'Z'), 2);
+
+  EXPECT_EQ(call("GET", "/v2/apps?label=a").body, R"({"apps":[]})");
+  EXPECT_THAT(call("GET", "/v2/groups").body, HasSubstr(R"("id":"/prod")"));
+
+  auto deleted = call("DELETE", "/v2/apps/prod/web?force=true");
+  ASSERT_EQ(deleted.status, 200) << deleted.body;
+  EXPECT_EQ(call("GET", "/v2/apps/prod/web").status, 404);
+}
+
+TEST_F(MarathonApiTest, ErrorsAreMarathons) {
+  EXPECT_EQ(call("POST", "/v2/apps", "{").status, 400);
+  auto invalid = call("POST", "/v2/apps", R"({"id": "x", "cmd": "c", "mem": -5})");
+  EXPECT_EQ(invalid.status, 422);
+  EXPECT_THAT(invalid.body, HasSubstr(R"("path":"/mem")"));
+  ASSERT_EQ(call("POST", "/v2/apps", R"({"id": "x", "cmd": "c"})").status, 201);
+  auto duplicate = call("POST", "/v2/apps", R"({"id": "/x", "cmd": "c"})");
+  EXPECT_EQ(duplicate.status, 409);
+  EXPECT_THAT(duplicate.body, HasSubstr("An app with id [/x] already exists."));
+  auto missing = call("GET", "/v2/apps/nope");
+  EXPECT_EQ(missing.status, 404);
+  EXPECT_THAT(missing.body, HasSubstr(R"("message":"App '/nope' does not exist")"));
+  EXPECT_EQ(call("DELETE", "/v2/deployments/none").status, 404);
+}
+
+TEST_F(MarathonApiTest, ANewInstanceHasEveryAppFromTheStore) {
+  ASSERT_EQ(call("POST", "/v2/apps", R"({"id": "/a/b", "cmd": "c", "instances": 4})").status, 201);
+  ASSERT_EQ(call("POST", "/v2/apps", R"({"id": "/c", "cmd": "c"})").status, 201);
+  ASSERT_EQ(call("PUT", "/v2/apps/c?force=true", R"({"cmd": "d"})").status, 200);
+  const std::string before = call("GET", "/v2/apps/a/b").body;
+
+  startInstance();
+  auto read = call("GET", "/v2/apps/a/b");
+  ASSERT_EQ(read.status, 200) << read.body;
+  EXPECT_THAT(read.body, HasSubstr(R"("instances":4)"));
+  auto c = call("GET", "/v2/apps/c");
+  EXPECT_THAT(c.body, HasSubstr(R"("cmd":"d")"));
+  auto versions = call("GET", "/v2/apps/c/versions");
+  EXPECT_EQ(std::count(versions.body.begin(), versions.body.end(), 'Z'), 2);
+}
+
+TEST_F(MarathonApiTest, LeaderInfoAndAbdication) {
+  auto leader = call("GET", "/v2/leader");
+  EXPECT_EQ(leader.body, R"({"leader":"127.0.0.1:8080"})");
+  auto info = call("GET", "/v2/info");
+  EXPECT_THAT(info.body, HasSubstr(R"("name":"marathon")"));
+  EXPECT_THAT(info.body, HasSubstr(R"("http_port":8080)"));
+  EXPECT_EQ(call("GET", "/ping").body, "pong\n");
+  EXPECT_EQ(call("DELETE", "/v2/leader").status, 200);
+  EXPECT_EQ(host_.abdications, 1);
+}
+
+}  // namespace
+}  // namespace tessera::modules::marathon

@@ -1,0 +1,418 @@
+// Authentication with real processes (issue 17, authn part): HTTP Basic on the master's and the
+// agent's endpoints (--authenticate_http_readonly / _readwrite, --credentials), scheduler calls
+// (--authenticate_frameworks with `tessera execute --principal --secret`), credentials reloaded
+// without a restart, a broken reload keeping the old ones, a burst of wrong secrets not
+// starving the others, and no secret in any log or output.
+#include <arpa/inet.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "tests/support/cluster_state.h"
+#include "tests/support/subprocess.h"
+
+namespace tessera::testing {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+
+constexpr const char* kOpsSecret = "Ops-S3cret-7f1e";
+constexpr const char* kFrameworkSecret = "Fw-S3cret-93ab";
+constexpr const char* kRotatedSecret = "Rotated-S3cret-55cd";
+
+std::string base64(std::string_view text) {
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  size_t i = 0;
+  for (; i + 2 < text.size(); i += 3) {
+    uint32_t n = (uint32_t(uint8_t(text[i])) << 16) | (uint32_t(uint8_t(text[i + 1])) << 8) |
+                 uint8_t(text[i + 2]);
+    out += {kAlphabet[n >> 18], kAlphabet[(n >> 12) & 63], kAlphabet[(n >> 6) & 63],
+            kAlphabet[n & 63]};
+  }
+  if (i + 1 == text.size()) {
+    uint32_t n = uint32_t(uint8_t(text[i])) << 16;
+    out += {kAlphabet[n >> 18], kAlphabet[(n >> 12) & 63], '=', '='};
+  } else if (i + 2 == text.size()) {
+    uint32_t n = (uint32_t(uint8_t(text[i])) << 16) | (uint32_t(uint8_t(text[i + 1])) << 8);
+    out += {kAlphabet[n >> 18], kAlphabet[(n >> 12) & 63], kAlphabet[(n >> 6) & 63], '='};
+  }
+  return out;
+}
+
+std::string basic(const std::string& principal, const std::string& secret) {
+  return "Basic " + base64(principal + ":" + secret);
+}
+
+// A keep-alive HTTP/1.1 client on one loopback connection, with headers (the support client
+// has none). Enough for JSON answers with Content-Length.
+class Connection {
+ public:
+  explicit Connection(uint16_t port) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(port);
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(fd_, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
+      ::close(fd_);
+      fd_ = -1;
+    }
+    timeval timeout{10, 0};
+    if (fd_ >= 0) ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+  }
+  ~Connection() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  bool ok() const { return fd_ >= 0; }
+
+  struct Response {
+    int status = 0;
+    std::string head;
+    std::string body;
+  };
+  // nullopt when the connection failed or closed.
+  std::optional<Response> request(const std::string& method, const std::string& target,
+                                  const std::optional<std::string>& authorization,
+                                  const std::string& body = "") {
+    if (fd_ < 0) return std::nullopt;
+    std::string text = fmt::format("{} {} HTTP/1.1\r\nHost: 127.0.0.1\r\n", method, target);
+    if (authorization) text += fmt::format("Authorization: {}\r\n", *authorization);
+    if (!body.empty() || method != "GET") {
+      text += fmt::format("Content-Type: application/json\r\nContent-Length: {}\r\n", body.size());
+    }
+    text += "\r\n" + body;
+    for (size_t sent = 0; sent < text.size();) {
+      ssize_t n = ::send(fd_, text.data() + sent, text.size() - sent, MSG_NOSIGNAL);
+      if (n <= 0) return std::nullopt;
+      sent += static_cast<size_t>(n);
+    }
+    size_t end;
+    while ((end = buffer_.find("\r\n\r\n")) == std::string::npos) {
+      if (!fill()) return std::nullopt;
+    }
+    Response response;
+    response.head = buffer_.substr(0, end);
+    buffer_.erase(0, end + 4);
+    response.status = std::atoi(response.head.substr(9, 3).c_str());
+    std::string lower = response.head;
+    std::transform(lower.begin(), lower.end(), lower.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    size_t length = 0;
+    if (auto at = lower.find("content-length:"); at != std::string::npos) {
+      length = static_cast<size_t>(std::atoll(lower.c_str() + at + 15));
+    }
+    while (buffer_.size() < length) {
+      if (!fill()) return std::nullopt;
+    }
+    response.body = buffer_.substr(0, length);
+    buffer_.erase(0, length);
+    return response;
+  }
+
+ private:
+  bool fill() {
+    char chunk[16384];
+    ssize_t n = ::recv(fd_, chunk, sizeof(chunk), 0);
+    if (n <= 0) return false;
+    buffer_.append(chunk, static_cast<size_t>(n));
+    return true;
+  }
+  int fd_ = -1;
+  std::string buffer_;
+};
+
+std::optional<Connection::Response> once(uint16_t port, const std::string& method,
+                                         const std::string& target,
+                                         const std::optional<std::string>& authorization,
+                                         const std::string& body = "") {
+  Connection connection(port);
+  return connection.request(method, target, authorization, body);
+}
+
+int statusOf(uint16_t port, const std::string& method, const std::string& target,
+             const std::optional<std::string>& authorization, const std::string& body = "") {
+  auto response = once(port, method, target, authorization, body);
+  return response ? response->status : 0;
+}
+
+class AuthTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    credentials_ = dir_.path() / "credentials.json";
+    writeCredentials(fmt::format(
+        R"({{"credentials":[{{"principal":"ops","secret":"{}"}},{{"principal":"fw","secret":"{}"}}]}})",
+        kOpsSecret, kFrameworkSecret));
+  }
+
+  void TearDown() override {
+    for (auto& process : processes_) {
+      if (process->running()) {
+        process->kill(SIGTERM);
+        process->wait(std::chrono::seconds(20));
+      }
+    }
+    // No secret anywhere: every log file, every process's output.
+    std::vector<std::string> texts;
+    for (const auto& process : processes_) {
+      texts.push_back(process->out());
+      texts.push_back(process->err());
+    }
+    std::error_code ec;
+    for (auto it = fs::recursive_directory_iterator(dir_.path() / "logs", ec);
+         it != fs::recursive_directory_iterator(); it.increment(ec)) {
+      if (!it->is_regular_file()) continue;
+      std::ifstream in(it->path());
+      std::stringstream text;
+      text << in.rdbuf();
+      texts.push_back(text.str());
+    }
+    for (const auto& text : texts) {
+      for (const char* secret : {kOpsSecret, kFrameworkSecret, kRotatedSecret}) {
+        EXPECT_EQ(text.find(secret), std::string::npos) << "a secret leaked into:\n" << text;
+      }
+    }
+  }
+
+  void writeCredentials(const std::string& text) {
+    const fs::path next = credentials_.string() + ".next";
+    std::ofstream(next) << text;
+    fs::rename(next, credentials_);
+  }
+
+  std::map<std::string, std::string> env() const {
+    return {{"TESSERA_CONFIG_DIR", config_.path().string()}};
+  }
+
+  Subprocess* launch(std::vector<std::string> argv, const std::function<bool()>& ready) {
+    auto process = Subprocess::start({std::move(argv), env(), {}, std::nullopt});
+    EXPECT_TRUE(process) << process.status().message();
+    if (!process) return nullptr;
+    processes_.push_back(std::move(process).value());
+    if (!waitFor(ready)) {
+      ADD_FAILURE() << "the process did not become ready: " << processes_.back()->err();
+      return nullptr;
+    }
+    return processes_.back().get();
+  }
+
+  Subprocess* startMaster(std::vector<std::string> extra) {
+    std::vector<std::string> argv = {tesseraBinary().string(),
+                                     "master",
+                                     fmt::format("--port={}", masterPort_),
+                                     "--registry=in_memory",
+                                     fmt::format("--log_dir={}", (dir_.path() / "logs").string()),
+                                     fmt::format("--credentials=file://{}", credentials_.string())};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    return launch(std::move(argv),
+                  [this] { return statusOf(masterPort_, "GET", "/health", std::nullopt) == 200; });
+  }
+
+  Subprocess* startAgent(std::vector<std::string> extra = {}) {
+    std::vector<std::string> argv = {
+        tesseraBinary().string(),
+        "agent",
+        fmt::format("--port={}", agentPort_),
+        fmt::format("--master=127.0.0.1:{}", masterPort_),
+        fmt::format("--work_dir={}", (dir_.path() / "agent").string()),
+        fmt::format("--log_dir={}", (dir_.path() / "logs" / "agent").string()),
+        "--resources=cpus:2;mem:1024;disk:1024;ports:[31000-31100]"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    return launch(std::move(argv),
+                  [this] { return statusOf(agentPort_, "GET", "/health", std::nullopt) == 200; });
+  }
+
+  Subprocess* execute(const std::string& name, std::vector<std::string> extra) {
+    std::vector<std::string> argv = {tesseraBinary().string(), "execute",
+                                     fmt::format("--master=127.0.0.1:{}", masterPort_),
+                                     fmt::format("--name={}", name), "--command=true"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    auto process = Subprocess::start({argv, env(), {}, std::nullopt});
+    EXPECT_TRUE(process) << process.status().message();
+    if (!process) return nullptr;
+    processes_.push_back(std::move(process).value());
+    return processes_.back().get();
+  }
+
+  TempDir dir_;
+  TempDir config_;
+  fs::path credentials_;
+  uint16_t masterPort_ = freePort();
+  uint16_t agentPort_ = freePort();
+  std::vector<std::unique_ptr<Subprocess>> processes_;
+};
+
+TEST_F(AuthTest, MasterEndpointsNeedCredentialsWhenAsked) {
+  ASSERT_TRUE(startMaster({"--authenticate_http_readonly", "--authenticate_http_readwrite"}));
+  auto none = once(masterPort_, "GET", "/state", std::nullopt);
+  ASSERT_TRUE(none);
+  EXPECT_EQ(none->status, 401);
+  EXPECT_THAT(none->head, HasSubstr("WWW-Authenticate: Basic realm=\"tessera-master\""));
+  EXPECT_THAT(none->body, HasSubstr("\"message\""));
+  EXPECT_EQ(statusOf(masterPort_, "GET", "/state", basic("ops", "wrong")), 401);
+  EXPECT_EQ(statusOf(masterPort_, "GET", "/state", basic("nobody", kOpsSecret)), 401);
+  EXPECT_EQ(statusOf(masterPort_, "GET", "/state", basic("ops", kOpsSecret)), 200);
+  EXPECT_EQ(statusOf(masterPort_, "GET", "/tasks", std::nullopt), 401);
+  EXPECT_EQ(statusOf(masterPort_, "GET", "/metrics/snapshot", std::nullopt), 401);
+  EXPECT_EQ(statusOf(masterPort_, "GET", "/flags", std::nullopt), 401);
+  // Read-write: changes need credentials too.
+  EXPECT_EQ(statusOf(masterPort_, "PUT", "/weights", std::nullopt, R"([{"role":"a","weight":2}])"),
+            401);
+  EXPECT_EQ(statusOf(masterPort_, "POST", "/quota", std::nullopt, R"({"role":"a"})"), 401);
+  EXPECT_EQ(statusOf(masterPort_, "POST", "/api/v1", std::nullopt, R"({"type":"GET_HEALTH"})"),
+            401);
+  EXPECT_NE(statusOf(masterPort_, "PUT", "/weights", basic("ops", kOpsSecret),
+                     R"([{"role":"a","weight":2}])"),
+            401);
+  // Health stays open (load balancers ask it).
+  EXPECT_EQ(statusOf(masterPort_, "GET", "/health", std::nullopt), 200);
+  // /flags shows the credentials' path, never their content.
+  auto flags = once(masterPort_, "GET", "/flags", basic("ops", kOpsSecret));
+  ASSERT_TRUE(flags);
+  EXPECT_EQ(flags->status, 200);
+  EXPECT_THAT(flags->body, HasSubstr("authenticate_http_readonly"));
+}
+
+TEST_F(AuthTest, ReadWriteOnlyLeavesReadsOpen) {
+  ASSERT_TRUE(startMaster({"--authenticate_http_readwrite"}));
+  EXPECT_EQ(statusOf(masterPort_, "GET", "/state", std::nullopt), 200);
+  EXPECT_EQ(statusOf(masterPort_, "POST", "/api/v1", std::nullopt, R"({"type":"GET_HEALTH"})"),
+            200);
+  EXPECT_EQ(statusOf(masterPort_, "PUT", "/weights", std::nullopt, R"([{"role":"a","weight":2}])"),
+            401);
+  EXPECT_EQ(statusOf(masterPort_, "POST", "/api/v1", std::nullopt,
+                     R"({"type":"UPDATE_WEIGHTS","update_weights":{"weight_infos":[]}})"),
+            401);
+}
+
+TEST_F(AuthTest, WithoutFlagsNothingIsAsked) {
+  ASSERT_TRUE(startMaster({}));
+  EXPECT_EQ(statusOf(masterPort_, "GET", "/state", std::nullopt), 200);
+  EXPECT_EQ(statusOf(masterPort_, "GET", "/state", basic("ops", "wrong")), 200);
+}
+
+TEST_F(AuthTest, AgentEndpointsNeedCredentialsWhenAsked) {
+  ASSERT_TRUE(startMaster({}));
+  ASSERT_TRUE(startAgent({"--authenticate_http_readonly",
+                          fmt::format("--http_credentials={}", credentials_.string())}));
+  auto none = once(agentPort_, "GET", "/state", std::nullopt);
+  ASSERT_TRUE(none);
+  EXPECT_EQ(none->status, 401);
+  EXPECT_THAT(none->head, HasSubstr("WWW-Authenticate: Basic realm=\"tessera-agent\""));
+  EXPECT_EQ(statusOf(agentPort_, "GET", "/state", basic("ops", kOpsSecret)), 200);
+  EXPECT_EQ(statusOf(agentPort_, "GET", "/files/browse?path=/", std::nullopt), 401);
+  // The agent still registers: the master is not gated here.
+  EXPECT_TRUE(waitFor([&] { return activatedAgents(masterPort_) == 1; }));
+}
+
+TEST_F(AuthTest, AFlagWithoutCredentialsRefusesToStart) {
+  auto process =
+      Subprocess::start({{tesseraBinary().string(), "master", fmt::format("--port={}", masterPort_),
+                          "--registry=in_memory", "--authenticate_http_readonly"},
+                         env(),
+                         {},
+                         std::nullopt});
+  ASSERT_TRUE(process);
+  ASSERT_TRUE((*process)->wait(std::chrono::seconds(30)));
+  EXPECT_NE((*process)->exitCode(), 0);
+  EXPECT_THAT((*process)->err(), HasSubstr("--credentials"));
+  processes_.push_back(std::move(process).value());
+}
+
+TEST_F(AuthTest, CredentialsReloadWithoutRestartAndABrokenFileKeepsTheOld) {
+  ASSERT_TRUE(startMaster({"--authenticate_http_readonly"}));
+  ASSERT_EQ(statusOf(masterPort_, "GET", "/state", basic("ops", kOpsSecret)), 200);
+
+  writeCredentials(fmt::format("ops {}\n", kRotatedSecret));
+  EXPECT_TRUE(waitFor(
+      [&] { return statusOf(masterPort_, "GET", "/state", basic("ops", kRotatedSecret)) == 200; }));
+  EXPECT_EQ(statusOf(masterPort_, "GET", "/state", basic("ops", kOpsSecret)), 401);
+
+  writeCredentials(
+      fmt::format("{{\"credentials\":[{{\"principal\":\"ops\",\"secret\":\"{}\"", kOpsSecret));
+  // The master notices (and logs why) and keeps the rotated credentials.
+  EXPECT_TRUE(waitFor([&] {
+    statusOf(masterPort_, "GET", "/state", basic("ops", kRotatedSecret));
+    auto metrics = once(masterPort_, "GET", "/metrics/snapshot", basic("ops", kRotatedSecret));
+    return metrics && metrics->body.find("reload_failures\":1") != std::string::npos;
+  }));
+  EXPECT_EQ(statusOf(masterPort_, "GET", "/state", basic("ops", kRotatedSecret)), 200);
+  EXPECT_EQ(statusOf(masterPort_, "GET", "/state", basic("ops", kOpsSecret)), 401);
+}
+
+TEST_F(AuthTest, FrameworksWithRightWrongAndNoCredentials) {
+  ASSERT_TRUE(startMaster({"--authenticate_frameworks", "--http_framework_authenticators=basic"}));
+  ASSERT_TRUE(startAgent());
+  ASSERT_TRUE(waitFor([&] { return activatedAgents(masterPort_) == 1; }));
+
+  auto* right = execute("right", {"--principal=fw", fmt::format("--secret={}", kFrameworkSecret)});
+  auto* wrong = execute("wrong", {"--principal=fw", "--secret=not-the-secret"});
+  auto* none = execute("none", {});
+  ASSERT_TRUE(right && wrong && none);
+  ASSERT_TRUE(right->wait(std::chrono::seconds(60))) << right->err();
+  EXPECT_EQ(right->exitCode(), 0) << right->out() << right->err();
+  EXPECT_THAT(right->out(), HasSubstr("TASK_FINISHED"));
+  for (auto* refused : {wrong, none}) {
+    ASSERT_TRUE(refused->wait(std::chrono::seconds(60))) << refused->err();
+    EXPECT_NE(refused->exitCode(), 0) << refused->out() << refused->err();
+    EXPECT_THAT(refused->out() + refused->err(), HasSubstr("401"));
+  }
+}
+
+TEST_F(AuthTest, ABurstOfWrongSecretsDoesNotStopTheMasterServingOthers) {
+  ASSERT_TRUE(startMaster({"--authenticate_http_readonly", "--authenticate_http_readwrite"}));
+  constexpr int kAttempts = 10000;
+  constexpr int kAttackers = 4;
+  std::atomic<int> refused{0};
+  std::atomic<int> other{0};
+  std::atomic<bool> done{false};
+  std::atomic<int> served{0};
+  std::thread client([&] {
+    Connection connection(masterPort_);
+    while (!done.load()) {
+      auto response = connection.request("GET", "/state", basic("ops", kOpsSecret));
+      if (!response) break;
+      if (response->status == 200) ++served;
+    }
+  });
+  std::vector<std::thread> attackers;
+  for (int a = 0; a < kAttackers; ++a) {
+    attackers.emplace_back([&, a] {
+      Connection connection(masterPort_);
+      for (int i = a; i < kAttempts; i += kAttackers) {
+        auto response =
+            connection.request("GET", "/state", basic("ops", fmt::format("guess-{}", i)));
+        if (response && response->status == 401) {
+          ++refused;
+        } else {
+          ++other;
+        }
+      }
+    });
+  }
+  for (auto& thread : attackers) thread.join();
+  const int servedDuringBurst = served.load();
+  done = true;
+  client.join();
+  EXPECT_EQ(refused.load(), kAttempts);
+  EXPECT_EQ(other.load(), 0);
+  EXPECT_GT(servedDuringBurst, 0) << "no authorized request was served during the burst";
+  RecordProperty("served_during_burst", servedDuringBurst);
+  // And right after it, at once.
+  EXPECT_EQ(statusOf(masterPort_, "GET", "/state", basic("ops", kOpsSecret)), 200);
+}
+
+}  // namespace
+}  // namespace tessera::testing
