@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <cstdint>
+#include <iterator>
 #include <limits>
 
 namespace tessera::api {
@@ -137,6 +138,18 @@ std::string formatDuration(std::chrono::nanoseconds duration) {
         text = inUnit(nanos, bucket.unit, bucket.name);
       }
       break;
+    }
+    // Fifteen significant digits cannot hold every value (150002ms is 2.50003333333333mins);
+    // where the decimal text would read back as another duration, print a whole number of the
+    // largest unit that divides the value, so that a printed flag always loads as itself.
+    const Result<std::chrono::nanoseconds> back = parseDuration(text);
+    if (!back.isOk() || back.value().count() != nanos) {
+      for (auto unit = std::rbegin(kUnits); unit != std::rend(kUnits); ++unit) {
+        if (nanos % unit->nanos == 0) {
+          text = fmt::format("{}{}", nanos / unit->nanos, unit->name);
+          break;
+        }
+      }
     }
   }
   return sign + text;

@@ -84,13 +84,17 @@ TEST(DurationTest, FormatsLikeStout) {
   EXPECT_EQ(formatDuration(-5s), "-5secs");
   // Not a whole number in any unit: the bucket's unit with decimals, as stout prints it.
   EXPECT_EQ(formatDuration(1500001us), "1.500001secs");
+  // Where fifteen digits would not read back exactly: a whole number of a smaller unit.
+  EXPECT_EQ(formatDuration(150002ms), "150002ms");
+  EXPECT_EQ(formatDuration(Duration(1000000000000001)), "1000000000000001ns");
   EXPECT_EQ(formatDuration(Duration::min()), fmt::format("-{}", formatDuration(Duration::max())));
 }
 
 TEST(DurationTest, RoundTrips) {
-  for (Duration d : {Duration(0), Duration(7), Duration(20us), Duration(500ms), Duration(1500ms),
-                     Duration(5s), Duration(90s), Duration(2min), Duration(1h), Duration(36h),
-                     Duration(72h), Duration(168h), Duration(240h), Duration(1500001us)}) {
+  for (Duration d :
+       {Duration(0), Duration(7), Duration(20us), Duration(500ms), Duration(1500ms), Duration(5s),
+        Duration(90s), Duration(2min), Duration(1h), Duration(36h), Duration(72h), Duration(168h),
+        Duration(240h), Duration(1500001us), Duration(150002ms), Duration(1000000000000001)}) {
     EXPECT_EQ(parsed(formatDuration(d)), d) << formatDuration(d);
   }
   for (std::string_view text :
