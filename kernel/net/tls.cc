@@ -113,6 +113,62 @@ std::string peerText(TlsStream& stream) {
 std::mutex processMutex;
 std::shared_ptr<TlsContext> processContext;
 
+}  // namespace
+
+// Client sessions kept for resumption. OpenSSL hands a client every session (TLS 1.3: each
+// ticket, after the handshake) through the context's new-session callback; the SSL object says
+// which peer it was for (ex_data set by resumeSession) and the SSL_CTX which TlsContext keeps it.
+struct TlsSessionCache {
+  // At most this many peers are remembered; beyond, the oldest-keyed entry goes.
+  static constexpr size_t kMaxPeers = 1024;
+
+  static int sslIndex() {
+    static const int index = SSL_get_ex_new_index(
+        0, nullptr, nullptr, nullptr, [](void*, void* ptr, CRYPTO_EX_DATA*, int, long, void*) {
+          delete static_cast<std::string*>(ptr);
+        });
+    return index;
+  }
+  static int ctxIndex() {
+    static const int index = SSL_CTX_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+    return index;
+  }
+
+  static void install(TlsContext& context) {
+    SSL_CTX* ctx = context.client_.native_handle();
+    SSL_CTX_set_ex_data(ctx, ctxIndex(), &context);
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+    SSL_CTX_sess_set_new_cb(ctx, &TlsSessionCache::onNewSession);
+  }
+
+  // Keeps a copy: OpenSSL marks the connection's own session not resumable when the SSL is
+  // freed without a close_notify, and every kernel connection ends by closing the socket.
+  static int onNewSession(SSL* ssl, SSL_SESSION* session) {
+    auto* context = static_cast<TlsContext*>(SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), ctxIndex()));
+    auto* peer = static_cast<std::string*>(SSL_get_ex_data(ssl, sslIndex()));
+    if (context == nullptr || peer == nullptr) return 0;
+    SSL_SESSION* copy = SSL_SESSION_dup(session);
+    if (copy == nullptr) return 0;
+    std::lock_guard lock(context->sessionsMutex_);
+    auto& sessions = context->sessions_;
+    if (auto it = sessions.find(*peer); it != sessions.end()) {
+      SSL_SESSION_free(it->second);
+      it->second = copy;
+      return 0;
+    }
+    if (sessions.size() >= kMaxPeers) {
+      SSL_SESSION_free(sessions.begin()->second);
+      sessions.erase(sessions.begin());
+    }
+    sessions.emplace(*peer, copy);
+    return 0;  // OpenSSL keeps (and frees) its own reference to `session`
+  }
+
+  static void countResumed(TlsContext& context) { ++context.resumed_; }
+};
+
+namespace {
+
 // One accept or connect step: the stream, a timer bounding it, the callback.
 struct Step : std::enable_shared_from_this<Step> {
   Step(TlsStream s, std::function<void(api::Status, TlsStream)> d)
@@ -139,14 +195,21 @@ struct Step : std::enable_shared_from_this<Step> {
   TlsStream stream;
   asio::steady_timer timer;
   std::function<void(api::Status, TlsStream)> done;
+  std::shared_ptr<TlsContext> tls;
   bool finished = false;
   bool timedOut = false;
   std::string peer;
 };
 
 void handshake(std::shared_ptr<Step> step, ssl::stream_base::handshake_type type) {
-  step->stream.tls()->async_handshake(type, [step](beast::error_code ec) {
-    if (!ec) return step->finish(api::Status::ok());
+  step->stream.tls()->async_handshake(type, [step, type](beast::error_code ec) {
+    if (!ec) {
+      if (type == ssl::stream_base::client && step->tls &&
+          SSL_session_reused(step->stream.tls()->native_handle()) == 1) {
+        TlsSessionCache::countResumed(*step->tls);
+      }
+      return step->finish(api::Status::ok());
+    }
     if (step->timedOut) {
       return step->finish(api::makeStatus(api::StatusCode::kDeadlineExceeded,
                                           "TLS handshake {} timed out", step->peer));
@@ -190,7 +253,21 @@ api::Result<TlsSettings> TlsSettings::fromProcessEnvironment() {
 TlsContext::TlsContext(TlsSettings settings)
     : settings_(std::move(settings)),
       server_(ssl::context::tls_server),
-      client_(ssl::context::tls_client) {}
+      client_(ssl::context::tls_client) {
+  TlsSessionCache::install(*this);
+}
+
+TlsContext::~TlsContext() {
+  for (auto& [peer, session] : sessions_) SSL_SESSION_free(session);
+}
+
+void TlsContext::resumeSession(SSL* ssl, const std::string& peer) {
+  SSL_set_ex_data(ssl, TlsSessionCache::sslIndex(), new std::string(peer));
+  std::lock_guard lock(sessionsMutex_);
+  if (auto it = sessions_.find(peer); it != sessions_.end()) SSL_set_session(ssl, it->second);
+}
+
+uint64_t TlsContext::resumedForTest() const { return resumed_.load(); }
 
 api::Result<std::shared_ptr<TlsContext>> TlsContext::create(const TlsSettings& given) {
   if (!given.enabled) return api::invalidArgument("TLS is not enabled (LIBPROCESS_SSL_ENABLED)");
@@ -277,6 +354,9 @@ void prepareClientTls(TlsStream& stream, TlsContext& tls, const std::string& hos
   beast::error_code ec;
   asio::ip::make_address(host, ec);
   if (ec) SSL_set_tlsext_host_name(native, host.c_str());  // SNI takes names only
+  // A session is resumed only with the peer (name and address) that issued it, so the name
+  // checked at its full handshake is the name dialled now.
+  tls.resumeSession(native, host + "|" + peerText(stream));
   if (tls.settings().verifyCert) {
     stream.tls()->set_verify_callback(ssl::host_name_verification(host));
   }
@@ -296,6 +376,7 @@ void connectTls(TlsStream stream, std::shared_ptr<TlsContext> tls, const std::st
                 std::function<void(api::Status, TlsStream)> done) {
   if (!tls) return done(api::Status::ok(), std::move(stream));
   auto step = std::make_shared<Step>(std::move(stream), std::move(done));
+  step->tls = tls;
   step->peer = "with " + host + " (" + peerText(step->stream) + ")";
   prepareClientTls(step->stream, *tls, host);
   step->arm(timeout);

@@ -5,13 +5,16 @@
 /// same settings as --ssl_* flags. One TlsContext holds the OpenSSL contexts of a process; a
 /// TlsStream is a TCP stream that is either plain or TLS, so every handler is written once.
 
+#include <atomic>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
+#include <boost/beast/core/flat_stream.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <utility>
 #include <variant>
@@ -61,12 +64,26 @@ class TlsContext {
   boost::asio::ssl::context& server() { return server_; }
   boost::asio::ssl::context& client() { return client_; }
 
+  /// Client-side session resumption: the last session a server at `peer` (host and address)
+  /// gave this context, set on `ssl` before its handshake so that a new connection skips the
+  /// certificate exchange and signature (TLS 1.3 tickets, TLS 1.2 session ids). Thread-safe.
+  void resumeSession(SSL* ssl, const std::string& peer);
+  /// How many client handshakes resumed a session (tests and the bench read it).
+  uint64_t resumedForTest() const;
+
   explicit TlsContext(TlsSettings settings);
+  ~TlsContext();
+  TlsContext(const TlsContext&) = delete;
+  TlsContext& operator=(const TlsContext&) = delete;
 
  private:
+  friend struct TlsSessionCache;
   TlsSettings settings_;
   boost::asio::ssl::context server_;
   boost::asio::ssl::context client_;
+  mutable std::mutex sessionsMutex_;
+  std::map<std::string, SSL_SESSION*> sessions_;  // owned references, by peer
+  std::atomic<uint64_t> resumed_{0};
 };
 
 /// The process's TLS: null (plain) unless setProcessTls() installed one. The daemons and the
@@ -79,10 +96,16 @@ void setProcessTls(std::shared_ptr<TlsContext> tls);
 /// A TCP stream that is plain or TLS, behind one AsyncReadStream/AsyncWriteStream interface
 /// (Beast's and Asio's read/write algorithms take it). The beast::tcp_stream under it carries
 /// the timeouts (expires_after) either way. Movable; not thread-safe (use it on one strand).
+///
+/// The TLS side writes through beast::flat_stream: asio's ssl::stream encrypts only the first
+/// buffer of a sequence per write, so an HTTP message (status line, each header field, the
+/// body: a dozen small buffers) would leave as a dozen TLS records and a dozen sendmsg calls.
+/// flat_stream copies a sequence of up to one record (16 KiB) into one buffer first.
 class TlsStream {
  public:
   using executor_type = boost::beast::tcp_stream::executor_type;
-  using Secure = boost::asio::ssl::stream<boost::beast::tcp_stream>;
+  using Ssl = boost::asio::ssl::stream<boost::beast::tcp_stream>;
+  using Secure = boost::beast::flat_stream<Ssl>;
 
   explicit TlsStream(boost::beast::tcp_stream stream) : stream_(std::move(stream)) {}
   explicit TlsStream(boost::asio::ip::tcp::socket socket)
@@ -91,7 +114,7 @@ class TlsStream {
   executor_type get_executor() { return tcp().get_executor(); }
   /// The TCP layer: timeouts, the socket, the endpoints.
   boost::beast::tcp_stream& tcp() {
-    if (auto* secure = std::get_if<Secure>(&stream_)) return secure->next_layer();
+    if (auto* secure = std::get_if<Secure>(&stream_)) return secure->next_layer().next_layer();
     return std::get<boost::beast::tcp_stream>(stream_);
   }
   boost::asio::ip::tcp::socket& socket() { return tcp().socket(); }
@@ -102,12 +125,15 @@ class TlsStream {
     auto plain = std::move(std::get<boost::beast::tcp_stream>(stream_));
     stream_.emplace<Secure>(std::move(plain), context);
   }
-  /// The TLS layer; null when plain.
-  Secure* tls() { return std::get_if<Secure>(&stream_); }
+  /// The TLS layer (handshake, the native SSL*); null when plain.
+  Ssl* tls() {
+    auto* secure = std::get_if<Secure>(&stream_);
+    return secure ? &secure->next_layer() : nullptr;
+  }
 
   template <class Buffers, class Handler>
   void async_read_some(const Buffers& buffers, Handler&& handler) {
-    if (auto* secure = tls()) {
+    if (auto* secure = std::get_if<Secure>(&stream_)) {
       secure->async_read_some(buffers, std::forward<Handler>(handler));
     } else {
       std::get<boost::beast::tcp_stream>(stream_).async_read_some(buffers,
@@ -116,7 +142,7 @@ class TlsStream {
   }
   template <class Buffers, class Handler>
   void async_write_some(const Buffers& buffers, Handler&& handler) {
-    if (auto* secure = tls()) {
+    if (auto* secure = std::get_if<Secure>(&stream_)) {
       secure->async_write_some(buffers, std::forward<Handler>(handler));
     } else {
       std::get<boost::beast::tcp_stream>(stream_).async_write_some(buffers,

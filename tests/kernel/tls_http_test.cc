@@ -131,6 +131,43 @@ TEST_F(TlsHttpTest, AClientWithoutVerificationTakesAnyServer) {
   EXPECT_EQ(response->status, 200);
 }
 
+TEST_F(TlsHttpTest, ANewConnectionResumesTheSessionOfTheLastOne) {
+  startServer(node());
+  auto client = node();
+  client.verifyCert = true;
+  auto tls = context(client);
+  ASSERT_TRUE(tls);
+  auto first = ping(tls);
+  ASSERT_TRUE(first) << first.status().toString();
+  EXPECT_EQ(tls->resumedForTest(), 0u);
+  for (int i = 0; i < 3; ++i) {
+    auto again = ping(tls);
+    ASSERT_TRUE(again) << again.status().toString();
+    EXPECT_EQ(again->body, "pong");
+  }
+  EXPECT_EQ(tls->resumedForTest(), 3u);
+  // Another context has no session of this server: a full handshake, verified.
+  auto other = context(client);
+  ASSERT_TRUE(ping(other));
+  EXPECT_EQ(other->resumedForTest(), 0u);
+}
+
+TEST_F(TlsHttpTest, AResumingClientStillRefusesAnUntrustedServer) {
+  // A session from a trusted server does not let a verifying client skip verifying another
+  // server on the same name: sessions are kept per address, and another server could not
+  // decrypt the ticket anyway, so the handshake is a full, verified one.
+  startServer(node());
+  auto client = node();
+  client.verifyCert = true;
+  auto tls = context(client);
+  ASSERT_TRUE(ping(tls));
+  server_->stop();
+  server_.reset();
+  startServer(settings(pki_.rogueCertFile(), pki_.rogueKeyFile()));
+  auto response = ping(tls);
+  EXPECT_FALSE(response);
+}
+
 TEST(TlsContextTest, AMissingKeyFileIsNamedWithTheReason) {
   testing::TestPki pki;
   TlsSettings s;
