@@ -82,8 +82,11 @@ SslFlags& sslFlags() {
   return flags;
 }
 
+}  // namespace
+
 void addSslFlags(runtime::FlagSet& flags) {
   auto& ssl = sslFlags();
+  ssl = SslFlags{};
   if (auto env = net::TlsSettings::fromProcessEnvironment()) {
     ssl.settings = *env;
   } else {
@@ -108,7 +111,6 @@ void addSslFlags(runtime::FlagSet& flags) {
             "Also accept plain connections on TLS ports (LIBPROCESS_SSL_SUPPORT_DOWNGRADE)");
 }
 
-// Installs the process's TLS from the loaded flags; an error names the file and the reason.
 api::Status configureTls() {
   auto& ssl = sslFlags();
   if (!ssl.environment) return ssl.environment;
@@ -121,8 +123,6 @@ api::Status configureTls() {
   net::setProcessTls(*context);
   return api::Status::ok();
 }
-
-}  // namespace
 
 LoadOutcome loadFlags(std::string_view role, runtime::FlagSet& flags,
                       const std::vector<std::string>& args, std::vector<std::string>* positional) {

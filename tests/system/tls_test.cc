@@ -1,5 +1,6 @@
-// A whole cluster over TLS (docs/security.md): `tessera master`, `tessera agent` and
-// `tessera execute` with LIBPROCESS_SSL_* and a CA the fixture makes with the openssl CLI.
+// A whole cluster over TLS (docs/security.md): `tessera master`, `tessera agent`, `tessera
+// execute` and the `marathon` and `chronos` framework hosts with LIBPROCESS_SSL_* (or --ssl_*)
+// and a CA the fixture makes with the openssl CLI.
 #include "tests/support/tls.h"
 
 #include <gmock/gmock.h>
@@ -18,8 +19,9 @@ using ::testing::HasSubstr;
 
 class TlsClusterTest : public ::testing::Test {
  protected:
-  std::map<std::string, std::string> env(bool downgrade = false) const {
+  std::map<std::string, std::string> env(bool downgrade = false, bool requireCert = false) const {
     return {{"TESSERA_CONFIG_DIR", config_.path().string()},
+            {"LIBPROCESS_SSL_REQUIRE_CERT", requireCert ? "true" : "false"},
             {"LIBPROCESS_SSL_ENABLED", "true"},
             {"LIBPROCESS_SSL_CERT_FILE", pki_.certFile()},
             {"LIBPROCESS_SSL_KEY_FILE", pki_.keyFile()},
@@ -45,10 +47,20 @@ class TlsClusterTest : public ::testing::Test {
 
   std::unique_ptr<Subprocess> launch(std::vector<std::string> argv, uint16_t port,
                                      bool downgrade = false) {
-    auto process = Subprocess::start({std::move(argv), env(downgrade), {}, std::nullopt});
+    return launchWith(std::move(argv), port, env(downgrade));
+  }
+
+  std::unique_ptr<Subprocess> launchWith(std::vector<std::string> argv, uint16_t port,
+                                         std::map<std::string, std::string> environment) {
+    auto process = Subprocess::start({std::move(argv), std::move(environment), {}, std::nullopt});
     EXPECT_TRUE(process) << process.status().message();
     if (!process) return nullptr;
-    if (!waitFor([&] { return healthy(port); })) {
+    if (!waitFor([&] {
+          return curl({"-f", "-o", "/dev/null", "--cacert", pki_.caFile(), "--cert",
+                       pki_.certFile(), "--key", pki_.keyFile(),
+                       fmt::format("https://127.0.0.1:{}/health", port)})
+                     .first == 0;
+        })) {
       ADD_FAILURE() << "not serving https on " << port << ": " << (*process)->err();
       return nullptr;
     }
@@ -108,6 +120,70 @@ TEST_F(TlsClusterTest, DowngradeServesPlainAndTls) {
   ASSERT_TRUE(master);
   EXPECT_EQ(curl({"-f", fmt::format("http://127.0.0.1:{}/health", masterPort_)}).first, 0);
   EXPECT_TRUE(healthy(masterPort_));
+}
+
+TEST_F(TlsClusterTest, RequireCertRefusesClientsWithoutATrustedCertificate) {
+  auto master =
+      launchWith({tesseraBinary().string(), "master", fmt::format("--port={}", masterPort_),
+                  fmt::format("--work_dir={}", (dir_.path() / "master").string())},
+                 masterPort_, env(/*downgrade=*/false, /*requireCert=*/true));
+  ASSERT_TRUE(master);
+  const std::string url = fmt::format("https://127.0.0.1:{}/health", masterPort_);
+  std::vector<std::string> trusted = {"-f", "--cacert", pki_.caFile()};
+  trusted.insert(trusted.end(), {"--cert", pki_.certFile(), "--key", pki_.keyFile(), url});
+  EXPECT_EQ(curl(trusted).first, 0);
+  // A certificate from a CA the master does not trust, and none at all: the handshake fails.
+  EXPECT_NE(curl({"-f", "--cacert", pki_.caFile(), "--cert", pki_.rogueCertFile(), "--key",
+                  pki_.rogueKeyFile(), url})
+                .first,
+            0);
+  EXPECT_NE(curl({"-f", "--cacert", pki_.caFile(), url}).first, 0);
+  // The master still serves the trusted client after refusing the others.
+  EXPECT_EQ(curl(trusted).first, 0) << master->err();
+}
+
+// Marathon's own TLS is a JVM keystore (--ssl_keystore_path, --https_port); Tessera's framework
+// hosts take LIBPROCESS_SSL_* and --ssl_* like the other roles, and then serve their API over
+// TLS and reach the master over TLS.
+TEST_F(TlsClusterTest, MarathonAndChronosServeTheirApiOverTls) {
+  auto master = startMaster();
+  ASSERT_TRUE(master);
+  const uint16_t marathonPort = freePort();
+  auto marathon = launch(
+      {tesseraBinary().string(), "marathon", fmt::format("--master=127.0.0.1:{}", masterPort_),
+       fmt::format("--http_port={}", marathonPort), "--http_address=127.0.0.1",
+       "--hostname=127.0.0.1", fmt::format("--work_dir={}", (dir_.path() / "marathon").string())},
+      marathonPort);
+  ASSERT_TRUE(marathon);
+  // Chronos is given the same settings as flags instead of the environment.
+  const uint16_t chronosPort = freePort();
+  auto chronos = launchWith(
+      {tesseraBinary().string(), "chronos", fmt::format("--master=127.0.0.1:{}", masterPort_),
+       fmt::format("--http_port={}", chronosPort), "--http_address=127.0.0.1",
+       "--hostname=127.0.0.1", fmt::format("--work_dir={}", (dir_.path() / "chronos").string()),
+       "--ssl_enabled", "--ssl_cert_file=" + pki_.certFile(), "--ssl_key_file=" + pki_.keyFile(),
+       "--ssl_ca_file=" + pki_.caFile(), "--ssl_verify_cert=true"},
+      chronosPort, {{"TESSERA_CONFIG_DIR", config_.path().string()}});
+  ASSERT_TRUE(chronos);
+
+  auto [infoCode, info] = curl(
+      {"-f", "--cacert", pki_.caFile(), fmt::format("https://127.0.0.1:{}/v2/info", marathonPort)});
+  EXPECT_EQ(infoCode, 0) << info;
+  EXPECT_THAT(info, HasSubstr("\"marathon\""));
+  auto [jobsCode, jobs] = curl({"-f", "--cacert", pki_.caFile(),
+                                fmt::format("https://127.0.0.1:{}/scheduler/jobs", chronosPort)});
+  EXPECT_EQ(jobsCode, 0) << jobs;
+  // Plain HTTP is refused on both.
+  EXPECT_NE(curl({"-f", fmt::format("http://127.0.0.1:{}/v2/info", marathonPort)}).first, 0);
+  EXPECT_NE(curl({"-f", fmt::format("http://127.0.0.1:{}/scheduler/jobs", chronosPort)}).first, 0);
+  // Both subscribed to the TLS master (their scheduler connections are TLS too).
+  EXPECT_TRUE(waitFor([&] {
+    auto [code, out] = curl(
+        {"--cacert", pki_.caFile(), fmt::format("https://127.0.0.1:{}/frameworks", masterPort_)});
+    return code == 0 && out.find("\"name\":\"marathon\"") != std::string::npos &&
+           out.find("\"name\":\"chronos\"") != std::string::npos;
+  })) << master->err()
+      << marathon->err() << chronos->err();
 }
 
 TEST_F(TlsClusterTest, ABadKeyFileStopsTheMasterNamingTheFile) {
