@@ -6,6 +6,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <map>
 #include <string>
 #include <vector>
@@ -32,12 +33,21 @@ class TlsClusterTest : public ::testing::Test {
 
   // curl's exit code and output for `url` (extra arguments before it).
   std::pair<int, std::string> curl(std::vector<std::string> args) const {
-    std::vector<std::string> argv = {"curl", "-sS", "--max-time", "10"};
+    // Subprocess execs a path, not a name looked up in PATH.
+    std::vector<std::string> argv = {curlPath(), "-sS", "--max-time", "10"};
     argv.insert(argv.end(), args.begin(), args.end());
     auto process = Subprocess::start({argv, {}, {}, std::nullopt});
     if (!process) return {-1, process.status().message()};
     if (!(*process)->wait(std::chrono::seconds(20))) return {-1, "curl hung"};
     return {(*process)->exitCode().value_or(-1), (*process)->out() + (*process)->err()};
+  }
+
+  static std::string curlPath() {
+    for (const char* dir : {"/usr/bin", "/usr/local/bin", "/bin"}) {
+      auto path = std::filesystem::path(dir) / "curl";
+      if (std::filesystem::exists(path)) return path.string();
+    }
+    return "curl";
   }
 
   bool healthy(uint16_t port) const {
