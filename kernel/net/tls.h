@@ -98,8 +98,8 @@ void setProcessTls(std::shared_ptr<TlsContext> tls);
 /// the timeouts (expires_after) either way. Movable; not thread-safe (use it on one strand).
 ///
 /// The TLS side writes through beast::flat_stream: asio's ssl::stream encrypts only the first
-/// buffer of a sequence per write, so an HTTP message (status line, each header field, the
-/// body: a dozen small buffers) would leave as a dozen TLS records and a dozen sendmsg calls.
+/// buffer of a sequence per write, so an HTTP message (status line, header fields, body: a
+/// sequence of small buffers) would leave as several TLS records and sendmsg calls.
 /// flat_stream copies a sequence of up to one record (16 KiB) into one buffer first.
 class TlsStream {
  public:
