@@ -97,10 +97,9 @@ void setProcessTls(std::shared_ptr<TlsContext> tls);
 /// (Beast's and Asio's read/write algorithms take it). The beast::tcp_stream under it carries
 /// the timeouts (expires_after) either way. Movable; not thread-safe (use it on one strand).
 ///
-/// The TLS side writes through beast::flat_stream: asio's ssl::stream encrypts only the first
-/// buffer of a sequence per write, so an HTTP message (status line, header fields, body: a
-/// sequence of small buffers) would leave as several TLS records and sendmsg calls.
-/// flat_stream copies a sequence of up to one record (16 KiB) into one buffer first.
+/// The TLS side writes through beast::flat_stream: it copies a buffer sequence of up to one
+/// full TLS record (16 KiB) into one buffer, so an HTTP message (status line, header fields,
+/// body) of up to 16 KiB leaves as one record; asio's ssl::stream alone gathers up to 8 KiB.
 class TlsStream {
  public:
   using executor_type = boost::beast::tcp_stream::executor_type;
