@@ -22,7 +22,7 @@ PACKAGES=(
   libpoco-dev libspdlog-dev libfmt-dev
   libzookeeper-mt-dev libhowardhinnant-date-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  libcurl4-openssl-dev libarchive-dev libssl-dev
+  libcurl4-openssl-dev libarchive-dev libssl-dev openssl
   clang-14 libclang-rt-14-dev
   zookeeper docker.io busybox-static
   chromium

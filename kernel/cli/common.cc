@@ -7,6 +7,8 @@
 #include <cstdlib>
 #include <iostream>
 
+#include "kernel/net/tls.h"
+
 namespace tessera::kernel::cli {
 
 namespace fs = std::filesystem;
@@ -65,8 +67,66 @@ void printError(std::string_view role, std::string_view message) {
   std::cerr << "tessera " << role << ": " << message << std::endl;
 }
 
+namespace {
+
+// The --ssl_* flags' values: process-wide, like the TLS they configure (and /flags reads them
+// after loadFlags() returns). Their defaults are the LIBPROCESS_SSL_* variables, so a flag given
+// wins over the environment.
+struct SslFlags {
+  net::TlsSettings settings;
+  api::Status environment = api::Status::ok();
+};
+
+SslFlags& sslFlags() {
+  static SslFlags flags;
+  return flags;
+}
+
+}  // namespace
+
+void addSslFlags(runtime::FlagSet& flags) {
+  auto& ssl = sslFlags();
+  ssl = SslFlags{};
+  if (auto env = net::TlsSettings::fromProcessEnvironment()) {
+    ssl.settings = *env;
+  } else {
+    ssl.environment = env.status();
+  }
+  auto& s = ssl.settings;
+  flags.add("ssl_enabled", &s.enabled,
+            "TLS on every listener and outgoing connection (LIBPROCESS_SSL_ENABLED)");
+  flags.add("ssl_cert_file", &s.certFile,
+            "PEM certificate this process presents (LIBPROCESS_SSL_CERT_FILE)");
+  flags.add("ssl_key_file", &s.keyFile,
+            "PEM private key of that certificate (LIBPROCESS_SSL_KEY_FILE)");
+  flags.add("ssl_ca_file", &s.caFile,
+            "PEM CA bundle peers are verified against (LIBPROCESS_SSL_CA_FILE)");
+  flags.add("ssl_ca_dir", &s.caDir, "Directory of hashed CA certificates (LIBPROCESS_SSL_CA_DIR)");
+  flags.add("ssl_verify_cert", &s.verifyCert,
+            "Verify the certificates peers present (LIBPROCESS_SSL_VERIFY_CERT)");
+  flags.add("ssl_require_cert", &s.requireCert,
+            "Refuse clients without a valid certificate; implies --ssl_verify_cert "
+            "(LIBPROCESS_SSL_REQUIRE_CERT)");
+  flags.add("ssl_support_downgrade", &s.supportDowngrade,
+            "Also accept plain connections on TLS ports (LIBPROCESS_SSL_SUPPORT_DOWNGRADE)");
+}
+
+api::Status configureTls() {
+  auto& ssl = sslFlags();
+  if (!ssl.environment) return ssl.environment;
+  if (!ssl.settings.enabled) {
+    net::setProcessTls(nullptr);
+    return api::Status::ok();
+  }
+  auto context = net::TlsContext::create(ssl.settings);
+  if (!context) return context.status();
+  net::setProcessTls(*context);
+  return api::Status::ok();
+}
+
 LoadOutcome loadFlags(std::string_view role, runtime::FlagSet& flags,
                       const std::vector<std::string>& args, std::vector<std::string>* positional) {
+  addSslFlags(flags);
   runtime::FlagLoadOptions options;
   // The config directory is a source of the other flags, so it is found before they are read:
   // --config_dir on the command line, else TESSERA_CONFIG_DIR, else /etc/tessera/<command>.
@@ -102,6 +162,10 @@ LoadOutcome loadFlags(std::string_view role, runtime::FlagSet& flags,
   }
   for (const auto& warning : loaded->warnings) {
     std::cerr << "tessera " << role << ": warning: " << warning << std::endl;
+  }
+  if (auto tls = configureTls(); !tls) {
+    printError(role, tls.message());
+    return LoadOutcome::kExitError;
   }
   return LoadOutcome::kRun;
 }

@@ -49,6 +49,15 @@ LoadOutcome loadFlags(std::string_view role, runtime::FlagSet& flags,
                       const std::vector<std::string>& args,
                       std::vector<std::string>* positional = nullptr);
 
+/// Declares the --ssl_* flags (Mesos's LIBPROCESS_SSL_* settings, whose environment values are
+/// the flags' defaults) into `flags`. loadFlags() does this for every role; a command loading
+/// its flags another way (the framework personalities) calls it, then configureTls().
+void addSslFlags(runtime::FlagSet& flags);
+/// Installs the process's TLS (net::setProcessTls) from the --ssl_* flags once they are loaded.
+/// Errors: a malformed LIBPROCESS_SSL_* boolean, a missing certificate or key setting, or a
+/// file OpenSSL cannot load, named with the reason.
+api::Status configureTls();
+
 /// The directory holding the running binary.
 std::filesystem::path binaryDir();
 /// `<prefix>/share/tessera/modules.json` beside the binary.

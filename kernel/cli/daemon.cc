@@ -92,8 +92,8 @@ api::Status Daemon::serve() {
     stop();
     return listening.withContext("flag '--port'");
   }
-  log->info("tessera {} listening on http://{}:{}", options_.role, options_.common.ip,
-            server_->port());
+  log->info("tessera {} listening on {}://{}:{}", options_.role,
+            serverOptions.tls ? "https" : "http", options_.common.ip, server_->port());
   return api::Status::ok();
 }
 
@@ -107,7 +107,9 @@ api::Result<uint16_t> Daemon::serveExtra(uint16_t port, std::shared_ptr<net::Rou
   if (auto listening = server->start(); !listening) return listening;
   const uint16_t bound = server->port();
   extraServers_.push_back(std::move(server));
-  runtime::logger(options_.role)->info("also listening on http://{}:{}", options_.common.ip, bound);
+  runtime::logger(options_.role)
+      ->info("also listening on {}://{}:{}", serverOptions.tls ? "https" : "http",
+             options_.common.ip, bound);
   return bound;
 }
 

@@ -68,6 +68,8 @@ fs::path configDirFor(const Personality& personality, const std::vector<std::str
 // master on the same host changes nothing here.
 LoadOutcome loadPersonality(const Personality& personality, runtime::FlagSet& flags,
                             const std::vector<std::string>& args) {
+  // TLS as every other role has it (LIBPROCESS_SSL_*, --ssl_*), not Marathon's JVM keystore.
+  addSslFlags(flags);
   runtime::FlagLoadOptions options;
   options.envPrefixes = {std::string(personality.envPrefix)};
   options.configDir = configDirFor(personality, args);
@@ -88,6 +90,10 @@ LoadOutcome loadPersonality(const Personality& personality, runtime::FlagSet& fl
   }
   for (const auto& warning : loaded->warnings) {
     std::cerr << "tessera " << personality.name << ": warning: " << warning << std::endl;
+  }
+  if (auto tls = configureTls(); !tls) {
+    printError(personality.name, tls.message());
+    return LoadOutcome::kExitError;
   }
   return LoadOutcome::kRun;
 }
@@ -261,7 +267,8 @@ api::Result<bool> resolveToggle(const std::vector<runtime::FlagValue>& values,
 // layout, its metrics): accepted so that an operator's existing command line, environment and
 // config directory start, and ignored with a warning. Flags that would change what the cluster
 // runs or who may reach the API (`--executor`, `--env_vars_prefix`, `--local_port_min`,
-// `--disable_http`, `--http_credentials`, `--ssl_*`, ...) are not here: they stay errors.
+// `--disable_http`, `--http_credentials`, `--https_port`, `--ssl_keystore_*`, ...) are not
+// here: they stay errors. TLS is Tessera's `--ssl_*` (LIBPROCESS_SSL_*), as for every role.
 constexpr std::string_view kIgnoredMarathonFlags[] = {
     "decline_offer_duration",
     "event_subscriber",

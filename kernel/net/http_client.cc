@@ -13,6 +13,8 @@
 #include <optional>
 #include <variant>
 
+#include "kernel/net/tls.h"
+
 namespace tessera::kernel::net {
 
 namespace asio = boost::asio;
@@ -32,7 +34,8 @@ std::optional<std::string> ClientResponse::header(std::string_view name) const {
 
 struct HttpClient::Impl {
   asio::io_context io;
-  std::variant<std::monostate, tcp::socket, unix_socket::socket> socket;
+  std::shared_ptr<TlsContext> tls;  // null: plain
+  std::variant<std::monostate, tcp::socket, unix_socket::socket, TlsStream> socket;
   beast::flat_buffer buffer;
   std::string host = "localhost";
 
@@ -66,7 +69,9 @@ struct HttpClient::Impl {
   }
 };
 
-HttpClient::HttpClient() : impl_(std::make_unique<Impl>()) {}
+HttpClient::HttpClient(std::shared_ptr<TlsContext> tls) : impl_(std::make_unique<Impl>()) {
+  impl_->tls = std::move(tls);
+}
 HttpClient::~HttpClient() { close(); }
 
 bool HttpClient::connected() const {
@@ -109,8 +114,29 @@ api::Status HttpClient::connect(std::string_view host, uint16_t port,
                            host, port);
   }
   if (error) return api::unavailable("cannot connect to {}:{}: {}", host, port, error.message());
-  impl_->socket = std::move(socket);
   impl_->host = std::string(host) + ":" + std::to_string(port);
+  if (!impl_->tls) {
+    impl_->socket = std::move(socket);
+    return api::Status::ok();
+  }
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+      deadline - std::chrono::steady_clock::now());
+  api::Status handshake =
+      api::unavailable("the TLS handshake with {}:{} did not finish", host, port);
+  std::optional<TlsStream> secured;
+  done = false;
+  connectTls(TlsStream(std::move(socket)), impl_->tls, std::string(host),
+             std::max(left, std::chrono::milliseconds(1)),
+             [&](api::Status status, TlsStream stream) {
+               handshake = std::move(status);
+               if (handshake) secured.emplace(std::move(stream));
+               done = true;
+             });
+  impl_->io.restart();
+  while (!done && impl_->io.run_one() > 0) {
+  }
+  if (!handshake) return handshake;
+  impl_->socket.emplace<TlsStream>(std::move(*secured));
   return api::Status::ok();
 }
 
@@ -204,8 +230,9 @@ api::Result<ClientResponse> HttpClient::request(const ClientRequest& request,
 api::Result<ClientResponse> httpRequest(std::string_view method, std::string_view host,
                                         uint16_t port, std::string_view target,
                                         std::vector<std::pair<std::string, std::string>> headers,
-                                        std::string body, std::chrono::milliseconds timeout) {
-  HttpClient client;
+                                        std::string body, std::chrono::milliseconds timeout,
+                                        std::shared_ptr<TlsContext> tls) {
+  HttpClient client(std::move(tls));
   auto deadline = std::chrono::steady_clock::now() + timeout;
   if (auto status = client.connect(host, port, timeout); !status) return status;
   auto left = std::chrono::duration_cast<std::chrono::milliseconds>(

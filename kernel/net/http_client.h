@@ -13,6 +13,10 @@
 
 namespace tessera::kernel::net {
 
+class TlsContext;
+/// The process's TLS (tls.h); null: plain.
+std::shared_ptr<TlsContext> processTls();
+
 /// A request for HttpClient.
 struct ClientRequest {
   std::string method = "GET";  ///< any token: "GET", "POST", ...
@@ -35,15 +39,20 @@ struct ClientResponse {
 /// A blocking HTTP/1.1 client over one connection (TCP or a unix socket), kept alive between
 /// requests. It runs its own private io_context, so it needs no Runtime and may be used from
 /// any one thread at a time (tests, the CLI, a blocking-pool job; not from a strand).
+///
+/// TCP connections speak TLS when the client has a TlsContext (by default the process's, see
+/// processTls()); unix sockets never do.
 class HttpClient {
  public:
-  HttpClient();
+  /// `tls` null: plain HTTP.
+  explicit HttpClient(std::shared_ptr<TlsContext> tls = processTls());
   ~HttpClient();
   HttpClient(const HttpClient&) = delete;
   HttpClient& operator=(const HttpClient&) = delete;
 
-  /// Connects to `host`:`port` (a name or an address). Errors: Unavailable when resolving or
-  /// connecting fails, DeadlineExceeded after `timeout`.
+  /// Connects to `host`:`port` (a name or an address), then handshakes TLS when the client has
+  /// a TlsContext. Errors: Unavailable when resolving, connecting or the TLS handshake fails
+  /// (the message names the peer and OpenSSL's reason), DeadlineExceeded after `timeout`.
   api::Status connect(std::string_view host, uint16_t port, std::chrono::milliseconds timeout);
   /// Connects to the unix socket at `path` (the Docker Engine API's /var/run/docker.sock).
   /// Errors as connect().
@@ -68,6 +77,7 @@ class HttpClient {
 api::Result<ClientResponse> httpRequest(std::string_view method, std::string_view host,
                                         uint16_t port, std::string_view target,
                                         std::vector<std::pair<std::string, std::string>> headers,
-                                        std::string body, std::chrono::milliseconds timeout);
+                                        std::string body, std::chrono::milliseconds timeout,
+                                        std::shared_ptr<TlsContext> tls = processTls());
 
 }  // namespace tessera::kernel::net

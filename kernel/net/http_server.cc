@@ -19,6 +19,7 @@
 
 #include "kernel/net/http_parse.h"
 #include "kernel/net/module_stream.h"
+#include "kernel/net/tls.h"
 #include "kernel/runtime/logging.h"
 #include "kernel/runtime/metrics.h"
 #include "kernel/runtime/strings.h"
@@ -218,6 +219,8 @@ struct HttpServer::State : std::enable_shared_from_this<HttpServer::State> {
   }
 
   void accept();
+  // A connection past its TLS step (if any) becomes a session.
+  void admit(TlsStream stream);
   void countResponse(int status) {
     if (requests == nullptr) return;
     if (status >= 100 && status < 600) responses[status / 100 - 1]->increment();
@@ -316,8 +319,8 @@ class SessionStream final : public HttpStream {
 // request even if its handler never answers (the responder holds only a weak reference).
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(std::shared_ptr<HttpServer::State> state, tcp::socket socket)
-      : state_(std::move(state)), stream_(std::move(socket)) {
+  Session(std::shared_ptr<HttpServer::State> state, TlsStream stream)
+      : state_(std::move(state)), stream_(std::move(stream)) {
     beast::error_code ec;
     auto remote = stream_.socket().remote_endpoint(ec);
     if (!ec) remote_ = remote.address().to_string() + ":" + std::to_string(remote.port());
@@ -350,7 +353,7 @@ class Session : public std::enable_shared_from_this<Session> {
     parser_->header_limit(static_cast<uint32_t>(
         std::min<size_t>(state_->options.maxHeaderBytes, std::numeric_limits<uint32_t>::max())));
     parser_->body_limit(state_->options.maxBodyBytes);
-    stream_.expires_after(state_->options.headerTimeout);
+    stream_.tcp().expires_after(state_->options.headerTimeout);
     http::async_read_header(
         stream_, buffer_, *parser_,
         [self = shared_from_this()](beast::error_code ec, size_t) { self->onHeader(ec); });
@@ -367,7 +370,7 @@ class Session : public std::enable_shared_from_this<Session> {
     if (expect != request.end() && beast::iequals(expect->value(), "100-continue") &&
         !parser_->is_done()) {
       static const std::string kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-      stream_.expires_after(state_->options.bodyTimeout);
+      stream_.tcp().expires_after(state_->options.bodyTimeout);
       asio::async_write(stream_, asio::buffer(kContinue),
                         [self = shared_from_this()](beast::error_code ec, size_t) {
                           if (self->closing_) return;
@@ -381,7 +384,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void readBody() {
     if (parser_->is_done()) return dispatch();
-    stream_.expires_after(state_->options.bodyTimeout);
+    stream_.tcp().expires_after(state_->options.bodyTimeout);
     http::async_read(stream_, buffer_, *parser_,
                      [self = shared_from_this()](beast::error_code ec, size_t) {
                        if (self->closing_) return;
@@ -532,7 +535,9 @@ class Session : public std::enable_shared_from_this<Session> {
       return;
     }
     watching_ = true;
-    stream_.socket().async_read_some(
+    // Through the stream (TLS needs it) but with no deadline: the handler takes what it takes.
+    stream_.tcp().expires_never();
+    stream_.async_read_some(
         buffer_.prepare(4096),
         [self = shared_from_this()](beast::error_code ec, size_t n) { self->onWatch(ec, n); });
   }
@@ -572,7 +577,7 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     state_->countResponse(response.status);
     writing_ = true;
-    stream_.expires_after(state_->options.writeTimeout);
+    stream_.tcp().expires_after(state_->options.writeTimeout);
     http::async_write(stream_, *message,
                       [self = shared_from_this(), message, keepAlive](
                           beast::error_code ec, size_t) { self->onWrite(ec, keepAlive); });
@@ -600,7 +605,7 @@ class Session : public std::enable_shared_from_this<Session> {
     if (auto stream = activeStream_.lock()) stream->markClosed();
     beast::error_code ignored;
     stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
-    stream_.close();
+    stream_.tcp().close();
   }
 
   // Streaming: the head and chunks go out in order through out_.
@@ -678,7 +683,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void pump() {
     if (outWriting_ || out_.empty() || closing_) return;
     outWriting_ = true;
-    stream_.expires_after(state_->options.writeTimeout);
+    stream_.tcp().expires_after(state_->options.writeTimeout);
     asio::async_write(stream_, asio::buffer(out_.front().bytes),
                       [self = shared_from_this()](beast::error_code ec, size_t) {
                         self->outWriting_ = false;
@@ -709,7 +714,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::weak_ptr<SessionStream> activeStream_;
 
   std::shared_ptr<HttpServer::State> state_;
-  beast::tcp_stream stream_;
+  TlsStream stream_;  // plain or TLS; the handlers do not care
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::string remote_;
@@ -817,17 +822,29 @@ void HttpServer::State::accept() {
                             return;
                           }
                           socket.set_option(tcp::no_delay(true), ec);  // small answers go now
-                          auto session = std::make_shared<Session>(self, std::move(socket));
-                          bool reject;
-                          {
-                            std::lock_guard lock(self->mutex);
-                            if (self->stopping) return;
-                            reject = self->sessions.size() >= self->options.maxConnections;
-                            self->sessions.emplace(session.get(), session);
-                          }
-                          session->start(reject);
+                          auto onReady = [self](api::Status status, TlsStream stream) {
+                            if (!status) {
+                              self->log->warn("refusing an http connection: {}", status.message());
+                              return;
+                            }
+                            self->admit(std::move(stream));
+                          };
+                          acceptTls(TlsStream(std::move(socket)), self->options.tls,
+                                    self->options.headerTimeout, std::move(onReady));
                           self->accept();
                         });
+}
+
+void HttpServer::State::admit(TlsStream stream) {
+  auto session = std::make_shared<Session>(shared_from_this(), std::move(stream));
+  bool reject;
+  {
+    std::lock_guard lock(mutex);
+    if (stopping) return;
+    reject = sessions.size() >= options.maxConnections;
+    sessions.emplace(session.get(), session);
+  }
+  session->start(reject);
 }
 
 HttpServer::HttpServer(runtime::Runtime& runtime, std::shared_ptr<Router> router,

@@ -24,6 +24,10 @@ class MetricsRegistry;
 
 namespace tessera::kernel::net {
 
+class TlsContext;
+/// The process's TLS (tls.h); null: plain.
+std::shared_ptr<TlsContext> processTls();
+
 /// A response whose body is sent as it is produced (HTTP/1.1 chunked), for long-lived streams
 /// such as the scheduler API's SUBSCRIBE (RecordIO events). Every method is thread-safe and
 /// non-blocking; calls from one thread are sent in order. The connection closes when the
@@ -198,6 +202,10 @@ struct HttpServerOptions {
   /// `http/streams_closed_slow` (streams closed for passing their queue limit) and reports the
   /// `http/connections` gauge here. Must outlive the server.
   runtime::MetricsRegistry* metrics = nullptr;
+  /// TLS for every connection (see tls.h; downgrade lets plain clients in too); null: plain.
+  /// Defaults to the process's (processTls()). A failed handshake is logged with the peer and
+  /// the connection closed; it must complete within headerTimeout.
+  std::shared_ptr<TlsContext> tls = processTls();
 };
 
 /// An HTTP/1.1 server on the runtime's io_context. Each connection has its own strand;

@@ -13,6 +13,8 @@
 #include <mutex>
 #include <optional>
 
+#include "kernel/net/tls.h"
+
 namespace tessera::kernel::net {
 
 namespace asio = boost::asio;
@@ -21,16 +23,18 @@ namespace http = beast::http;
 using tcp = asio::ip::tcp;
 
 struct HttpStreamClient::Session : std::enable_shared_from_this<Session> {
-  Session(asio::io_context& io, api::Executor& owner)
+  Session(asio::io_context& io, api::Executor& owner, std::shared_ptr<TlsContext> context)
       : strand(asio::make_strand(io)),
         resolver(strand),
-        stream(strand),
+        stream(beast::tcp_stream(strand)),
+        tls(std::move(context)),
         deadline(strand),
         executor(owner) {}
 
   asio::strand<asio::io_context::executor_type> strand;
   tcp::resolver resolver;
-  beast::tcp_stream stream;
+  TlsStream stream;  // plain or TLS
+  std::shared_ptr<TlsContext> tls;
   asio::steady_timer deadline;
   beast::flat_buffer buffer;
   http::request<http::string_body> request;
@@ -85,7 +89,7 @@ struct HttpStreamClient::Session : std::enable_shared_from_this<Session> {
                                 fmt::format("no response from {}:{} within {}ms", params.host,
                                             params.port, params.headTimeout.count())));
     }
-    finish(api::unavailable("{} {}:{}: {}", what, params.host, params.port, ec.message()));
+    finish(api::unavailable("{} {}:{}: {}", what, params.host, params.port, tlsReason(ec)));
   }
 
   void run() {
@@ -101,10 +105,18 @@ struct HttpStreamClient::Session : std::enable_shared_from_this<Session> {
         params.host, std::to_string(params.port),
         [self = shared_from_this()](const beast::error_code& ec, tcp::resolver::results_type r) {
           if (ec) return self->fail("cannot resolve", ec);
-          self->stream.async_connect(r, [self](const beast::error_code& ec, const tcp::endpoint&) {
-            if (ec) return self->fail("cannot connect to", ec);
-            self->write();
-          });
+          self->stream.tcp().async_connect(
+              r, [self](const beast::error_code& ec, const tcp::endpoint&) {
+                if (ec) return self->fail("cannot connect to", ec);
+                if (!self->tls) return self->write();
+                // The head deadline covers the handshake too: it closes the socket.
+                prepareClientTls(self->stream, *self->tls, self->params.host);
+                self->stream.tls()->async_handshake(
+                    asio::ssl::stream_base::client, [self](const beast::error_code& ec) {
+                      if (ec) return self->fail("TLS handshake failed with", ec);
+                      self->write();
+                    });
+              });
         });
   }
 
@@ -169,14 +181,15 @@ struct HttpStreamClient::Session : std::enable_shared_from_this<Session> {
   }
 };
 
-HttpStreamClient::HttpStreamClient(runtime::Runtime& runtime, api::Executor& executor)
-    : runtime_(runtime), executor_(executor) {}
+HttpStreamClient::HttpStreamClient(runtime::Runtime& runtime, api::Executor& executor,
+                                   std::shared_ptr<TlsContext> tls)
+    : runtime_(runtime), executor_(executor), tls_(std::move(tls)) {}
 
 HttpStreamClient::~HttpStreamClient() { cancel(); }
 
 void HttpStreamClient::start(StreamRequest request, StreamHandlers handlers) {
   if (session_) return;
-  session_ = std::make_shared<Session>(runtime_.io(), executor_);
+  session_ = std::make_shared<Session>(runtime_.io(), executor_, tls_);
   session_->params = std::move(request);
   session_->handlers = std::move(handlers);
   asio::post(session_->strand, [session = session_] { session->run(); });

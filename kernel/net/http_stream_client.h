@@ -14,6 +14,10 @@
 
 namespace tessera::kernel::net {
 
+class TlsContext;
+/// The process's TLS (tls.h); null: plain.
+std::shared_ptr<TlsContext> processTls();
+
 /// One request for HttpStreamClient.
 struct StreamRequest {
   std::string host;  ///< a name or an address
@@ -50,7 +54,9 @@ struct StreamHandlers {
 /// executor need only outlive the client.
 class HttpStreamClient {
  public:
-  HttpStreamClient(runtime::Runtime& runtime, api::Executor& executor);
+  /// Speaks TLS when `tls` is set (by default the process's, processTls()).
+  HttpStreamClient(runtime::Runtime& runtime, api::Executor& executor,
+                   std::shared_ptr<TlsContext> tls = processTls());
   /// cancel()s.
   ~HttpStreamClient();
   HttpStreamClient(const HttpStreamClient&) = delete;
@@ -67,6 +73,7 @@ class HttpStreamClient {
  private:
   runtime::Runtime& runtime_;
   api::Executor& executor_;
+  std::shared_ptr<TlsContext> tls_;
   std::shared_ptr<Session> session_;
 };
 

@@ -21,6 +21,7 @@
 #include <random>
 #include <shared_mutex>
 
+#include "kernel/net/tls.h"
 #include "kernel/runtime/logging.h"
 
 namespace tessera::kernel::net {
@@ -154,7 +155,7 @@ class Handle;
 class Core : public std::enable_shared_from_this<Core> {
  public:
   // `admission` is set on a server's connections, which start pending; null for a client's.
-  Core(tcp::socket socket, std::shared_ptr<Sink> sink, TransportOptions options,
+  Core(TlsStream socket, std::shared_ptr<Sink> sink, TransportOptions options,
        std::function<void()> onClosed, std::shared_ptr<Admission> admission = nullptr);
   ~Core() {
     leavePending();
@@ -197,7 +198,7 @@ class Core : public std::enable_shared_from_this<Core> {
   void doClose(const api::Status& reason);
 
   const uint64_t id_;
-  tcp::socket socket_;
+  TlsStream socket_;              // plain or TLS (already handshaken)
   asio::any_io_executor strand_;  // the socket's own executor, a strand
   asio::steady_timer timer_;
   std::shared_ptr<Sink> sink_;
@@ -263,7 +264,7 @@ std::string endpointText(const tcp::socket& socket) {
                               : fmt::format("{}:{}", ep.address().to_string(), ep.port());
 }
 
-Core::Core(tcp::socket socket, std::shared_ptr<Sink> sink, TransportOptions options,
+Core::Core(TlsStream socket, std::shared_ptr<Sink> sink, TransportOptions options,
            std::function<void()> onClosed, std::shared_ptr<Admission> admission)
     : id_(nextConnectionId++),
       socket_(std::move(socket)),
@@ -272,12 +273,13 @@ Core::Core(tcp::socket socket, std::shared_ptr<Sink> sink, TransportOptions opti
       sink_(std::move(sink)),
       options_(options),
       onClosed_(std::move(onClosed)),
-      handle_(std::make_shared<Handle>(id_, endpointText(socket_), options.maxMessageBytes)),
+      handle_(
+          std::make_shared<Handle>(id_, endpointText(socket_.socket()), options.maxMessageBytes)),
       admission_(std::move(admission)),
       pending_(admission_ != nullptr),
       handshakeTimer_(strand_) {
   boost::system::error_code ec;
-  socket_.set_option(tcp::no_delay(true), ec);
+  socket_.socket().set_option(tcp::no_delay(true), ec);
 }
 
 void Core::start() {
@@ -610,9 +612,20 @@ struct TransportServer::State : std::enable_shared_from_this<TransportServer::St
             boost::system::error_code ignored;
             socket.close(ignored);
           } else {
-            std::make_shared<Core>(std::move(socket), self->sink, self->options.transport, nullptr,
-                                   self->admission)
-                ->start();
+            // Pending from here: a TLS handshake counts against the admission like a first
+            // message does, and must finish within its timeout.
+            acceptTls(TlsStream(std::move(socket)), self->options.tls,
+                      self->options.admission.handshakeTimeout,
+                      [self](api::Status status, TlsStream stream) {
+                        if (!status) {
+                          self->admission->leave();
+                          self->sink->log().warn("refusing connection: {}", status.message());
+                          return;
+                        }
+                        std::make_shared<Core>(std::move(stream), self->sink,
+                                               self->options.transport, nullptr, self->admission)
+                            ->start();
+                      });
           }
           self->accept();
         });
@@ -730,23 +743,40 @@ struct TransportClient::State : std::enable_shared_from_this<TransportClient::St
                   return;
                 }
                 self->stream->expires_never();
-                tcp::socket socket = self->stream->release_socket();
+                TlsStream plain(std::move(*self->stream));
                 self->stream.reset();
-                self->attempt = 0;
-                std::weak_ptr<State> weak = self;
-                auto core = std::make_shared<Core>(
-                    std::move(socket), self->sink, self->options.transport, [weak] {
-                      if (auto state = weak.lock()) {
-                        asio::post(state->strand, [state] { state->disconnected(); });
-                      }
-                    });
-                {
-                  std::lock_guard lock(self->mutex);
-                  self->current = core->handle();
-                }
-                core->start();
+                connectTls(std::move(plain), self->options.tls, self->host,
+                           self->options.connectTimeout,
+                           [self](api::Status status, TlsStream stream) {
+                             asio::post(self->strand, [self, status = std::move(status),
+                                                       stream = std::move(stream)]() mutable {
+                               if (self->stopped) return;
+                               if (!status) {
+                                 self->sink->log().warn("{}", status.message());
+                                 self->retry(std::move(status));
+                                 return;
+                               }
+                               self->established(std::move(stream));
+                             });
+                           });
               }));
         });
+  }
+
+  // On the strand: connected (and handshaken); the connection takes over.
+  void established(TlsStream stream) {
+    attempt = 0;
+    std::weak_ptr<State> weak = shared_from_this();
+    auto core = std::make_shared<Core>(std::move(stream), sink, options.transport, [weak] {
+      if (auto state = weak.lock()) {
+        asio::post(state->strand, [state] { state->disconnected(); });
+      }
+    });
+    {
+      std::lock_guard lock(mutex);
+      current = core->handle();
+    }
+    core->start();
   }
 
   void disconnected() {

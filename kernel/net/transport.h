@@ -33,6 +33,10 @@
 
 namespace tessera::kernel::net {
 
+class TlsContext;
+/// The process's TLS (tls.h); null: plain.
+std::shared_ptr<TlsContext> processTls();
+
 /// Limits and liveness settings shared by both ends.
 struct TransportOptions {
   /// Each end sends a ping every interval and answers each ping with a pong; any frame received
@@ -131,6 +135,10 @@ struct TransportServerOptions {
   std::string address = "127.0.0.1";  ///< IPv4 or IPv6 literal; "0.0.0.0" for all
   uint16_t port = 0;                  ///< 0: an ephemeral port, see port()
   TransportOptions transport;
+  /// TLS for every connection (tls.h; downgrade lets plain agents in too); null: plain.
+  /// Defaults to the process's. The handshake counts as the pending phase (AdmissionOptions:
+  /// it must end within handshakeTimeout); a failed one is logged with the peer.
+  std::shared_ptr<TlsContext> tls = processTls();
   AdmissionOptions admission;
 };
 
@@ -176,8 +184,12 @@ struct TransportClientOptions {
   /// Each delay is drawn uniformly from [delay * (1 - jitter), delay], so agents restarted
   /// together do not reconnect in lockstep. In [0, 1].
   double jitter = 0.2;
-  std::chrono::milliseconds connectTimeout{5000};  ///< one attempt gives up after this
+  std::chrono::milliseconds connectTimeout{
+      5000};  ///< one attempt (and its handshake) gives up after this
   TransportOptions transport;
+  /// TLS to the server (tls.h), verified against the CA when verifyCert; null: plain. Defaults
+  /// to the process's. A failed handshake is logged and retried like a failed connect.
+  std::shared_ptr<TlsContext> tls = processTls();
 };
 
 /// The delay before reconnection attempt number `attempt` (0 for the first retry after a failure
