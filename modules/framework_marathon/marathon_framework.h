@@ -91,9 +91,16 @@ class MarathonFramework final : public api::Framework {
   void killTasks(const api::HttpRequest& request, std::vector<std::string> ids,
                  api::HttpResponder respond, bool single = false);
   void handleDeployments(const api::HttpRequest& request, api::HttpResponder respond);
+  void handleTasks(const api::HttpRequest& request, api::HttpResponder respond);
   void handleQueue(const api::HttpRequest& request, api::HttpResponder respond);
   void handleGroups(const api::HttpRequest& request, api::HttpResponder respond);
   void handleEvents(const api::HttpRequest& request, std::shared_ptr<api::HttpStreamWriter> w);
+
+  // The stored app `id`; nullptr after answering 404 `App '<id>' does not exist`.
+  const Record* findApp(const std::string& id, api::HttpResponder& respond) const;
+  // Makes `app` its record's current version and the newest of its versions (at most
+  // kMaxVersions kept); the caller persists it.
+  void remember(const App& app);
 
   // Stores `apps` as new current versions and deploys them (with `removed`, `restart`).
   void storeAndDeploy(std::vector<App> apps, std::vector<std::string> removed,

@@ -10,7 +10,9 @@
 #include <set>
 #include <sstream>
 
+#include "modules/framework_marathon/sched_events.h"
 #include "modules/framework_marathon/sched_placement.h"
+#include "modules/framework_marathon/sched_records.h"
 #include "modules/framework_marathon/sched_task_builder.h"
 #include "tessera/api/task_state.h"
 
@@ -20,113 +22,17 @@ namespace {
 
 using Poco::JSON::Array;
 using Poco::JSON::Object;
-
-// A task the engine knows: what the API shows, plus what the engine decides with.
-struct TaskRecord {
-  Task task;
-  v1::TaskState state = v1::TASK_STAGING;  // task.state as an enum, for the hot paths
-  int generation = 0;                      // the app's config generation the task was launched for
-  bool killRequested = false;  // the engine (or the API) killed it: no backoff, no replacement
-  std::optional<bool> healthy;
-  bool launchConfirmed = false;  // an update was received for it
-};
-
-struct AppState {
-  App app;
-  int generation = 0;     // bumped on a config change or a restart: older tasks are replaced
-  bool removing = false;  // StopApplication: every task is killed, then the app is forgotten
-  int failures = 0;       // failed tasks since the last backoff reset
-  std::optional<Clock::time_point> delayUntil;
-  std::optional<Clock::time_point> waitingSince;
-  std::unique_ptr<api::TimerHandle> delayTimer;
-};
-
-// An app's tasks counted by what the engine decides with, kept up to date as each task changes
-// (addTask/eraseTask and the untally/tally pair around every change of a record), so that an
-// update, counts() and the common case of planFor() cost O(1) in the app's task count.
-struct GenerationTally {
-  int live = 0;            // isLive
-  int killed = 0;          // live and killRequested
-  int running = 0;         // TASK_RUNNING
-  int runningHealthy = 0;  // TASK_RUNNING and healthy == true
-};
-struct AppTally {
-  int records = 0;
-  int live = 0;
-  int staged = 0;
-  int running = 0;
-  int runningHealthy = 0;
-  int unhealthy = 0;                           // healthy == false, whatever the state
-  std::map<int, GenerationTally> generations;  // only generations with a live task
-};
-
-// What an app needs now: tasks to launch, tasks to kill.
-struct Plan {
-  int launch = 0;
-  std::vector<std::string> kill;
-};
-
-bool isLive(const TaskRecord& record) {
-  const v1::TaskState state = record.state;
-  return !api::isTerminal(state) && state != v1::TASK_UNREACHABLE && state != v1::TASK_UNKNOWN;
-}
-
-bool isRunning(const TaskRecord& record) { return record.state == v1::TASK_RUNNING; }
-
-bool isStaged(const TaskRecord& record) {
-  return record.state == v1::TASK_STAGING || record.state == v1::TASK_STARTING;
-}
-
-std::string stateName(v1::TaskState state) { return v1::TaskState_Name(state); }
-
-Object::Ptr actionsJson(const std::vector<DeploymentAction>& actions) {
-  Object::Ptr step = new Object(Poco::JSON_PRESERVE_KEY_ORDER);
-  Array::Ptr list = new Array;
-  for (const auto& action : actions) {
-    Object::Ptr item = new Object(Poco::JSON_PRESERVE_KEY_ORDER);
-    item->set("action", action.action);
-    item->set("app", action.app);
-    list->add(item);
-  }
-  step->set("actions", list);
-  return step;
-}
-
-Object::Ptr groupJson(const std::vector<App>& apps, Clock::time_point version) {
-  Object::Ptr group = new Object(Poco::JSON_PRESERVE_KEY_ORDER);
-  group->set("id", "/");
-  Array::Ptr list = new Array;
-  for (const auto& app : apps) {
-    try {
-      Poco::JSON::Parser parser;
-      list->add(parser.parse(appToJson(app)));
-    } catch (const Poco::Exception&) {
-      // appToJson writes valid JSON; an app that cannot be shown is left out.
-    }
-  }
-  group->set("apps", list);
-  group->set("groups", Array::Ptr(new Array));
-  group->set("version", isoTimestamp(version));
-  return group;
-}
-
-Object::Ptr planJson(const Deployment& deployment) {
-  Object::Ptr plan = new Object(Poco::JSON_PRESERVE_KEY_ORDER);
-  plan->set("id", deployment.id);
-  plan->set("original", groupJson(deployment.original, deployment.version));
-  plan->set("target", groupJson(deployment.target, deployment.version));
-  Array::Ptr steps = new Array;
-  for (const auto& step : deployment.steps) steps->add(actionsJson(step));
-  plan->set("steps", steps);
-  plan->set("version", isoTimestamp(deployment.version));
-  return plan;
-}
-
-std::string toText(const Object::Ptr& object) {
-  std::ostringstream out;
-  object->stringify(out);
-  return out.str();
-}
+using sched::AppState;
+using sched::AppTally;
+using sched::GenerationTally;
+using sched::isLive;
+using sched::isRunning;
+using sched::isStaged;
+using sched::Plan;
+using sched::stateName;
+using sched::TaskRecord;
+using sched_events::actionsJson;
+using sched_events::planJson;
 
 }  // namespace
 
@@ -992,17 +898,14 @@ class AppScheduler::Impl {
 
   std::vector<Deployment> deployments() const { return deployments_; }
 
-  // --- events ---
+  // --- events (built in sched_events.cc) ---
 
   Object::Ptr eventObject(std::string_view type) const {
-    Object::Ptr event = new Object(Poco::JSON_PRESERVE_KEY_ORDER);
-    event->set("eventType", std::string(type));
-    event->set("timestamp", isoTimestamp(options_.now()));
-    return event;
+    return sched_events::event(type, options_.now());
   }
 
   void emit(std::string_view type, const Object::Ptr& event) {
-    if (options_.events) options_.events(type, toText(event));
+    if (options_.events) options_.events(type, sched_events::text(event));
   }
 
   void emitDeploymentInfo(const Deployment& deployment) {
@@ -1016,68 +919,32 @@ class AppScheduler::Impl {
 
   void emitStatusUpdate(const TaskRecord& record, const v1::TaskStatus& status) {
     if (!options_.events) return;
-    Object::Ptr event = eventObject("status_update_event");
-    event->set("slaveId", record.task.agentId);
-    event->set("taskId", record.task.id);
-    event->set("taskStatus", record.task.state);
-    event->set("message", status.message());
-    event->set("appId", record.task.appId);
-    event->set("host", record.task.host);
-    event->set("ipAddresses", Array::Ptr(new Array));
-    Array::Ptr ports = new Array;
-    for (int port : record.task.ports) ports->add(port);
-    event->set("ports", ports);
-    event->set("version", isoTimestamp(record.task.version));
-    emit("status_update_event", event);
+    options_.events("status_update_event",
+                    sched_events::statusUpdate(record.task, status.message(), options_.now()));
   }
 
   void emitHealthChanged(const TaskRecord& record, bool healthy) {
     if (!options_.events) return;
-    Object::Ptr event = eventObject("health_status_changed_event");
-    event->set("appId", record.task.appId);
-    event->set("taskId", record.task.id);
-    event->set("instanceId", record.task.id);
-    event->set("version", isoTimestamp(record.task.version));
-    event->set("alive", healthy);
-    emit("health_status_changed_event", event);
+    options_.events("health_status_changed_event",
+                    sched_events::healthChanged(record.task, healthy, options_.now()));
   }
 
   void emitFailedHealthCheck(const TaskRecord& record) {
     if (!options_.events) return;
-    Object::Ptr event = eventObject("failed_health_check_event");
-    event->set("appId", record.task.appId);
-    event->set("taskId", record.task.id);
-    event->set("instanceId", record.task.id);
     auto app = apps_.find(record.task.appId);
-    Object::Ptr check = new Object(Poco::JSON_PRESERVE_KEY_ORDER);
-    if (app != apps_.end() && !app->second.app.healthChecks.empty()) {
-      const HealthCheck& spec = app->second.app.healthChecks.front();
-      check->set("protocol", spec.protocol);
-      if (spec.protocol == "HTTP" || spec.protocol == "HTTPS") check->set("path", spec.path);
-      if (spec.portIndex) check->set("portIndex", *spec.portIndex);
-      if (spec.port) check->set("port", *spec.port);
-      check->set("gracePeriodSeconds", spec.gracePeriodSeconds);
-      check->set("intervalSeconds", spec.intervalSeconds);
-      check->set("timeoutSeconds", spec.timeoutSeconds);
-      check->set("maxConsecutiveFailures", spec.maxConsecutiveFailures);
-    }
-    event->set("healthCheck", check);
-    emit("failed_health_check_event", event);
+    const HealthCheck* spec = app != apps_.end() && !app->second.app.healthChecks.empty()
+                                  ? &app->second.app.healthChecks.front()
+                                  : nullptr;
+    options_.events("failed_health_check_event",
+                    sched_events::failedHealthCheck(record.task, spec, options_.now()));
   }
 
   void emitUnhealthyKill(const TaskRecord& record, const std::string& message) {
     context_.logger().warning("task '{}' of app '{}' was killed for failing its health check",
                               record.task.id, record.task.appId);
     if (!options_.events) return;
-    Object::Ptr event = eventObject("unhealthy_task_kill_event");
-    event->set("appId", record.task.appId);
-    event->set("taskId", record.task.id);
-    event->set("instanceId", record.task.id);
-    event->set("version", isoTimestamp(record.task.version));
-    event->set("reason", message.empty() ? std::string("health check failed") : message);
-    event->set("host", record.task.host);
-    event->set("slaveId", record.task.agentId);
-    emit("unhealthy_task_kill_event", event);
+    options_.events("unhealthy_task_kill_event",
+                    sched_events::unhealthyKill(record.task, message, options_.now()));
   }
 
  private:
