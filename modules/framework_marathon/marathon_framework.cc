@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <sstream>
 
+#include "modules/framework_marathon/deployment_store.h"
 #include "modules/framework_marathon/routes_util.h"
 #include "tessera/api/json.h"
 #include "tessera/api/logger.h"
@@ -23,6 +24,7 @@ using api::HttpResponse;
 using api::jsonQuote;
 
 constexpr std::string_view kAppsKey = "/modules/org_tessera_marathon/apps";
+constexpr std::string_view kDeploymentsKey = "/modules/org_tessera_marathon/deployments";
 constexpr size_t kMaxVersions = 50;  // Marathon's --max_versions default is 50 as well
 constexpr std::string_view kMarathonVersion = "1.4.12";
 
@@ -76,6 +78,7 @@ MarathonFramework::MarathonFramework(api::Context& context, Settings settings)
   options.events = [this](std::string_view eventType, std::string json) {
     publish(eventType, std::move(json));
   };
+  options.deploymentEnded = [this](const std::string& id) { deploymentEnded(id); };
   scheduler_ = std::make_unique<AppScheduler>(context_, std::move(options));
 }
 
@@ -85,11 +88,11 @@ void MarathonFramework::attached(api::FrameworkHost& host) { host_ = &host; }
 
 void MarathonFramework::start(api::SchedulerDriver& driver) {
   driver_ = &driver;
-  loadApps([this] {
+  loadState([this](std::vector<Deployment> deployments) {
     if (driver_ == nullptr) return;
     std::vector<App> apps;
     for (const auto& [id, record] : apps_) apps.push_back(record.current);
-    scheduler_->start(*driver_, std::move(apps));
+    scheduler_->start(*driver_, std::move(apps), std::move(deployments));
     ready_ = true;
     v1::FrameworkInfo info;
     info.set_user(settings_.user);
@@ -142,72 +145,128 @@ void MarathonFramework::disconnected() { scheduler_->disconnected(); }
 // ---------------------------------------------------------------------------------------------
 // The app store.
 
-void MarathonFramework::loadApps(std::function<void()> done) {
+void MarathonFramework::readAll(std::string prefix, std::function<void(StoredEntries)> done) {
   std::weak_ptr<bool> alive = alive_;
-  auto& state = context_.state();
-  state.children(
-      kAppsKey, context_.executor(),
-      [this, alive, done](api::Result<std::vector<std::string>> names) {
-        if (alive.expired() || !*alive.lock()) return;
-        if (!names) {
-          context_.logger().log(
-              api::Logger::Level::kError,
-              fmt::format("cannot list apps (retrying in 1s): {}", names.status().message()));
-          retryLoad_ = context_.executor().schedule(std::chrono::seconds(1), [this, alive, done] {
-            if (alive.expired() || !*alive.lock()) return;
-            loadApps(done);
-          });
-          return;
-        }
+  auto live = [alive] { return !alive.expired() && *alive.lock(); };
+  // Anything that cannot be read now: everything again in a second rather than lead without it.
+  auto retry = [this, live, prefix, done](const api::Status& status) {
+    context_.logger().log(
+        api::Logger::Level::kError,
+        fmt::format("cannot read '{}' (retrying in 1s): {}", prefix, status.message()));
+    retryLoad_ = context_.executor().schedule(std::chrono::seconds(1), [this, live, prefix, done] {
+      if (live()) readAll(prefix, done);
+    });
+  };
+  context_.state().children(
+      prefix, context_.executor(),
+      [this, live, prefix, done, retry](api::Result<std::vector<std::string>> names) {
+        if (!live()) return;
+        if (!names) return retry(names.status());
+        auto entries = std::make_shared<StoredEntries>();
         auto pending = std::make_shared<size_t>(names->size());
-        auto failed = std::make_shared<bool>(false);
-        if (*pending == 0) return done();
+        auto failed = std::make_shared<std::optional<api::Status>>();
+        if (*pending == 0) return done({});
         for (const auto& name : *names) {
-          context_.state().get(
-              fmt::format("{}/{}", kAppsKey, name), context_.executor(),
-              [this, alive, done, pending, failed,
-               name](api::Result<std::optional<api::StateEntry>> entry) {
-                if (alive.expired() || !*alive.lock()) return;
-                // An app that cannot be read now: load everything again
-                // rather than lead without it.
-                if (!entry) *failed = true;
-                if (entry && *entry) {
-                  try {
-                    auto object = Poco::JSON::Parser()
-                                      .parse((*entry)->value)
-                                      .extract<Poco::JSON::Object::Ptr>();
-                    auto text = [](const Poco::Dynamic::Var& value) {
-                      std::ostringstream out;
-                      Poco::JSON::Stringifier::stringify(value, out);
-                      return out.str();
-                    };
-                    auto current = appFromJson(text(object->get("current")));
-                    if (current) {
-                      Record record{*current, {}, (*entry)->version};
-                      if (auto versions = object->getArray("versions")) {
-                        for (size_t i = 0; i < versions->size(); ++i) {
-                          if (auto app = appFromJson(text(versions->get(i)))) {
-                            record.versions.push_back(*app);
-                          }
-                        }
-                      }
-                      apps_[current->id] = std::move(record);
-                    }
-                  } catch (const Poco::Exception& e) {
-                    context_.logger().log(api::Logger::Level::kError,
-                                          fmt::format("unreadable app '{}': {}", name, e.what()));
-                  }
-                }
-                if (--*pending > 0) return;
-                if (!*failed) return done();
-                retryLoad_ =
-                    context_.executor().schedule(std::chrono::seconds(1), [this, alive, done] {
-                      if (alive.expired() || !*alive.lock()) return;
-                      loadApps(done);
-                    });
-              });
+          context_.state().get(fmt::format("{}/{}", prefix, name), context_.executor(),
+                               [live, done, retry, entries, pending, failed,
+                                name](api::Result<std::optional<api::StateEntry>> entry) {
+                                 if (!live()) return;
+                                 if (!entry) *failed = entry.status();
+                                 if (entry && *entry) entries->emplace_back(name, **entry);
+                                 if (--*pending > 0) return;
+                                 if (*failed) return retry(**failed);
+                                 done(std::move(*entries));
+                               });
         }
       });
+}
+
+void MarathonFramework::loadState(std::function<void(std::vector<Deployment>)> done) {
+  readAll(std::string(kAppsKey), [this, done](StoredEntries entries) {
+    for (const auto& [name, entry] : entries) {
+      try {
+        auto object = Poco::JSON::Parser().parse(entry.value).extract<Poco::JSON::Object::Ptr>();
+        auto text = [](const Poco::Dynamic::Var& value) {
+          std::ostringstream out;
+          Poco::JSON::Stringifier::stringify(value, out);
+          return out.str();
+        };
+        auto current = appFromJson(text(object->get("current")));
+        if (!current) continue;
+        Record record{*current, {}, entry.version};
+        if (auto versions = object->getArray("versions")) {
+          for (size_t i = 0; i < versions->size(); ++i) {
+            if (auto app = appFromJson(text(versions->get(i)))) record.versions.push_back(*app);
+          }
+        }
+        apps_[current->id] = std::move(record);
+      } catch (const Poco::Exception& e) {
+        context_.logger().log(api::Logger::Level::kError,
+                              fmt::format("unreadable app '{}': {}", name, e.what()));
+      }
+    }
+    readAll(std::string(kDeploymentsKey), [this, done](StoredEntries entries) {
+      std::vector<Deployment> deployments;
+      for (const auto& [name, entry] : entries) {
+        auto deployment = deploymentFromStoreJson(entry.value);
+        if (!deployment) {
+          context_.logger().log(api::Logger::Level::kError,
+                                fmt::format("unreadable deployment '{}'", name));
+          continue;
+        }
+        deploymentVersions_[deployment->id] = entry.version;
+        deployments.push_back(std::move(*deployment));
+      }
+      std::sort(deployments.begin(), deployments.end(),
+                [](const Deployment& a, const Deployment& b) { return a.version < b.version; });
+      done(std::move(deployments));
+    });
+  });
+}
+
+void MarathonFramework::persistDeployment(const Deployment& deployment,
+                                          std::function<void()> done) {
+  std::weak_ptr<bool> alive = alive_;
+  const std::string id = deployment.id;
+  deploymentVersions_[id] = 0;  // being written
+  context_.state().set(
+      fmt::format("{}/{}", kDeploymentsKey, id), deploymentToStoreJson(deployment), 0,
+      context_.executor(), [this, alive, id, done](api::Result<uint64_t> written) {
+        if (alive.expired() || !*alive.lock()) return;
+        if (!written) {
+          context_.logger().log(
+              api::Logger::Level::kError,
+              fmt::format("cannot store deployment '{}': {}", id, written.status().message()));
+          deploymentVersions_.erase(id);
+          endedDeployments_.erase(id);
+          return done();
+        }
+        deploymentVersions_[id] = *written;
+        // It ended while it was being written: it goes now.
+        if (endedDeployments_.erase(id) > 0) deploymentEnded(id);
+        done();
+      });
+}
+
+void MarathonFramework::deploymentEnded(const std::string& id) {
+  auto it = deploymentVersions_.find(id);
+  if (it == deploymentVersions_.end() || it->second == 0) {
+    // Not written yet (or ended inside deploy()): the writer removes it or never writes it.
+    endedDeployments_.insert(id);
+    return;
+  }
+  const uint64_t version = it->second;
+  deploymentVersions_.erase(it);
+  std::weak_ptr<bool> alive = alive_;
+  context_.state().remove(fmt::format("{}/{}", kDeploymentsKey, id), version, context_.executor(),
+                          [this, alive, id](api::Status status) {
+                            if (alive.expired() || !*alive.lock()) return;
+                            if (!status && status.code() != api::StatusCode::kNotFound) {
+                              context_.logger().log(api::Logger::Level::kError,
+                                                    fmt::format("cannot remove deployment '{}': {}",
+                                                                id, status.message()));
+                            }
+                          });
 }
 
 void MarathonFramework::persist(const std::string& appId, std::function<void(api::Status)> done) {
@@ -288,7 +347,10 @@ void MarathonFramework::storeAndDeploy(std::vector<App> apps, std::vector<std::s
       return done(api::Status(api::StatusCode::kUnavailable,
                               fmt::format("cannot store the apps: {}", failed->message())));
     }
-    done(scheduler_->deploy(apps, removed, restart, force));
+    auto deployment = scheduler_->deploy(apps, removed, restart, force);
+    // A deployment that ended inside deploy() is never stored.
+    if (!deployment || endedDeployments_.erase(deployment->id) > 0) return done(deployment);
+    persistDeployment(*deployment, [done, deployment] { done(deployment); });
   };
   for (const auto& app : apps) {
     remember(app);

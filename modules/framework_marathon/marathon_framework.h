@@ -73,7 +73,16 @@ class MarathonFramework final : public api::Framework {
   };
 
   api::Status addRoutes();
-  void loadApps(std::function<void()> done);
+  using StoredEntries = std::vector<std::pair<std::string, api::StateEntry>>;
+  // Every key under `prefix` (name, entry); retried every second until all could be read.
+  void readAll(std::string prefix, std::function<void(StoredEntries)> done);
+  // Reads the apps into apps_, then the running deployments (oldest first) for `done`.
+  void loadState(std::function<void(std::vector<Deployment>)> done);
+  // Stores a new deployment (its key must not exist), then `done` (also when that failed: the
+  // engine runs it anyway; the failure is logged).
+  void persistDeployment(const Deployment& deployment, std::function<void()> done);
+  // The engine's Options::deploymentEnded: removes the deployment's key.
+  void deploymentEnded(const std::string& id);
   void persist(const std::string& appId, std::function<void(api::Status)> done);
   void forget(const std::string& appId, std::function<void(api::Status)> done);
   void publish(std::string_view eventType, std::string json);
@@ -119,6 +128,9 @@ class MarathonFramework final : public api::Framework {
   bool ready_ = false;  // the apps were read from the store
   std::optional<std::string> frameworkId_;
   std::map<std::string, Record> apps_;
+  std::map<std::string, uint64_t> deploymentVersions_;  // stored deployments (0: being written)
+  std::set<std::string> endedDeployments_;              // ended before their write was answered
+
   std::vector<EventStream> streams_;
   uint64_t nextStreamId_ = 0;
   std::map<std::string, uint64_t> requests_;     // metrics: requests per route family

@@ -45,13 +45,15 @@ class AppScheduler::Impl {
 
   // --- life ---
 
-  void start(api::SchedulerDriver& driver, std::vector<App> apps) {
+  void start(api::SchedulerDriver& driver, std::vector<App> apps,
+             std::vector<Deployment> deployments) {
     driver_ = &driver;
     reconciling_ = true;
     for (auto& app : apps) {
       AppState& state = apps_[app.id];
       state.app = std::move(app);
     }
+    deployments_ = std::move(deployments);
   }
 
   void stop() {
@@ -734,6 +736,7 @@ class AppScheduler::Impl {
     if (it == deployments_.end()) return;
     Deployment deployment = std::move(*it);
     deployments_.erase(it);
+    if (options_.deploymentEnded) options_.deploymentEnded(deployment.id);
     if (failed) {
       Object::Ptr event = eventObject("deployment_failed");
       event->set("id", deployment.id);
@@ -782,7 +785,9 @@ class AppScheduler::Impl {
         event->set("id", deployment.id);
         event->set("plan", planJson(deployment));
         context_.logger().info("deployment '{}' succeeded", deployment.id);
+        const std::string id = deployment.id;
         deployments_.erase(deployments_.begin() + long(i));
+        if (options_.deploymentEnded) options_.deploymentEnded(id);
         emit("deployment_success", event);
         continue;
       }
@@ -977,8 +982,9 @@ AppScheduler::AppScheduler(api::Context& context, Options options)
     : impl_(std::make_unique<Impl>(context, std::move(options))) {}
 AppScheduler::~AppScheduler() = default;
 
-void AppScheduler::start(api::SchedulerDriver& driver, std::vector<App> apps) {
-  impl_->start(driver, std::move(apps));
+void AppScheduler::start(api::SchedulerDriver& driver, std::vector<App> apps,
+                         std::vector<Deployment> deployments) {
+  impl_->start(driver, std::move(apps), std::move(deployments));
 }
 void AppScheduler::stop() { impl_->stop(); }
 void AppScheduler::subscribed(const v1::FrameworkID&) { impl_->subscribed(); }

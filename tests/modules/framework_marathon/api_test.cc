@@ -203,5 +203,40 @@ TEST_F(MarathonApiTest, LeaderInfoAndAbdication) {
   EXPECT_EQ(host_.abdications, 1);
 }
 
+TEST_F(MarathonApiTest, ARunningDeploymentSurvivesARestartAndEndsInTheStore) {
+  // No offers ever come: the deployment of a two-instance app stays in flight.
+  auto created = call("POST", "/v2/apps", R"({"id": "/web", "cmd": "c", "instances": 2})");
+  ASSERT_EQ(created.status, 201) << created.body;
+  const std::string id = header(created, "Marathon-Deployment-Id");
+  ASSERT_FALSE(id.empty());
+
+  startInstance();
+  auto listed = call("GET", "/v2/deployments");
+  ASSERT_EQ(listed.status, 200);
+  EXPECT_THAT(listed.body, HasSubstr(R"("id":")" + id + "\""));
+  EXPECT_THAT(listed.body, HasSubstr(R"("affectedApps":["/web"])"));
+  EXPECT_THAT(listed.body, HasSubstr(R"("action":"ScaleApplication")"));
+  // Still locking the app on the new instance.
+  auto locked = call("PUT", "/v2/apps/web", R"({"instances": 3})");
+  EXPECT_EQ(locked.status, 409) << locked.body;
+  EXPECT_THAT(locked.body, HasSubstr(id));
+
+  // Stopped: gone from the store as well, so the next instance has none.
+  ASSERT_EQ(call("DELETE", "/v2/deployments/" + id + "?force=true").status, 202);
+  startInstance();
+  EXPECT_EQ(call("GET", "/v2/deployments").body, "[]");
+  EXPECT_EQ(call("PUT", "/v2/apps/web", R"({"instances": 0})").status, 200);
+}
+
+TEST_F(MarathonApiTest, ADeploymentThatEndsAtOnceIsNotStored) {
+  // Scaling to zero with no task is done inside the deploy: nothing to keep.
+  ASSERT_EQ(call("POST", "/v2/apps", R"({"id": "/idle", "cmd": "c", "instances": 0})").status,
+            201);
+  EXPECT_EQ(call("GET", "/v2/deployments").body, "[]");
+  startInstance();
+  EXPECT_EQ(call("GET", "/v2/deployments").body, "[]");
+  EXPECT_EQ(call("GET", "/v2/apps/idle").status, 200);
+}
+
 }  // namespace
 }  // namespace tessera::modules::marathon
