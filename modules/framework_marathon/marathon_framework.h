@@ -103,6 +103,9 @@ class MarathonFramework final : public api::Framework {
   void handleTasks(const api::HttpRequest& request, api::HttpResponder respond);
   void handleQueue(const api::HttpRequest& request, api::HttpResponder respond);
   void handleGroups(const api::HttpRequest& request, api::HttpResponder respond);
+  // POST (create; 409 when it exists) or PUT/PATCH (create or update) of the group at `pathId`.
+  void writeGroup(const api::HttpRequest& request, const std::string& pathId,
+                  api::HttpResponder respond);
   void handleEvents(const api::HttpRequest& request, std::shared_ptr<api::HttpStreamWriter> w);
 
   // The stored app `id`; nullptr after answering 404 `App '<id>' does not exist`.

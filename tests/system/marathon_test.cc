@@ -365,5 +365,32 @@ TEST_F(MarathonSystemTest, AKilledLeaderIsReplacedWithItsRunningDeployments) {
   EXPECT_EQ(after.array()->size(), 0u);
 }
 
+TEST_F(MarathonSystemTest, GroupsCreateUpdateAndDeleteTheirApps) {
+  ASSERT_NO_FATAL_FAILURE(startCluster());
+  auto created = post("/v2/groups", R"({"id": "/shop", "groups": [{"id": "web", "apps": [
+      {"id": "api", "cmd": "sleep 1000", "cpus": 0.1, "mem": 16},
+      {"id": "ui", "cmd": "sleep 1000", "cpus": 0.1, "mem": 16}]}]})");
+  ASSERT_EQ(created.status, 201) << created.body;
+  EXPECT_FALSE(created.headers["marathon-deployment-id"].empty());
+  ASSERT_TRUE(awaitDeployments()) << get("/v2/deployments").body << logs();
+  ASSERT_TRUE(waitUntil(
+      [&] { return runningTasks("/shop/web/api") == 1 && runningTasks("/shop/web/ui") == 1; }, 60s))
+      << logs();
+  EXPECT_EQ(post("/v2/groups", R"({"id": "/shop"})").status, 409);
+
+  // PUT: api scaled to 2, ui no longer listed (stopped).
+  auto updated = put("/v2/groups/shop/web", R"({"apps": [
+      {"id": "api", "cmd": "sleep 1000", "cpus": 0.1, "mem": 16, "instances": 2}]})");
+  ASSERT_EQ(updated.status, 200) << updated.body;
+  ASSERT_TRUE(awaitDeployments()) << get("/v2/deployments").body << logs();
+  EXPECT_TRUE(waitUntil([&] { return runningTasks("/shop/web/api") == 2; }, 60s)) << logs();
+  EXPECT_EQ(get("/v2/apps/shop/web/ui").status, 404);
+
+  ASSERT_EQ(del("/v2/groups/shop").status, 200);
+  ASSERT_TRUE(awaitDeployments()) << get("/v2/deployments").body << logs();
+  EXPECT_TRUE(waitUntil([&] { return masterRunningTasks() == 0; }, 60s)) << logs();
+  EXPECT_EQ(get("/v2/groups/shop").status, 404);
+}
+
 }  // namespace
 }  // namespace tessera::testing

@@ -230,12 +230,68 @@ TEST_F(MarathonApiTest, ARunningDeploymentSurvivesARestartAndEndsInTheStore) {
 
 TEST_F(MarathonApiTest, ADeploymentThatEndsAtOnceIsNotStored) {
   // Scaling to zero with no task is done inside the deploy: nothing to keep.
-  ASSERT_EQ(call("POST", "/v2/apps", R"({"id": "/idle", "cmd": "c", "instances": 0})").status,
-            201);
+  ASSERT_EQ(call("POST", "/v2/apps", R"({"id": "/idle", "cmd": "c", "instances": 0})").status, 201);
   EXPECT_EQ(call("GET", "/v2/deployments").body, "[]");
   startInstance();
   EXPECT_EQ(call("GET", "/v2/deployments").body, "[]");
   EXPECT_EQ(call("GET", "/v2/apps/idle").status, 200);
+}
+
+TEST_F(MarathonApiTest, GroupsAreCreatedUpdatedAndDeleted) {
+  // Nested apps and groups, ids relative to the enclosing group.
+  auto created = call("POST", "/v2/groups", R"({"id": "/prod", "apps": [
+      {"id": "db", "cmd": "c", "instances": 0}],
+    "groups": [{"id": "web", "apps": [{"id": "api", "cmd": "c", "instances": 0},
+                                      {"id": "/prod/web/ui", "cmd": "c", "instances": 0}]}]})");
+  ASSERT_EQ(created.status, 201) << created.body;
+  EXPECT_THAT(created.body, HasSubstr("deploymentId"));
+  EXPECT_FALSE(header(created, "Marathon-Deployment-Id").empty());
+  EXPECT_EQ(header(created, "Location"), "/v2/groups/prod");
+  EXPECT_EQ(call("GET", "/v2/apps/prod/db").status, 200);
+  EXPECT_EQ(call("GET", "/v2/apps/prod/web/api").status, 200);
+  EXPECT_EQ(call("GET", "/v2/apps/prod/web/ui").status, 200);
+  auto group = call("GET", "/v2/groups/prod");
+  EXPECT_THAT(group.body, HasSubstr(R"("id":"/prod/web")"));
+
+  // POST again: 409, Marathon's words; over an app: 409 too.
+  auto again = call("POST", "/v2/groups", R"({"id": "/prod"})");
+  EXPECT_EQ(again.status, 409);
+  EXPECT_THAT(again.body,
+              HasSubstr("Group /prod is already created. Use PUT to change this group."));
+  EXPECT_EQ(call("POST", "/v2/groups", R"({"id": "/prod/db"})").status, 409);
+
+  // Validation paths name the app inside the group.
+  auto invalid = call("POST", "/v2/groups",
+                      R"({"id": "/other", "groups": [{"id": "x", "apps": [{"id": "a", "cmd": "c",
+                          "cpus": -1}]}]})");
+  EXPECT_EQ(invalid.status, 422);
+  EXPECT_THAT(invalid.body, HasSubstr(R"("path":"/groups(0)/apps(0)/cpus")"));
+  EXPECT_EQ(call("POST", "/v2/groups", "{").status, 400);
+
+  // PUT replaces the listed levels: web keeps api (scaled), ui goes, a new app comes; db stays
+  // (this body names no apps at /prod itself).
+  auto updated = call("PUT", "/v2/groups/prod",
+                      R"({"groups": [{"id": "web", "apps": [
+                          {"id": "api", "cmd": "c", "instances": 0, "mem": 64},
+                          {"id": "new", "cmd": "c", "instances": 0}]}]})");
+  ASSERT_EQ(updated.status, 200) << updated.body;
+  EXPECT_FALSE(header(updated, "Marathon-Deployment-Id").empty());
+  EXPECT_THAT(call("GET", "/v2/apps/prod/web/api").body, HasSubstr(R"("mem":64)"));
+  EXPECT_EQ(call("GET", "/v2/apps/prod/web/ui").status, 404);
+  EXPECT_EQ(call("GET", "/v2/apps/prod/web/new").status, 200);
+  EXPECT_EQ(call("GET", "/v2/apps/prod/db").status, 200);
+  // PUT of an unknown group creates it.
+  EXPECT_EQ(call("PUT", "/v2/groups/staging", R"({"apps": [{"id": "x", "cmd": "c",
+      "instances": 0}]})")
+                .status,
+            200);
+  EXPECT_EQ(call("GET", "/v2/apps/staging/x").status, 200);
+
+  // DELETE removes every app under it; the group is gone.
+  ASSERT_EQ(call("DELETE", "/v2/groups/prod?force=true").status, 200);
+  EXPECT_EQ(call("GET", "/v2/apps/prod/web/api").status, 404);
+  EXPECT_EQ(call("GET", "/v2/groups/prod").status, 404);
+  EXPECT_EQ(call("GET", "/v2/apps/staging/x").status, 200);
 }
 
 }  // namespace
