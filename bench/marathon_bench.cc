@@ -218,7 +218,7 @@ int main(int argc, char** argv) {
   const double s = median(seconds);
   std::cout << "MEDIAN scale: " << s << " s to all running, " << instances / s << " tasks/s\n";
 
-  std::vector<double> p50s, p99s;
+  std::vector<double> p50s, p99s, setups;
   for (int r = 0; r < reps; ++r) {
     BenchContext context;
     Host host;
@@ -244,6 +244,7 @@ int main(int argc, char** argv) {
           request, [&](api::HttpResponse answer) { response = std::move(answer); });
       return response;
     };
+    const auto setupStart = SteadyClock::now();
     for (int a = 0; a < apps; ++a) {
       auto r2 = call(
           "POST", "/v2/apps",
@@ -264,6 +265,9 @@ int main(int argc, char** argv) {
         module->update(status);
       }
     }
+    setups.push_back(std::chrono::duration<double>(SteadyClock::now() - setupStart).count());
+    std::cout << "set up " << apps << " apps x " << perApp
+              << " (create + offers to running): " << setups.back() << " s\n";
     std::vector<double> latencies;
     size_t bytes = 0;
     for (int g = 0; g < gets; ++g) {
@@ -293,6 +297,7 @@ int main(int argc, char** argv) {
               << " bytes): p50 " << p50 << " ms, p99 " << p99 << " ms\n";
     module->stop();
   }
+  std::cout << "MEDIAN set up: " << median(setups) << " s\n";
   std::cout << "MEDIAN GET /v2/apps: p50 " << median(p50s) << " ms, p99 " << median(p99s)
             << " ms\n";
   return 0;

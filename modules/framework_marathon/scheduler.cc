@@ -54,6 +54,9 @@ class AppScheduler::Impl {
       state.app = std::move(app);
     }
     deployments_ = std::move(deployments);
+    for (const auto& deployment : deployments_) lock(deployment, +1);
+    for (const auto& [id, state] : apps_) changed_.insert(id);
+    deploymentsToCheck_ = true;
   }
 
   void stop() {
@@ -122,7 +125,11 @@ class AppScheduler::Impl {
     OfferPool pool(offer);
     std::vector<v1::TaskInfo> launches;
     const Clock::time_point now = options_.now();
-    for (auto& [appId, state] : apps_) {
+    // Only the apps with tasks to launch (launches below change the set: a copy).
+    refreshWaiting();
+    const std::vector<std::string> candidates(waiting_.begin(), waiting_.end());
+    for (const auto& appId : candidates) {
+      AppState& state = apps_.at(appId);
       if (!launchableNow(state, now)) continue;
       const auto roles =
           acceptedRoles(state.app, options_.defaultAcceptedResourceRoles, options_.role);
@@ -421,6 +428,7 @@ class AppScheduler::Impl {
   }
 
   void account(const TaskRecord& record, int sign) {
+    touch(record.task.appId);
     AppTally& t = tallies_[record.task.appId];
     t.records += sign;
     const bool running = isRunning(record);
@@ -502,6 +510,7 @@ class AppScheduler::Impl {
     if (app == apps_.end() || !app->second.removing) return;
     if (byApp_.count(appId)) return;
     apps_.erase(app);
+    touch(appId);
     advanceDeployments();
   }
 
@@ -556,17 +565,42 @@ class AppScheduler::Impl {
     return !state.removing && !delayed(state, now);
   }
 
-  bool anyWaiting() const {
-    for (const auto& [id, state] : apps_) {
-      if (planFor(state).launch > 0) return true;
-    }
-    return false;
+  // Marks an app whose plan may have changed (its tasks, definition or removal): the offer
+  // interest re-plans only those, and deployments are checked only when one of theirs changed.
+  void touch(const std::string& appId) {
+    changed_.insert(appId);
+    if (lockedApps_.count(appId)) changedLocked_.insert(appId);
   }
 
-  bool anyLaunchable() const {
+  void lock(const Deployment& deployment, int sign) {
+    for (const auto& id : deployment.affectedApps) {
+      if ((lockedApps_[id] += sign) <= 0) lockedApps_.erase(id);
+    }
+  }
+
+  // Re-plans the changed apps: waiting_ holds exactly the apps with tasks to launch.
+  void refreshWaiting() {
+    for (const auto& id : changed_) {
+      auto app = apps_.find(id);
+      if (app != apps_.end() && planFor(app->second).launch > 0) {
+        waiting_.insert(id);
+      } else {
+        waiting_.erase(id);
+      }
+    }
+    changed_.clear();
+  }
+
+  bool anyWaiting() {
+    refreshWaiting();
+    return !waiting_.empty();
+  }
+
+  bool anyLaunchable() {
+    refreshWaiting();
     const Clock::time_point now = options_.now();
-    for (const auto& [id, state] : apps_) {
-      if (launchableNow(state, now) && planFor(state).launch > 0) return true;
+    for (const auto& id : waiting_) {
+      if (launchableNow(apps_.at(id), now)) return true;
     }
     return false;
   }
@@ -688,7 +722,10 @@ class AppScheduler::Impl {
       if (!step->empty()) deployment.steps.push_back(std::move(*step));
     }
     deployment.currentStep = deployment.steps.empty() ? 0 : 1;
+    for (const auto& id : deployment.affectedApps) touch(id);
     deployments_.push_back(deployment);
+    lock(deployment, +1);
+    deploymentsToCheck_ = true;
     emitDeploymentInfo(deployment);
     context_.logger().info("deployment '{}' of {} app(s), {} step(s)", deployment.id,
                            deployment.affectedApps.size(), deployment.steps.size());
@@ -736,6 +773,7 @@ class AppScheduler::Impl {
     if (it == deployments_.end()) return;
     Deployment deployment = std::move(*it);
     deployments_.erase(it);
+    lock(deployment, -1);
     if (options_.deploymentEnded) options_.deploymentEnded(deployment.id);
     if (failed) {
       Object::Ptr event = eventObject("deployment_failed");
@@ -765,8 +803,19 @@ class AppScheduler::Impl {
   }
 
   void advanceDeployments() {
+    // Only when an app a deployment touches changed (or a deployment came): O(1) otherwise.
+    if (!deploymentsToCheck_ && changedLocked_.empty()) return;
+    const bool all = deploymentsToCheck_;
+    const std::set<std::string> changed = std::move(changedLocked_);
+    changedLocked_.clear();
+    deploymentsToCheck_ = false;
     for (size_t i = 0; i < deployments_.size();) {
       Deployment& deployment = deployments_[i];
+      if (!all && std::none_of(deployment.affectedApps.begin(), deployment.affectedApps.end(),
+                               [&](const std::string& id) { return changed.count(id) > 0; })) {
+        ++i;
+        continue;
+      }
       while (deployment.currentStep >= 1 &&
              deployment.currentStep <= int(deployment.steps.size())) {
         const auto& step = deployment.steps[size_t(deployment.currentStep - 1)];
@@ -786,6 +835,7 @@ class AppScheduler::Impl {
         event->set("plan", planJson(deployment));
         context_.logger().info("deployment '{}' succeeded", deployment.id);
         const std::string id = deployment.id;
+        lock(deployment, -1);
         deployments_.erase(deployments_.begin() + long(i));
         if (options_.deploymentEnded) options_.deploymentEnded(id);
         emit("deployment_success", event);
@@ -821,6 +871,7 @@ class AppScheduler::Impl {
         definition.instances = std::max(0, definition.instances - killed);
         definition.version = now;
         definition.lastScalingAt = now;
+        touch(appId);
         changed.push_back(definition);
       }
     }
@@ -970,6 +1021,11 @@ class AppScheduler::Impl {
   std::map<std::string, AppTally> tallies_;   // app id -> its tasks counted (see AppTally)
   std::map<std::string, AgentFacts> agents_;  // by agent id, from offers
   std::vector<Deployment> deployments_;
+  std::map<std::string, int> lockedApps_;  // app id -> running deployments touching it
+  bool deploymentsToCheck_ = false;        // check every deployment (one came or was restored)
+  std::set<std::string> changedLocked_;    // apps in lockedApps_ changed since the last check
+  std::set<std::string> changed_;          // apps to re-plan before the next offer decision
+  std::set<std::string> waiting_;          // apps with tasks to launch (as of the last re-plan)
   bool reconciling_ = true;
   bool suppressed_ = false;
   bool offersWanted_ = false;
