@@ -414,7 +414,7 @@ std::string MarathonFramework::taskJson(const Task& task) const {
 }
 
 std::string MarathonFramework::fullAppJson(const App& app, bool tasks, bool counts,
-                                           bool deployments) const {
+                                           bool deployments, bool failure, bool stats) const {
   std::string out = appToJson(app);
   out.pop_back();  // the closing brace
   if (counts) {
@@ -438,7 +438,70 @@ std::string MarathonFramework::fullAppJson(const App& app, bool tasks, bool coun
     }
     out += R"(,"tasks":)" + list + "]";
   }
+  if (failure) {
+    if (auto last = scheduler_->lastTaskFailure(app.id)) {
+      out += fmt::format(
+          R"(,"lastTaskFailure":{{"appId":{},"host":{},"message":{},"state":{},"taskId":{},)"
+          R"("timestamp":{},"version":{},"slaveId":{}}})",
+          jsonQuote(last->appId), jsonQuote(last->host), jsonQuote(last->message),
+          jsonQuote(last->state), jsonQuote(last->taskId), jsonQuote(isoTimestamp(last->timestamp)),
+          jsonQuote(isoTimestamp(last->version)), jsonQuote(last->agentId));
+    }
+  }
+  if (stats) out += R"(,"taskStats":)" + taskStatsJson(app);
   return out + "}";
+}
+
+// Marathon's taskStats: counts and life times of the tasks started after the last scaling, of
+// the latest config, of an older config, and of all; a category without tasks is left out.
+std::string MarathonFramework::taskStatsJson(const App& app) const {
+  const auto tasks = scheduler_->tasks(app.id);
+  const auto now = Clock::now();
+  auto category = [&](auto wanted) -> std::string {
+    int staged = 0, running = 0, healthy = 0, unhealthy = 0;
+    std::vector<double> lives;
+    for (const auto& task : tasks) {
+      if (!wanted(task)) continue;
+      if (task.state == "TASK_RUNNING") ++running;
+      if (task.state == "TASK_STAGING" || task.state == "TASK_STARTING") ++staged;
+      if (!task.healthCheckResults.empty()) {
+        const bool alive =
+            std::all_of(task.healthCheckResults.begin(), task.healthCheckResults.end(),
+                        [](const HealthResult& r) { return r.alive; });
+        ++(alive ? healthy : unhealthy);
+      }
+      if (task.startedAt) {
+        lives.push_back(std::chrono::duration<double>(now - *task.startedAt).count());
+      }
+    }
+    if (staged + running == 0 && lives.empty()) return "";
+    std::string life;
+    if (!lives.empty()) {
+      std::sort(lives.begin(), lives.end());
+      double sum = 0;
+      for (double value : lives) sum += value;
+      const size_t n = lives.size();
+      const double median = n % 2 == 1 ? lives[n / 2] : (lives[n / 2 - 1] + lives[n / 2]) / 2;
+      life = fmt::format(R"(,"lifeTime":{{"averageSeconds":{},"medianSeconds":{}}})",
+                         sum / static_cast<double>(n), median);
+    }
+    return fmt::format(
+        R"({{"stats":{{"counts":{{"staged":{},"running":{},"healthy":{},"unhealthy":{}}}{}}}}})",
+        staged, running, healthy, unhealthy, life);
+  };
+  std::string out;
+  auto add = [&](std::string_view name, std::string json) {
+    if (json.empty()) return;
+    out += fmt::format(R"({}"{}":{})", out.empty() ? "" : ",", name, json);
+  };
+  add("startedAfterLastScaling",
+      category([&](const Task& t) { return t.startedAt && *t.startedAt >= app.lastScalingAt; }));
+  add("withLatestConfig",
+      category([&](const Task& t) { return t.version >= app.lastConfigChangeAt; }));
+  add("withOutdatedConfig",
+      category([&](const Task& t) { return t.version < app.lastConfigChangeAt; }));
+  add("totalSummary", category([](const Task&) { return true; }));
+  return "{" + out + "}";
 }
 
 std::string MarathonFramework::infoJson() const {

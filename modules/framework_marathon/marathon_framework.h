@@ -119,7 +119,10 @@ class MarathonFramework final : public api::Framework {
                       std::vector<std::string> restart, bool force,
                       std::function<void(api::Result<Deployment>)> done);
 
-  std::string fullAppJson(const App& app, bool tasks, bool counts, bool deployments) const;
+  // `failure`: `lastTaskFailure` (when there is one); `stats`: `taskStats`.
+  std::string fullAppJson(const App& app, bool tasks, bool counts, bool deployments,
+                          bool failure = false, bool stats = false) const;
+  std::string taskStatsJson(const App& app) const;
   std::string taskJson(const Task& task) const;
   std::string infoJson() const;
 

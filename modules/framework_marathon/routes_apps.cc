@@ -30,6 +30,8 @@ void MarathonFramework::handleApps(const HttpRequest& request, HttpResponder res
       return std::find(embeds.begin(), embeds.end(), what) != embeds.end();
     };
     const bool tasks = embedded("apps.tasks") || embedded("apps.failures");
+    const bool failure = embedded("apps.lastTaskFailure") || embedded("apps.failures");
+    const bool stats = embedded("apps.taskStats");
     auto cmd = request.queryParam("cmd");
     auto id = request.queryParam("id");
     auto label = request.queryParam("label");
@@ -40,7 +42,7 @@ void MarathonFramework::handleApps(const HttpRequest& request, HttpResponder res
       if (id && app.id.find(lower(*id)) == std::string::npos) continue;
       if (label && !labelsMatch(app, *label)) continue;
       if (list.size() > 1) list += ",";
-      list += fullAppJson(app, tasks, true, true);
+      list += fullAppJson(app, tasks, true, true, failure, stats);
     }
     return respond(jsonAnswer(200, R"({"apps":)" + list + "]}"));
   }
@@ -73,8 +75,11 @@ void MarathonFramework::handleApps(const HttpRequest& request, HttpResponder res
     const Record* record = findApp(*id, respond);
     if (record == nullptr) return;
     if (method == "GET") {
-      return respond(
-          jsonAnswer(200, R"({"app":)" + fullAppJson(record->current, true, true, true) + "}"));
+      // Marathon always embeds the tasks, counts, deployments and last failure of one app.
+      const auto embeds = queryValues(request, "embed");
+      const bool stats = std::find(embeds.begin(), embeds.end(), "app.taskStats") != embeds.end();
+      return respond(jsonAnswer(
+          200, R"({"app":)" + fullAppJson(record->current, true, true, true, true, stats) + "}"));
     }
     if (method == "DELETE") return deleteApp(request, *id, std::move(respond));
     return respond(errorAnswer(405, "Method not allowed"));

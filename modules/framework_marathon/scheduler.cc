@@ -233,6 +233,13 @@ class AppScheduler::Impl {
     if (!record.killRequested) {
       auto app = apps_.find(record.task.appId);
       if (app != apps_.end() && !app->second.removing) delay(app->second);
+      if (state == v1::TASK_FAILED || state == v1::TASK_ERROR || state == v1::TASK_LOST ||
+          state == v1::TASK_DROPPED || state == v1::TASK_GONE ||
+          state == v1::TASK_GONE_BY_OPERATOR) {
+        failures_[record.task.appId] = TaskFailure{
+            record.task.appId, record.task.host, status.message(),    record.task.state,
+            record.task.id,    options_.now(),   record.task.version, record.task.agentId};
+      }
     }
     context_.logger().info("task '{}' is {} (was {}){}", taskId, record.task.state, previous,
                            status.message().empty() ? "" : ": " + status.message());
@@ -510,6 +517,7 @@ class AppScheduler::Impl {
     if (app == apps_.end() || !app->second.removing) return;
     if (byApp_.count(appId)) return;
     apps_.erase(app);
+    failures_.erase(appId);
     touch(appId);
     advanceDeployments();
   }
@@ -894,6 +902,12 @@ class AppScheduler::Impl {
     return out;
   }
 
+  std::optional<TaskFailure> lastTaskFailure(std::string_view appId) const {
+    auto it = failures_.find(appId);
+    if (it == failures_.end()) return std::nullopt;
+    return it->second;
+  }
+
   AppCounts counts(std::string_view appId) const {
     AppCounts counts;
     auto app = apps_.find(std::string(appId));
@@ -1021,6 +1035,7 @@ class AppScheduler::Impl {
   std::map<std::string, AppTally> tallies_;   // app id -> its tasks counted (see AppTally)
   std::map<std::string, AgentFacts> agents_;  // by agent id, from offers
   std::vector<Deployment> deployments_;
+  std::map<std::string, TaskFailure, std::less<>> failures_;  // app id -> its last task failure
   std::map<std::string, int> lockedApps_;  // app id -> running deployments touching it
   bool deploymentsToCheck_ = false;        // check every deployment (one came or was restored)
   std::set<std::string> changedLocked_;    // apps in lockedApps_ changed since the last check
@@ -1068,6 +1083,9 @@ api::Result<std::vector<App>> AppScheduler::killTasks(const std::vector<std::str
 std::vector<Task> AppScheduler::tasks() const { return impl_->tasks(std::nullopt); }
 std::vector<Task> AppScheduler::tasks(std::string_view appId) const { return impl_->tasks(appId); }
 AppCounts AppScheduler::counts(std::string_view appId) const { return impl_->counts(appId); }
+std::optional<TaskFailure> AppScheduler::lastTaskFailure(std::string_view appId) const {
+  return impl_->lastTaskFailure(appId);
+}
 std::vector<std::string> AppScheduler::deploymentsOf(std::string_view appId) const {
   return impl_->deploymentsOf(appId);
 }

@@ -54,6 +54,20 @@ struct Task {
   std::vector<HealthResult> healthCheckResults;
 };
 
+/// An app's last failed task (Marathon's `lastTaskFailure`): a task that ended TASK_FAILED,
+/// TASK_ERROR, TASK_LOST, TASK_DROPPED, TASK_GONE or TASK_GONE_BY_OPERATOR without being killed on
+/// purpose.
+struct TaskFailure {
+  std::string appId;
+  std::string host;
+  std::string message;
+  std::string state;
+  std::string taskId;
+  Clock::time_point timestamp;
+  Clock::time_point version;
+  std::string agentId;
+};
+
 /// `tasksStaged`, `tasksRunning`, `tasksHealthy`, `tasksUnhealthy` of an app.
 struct AppCounts {
   int staged = 0;
@@ -171,6 +185,8 @@ class AppScheduler {
   std::vector<Task> tasks() const;
   std::vector<Task> tasks(std::string_view appId) const;
   AppCounts counts(std::string_view appId) const;
+  /// The app's last task failure since this engine started; nullopt when none.
+  std::optional<TaskFailure> lastTaskFailure(std::string_view appId) const;
   /// The deployments that touch `appId` (for embed=apps.deployments and 409 answers).
   std::vector<std::string> deploymentsOf(std::string_view appId) const;
 

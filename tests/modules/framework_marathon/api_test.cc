@@ -294,5 +294,15 @@ TEST_F(MarathonApiTest, GroupsAreCreatedUpdatedAndDeleted) {
   EXPECT_EQ(call("GET", "/v2/apps/staging/x").status, 200);
 }
 
+TEST_F(MarathonApiTest, TaskStatsAndLastTaskFailureAreEmbeddedOnRequest) {
+  ASSERT_EQ(call("POST", "/v2/apps", R"({"id": "/s", "cmd": "c", "instances": 0})").status, 201);
+  // No tasks: taskStats is an empty object; no failure yet: no lastTaskFailure.
+  auto listed = call("GET", "/v2/apps?embed=apps.taskStats&embed=apps.lastTaskFailure");
+  EXPECT_THAT(listed.body, HasSubstr(R"("taskStats":{})"));
+  EXPECT_THAT(listed.body, ::testing::Not(HasSubstr("lastTaskFailure")));
+  EXPECT_THAT(call("GET", "/v2/apps").body, ::testing::Not(HasSubstr("taskStats")));
+  EXPECT_THAT(call("GET", "/v2/apps/s?embed=app.taskStats").body, HasSubstr(R"("taskStats":{})"));
+}
+
 }  // namespace
 }  // namespace tessera::modules::marathon
