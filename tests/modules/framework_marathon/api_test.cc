@@ -14,60 +14,13 @@ using testing::FakeDriver;
 using testing::FakeExecutor;
 using ::testing::HasSubstr;
 
-class RecordingRouter final : public api::HttpRouter {
+// The shared stub Context on the inline FakeExecutor: routes called directly, a real in-memory
+// store shared by successive instances.
+class ApiContext final : public tessera::testing::StubContext {
  public:
-  api::Status addRoute(std::string_view, std::string_view path, api::HttpHandler handler,
-                       bool prefix) override {
-    routes[std::string(path)] = {std::move(handler), prefix};
-    return api::Status::ok();
-  }
-  // Unimplemented (the default): the module runs without /v2/events then.
-
-  // The handler a request to `path` reaches: exact, else the longest prefix route.
-  api::HttpHandler* find(const std::string& path) {
-    api::HttpHandler* best = nullptr;
-    size_t bestLength = 0;
-    for (auto& [route, entry] : routes) {
-      const bool match = path == route || (entry.second && path.starts_with(route + "/"));
-      if (match && route.size() >= bestLength) {
-        best = &entry.first;
-        bestLength = route.size();
-      }
-    }
-    return best;
-  }
-  std::map<std::string, std::pair<api::HttpHandler, bool>> routes;
-};
-
-class ApiContext final : public api::Context {
- public:
-  class NullLogger final : public api::Logger {
-   public:
-    void log(Level, std::string_view) override {}
-  };
-  class NullMetrics final : public api::Metrics {
-   public:
-    api::Counter& counter(std::string_view name) override { return counters[std::string(name)]; }
-    api::Timer& timer(std::string_view) override { std::abort(); }
-    void gauge(std::string_view, std::function<double()>) override {}
-    void removeGauge(std::string_view) override {}
-    std::map<std::string, api::Counter> counters;
-  };
-
-  api::Logger& logger() override { return logger_; }
-  api::Metrics& metrics() override { return metrics_; }
-  api::Executor& executor() override { return executor_; }
-  api::HttpRouter& http() override { return router; }
-  std::string_view role() const override { return "framework"; }
-  std::string_view workDir() const override { return ""; }
-  api::StateStore& state() override { return store; }
-
-  RecordingRouter router;
-  kernel::state::MemoryStore store;
+  ApiContext() : StubContext(executor_) {}
 
  private:
-  NullLogger logger_;
-  NullMetrics metrics_;
   FakeExecutor executor_;
 };
 
