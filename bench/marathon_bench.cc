@@ -17,6 +17,7 @@
 #include "modules/framework_marathon/marathon_framework.h"
 #include "modules/framework_marathon/scheduler.h"
 #include "tessera/api/resources.h"
+#include "tests/support/module_context.h"
 
 using namespace tessera;
 using namespace tessera::modules::marathon;
@@ -93,44 +94,11 @@ class InlineExecutor final : public api::Executor {
   std::vector<std::function<void()>> timers;
 };
 
-class Router final : public api::HttpRouter {
+// The shared stub Context (tests/support/module_context.h) on the inline executor.
+class BenchContext final : public tessera::testing::StubContext {
  public:
-  api::Status addRoute(std::string_view, std::string_view path, api::HttpHandler handler,
-                       bool) override {
-    routes[std::string(path)] = std::move(handler);
-    return api::Status::ok();
-  }
-  std::map<std::string, api::HttpHandler> routes;
-};
-
-class BenchContext final : public api::Context {
- public:
-  class NullLogger final : public api::Logger {
-   public:
-    void log(Level, std::string_view) override {}
-  };
-  class NullMetrics final : public api::Metrics {
-   public:
-    api::Counter& counter(std::string_view name) override { return counters[std::string(name)]; }
-    api::Timer& timer(std::string_view) override { std::abort(); }
-    void gauge(std::string_view, std::function<double()>) override {}
-    void removeGauge(std::string_view) override {}
-    std::map<std::string, api::Counter> counters;
-  };
-  api::Logger& logger() override { return logger_; }
-  api::Metrics& metrics() override { return metrics_; }
-  api::Executor& executor() override { return inlineExecutor; }
-  api::HttpRouter& http() override { return router; }
-  std::string_view role() const override { return "framework"; }
-  std::string_view workDir() const override { return ""; }
-  api::StateStore& state() override { return store; }
+  BenchContext() : StubContext(inlineExecutor) {}
   InlineExecutor inlineExecutor;
-  Router router;
-  kernel::state::MemoryStore store;
-
- private:
-  NullLogger logger_;
-  NullMetrics metrics_;
 };
 
 class Host final : public api::FrameworkHost {
@@ -218,7 +186,7 @@ int main(int argc, char** argv) {
   const double s = median(seconds);
   std::cout << "MEDIAN scale: " << s << " s to all running, " << instances / s << " tasks/s\n";
 
-  std::vector<double> p50s, p99s;
+  std::vector<double> p50s, p99s, setups;
   for (int r = 0; r < reps; ++r) {
     BenchContext context;
     Host host;
@@ -240,10 +208,12 @@ int main(int argc, char** argv) {
       request.body = body;
       request.remoteAddress = "127.0.0.1:4000";
       api::HttpResponse response{0, "", {}, ""};
-      context.router.routes.at("/v2/apps")(
-          request, [&](api::HttpResponse answer) { response = std::move(answer); });
+      context.router.routes.at("/v2/apps").handler(request, [&](api::HttpResponse answer) {
+        response = std::move(answer);
+      });
       return response;
     };
+    const auto setupStart = SteadyClock::now();
     for (int a = 0; a < apps; ++a) {
       auto r2 = call(
           "POST", "/v2/apps",
@@ -264,6 +234,9 @@ int main(int argc, char** argv) {
         module->update(status);
       }
     }
+    setups.push_back(std::chrono::duration<double>(SteadyClock::now() - setupStart).count());
+    std::cout << "set up " << apps << " apps x " << perApp
+              << " (create + offers to running): " << setups.back() << " s\n";
     std::vector<double> latencies;
     size_t bytes = 0;
     for (int g = 0; g < gets; ++g) {
@@ -293,6 +266,7 @@ int main(int argc, char** argv) {
               << " bytes): p50 " << p50 << " ms, p99 " << p99 << " ms\n";
     module->stop();
   }
+  std::cout << "MEDIAN set up: " << median(setups) << " s\n";
   std::cout << "MEDIAN GET /v2/apps: p50 " << median(p50s) << " ms, p99 " << median(p99s)
             << " ms\n";
   return 0;

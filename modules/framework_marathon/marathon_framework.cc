@@ -7,11 +7,11 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cctype>
-#include <random>
 #include <sstream>
 
 #include "modules/framework_marathon/ui_routes.h"
+#include "modules/framework_marathon/deployment_store.h"
+#include "modules/framework_marathon/routes_util.h"
 #include "tessera/api/json.h"
 #include "tessera/api/logger.h"
 
@@ -25,201 +25,14 @@ using api::HttpResponse;
 using api::jsonQuote;
 
 constexpr std::string_view kAppsKey = "/modules/org_tessera_marathon/apps";
+constexpr std::string_view kDeploymentsKey = "/modules/org_tessera_marathon/deployments";
 constexpr size_t kMaxVersions = 50;  // Marathon's --max_versions default is 50 as well
 constexpr std::string_view kMarathonVersion = "1.4.12";
-
-std::string lower(std::string_view text) {
-  std::string out(text);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
-std::string percentDecode(std::string_view text) {
-  std::string out;
-  for (size_t i = 0; i < text.size(); ++i) {
-    if (text[i] == '+') {
-      out.push_back(' ');
-    } else if (text[i] == '%' && i + 2 < text.size()) {
-      int value = 0;
-      if (std::sscanf(std::string(text.substr(i + 1, 2)).c_str(), "%2x", &value) == 1) {
-        out.push_back(static_cast<char>(value));
-        i += 2;
-      } else {
-        out.push_back(text[i]);
-      }
-    } else {
-      out.push_back(text[i]);
-    }
-  }
-  return out;
-}
-
-// Every value of query parameter `key` (Marathon repeats `embed` and `event_type`).
-std::vector<std::string> queryValues(const HttpRequest& request, std::string_view key) {
-  std::vector<std::string> out;
-  std::string_view query = request.query;
-  size_t start = 0;
-  while (start <= query.size()) {
-    size_t amp = query.find('&', start);
-    std::string_view pair =
-        query.substr(start, amp == std::string_view::npos ? std::string_view::npos : amp - start);
-    size_t eq = pair.find('=');
-    if (percentDecode(pair.substr(0, eq)) == key) {
-      out.push_back(eq == std::string_view::npos ? "" : percentDecode(pair.substr(eq + 1)));
-    }
-    if (amp == std::string_view::npos) break;
-    start = amp + 1;
-  }
-  return out;
-}
-
-// Query booleans in any case: `force=TRUE`.
-bool boolParam(const HttpRequest& request, std::string_view key) {
-  auto value = request.queryParam(key);
-  return value && lower(*value) == "true";
-}
-
-HttpResponse jsonAnswer(int status, std::string body) {
-  return HttpResponse::json(status, std::move(body));
-}
-
-HttpResponse errorAnswer(int status, std::string_view text) {
-  return jsonAnswer(status, fmt::format(R"({{"message":{}}})", jsonQuote(text)));
-}
-
-HttpResponse appNotFound(std::string_view id) {
-  return errorAnswer(404, fmt::format("App '{}' does not exist", id));
-}
-
-std::string newUuid() {
-  static thread_local std::mt19937_64 random{std::random_device{}()};
-  const uint64_t a = random();
-  const uint64_t b = random();
-  return fmt::format("{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}", a >> 32, (a >> 16) & 0xffff, a & 0xfff,
-                     ((b >> 48) & 0x3fff) | 0x8000, b & 0xffffffffffffULL);
-}
 
 std::string storeKey(std::string_view appId) {
   std::string name(appId.substr(1));
   std::replace(name.begin(), name.end(), '/', '_');
   return fmt::format("{}/{}", kAppsKey, name);
-}
-
-std::vector<std::string> splitPath(std::string_view path) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (start <= path.size()) {
-    size_t slash = path.find('/', start);
-    std::string_view segment = path.substr(
-        start, slash == std::string_view::npos ? std::string_view::npos : slash - start);
-    if (!segment.empty()) out.emplace_back(segment);
-    if (slash == std::string_view::npos) break;
-    start = slash + 1;
-  }
-  return out;
-}
-
-std::string joinId(const std::vector<std::string>& segments, size_t count) {
-  std::string out;
-  for (size_t i = 0; i < count; ++i) out += "/" + segments[i];
-  return out.empty() ? "/" : out;
-}
-
-std::string stringArray(const std::vector<std::string>& items) {
-  std::string out = "[";
-  for (size_t i = 0; i < items.size(); ++i) {
-    if (i > 0) out += ",";
-    out += jsonQuote(items[i]);
-  }
-  return out + "]";
-}
-
-std::string deploymentResult(const Deployment& deployment) {
-  return fmt::format(R"({{"version":{},"deploymentId":{}}})",
-                     jsonQuote(isoTimestamp(deployment.version)), jsonQuote(deployment.id));
-}
-
-std::string deploymentJson(const Deployment& deployment) {
-  std::string steps = "[";
-  for (size_t i = 0; i < deployment.steps.size(); ++i) {
-    if (i > 0) steps += ",";
-    steps += R"({"actions":[)";
-    for (size_t j = 0; j < deployment.steps[i].size(); ++j) {
-      if (j > 0) steps += ",";
-      steps += fmt::format(R"({{"action":{},"app":{}}})", jsonQuote(deployment.steps[i][j].action),
-                           jsonQuote(deployment.steps[i][j].app));
-    }
-    steps += "]}";
-  }
-  steps += "]";
-  std::string current = "[";
-  if (deployment.currentStep >= 1 &&
-      static_cast<size_t>(deployment.currentStep) <= deployment.steps.size()) {
-    const auto& actions = deployment.steps[static_cast<size_t>(deployment.currentStep) - 1];
-    for (size_t j = 0; j < actions.size(); ++j) {
-      if (j > 0) current += ",";
-      current += fmt::format(R"({{"action":{},"app":{},"readinessCheckResults":[]}})",
-                             jsonQuote(actions[j].action), jsonQuote(actions[j].app));
-    }
-  }
-  current += "]";
-  return fmt::format(R"({{"id":{},"version":{},"affectedApps":{},"affectedPods":[],"steps":{},)"
-                     R"("currentActions":{},"currentStep":{},"totalSteps":{}}})",
-                     jsonQuote(deployment.id), jsonQuote(isoTimestamp(deployment.version)),
-                     stringArray(deployment.affectedApps), steps, current, deployment.currentStep,
-                     deployment.steps.size());
-}
-
-std::string lockedMessage(const std::vector<std::string>& ids) {
-  std::string list = "[";
-  for (size_t i = 0; i < ids.size(); ++i) {
-    if (i > 0) list += ",";
-    list += fmt::format(R"({{"id":{}}})", jsonQuote(ids[i]));
-  }
-  list += "]";
-  return fmt::format(
-      R"({{"message":{},"deployments":{}}})",
-      jsonQuote(fmt::format("App is locked by one or more deployments. Override with the option "
-                            "'?force=true'. View details at '/v2/deployments/<DEPLOYMENT_ID>'.")),
-      list);
-}
-
-// Marathon's label selector, the common forms: `key`, `key==value`, `key!=value`, comma-joined.
-std::vector<std::string> splitOn(std::string_view text, char separator) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (start <= text.size()) {
-    size_t at = text.find(separator, start);
-    std::string part(
-        text.substr(start, at == std::string_view::npos ? std::string_view::npos : at - start));
-    while (!part.empty() && part.back() == ' ') part.pop_back();
-    while (!part.empty() && part.front() == ' ') part.erase(0, 1);
-    if (!part.empty()) out.push_back(std::move(part));
-    if (at == std::string_view::npos) break;
-    start = at + 1;
-  }
-  return out;
-}
-
-bool labelsMatch(const App& app, std::string_view selector) {
-  for (const auto& term : splitOn(selector, ',')) {
-    if (auto ne = term.find("!="); ne != std::string::npos) {
-      auto it = app.labels.find(term.substr(0, ne));
-      if (it != app.labels.end() && it->second == term.substr(ne + 2)) return false;
-    } else if (auto eq = term.find("=="); eq != std::string::npos) {
-      auto it = app.labels.find(term.substr(0, eq));
-      if (it == app.labels.end() || it->second != term.substr(eq + 2)) return false;
-    } else if (!app.labels.contains(term)) {
-      return false;
-    }
-  }
-  return true;
-}
-
-std::string remoteIp(const HttpRequest& request) {
-  auto colon = request.remoteAddress.rfind(':');
-  return colon == std::string::npos ? request.remoteAddress
-                                    : request.remoteAddress.substr(0, colon);
 }
 
 std::string defaultUser() {
@@ -267,6 +80,7 @@ MarathonFramework::MarathonFramework(api::Context& context, Settings settings)
   options.events = [this](std::string_view eventType, std::string json) {
     publish(eventType, std::move(json));
   };
+  options.deploymentEnded = [this](const std::string& id) { deploymentEnded(id); };
   scheduler_ = std::make_unique<AppScheduler>(context_, std::move(options));
 }
 
@@ -276,11 +90,11 @@ void MarathonFramework::attached(api::FrameworkHost& host) { host_ = &host; }
 
 void MarathonFramework::start(api::SchedulerDriver& driver) {
   driver_ = &driver;
-  loadApps([this] {
+  loadState([this](std::vector<Deployment> deployments) {
     if (driver_ == nullptr) return;
     std::vector<App> apps;
     for (const auto& [id, record] : apps_) apps.push_back(record.current);
-    scheduler_->start(*driver_, std::move(apps));
+    scheduler_->start(*driver_, std::move(apps), std::move(deployments));
     ready_ = true;
     v1::FrameworkInfo info;
     info.set_user(settings_.user);
@@ -333,72 +147,128 @@ void MarathonFramework::disconnected() { scheduler_->disconnected(); }
 // ---------------------------------------------------------------------------------------------
 // The app store.
 
-void MarathonFramework::loadApps(std::function<void()> done) {
+void MarathonFramework::readAll(std::string prefix, std::function<void(StoredEntries)> done) {
   std::weak_ptr<bool> alive = alive_;
-  auto& state = context_.state();
-  state.children(
-      kAppsKey, context_.executor(),
-      [this, alive, done](api::Result<std::vector<std::string>> names) {
-        if (alive.expired() || !*alive.lock()) return;
-        if (!names) {
-          context_.logger().log(
-              api::Logger::Level::kError,
-              fmt::format("cannot list apps (retrying in 1s): {}", names.status().message()));
-          retryLoad_ = context_.executor().schedule(std::chrono::seconds(1), [this, alive, done] {
-            if (alive.expired() || !*alive.lock()) return;
-            loadApps(done);
-          });
-          return;
-        }
+  auto live = [alive] { return !alive.expired() && *alive.lock(); };
+  // Anything that cannot be read now: everything again in a second rather than lead without it.
+  auto retry = [this, live, prefix, done](const api::Status& status) {
+    context_.logger().log(
+        api::Logger::Level::kError,
+        fmt::format("cannot read '{}' (retrying in 1s): {}", prefix, status.message()));
+    retryLoad_ = context_.executor().schedule(std::chrono::seconds(1), [this, live, prefix, done] {
+      if (live()) readAll(prefix, done);
+    });
+  };
+  context_.state().children(
+      prefix, context_.executor(),
+      [this, live, prefix, done, retry](api::Result<std::vector<std::string>> names) {
+        if (!live()) return;
+        if (!names) return retry(names.status());
+        auto entries = std::make_shared<StoredEntries>();
         auto pending = std::make_shared<size_t>(names->size());
-        auto failed = std::make_shared<bool>(false);
-        if (*pending == 0) return done();
+        auto failed = std::make_shared<std::optional<api::Status>>();
+        if (*pending == 0) return done({});
         for (const auto& name : *names) {
-          context_.state().get(
-              fmt::format("{}/{}", kAppsKey, name), context_.executor(),
-              [this, alive, done, pending, failed,
-               name](api::Result<std::optional<api::StateEntry>> entry) {
-                if (alive.expired() || !*alive.lock()) return;
-                // An app that cannot be read now: load everything again
-                // rather than lead without it.
-                if (!entry) *failed = true;
-                if (entry && *entry) {
-                  try {
-                    auto object = Poco::JSON::Parser()
-                                      .parse((*entry)->value)
-                                      .extract<Poco::JSON::Object::Ptr>();
-                    auto text = [](const Poco::Dynamic::Var& value) {
-                      std::ostringstream out;
-                      Poco::JSON::Stringifier::stringify(value, out);
-                      return out.str();
-                    };
-                    auto current = appFromJson(text(object->get("current")));
-                    if (current) {
-                      Record record{*current, {}, (*entry)->version};
-                      if (auto versions = object->getArray("versions")) {
-                        for (size_t i = 0; i < versions->size(); ++i) {
-                          if (auto app = appFromJson(text(versions->get(i)))) {
-                            record.versions.push_back(*app);
-                          }
-                        }
-                      }
-                      apps_[current->id] = std::move(record);
-                    }
-                  } catch (const Poco::Exception& e) {
-                    context_.logger().log(api::Logger::Level::kError,
-                                          fmt::format("unreadable app '{}': {}", name, e.what()));
-                  }
-                }
-                if (--*pending > 0) return;
-                if (!*failed) return done();
-                retryLoad_ =
-                    context_.executor().schedule(std::chrono::seconds(1), [this, alive, done] {
-                      if (alive.expired() || !*alive.lock()) return;
-                      loadApps(done);
-                    });
-              });
+          context_.state().get(fmt::format("{}/{}", prefix, name), context_.executor(),
+                               [live, done, retry, entries, pending, failed,
+                                name](api::Result<std::optional<api::StateEntry>> entry) {
+                                 if (!live()) return;
+                                 if (!entry) *failed = entry.status();
+                                 if (entry && *entry) entries->emplace_back(name, **entry);
+                                 if (--*pending > 0) return;
+                                 if (*failed) return retry(**failed);
+                                 done(std::move(*entries));
+                               });
         }
       });
+}
+
+void MarathonFramework::loadState(std::function<void(std::vector<Deployment>)> done) {
+  readAll(std::string(kAppsKey), [this, done](StoredEntries entries) {
+    for (const auto& [name, entry] : entries) {
+      try {
+        auto object = Poco::JSON::Parser().parse(entry.value).extract<Poco::JSON::Object::Ptr>();
+        auto text = [](const Poco::Dynamic::Var& value) {
+          std::ostringstream out;
+          Poco::JSON::Stringifier::stringify(value, out);
+          return out.str();
+        };
+        auto current = appFromJson(text(object->get("current")));
+        if (!current) continue;
+        Record record{*current, {}, entry.version};
+        if (auto versions = object->getArray("versions")) {
+          for (size_t i = 0; i < versions->size(); ++i) {
+            if (auto app = appFromJson(text(versions->get(i)))) record.versions.push_back(*app);
+          }
+        }
+        apps_[current->id] = std::move(record);
+      } catch (const Poco::Exception& e) {
+        context_.logger().log(api::Logger::Level::kError,
+                              fmt::format("unreadable app '{}': {}", name, e.what()));
+      }
+    }
+    readAll(std::string(kDeploymentsKey), [this, done](StoredEntries entries) {
+      std::vector<Deployment> deployments;
+      for (const auto& [name, entry] : entries) {
+        auto deployment = deploymentFromStoreJson(entry.value);
+        if (!deployment) {
+          context_.logger().log(api::Logger::Level::kError,
+                                fmt::format("unreadable deployment '{}'", name));
+          continue;
+        }
+        deploymentVersions_[deployment->id] = entry.version;
+        deployments.push_back(std::move(*deployment));
+      }
+      std::sort(deployments.begin(), deployments.end(),
+                [](const Deployment& a, const Deployment& b) { return a.version < b.version; });
+      done(std::move(deployments));
+    });
+  });
+}
+
+void MarathonFramework::persistDeployment(const Deployment& deployment,
+                                          std::function<void()> done) {
+  std::weak_ptr<bool> alive = alive_;
+  const std::string id = deployment.id;
+  deploymentVersions_[id] = 0;  // being written
+  context_.state().set(
+      fmt::format("{}/{}", kDeploymentsKey, id), deploymentToStoreJson(deployment), 0,
+      context_.executor(), [this, alive, id, done](api::Result<uint64_t> written) {
+        if (alive.expired() || !*alive.lock()) return;
+        if (!written) {
+          context_.logger().log(
+              api::Logger::Level::kError,
+              fmt::format("cannot store deployment '{}': {}", id, written.status().message()));
+          deploymentVersions_.erase(id);
+          endedDeployments_.erase(id);
+          return done();
+        }
+        deploymentVersions_[id] = *written;
+        // It ended while it was being written: it goes now.
+        if (endedDeployments_.erase(id) > 0) deploymentEnded(id);
+        done();
+      });
+}
+
+void MarathonFramework::deploymentEnded(const std::string& id) {
+  auto it = deploymentVersions_.find(id);
+  if (it == deploymentVersions_.end() || it->second == 0) {
+    // Not written yet (or ended inside deploy()): the writer removes it or never writes it.
+    endedDeployments_.insert(id);
+    return;
+  }
+  const uint64_t version = it->second;
+  deploymentVersions_.erase(it);
+  std::weak_ptr<bool> alive = alive_;
+  context_.state().remove(fmt::format("{}/{}", kDeploymentsKey, id), version, context_.executor(),
+                          [this, alive, id](api::Status status) {
+                            if (alive.expired() || !*alive.lock()) return;
+                            if (!status && status.code() != api::StatusCode::kNotFound) {
+                              context_.logger().log(api::Logger::Level::kError,
+                                                    fmt::format("cannot remove deployment '{}': {}",
+                                                                id, status.message()));
+                            }
+                          });
 }
 
 void MarathonFramework::persist(const std::string& appId, std::function<void(api::Status)> done) {
@@ -429,6 +299,23 @@ void MarathonFramework::forget(const std::string& appId, std::function<void(api:
                             if (alive.expired() || !*alive.lock()) return;
                             done(status);
                           });
+}
+
+const MarathonFramework::Record* MarathonFramework::findApp(const std::string& id,
+                                                            HttpResponder& respond) const {
+  auto it = apps_.find(id);
+  if (it != apps_.end()) return &it->second;
+  respond(appNotFound(id));
+  return nullptr;
+}
+
+void MarathonFramework::remember(const App& app) {
+  auto& record = apps_[app.id];
+  if (record.versions.empty() || record.versions.front().version != app.version) {
+    record.versions.insert(record.versions.begin(), app);
+    if (record.versions.size() > kMaxVersions) record.versions.resize(kMaxVersions);
+  }
+  record.current = app;
 }
 
 void MarathonFramework::storeAndDeploy(std::vector<App> apps, std::vector<std::string> removed,
@@ -462,15 +349,13 @@ void MarathonFramework::storeAndDeploy(std::vector<App> apps, std::vector<std::s
       return done(api::Status(api::StatusCode::kUnavailable,
                               fmt::format("cannot store the apps: {}", failed->message())));
     }
-    done(scheduler_->deploy(apps, removed, restart, force));
+    auto deployment = scheduler_->deploy(apps, removed, restart, force);
+    // A deployment that ended inside deploy() is never stored.
+    if (!deployment || endedDeployments_.erase(deployment->id) > 0) return done(deployment);
+    persistDeployment(*deployment, [done, deployment] { done(deployment); });
   };
   for (const auto& app : apps) {
-    auto& record = apps_[app.id];
-    if (record.versions.empty() || record.versions.front().version != app.version) {
-      record.versions.insert(record.versions.begin(), app);
-      if (record.versions.size() > kMaxVersions) record.versions.resize(kMaxVersions);
-    }
-    record.current = app;
+    remember(app);
     persist(app.id, finish);
   }
   for (const auto& id : removed) forget(id, finish);
@@ -531,7 +416,7 @@ std::string MarathonFramework::taskJson(const Task& task) const {
 }
 
 std::string MarathonFramework::fullAppJson(const App& app, bool tasks, bool counts,
-                                           bool deployments) const {
+                                           bool deployments, bool failure, bool stats) const {
   std::string out = appToJson(app);
   out.pop_back();  // the closing brace
   if (counts) {
@@ -555,7 +440,70 @@ std::string MarathonFramework::fullAppJson(const App& app, bool tasks, bool coun
     }
     out += R"(,"tasks":)" + list + "]";
   }
+  if (failure) {
+    if (auto last = scheduler_->lastTaskFailure(app.id)) {
+      out += fmt::format(
+          R"(,"lastTaskFailure":{{"appId":{},"host":{},"message":{},"state":{},"taskId":{},)"
+          R"("timestamp":{},"version":{},"slaveId":{}}})",
+          jsonQuote(last->appId), jsonQuote(last->host), jsonQuote(last->message),
+          jsonQuote(last->state), jsonQuote(last->taskId), jsonQuote(isoTimestamp(last->timestamp)),
+          jsonQuote(isoTimestamp(last->version)), jsonQuote(last->agentId));
+    }
+  }
+  if (stats) out += R"(,"taskStats":)" + taskStatsJson(app);
   return out + "}";
+}
+
+// Marathon's taskStats: counts and life times of the tasks started after the last scaling, of
+// the latest config, of an older config, and of all; a category without tasks is left out.
+std::string MarathonFramework::taskStatsJson(const App& app) const {
+  const auto tasks = scheduler_->tasks(app.id);
+  const auto now = Clock::now();
+  auto category = [&](auto wanted) -> std::string {
+    int staged = 0, running = 0, healthy = 0, unhealthy = 0;
+    std::vector<double> lives;
+    for (const auto& task : tasks) {
+      if (!wanted(task)) continue;
+      if (task.state == "TASK_RUNNING") ++running;
+      if (task.state == "TASK_STAGING" || task.state == "TASK_STARTING") ++staged;
+      if (!task.healthCheckResults.empty()) {
+        const bool alive =
+            std::all_of(task.healthCheckResults.begin(), task.healthCheckResults.end(),
+                        [](const HealthResult& r) { return r.alive; });
+        ++(alive ? healthy : unhealthy);
+      }
+      if (task.startedAt) {
+        lives.push_back(std::chrono::duration<double>(now - *task.startedAt).count());
+      }
+    }
+    if (staged + running == 0 && lives.empty()) return "";
+    std::string life;
+    if (!lives.empty()) {
+      std::sort(lives.begin(), lives.end());
+      double sum = 0;
+      for (double value : lives) sum += value;
+      const size_t n = lives.size();
+      const double median = n % 2 == 1 ? lives[n / 2] : (lives[n / 2 - 1] + lives[n / 2]) / 2;
+      life = fmt::format(R"(,"lifeTime":{{"averageSeconds":{},"medianSeconds":{}}})",
+                         sum / static_cast<double>(n), median);
+    }
+    return fmt::format(
+        R"({{"stats":{{"counts":{{"staged":{},"running":{},"healthy":{},"unhealthy":{}}}{}}}}})",
+        staged, running, healthy, unhealthy, life);
+  };
+  std::string out;
+  auto add = [&](std::string_view name, std::string json) {
+    if (json.empty()) return;
+    out += fmt::format(R"({}"{}":{})", out.empty() ? "" : ",", name, json);
+  };
+  add("startedAfterLastScaling",
+      category([&](const Task& t) { return t.startedAt && *t.startedAt >= app.lastScalingAt; }));
+  add("withLatestConfig",
+      category([&](const Task& t) { return t.version >= app.lastConfigChangeAt; }));
+  add("withOutdatedConfig",
+      category([&](const Task& t) { return t.version < app.lastConfigChangeAt; }));
+  add("totalSummary", category([](const Task&) { return true; }));
+  return "{" + out + "}";
 }
 
 std::string MarathonFramework::infoJson() const {
@@ -598,45 +546,7 @@ api::Status MarathonFramework::addRoutes() {
       {"/v2/deployments", guarded("deployments", &MarathonFramework::handleDeployments), true},
       {"/v2/queue", guarded("queue", &MarathonFramework::handleQueue), true},
       {"/v2/groups", guarded("groups", &MarathonFramework::handleGroups), true},
-      {"/v2/tasks",
-       [this](const HttpRequest& request, HttpResponder respond) {
-         ++requests_["tasks"];
-         if (!ready_)
-           return respond(errorAnswer(503, "Marathon is not ready: still loading its state"));
-         auto segments = splitPath(request.path);
-         if (segments.size() == 3 && segments[2] == "delete" && request.method == "POST") {
-           std::vector<std::string> ids;
-           try {
-             auto object =
-                 Poco::JSON::Parser().parse(request.body).extract<Poco::JSON::Object::Ptr>();
-             auto list = object->getArray("ids");
-             for (size_t i = 0; list && i < list->size(); ++i) {
-               ids.push_back(list->getElement<std::string>(i));
-             }
-           } catch (const Poco::Exception& e) {
-             return respond(errorAnswer(400, fmt::format("Invalid JSON: {}", e.displayText())));
-           }
-           return killTasks(request, std::move(ids), std::move(respond));
-         }
-         if (segments.size() != 2 || request.method != "GET") {
-           return respond(errorAnswer(405, "Method not allowed"));
-         }
-         auto states = queryValues(request, "status");
-         std::string list = "[";
-         for (const auto& task : scheduler_->tasks()) {
-           if (!states.empty()) {
-             bool wanted = false;
-             for (const auto& state : states) {
-               wanted |= lower(task.state) == "task_" + lower(state);
-             }
-             if (!wanted) continue;
-           }
-           if (list.size() > 1) list += ",";
-           list += taskJson(task);
-         }
-         respond(jsonAnswer(200, R"({"tasks":)" + list + "]}"));
-       },
-       true},
+      {"/v2/tasks", guarded("tasks", &MarathonFramework::handleTasks), true},
       {"/v2/info",
        [this](const HttpRequest&, HttpResponder respond) { respond(jsonAnswer(200, infoJson())); },
        false},
@@ -728,499 +638,6 @@ void MarathonFramework::handleEvents(const HttpRequest& request,
     writer->writeEvent(api::ServerSentEvent{"event_stream_attached", attached, {}, {}});
   }
   streams_.push_back(std::move(stream));
-}
-
-void MarathonFramework::handleApps(const HttpRequest& request, HttpResponder respond) {
-  auto segments = splitPath(request.path.substr(std::string_view("/v2/apps").size()));
-  const std::string& method = request.method;
-  if (segments.empty()) {
-    if (method == "POST") return createApp(request, std::move(respond));
-    if (method == "PUT" || method == "PATCH") return putApps(request, std::move(respond));
-    if (method != "GET") return respond(errorAnswer(405, "Method not allowed"));
-    auto embeds = queryValues(request, "embed");
-    auto embedded = [&](std::string_view what) {
-      return std::find(embeds.begin(), embeds.end(), what) != embeds.end();
-    };
-    const bool tasks = embedded("apps.tasks") || embedded("apps.failures");
-    auto cmd = request.queryParam("cmd");
-    auto id = request.queryParam("id");
-    auto label = request.queryParam("label");
-    std::string list = "[";
-    for (const auto& [appId, record] : apps_) {
-      const App& app = record.current;
-      if (cmd && (!app.cmd || app.cmd->find(*cmd) == std::string::npos)) continue;
-      if (id && app.id.find(lower(*id)) == std::string::npos) continue;
-      if (label && !labelsMatch(app, *label)) continue;
-      if (list.size() > 1) list += ",";
-      list += fullAppJson(app, tasks, true, true);
-    }
-    return respond(jsonAnswer(200, R"({"apps":)" + list + "]}"));
-  }
-  // /v2/apps/{id}[/restart|/tasks[/{taskId}]|/versions[/{version}]]
-  std::string suffix;
-  size_t idLength = segments.size();
-  std::string extra;
-  if (segments.size() >= 2 && (segments.back() == "restart" || segments.back() == "tasks" ||
-                               segments.back() == "versions")) {
-    suffix = segments.back();
-    idLength = segments.size() - 1;
-  } else if (segments.size() >= 3 && (segments[segments.size() - 2] == "versions" ||
-                                      segments[segments.size() - 2] == "tasks")) {
-    suffix = segments[segments.size() - 2];
-    extra = segments.back();
-    idLength = segments.size() - 2;
-  }
-  const std::string rawId = joinId(segments, idLength);
-  auto id = normaliseAppId(rawId);
-  if (!id) {
-    if (method == "PUT" && suffix.empty()) {
-      return respond(jsonAnswer(
-          422,
-          AppError{422, "Object is not valid", {Violation{"/id", {"invalid app id"}}}}.toJson()));
-    }
-    return respond(appNotFound(rawId));
-  }
-  if (suffix.empty()) {
-    if (method == "PUT" || method == "PATCH") return putApp(request, *id, std::move(respond));
-    auto it = apps_.find(*id);
-    if (it == apps_.end()) return respond(appNotFound(*id));
-    if (method == "GET") {
-      return respond(
-          jsonAnswer(200, R"({"app":)" + fullAppJson(it->second.current, true, true, true) + "}"));
-    }
-    if (method == "DELETE") return deleteApp(request, *id, std::move(respond));
-    return respond(errorAnswer(405, "Method not allowed"));
-  }
-  auto it = apps_.find(*id);
-  if (it == apps_.end()) return respond(appNotFound(*id));
-  if (suffix == "restart") {
-    if (method != "POST") return respond(errorAnswer(405, "Method not allowed"));
-    return restartApp(request, *id, std::move(respond));
-  }
-  if (suffix == "tasks") {
-    if (!extra.empty()) {
-      if (method != "DELETE") return respond(errorAnswer(405, "Method not allowed"));
-      bool known = false;
-      for (const auto& task : scheduler_->tasks(*id)) known |= task.id == extra;
-      if (!known) return respond(errorAnswer(404, fmt::format("Task '{}' does not exist", extra)));
-      return killTasks(request, {extra}, std::move(respond), true);
-    }
-    return appTasks(request, *id, std::move(respond));
-  }
-  // versions
-  if (method != "GET") return respond(errorAnswer(405, "Method not allowed"));
-  const auto& versions = it->second.versions;
-  if (extra.empty()) {
-    std::vector<std::string> list;
-    for (const auto& version : versions) list.push_back(isoTimestamp(version.version));
-    return respond(jsonAnswer(200, R"({"versions":)" + stringArray(list) + "}"));
-  }
-  auto wanted = parseIsoTimestamp(extra);
-  for (const auto& version : versions) {
-    if (wanted && version.version == *wanted) return respond(jsonAnswer(200, appToJson(version)));
-  }
-  return respond(
-      errorAnswer(404, fmt::format("App '{}' does not exist in version {}", *id, extra)));
-}
-
-void MarathonFramework::createApp(const HttpRequest& request, HttpResponder respond) {
-  const auto now = Clock::now();
-  auto parsed = parseApp(request.body, now);
-  if (auto* error = std::get_if<AppError>(&parsed)) {
-    return respond(jsonAnswer(error->status, error->toJson()));
-  }
-  App app = std::get<App>(std::move(parsed));
-  if (apps_.contains(app.id)) {
-    return respond(errorAnswer(409, fmt::format("An app with id [{}] already exists.", app.id)));
-  }
-  for (const auto& [other, record] : apps_) {
-    if (other.starts_with(app.id + "/")) {
-      return respond(errorAnswer(409, fmt::format("A group with id [{}] already exists.", app.id)));
-    }
-  }
-  const std::string uri = request.path;
-  const std::string ip = remoteIp(request);
-  storeAndDeploy(
-      {app}, {}, {}, false,
-      [this, app, uri, ip, respond = std::move(respond)](api::Result<Deployment> deployment) {
-        if (!deployment) {
-          if (deployment.status().code() == api::StatusCode::kAborted) {
-            return respond(
-                jsonAnswer(409, lockedMessage(splitOn(deployment.status().message(), ','))));
-          }
-          return respond(errorAnswer(503, deployment.status().message()));
-        }
-        auto answer = jsonAnswer(201, fullAppJson(app, true, true, true));
-        answer.headers.emplace_back("Marathon-Deployment-Id", deployment->id);
-        answer.headers.emplace_back("Location", "/v2/apps" + app.id);
-        respond(std::move(answer));
-        publish("api_post_event", fmt::format(R"({{"clientIp":{},"uri":{},"appDefinition":{},)"
-                                              R"("eventType":"api_post_event","timestamp":{}}})",
-                                              jsonQuote(ip), jsonQuote(uri), appToJson(app),
-                                              jsonQuote(isoTimestamp(Clock::now()))));
-      });
-}
-
-void MarathonFramework::putApp(const HttpRequest& request, const std::string& id,
-                               HttpResponder respond) {
-  const auto now = Clock::now();
-  const bool force = boolParam(request, "force");
-  auto it = apps_.find(id);
-  App app;
-  const bool create = it == apps_.end();
-  if (create) {
-    // PUT of an unknown app creates it (the path's id wins over the body's).
-    std::string body = request.body;
-    try {
-      auto object = Poco::JSON::Parser().parse(body).extract<Poco::JSON::Object::Ptr>();
-      object->set("id", id);
-      std::ostringstream out;
-      object->stringify(out);
-      body = out.str();
-    } catch (const Poco::Exception&) {
-    }
-    auto parsed = parseApp(body, now);
-    if (auto* error = std::get_if<AppError>(&parsed)) {
-      return respond(jsonAnswer(error->status, error->toJson()));
-    }
-    app = std::get<App>(std::move(parsed));
-  } else {
-    // {"version": "<v>"} alone rolls back to that version.
-    std::optional<std::string> rollbackTo;
-    try {
-      auto object = Poco::JSON::Parser().parse(request.body).extract<Poco::JSON::Object::Ptr>();
-      if (object->size() == 1 && object->has("version")) {
-        rollbackTo = object->getValue<std::string>("version");
-      }
-    } catch (const Poco::Exception&) {
-    }
-    if (rollbackTo) {
-      auto wanted = parseIsoTimestamp(*rollbackTo);
-      const App* found = nullptr;
-      for (const auto& version : it->second.versions) {
-        if (wanted && version.version == *wanted) found = &version;
-      }
-      if (found == nullptr) {
-        return respond(errorAnswer(
-            404, fmt::format("App '{}' does not exist in version {}", id, *rollbackTo)));
-      }
-      app = *found;
-      app.version = app.lastConfigChangeAt = app.lastScalingAt = now;
-    } else {
-      auto updated = updateApp(it->second.current, request.body, now);
-      if (auto* error = std::get_if<AppError>(&updated)) {
-        return respond(jsonAnswer(error->status, error->toJson()));
-      }
-      app = std::get<App>(std::move(updated));
-    }
-  }
-  const std::string uri = request.path;
-  const std::string ip = remoteIp(request);
-  storeAndDeploy(
-      {app}, {}, {}, force,
-      [this, app, create, uri, ip,
-       respond = std::move(respond)](api::Result<Deployment> deployment) {
-        if (!deployment) {
-          if (deployment.status().code() == api::StatusCode::kAborted) {
-            return respond(
-                jsonAnswer(409, lockedMessage(splitOn(deployment.status().message(), ','))));
-          }
-          return respond(errorAnswer(503, deployment.status().message()));
-        }
-        auto answer = jsonAnswer(create ? 201 : 200, deploymentResult(*deployment));
-        answer.headers.emplace_back("Marathon-Deployment-Id", deployment->id);
-        if (create) answer.headers.emplace_back("Location", "/v2/apps" + app.id);
-        respond(std::move(answer));
-        publish("api_post_event", fmt::format(R"({{"clientIp":{},"uri":{},"appDefinition":{},)"
-                                              R"("eventType":"api_post_event","timestamp":{}}})",
-                                              jsonQuote(ip), jsonQuote(uri), appToJson(app),
-                                              jsonQuote(isoTimestamp(Clock::now()))));
-      });
-}
-
-void MarathonFramework::deleteApp(const HttpRequest& request, const std::string& id,
-                                  HttpResponder respond) {
-  storeAndDeploy({}, {id}, {}, boolParam(request, "force"),
-                 [this, id, respond = std::move(respond)](api::Result<Deployment> deployment) {
-                   if (!deployment) {
-                     if (deployment.status().code() == api::StatusCode::kAborted) {
-                       return respond(jsonAnswer(
-                           409, lockedMessage(splitOn(deployment.status().message(), ','))));
-                     }
-                     return respond(errorAnswer(503, deployment.status().message()));
-                   }
-                   auto answer = jsonAnswer(200, deploymentResult(*deployment));
-                   answer.headers.emplace_back("Marathon-Deployment-Id", deployment->id);
-                   respond(std::move(answer));
-                   publish("app_terminated_event",
-                           fmt::format(R"({{"appId":{},"eventType":"app_terminated_event",)"
-                                       R"("timestamp":{}}})",
-                                       jsonQuote(id), jsonQuote(isoTimestamp(Clock::now()))));
-                 });
-}
-
-void MarathonFramework::restartApp(const HttpRequest& request, const std::string& id,
-                                   HttpResponder respond) {
-  App app = apps_.at(id).current;
-  storeAndDeploy({app}, {}, {id}, boolParam(request, "force"),
-                 [this, respond = std::move(respond)](api::Result<Deployment> deployment) {
-                   if (!deployment) {
-                     if (deployment.status().code() == api::StatusCode::kAborted) {
-                       return respond(jsonAnswer(
-                           409, lockedMessage(splitOn(deployment.status().message(), ','))));
-                     }
-                     return respond(errorAnswer(503, deployment.status().message()));
-                   }
-                   auto answer = jsonAnswer(200, deploymentResult(*deployment));
-                   answer.headers.emplace_back("Marathon-Deployment-Id", deployment->id);
-                   respond(std::move(answer));
-                 });
-}
-
-void MarathonFramework::appTasks(const HttpRequest& request, const std::string& id,
-                                 HttpResponder respond) {
-  if (request.method == "GET") {
-    std::string list = "[";
-    for (const auto& task : scheduler_->tasks(id)) {
-      if (list.size() > 1) list += ",";
-      list += taskJson(task);
-    }
-    return respond(jsonAnswer(200, R"({"tasks":)" + list + "]}"));
-  }
-  if (request.method != "DELETE") return respond(errorAnswer(405, "Method not allowed"));
-  auto host = request.queryParam("host");
-  std::vector<std::string> ids;
-  for (const auto& task : scheduler_->tasks(id)) {
-    if (!host || task.host == *host) ids.push_back(task.id);
-  }
-  killTasks(request, std::move(ids), std::move(respond));
-}
-
-void MarathonFramework::killTasks(const HttpRequest& request, std::vector<std::string> ids,
-                                  HttpResponder respond, bool single) {
-  const bool scale = boolParam(request, "scale");
-  const bool wipe = boolParam(request, "wipe");
-  std::string killed = "[";
-  for (const auto& task : scheduler_->tasks()) {
-    if (std::find(ids.begin(), ids.end(), task.id) == ids.end()) continue;
-    if (killed.size() > 1) killed += ",";
-    killed += taskJson(task);
-  }
-  killed += "]";
-  auto result = scheduler_->killTasks(ids, scale, wipe);
-  if (!result) {
-    if (result.status().code() == api::StatusCode::kNotFound) {
-      return respond(errorAnswer(404, result.status().message()));
-    }
-    return respond(errorAnswer(503, result.status().message()));
-  }
-  if (!scale) {
-    if (single)
-      return respond(jsonAnswer(200, R"({"task":)" + killed.substr(1, killed.size() - 2) + "}"));
-    return respond(jsonAnswer(200, R"({"tasks":)" + killed + "}"));
-  }
-  // Scaled down: the changed apps are new versions, stored before the answer.
-  const auto now = Clock::now();
-  auto pending = std::make_shared<size_t>(result->size() + 1);
-  auto failed = std::make_shared<api::Status>(api::Status::ok());
-  auto finish = [pending, failed, now, respond](api::Status status) {
-    if (!status && failed->isOk()) *failed = status;
-    if (--*pending > 0) return;
-    if (!failed->isOk()) return respond(errorAnswer(503, failed->message()));
-    auto answer = jsonAnswer(200, fmt::format(R"({{"version":{},"deploymentId":{}}})",
-                                              jsonQuote(isoTimestamp(now)), jsonQuote(newUuid())));
-    respond(std::move(answer));
-  };
-  for (App app : *result) {
-    app.version = app.lastScalingAt = now;
-    auto& record = apps_[app.id];
-    record.versions.insert(record.versions.begin(), app);
-    if (record.versions.size() > kMaxVersions) record.versions.resize(kMaxVersions);
-    record.current = app;
-    persist(app.id, finish);
-  }
-  finish(api::Status::ok());
-}
-
-void MarathonFramework::handleDeployments(const HttpRequest& request, HttpResponder respond) {
-  auto segments = splitPath(request.path);
-  if (segments.size() == 2) {
-    if (request.method != "GET") return respond(errorAnswer(405, "Method not allowed"));
-    std::string list = "[";
-    for (const auto& deployment : scheduler_->deployments()) {
-      if (list.size() > 1) list += ",";
-      list += deploymentJson(deployment);
-    }
-    return respond(jsonAnswer(200, list + "]"));
-  }
-  if (segments.size() != 3 || request.method != "DELETE") {
-    return respond(errorAnswer(405, "Method not allowed"));
-  }
-  const std::string id = segments[2];
-  auto cancelled = scheduler_->cancel(id);
-  if (!cancelled) {
-    return respond(errorAnswer(404, fmt::format("DeploymentPlan {} does not exist", id)));
-  }
-  if (boolParam(request, "force")) return respond(jsonAnswer(202, "{}"));
-  // A rollback: the versions from before the deployment again; apps it created go away.
-  std::vector<App> original;
-  for (App app : cancelled->original) original.push_back(std::move(app));
-  std::vector<std::string> removed;
-  for (const auto& app : cancelled->target) {
-    bool existed = false;
-    for (const auto& before : cancelled->original) existed |= before.id == app.id;
-    if (!existed) removed.push_back(app.id);
-  }
-  storeAndDeploy(std::move(original), std::move(removed), {}, true,
-                 [respond = std::move(respond)](api::Result<Deployment> deployment) {
-                   if (!deployment) return respond(errorAnswer(503, deployment.status().message()));
-                   auto answer = jsonAnswer(200, deploymentResult(*deployment));
-                   answer.headers.emplace_back("Marathon-Deployment-Id", deployment->id);
-                   respond(std::move(answer));
-                 });
-}
-
-void MarathonFramework::handleQueue(const HttpRequest& request, HttpResponder respond) {
-  auto segments = splitPath(request.path);
-  if (segments.size() == 2 && request.method == "GET") {
-    std::string list = "[";
-    for (const auto& entry : scheduler_->queue()) {
-      auto it = apps_.find(entry.appId);
-      if (it == apps_.end()) continue;
-      if (list.size() > 1) list += ",";
-      list += fmt::format(
-          R"({{"app":{},"count":{},"delay":{{"timeLeftSeconds":{},"overdue":{}}},"since":{}}})",
-          fullAppJson(it->second.current, false, true, true), entry.count, entry.delaySecondsLeft,
-          entry.overdue, jsonQuote(isoTimestamp(entry.since)));
-    }
-    return respond(jsonAnswer(200, R"({"queue":)" + list + "]}"));
-  }
-  // DELETE /v2/queue/{app id}/delay
-  if (segments.size() >= 4 && segments.back() == "delay" && request.method == "DELETE") {
-    std::vector<std::string> idSegments(segments.begin() + 2, segments.end() - 1);
-    auto id = normaliseAppId(joinId(idSegments, idSegments.size()));
-    if (!id || !apps_.contains(*id)) return respond(appNotFound(id.value_or("")));
-    if (!scheduler_->resetDelay(*id)) {
-      return respond(
-          errorAnswer(404, fmt::format("Application {} not found in tasks queue.", *id)));
-    }
-    return respond(HttpResponse{204, "application/json", {}, ""});
-  }
-  respond(errorAnswer(405, "Method not allowed"));
-}
-
-void MarathonFramework::putApps(const HttpRequest& request, HttpResponder respond) {
-  // PUT /v2/apps: a list of apps, each created or partially updated, as one deployment.
-  const auto now = Clock::now();
-  Poco::JSON::Array::Ptr list;
-  try {
-    list = Poco::JSON::Parser().parse(request.body).extract<Poco::JSON::Array::Ptr>();
-  } catch (const Poco::Exception& e) {
-    return respond(jsonAnswer(
-        400, AppError{400, "Invalid JSON", {Violation{"/", {e.displayText()}}}}.toJson()));
-  }
-  std::vector<App> apps;
-  for (size_t i = 0; i < list->size(); ++i) {
-    std::ostringstream text;
-    Poco::JSON::Stringifier::stringify(list->get(i), text);
-    std::optional<std::string> id;
-    if (auto object = list->getObject(i);
-        object && object->has("id") && object->get("id").isString()) {
-      id = normaliseAppId(object->getValue<std::string>("id"));
-    }
-    auto it = id ? apps_.find(*id) : apps_.end();
-    auto result = it == apps_.end() ? parseApp(text.str(), now)
-                                    : updateApp(it->second.current, text.str(), now);
-    if (auto* error = std::get_if<AppError>(&result)) {
-      for (auto& violation : error->details) {
-        violation.path = fmt::format("/({}){}", i, violation.path == "/" ? "" : violation.path);
-      }
-      return respond(jsonAnswer(error->status, error->toJson()));
-    }
-    apps.push_back(std::get<App>(std::move(result)));
-  }
-  storeAndDeploy(std::move(apps), {}, {}, boolParam(request, "force"),
-                 [respond = std::move(respond)](api::Result<Deployment> deployment) {
-                   if (!deployment) {
-                     if (deployment.status().code() == api::StatusCode::kAborted) {
-                       return respond(jsonAnswer(
-                           409, lockedMessage(splitOn(deployment.status().message(), ','))));
-                     }
-                     return respond(errorAnswer(503, deployment.status().message()));
-                   }
-                   auto answer = jsonAnswer(200, deploymentResult(*deployment));
-                   answer.headers.emplace_back("Marathon-Deployment-Id", deployment->id);
-                   respond(std::move(answer));
-                 });
-}
-
-void MarathonFramework::handleGroups(const HttpRequest& request, HttpResponder respond) {
-  auto segments = splitPath(request.path.substr(std::string_view("/v2/groups").size()));
-  auto root = normaliseAppId(joinId(segments, segments.size()));
-  if (request.method == "DELETE" && root) {
-    // Removes every app under the group (the groups themselves follow the app ids).
-    std::vector<std::string> removed;
-    for (const auto& [id, record] : apps_) {
-      if (*root == "/" || id.starts_with(*root + "/")) removed.push_back(id);
-    }
-    if (removed.empty()) {
-      return respond(errorAnswer(404, fmt::format("Group '{}' does not exist", *root)));
-    }
-    return storeAndDeploy(
-        {}, removed, {}, boolParam(request, "force"),
-        [respond = std::move(respond)](api::Result<Deployment> deployment) {
-          if (!deployment) {
-            if (deployment.status().code() == api::StatusCode::kAborted) {
-              return respond(
-                  jsonAnswer(409, lockedMessage(splitOn(deployment.status().message(), ','))));
-            }
-            return respond(errorAnswer(503, deployment.status().message()));
-          }
-          auto answer = jsonAnswer(200, deploymentResult(*deployment));
-          answer.headers.emplace_back("Marathon-Deployment-Id", deployment->id);
-          respond(std::move(answer));
-        });
-  }
-  if (request.method != "GET") {
-    return respond(
-        errorAnswer(405, "Only GET and DELETE of groups are supported; groups follow the app ids"));
-  }
-  if (!root) return respond(errorAnswer(404, "Group does not exist"));
-  std::set<std::string> groups = {"/"};
-  for (const auto& [id, record] : apps_) {
-    for (size_t slash = id.find('/', 1); slash != std::string::npos;
-         slash = id.find('/', slash + 1)) {
-      groups.insert(id.substr(0, slash));
-    }
-  }
-  if (!groups.contains(*root)) {
-    return respond(errorAnswer(404, fmt::format("Group '{}' does not exist", *root)));
-  }
-  auto parentOf = [](const std::string& id) {
-    auto slash = id.rfind('/');
-    return slash == 0 ? std::string("/") : id.substr(0, slash);
-  };
-  std::function<std::string(const std::string&)> groupJson = [&](const std::string& group) {
-    std::string apps = "[";
-    Clock::time_point version{};
-    for (const auto& [id, record] : apps_) {
-      if (parentOf(id) != group) continue;
-      if (apps.size() > 1) apps += ",";
-      apps += fullAppJson(record.current, false, true, true);
-      version = std::max(version, record.current.version);
-    }
-    std::string children = "[";
-    for (const auto& child : groups) {
-      if (child == "/" || parentOf(child) != group) continue;
-      if (children.size() > 1) children += ",";
-      children += groupJson(child);
-    }
-    return fmt::format(
-        R"({{"id":{},"apps":{}],"groups":{}],"pods":[],"dependencies":[],"version":{}}})",
-        jsonQuote(group), apps, children,
-        jsonQuote(isoTimestamp(version == Clock::time_point{} ? Clock::now() : version)));
-  };
-  respond(jsonAnswer(200, groupJson(*root)));
 }
 
 }  // namespace tessera::modules::marathon

@@ -73,7 +73,16 @@ class MarathonFramework final : public api::Framework {
   };
 
   api::Status addRoutes();
-  void loadApps(std::function<void()> done);
+  using StoredEntries = std::vector<std::pair<std::string, api::StateEntry>>;
+  // Every key under `prefix` (name, entry); retried every second until all could be read.
+  void readAll(std::string prefix, std::function<void(StoredEntries)> done);
+  // Reads the apps into apps_, then the running deployments (oldest first) for `done`.
+  void loadState(std::function<void(std::vector<Deployment>)> done);
+  // Stores a new deployment (its key must not exist), then `done` (also when that failed: the
+  // engine runs it anyway; the failure is logged).
+  void persistDeployment(const Deployment& deployment, std::function<void()> done);
+  // The engine's Options::deploymentEnded: removes the deployment's key.
+  void deploymentEnded(const std::string& id);
   void persist(const std::string& appId, std::function<void(api::Status)> done);
   void forget(const std::string& appId, std::function<void(api::Status)> done);
   void publish(std::string_view eventType, std::string json);
@@ -91,16 +100,29 @@ class MarathonFramework final : public api::Framework {
   void killTasks(const api::HttpRequest& request, std::vector<std::string> ids,
                  api::HttpResponder respond, bool single = false);
   void handleDeployments(const api::HttpRequest& request, api::HttpResponder respond);
+  void handleTasks(const api::HttpRequest& request, api::HttpResponder respond);
   void handleQueue(const api::HttpRequest& request, api::HttpResponder respond);
   void handleGroups(const api::HttpRequest& request, api::HttpResponder respond);
+  // POST (create; 409 when it exists) or PUT/PATCH (create or update) of the group at `pathId`.
+  void writeGroup(const api::HttpRequest& request, const std::string& pathId,
+                  api::HttpResponder respond);
   void handleEvents(const api::HttpRequest& request, std::shared_ptr<api::HttpStreamWriter> w);
+
+  // The stored app `id`; nullptr after answering 404 `App '<id>' does not exist`.
+  const Record* findApp(const std::string& id, api::HttpResponder& respond) const;
+  // Makes `app` its record's current version and the newest of its versions (at most
+  // kMaxVersions kept); the caller persists it.
+  void remember(const App& app);
 
   // Stores `apps` as new current versions and deploys them (with `removed`, `restart`).
   void storeAndDeploy(std::vector<App> apps, std::vector<std::string> removed,
                       std::vector<std::string> restart, bool force,
                       std::function<void(api::Result<Deployment>)> done);
 
-  std::string fullAppJson(const App& app, bool tasks, bool counts, bool deployments) const;
+  // `failure`: `lastTaskFailure` (when there is one); `stats`: `taskStats`.
+  std::string fullAppJson(const App& app, bool tasks, bool counts, bool deployments,
+                          bool failure = false, bool stats = false) const;
+  std::string taskStatsJson(const App& app) const;
   std::string taskJson(const Task& task) const;
   std::string infoJson() const;
 
@@ -112,6 +134,9 @@ class MarathonFramework final : public api::Framework {
   bool ready_ = false;  // the apps were read from the store
   std::optional<std::string> frameworkId_;
   std::map<std::string, Record> apps_;
+  std::map<std::string, uint64_t> deploymentVersions_;  // stored deployments (0: being written)
+  std::set<std::string> endedDeployments_;              // ended before their write was answered
+
   std::vector<EventStream> streams_;
   uint64_t nextStreamId_ = 0;
   std::map<std::string, uint64_t> requests_;     // metrics: requests per route family

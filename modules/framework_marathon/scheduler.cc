@@ -10,7 +10,9 @@
 #include <set>
 #include <sstream>
 
+#include "modules/framework_marathon/sched_events.h"
 #include "modules/framework_marathon/sched_placement.h"
+#include "modules/framework_marathon/sched_records.h"
 #include "modules/framework_marathon/sched_task_builder.h"
 #include "tessera/api/task_state.h"
 
@@ -20,113 +22,17 @@ namespace {
 
 using Poco::JSON::Array;
 using Poco::JSON::Object;
-
-// A task the engine knows: what the API shows, plus what the engine decides with.
-struct TaskRecord {
-  Task task;
-  v1::TaskState state = v1::TASK_STAGING;  // task.state as an enum, for the hot paths
-  int generation = 0;                      // the app's config generation the task was launched for
-  bool killRequested = false;  // the engine (or the API) killed it: no backoff, no replacement
-  std::optional<bool> healthy;
-  bool launchConfirmed = false;  // an update was received for it
-};
-
-struct AppState {
-  App app;
-  int generation = 0;     // bumped on a config change or a restart: older tasks are replaced
-  bool removing = false;  // StopApplication: every task is killed, then the app is forgotten
-  int failures = 0;       // failed tasks since the last backoff reset
-  std::optional<Clock::time_point> delayUntil;
-  std::optional<Clock::time_point> waitingSince;
-  std::unique_ptr<api::TimerHandle> delayTimer;
-};
-
-// An app's tasks counted by what the engine decides with, kept up to date as each task changes
-// (addTask/eraseTask and the untally/tally pair around every change of a record), so that an
-// update, counts() and the common case of planFor() cost O(1) in the app's task count.
-struct GenerationTally {
-  int live = 0;            // isLive
-  int killed = 0;          // live and killRequested
-  int running = 0;         // TASK_RUNNING
-  int runningHealthy = 0;  // TASK_RUNNING and healthy == true
-};
-struct AppTally {
-  int records = 0;
-  int live = 0;
-  int staged = 0;
-  int running = 0;
-  int runningHealthy = 0;
-  int unhealthy = 0;                           // healthy == false, whatever the state
-  std::map<int, GenerationTally> generations;  // only generations with a live task
-};
-
-// What an app needs now: tasks to launch, tasks to kill.
-struct Plan {
-  int launch = 0;
-  std::vector<std::string> kill;
-};
-
-bool isLive(const TaskRecord& record) {
-  const v1::TaskState state = record.state;
-  return !api::isTerminal(state) && state != v1::TASK_UNREACHABLE && state != v1::TASK_UNKNOWN;
-}
-
-bool isRunning(const TaskRecord& record) { return record.state == v1::TASK_RUNNING; }
-
-bool isStaged(const TaskRecord& record) {
-  return record.state == v1::TASK_STAGING || record.state == v1::TASK_STARTING;
-}
-
-std::string stateName(v1::TaskState state) { return v1::TaskState_Name(state); }
-
-Object::Ptr actionsJson(const std::vector<DeploymentAction>& actions) {
-  Object::Ptr step = new Object(Poco::JSON_PRESERVE_KEY_ORDER);
-  Array::Ptr list = new Array;
-  for (const auto& action : actions) {
-    Object::Ptr item = new Object(Poco::JSON_PRESERVE_KEY_ORDER);
-    item->set("action", action.action);
-    item->set("app", action.app);
-    list->add(item);
-  }
-  step->set("actions", list);
-  return step;
-}
-
-Object::Ptr groupJson(const std::vector<App>& apps, Clock::time_point version) {
-  Object::Ptr group = new Object(Poco::JSON_PRESERVE_KEY_ORDER);
-  group->set("id", "/");
-  Array::Ptr list = new Array;
-  for (const auto& app : apps) {
-    try {
-      Poco::JSON::Parser parser;
-      list->add(parser.parse(appToJson(app)));
-    } catch (const Poco::Exception&) {
-      // appToJson writes valid JSON; an app that cannot be shown is left out.
-    }
-  }
-  group->set("apps", list);
-  group->set("groups", Array::Ptr(new Array));
-  group->set("version", isoTimestamp(version));
-  return group;
-}
-
-Object::Ptr planJson(const Deployment& deployment) {
-  Object::Ptr plan = new Object(Poco::JSON_PRESERVE_KEY_ORDER);
-  plan->set("id", deployment.id);
-  plan->set("original", groupJson(deployment.original, deployment.version));
-  plan->set("target", groupJson(deployment.target, deployment.version));
-  Array::Ptr steps = new Array;
-  for (const auto& step : deployment.steps) steps->add(actionsJson(step));
-  plan->set("steps", steps);
-  plan->set("version", isoTimestamp(deployment.version));
-  return plan;
-}
-
-std::string toText(const Object::Ptr& object) {
-  std::ostringstream out;
-  object->stringify(out);
-  return out.str();
-}
+using sched::AppState;
+using sched::AppTally;
+using sched::GenerationTally;
+using sched::isLive;
+using sched::isRunning;
+using sched::isStaged;
+using sched::Plan;
+using sched::stateName;
+using sched::TaskRecord;
+using sched_events::actionsJson;
+using sched_events::planJson;
 
 }  // namespace
 
@@ -139,13 +45,18 @@ class AppScheduler::Impl {
 
   // --- life ---
 
-  void start(api::SchedulerDriver& driver, std::vector<App> apps) {
+  void start(api::SchedulerDriver& driver, std::vector<App> apps,
+             std::vector<Deployment> deployments) {
     driver_ = &driver;
     reconciling_ = true;
     for (auto& app : apps) {
       AppState& state = apps_[app.id];
       state.app = std::move(app);
     }
+    deployments_ = std::move(deployments);
+    for (const auto& deployment : deployments_) lock(deployment, +1);
+    for (const auto& [id, state] : apps_) changed_.insert(id);
+    deploymentsToCheck_ = true;
   }
 
   void stop() {
@@ -214,7 +125,11 @@ class AppScheduler::Impl {
     OfferPool pool(offer);
     std::vector<v1::TaskInfo> launches;
     const Clock::time_point now = options_.now();
-    for (auto& [appId, state] : apps_) {
+    // Only the apps with tasks to launch (launches below change the set: a copy).
+    refreshWaiting();
+    const std::vector<std::string> candidates(waiting_.begin(), waiting_.end());
+    for (const auto& appId : candidates) {
+      AppState& state = apps_.at(appId);
       if (!launchableNow(state, now)) continue;
       const auto roles =
           acceptedRoles(state.app, options_.defaultAcceptedResourceRoles, options_.role);
@@ -318,6 +233,13 @@ class AppScheduler::Impl {
     if (!record.killRequested) {
       auto app = apps_.find(record.task.appId);
       if (app != apps_.end() && !app->second.removing) delay(app->second);
+      if (state == v1::TASK_FAILED || state == v1::TASK_ERROR || state == v1::TASK_LOST ||
+          state == v1::TASK_DROPPED || state == v1::TASK_GONE ||
+          state == v1::TASK_GONE_BY_OPERATOR) {
+        failures_[record.task.appId] = TaskFailure{
+            record.task.appId, record.task.host, status.message(),    record.task.state,
+            record.task.id,    options_.now(),   record.task.version, record.task.agentId};
+      }
     }
     context_.logger().info("task '{}' is {} (was {}){}", taskId, record.task.state, previous,
                            status.message().empty() ? "" : ": " + status.message());
@@ -513,6 +435,7 @@ class AppScheduler::Impl {
   }
 
   void account(const TaskRecord& record, int sign) {
+    touch(record.task.appId);
     AppTally& t = tallies_[record.task.appId];
     t.records += sign;
     const bool running = isRunning(record);
@@ -594,6 +517,8 @@ class AppScheduler::Impl {
     if (app == apps_.end() || !app->second.removing) return;
     if (byApp_.count(appId)) return;
     apps_.erase(app);
+    failures_.erase(appId);
+    touch(appId);
     advanceDeployments();
   }
 
@@ -648,17 +573,42 @@ class AppScheduler::Impl {
     return !state.removing && !delayed(state, now);
   }
 
-  bool anyWaiting() const {
-    for (const auto& [id, state] : apps_) {
-      if (planFor(state).launch > 0) return true;
-    }
-    return false;
+  // Marks an app whose plan may have changed (its tasks, definition or removal): the offer
+  // interest re-plans only those, and deployments are checked only when one of theirs changed.
+  void touch(const std::string& appId) {
+    changed_.insert(appId);
+    if (lockedApps_.count(appId)) changedLocked_.insert(appId);
   }
 
-  bool anyLaunchable() const {
+  void lock(const Deployment& deployment, int sign) {
+    for (const auto& id : deployment.affectedApps) {
+      if ((lockedApps_[id] += sign) <= 0) lockedApps_.erase(id);
+    }
+  }
+
+  // Re-plans the changed apps: waiting_ holds exactly the apps with tasks to launch.
+  void refreshWaiting() {
+    for (const auto& id : changed_) {
+      auto app = apps_.find(id);
+      if (app != apps_.end() && planFor(app->second).launch > 0) {
+        waiting_.insert(id);
+      } else {
+        waiting_.erase(id);
+      }
+    }
+    changed_.clear();
+  }
+
+  bool anyWaiting() {
+    refreshWaiting();
+    return !waiting_.empty();
+  }
+
+  bool anyLaunchable() {
+    refreshWaiting();
     const Clock::time_point now = options_.now();
-    for (const auto& [id, state] : apps_) {
-      if (launchableNow(state, now) && planFor(state).launch > 0) return true;
+    for (const auto& id : waiting_) {
+      if (launchableNow(apps_.at(id), now)) return true;
     }
     return false;
   }
@@ -780,7 +730,10 @@ class AppScheduler::Impl {
       if (!step->empty()) deployment.steps.push_back(std::move(*step));
     }
     deployment.currentStep = deployment.steps.empty() ? 0 : 1;
+    for (const auto& id : deployment.affectedApps) touch(id);
     deployments_.push_back(deployment);
+    lock(deployment, +1);
+    deploymentsToCheck_ = true;
     emitDeploymentInfo(deployment);
     context_.logger().info("deployment '{}' of {} app(s), {} step(s)", deployment.id,
                            deployment.affectedApps.size(), deployment.steps.size());
@@ -828,6 +781,8 @@ class AppScheduler::Impl {
     if (it == deployments_.end()) return;
     Deployment deployment = std::move(*it);
     deployments_.erase(it);
+    lock(deployment, -1);
+    if (options_.deploymentEnded) options_.deploymentEnded(deployment.id);
     if (failed) {
       Object::Ptr event = eventObject("deployment_failed");
       event->set("id", deployment.id);
@@ -856,8 +811,19 @@ class AppScheduler::Impl {
   }
 
   void advanceDeployments() {
+    // Only when an app a deployment touches changed (or a deployment came): O(1) otherwise.
+    if (!deploymentsToCheck_ && changedLocked_.empty()) return;
+    const bool all = deploymentsToCheck_;
+    const std::set<std::string> changed = std::move(changedLocked_);
+    changedLocked_.clear();
+    deploymentsToCheck_ = false;
     for (size_t i = 0; i < deployments_.size();) {
       Deployment& deployment = deployments_[i];
+      if (!all && std::none_of(deployment.affectedApps.begin(), deployment.affectedApps.end(),
+                               [&](const std::string& id) { return changed.count(id) > 0; })) {
+        ++i;
+        continue;
+      }
       while (deployment.currentStep >= 1 &&
              deployment.currentStep <= int(deployment.steps.size())) {
         const auto& step = deployment.steps[size_t(deployment.currentStep - 1)];
@@ -876,7 +842,10 @@ class AppScheduler::Impl {
         event->set("id", deployment.id);
         event->set("plan", planJson(deployment));
         context_.logger().info("deployment '{}' succeeded", deployment.id);
+        const std::string id = deployment.id;
+        lock(deployment, -1);
         deployments_.erase(deployments_.begin() + long(i));
+        if (options_.deploymentEnded) options_.deploymentEnded(id);
         emit("deployment_success", event);
         continue;
       }
@@ -910,6 +879,7 @@ class AppScheduler::Impl {
         definition.instances = std::max(0, definition.instances - killed);
         definition.version = now;
         definition.lastScalingAt = now;
+        touch(appId);
         changed.push_back(definition);
       }
     }
@@ -930,6 +900,12 @@ class AppScheduler::Impl {
     out.reserve(tasks_.size());
     for (const auto& [id, record] : tasks_) out.push_back(record.task);
     return out;
+  }
+
+  std::optional<TaskFailure> lastTaskFailure(std::string_view appId) const {
+    auto it = failures_.find(appId);
+    if (it == failures_.end()) return std::nullopt;
+    return it->second;
   }
 
   AppCounts counts(std::string_view appId) const {
@@ -992,17 +968,14 @@ class AppScheduler::Impl {
 
   std::vector<Deployment> deployments() const { return deployments_; }
 
-  // --- events ---
+  // --- events (built in sched_events.cc) ---
 
   Object::Ptr eventObject(std::string_view type) const {
-    Object::Ptr event = new Object(Poco::JSON_PRESERVE_KEY_ORDER);
-    event->set("eventType", std::string(type));
-    event->set("timestamp", isoTimestamp(options_.now()));
-    return event;
+    return sched_events::event(type, options_.now());
   }
 
   void emit(std::string_view type, const Object::Ptr& event) {
-    if (options_.events) options_.events(type, toText(event));
+    if (options_.events) options_.events(type, sched_events::text(event));
   }
 
   void emitDeploymentInfo(const Deployment& deployment) {
@@ -1016,68 +989,32 @@ class AppScheduler::Impl {
 
   void emitStatusUpdate(const TaskRecord& record, const v1::TaskStatus& status) {
     if (!options_.events) return;
-    Object::Ptr event = eventObject("status_update_event");
-    event->set("slaveId", record.task.agentId);
-    event->set("taskId", record.task.id);
-    event->set("taskStatus", record.task.state);
-    event->set("message", status.message());
-    event->set("appId", record.task.appId);
-    event->set("host", record.task.host);
-    event->set("ipAddresses", Array::Ptr(new Array));
-    Array::Ptr ports = new Array;
-    for (int port : record.task.ports) ports->add(port);
-    event->set("ports", ports);
-    event->set("version", isoTimestamp(record.task.version));
-    emit("status_update_event", event);
+    options_.events("status_update_event",
+                    sched_events::statusUpdate(record.task, status.message(), options_.now()));
   }
 
   void emitHealthChanged(const TaskRecord& record, bool healthy) {
     if (!options_.events) return;
-    Object::Ptr event = eventObject("health_status_changed_event");
-    event->set("appId", record.task.appId);
-    event->set("taskId", record.task.id);
-    event->set("instanceId", record.task.id);
-    event->set("version", isoTimestamp(record.task.version));
-    event->set("alive", healthy);
-    emit("health_status_changed_event", event);
+    options_.events("health_status_changed_event",
+                    sched_events::healthChanged(record.task, healthy, options_.now()));
   }
 
   void emitFailedHealthCheck(const TaskRecord& record) {
     if (!options_.events) return;
-    Object::Ptr event = eventObject("failed_health_check_event");
-    event->set("appId", record.task.appId);
-    event->set("taskId", record.task.id);
-    event->set("instanceId", record.task.id);
     auto app = apps_.find(record.task.appId);
-    Object::Ptr check = new Object(Poco::JSON_PRESERVE_KEY_ORDER);
-    if (app != apps_.end() && !app->second.app.healthChecks.empty()) {
-      const HealthCheck& spec = app->second.app.healthChecks.front();
-      check->set("protocol", spec.protocol);
-      if (spec.protocol == "HTTP" || spec.protocol == "HTTPS") check->set("path", spec.path);
-      if (spec.portIndex) check->set("portIndex", *spec.portIndex);
-      if (spec.port) check->set("port", *spec.port);
-      check->set("gracePeriodSeconds", spec.gracePeriodSeconds);
-      check->set("intervalSeconds", spec.intervalSeconds);
-      check->set("timeoutSeconds", spec.timeoutSeconds);
-      check->set("maxConsecutiveFailures", spec.maxConsecutiveFailures);
-    }
-    event->set("healthCheck", check);
-    emit("failed_health_check_event", event);
+    const HealthCheck* spec = app != apps_.end() && !app->second.app.healthChecks.empty()
+                                  ? &app->second.app.healthChecks.front()
+                                  : nullptr;
+    options_.events("failed_health_check_event",
+                    sched_events::failedHealthCheck(record.task, spec, options_.now()));
   }
 
   void emitUnhealthyKill(const TaskRecord& record, const std::string& message) {
     context_.logger().warning("task '{}' of app '{}' was killed for failing its health check",
                               record.task.id, record.task.appId);
     if (!options_.events) return;
-    Object::Ptr event = eventObject("unhealthy_task_kill_event");
-    event->set("appId", record.task.appId);
-    event->set("taskId", record.task.id);
-    event->set("instanceId", record.task.id);
-    event->set("version", isoTimestamp(record.task.version));
-    event->set("reason", message.empty() ? std::string("health check failed") : message);
-    event->set("host", record.task.host);
-    event->set("slaveId", record.task.agentId);
-    emit("unhealthy_task_kill_event", event);
+    options_.events("unhealthy_task_kill_event",
+                    sched_events::unhealthyKill(record.task, message, options_.now()));
   }
 
  private:
@@ -1098,6 +1035,12 @@ class AppScheduler::Impl {
   std::map<std::string, AppTally> tallies_;   // app id -> its tasks counted (see AppTally)
   std::map<std::string, AgentFacts> agents_;  // by agent id, from offers
   std::vector<Deployment> deployments_;
+  std::map<std::string, TaskFailure, std::less<>> failures_;  // app id -> its last task failure
+  std::map<std::string, int> lockedApps_;  // app id -> running deployments touching it
+  bool deploymentsToCheck_ = false;        // check every deployment (one came or was restored)
+  std::set<std::string> changedLocked_;    // apps in lockedApps_ changed since the last check
+  std::set<std::string> changed_;          // apps to re-plan before the next offer decision
+  std::set<std::string> waiting_;          // apps with tasks to launch (as of the last re-plan)
   bool reconciling_ = true;
   bool suppressed_ = false;
   bool offersWanted_ = false;
@@ -1110,8 +1053,9 @@ AppScheduler::AppScheduler(api::Context& context, Options options)
     : impl_(std::make_unique<Impl>(context, std::move(options))) {}
 AppScheduler::~AppScheduler() = default;
 
-void AppScheduler::start(api::SchedulerDriver& driver, std::vector<App> apps) {
-  impl_->start(driver, std::move(apps));
+void AppScheduler::start(api::SchedulerDriver& driver, std::vector<App> apps,
+                         std::vector<Deployment> deployments) {
+  impl_->start(driver, std::move(apps), std::move(deployments));
 }
 void AppScheduler::stop() { impl_->stop(); }
 void AppScheduler::subscribed(const v1::FrameworkID&) { impl_->subscribed(); }
@@ -1139,6 +1083,9 @@ api::Result<std::vector<App>> AppScheduler::killTasks(const std::vector<std::str
 std::vector<Task> AppScheduler::tasks() const { return impl_->tasks(std::nullopt); }
 std::vector<Task> AppScheduler::tasks(std::string_view appId) const { return impl_->tasks(appId); }
 AppCounts AppScheduler::counts(std::string_view appId) const { return impl_->counts(appId); }
+std::optional<TaskFailure> AppScheduler::lastTaskFailure(std::string_view appId) const {
+  return impl_->lastTaskFailure(appId);
+}
 std::vector<std::string> AppScheduler::deploymentsOf(std::string_view appId) const {
   return impl_->deploymentsOf(appId);
 }

@@ -54,6 +54,20 @@ struct Task {
   std::vector<HealthResult> healthCheckResults;
 };
 
+/// An app's last failed task (Marathon's `lastTaskFailure`): a task that ended TASK_FAILED,
+/// TASK_ERROR, TASK_LOST, TASK_DROPPED, TASK_GONE or TASK_GONE_BY_OPERATOR without being killed on
+/// purpose.
+struct TaskFailure {
+  std::string appId;
+  std::string host;
+  std::string message;
+  std::string state;
+  std::string taskId;
+  Clock::time_point timestamp;
+  Clock::time_point version;
+  std::string agentId;
+};
+
 /// `tasksStaged`, `tasksRunning`, `tasksHealthy`, `tasksUnhealthy` of an app.
 struct AppCounts {
   int staged = 0;
@@ -107,6 +121,9 @@ class AppScheduler {
     std::vector<std::string> defaultAcceptedResourceRoles;
     std::function<Clock::time_point()> now = [] { return Clock::now(); };
     EventSink events;
+    /// Called when a deployment stops running (succeeded, cancelled, or replaced by a forced
+    /// one), also for one that ends inside deploy() before it returns.
+    std::function<void(const std::string& deploymentId)> deploymentEnded;
     /// After subscribed(): how long the engine waits for the master's answers to its implicit
     /// reconciliation before it launches or kills for the counts (a new leader learns the
     /// tasks of its predecessor only from those answers).
@@ -129,8 +146,11 @@ class AppScheduler {
 
   /// The leader's start: the engine keeps `driver` (valid until stop()) and the apps read from
   /// the store (their current versions). No deployment is made for them: after subscribed() the
-  /// engine reconciles and then starts or kills only what the counts need.
-  void start(api::SchedulerDriver& driver, std::vector<App> apps);
+  /// engine reconciles and then starts or kills only what the counts need. `deployments` are the
+  /// ones a predecessor left running (from the store): they are shown and locked again, and end
+  /// (Options::deploymentEnded) when the counts reach their target.
+  void start(api::SchedulerDriver& driver, std::vector<App> apps,
+             std::vector<Deployment> deployments = {});
   void stop();
   void subscribed(const v1::FrameworkID& frameworkId);
   void offers(std::vector<v1::Offer> offers);
@@ -165,6 +185,8 @@ class AppScheduler {
   std::vector<Task> tasks() const;
   std::vector<Task> tasks(std::string_view appId) const;
   AppCounts counts(std::string_view appId) const;
+  /// The app's last task failure since this engine started; nullopt when none.
+  std::optional<TaskFailure> lastTaskFailure(std::string_view appId) const;
   /// The deployments that touch `appId` (for embed=apps.deployments and 409 answers).
   std::vector<std::string> deploymentsOf(std::string_view appId) const;
 

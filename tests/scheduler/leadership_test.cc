@@ -18,6 +18,7 @@
 
 #include "kernel/net/http_server.h"
 #include "kernel/runtime/runtime.h"
+#include "tests/support/stream_reader.h"
 #include "tests/support/subprocess.h"
 
 namespace tessera::kernel::scheduler {
@@ -26,63 +27,8 @@ namespace {
 using namespace std::chrono_literals;
 constexpr auto kTimeout = 10s;
 
-// A blocking loopback client for one request: sends it, then reads on demand, keeping every
-// byte read.
-class RawClient {
- public:
-  RawClient(uint16_t port, const std::string& request) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    timeval tv{0, 200000};
-    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_port = htons(port);
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::connect(fd_, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0) {
-      ::send(fd_, request.data(), request.size(), MSG_NOSIGNAL);
-    }
-  }
-  ~RawClient() { close(); }
-
-  // Reads until `marker` was seen (true), or the server closed or the timeout passed (false).
-  bool readUntil(std::string_view marker) {
-    const auto deadline = std::chrono::steady_clock::now() + kTimeout;
-    while (seen_.find(marker) == std::string::npos) {
-      if (closed_ || std::chrono::steady_clock::now() > deadline) return false;
-      readSome();
-    }
-    return true;
-  }
-
-  // Reads until the server closes (true) or the timeout passed (false).
-  bool readUntilClosed() {
-    const auto deadline = std::chrono::steady_clock::now() + kTimeout;
-    while (!closed_ && std::chrono::steady_clock::now() < deadline) readSome();
-    return closed_;
-  }
-
-  void close() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-
-  const std::string& seen() const { return seen_; }
-
- private:
-  void readSome() {
-    char buffer[4096];
-    ssize_t n = ::recv(fd_, buffer, sizeof(buffer), 0);
-    if (n > 0) {
-      seen_.append(buffer, static_cast<size_t>(n));
-    } else if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
-      closed_ = true;
-    }
-  }
-
-  int fd_ = -1;
-  bool closed_ = false;
-  std::string seen_;
-};
+// A blocking loopback client for one request (tests/support/stream_reader.h).
+using RawClient = tessera::testing::StreamReader;
 
 const std::string kGetEvents = "GET /events?since=3 HTTP/1.1\r\nHost: x\r\n\r\n";
 
@@ -178,7 +124,7 @@ TEST_F(ForwardingRouterStreamTest, RelaysTheLeadersEventsAsTheyComeAndEndsWithIt
   RawClient client(followerServer_->port(), kGetEvents);
   auto stream = leaderStream();
   ASSERT_TRUE(stream);
-  ASSERT_TRUE(client.readUntil("data: leader\n\n")) << client.seen();
+  ASSERT_TRUE(client.readUntil("data: leader\n\n", kTimeout)) << client.seen();
   EXPECT_EQ(client.seen().rfind("HTTP/1.1 200", 0), 0u) << client.seen();
   EXPECT_NE(client.seen().find("X-Tessera-Leader: " + leaderAddress()), std::string::npos);
   EXPECT_NE(client.seen().find("text/event-stream"), std::string::npos);
@@ -190,7 +136,7 @@ TEST_F(ForwardingRouterStreamTest, RelaysTheLeadersEventsAsTheyComeAndEndsWithIt
   for (int i = 1; i <= 3; ++i) {
     leaderExecutor_->call(
         [&] { return stream->write(fmt::format("id: {}\ndata: e{}\n\n", i, i)); });
-    ASSERT_TRUE(client.readUntil(fmt::format("data: e{}\n\n", i))) << client.seen();
+    ASSERT_TRUE(client.readUntil(fmt::format("data: e{}\n\n", i), kTimeout)) << client.seen();
   }
   const std::string& seen = client.seen();
   EXPECT_LT(seen.find("data: e1"), seen.find("data: e2"));
@@ -201,7 +147,7 @@ TEST_F(ForwardingRouterStreamTest, RelaysTheLeadersEventsAsTheyComeAndEndsWithIt
     stream->end();
     return 0;
   });
-  EXPECT_TRUE(client.readUntilClosed());
+  EXPECT_TRUE(client.readUntilClosed(kTimeout));
   EXPECT_NE(client.seen().find("0\r\n\r\n"), std::string::npos);
   EXPECT_TRUE(testing::waitFor([&] { return forwards() == 0; }, kTimeout));
 }
@@ -211,7 +157,7 @@ TEST_F(ForwardingRouterStreamTest, TheClientGoingClosesTheLeadersSide) {
   auto client = std::make_unique<RawClient>(followerServer_->port(), kGetEvents);
   auto stream = leaderStream();
   ASSERT_TRUE(stream);
-  ASSERT_TRUE(client->readUntil("data: leader\n\n")) << client->seen();
+  ASSERT_TRUE(client->readUntil("data: leader\n\n", kTimeout)) << client->seen();
   EXPECT_FALSE(leaderClosed_.load());
   client.reset();
   EXPECT_TRUE(testing::waitFor([&] { return leaderClosed_.load(); }, kTimeout))
@@ -254,14 +200,14 @@ TEST_F(ForwardingRouterStreamTest, NoLeaderKnownIs503AndAnUnreachableOneIs502) {
   startFollower(std::nullopt);
   {
     RawClient client(followerServer_->port(), kGetEvents);
-    EXPECT_TRUE(client.readUntilClosed());
+    EXPECT_TRUE(client.readUntilClosed(kTimeout));
     EXPECT_EQ(client.seen().rfind("HTTP/1.1 503", 0), 0u) << client.seen();
     EXPECT_NE(client.seen().find("no leader is known"), std::string::npos) << client.seen();
   }
   leadership_->setLeader(fmt::format("127.0.0.1:{}", testing::freePort()));
   {
     RawClient client(followerServer_->port(), kGetEvents);
-    EXPECT_TRUE(client.readUntilClosed());
+    EXPECT_TRUE(client.readUntilClosed(kTimeout));
     EXPECT_EQ(client.seen().rfind("HTTP/1.1 502", 0), 0u) << client.seen();
     EXPECT_NE(client.seen().find("cannot reach the leader"), std::string::npos) << client.seen();
   }
@@ -270,7 +216,7 @@ TEST_F(ForwardingRouterStreamTest, NoLeaderKnownIs503AndAnUnreachableOneIs502) {
   {
     RawClient client(followerServer_->port(),
                      "GET /events HTTP/1.1\r\nHost: x\r\nX-Tessera-Forwarded-By: a:1\r\n\r\n");
-    EXPECT_TRUE(client.readUntilClosed());
+    EXPECT_TRUE(client.readUntilClosed(kTimeout));
     EXPECT_EQ(client.seen().rfind("HTTP/1.1 503", 0), 0u) << client.seen();
   }
   EXPECT_EQ(forwards(), 0u);
@@ -280,7 +226,7 @@ TEST_F(ForwardingRouterStreamTest, ALeaderServesItsOwnStream) {
   startFollower(leaderAddress());
   leadership_->setLeading(true);
   RawClient client(followerServer_->port(), kGetEvents);
-  EXPECT_TRUE(client.readUntilClosed());
+  EXPECT_TRUE(client.readUntilClosed(kTimeout));
   EXPECT_NE(client.seen().find("data: follower\n\n"), std::string::npos) << client.seen();
   EXPECT_EQ(client.seen().find("X-Tessera-Leader"), std::string::npos) << client.seen();
 }

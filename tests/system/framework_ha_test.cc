@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "tests/support/cluster_state.h"
+#include "tests/support/stream_reader.h"
 #include "tests/support/subprocess.h"
 #include "tests/support/zookeeper.h"
 
@@ -68,66 +69,11 @@ std::vector<std::pair<std::string, size_t>> frameworksAt(uint16_t port, const st
   return found;
 }
 
-// A raw HTTP/1.1 client for one streaming GET: keeps every byte read, so the test can wait for
-// an event as it arrives and see the order of what came.
-class StreamReader {
+// A raw HTTP/1.1 client for one streaming GET (tests/support/stream_reader.h).
+class EventStream : public StreamReader {
  public:
-  StreamReader(uint16_t port, const std::string& target) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    timeval tv{1, 0};
-    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_port = htons(port);
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    connected_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0;
-    const std::string request = fmt::format(
-        "GET {} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nAccept: text/event-stream\r\n\r\n", target, port);
-    if (connected_) connected_ = ::send(fd_, request.data(), request.size(), MSG_NOSIGNAL) > 0;
-  }
-  ~StreamReader() { close(); }
-
-  bool connected() const { return connected_; }
-
-  // Reads until `marker` was seen, the server closed, or `timeout` passed; true if seen.
-  bool readUntil(std::string_view marker, std::chrono::milliseconds timeout = 30s) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (seen_.find(marker) == std::string::npos) {
-      if (closed_ || std::chrono::steady_clock::now() > deadline) return false;
-      readSome();
-    }
-    return true;
-  }
-
-  // Reads until the server closes or `timeout` passed; true if it closed.
-  bool readUntilClosed(std::chrono::milliseconds timeout = 30s) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (!closed_ && std::chrono::steady_clock::now() < deadline) readSome();
-    return closed_;
-  }
-
-  void close() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-
-  const std::string& seen() const { return seen_; }
-
- private:
-  void readSome() {
-    char buffer[4096];
-    ssize_t n = ::recv(fd_, buffer, sizeof(buffer), 0);
-    if (n > 0) {
-      seen_.append(buffer, static_cast<size_t>(n));
-    } else if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
-      closed_ = true;
-    }
-  }
-
-  int fd_ = -1;
-  bool connected_ = false;
-  bool closed_ = false;
-  std::string seen_;
+  EventStream(uint16_t port, const std::string& target)
+      : StreamReader(port, getRequest(target, port), std::chrono::seconds(1)) {}
 };
 
 class FrameworkHaTest : public ::testing::Test {
@@ -269,11 +215,12 @@ TEST_F(FrameworkHaTest, TheFollowerRelaysTheLeadersEventStreamAsItIsWritten) {
   const std::string leaderAddress = fmt::format("127.0.0.1:{}", ports_[leader]);
   ASSERT_EQ(openStreams(ports_[leader]), 0);
 
-  StreamReader reader(ports_[follower], "/ha/stream");
+  EventStream reader(ports_[follower], "/ha/stream");
   ASSERT_TRUE(reader.connected());
   // The leader's stream, started through the follower: its head names the leader, and the first
   // event comes from the leader's module.
-  ASSERT_TRUE(reader.readUntil("event: hello\ndata: " + leaderAddress + "\n")) << reader.seen();
+  ASSERT_TRUE(reader.readUntil("event: hello\ndata: " + leaderAddress + "\n", 30s))
+      << reader.seen();
   EXPECT_THAT(reader.seen(), HasSubstr("HTTP/1.1 200"));
   EXPECT_THAT(reader.seen(), HasSubstr("text/event-stream"));
   EXPECT_THAT(reader.seen(), HasSubstr("X-Tessera-Leader: " + leaderAddress));
@@ -285,7 +232,7 @@ TEST_F(FrameworkHaTest, TheFollowerRelaysTheLeadersEventStreamAsItIsWritten) {
     auto published = httpRequest(ports_[follower], "POST", "/ha/publish", word);
     ASSERT_TRUE(published);
     EXPECT_THAT(published->body, HasSubstr(R"("streams":1)"));
-    ASSERT_TRUE(reader.readUntil("data: " + word + "\n")) << reader.seen();
+    ASSERT_TRUE(reader.readUntil("data: " + word + "\n", 30s)) << reader.seen();
   }
   const std::string& seen = reader.seen();
   const size_t one = seen.find("id: 1\ndata: one\n");
@@ -303,8 +250,8 @@ TEST_F(FrameworkHaTest, TheFollowerRelaysTheLeadersEventStreamAsItIsWritten) {
       << "the leader still streams to a client that left";
 
   // The leader's stream ending (here: the leader killed) ends the client's.
-  StreamReader second(ports_[follower], "/ha/stream");
-  ASSERT_TRUE(second.readUntil("event: hello")) << second.seen();
+  EventStream second(ports_[follower], "/ha/stream");
+  ASSERT_TRUE(second.readUntil("event: hello", 30s)) << second.seen();
   ASSERT_TRUE(waitFor([&] { return openStreams(ports_[leader]) == 1; }, 30s));
   hosts_[leader]->kill(SIGKILL);
   EXPECT_TRUE(second.readUntilClosed(30s)) << "the follower kept a stream whose leader died";

@@ -326,5 +326,71 @@ TEST_F(MarathonSystemTest, AKilledLeaderIsReplacedWithEveryAppAndTask) {
   EXPECT_EQ(masterRunningTasks(), 2u);
 }
 
+TEST_F(MarathonSystemTest, AKilledLeaderIsReplacedWithItsRunningDeployments) {
+  MarathonClusterOptions options;
+  options.marathons = 2;
+  options.zookeeper = true;
+  ASSERT_NO_FATAL_FAILURE(startCluster(options));
+  const int first = leader();
+  ASSERT_GE(first, 0);
+  // More instances than the agent can hold: the deployment is still running at the failover.
+  auto created = request("POST", "/v2/apps",
+                         R"({"id": "/ha/big", "cmd": "sleep 1000", "cpus": 1, "mem": 16,
+                             "instances": 10})",
+                         static_cast<size_t>(first));
+  ASSERT_EQ(created.status, 201) << created.body;
+  const std::string id = created.headers["marathon-deployment-id"];
+  ASSERT_FALSE(id.empty());
+
+  marathons_[static_cast<size_t>(first)]->kill(SIGKILL);
+  marathons_[static_cast<size_t>(first)]->wait(10s);
+  const size_t second = 1 - static_cast<size_t>(first);
+  ASSERT_TRUE(waitUntil([&] { return leader() == static_cast<int>(second); }, 60s)) << logs();
+  JsonResponse deployments;
+  ASSERT_TRUE(waitUntil(
+      [&] {
+        deployments = request("GET", "/v2/deployments", "", second);
+        return deployments.status == 200 && deployments.array() != nullptr;
+      },
+      60s))
+      << logs();
+  ASSERT_EQ(deployments.array()->size(), 1u) << deployments.body;
+  EXPECT_EQ(deployments.array()->getObject(0)->getValue<std::string>("id"), id);
+  // It still locks the app on the new leader, and it can be stopped there.
+  auto locked = request("PUT", "/v2/apps/ha/big", R"({"instances": 1})", second);
+  EXPECT_EQ(locked.status, 409) << locked.body;
+  EXPECT_EQ(request("DELETE", "/v2/deployments/" + id + "?force=true", "", second).status, 202);
+  auto after = request("GET", "/v2/deployments", "", second);
+  ASSERT_TRUE(after.array()) << after.body;
+  EXPECT_EQ(after.array()->size(), 0u);
+}
+
+TEST_F(MarathonSystemTest, GroupsCreateUpdateAndDeleteTheirApps) {
+  ASSERT_NO_FATAL_FAILURE(startCluster());
+  auto created = post("/v2/groups", R"({"id": "/shop", "groups": [{"id": "web", "apps": [
+      {"id": "api", "cmd": "sleep 1000", "cpus": 0.1, "mem": 16},
+      {"id": "ui", "cmd": "sleep 1000", "cpus": 0.1, "mem": 16}]}]})");
+  ASSERT_EQ(created.status, 201) << created.body;
+  EXPECT_FALSE(created.headers["marathon-deployment-id"].empty());
+  ASSERT_TRUE(awaitDeployments()) << get("/v2/deployments").body << logs();
+  ASSERT_TRUE(waitUntil(
+      [&] { return runningTasks("/shop/web/api") == 1 && runningTasks("/shop/web/ui") == 1; }, 60s))
+      << logs();
+  EXPECT_EQ(post("/v2/groups", R"({"id": "/shop"})").status, 409);
+
+  // PUT: api scaled to 2, ui no longer listed (stopped).
+  auto updated = put("/v2/groups/shop/web", R"({"apps": [
+      {"id": "api", "cmd": "sleep 1000", "cpus": 0.1, "mem": 16, "instances": 2}]})");
+  ASSERT_EQ(updated.status, 200) << updated.body;
+  ASSERT_TRUE(awaitDeployments()) << get("/v2/deployments").body << logs();
+  EXPECT_TRUE(waitUntil([&] { return runningTasks("/shop/web/api") == 2; }, 60s)) << logs();
+  EXPECT_EQ(get("/v2/apps/shop/web/ui").status, 404);
+
+  ASSERT_EQ(del("/v2/groups/shop").status, 200);
+  ASSERT_TRUE(awaitDeployments()) << get("/v2/deployments").body << logs();
+  EXPECT_TRUE(waitUntil([&] { return masterRunningTasks() == 0; }, 60s)) << logs();
+  EXPECT_EQ(get("/v2/groups/shop").status, 404);
+}
+
 }  // namespace
 }  // namespace tessera::testing

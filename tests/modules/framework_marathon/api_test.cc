@@ -14,60 +14,13 @@ using testing::FakeDriver;
 using testing::FakeExecutor;
 using ::testing::HasSubstr;
 
-class RecordingRouter final : public api::HttpRouter {
+// The shared stub Context on the inline FakeExecutor: routes called directly, a real in-memory
+// store shared by successive instances.
+class ApiContext final : public tessera::testing::StubContext {
  public:
-  api::Status addRoute(std::string_view, std::string_view path, api::HttpHandler handler,
-                       bool prefix) override {
-    routes[std::string(path)] = {std::move(handler), prefix};
-    return api::Status::ok();
-  }
-  // Unimplemented (the default): the module runs without /v2/events then.
-
-  // The handler a request to `path` reaches: exact, else the longest prefix route.
-  api::HttpHandler* find(const std::string& path) {
-    api::HttpHandler* best = nullptr;
-    size_t bestLength = 0;
-    for (auto& [route, entry] : routes) {
-      const bool match = path == route || (entry.second && path.starts_with(route + "/"));
-      if (match && route.size() >= bestLength) {
-        best = &entry.first;
-        bestLength = route.size();
-      }
-    }
-    return best;
-  }
-  std::map<std::string, std::pair<api::HttpHandler, bool>> routes;
-};
-
-class ApiContext final : public api::Context {
- public:
-  class NullLogger final : public api::Logger {
-   public:
-    void log(Level, std::string_view) override {}
-  };
-  class NullMetrics final : public api::Metrics {
-   public:
-    api::Counter& counter(std::string_view name) override { return counters[std::string(name)]; }
-    api::Timer& timer(std::string_view) override { std::abort(); }
-    void gauge(std::string_view, std::function<double()>) override {}
-    void removeGauge(std::string_view) override {}
-    std::map<std::string, api::Counter> counters;
-  };
-
-  api::Logger& logger() override { return logger_; }
-  api::Metrics& metrics() override { return metrics_; }
-  api::Executor& executor() override { return executor_; }
-  api::HttpRouter& http() override { return router; }
-  std::string_view role() const override { return "framework"; }
-  std::string_view workDir() const override { return ""; }
-  api::StateStore& state() override { return store; }
-
-  RecordingRouter router;
-  kernel::state::MemoryStore store;
+  ApiContext() : StubContext(executor_) {}
 
  private:
-  NullLogger logger_;
-  NullMetrics metrics_;
   FakeExecutor executor_;
 };
 
@@ -201,6 +154,107 @@ TEST_F(MarathonApiTest, LeaderInfoAndAbdication) {
   EXPECT_EQ(call("GET", "/ping").body, "pong\n");
   EXPECT_EQ(call("DELETE", "/v2/leader").status, 200);
   EXPECT_EQ(host_.abdications, 1);
+}
+
+TEST_F(MarathonApiTest, ARunningDeploymentSurvivesARestartAndEndsInTheStore) {
+  // No offers ever come: the deployment of a two-instance app stays in flight.
+  auto created = call("POST", "/v2/apps", R"({"id": "/web", "cmd": "c", "instances": 2})");
+  ASSERT_EQ(created.status, 201) << created.body;
+  const std::string id = header(created, "Marathon-Deployment-Id");
+  ASSERT_FALSE(id.empty());
+
+  startInstance();
+  auto listed = call("GET", "/v2/deployments");
+  ASSERT_EQ(listed.status, 200);
+  EXPECT_THAT(listed.body, HasSubstr(R"("id":")" + id + "\""));
+  EXPECT_THAT(listed.body, HasSubstr(R"("affectedApps":["/web"])"));
+  EXPECT_THAT(listed.body, HasSubstr(R"("action":"ScaleApplication")"));
+  // Still locking the app on the new instance.
+  auto locked = call("PUT", "/v2/apps/web", R"({"instances": 3})");
+  EXPECT_EQ(locked.status, 409) << locked.body;
+  EXPECT_THAT(locked.body, HasSubstr(id));
+
+  // Stopped: gone from the store as well, so the next instance has none.
+  ASSERT_EQ(call("DELETE", "/v2/deployments/" + id + "?force=true").status, 202);
+  startInstance();
+  EXPECT_EQ(call("GET", "/v2/deployments").body, "[]");
+  EXPECT_EQ(call("PUT", "/v2/apps/web", R"({"instances": 0})").status, 200);
+}
+
+TEST_F(MarathonApiTest, ADeploymentThatEndsAtOnceIsNotStored) {
+  // Scaling to zero with no task is done inside the deploy: nothing to keep.
+  ASSERT_EQ(call("POST", "/v2/apps", R"({"id": "/idle", "cmd": "c", "instances": 0})").status, 201);
+  EXPECT_EQ(call("GET", "/v2/deployments").body, "[]");
+  startInstance();
+  EXPECT_EQ(call("GET", "/v2/deployments").body, "[]");
+  EXPECT_EQ(call("GET", "/v2/apps/idle").status, 200);
+}
+
+TEST_F(MarathonApiTest, GroupsAreCreatedUpdatedAndDeleted) {
+  // Nested apps and groups, ids relative to the enclosing group.
+  auto created = call("POST", "/v2/groups", R"({"id": "/prod", "apps": [
+      {"id": "db", "cmd": "c", "instances": 0}],
+    "groups": [{"id": "web", "apps": [{"id": "api", "cmd": "c", "instances": 0},
+                                      {"id": "/prod/web/ui", "cmd": "c", "instances": 0}]}]})");
+  ASSERT_EQ(created.status, 201) << created.body;
+  EXPECT_THAT(created.body, HasSubstr("deploymentId"));
+  EXPECT_FALSE(header(created, "Marathon-Deployment-Id").empty());
+  EXPECT_EQ(header(created, "Location"), "/v2/groups/prod");
+  EXPECT_EQ(call("GET", "/v2/apps/prod/db").status, 200);
+  EXPECT_EQ(call("GET", "/v2/apps/prod/web/api").status, 200);
+  EXPECT_EQ(call("GET", "/v2/apps/prod/web/ui").status, 200);
+  auto group = call("GET", "/v2/groups/prod");
+  EXPECT_THAT(group.body, HasSubstr(R"("id":"/prod/web")"));
+
+  // POST again: 409, Marathon's words; over an app: 409 too.
+  auto again = call("POST", "/v2/groups", R"({"id": "/prod"})");
+  EXPECT_EQ(again.status, 409);
+  EXPECT_THAT(again.body,
+              HasSubstr("Group /prod is already created. Use PUT to change this group."));
+  EXPECT_EQ(call("POST", "/v2/groups", R"({"id": "/prod/db"})").status, 409);
+
+  // Validation paths name the app inside the group.
+  auto invalid = call("POST", "/v2/groups",
+                      R"({"id": "/other", "groups": [{"id": "x", "apps": [{"id": "a", "cmd": "c",
+                          "cpus": -1}]}]})");
+  EXPECT_EQ(invalid.status, 422);
+  EXPECT_THAT(invalid.body, HasSubstr(R"("path":"/groups(0)/apps(0)/cpus")"));
+  EXPECT_EQ(call("POST", "/v2/groups", "{").status, 400);
+
+  // PUT replaces the listed levels: web keeps api (scaled), ui goes, a new app comes; db stays
+  // (this body names no apps at /prod itself).
+  auto updated = call("PUT", "/v2/groups/prod",
+                      R"({"groups": [{"id": "web", "apps": [
+                          {"id": "api", "cmd": "c", "instances": 0, "mem": 64},
+                          {"id": "new", "cmd": "c", "instances": 0}]}]})");
+  ASSERT_EQ(updated.status, 200) << updated.body;
+  EXPECT_FALSE(header(updated, "Marathon-Deployment-Id").empty());
+  EXPECT_THAT(call("GET", "/v2/apps/prod/web/api").body, HasSubstr(R"("mem":64)"));
+  EXPECT_EQ(call("GET", "/v2/apps/prod/web/ui").status, 404);
+  EXPECT_EQ(call("GET", "/v2/apps/prod/web/new").status, 200);
+  EXPECT_EQ(call("GET", "/v2/apps/prod/db").status, 200);
+  // PUT of an unknown group creates it.
+  EXPECT_EQ(call("PUT", "/v2/groups/staging", R"({"apps": [{"id": "x", "cmd": "c",
+      "instances": 0}]})")
+                .status,
+            200);
+  EXPECT_EQ(call("GET", "/v2/apps/staging/x").status, 200);
+
+  // DELETE removes every app under it; the group is gone.
+  ASSERT_EQ(call("DELETE", "/v2/groups/prod?force=true").status, 200);
+  EXPECT_EQ(call("GET", "/v2/apps/prod/web/api").status, 404);
+  EXPECT_EQ(call("GET", "/v2/groups/prod").status, 404);
+  EXPECT_EQ(call("GET", "/v2/apps/staging/x").status, 200);
+}
+
+TEST_F(MarathonApiTest, TaskStatsAndLastTaskFailureAreEmbeddedOnRequest) {
+  ASSERT_EQ(call("POST", "/v2/apps", R"({"id": "/s", "cmd": "c", "instances": 0})").status, 201);
+  // No tasks: taskStats is an empty object; no failure yet: no lastTaskFailure.
+  auto listed = call("GET", "/v2/apps?embed=apps.taskStats&embed=apps.lastTaskFailure");
+  EXPECT_THAT(listed.body, HasSubstr(R"("taskStats":{})"));
+  EXPECT_THAT(listed.body, ::testing::Not(HasSubstr("lastTaskFailure")));
+  EXPECT_THAT(call("GET", "/v2/apps").body, ::testing::Not(HasSubstr("taskStats")));
+  EXPECT_THAT(call("GET", "/v2/apps/s?embed=app.taskStats").body, HasSubstr(R"("taskStats":{})"));
 }
 
 }  // namespace

@@ -19,6 +19,7 @@
 #include "tessera/api/framework.h"
 #include "tessera/api/module.h"
 #include "tessera/api/resources.h"
+#include "tests/support/module_context.h"
 
 namespace tessera::modules::marathon::testing {
 
@@ -130,42 +131,11 @@ class FakeExecutor final : public api::Executor {
   std::vector<Pending> timers;
 };
 
-class FakeContext final : public api::Context {
+// The shared stub Context (tests/support/module_context.h) on the manual FakeExecutor.
+class FakeContext final : public tessera::testing::StubContext {
  public:
-  class NullLogger final : public api::Logger {
-   public:
-    void log(Level, std::string_view) override {}
-  };
-  class NullRouter final : public api::HttpRouter {
-   public:
-    api::Status addRoute(std::string_view, std::string_view, api::HttpHandler, bool) override {
-      return api::Status::ok();
-    }
-  };
-  class NullMetrics final : public api::Metrics {
-   public:
-    api::Counter& counter(std::string_view name) override { return counters[std::string(name)]; }
-    api::Timer& timer(std::string_view) override { std::abort(); }
-    void gauge(std::string_view, std::function<double()>) override {}
-    void removeGauge(std::string_view) override {}
-    std::map<std::string, api::Counter> counters;
-  };
-
-  api::Logger& logger() override { return logger_; }
-  api::Metrics& metrics() override { return metrics_; }
-  api::Executor& executor() override { return fakeExecutor; }
-  api::HttpRouter& http() override { return router_; }
-  std::string_view role() const override { return "framework"; }
-  std::string_view workDir() const override { return ""; }
-  api::StateStore& state() override { return store_; }
-
+  FakeContext() : StubContext(fakeExecutor) {}
   FakeExecutor fakeExecutor;
-
- private:
-  NullLogger logger_;
-  NullMetrics metrics_;
-  NullRouter router_;
-  kernel::state::MemoryStore store_;
 };
 
 /// An offer of `resources` (Mesos text form) from agent `agent` on `hostname`, with text

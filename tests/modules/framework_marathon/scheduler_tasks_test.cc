@@ -214,5 +214,26 @@ TEST_F(TasksTest, UnreachableTasksAreReplacedAndTheExcessKilledWhenTheyReturn) {
   EXPECT_EQ(driver.kills[0], second);
 }
 
+TEST_F(TasksTest, TheLastTaskFailureIsKeptPerAppButNotForKills) {
+  ASSERT_TRUE(scheduler->deploy({makeApp("/flaky", 2)}, {}, {}, false).isOk());
+  scheduler->offers({offer()});
+  ASSERT_EQ(driver.launched().size(), 2u);
+  EXPECT_FALSE(scheduler->lastTaskFailure("/flaky"));
+  const auto first = driver.launched()[0].task_id().value();
+  const auto second = driver.launched()[1].task_id().value();
+  scheduler->update(makeStatus(first, v1::TASK_RUNNING));
+  scheduler->update(makeStatus(first, v1::TASK_FAILED, "a1", std::nullopt, "exited with 3"));
+  auto failure = scheduler->lastTaskFailure("/flaky");
+  ASSERT_TRUE(failure);
+  EXPECT_EQ(failure->taskId, first);
+  EXPECT_EQ(failure->state, "TASK_FAILED");
+  EXPECT_EQ(failure->message, "exited with 3");
+  EXPECT_EQ(failure->appId, "/flaky");
+  // A kill the API asked for is no failure.
+  ASSERT_TRUE(scheduler->killTasks({second}, false, false).isOk());
+  scheduler->update(makeStatus(second, v1::TASK_KILLED));
+  EXPECT_EQ(scheduler->lastTaskFailure("/flaky")->taskId, first);
+}
+
 }  // namespace
 }  // namespace tessera::modules::marathon::testing
