@@ -9,9 +9,9 @@
 #include <algorithm>
 #include <sstream>
 
-#include "modules/framework_marathon/ui_routes.h"
 #include "modules/framework_marathon/deployment_store.h"
 #include "modules/framework_marathon/routes_util.h"
+#include "modules/framework_marathon/ui_routes.h"
 #include "tessera/api/json.h"
 #include "tessera/api/logger.h"
 
