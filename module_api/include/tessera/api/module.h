@@ -33,7 +33,7 @@ namespace tessera::api {
 
 /// Bumped on every change to a header under tessera/api/ that is not backward compatible
 /// (tests/module_api/api_version_test.cc fails until the bump is recorded).
-inline constexpr uint32_t kApiVersion = 7;
+inline constexpr uint32_t kApiVersion = 8;
 
 /// The symbol every module library exports.
 inline constexpr const char* kDescriptorSymbol = "tessera_module_descriptor";
@@ -59,6 +59,11 @@ class TESSERA_API Module {
   /// Cancels timers, joins the module's own threads and drops callbacks into the kernel;
   /// after it returns the kernel destroys the instance. Runs on the module's executor.
   virtual void stop() = 0;
+  /// Re-reads the module's own configuration files now (the daemon got SIGHUP): credentials,
+  /// ACLs. On an error the module keeps what it had and the kernel logs the message, which
+  /// names the file and never quotes a secret. Runs on the module's executor. Default: nothing
+  /// to reload.
+  virtual Status reload() { return Status::ok(); }
 };
 
 /// What the kernel offers a module instance. Owned by the kernel; outlives the instance.
