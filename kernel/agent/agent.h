@@ -21,6 +21,7 @@
 #include "kernel/runtime/duration.h"
 #include "kernel/runtime/metrics.h"
 #include "kernel/runtime/runtime.h"
+#include "tessera/api/authenticator.h"
 #include "tessera/api/containerizer.h"
 #include "tessera/api/executor.h"
 #include "tessera/api/isolator.h"
@@ -100,6 +101,10 @@ struct AgentServices {
   std::vector<ContainerizerSlot> containerizers;  ///< non-empty
   /// The isolator modules named by --isolation, with their executors.
   std::vector<std::pair<api::Isolator*, api::Executor*>> isolators;
+  /// The --authenticatee module holding the agent's --credential: when set, every connection
+  /// to the master first answers the master's challenge with it (principal() and respond()
+  /// are thread-safe, called on the agent's strand). Null: the agent registers without.
+  api::Authenticator* authenticatee = nullptr;
 };
 
 class Agent {

@@ -172,6 +172,11 @@ class AgentCore : public std::enable_shared_from_this<AgentCore> {
   void scheduleReconnect();
   void teardownClient();
   void onConnected(uint64_t generation);
+  /// Sends RegisterAgent or ReregisterAgent (after authentication, when the agent has a
+  /// credential).
+  void sendRegistration();
+  /// Answers the master's challenge with the authenticatee's response.
+  void answerChallenge(const internal::AuthenticationChallenge& challenge);
   void onClosed(uint64_t generation, const api::Status& reason);
   void onEnvelope(uint64_t generation, const internal::Envelope& envelope);
   void onRegistered(const internal::AgentRegistered& registered);

@@ -186,6 +186,36 @@ void AgentCore::onConnected(uint64_t generation) {
   if (generation != generation_) return;
   setLink(LinkState::kConnected);
   cancelTimer(watchdog_);
+  if (services_.authenticatee != nullptr) {
+    // Challenge-response first: the master admits this connection's registration only after.
+    internal::Envelope envelope;
+    auto* message = envelope.mutable_authenticate_agent();
+    message->set_mechanism(services_.authenticatee->mechanism());
+    message->set_principal(services_.authenticatee->principal().value_or(std::string()));
+    log_->info("connected to the master; authenticating as '{}'", message->principal());
+    send(envelope);
+    return;
+  }
+  sendRegistration();
+}
+
+void AgentCore::answerChallenge(const internal::AuthenticationChallenge& challenge) {
+  if (services_.authenticatee == nullptr) {
+    log_->warn("the master sent an authentication challenge, but this agent has no --credential");
+    return;
+  }
+  auto response = services_.authenticatee->respond(challenge.challenge());
+  if (!response) {
+    log_->error("cannot answer the master's authentication challenge: {}",
+                response.status().message());
+    return;
+  }
+  internal::Envelope envelope;
+  envelope.mutable_authentication_response()->set_response(*response);
+  send(envelope);
+}
+
+void AgentCore::sendRegistration() {
   internal::Envelope envelope;
   if (!info_.has_id()) {
     auto* message = envelope.mutable_register_agent();
@@ -233,6 +263,16 @@ bool AgentCore::send(const internal::Envelope& envelope) {
 void AgentCore::onEnvelope(uint64_t generation, const internal::Envelope& envelope) {
   if (generation != generation_) return;
   switch (envelope.message_case()) {
+    case internal::Envelope::kAuthenticationChallenge:
+      if (link_ == LinkState::kConnected) answerChallenge(envelope.authentication_challenge());
+      break;
+    case internal::Envelope::kAgentAuthenticated:
+      if (link_ == LinkState::kConnected) {
+        log_->info("authenticated to the master as '{}'",
+                   envelope.agent_authenticated().principal());
+        sendRegistration();
+      }
+      break;
     case internal::Envelope::kAgentRegistered:
       onRegistered(envelope.agent_registered());
       break;

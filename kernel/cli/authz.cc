@@ -10,11 +10,6 @@
 
 namespace tessera::kernel::cli {
 
-namespace {
-/// modules/auth's local authorizer.
-constexpr std::string_view kLocalModule = "org_tessera_authorizer_local";
-}  // namespace
-
 void addAuthorizationFlags(runtime::FlagSet& flags, AuthorizationFlags& authz) {
   flags.add("acls", &authz.acls,
             "The ACLs the local authorizer answers from (Mesos's ACL JSON): file:///path or the "
@@ -28,9 +23,11 @@ void addAuthorizationFlags(runtime::FlagSet& flags, AuthorizationFlags& authz) {
 api::Result<api::Authorizer*> createAuthorizer(Daemon& daemon, const AuthorizationFlags& authz) {
   bool local = authz.authorizers.empty() || authz.authorizers == "local";
   if (local && authz.acls.empty()) return static_cast<api::Authorizer*>(nullptr);
-  std::string_view name = local ? kLocalModule : std::string_view(authz.authorizers);
-  const auto* module = daemon.moduleManager().find(name);
-  if (module == nullptr || module->kind != api::kKindAuthorizer) {
+  // `local` is an alias the manifest gives Mesos's local authorizer (modules/auth).
+  const auto* module = daemon.moduleManager().findOfKind(
+      api::kKindAuthorizer,
+      local ? std::string_view("local") : std::string_view(authz.authorizers));
+  if (module == nullptr) {
     std::string loaded;
     for (const auto& m : daemon.moduleManager().modules()) {
       if (m.kind != api::kKindAuthorizer) continue;

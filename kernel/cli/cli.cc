@@ -95,7 +95,11 @@ int runDaemon(std::string_view role, runtime::FlagSet& flags, const CommonFlags&
     printError(role, started.message());
     return 1;
   }
-  int signal = waitForStopSignal();
+  int signal = waitForStopSignal([&daemon, role] {
+    auto log = runtime::logger(role);
+    log->info("received SIGHUP: reloading the modules' credentials and ACLs");
+    for (const auto& refused : daemon.modules().reloadAll()) log->warn("reload: {}", refused);
+  });
   runtime::logger(role)->info("received signal {}, stopping", signal);
   if (beforeStop) beforeStop();
   daemon.stop();

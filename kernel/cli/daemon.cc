@@ -178,17 +178,23 @@ void blockStopSignals() {
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
 }
 
-int waitForStopSignal() {
+int waitForStopSignal(const std::function<void()>& onHangup) {
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
-  int signal = 0;
-  sigwait(&set, &signal);
-  return signal;
+  sigaddset(&set, SIGHUP);
+  while (true) {
+    int signal = 0;
+    sigwait(&set, &signal);
+    // Without a handler SIGHUP stops the process, as its default action would.
+    if (signal != SIGHUP || !onHangup) return signal;
+    onHangup();
+  }
 }
 
 }  // namespace tessera::kernel::cli

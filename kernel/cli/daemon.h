@@ -100,9 +100,11 @@ class Daemon {
 /// This build's /version values.
 http::VersionInfo versionInfo();
 
-/// Blocks SIGINT and SIGTERM in the calling thread (call before any thread starts, so every
-/// thread inherits the mask), and later waits for one of them: returns the signal.
+/// Blocks SIGINT, SIGTERM and SIGHUP in the calling thread (call before any thread starts, so
+/// every thread inherits the mask), and later waits for a stop signal: returns it. SIGHUP calls
+/// `onHangup` (the daemons reload their modules' configuration: credentials, ACLs) and waits
+/// on; without `onHangup` it stops the process as SIGINT does.
 void blockStopSignals();
-int waitForStopSignal();
+int waitForStopSignal(const std::function<void()>& onHangup = {});
 
 }  // namespace tessera::kernel::cli

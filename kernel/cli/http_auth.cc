@@ -13,8 +13,6 @@ namespace tessera::kernel::cli {
 
 namespace {
 
-constexpr std::string_view kBasicModule = "org_tessera_auth_basic";
-
 bool endsWith(std::string_view text, std::string_view suffix) {
   return text.size() >= suffix.size() && text.substr(text.size() - suffix.size()) == suffix;
 }
@@ -53,10 +51,13 @@ void addHttpAuthFlags(runtime::FlagSet& flags, HttpAuthFlags& auth,
   flags.add("http_authenticators", &auth.authenticators,
             "The authenticator module for the HTTP endpoints: basic (HTTP Basic against "
             "--credentials) or a loaded authenticator module's name");
-  flags.add(std::string(credentialsFlag), &auth.credentials,
-            "file:///path (or a path) of the credentials, Mesos's JSON "
-            "{\"credentials\":[{\"principal\":..,\"secret\":..}]} or 'principal secret' lines; "
-            "re-read when the file changes (a broken file keeps the previous credentials)");
+  flags
+      .add(std::string(credentialsFlag), &auth.credentials,
+           "file:///path (or a path) of the credentials, Mesos's JSON "
+           "{\"credentials\":[{\"principal\":..,\"secret\":..}]} or 'principal secret' lines, or "
+           "that JSON inline; a file is re-read when it changes and on SIGHUP (a broken file "
+           "keeps the previous credentials)")
+      .secret();
   flags.add("http_authentication_realm", &auth.realm,
             "The realm in WWW-Authenticate (default: the role, e.g. tessera-master)");
 }
@@ -64,20 +65,28 @@ void addHttpAuthFlags(runtime::FlagSet& flags, HttpAuthFlags& auth,
 api::Result<std::string> resolveHttpAuthenticator(const modules::ModuleManager& manager,
                                                   std::string_view value,
                                                   std::string_view flagName) {
-  std::string_view name = value == "basic" ? kBasicModule : value;
-  const auto* module = manager.find(name);
-  if (module == nullptr || module->kind != api::kKindAuthenticator) {
+  const auto* module = manager.findOfKind(api::kKindAuthenticator, value);
+  if (module == nullptr) {
     std::string loaded;
     for (const auto& m : manager.modules()) {
       if (m.kind != api::kKindAuthenticator) continue;
       if (!loaded.empty()) loaded += ", ";
       loaded += fmt::format("'{}'", m.name);
+      for (const auto& alias : m.aliases) loaded += fmt::format(" ({})", alias);
     }
     return api::invalidArgument(
         "flag '--{}': '{}' is not a loaded authenticator module (loaded: {})", flagName, value,
         loaded.empty() ? "none" : loaded);
   }
   return module->name;
+}
+
+std::vector<std::pair<std::string, std::string>> authenticatorParameters(
+    std::string_view credentials, std::string_view realm) {
+  std::vector<std::pair<std::string, std::string>> parameters;
+  if (!credentials.empty()) parameters.emplace_back("credentials", credentials);
+  parameters.emplace_back("realm", realm);
+  return parameters;
 }
 
 HttpAccess classifyHttpRequest(const api::HttpRequest& request) {
@@ -106,18 +115,15 @@ api::Status installHttpAuthentication(Daemon& daemon, std::string_view role,
   auto name =
       resolveHttpAuthenticator(daemon.moduleManager(), flags.authenticators, "http_authenticators");
   if (!name) return name.status();
-  std::vector<std::pair<std::string, std::string>> parameters;
-  if (*name == kBasicModule) {
-    if (flags.credentials.empty()) {
-      return api::invalidArgument("flag '--{}' with the basic authenticator needs '--{}'", which,
-                                  credentialsFlag);
-    }
-    parameters.emplace_back("credentials", flags.credentials);
-    parameters.emplace_back("realm",
-                            flags.realm.empty() ? fmt::format("tessera-{}", role) : flags.realm);
+  auto created = daemon.modules().create<api::Authenticator>(
+      *name,
+      authenticatorParameters(flags.credentials,
+                              flags.realm.empty() ? fmt::format("tessera-{}", role) : flags.realm));
+  if (!created) {
+    return created.status().withContext(
+        "flag '--{}' with authenticator '{}' (its credentials: '--{}')", which,
+        flags.authenticators, credentialsFlag);
   }
-  auto created = daemon.modules().create<api::Authenticator>(*name, parameters);
-  if (!created) return created.status().withContext("flag '--{}'", credentialsFlag);
   api::Authenticator* authenticator = *created;
   api::Executor* executor = daemon.modules().executorOf(authenticator);
   auto& failures = daemon.metrics().counter("http/authentication_failures");

@@ -9,6 +9,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "kernel/cli/daemon.h"
 #include "kernel/runtime/flags.h"
@@ -30,11 +32,18 @@ void addHttpAuthFlags(runtime::FlagSet& flags, HttpAuthFlags& auth,
                       std::string_view credentialsFlag);
 
 /// The authenticator module an --http_authenticators / --http_framework_authenticators value
-/// names: `basic` is modules/auth's org_tessera_auth_basic; else a loaded module's name.
+/// names: a loaded authenticator module's name or an alias its manifest entry declares
+/// (`basic` in the default manifest).
 /// Errors: InvalidArgument naming `flagName`.
 api::Result<std::string> resolveHttpAuthenticator(const modules::ModuleManager& manager,
                                                   std::string_view value,
                                                   std::string_view flagName);
+
+/// The parameters the kernel offers every authenticator it creates, whichever module it is:
+/// `credentials` (the --credentials value as given, when set) and `realm`. A module that needs
+/// credentials refuses to be created without them.
+std::vector<std::pair<std::string, std::string>> authenticatorParameters(
+    std::string_view credentials, std::string_view realm);
 
 /// Which requests need credentials.
 enum class HttpAccess { kExempt, kReadOnly, kReadWrite };

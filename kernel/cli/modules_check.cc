@@ -183,7 +183,7 @@ int checkModuleLibrary(const std::string& path, std::ostream& out) {
   }
   // The rest of the loader's checks, by the loader itself, so the verdict is the agent's.
   modules::ModuleManager manager;
-  auto loaded = manager.load({modules::ManifestEntry{path, name, {}, "--check"}});
+  auto loaded = manager.load({modules::ManifestEntry{path, name, {}, "--check", {}}});
   if (!loaded) return refuse(out, loaded.message());
   out << row("verdict:", fmt::format("loads: module '{}' of kind '{}'", name, kind));
   return 0;

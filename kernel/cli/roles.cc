@@ -5,6 +5,7 @@
 #include <set>
 #include <utility>
 
+#include "kernel/cli/http_auth.h"
 #include "kernel/cli/module_flags.h"
 #include "kernel/runtime/logging.h"
 #include "kernel/state/memory_store.h"
@@ -79,6 +80,14 @@ void addMasterFlags(runtime::FlagSet& flags, MasterFlags& m) {
             "The authenticator module that authenticates scheduler API calls: basic (HTTP "
             "Basic against --credentials) or a loaded authenticator module's name (default: "
             "none)");
+  flags.add("authenticate_agents", &m.authenticateAgents,
+            "Admit only agents that authenticate on the transport (challenge-response against "
+            "--credentials with the --authenticators module; the secret never crosses the "
+            "wire); others are refused and told why");
+  flags.add("authenticators", &m.authenticators,
+            "The authenticator module agents authenticate with on the transport: hmac "
+            "(HMAC-SHA256 challenge-response, in the role of Mesos's crammd5) or a loaded "
+            "authenticator module's name");
   addAuthorizationFlags(flags, m.authorization);
   flags.add("max_event_stream_queue_size", &m.maxEventStreamQueueSize,
             "Bytes of events written to a scheduler's event stream and not yet read by the "
@@ -95,6 +104,15 @@ void addAgentFlags(runtime::FlagSet& flags, AgentFlags& a, bool withMaster) {
         .add("master", &a.master,
              "The master's address, host:port, or zk://host:port,.../path to follow the leader")
         .required();
+    flags
+        .add("credential", &a.credential,
+             "The agent's principal and secret for the master's --authenticate_agents: "
+             "file:///path (or a path) of Mesos's JSON {\"principal\":..,\"secret\":..} or one "
+             "'principal secret' line, or that JSON inline")
+        .secret();
+    flags.add("authenticatee", &a.authenticatee,
+              "The authenticator module answering the master's challenge with --credential "
+              "(hmac, or a loaded authenticator module's name)");
   }
   flags.add("resources", &a.resources,
             "Total consumable resources, 'cpus:4;mem:4096;ports:[31000-32000]' or JSON "
@@ -183,14 +201,47 @@ api::Result<std::optional<std::string>> resolveAuthenticator(const modules::Modu
     }
     return std::optional<std::string>();
   }
-  const auto* module = manager.find(flag == "basic" ? "org_tessera_auth_basic" : flag);
-  if (module == nullptr || module->kind != api::kKindAuthenticator) {
+  const auto* module = manager.findOfKind(api::kKindAuthenticator, flag);
+  if (module == nullptr) {
     return api::invalidArgument(
         "flag '--http_framework_authenticators': '{}' is not a loaded authenticator module "
         "(loaded: {})",
         flag, namesOfKind(manager, api::kKindAuthenticator));
   }
   return std::optional<std::string>(module->name);
+}
+
+api::Result<api::Authenticator*> createAgentAuthenticator(Daemon& daemon,
+                                                          const MasterFlags& flags) {
+  const auto* module =
+      daemon.moduleManager().findOfKind(api::kKindAuthenticator, flags.authenticators);
+  if (module == nullptr) {
+    // Without --authenticate_agents a missing module only means agents cannot authenticate.
+    if (!flags.authenticateAgents) return static_cast<api::Authenticator*>(nullptr);
+    return api::invalidArgument(
+        "flag '--authenticators': '{}' is not a loaded authenticator module (loaded: {})",
+        flags.authenticators, namesOfKind(daemon.moduleManager(), api::kKindAuthenticator));
+  }
+  if (flags.credentials.empty()) {
+    if (!flags.authenticateAgents) return static_cast<api::Authenticator*>(nullptr);
+    return api::invalidArgument("flag '--authenticate_agents' needs '--credentials'");
+  }
+  auto created = daemon.modules().create<api::Authenticator>(
+      module->name, authenticatorParameters(flags.credentials, "tessera-master"));
+  if (!created) {
+    return created.status().withContext(
+        "flag '--authenticators={}' (its credentials: "
+        "'--credentials')",
+        flags.authenticators);
+  }
+  if ((*created)->mechanism().empty()) {
+    return api::invalidArgument(
+        "flag '--authenticators': module '{}' has no challenge-response mechanism", module->name);
+  }
+  runtime::logger("master")->info("agents authenticate with '{}' ({}){}", module->name,
+                                  (*created)->mechanism(),
+                                  flags.authenticateAgents ? ", and must" : "");
+  return *created;
 }
 
 api::Result<std::vector<std::string>> resolveContainerizers(const modules::ModuleManager& manager,
@@ -233,21 +284,19 @@ api::Result<std::unique_ptr<MasterRole>> MasterRole::start(Daemon& daemon,
   if (!authenticatorName) return authenticatorName.status();
   api::Authenticator* authenticator = nullptr;
   if (*authenticatorName) {
-    std::vector<std::pair<std::string, std::string>> parameters;
-    if (**authenticatorName == "org_tessera_auth_basic") {
-      if (flags.credentials.empty()) {
-        return api::invalidArgument(
-            "flag '--http_framework_authenticators=basic' needs '--credentials'");
-      }
-      parameters.emplace_back("credentials", flags.credentials);
-      parameters.emplace_back("realm", "tessera-master");
+    auto created = daemon.modules().create<api::Authenticator>(
+        **authenticatorName, authenticatorParameters(flags.credentials, "tessera-master"));
+    if (!created) {
+      return created.status().withContext(
+          "flag '--http_framework_authenticators={}' (its credentials: '--credentials')",
+          flags.httpFrameworkAuthenticators);
     }
-    auto created = daemon.modules().create<api::Authenticator>(**authenticatorName, parameters);
-    if (!created) return created.status();
     authenticator = *created;
   }
   auto authorizer = createAuthorizer(daemon, flags.authorization);
   if (!authorizer) return authorizer.status();
+  auto agentAuthenticator = createAgentAuthenticator(daemon, flags);
+  if (!agentAuthenticator) return agentAuthenticator.status();
 
   master::MasterServices services;
   services.runtime = &daemon.runtime();
@@ -268,6 +317,10 @@ api::Result<std::unique_ptr<MasterRole>> MasterRole::start(Daemon& daemon,
   if (authenticator != nullptr) {
     services.authenticator = authenticator;
     services.authenticatorExecutor = daemon.modules().executorOf(authenticator);
+  }
+  if (*agentAuthenticator != nullptr) {
+    services.agentAuthenticator = *agentAuthenticator;
+    services.agentAuthenticatorExecutor = daemon.modules().executorOf(*agentAuthenticator);
   }
   if (*authorizer != nullptr) {
     services.authorizer = *authorizer;
@@ -291,6 +344,7 @@ api::Result<std::unique_ptr<MasterRole>> MasterRole::start(Daemon& daemon,
   options.flags = daemon.flagValues();
   options.version = versionInfo();
   options.authenticateFrameworks = flags.authenticateFrameworks;
+  options.authenticateAgents = flags.authenticateAgents;
   options.weights = std::move(weights).value();
 
   role->master_ = std::make_unique<master::Master>(std::move(services), std::move(options));
@@ -364,6 +418,25 @@ api::Result<std::unique_ptr<AgentRole>> AgentRole::start(Daemon& daemon, const C
     if (served.count(name)) continue;
     if (!ownIsolation.empty()) ownIsolation += ",";
     ownIsolation += name;
+  }
+
+  if (!flags.credential.empty()) {
+    const auto* module =
+        daemon.moduleManager().findOfKind(api::kKindAuthenticator, flags.authenticatee);
+    if (module == nullptr) {
+      return api::invalidArgument(
+          "flag '--authenticatee': '{}' is not a loaded authenticator module (loaded: {})",
+          flags.authenticatee, namesOfKind(daemon.moduleManager(), api::kKindAuthenticator));
+    }
+    auto created = daemon.modules().create<api::Authenticator>(module->name,
+                                                               {{"credential", flags.credential}});
+    if (!created) return created.status().withContext("flag '--credential'");
+    if ((*created)->mechanism().empty() || !(*created)->principal()) {
+      return api::invalidArgument(
+          "flag '--authenticatee': module '{}' cannot answer a challenge with --credential",
+          module->name);
+    }
+    services.authenticatee = *created;
   }
 
   agent::AgentOptions options;

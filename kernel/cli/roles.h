@@ -36,6 +36,10 @@ struct MasterFlags {
   /// The loaded authenticator module that authenticates scheduler calls; empty: none (Mesos's
   /// default is its built-in "basic", which Tessera does not have).
   std::string httpFrameworkAuthenticators;
+  /// --authenticate_agents: agents must authenticate on the transport (challenge-response).
+  bool authenticateAgents = false;
+  /// --authenticators: the transport authenticator module (name or alias; default `hmac`).
+  std::string authenticators = "hmac";
   /// --credentials (declared with the HTTP authentication flags, kernel/cli/http_auth.h): the
   /// `basic` framework authenticator checks scheduler calls against it.
   std::string credentials;
@@ -72,6 +76,11 @@ struct AgentFlags {
   runtime::Bytes fetcherCacheSize{2 * runtime::kGigabyte};
   runtime::Duration fetcherStallTimeout = std::chrono::seconds(60);
   int64_t fetcherMaxParallel = 4;
+  /// --credential: the agent's own principal and secret (file:///path, a path or inline), for
+  /// the master's challenge; empty: the agent does not authenticate.
+  std::string credential;
+  /// --authenticatee: the authenticator module (name or alias) answering the challenge.
+  std::string authenticatee = "hmac";
 };
 
 /// Splits a comma-separated flag value ("a, b,,c") into its non-empty, trimmed parts.
@@ -92,6 +101,12 @@ api::Result<std::string> resolveAllocator(const modules::ModuleManager& manager,
 api::Result<std::optional<std::string>> resolveAuthenticator(const modules::ModuleManager& manager,
                                                              std::string_view flag,
                                                              bool authenticateFrameworks);
+
+/// The master's transport authenticator for agents (--authenticators, created with
+/// --credentials), or null when agents cannot authenticate (no --credentials or no such module,
+/// and --authenticate_agents is off). Errors: InvalidArgument naming the flag at fault when
+/// --authenticate_agents is on and the module or the credentials are missing.
+api::Result<api::Authenticator*> createAgentAuthenticator(Daemon& daemon, const MasterFlags& flags);
 /// The containerizer modules `--containerizers` names, in order: an entry is a loaded module's
 /// full name or its short name (`native` for `..._containerizer_native`; `mesos` means
 /// `native`). Errors: InvalidArgument naming '--containerizers'.

@@ -229,11 +229,17 @@ void Core::onAgentMessage(const net::ConnectionPtr& connection, internal::Envelo
     return;
   }
   switch (envelope.message_case()) {
+    case internal::Envelope::kAuthenticateAgent:
+      authenticateAgent(connection, envelope.authenticate_agent());
+      break;
+    case internal::Envelope::kAuthenticationResponse:
+      agentAuthenticationResponse(connection, envelope.authentication_response());
+      break;
     case internal::Envelope::kRegisterAgent:
-      registerAgent(connection, envelope.register_agent());
+      if (agentMayRegister(connection)) registerAgent(connection, envelope.register_agent());
       break;
     case internal::Envelope::kReregisterAgent:
-      reregisterAgent(connection, envelope.reregister_agent());
+      if (agentMayRegister(connection)) reregisterAgent(connection, envelope.reregister_agent());
       break;
     case internal::Envelope::kStatusUpdate: {
       // Only from a registered connection: an unknown peer cannot invent task states.
@@ -438,6 +444,7 @@ void Core::admitAgent(const net::ConnectionPtr& connection, const std::string& i
 
 void Core::onAgentClosed(const net::ConnectionPtr& connection, const api::Status& reason) {
   registering.erase(connection->id());
+  forgetAgentAuthentication(connection->id());
   auto known = agentByConnection.find(connection->id());
   if (known == agentByConnection.end()) return;
   std::string id = known->second;

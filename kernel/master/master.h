@@ -66,6 +66,10 @@ struct MasterOptions {
   /// refused (401). When false, they go on unauthenticated (as in Mesos). Needs an
   /// authenticator (MasterServices::authenticator).
   bool authenticateFrameworks = false;
+  /// --authenticate_agents: agents must pass the challenge-response of
+  /// MasterServices::agentAuthenticator before they may (re-)register; others are refused
+  /// with the reason. When false, an agent that offers credentials is still checked.
+  bool authenticateAgents = false;
   /// --weights: role weights applied at start unless the registry holds weights (set through
   /// `PUT /weights`, which win). Valid (see parseWeightsFlag()).
   std::map<std::string, double> weights;
@@ -88,6 +92,10 @@ struct MasterServices {
   /// none, every call is admitted without a principal.
   api::Authenticator* authenticator = nullptr;
   api::Executor* authenticatorExecutor = nullptr;  ///< where the authenticator must be called
+  /// The --authenticators module that checks agents' challenge-responses on the transport;
+  /// null: agents that offer credentials are refused (nothing could check them).
+  api::Authenticator* agentAuthenticator = nullptr;
+  api::Executor* agentAuthenticatorExecutor = nullptr;
   /// The --authorizers module (Mesos's local authorizer with --acls), asked before every
   /// decision that needs a permission; null: everything is allowed, nothing is asked.
   api::Authorizer* authorizer = nullptr;

@@ -87,6 +87,11 @@ struct Core : std::enable_shared_from_this<Core> {
   const ViewFilter* view = nullptr;
   /// Users RUN_TASK was refused for, while an ACCEPT is carried out (strand only).
   std::set<std::string> refusedUsers;
+  /// While one ACCEPT is applied with an authorizer: the reservation roles RESERVE_RESOURCES
+  /// refused, and the reserver principals UNRESERVE_RESOURCES refused (their operations are
+  /// dropped).
+  std::set<std::string> refusedReserveRoles;
+  std::set<std::string> refusedUnreservePrincipals;
   /// Asks the authorizer each of `requests` on its executor and runs `then` on the strand
   /// with one answer per request (true: allowed; an error counts as denied, logged). Without
   /// an authorizer, runs `then` at once with every answer true. Denials are counted.
@@ -106,6 +111,27 @@ struct Core : std::enable_shared_from_this<Core> {
   bool visible(const TaskEntry& task) const;
   /// The user a task runs as: its command's, else its framework's.
   std::string userOf(const TaskEntry& task) const;
+
+  // --- agent authentication (agent_auth.cc) ----------------------------------------------
+  /// A challenge sent on a connection and not answered yet (one per connection).
+  struct AgentChallenge {
+    std::string mechanism;
+    std::string principal;
+    std::string challenge;
+    bool verifying = false;  // the answer is with the authenticator
+  };
+  std::map<uint64_t, AgentChallenge> agentChallenges;   // connection id -> challenge
+  std::map<uint64_t, std::string> authenticatedAgents;  // connection id -> principal
+  void authenticateAgent(const net::ConnectionPtr& connection,
+                         const internal::AuthenticateAgent& message);
+  void agentAuthenticationResponse(const net::ConnectionPtr& connection,
+                                   const internal::AuthenticationResponse& message);
+  /// True when `connection` may (re-)register: authentication is not required, or it passed.
+  /// Otherwise refuses it (the agent is told why) and counts the failure.
+  bool agentMayRegister(const net::ConnectionPtr& connection);
+  /// Tells the agent why and counts `master/agent_authentication_failures`.
+  void refuseAgentAuthentication(const net::ConnectionPtr& connection, const std::string& why);
+  void forgetAgentAuthentication(uint64_t connectionId);
 
   // --- metrics ------------------------------------------------------------------------------
   api::Counter& counter(const std::string& name);

@@ -119,6 +119,11 @@ struct Acceptance {
   api::Resources remaining;
   std::set<std::string> seen;
   std::chrono::nanoseconds refuse{0};  ///< the call's filter for what is given back
+  /// What the authorizer refused for this call (its operations on them are dropped), kept
+  /// here because the operations after a reservation run after its registry write.
+  std::set<std::string> refusedUsers;
+  std::set<std::string> refusedReserveRoles;
+  std::set<std::string> refusedUnreservePrincipals;
 };
 
 /// An ACCEPT whose operations are being carried out, possibly across registry writes.

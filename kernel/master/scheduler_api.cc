@@ -396,6 +396,9 @@ api::Status Core::accept(FrameworkEntry& framework, const v1::scheduler::Call::A
   acceptance.remaining = taken.offered;
   acceptance.refuse = std::chrono::duration_cast<std::chrono::nanoseconds>(
       std::chrono::duration<double>(call.filters().refuse_seconds()));
+  acceptance.refusedUsers = refusedUsers;
+  acceptance.refusedReserveRoles = refusedReserveRoles;
+  acceptance.refusedUnreservePrincipals = refusedUnreservePrincipals;
   pending->operations.assign(call.operations().begin(), call.operations().end());
   pending->view = view;
   applyOperations(std::move(pending));
@@ -604,11 +607,11 @@ std::string Core::validateTask(const Acceptance& acceptance, const v1::TaskInfo&
                                const api::Result<api::Resources>& resources) const {
   const std::string& taskId = taskInfo.task_id().value();
   if (taskId.empty()) return "task has no id";
-  if (!refusedUsers.empty()) {
+  if (!acceptance.refusedUsers.empty()) {
     const std::string& user = taskInfo.has_command() && taskInfo.command().has_user()
                                   ? taskInfo.command().user()
                                   : frameworks.at(acceptance.frameworkId).info.user();
-    if (refusedUsers.count(user)) {
+    if (acceptance.refusedUsers.count(user)) {
       return fmt::format("not authorized to launch task '{}' as user '{}' (RUN_TASK)", taskId,
                          user);
     }
@@ -692,6 +695,26 @@ std::optional<api::ReservationOperation> Core::reservationChange(
     log()->warn("framework '{}': dropping operation on resources not offered: {}", framework.id,
                 change.from.toString());
     return std::nullopt;
+  }
+  const auto& resources =
+      reserve ? operation.reserve().resources() : operation.unreserve().resources();
+  for (const auto& resource : resources) {
+    if (resource.reservations_size() == 0) continue;
+    const auto& last = resource.reservations(resource.reservations_size() - 1);
+    if (reserve && acceptance.refusedReserveRoles.count(last.role())) {
+      log()->warn(
+          "framework '{}': dropping RESERVE: not authorized to reserve for role '{}' "
+          "(RESERVE_RESOURCES)",
+          framework.id, last.role());
+      return std::nullopt;
+    }
+    if (!reserve && acceptance.refusedUnreservePrincipals.count(last.principal())) {
+      log()->warn(
+          "framework '{}': dropping UNRESERVE: not authorized to unreserve resources "
+          "reserved by '{}' (UNRESERVE_RESOURCES)",
+          framework.id, last.principal());
+      return std::nullopt;
+    }
   }
   return change;
 }
@@ -1010,36 +1033,72 @@ void Core::dispatchCall(const api::HttpRequest& request, const v1::scheduler::Ca
                                                                        : framework.info.user());
         }
       }
+      // RESERVE_RESOURCES for each role reserved for; UNRESERVE_RESOURCES for each principal
+      // whose reservations are given back.
+      std::set<std::string> reserveRoles;
+      std::set<std::string> unreservePrincipals;
+      for (const auto& operation : call.accept().operations()) {
+        const bool reserving = operation.type() == v1::Offer::Operation::RESERVE;
+        if (!reserving && operation.type() != v1::Offer::Operation::UNRESERVE) continue;
+        for (const auto& resource :
+             reserving ? operation.reserve().resources() : operation.unreserve().resources()) {
+          if (resource.reservations_size() == 0) continue;
+          const auto& last = resource.reservations(resource.reservations_size() - 1);
+          if (reserving) {
+            reserveRoles.insert(last.role());
+          } else {
+            unreservePrincipals.insert(last.principal());
+          }
+        }
+      }
       std::vector<api::AuthorizationRequest> questions;
-      for (const auto& user : users) {
+      auto ask = [&](const char* action, std::optional<std::string> role,
+                     std::optional<std::string> value) {
         api::AuthorizationRequest question;
         question.subject = principal;
         if (!question.subject && framework.info.has_principal()) {
           question.subject = framework.info.principal();
         }
-        question.action = "RUN_TASK";
-        question.value = user;
+        question.action = action;
+        question.role = std::move(role);
+        question.value = std::move(value);
         questions.push_back(std::move(question));
+      };
+      for (const auto& user : users) ask("RUN_TASK", std::nullopt, user);
+      for (const auto& role : reserveRoles) ask("RESERVE_RESOURCES", role, std::nullopt);
+      for (const auto& reserver : unreservePrincipals) {
+        ask("UNRESERVE_RESOURCES", std::nullopt, reserver);
       }
       std::string streamIdValue = framework.streamId;
-      return authorize(std::move(questions),
-                       [frameworkId, streamIdValue, call, view = std::move(view),
-                        users = std::vector<std::string>(users.begin(), users.end()),
-                        stream = std::move(stream)](Core& core, std::vector<bool> answers) {
-                         FrameworkEntry* current = core.connectedOn(frameworkId, streamIdValue);
-                         if (current == nullptr)
-                           return answer(stream, 403, "framework is not subscribed");
-                         for (size_t i = 0; i < users.size(); ++i) {
-                           if (!answers[i]) core.refusedUsers.insert(users[i]);
-                         }
-                         api::Status accepted = core.accept(*current, call.accept(), view);
-                         core.refusedUsers.clear();
-                         if (!accepted) {
-                           return answer(stream, http::httpStatus(accepted.code()),
-                                         accepted.message());
-                         }
-                         answer(stream, 202, "");
-                       });
+      return authorize(
+          std::move(questions),
+          [frameworkId, streamIdValue, call, view = std::move(view),
+           users = std::vector<std::string>(users.begin(), users.end()),
+           reserveRoles = std::vector<std::string>(reserveRoles.begin(), reserveRoles.end()),
+           unreservePrincipals =
+               std::vector<std::string>(unreservePrincipals.begin(), unreservePrincipals.end()),
+           stream = std::move(stream)](Core& core, std::vector<bool> answers) {
+            FrameworkEntry* current = core.connectedOn(frameworkId, streamIdValue);
+            if (current == nullptr) return answer(stream, 403, "framework is not subscribed");
+            size_t at = 0;
+            for (const auto& user : users) {
+              if (!answers[at++]) core.refusedUsers.insert(user);
+            }
+            for (const auto& role : reserveRoles) {
+              if (!answers[at++]) core.refusedReserveRoles.insert(role);
+            }
+            for (const auto& reserver : unreservePrincipals) {
+              if (!answers[at++]) core.refusedUnreservePrincipals.insert(reserver);
+            }
+            api::Status accepted = core.accept(*current, call.accept(), view);
+            core.refusedUsers.clear();
+            core.refusedReserveRoles.clear();
+            core.refusedUnreservePrincipals.clear();
+            if (!accepted) {
+              return answer(stream, http::httpStatus(accepted.code()), accepted.message());
+            }
+            answer(stream, 202, "");
+          });
     }
     case v1::scheduler::Call::DECLINE:
       if (!needs(call.has_decline(), "decline")) return;

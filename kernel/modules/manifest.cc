@@ -122,8 +122,16 @@ api::Result<std::vector<ManifestEntry>> parseManifest(std::string_view json,
         }
         parameters.emplace_back(parameter.key(), parameter.value());
       }
+      std::vector<std::string> aliases;
+      for (const auto& alias : module.aliases()) {
+        if (alias.empty()) {
+          return api::invalidArgument("modules manifest '{}': module '{}' has an empty alias",
+                                      origin, module.name());
+        }
+        aliases.push_back(alias);
+      }
       entries.push_back(ManifestEntry{path, module.name(), api::Parameters(std::move(parameters)),
-                                      std::string(origin)});
+                                      std::string(origin), std::move(aliases)});
     }
   }
   return entries;

@@ -18,6 +18,9 @@ struct ManifestEntry {
   std::string module;   ///< the module's name, as the descriptor must name it too
   api::Parameters parameters;
   std::string origin;  ///< the manifest it came from: a path, or "--modules" for inline JSON
+  /// Short names the manifest gives it (`"aliases": ["basic"]`): a flag naming a module of a
+  /// kind may use one instead of the full name, so the kernel names no concrete module.
+  std::vector<std::string> aliases;
 };
 
 /// Parses one manifest in Mesos's modules.json shape. Relative `file` paths are taken relative

@@ -1,5 +1,7 @@
 #include "kernel/modules/module_host.h"
 
+#include <fmt/format.h>
+
 namespace tessera::kernel::modules {
 
 namespace {
@@ -100,6 +102,16 @@ api::Status ModuleHost::addStopHook(const api::Module* module, std::function<voi
     }
   }
   return api::notFound("no such module instance");
+}
+
+std::vector<std::string> ModuleHost::reloadAll() {
+  std::vector<std::string> refused;
+  for (const auto& instance : instances_) {
+    api::Status reloaded = instance->executor->call([&] { return instance->module->reload(); });
+    if (!reloaded)
+      refused.push_back(fmt::format("module '{}': {}", instance->name, reloaded.message()));
+  }
+  return refused;
 }
 
 void ModuleHost::stopAll() {

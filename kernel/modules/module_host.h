@@ -83,6 +83,11 @@ class ModuleHost {
   /// this host.
   api::Status addStopHook(const api::Module* module, std::function<void()> hook);
 
+  /// Asks every instance to re-read its configuration (Module::reload(), on its executor,
+  /// oldest first: the daemon got SIGHUP). Returns one line per instance that refused, naming
+  /// it; an instance that refuses keeps what it had.
+  std::vector<std::string> reloadAll();
+
   /// Stops and destroys every instance, newest first. Idempotent.
   void stopAll();
 

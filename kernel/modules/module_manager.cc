@@ -1,5 +1,6 @@
 #include "kernel/modules/module_manager.h"
 
+#include <algorithm>
 #include <boost/dll/shared_library.hpp>
 #include <cstring>
 #include <exception>
@@ -141,10 +142,26 @@ api::Status ModuleManager::load(const std::vector<ManifestEntry>& entries) {
           "already loaded from '{}'",
           file, name, earlier->library);
     }
+    for (const auto& alias : entry.aliases) {
+      auto clash = [&](const LoadedModule& m) {
+        return m.kind == kind && (m.name == alias || std::find(m.aliases.begin(), m.aliases.end(),
+                                                               alias) != m.aliases.end());
+      };
+      auto inLoaded = std::find_if(loaded.begin(), loaded.end(), clash);
+      auto inEarlier = std::find_if(modules_.begin(), modules_.end(), clash);
+      const LoadedModule* other = inLoaded != loaded.end()      ? &*inLoaded
+                                  : inEarlier != modules_.end() ? &*inEarlier
+                                                                : nullptr;
+      if (other != nullptr) {
+        return api::invalidArgument(
+            "module library '{}' (module '{}'): alias '{}' already names {} module '{}'", file,
+            name, alias, kind, other->name);
+      }
+    }
     loaded.push_back(
         LoadedModule{name, kind, file, descriptor->description ? descriptor->description : "",
                      descriptor->author ? descriptor->author : "", descriptor->api_version,
-                     entry.parameters, entry.origin, descriptor});
+                     entry.parameters, entry.origin, descriptor, entry.aliases});
     openLibraries().push_back(std::move(library));
   }
   modules_.insert(modules_.end(), loaded.begin(), loaded.end());
@@ -154,6 +171,20 @@ api::Status ModuleManager::load(const std::vector<ManifestEntry>& entries) {
 const LoadedModule* ModuleManager::find(std::string_view name) const {
   for (const auto& module : modules_) {
     if (module.name == name) return &module;
+  }
+  return nullptr;
+}
+
+const LoadedModule* ModuleManager::findOfKind(std::string_view kind,
+                                              std::string_view nameOrAlias) const {
+  for (const auto& module : modules_) {
+    if (module.kind == kind && module.name == nameOrAlias) return &module;
+  }
+  for (const auto& module : modules_) {
+    if (module.kind != kind) continue;
+    for (const auto& alias : module.aliases) {
+      if (alias == nameOrAlias) return &module;
+    }
   }
   return nullptr;
 }

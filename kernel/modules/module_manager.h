@@ -48,6 +48,7 @@ struct LoadedModule {
   api::Parameters parameters;
   std::string origin;  ///< the manifest that asked for it
   const api::ModuleDescriptor* descriptor = nullptr;
+  std::vector<std::string> aliases;  ///< the manifest's short names for it
 };
 
 /// Opens module libraries and checks their descriptors; creates instances by name.
@@ -68,6 +69,10 @@ class ModuleManager {
 
   /// The loaded module named `name`, or null.
   const LoadedModule* find(std::string_view name) const;
+
+  /// The loaded module of `kind` that a flag value names: its full name, else one of the
+  /// aliases its manifest entry declares. Null when none is.
+  const LoadedModule* findOfKind(std::string_view kind, std::string_view nameOrAlias) const;
 
   /// Makes an instance of module `name`, which must be of `kind`. Calls the module's factory on
   /// the calling thread (the caller runs it on the instance's executor). Errors: NotFound (no

@@ -72,7 +72,7 @@ api::Result<std::unique_ptr<api::Module>> BasicAuthenticator::create(
     return api::invalidArgument(
         "parameter 'credentials' is required (the --credentials file, file:///path or a path)");
   }
-  auto file = CredentialsFile::open(credentialsPath(flag));
+  auto file = CredentialsFile::fromFlag(flag);
   if (!file) return file.status();
   return std::unique_ptr<api::Module>(std::make_unique<BasicAuthenticator>(
       context, std::move(file).value(), parameters.getOr("realm", "tessera")));
@@ -99,6 +99,14 @@ api::AuthenticationResult BasicAuthenticator::authenticateNow(const api::HttpReq
     context_.metrics().counter("authenticator/basic/failures").increment();
   }
   return result;
+}
+
+api::Status BasicAuthenticator::reload() {
+  if (auto refused = credentials_->refresh(true)) {
+    context_.metrics().counter("authenticator/basic/reload_failures").increment();
+    return api::invalidArgument("keeping the credentials loaded before: {}", *refused);
+  }
+  return api::Status::ok();
 }
 
 void BasicAuthenticator::authenticate(const api::HttpRequest& request,

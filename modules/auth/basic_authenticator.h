@@ -34,6 +34,8 @@ class BasicAuthenticator final : public api::Authenticator {
                                                           api::Context& context);
 
   void stop() override {}
+  /// Re-reads the credentials file now (SIGHUP); a broken file keeps the old ones.
+  api::Status reload() override;
   std::string scheme() const override { return "Basic"; }
   void authenticate(const api::HttpRequest& request,
                     std::function<void(api::AuthenticationResult)> done) override;

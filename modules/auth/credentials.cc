@@ -109,7 +109,20 @@ api::Result<std::unique_ptr<CredentialsFile>> CredentialsFile::open(
   return file;
 }
 
+api::Result<std::unique_ptr<CredentialsFile>> CredentialsFile::fromFlag(
+    std::string_view flag, std::chrono::milliseconds interval) {
+  std::string_view body = trim(flag);
+  while (!body.empty() && body.front() == '\n') body = trim(body.substr(1));
+  if (body.empty() || body.front() != '{') return open(credentialsPath(flag), interval);
+  auto parsed = parseCredentials(body);
+  if (!parsed) return parsed.status().withContext("the inline credentials");
+  auto file = std::unique_ptr<CredentialsFile>(new CredentialsFile(std::string(), interval));
+  file->credentials_ = std::make_shared<const CredentialMap>(std::move(parsed).value());
+  return file;
+}
+
 api::Status CredentialsFile::load(bool initial) {
+  if (path_.empty()) return api::Status::ok();  // inline: nothing to re-read
   struct stat info {};
   if (::stat(path_.c_str(), &info) != 0) {
     return api::notFound("cannot read credentials file '{}'", path_);

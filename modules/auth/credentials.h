@@ -37,6 +37,11 @@ class CredentialsFile {
   [[nodiscard]] static api::Result<std::unique_ptr<CredentialsFile>> open(
       std::string path, std::chrono::milliseconds interval = std::chrono::milliseconds(250));
 
+  /// A flag's value: the credentials inline (text starting with '{', Mesos's JSON; never
+  /// reloaded) or `file:///path` / a path, as open(). Errors: as open().
+  [[nodiscard]] static api::Result<std::unique_ptr<CredentialsFile>> fromFlag(
+      std::string_view flag, std::chrono::milliseconds interval = std::chrono::milliseconds(250));
+
   /// Re-reads the file if it changed since the last look and `interval` passed. Returns the
   /// reason when a changed file was refused (the old credentials stay), else nullopt.
   std::optional<std::string> refresh(bool force = false);

@@ -34,6 +34,13 @@ std::optional<LocalAuthorizer::Stamp> LocalAuthorizer::stampOf() const {
   return stamp;
 }
 
+api::Status LocalAuthorizer::reload() {
+  if (!path_) return api::Status::ok();  // inline ACLs: nothing to re-read
+  stamp_ = Stamp{-1, -1, 0};             // no file has this stamp: read it whatever it is now
+  if (reloadIfChanged()) return api::Status::ok();
+  return api::invalidArgument("keeping the ACLs in force: reloading '{}' failed", *path_);
+}
+
 bool LocalAuthorizer::reloadIfChanged() {
   if (!path_) return false;
   auto stamp = stampOf();

@@ -27,6 +27,8 @@ class LocalAuthorizer final : public api::Authorizer {
   LocalAuthorizer(api::Context* context, std::string flag, Acls acls);
 
   void stop() override {}
+  /// Re-reads the ACLs file now (SIGHUP), changed or not; a broken file keeps the ACLs in force.
+  api::Status reload() override;
   void authorized(const api::AuthorizationRequest& request,
                   std::function<void(api::Result<bool>)> done) override;
 

@@ -50,6 +50,22 @@ TEST(ManifestTest, ParsesTheMesosShape) {
   EXPECT_EQ((*entries)[3].origin, "m.json");
 }
 
+TEST(ManifestTest, AliasesAreData) {
+  auto entries = parseManifest(
+      R"({"libraries": [{"file": "/l/liba.so", "modules": [
+          {"name": "org_a", "aliases": ["basic", "b"]}, {"name": "org_c"}]}]})",
+      "m.json", "/", {});
+  ASSERT_TRUE(entries) << entries.status().toString();
+  ASSERT_EQ(entries->size(), 2u);
+  EXPECT_EQ((*entries)[0].aliases, (std::vector<std::string>{"basic", "b"}));
+  EXPECT_TRUE((*entries)[1].aliases.empty());
+  auto empty = parseManifest(
+      R"({"libraries": [{"file": "/l/liba.so", "modules": [{"name": "org_a", "aliases": [""]}]}]})",
+      "m.json", "/", {});
+  ASSERT_FALSE(empty);
+  EXPECT_THAT(empty.status().message(), HasSubstr("module 'org_a' has an empty alias"));
+}
+
 TEST(ManifestTest, RejectsMalformedManifestsNamingTheOrigin) {
   struct Case {
     const char* json;

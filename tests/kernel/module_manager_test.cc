@@ -24,8 +24,8 @@ std::string lib(std::string_view target) {
 
 ManifestEntry entry(std::string_view target, std::string_view name,
                     std::vector<std::pair<std::string, std::string>> parameters = {}) {
-  return ManifestEntry{lib(target), std::string(name), api::Parameters(std::move(parameters)),
-                       "test"};
+  return ManifestEntry{
+      lib(target), std::string(name), api::Parameters(std::move(parameters)), "test", {}};
 }
 
 /// A Context for factories run directly by the loader's tests (no daemon around them).

@@ -402,9 +402,11 @@ TEST(ModuleStreamHostTest, AHostedModuleStreamsEventsAndItsStreamsEndWhenItStops
       std::filesystem::path(TESSERA_BINARY_DIR) / "tests" / "modules" / "libtest_stream_module.so";
   std::vector<modules::ManifestEntry> manifest;
   manifest.push_back(modules::ManifestEntry{
-      library.string(), "org_tessera_test_stream",
+      library.string(),
+      "org_tessera_test_stream",
       api::Parameters(std::vector<std::pair<std::string, std::string>>{{"keep_alive_ms", "30"}}),
-      "test"});
+      "test",
+      {}});
   ASSERT_TRUE(manager.load(manifest));
   modules::HostServices services;
   services.runtime = &runtime;

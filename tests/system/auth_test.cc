@@ -30,6 +30,8 @@ using ::testing::HasSubstr;
 constexpr const char* kOpsSecret = "Ops-S3cret-7f1e";
 constexpr const char* kFrameworkSecret = "Fw-S3cret-93ab";
 constexpr const char* kRotatedSecret = "Rotated-S3cret-55cd";
+constexpr const char* kAgentSecret = "Agent-S3cret-2b7d";
+constexpr const char* kWrongAgentSecret = "Wrong-Agent-S3cret-c0de";
 
 std::string base64(std::string_view text) {
   static constexpr char kAlphabet[] =
@@ -153,8 +155,8 @@ class AuthTest : public ::testing::Test {
   void SetUp() override {
     credentials_ = dir_.path() / "credentials.json";
     writeCredentials(fmt::format(
-        R"({{"credentials":[{{"principal":"ops","secret":"{}"}},{{"principal":"fw","secret":"{}"}}]}})",
-        kOpsSecret, kFrameworkSecret));
+        R"({{"credentials":[{{"principal":"ops","secret":"{}"}},{{"principal":"fw","secret":"{}"}},{{"principal":"agent","secret":"{}"}}]}})",
+        kOpsSecret, kFrameworkSecret, kAgentSecret));
   }
 
   void TearDown() override {
@@ -180,7 +182,8 @@ class AuthTest : public ::testing::Test {
       texts.push_back(text.str());
     }
     for (const auto& text : texts) {
-      for (const char* secret : {kOpsSecret, kFrameworkSecret, kRotatedSecret}) {
+      for (const char* secret :
+           {kOpsSecret, kFrameworkSecret, kRotatedSecret, kAgentSecret, kWrongAgentSecret}) {
         EXPECT_EQ(text.find(secret), std::string::npos) << "a secret leaked into:\n" << text;
       }
     }
@@ -209,29 +212,50 @@ class AuthTest : public ::testing::Test {
   }
 
   Subprocess* startMaster(std::vector<std::string> extra) {
-    std::vector<std::string> argv = {tesseraBinary().string(),
-                                     "master",
-                                     fmt::format("--port={}", masterPort_),
-                                     "--registry=in_memory",
-                                     fmt::format("--log_dir={}", (dir_.path() / "logs").string()),
-                                     fmt::format("--credentials=file://{}", credentials_.string())};
+    std::vector<std::string> argv = {tesseraBinary().string(), "master",
+                                     fmt::format("--port={}", masterPort_), "--registry=in_memory",
+                                     fmt::format("--log_dir={}", (dir_.path() / "logs").string())};
+    if (std::none_of(extra.begin(), extra.end(),
+                     [](const std::string& flag) { return flag.starts_with("--credentials="); })) {
+      argv.push_back(fmt::format("--credentials=file://{}", credentials_.string()));
+    }
     argv.insert(argv.end(), extra.begin(), extra.end());
     return launch(std::move(argv),
                   [this] { return statusOf(masterPort_, "GET", "/health", std::nullopt) == 200; });
   }
 
   Subprocess* startAgent(std::vector<std::string> extra = {}) {
+    return launch(agentArgv(agentPort_, "agent", std::move(extra)),
+                  [this] { return statusOf(agentPort_, "GET", "/health", std::nullopt) == 200; });
+  }
+
+  std::vector<std::string> agentArgv(uint16_t port, const std::string& name,
+                                     std::vector<std::string> extra) {
     std::vector<std::string> argv = {
         tesseraBinary().string(),
         "agent",
-        fmt::format("--port={}", agentPort_),
+        fmt::format("--port={}", port),
         fmt::format("--master=127.0.0.1:{}", masterPort_),
-        fmt::format("--work_dir={}", (dir_.path() / "agent").string()),
-        fmt::format("--log_dir={}", (dir_.path() / "logs" / "agent").string()),
+        fmt::format("--work_dir={}", (dir_.path() / name).string()),
+        fmt::format("--log_dir={}", (dir_.path() / "logs" / name).string()),
         "--resources=cpus:2;mem:1024;disk:1024;ports:[31000-31100]"};
     argv.insert(argv.end(), extra.begin(), extra.end());
-    return launch(std::move(argv),
-                  [this] { return statusOf(agentPort_, "GET", "/health", std::nullopt) == 200; });
+    return argv;
+  }
+
+  // An agent expected to be refused: started without waiting for it to serve.
+  Subprocess* startRefusedAgent(const std::string& name, std::vector<std::string> extra) {
+    auto process =
+        Subprocess::start({agentArgv(freePort(), name, std::move(extra)), env(), {}, std::nullopt});
+    EXPECT_TRUE(process) << process.status().message();
+    if (!process) return nullptr;
+    processes_.push_back(std::move(process).value());
+    return processes_.back().get();
+  }
+
+  std::string masterMetrics() {
+    auto metrics = once(masterPort_, "GET", "/metrics/snapshot", std::nullopt);
+    return metrics ? metrics->body : std::string();
   }
 
   Subprocess* execute(const std::string& name, std::vector<std::string> extra) {
@@ -369,6 +393,77 @@ TEST_F(AuthTest, FrameworksWithRightWrongAndNoCredentials) {
     EXPECT_NE(refused->exitCode(), 0) << refused->out() << refused->err();
     EXPECT_THAT(refused->out() + refused->err(), HasSubstr("401"));
   }
+}
+
+TEST_F(AuthTest, AgentsWithRightWrongAndNoCredentials) {
+  ASSERT_TRUE(startMaster({"--authenticate_agents"}));
+  // Mesos's JSON credential form for the right one, the line form for the wrong one.
+  const fs::path right = dir_.path() / "agent-credential.json";
+  std::ofstream(right) << fmt::format(R"({{"principal":"agent","secret":"{}"}})", kAgentSecret);
+  const fs::path wrong = dir_.path() / "wrong-credential";
+  std::ofstream(wrong) << fmt::format("agent {}\n", kWrongAgentSecret);
+
+  ASSERT_TRUE(startAgent({fmt::format("--credential=file://{}", right.string())}));
+  ASSERT_TRUE(waitFor([&] { return activatedAgents(masterPort_) == 1; }));
+
+  auto* refusedWrong =
+      startRefusedAgent("wrong", {fmt::format("--credential=file://{}", wrong.string())});
+  auto* refusedNone = startRefusedAgent("none", {});
+  ASSERT_TRUE(refusedWrong && refusedNone);
+  for (auto* agent : {refusedWrong, refusedNone}) {
+    ASSERT_TRUE(agent->wait(std::chrono::seconds(60))) << agent->err();
+    EXPECT_NE(agent->exitCode(), 0) << agent->err();
+  }
+  // Each is told why.
+  EXPECT_THAT(refusedWrong->err(), HasSubstr("authentication of principal 'agent' failed"));
+  EXPECT_THAT(refusedNone->err(), HasSubstr("--credential"));
+  // Counted on the master, and only the right agent got in.
+  const std::string metrics = masterMetrics();
+  EXPECT_THAT(metrics, HasSubstr("\"master/agent_authentication_failures\":2"));
+  EXPECT_THAT(metrics, HasSubstr("\"master/agent_authentication_successes\":1"));
+  EXPECT_EQ(activatedAgents(masterPort_), 1u);
+}
+
+TEST_F(AuthTest, WithoutAuthenticateAgentsAgentsRegisterAsBefore) {
+  ASSERT_TRUE(startMaster({}));
+  ASSERT_TRUE(startAgent());
+  EXPECT_TRUE(waitFor([&] { return activatedAgents(masterPort_) == 1; }));
+}
+
+TEST_F(AuthTest, SighupReloadsCredentialsAndABrokenFileKeepsTheOld) {
+  // SIGHUP re-reads at once (the file watch may get there too); before, SIGHUP killed the master.
+  auto* master = startMaster({"--authenticate_http_readonly"});
+  ASSERT_TRUE(master);
+  ASSERT_EQ(statusOf(masterPort_, "GET", "/state", basic("ops", kOpsSecret)), 200);
+
+  writeCredentials("{\"credentials\":[");  // broken
+  master->kill(SIGHUP);
+  EXPECT_TRUE(waitFor([&] {
+    auto metrics = once(masterPort_, "GET", "/metrics/snapshot", basic("ops", kOpsSecret));
+    return metrics && metrics->body.find("basic/reload_failures\":1") != std::string::npos;
+  }));
+  EXPECT_TRUE(master->running()) << "SIGHUP stopped the master";
+  EXPECT_EQ(statusOf(masterPort_, "GET", "/state", basic("ops", kOpsSecret)), 200);
+
+  writeCredentials(fmt::format("ops {}\n", kRotatedSecret));
+  master->kill(SIGHUP);
+  EXPECT_TRUE(waitFor(
+      [&] { return statusOf(masterPort_, "GET", "/state", basic("ops", kRotatedSecret)) == 200; }));
+  EXPECT_EQ(statusOf(masterPort_, "GET", "/state", basic("ops", kOpsSecret)), 401);
+  EXPECT_TRUE(master->running());
+}
+
+TEST_F(AuthTest, InlineCredentialsAreAcceptedAndNeverShown) {
+  auto* master = startMaster(
+      {"--authenticate_http_readonly",
+       fmt::format(R"(--credentials={{"credentials":[{{"principal":"ops","secret":"{}"}}]}})",
+                   kOpsSecret)});
+  ASSERT_TRUE(master);
+  EXPECT_EQ(statusOf(masterPort_, "GET", "/state", basic("ops", kOpsSecret)), 200);
+  EXPECT_EQ(statusOf(masterPort_, "GET", "/state", basic("ops", "nope")), 401);
+  auto flags = once(masterPort_, "GET", "/flags", basic("ops", kOpsSecret));
+  ASSERT_TRUE(flags);
+  EXPECT_EQ(flags->body.find(kOpsSecret), std::string::npos) << flags->body;
 }
 
 TEST_F(AuthTest, ABurstOfWrongSecretsDoesNotStopTheMasterServingOthers) {

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cctype>
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 #include <tuple>
@@ -418,6 +419,93 @@ TEST(ReadmeTest, HaWalkthroughElectsFailsOverAndResolves) {
       [&] { return taskState(second, taskName, HaWalkthrough::kRequestTimeout) == "TASK_KILLED"; },
       30s))
       << walk.diagnostics();
+}
+
+// The README's secure cluster: its credentials and ACL files and its commands, run as written
+// (on free ports, in a temp dir); each `# NNN` comment is the status the line must print, and
+// no output of any of it may hold a secret but the lines that pass one.
+TEST(ReadmeTest, SecureClusterAuthenticatesAndAuthorizes) {
+  const auto blocks = readmeBlocks("secure");
+  ASSERT_EQ(blocks.size(), 3u) << "README.md: want the credentials, the ACLs and the commands";
+  TempDir dir;
+  auto join = [](const std::vector<std::string>& lines) {
+    std::string text;
+    for (const auto& line : lines) text += line + "\n";
+    return text;
+  };
+  std::ofstream(dir.path() / "credentials") << join(blocks[0]);
+  std::ofstream(dir.path() / "acls.json") << join(blocks[1]);
+  std::vector<std::string> secrets;
+  for (const auto& line : blocks[0]) {
+    secrets.push_back(line.substr(line.find(' ') + 1));
+    if (line.rfind("agent ", 0) == 0) std::ofstream(dir.path() / "agent-credential") << line;
+  }
+  const uint16_t masterPort = freePort();
+  const uint16_t agentPort = freePort();
+  const std::vector<std::pair<std::string, std::string>> table = {
+      {"/etc/tessera", dir.path().string()},
+      {"/var/lib/tessera", dir.path().string()},
+      {"localhost:5050", fmt::format("localhost:{}", masterPort)},
+      {"127.0.0.1:5050", fmt::format("127.0.0.1:{}", masterPort)},
+      {"--port=5050", fmt::format("--port={}", masterPort)},
+      {"--port=5051", fmt::format("--port={}", agentPort)},
+      {"build/bin/tessera", tesseraBinary().string()}};
+  const std::map<std::string, std::string> env = {{"TESSERA_CONFIG_DIR", dir.path().string()}};
+  std::vector<std::unique_ptr<Subprocess>> daemons;
+  std::string outputs;
+  const std::string opsSecret = secrets.at(0);
+  auto activated = [&] {
+    auto shell = Subprocess::start(
+        {{"/bin/sh", "-c",
+          fmt::format("curl -s -u ops:{} localhost:{}/state", opsSecret, masterPort)},
+         env,
+         {},
+         dir.path()});
+    if (!shell || !(*shell)->wait(std::chrono::seconds(20))) return false;
+    return (*shell)->out().find("\"activated_slaves\":1") != std::string::npos;
+  };
+  for (const std::string& readmeLine : blocks[2]) {
+    SCOPED_TRACE(readmeLine);
+    const std::string line = substitute(readmeLine, table);
+    if (line.find("tessera master") != std::string::npos ||
+        line.find("tessera agent") != std::string::npos) {
+      auto daemon = Subprocess::start({{"/bin/sh", "-c", "exec " + line}, env, {}, dir.path()});
+      ASSERT_TRUE(daemon);
+      daemons.push_back(std::move(daemon).value());
+      const bool master = line.find("tessera master") != std::string::npos;
+      ASSERT_TRUE(waitFor(
+          [&] {
+            if (!master) return activated();
+            auto health = httpRequest(masterPort, "GET", "/health");
+            return health && health->status == 200;
+          },
+          60s))
+          << daemons.back()->err();
+      continue;
+    }
+    auto shell = Subprocess::start({{"/bin/sh", "-c", line}, env, {}, dir.path()});
+    ASSERT_TRUE(shell);
+    ASSERT_TRUE((*shell)->wait(std::chrono::seconds(60)));
+    EXPECT_EQ((*shell)->exitCode(), 0) << (*shell)->out() << (*shell)->err();
+    if (auto comment = line.rfind("# "); comment != std::string::npos) {
+      std::string expected = line.substr(comment + 2);
+      while (!expected.empty() && std::isspace(static_cast<unsigned char>(expected.back()))) {
+        expected.pop_back();
+      }
+      EXPECT_EQ((*shell)->out(), expected) << (*shell)->err();
+    }
+    if (line.find("tessera execute") != std::string::npos) {
+      EXPECT_THAT((*shell)->out(), ::testing::HasSubstr("TASK_FINISHED"));
+    }
+  }
+  for (auto& daemon : daemons) {
+    daemon->kill(SIGTERM);
+    EXPECT_TRUE(daemon->wait(std::chrono::seconds(30)));
+    outputs += daemon->out() + daemon->err();
+  }
+  for (const auto& secret : secrets) {
+    EXPECT_EQ(outputs.find(secret), std::string::npos) << "secret leaked into:\n" << outputs;
+  }
 }
 
 }  // namespace

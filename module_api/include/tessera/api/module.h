@@ -59,6 +59,11 @@ class TESSERA_API Module {
   /// Cancels timers, joins the module's own threads and drops callbacks into the kernel;
   /// after it returns the kernel destroys the instance. Runs on the module's executor.
   virtual void stop() = 0;
+  /// Re-reads the module's own configuration files now (the daemon got SIGHUP): credentials,
+  /// ACLs. On an error the module keeps what it had and the kernel logs the message, which
+  /// names the file and never quotes a secret. Runs on the module's executor. Default: nothing
+  /// to reload.
+  virtual Status reload() { return Status::ok(); }
 };
 
 /// What the kernel offers a module instance. Owned by the kernel; outlives the instance.
