@@ -229,6 +229,7 @@ void AgentCore::addCounters() {
   validUpdates_ = &services_.metrics->counter("slave/valid_status_updates");
   invalidUpdates_ = &services_.metrics->counter("slave/invalid_status_updates");
   invalidFrameworkMessages_ = &services_.metrics->counter("slave/invalid_framework_messages");
+  validFrameworkMessages_ = &services_.metrics->counter("slave/valid_framework_messages");
 }
 
 api::ContainerizerSettings AgentCore::containerizerSettings(size_t slot) const {

@@ -394,6 +394,7 @@ class AgentCore : public std::enable_shared_from_this<AgentCore> {
   api::Counter* validUpdates_ = nullptr;
   api::Counter* invalidUpdates_ = nullptr;
   api::Counter* invalidFrameworkMessages_ = nullptr;
+  api::Counter* validFrameworkMessages_ = nullptr;  ///< to a task group's (default) executor
 
   // ---- sandbox garbage collection (strand; set by start()) ----------------------------------
   std::shared_ptr<GarbageCollector> gc_;

@@ -224,5 +224,36 @@ TEST_F(TaskGroupTest, TasksOfAnExecutorThatEndedWhileTheAgentWasDownFail) {
   EXPECT_TRUE(testing::waitFor([&] { return containers().empty(); }, fixture::kDeadline));
 }
 
+// Mesos's default executor takes a framework's MESSAGE and ignores it: a message to a running
+// group's executor is delivered (valid), one to an executor the agent does not run is not.
+TEST_F(TaskGroupTest, AFrameworkMessageToAGroupsExecutorIsDeliveredAndIgnored) {
+  start();
+  runGroup({{"m", "exec sleep 60"}});
+  ASSERT_TRUE(master_->waitForState("m", v1::TASK_RUNNING));
+  for (const char* executor : {"exec", "nobody"}) {
+    internal::Envelope envelope;
+    auto* message = envelope.mutable_framework_to_executor();
+    message->mutable_agent_id()->set_value(agent_->id());
+    message->mutable_framework_id()->set_value("fw-1");
+    message->mutable_executor_id()->set_value(executor);
+    message->set_data("hello");
+    master_->send(envelope);
+  }
+  std::map<std::string, double> snapshot;
+  ASSERT_TRUE(testing::waitFor(
+      [&] {
+        snapshot = metrics_->snapshotAndWait(5s).flat();
+        return snapshot["slave/valid_framework_messages"] +
+                   snapshot["slave/invalid_framework_messages"] >=
+               2;
+      },
+      fixture::kDeadline));
+  EXPECT_EQ(snapshot["slave/valid_framework_messages"], 1);
+  EXPECT_EQ(snapshot["slave/invalid_framework_messages"], 1);
+  EXPECT_EQ(master_->states("m").back(), v1::TASK_RUNNING);
+  master_->killTask("m");
+  EXPECT_TRUE(master_->waitForState("m", v1::TASK_KILLED));
+}
+
 }  // namespace
 }  // namespace tessera::kernel::agent
