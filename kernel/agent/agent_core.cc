@@ -229,6 +229,7 @@ void AgentCore::addCounters() {
   validUpdates_ = &services_.metrics->counter("slave/valid_status_updates");
   invalidUpdates_ = &services_.metrics->counter("slave/invalid_status_updates");
   invalidFrameworkMessages_ = &services_.metrics->counter("slave/invalid_framework_messages");
+  validFrameworkMessages_ = &services_.metrics->counter("slave/valid_framework_messages");
 }
 
 api::ContainerizerSettings AgentCore::containerizerSettings(size_t slot) const {
@@ -273,6 +274,12 @@ api::Result<std::map<std::string, api::RecoveredContainer>> AgentCore::recoverCo
   for (size_t slot = 0; slot < services_.containerizers.size(); ++slot) {
     const std::string& name = services_.containerizers[slot].name;
     std::vector<api::ContainerCheckpoint> mine;
+    for (const auto& group : recovered.groups) {
+      if (group->container && group->container->containerizer == name) {
+        mine.push_back(*group->container);
+        group->slot = slot;
+      }
+    }
     for (const auto& task : recovered.tasks) {
       if (task->container && task->container->containerizer == name) {
         mine.push_back(*task->container);
@@ -293,14 +300,20 @@ api::Result<std::map<std::string, api::RecoveredContainer>> AgentCore::recoverCo
 
 void AgentCore::startOver(const Recovered& recovered,
                           const std::map<std::string, api::RecoveredContainer>& containers) {
+  std::vector<std::pair<std::string, size_t>> live;  // container id, slot
   for (const auto& task : recovered.tasks) {
-    if (!task->container || !task->slot) continue;
-    auto it = containers.find(task->container->containerId);
+    if (task->container && task->slot) live.emplace_back(task->container->containerId, *task->slot);
+  }
+  // A group's executor container goes after its nested ones.
+  for (const auto& group : recovered.groups) {
+    if (group->container && group->slot) live.emplace_back(group->containerId, *group->slot);
+  }
+  for (const auto& [id, slot] : live) {
+    auto it = containers.find(id);
     if (it == containers.end() || it->second.ended) continue;
-    const std::string id = task->container->containerId;
     auto grace = options_.killGracePeriod;
     auto destroyed = syncContainerizer<api::Status>(
-        *task->slot, [id, grace](api::Containerizer& c, std::function<void(api::Status)> done) {
+        slot, [id = id, grace](api::Containerizer& c, std::function<void(api::Status)> done) {
           c.destroy(id, grace, std::move(done));
         });
     if (destroyed && !*destroyed) {

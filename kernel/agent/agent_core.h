@@ -115,6 +115,11 @@ class AgentCore : public std::enable_shared_from_this<AgentCore> {
     std::vector<std::string> taskIds;
     std::shared_ptr<api::ContainerConfig> config;  ///< the executor container's
     std::optional<size_t> slot;
+    /// "<root>groups/<fw>/<executor>/": its ExecutorInfo at "executor", and once launched its
+    /// container's checkpoint at "container", so a restarted agent recovers the group.
+    std::string key;
+    /// The executor container's checkpoint, once launched (or as recovered).
+    std::optional<api::ContainerCheckpoint> container;
     bool launched = false;
     bool killing = false;    ///< the default executor's policy fired: the rest are killed
     bool destroyed = false;  ///< every task ended: the executor container is destroyed
@@ -221,12 +226,16 @@ class AgentCore : public std::enable_shared_from_this<AgentCore> {
   void runTaskGroup(const internal::RunTaskGroup& message);
   void launchExecutor(const GroupPtr& group, size_t index);
   void onExecutorLaunched(const GroupPtr& group, api::Result<api::ContainerCheckpoint> result);
+  // The executor container's checkpoint is written: the tasks go on to their nested containers.
+  void onExecutorCheckpointed(const GroupPtr& group);
   // A task of a group reached a terminal update or was forgotten: the default executor's policy
   // (a failed or killed task kills the others), and the executor container's end once every
   // task has ended.
   void groupTaskEnded(const std::string& frameworkId, const std::string& executorId,
                       v1::TaskState state);
   GroupPtr findGroup(const std::string& frameworkId, const std::string& executorId) const;
+  // The group is gone for good: its map entry and its checkpoints.
+  void eraseGroup(const GroupPtr& group);
 
   // ---- the fetcher (agent_fetch.cc) ---------------------------------------------------------
   // start()'s step after describeAgent(): the cache directory and the fetcher's threads.
@@ -259,8 +268,9 @@ class AgentCore : public std::enable_shared_from_this<AgentCore> {
     std::string infoValue;  // the agent id, if it had registered
     std::map<std::string, v1::FrameworkInfo> frameworks;
     std::vector<TaskPtr> tasks;
-    api::Resources reservations;  // the dynamic reservations the master sent last
-    std::vector<GcEntry> gc;      // sandboxes scheduled for removal (agent_gc.cc)
+    api::Resources reservations;   // the dynamic reservations the master sent last
+    std::vector<GcEntry> gc;       // sandboxes scheduled for removal (agent_gc.cc)
+    std::vector<GroupPtr> groups;  // task groups' executors (task_groups.cc)
   };
   api::Status readCheckpoints(Recovered& recovered);
   // readCheckpoints()'s steps. readTask: nullptr when its record is missing or bad.
@@ -270,6 +280,12 @@ class AgentCore : public std::enable_shared_from_this<AgentCore> {
   void install(Recovered recovered,
                const std::map<std::string, api::RecoveredContainer>& containers);
   void recoveredTermination(const TaskPtr& task, const api::ContainerTermination& termination);
+  // Task groups (task_groups.cc): readCheckpoints()'s step, the groups under "<root>groups/"; and
+  // install()'s, before the tasks: a group whose executor container still runs is the group
+  // again, with its recovered tasks; the tasks of one whose executor is gone end TASK_FAILED.
+  api::Status readGroups(Recovered& recovered);
+  void installGroups(Recovered& recovered,
+                     const std::map<std::string, api::RecoveredContainer>& containers);
   // Sets resources_ to info_'s resources with the dynamic reservations `reserved` applied (those
   // that fit), and reservations_ to those applied.
   void applyReservations(const api::Resources& reserved);
@@ -383,6 +399,7 @@ class AgentCore : public std::enable_shared_from_this<AgentCore> {
   api::Counter* validUpdates_ = nullptr;
   api::Counter* invalidUpdates_ = nullptr;
   api::Counter* invalidFrameworkMessages_ = nullptr;
+  api::Counter* validFrameworkMessages_ = nullptr;  ///< to a task group's (default) executor
 
   // ---- sandbox garbage collection (strand; set by start()) ----------------------------------
   std::shared_ptr<GarbageCollector> gc_;

@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
@@ -316,6 +317,19 @@ struct Spawned {
   _exit(127);
 }
 
+// Closes every descriptor from 3 up but `a` and `b` (either may be -1). The agent's sockets
+// (asio's are not close-on-exec) must not live on in a check: a restarted agent could not listen
+// on its port while one runs.
+void closeAllBut(int a, int b) {
+  unsigned from = 3;
+  for (int keep : {std::min(a, b), std::max(a, b)}) {
+    if (keep < static_cast<int>(from)) continue;
+    if (static_cast<unsigned>(keep) > from) close_range(from, static_cast<unsigned>(keep) - 1, 0);
+    from = static_cast<unsigned>(keep) + 1;
+  }
+  close_range(from, ~0U, 0);
+}
+
 // The forked child: its own process group, the container's cgroups and namespaces, the check.
 [[noreturn]] void runChild(char* const* argv, char* const* envp, const char* directory,
                            const std::vector<const char*>& procs, int targetFd, int nsFlags,
@@ -323,6 +337,7 @@ struct Spawned {
   sigset_t none;
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, nullptr);
+  closeAllBut(errorFd, targetFd);
   setsid();
   for (const char* file : procs) {
     int fd = ::open(file, O_WRONLY | O_CLOEXEC);

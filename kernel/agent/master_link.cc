@@ -299,10 +299,20 @@ void AgentCore::onEnvelope(uint64_t generation, const internal::Envelope& envelo
     case internal::Envelope::kStatusUpdateAcknowledgement:
       onAcknowledgement(envelope.status_update_acknowledgement());
       break;
-    case internal::Envelope::kFrameworkToExecutor:
-      // Command tasks have no executor that listens.
-      invalidFrameworkMessages_->increment();
+    case internal::Envelope::kFrameworkToExecutor: {
+      // Command tasks have no executor that listens. A task group's executor is the agent
+      // playing Mesos's default executor, which takes a MESSAGE event and ignores it.
+      const auto& message = envelope.framework_to_executor();
+      if (findGroup(message.framework_id().value(), message.executor_id().value())) {
+        validFrameworkMessages_->increment();
+        log_->debug("framework '{}' sent executor '{}' {} bytes; the default executor ignores them",
+                    message.framework_id().value(), message.executor_id().value(),
+                    message.data().size());
+      } else {
+        invalidFrameworkMessages_->increment();
+      }
       break;
+    }
     case internal::Envelope::kCheckpointResources:
       if (link_ == LinkState::kRegistered) checkpointResources(envelope.checkpoint_resources());
       break;

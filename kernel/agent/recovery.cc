@@ -71,6 +71,7 @@ api::Status AgentCore::readCheckpoints(Recovered& recovered) {
   }
   if (auto read = readFrameworks(recovered); !read) return read;
   if (auto read = readGc(recovered); !read) return read;
+  if (auto read = readGroups(recovered); !read) return read;
   auto reservations = syncGet(root_ + "resources");
   if (!reservations) return reservations.status();
   if (reservations->has_value()) {
@@ -181,6 +182,7 @@ void AgentCore::install(Recovered recovered,
   for (const auto& task : recovered.tasks) {
     tasks_[{task->frameworkId, task->taskId}] = task;
   }
+  installGroups(recovered, containers);
   for (const auto& task : recovered.tasks) {
     if (task->sandbox.empty() && task->record.has_container_id()) {
       task->sandbox = (sandboxRoot() / info_.id().value() / "frameworks" / task->frameworkId /

@@ -12,6 +12,9 @@
 namespace tessera::kernel::agent {
 
 using api::isTerminal;
+using detail::containerJson;
+using detail::keySegment;
+using detail::parseContainerJson;
 using detail::randomBytes;
 using detail::safePathComponent;
 using detail::uuidText;
@@ -70,11 +73,15 @@ void AgentCore::runTaskGroup(const internal::RunTaskGroup& message) {
   group->frameworkId = frameworkId;
   group->executorId = executorId;
   group->executor = message.executor();
+  group->executor.mutable_framework_id()->set_value(frameworkId);
   group->containerId = uuidText(randomBytes(16));
   group->sandbox = (sandboxRoot() / info_.id().value() / "frameworks" / frameworkId / "executors" /
                     executorId / "runs" / group->containerId)
                        .string();
+  group->key =
+      fmt::format("{}groups/{}/{}/", root_, keySegment(frameworkId), keySegment(executorId));
   groups_[{frameworkId, executorId}] = group;
+  storeSet(group->key + "executor", group->executor.SerializeAsString());
 
   auto resources = api::Resources::fromProto(message.executor().resources());
   api::Resources total = resources ? *resources : api::Resources();
@@ -137,7 +144,10 @@ void AgentCore::runTaskGroup(const internal::RunTaskGroup& message) {
 void AgentCore::launchExecutor(const GroupPtr& group, size_t index) {
   if (index >= services_.containerizers.size()) {
     return onExecutorLaunched(
-        group, api::invalidArgument("no containerizer supports the task group's executor"));
+        group, api::invalidArgument(
+                   "no containerizer supports the task group's executor: task groups run in nested "
+                   "containers, which only the native containerizer has ('mesos' in "
+                   "--containerizers); the Docker containerizer does not support task groups"));
   }
   auto config = group->config;
   onContainerizer<bool>(
@@ -162,9 +172,24 @@ void AgentCore::launchExecutor(const GroupPtr& group, size_t index) {
 
 void AgentCore::onExecutorLaunched(const GroupPtr& group,
                                    api::Result<api::ContainerCheckpoint> result) {
-  auto pending = pendingGroupLaunches_.extract({group->frameworkId, group->executorId});
-  if (pending.empty()) return;
-  if (!result) {
+  const TaskKey key{group->frameworkId, group->executorId};
+  if (pendingGroupLaunches_.count(key) == 0) return;
+  if (result) {
+    // The tasks' nested containers start only once the executor's checkpoint is durable: an
+    // agent killed in between would otherwise recover tasks whose parent it cannot find.
+    group->container = std::move(result).value();
+    if (group->container->containerizer.empty()) {
+      group->container->containerizer = services_.containerizers[*group->slot].name;
+    }
+    if (group->container->sandboxDirectory.empty()) {
+      group->container->sandboxDirectory = group->sandbox;
+    }
+    storeSet(group->key + "container", containerJson(*group->container),
+             [this, group] { onExecutorCheckpointed(group); });
+    return;
+  }
+  auto pending = pendingGroupLaunches_.extract(key);
+  {
     log_->warn("the executor '{}' of framework '{}' failed to launch: {}", group->executorId,
                group->frameworkId, result.status().toString());
     for (auto& [task, config] : pending.mapped()) {
@@ -179,8 +204,12 @@ void AgentCore::onExecutorLaunched(const GroupPtr& group,
           fmt::format("the task group's executor failed to launch: {}", result.status().message()),
           v1::TaskStatus::REASON_CONTAINER_LAUNCH_FAILED, v1::TaskStatus::SOURCE_AGENT);
     }
-    return;
   }
+}
+
+void AgentCore::onExecutorCheckpointed(const GroupPtr& group) {
+  auto pending = pendingGroupLaunches_.extract({group->frameworkId, group->executorId});
+  if (pending.empty()) return;
   group->launched = true;
   log_->info("executor '{}' of framework '{}' runs in container '{}'", group->executorId,
              group->frameworkId, group->containerId);
@@ -221,7 +250,7 @@ void AgentCore::groupTaskEnded(const std::string& frameworkId, const std::string
   }
   if (!group->launched || group->destroyed) {
     if (!group->launched && pendingGroupLaunches_.count({frameworkId, executorId}) == 0) {
-      groups_.erase({frameworkId, executorId});  // never launched: nothing to destroy
+      eraseGroup(group);  // never launched: nothing to destroy
     }
     return;
   }
@@ -241,10 +270,114 @@ void AgentCore::groupTaskEnded(const std::string& frameworkId, const std::string
       [id](api::Containerizer& c, std::function<void(api::Status)> done) {
         c.destroy(id, std::chrono::nanoseconds::zero(), std::move(done));
       },
-      [id, key = TaskKey{frameworkId, executorId}](AgentCore& self, const api::Status& status) {
+      [id, group](AgentCore& self, const api::Status& status) {
         if (!status) self.log_->warn("destroying container '{}': {}", id, status.toString());
-        self.groups_.erase(key);
+        self.eraseGroup(group);
       });
+}
+
+void AgentCore::eraseGroup(const GroupPtr& group) {
+  auto it = groups_.find({group->frameworkId, group->executorId});
+  if (it != groups_.end() && it->second == group) groups_.erase(it);
+  storeRemove(group->key + "executor");
+  storeRemove(group->key + "container");
+}
+
+// ==== recovery ================================================================================
+
+api::Status AgentCore::readGroups(Recovered& recovered) {
+  auto frameworks = syncChildren(root_ + "groups");
+  if (!frameworks) return frameworks.status();
+  for (const auto& fw : *frameworks) {
+    auto executors = syncChildren(fmt::format("{}groups/{}", root_, fw));
+    if (!executors) return executors.status();
+    for (const auto& name : *executors) {
+      auto group = std::make_shared<Group>();
+      group->key = fmt::format("{}groups/{}/{}/", root_, fw, name);
+      auto executor = syncGet(group->key + "executor");
+      if (!executor) return executor.status();
+      auto container = syncGet(group->key + "container");
+      if (!container) return container.status();
+      if (!executor->has_value() || !group->executor.ParseFromString((*executor)->value)) {
+        log_->warn("checkpoint '{}executor' is missing or does not parse", group->key);
+        recoveryErrors_->increment();
+        continue;  // its tasks are recovered as orphans of a gone executor
+      }
+      group->frameworkId = group->executor.framework_id().value();
+      group->executorId = group->executor.executor_id().value();
+      if (container->has_value()) {
+        auto parsed = parseContainerJson((*container)->value);
+        if (parsed) {
+          group->container = std::move(parsed).value();
+          group->containerId = group->container->containerId;
+          group->sandbox = group->container->sandboxDirectory;
+        } else {
+          recoveryErrors_->increment();
+        }
+      }
+      recovered.groups.push_back(std::move(group));
+    }
+  }
+  return api::Status::ok();
+}
+
+void AgentCore::installGroups(Recovered& recovered,
+                              const std::map<std::string, api::RecoveredContainer>& containers) {
+  for (const auto& group : recovered.groups) {
+    auto it = group->container ? containers.find(group->containerId) : containers.end();
+    const bool alive = group->slot && it != containers.end() && !it->second.ended;
+    if (alive) {
+      group->launched = true;
+      groups_[{group->frameworkId, group->executorId}] = group;
+      log_->info("recovered executor '{}' of framework '{}' in container '{}'", group->executorId,
+                 group->frameworkId, group->containerId);
+    } else {
+      // Never launched, or its container ended or is unknown: nothing is left to destroy (the
+      // containerizer kills nested containers whose parent is gone).
+      eraseGroup(group);
+    }
+  }
+  // A task with an executor id is a group's; one whose executor is gone ends as Mesos ends the
+  // tasks of a terminated executor. The others are installed as lone tasks are, with their group.
+  std::vector<TaskPtr> rest;
+  for (const auto& task : recovered.tasks) {
+    if (!task->record.has_executor_id()) {
+      rest.push_back(task);
+      continue;
+    }
+    task->group = task->record.executor_id().value();
+    if (GroupPtr group = findGroup(task->frameworkId, task->group)) {
+      group->taskIds.push_back(task->taskId);
+      rest.push_back(task);
+      continue;
+    }
+    if (isTerminal(task->record.state())) {
+      rest.push_back(task);  // ended before: only its updates are left to send
+      continue;
+    }
+    task->transition(TaskPhase::kTerminated);
+    collectSandbox(task);
+    enqueueUpdate(task, v1::TASK_FAILED,
+                  fmt::format("the executor '{}' of the task group ended while the agent was down",
+                              task->group),
+                  v1::TaskStatus::REASON_EXECUTOR_TERMINATED, v1::TaskStatus::SOURCE_AGENT);
+  }
+  recovered.tasks = std::move(rest);
+  // The default executor's policy, for what happened while the agent was down (a task failed,
+  // or every task ended), once the tasks are installed.
+  for (const auto& [key, group] : groups_) {
+    v1::TaskState worst = v1::TASK_RUNNING;
+    for (const auto& taskId : group->taskIds) {
+      auto task = findTask(group->frameworkId, taskId);
+      const v1::TaskState state = task ? task->record.state() : v1::TASK_FINISHED;
+      if (isTerminal(state) && state != v1::TASK_FINISHED) worst = state;
+    }
+    strand_->post(
+        [weak = weak_from_this(), fw = group->frameworkId, exec = group->executorId, worst] {
+          if (auto self = weak.lock(); self && !self->stopped_)
+            self->groupTaskEnded(fw, exec, worst);
+        });
+  }
 }
 
 }  // namespace tessera::kernel::agent

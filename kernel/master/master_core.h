@@ -237,7 +237,7 @@ struct Core : std::enable_shared_from_this<Core> {
   void refuseAcceptance(const FrameworkEntry& framework, const v1::scheduler::Call::Accept& call,
                         const TakenOffers& taken);
   /// Why a LAUNCH_GROUP cannot be carried out from what is left of the offers (Mesos's task
-  /// group rules); empty when it can.
+  /// group rules, task_group_validation.cc); empty when it can.
   std::string validateTaskGroup(const Acceptance& acceptance,
                                 const v1::Offer::Operation::LaunchGroup& launchGroup) const;
   /// LAUNCH_GROUP: validated as a whole (an invalid group's tasks all get TASK_ERROR with

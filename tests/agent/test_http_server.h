@@ -70,6 +70,17 @@ class TestHttpServer {
     gateOpen_ = true;
     changed_.notify_all();
   }
+  // Until release(path): a response of `path` sends its headers and the first half of its body,
+  // then nothing more, and the connection closes only when the server stops (a fetch cut off
+  // mid-transfer). Afterwards `path` is served whole again.
+  void cutHalfway(const std::string& path) {
+    std::lock_guard lock(mutex_);
+    cut_[path] = true;
+  }
+  void release(const std::string& path) {
+    std::lock_guard lock(mutex_);
+    cut_.erase(path);
+  }
   int requests(const std::string& path) {
     std::lock_guard lock(mutex_);
     return requests_[path];
@@ -126,6 +137,18 @@ class TestHttpServer {
       changed_.wait(lock, [&] { return gateOpen_; });
     }
     auto it = files_.find(path);
+    if (it != files_.end() && cut_.count(path)) {
+      const std::string head =
+          "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(it->second.size()) +
+          "\r\nConnection: close\r\n\r\n" + it->second.substr(0, it->second.size() / 2);
+      lock.unlock();
+      send(client, head);
+      lock.lock();
+      changed_.wait(lock, [&] { return stopping_; });
+      lock.unlock();
+      ::close(client);
+      return;
+    }
     const std::string response =
         it == files_.end()
             ? std::string(
@@ -147,6 +170,7 @@ class TestHttpServer {
   std::map<std::string, std::string> files_;
   std::map<std::string, int> requests_;
   std::map<std::string, bool> gated_;
+  std::map<std::string, bool> cut_;
   bool gateOpen_ = false;
   bool stopping_ = false;
 };
