@@ -18,8 +18,7 @@
 #include "modules/framework_chronos/chronos_framework.h"
 #include "tessera/api/executor.h"
 #include "tessera/api/http.h"
-#include "tessera/api/logger.h"
-#include "tessera/api/metrics.h"
+#include "tests/support/module_context.h"
 
 namespace tessera::modules::chronos {
 namespace {
@@ -82,25 +81,15 @@ class Router final : public api::HttpRouter {
   std::set<std::string> taken;
 };
 
-class Context final : public api::Context {
+// The shared stub Context (tests/support/module_context.h) on the inline executor, with the
+// refusing router above in place of its recording one.
+class Context final : public tessera::testing::StubContext {
  public:
-  class NullLogger final : public api::Logger {
-   public:
-    void log(Level, std::string_view) override {}
-  };
-  api::Logger& logger() override { return logger_; }
-  api::Metrics& metrics() override { std::abort(); }
-  api::Executor& executor() override { return inline_; }
+  Context() : StubContext(inline_) {}
   api::HttpRouter& http() override { return router; }
-  std::string_view role() const override { return "framework"; }
-  std::string_view workDir() const override { return ""; }
-  api::StateStore& state() override { std::abort(); }
 
   InlineExecutor inline_;
   Router router;
-
- private:
-  NullLogger logger_;
 };
 
 class ChronosUiTest : public ::testing::Test {
