@@ -13,6 +13,7 @@
 #include <set>
 
 #include "kernel/state/memory_store.h"
+#include "tests/modules/framework_chronos/inline_executor.h"
 #include "tests/support/module_context.h"
 
 namespace tessera::modules::chronos {
@@ -81,20 +82,6 @@ class ManualExecutor final : public api::Executor {
   Clock::time_point* now_;
   std::deque<std::function<void()>> queue_;
   std::vector<std::shared_ptr<Timer>> timers_;
-};
-
-// Runs posted work in place: the memory store's replies, read at once.
-class InlineExecutor final : public api::Executor {
- public:
-  void post(std::function<void()> fn) override { fn(); }
-  bool runningInThisThread() const override { return true; }
-  std::unique_ptr<api::TimerHandle> schedule(std::chrono::nanoseconds,
-                                             std::function<void()>) override {
-    return nullptr;
-  }
-  api::Status runBlocking(std::function<void()>, std::function<void()>) override {
-    return api::Status::ok();
-  }
 };
 
 // Records the calls; accept() also notes whether the store held the run at that moment.

@@ -18,29 +18,13 @@
 #include "modules/framework_chronos/chronos_framework.h"
 #include "tessera/api/executor.h"
 #include "tessera/api/http.h"
+#include "tests/modules/framework_chronos/inline_executor.h"
 #include "tests/support/module_context.h"
 
 namespace tessera::modules::chronos {
 namespace {
 
 namespace fs = std::filesystem;
-
-class InlineExecutor final : public api::Executor {
- public:
-  void post(std::function<void()> fn) override { fn(); }
-  bool runningInThisThread() const override { return true; }
-  std::unique_ptr<api::TimerHandle> schedule(std::chrono::nanoseconds,
-                                             std::function<void()>) override {
-    std::abort();
-  }
-  api::Status runBlocking(std::function<void()> work, std::function<void()> done) override {
-    ++blocking;
-    work();
-    done();
-    return api::Status::ok();
-  }
-  int blocking = 0;
-};
 
 // Routes by (method, path, prefix); a path in `taken` is refused as the daemon's router would.
 class Router final : public api::HttpRouter {
