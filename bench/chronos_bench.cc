@@ -26,6 +26,7 @@
 
 #include "kernel/state/memory_store.h"
 #include "modules/framework_chronos/chronos_framework.h"
+#include "tests/support/module_context.h"
 
 namespace tessera::modules::chronos {
 namespace {
@@ -109,48 +110,6 @@ class BenchExecutor final : public api::Executor {
   std::multimap<Clock::time_point, std::shared_ptr<Timer>> timers_;
 };
 
-class QuietLogger final : public api::Logger {
- public:
-  void log(Level, std::string_view) override {}
-};
-
-class NullMetrics final : public api::Metrics {
- public:
-  api::Counter& counter(std::string_view) override { return counter_; }
-  api::Timer& timer(std::string_view) override { std::abort(); }
-  void gauge(std::string_view, std::function<double()>) override {}
-  void removeGauge(std::string_view) override {}
-
- private:
-  api::Counter counter_;
-};
-
-class NullRouter final : public api::HttpRouter {
- public:
-  api::Status addRoute(std::string_view, std::string_view, api::HttpHandler, bool) override {
-    return api::Status::ok();
-  }
-};
-
-class BenchContext final : public api::Context {
- public:
-  explicit BenchContext(Clock::time_point* now) : executor_(now) {}
-  api::Logger& logger() override { return logger_; }
-  api::Metrics& metrics() override { return metrics_; }
-  api::Executor& executor() override { return executor_; }
-  api::HttpRouter& http() override { return router_; }
-  std::string_view role() const override { return "framework"; }
-  std::string_view workDir() const override { return ""; }
-  api::StateStore& state() override { return store_; }
-  BenchExecutor executor_;
-
- private:
-  QuietLogger logger_;
-  NullMetrics metrics_;
-  NullRouter router_;
-  kernel::state::MemoryStore store_;
-};
-
 // Answers every launch with TASK_RUNNING then TASK_FINISHED (posted, as a real driver's events
 // arrive later on the executor); TASK_RUNNING's arrival time is the run's start.
 class PretendDriver final : public api::SchedulerDriver {
@@ -207,7 +166,8 @@ class PretendDriver final : public api::SchedulerDriver {
 };
 
 struct Bench {
-  explicit Bench(size_t jobs) : context(&now), driver(context.executor_, &raw), jobs(jobs) {
+  explicit Bench(size_t jobs)
+      : executor(&now), context(executor), driver(executor, &raw), jobs(jobs) {
     auto created = ChronosFramework::create(api::Parameters(), context);
     if (!created) {
       std::fprintf(stderr, "create: %s\n", created.status().message().c_str());
@@ -220,18 +180,18 @@ struct Bench {
     // them at start: creating 100,000 through POST costs a check of every job per POST.
     const auto seeding = Steady::now();
     for (size_t i = 0; i < jobs; ++i) {
-      context.state().set("/jobs/" + jobName(i), jobBody(jobName(i)), 0, context.executor_,
+      context.state().set("/jobs/" + jobName(i), jobBody(jobName(i)), 0, executor,
                           [](api::Result<uint64_t> written) {
                             if (!written) std::abort();
                           });
     }
-    context.executor_.drain();
+    executor.drain();
     framework->start(driver);
-    context.executor_.drain();
+    executor.drain();
     v1::FrameworkID id;
     id.set_value("fw-bench");
     framework->subscribed(id, 15s, v1::MasterInfo());
-    context.executor_.drain();
+    executor.drain();
     std::printf("jobs: %zu, stored and loaded at start in %.2f s\n", jobs,
                 seconds(Steady::now() - seeding));
   }
@@ -245,7 +205,7 @@ struct Bench {
     request.body = body;
     std::optional<api::HttpResponse> response;
     framework->handle(request, [&](api::HttpResponse answer) { response = std::move(answer); });
-    context.executor_.drain();
+    executor.drain();
     if (!response) {
       std::fprintf(stderr, "%s %s: no answer\n", method.c_str(), path.c_str());
       std::exit(1);
@@ -267,12 +227,14 @@ struct Bench {
     auto resources = api::Resources::parse("cpus:1000000;mem:100000000;disk:100000000");
     *offer.mutable_resources() = resources->toProto();
     framework->offers({offer});
-    context.executor_.drain();
+    executor.drain();
   }
 
   // 2026-03-01T00:00:00Z; the first point is a minute later.
   Clock::time_point now = Clock::time_point(std::chrono::seconds(1772323200));
-  BenchContext context;
+  BenchExecutor executor;
+  // The shared stub Context (tests/support/module_context.h): its in-memory store holds the jobs.
+  tessera::testing::StubContext context;
   ChronosFramework* raw = nullptr;
   PretendDriver driver;
   std::unique_ptr<ChronosFramework> framework;
@@ -299,7 +261,7 @@ int run(int argc, char** argv) {
     const size_t before = bench.driver.launched;
     const auto start = Steady::now();
     const double startCpu = cpuSeconds();
-    bench.context.executor_.fire();
+    bench.executor.fire();
     for (int tries = 0; bench.driver.launched - before < jobs && tries < 10; ++tries) {
       bench.offer();
     }

@@ -93,10 +93,14 @@ class MapMetrics final : public api::Metrics {
 /// fires by hand), routes are recorded (`router.find`), logs dropped, metrics kept by name and
 /// the state store is the kernel's in-memory one (`store`, shared by successive module
 /// instances as a restarted leader would see it). `executor` must outlive the context's users.
+/// With `sharedState`, state() is that store instead of `store`: successive instances, each on
+/// a context and executor of its own, then see one store (it must outlive them).
 class StubContext : public api::Context {
  public:
   explicit StubContext(api::Executor& executor, std::string role = "framework")
       : executor_(executor), role_(std::move(role)) {}
+  StubContext(api::Executor& executor, api::StateStore& sharedState, std::string role = "framework")
+      : executor_(executor), role_(std::move(role)), state_(&sharedState) {}
 
   api::Logger& logger() override { return logger_; }
   api::Metrics& metrics() override { return mapMetrics; }
@@ -104,7 +108,7 @@ class StubContext : public api::Context {
   api::HttpRouter& http() override { return router; }
   std::string_view role() const override { return role_; }
   std::string_view workDir() const override { return ""; }
-  api::StateStore& state() override { return store; }
+  api::StateStore& state() override { return *state_; }
 
   RecordingRouter router;
   kernel::state::MemoryStore store;
@@ -114,6 +118,7 @@ class StubContext : public api::Context {
   api::Executor& executor_;
   const std::string role_;
   NullLogger logger_;
+  api::StateStore* state_ = &store;
 };
 
 class ModuleContext : public api::Context {

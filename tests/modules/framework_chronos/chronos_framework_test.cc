@@ -13,6 +13,8 @@
 #include <set>
 
 #include "kernel/state/memory_store.h"
+#include "tests/modules/framework_chronos/inline_executor.h"
+#include "tests/support/module_context.h"
 
 namespace tessera::modules::chronos {
 namespace {
@@ -82,50 +84,6 @@ class ManualExecutor final : public api::Executor {
   std::vector<std::shared_ptr<Timer>> timers_;
 };
 
-class NullLogger final : public api::Logger {
- public:
-  void log(Level, std::string_view message) override { lines.emplace_back(message); }
-  std::vector<std::string> lines;
-};
-
-class NullMetrics final : public api::Metrics {
- public:
-  api::Counter& counter(std::string_view) override { return counter_; }
-  api::Timer& timer(std::string_view) override { std::abort(); }
-  void gauge(std::string_view, std::function<double()>) override {}
-  void removeGauge(std::string_view) override {}
-
- private:
-  api::Counter counter_;
-};
-
-class CapturingRouter final : public api::HttpRouter {
- public:
-  api::Status addRoute(std::string_view, std::string_view, api::HttpHandler, bool) override {
-    return api::Status::ok();
-  }
-};
-
-class TestContext final : public api::Context {
- public:
-  TestContext(Clock::time_point* now, kernel::state::MemoryStore* store)
-      : executor_(now), store_(store) {}
-  api::Logger& logger() override { return logger_; }
-  api::Metrics& metrics() override { return metrics_; }
-  api::Executor& executor() override { return executor_; }
-  api::HttpRouter& http() override { return router_; }
-  std::string_view role() const override { return "framework"; }
-  std::string_view workDir() const override { return ""; }
-  api::StateStore& state() override { return *store_; }
-  ManualExecutor executor_;
-  NullLogger logger_;
-
- private:
-  NullMetrics metrics_;
-  CapturingRouter router_;
-  kernel::state::MemoryStore* store_;
-};
-
 // Records the calls; accept() also notes whether the store held the run at that moment.
 class FakeDriver final : public api::SchedulerDriver {
  public:
@@ -169,17 +127,7 @@ class FakeDriver final : public api::SchedulerDriver {
   // True when some job's record in the store names `taskId` (an inline read: the memory store
   // answers at once and posts the reply; this executor runs it in place).
   bool storeHolds(const std::string& taskId) {
-    struct Inline final : api::Executor {
-      void post(std::function<void()> fn) override { fn(); }
-      bool runningInThisThread() const override { return true; }
-      std::unique_ptr<api::TimerHandle> schedule(std::chrono::nanoseconds,
-                                                 std::function<void()>) override {
-        return nullptr;
-      }
-      api::Status runBlocking(std::function<void()>, std::function<void()>) override {
-        return api::Status::ok();
-      }
-    } inlineExecutor;
+    InlineExecutor inlineExecutor;
     bool found = false;
     store_->children("/jobs", inlineExecutor, [&](auto names) {
       for (const auto& name : *names) {
@@ -193,17 +141,7 @@ class FakeDriver final : public api::SchedulerDriver {
 
   // The version of job `name`'s record (0 when there is none), read as storeHolds() reads.
   uint64_t storeVersion(const std::string& name) {
-    struct Inline final : api::Executor {
-      void post(std::function<void()> fn) override { fn(); }
-      bool runningInThisThread() const override { return true; }
-      std::unique_ptr<api::TimerHandle> schedule(std::chrono::nanoseconds,
-                                                 std::function<void()>) override {
-        return nullptr;
-      }
-      api::Status runBlocking(std::function<void()>, std::function<void()>) override {
-        return api::Status::ok();
-      }
-    } inlineExecutor;
+    InlineExecutor inlineExecutor;
     uint64_t version = 0;
     store_->get("/jobs/" + name, inlineExecutor, [&](auto entry) {
       if (entry && *entry) version = (*entry)->version;
@@ -230,18 +168,18 @@ struct Instance {
   Instance(Clock::time_point* now, kernel::state::MemoryStore* store,
            api::Parameters parameters = api::Parameters(
                std::vector<std::pair<std::string, std::string>>{{"failure_retry", "10000"}}))
-      : context(now, store), driver(store) {
+      : executor(now), context(executor, *store), driver(store) {
     auto created = ChronosFramework::create(parameters, context);
     EXPECT_TRUE(created) << created.status().message();
     framework.reset(static_cast<ChronosFramework*>(created->release()));
     framework->setClockForTest([now] { return *now; });
     framework->start(driver);
-    context.executor_.drain();
+    executor.drain();
     driver.isSubscribed = true;
     v1::FrameworkID id;
     id.set_value("fw-1");
     framework->subscribed(id, 15s, v1::MasterInfo());
-    context.executor_.drain();
+    executor.drain();
   }
   ~Instance() {
     if (framework) framework->stop();
@@ -256,7 +194,7 @@ struct Instance {
     request.body = body;
     std::optional<api::HttpResponse> response;
     framework->handle(request, [&](api::HttpResponse answer) { response = std::move(answer); });
-    context.executor_.drain();
+    executor.drain();
     EXPECT_TRUE(response) << method << " " << path;
     return response.value_or(api::HttpResponse{});
   }
@@ -296,7 +234,10 @@ struct Instance {
   // The job's JSON as GET /scheduler/jobs lists it.
   std::string job() { return request("GET", "/scheduler/jobs").body; }
 
-  TestContext context;
+  ManualExecutor executor;
+  // The shared stub Context (tests/support/module_context.h) on this instance's executor and
+  // the test's store.
+  tessera::testing::StubContext context;
   FakeDriver driver;
   std::unique_ptr<ChronosFramework> framework;
   int offers = 0;
@@ -317,11 +258,11 @@ TEST_F(ChronosFrameworkTest, ARunIsStoredBeforeItsOfferIsAccepted) {
                          R"({"name":"a","command":"true","schedule":"R1//PT1M"})")
                 .status,
             204);
-  chronos.context.executor_.fire();
+  chronos.executor.fire();
   chronos.offer();
   // The offer is held while the run is written; accepted once it is.
   EXPECT_TRUE(chronos.driver.launched.empty());
-  chronos.context.executor_.drain();
+  chronos.executor.drain();
   ASSERT_EQ(chronos.driver.launched.size(), 1u);
   EXPECT_TRUE(chronos.driver.storedAtLaunch[0]);
   const v1::TaskInfo& task = chronos.driver.launched[0];
@@ -348,8 +289,8 @@ TEST_F(ChronosFrameworkTest, ARunDueRightAfterAnIdleDeclineRevivesOffers) {
   chronos.offer();  // the run is not queued yet: declined
   EXPECT_EQ(chronos.driver.declined, 1);
   // Now it is due, before the framework's own look at offers (posted by the decline) has run.
-  chronos.context.executor_.fire(/*drainFirst=*/false);
-  chronos.context.executor_.drain();
+  chronos.executor.fire(/*drainFirst=*/false);
+  chronos.executor.drain();
   EXPECT_GT(chronos.driver.revived, revivedBefore);
 }
 
@@ -357,14 +298,14 @@ TEST_F(ChronosFrameworkTest, AnUpdateIsAcknowledgedOnlyOnceItsOutcomeIsStored) {
   Instance chronos(&now_, &store_);
   chronos.request("POST", "/scheduler/iso8601",
                   R"({"name":"a","command":"true","schedule":"R1//PT1M"})");
-  chronos.context.executor_.fire();
+  chronos.executor.fire();
   chronos.offer();
-  chronos.context.executor_.drain();
+  chronos.executor.drain();
   ASSERT_EQ(chronos.driver.launched.size(), 1u);
   const std::string id = chronos.driver.launched[0].task_id().value();
   chronos.update(id, v1::TASK_FINISHED);
   EXPECT_TRUE(chronos.driver.acknowledged.empty());
-  chronos.context.executor_.drain();
+  chronos.executor.drain();
   EXPECT_EQ(chronos.driver.acknowledged, std::vector<std::string>{id});
   EXPECT_NE(chronos.job().find(R"("successCount":1)"), std::string::npos) << chronos.job();
   EXPECT_NE(chronos.job().find(R"("lastSuccess":"2026-03-01T00:00:00.000Z")"), std::string::npos)
@@ -377,27 +318,27 @@ TEST_F(ChronosFrameworkTest, ANewLeaderReconcilesTheRunInFlightInsteadOfLaunchin
     Instance first(&now_, &store_);
     first.request("POST", "/scheduler/iso8601",
                   R"({"name":"a","command":"sleep 5","schedule":"R2//PT1H"})");
-    first.context.executor_.fire();
+    first.executor.fire();
     first.offer();
-    first.context.executor_.drain();
+    first.executor.drain();
     ASSERT_EQ(first.driver.launched.size(), 1u);
     id = first.driver.launched[0].task_id().value();
   }
   Instance second(&now_, &store_);
   EXPECT_EQ(second.driver.reconciled, std::vector<std::string>{id});
   second.offer();
-  second.context.executor_.drain();
+  second.executor.drain();
   EXPECT_TRUE(second.driver.launched.empty());
   // The master knows it: it finished while no one led.
   second.update(id, v1::TASK_FINISHED, true);
-  second.context.executor_.drain();
+  second.executor.drain();
   EXPECT_NE(second.job().find(R"("successCount":1)"), std::string::npos) << second.job();
   second.offer();
-  second.context.executor_.drain();
+  second.executor.drain();
   EXPECT_TRUE(second.driver.launched.empty());
   // The agent's own update comes again after the failover: acknowledged, counted once.
   second.update(id, v1::TASK_FINISHED);
-  second.context.executor_.drain();
+  second.executor.drain();
   EXPECT_NE(second.job().find(R"("successCount":1)"), std::string::npos) << second.job();
   EXPECT_FALSE(second.driver.acknowledged.empty());
 }
@@ -408,9 +349,9 @@ TEST_F(ChronosFrameworkTest, ARunTheMasterNeverSawIsLaunchedOnceMoreWithItsTaskI
     Instance first(&now_, &store_);
     first.request("POST", "/scheduler/iso8601",
                   R"({"name":"a","command":"true","schedule":"R1//PT1H"})");
-    first.context.executor_.fire();
+    first.executor.fire();
     first.offer();
-    first.context.executor_.drain();
+    first.executor.drain();
     ASSERT_EQ(first.driver.launched.size(), 1u);
     id = first.driver.launched[0].task_id().value();
     // The leader dies with the accept unsent: the master never hears of the task.
@@ -418,9 +359,9 @@ TEST_F(ChronosFrameworkTest, ARunTheMasterNeverSawIsLaunchedOnceMoreWithItsTaskI
   Instance second(&now_, &store_);
   ASSERT_EQ(second.driver.reconciled, std::vector<std::string>{id});
   second.update(id, v1::TASK_LOST, true, fmt::format("reconciliation: task '{}' is unknown", id));
-  second.context.executor_.drain();
+  second.executor.drain();
   second.offer();
-  second.context.executor_.drain();
+  second.executor.drain();
   ASSERT_EQ(second.driver.launched.size(), 1u);
   EXPECT_EQ(second.driver.launched[0].task_id().value(), id);
   EXPECT_NE(second.job().find(R"("errorCount":0)"), std::string::npos) << second.job();
@@ -446,10 +387,10 @@ TEST_F(ChronosFrameworkTest, MissedPointsRunOnceWithinEpsilonAndNotBeyond) {
   // Down from before the first point until 30s after the third.
   now_ = start + 3min + 30s;
   Instance second(&now_, &store_);
-  second.context.executor_.fire();
+  second.executor.fire();
   for (int i = 0; i < 3; ++i) {
     second.offer();
-    second.context.executor_.drain();
+    second.executor.drain();
   }
   // `a`: one run, for the latest point passed (00:03); `b`: 30s late is beyond its epsilon.
   ASSERT_EQ(second.driver.launched.size(), 1u);
@@ -472,13 +413,13 @@ TEST_F(ChronosFrameworkTest, ACronPointPassedDuringAFailoverRunsOnce) {
   // Down over 00:05; back 30s later, within the default epsilon (PT60S).
   now_ += 5min + 30s;
   Instance second(&now_, &store_);
-  second.context.executor_.fire();
+  second.executor.fire();
   second.offer();
-  second.context.executor_.drain();
+  second.executor.drain();
   ASSERT_EQ(second.driver.launched.size(), 1u);
   EXPECT_EQ(second.driver.launched[0].task_id().value(), "ct:1772323500000:0:c:");
   second.offer();
-  second.context.executor_.drain();
+  second.executor.drain();
   EXPECT_EQ(second.driver.launched.size(), 1u);
 }
 
@@ -494,11 +435,11 @@ TEST_F(ChronosFrameworkTest, AKillWhileARunIsBeingWrittenKeepsItFromLaunching) {
   // The master never heard of it and says so: an error, not retried.
   const std::string id = chronos.driver.killed[0];
   chronos.update(id, v1::TASK_LOST, true, fmt::format("cannot kill task '{}': it is unknown", id));
-  chronos.context.executor_.drain();
+  chronos.executor.drain();
   now_ += 1h;
-  chronos.context.executor_.fire();
+  chronos.executor.fire();
   chronos.offer();
-  chronos.context.executor_.drain();
+  chronos.executor.drain();
   EXPECT_TRUE(chronos.driver.launched.empty());
   EXPECT_NE(chronos.job().find(R"("errorCount":1)"), std::string::npos) << chronos.job();
 }
@@ -512,14 +453,14 @@ TEST_F(ChronosFrameworkTest, ConstraintsChooseTheOffer) {
                          R"(["hostname","UNLIKE","bad-.*"]]})")
                 .status,
             204);
-  chronos.context.executor_.fire();
+  chronos.executor.fire();
   chronos.offer("x1");
-  chronos.context.executor_.drain();
+  chronos.executor.drain();
   chronos.offer();
-  chronos.context.executor_.drain();
+  chronos.executor.drain();
   EXPECT_TRUE(chronos.driver.launched.empty());
   chronos.offer("r12");
-  chronos.context.executor_.drain();
+  chronos.executor.drain();
   EXPECT_EQ(chronos.driver.launched.size(), 1u);
 }
 
@@ -527,28 +468,28 @@ TEST_F(ChronosFrameworkTest, AFailedRunIsRetriedAfterTheDelayUpToRetriesTimes) {
   Instance chronos(&now_, &store_);
   chronos.request("POST", "/scheduler/iso8601",
                   R"({"name":"a","command":"false","retries":1,"schedule":"R1//PT1H"})");
-  chronos.context.executor_.fire();
+  chronos.executor.fire();
   chronos.offer();
-  chronos.context.executor_.drain();
+  chronos.executor.drain();
   ASSERT_EQ(chronos.driver.launched.size(), 1u);
   chronos.update(chronos.driver.launched[0].task_id().value(), v1::TASK_FAILED);
-  chronos.context.executor_.drain();
+  chronos.executor.drain();
   // Not before failure_retry (10s here).
   chronos.offer();
-  chronos.context.executor_.drain();
+  chronos.executor.drain();
   EXPECT_EQ(chronos.driver.launched.size(), 1u);
   now_ += 10s;
-  chronos.context.executor_.fire();
+  chronos.executor.fire();
   chronos.offer();
-  chronos.context.executor_.drain();
+  chronos.executor.drain();
   ASSERT_EQ(chronos.driver.launched.size(), 2u);
   EXPECT_EQ(chronos.driver.launched[1].task_id().value(), "ct:1772323200000:1:a:");
   chronos.update(chronos.driver.launched[1].task_id().value(), v1::TASK_FAILED);
-  chronos.context.executor_.drain();
+  chronos.executor.drain();
   now_ += 1min;
-  chronos.context.executor_.fire();
+  chronos.executor.fire();
   chronos.offer();
-  chronos.context.executor_.drain();
+  chronos.executor.drain();
   EXPECT_EQ(chronos.driver.launched.size(), 2u);  // retries: 1
   EXPECT_NE(chronos.job().find(R"("errorCount":2)"), std::string::npos) << chronos.job();
 }
@@ -560,18 +501,18 @@ TEST_F(ChronosFrameworkTest, DisabledJobsAndForbiddenOverlapsDoNotRun) {
   chronos.request("POST", "/scheduler/iso8601",
                   R"({"name":"slow","command":"sleep 600","concurrent":true,)"
                   R"("concurrencyPolicy":"FORBID","schedule":"R//PT1M"})");
-  chronos.context.executor_.fire();
+  chronos.executor.fire();
   chronos.offer();
-  chronos.context.executor_.drain();
+  chronos.executor.drain();
   ASSERT_EQ(chronos.driver.launched.size(), 1u);
   EXPECT_NE(chronos.driver.launched[0].task_id().value().find(":slow:"), std::string::npos);
   chronos.update(chronos.driver.launched[0].task_id().value(), v1::TASK_RUNNING);
-  chronos.context.executor_.drain();
+  chronos.executor.drain();
   // The next point comes while `slow` still runs: skipped; `off` stays off.
   now_ += 1min;
-  chronos.context.executor_.fire();
+  chronos.executor.fire();
   chronos.offer();
-  chronos.context.executor_.drain();
+  chronos.executor.drain();
   EXPECT_EQ(chronos.driver.launched.size(), 1u);
 }
 
@@ -598,19 +539,19 @@ TEST_F(ChronosFrameworkTest, ADependentRunsOnceAllItsParentsSucceeded) {
   auto runAndFinish = [&](const std::string& name) {
     ASSERT_EQ(chronos.request("PUT", "/scheduler/job/" + name).status, 204);
     chronos.offer();
-    chronos.context.executor_.drain();
+    chronos.executor.drain();
     const std::string id = chronos.driver.launched.back().task_id().value();
     ASSERT_NE(id.find(":" + name + ":"), std::string::npos);
     chronos.update(id, v1::TASK_FINISHED);
-    chronos.context.executor_.drain();
+    chronos.executor.drain();
   };
   runAndFinish("p1");
   chronos.offer();
-  chronos.context.executor_.drain();
+  chronos.executor.drain();
   EXPECT_EQ(chronos.driver.launched.size(), 1u);  // p2 has not succeeded yet
   runAndFinish("p2");
   chronos.offer();
-  chronos.context.executor_.drain();
+  chronos.executor.drain();
   ASSERT_EQ(chronos.driver.launched.size(), 3u);
   EXPECT_NE(chronos.driver.launched[2].task_id().value().find(":child:"), std::string::npos);
   // Deleting a parent drops it from the child, which keeps the other one.
@@ -630,24 +571,24 @@ TEST_F(ChronosFrameworkTest, APointIsWrittenWithItsLaunchOrAloneWhenNoOfferCame)
                 .status,
             204);
   const uint64_t created = chronos.driver.storeVersion("a");
-  chronos.context.executor_.fire();
+  chronos.executor.fire();
   EXPECT_EQ(chronos.driver.storeVersion("a"), created);  // the point is not written alone
   chronos.offer();
-  chronos.context.executor_.drain();
+  chronos.executor.drain();
   ASSERT_EQ(chronos.driver.launched.size(), 1u);
   EXPECT_TRUE(chronos.driver.storedAtLaunch[0]);
   const uint64_t launched = chronos.driver.storeVersion("a");
   EXPECT_GT(launched, created);
   chronos.update(chronos.driver.launched[0].task_id().value(), v1::TASK_FINISHED);
-  chronos.context.executor_.drain();
+  chronos.executor.drain();
   const uint64_t finished = chronos.driver.storeVersion("a");
   EXPECT_GT(finished, launched);
   // The second point: no offer comes. After the deferral the queued run is in the store.
   now_ += 1min;
-  chronos.context.executor_.fire();
+  chronos.executor.fire();
   EXPECT_EQ(chronos.driver.storeVersion("a"), finished);
   now_ += 5s;
-  chronos.context.executor_.fire();
+  chronos.executor.fire();
   EXPECT_GT(chronos.driver.storeVersion("a"), finished);
   EXPECT_TRUE(chronos.driver.storeHolds(R"("chronosQueue":[{"due":1772323260000)"));
 }
@@ -664,14 +605,14 @@ TEST_F(ChronosFrameworkTest, AnAsyncRunEndsWithItsCallbackNotItsTask) {
                            R"("schedule":"R2//PT1H"})")
                   .status,
               204);
-    first.context.executor_.fire();
+    first.executor.fire();
     first.offer();
-    first.context.executor_.drain();
+    first.executor.drain();
     ASSERT_EQ(first.driver.launched.size(), 1u);
     id = first.driver.launched[0].task_id().value();
     first.update(id, v1::TASK_FINISHED);
     EXPECT_TRUE(first.driver.acknowledged.empty());  // not before the store says so
-    first.context.executor_.drain();
+    first.executor.drain();
     EXPECT_EQ(first.driver.acknowledged, std::vector<std::string>{id});
     EXPECT_NE(first.job().find(R"("successCount":0)"), std::string::npos) << first.job();
   }
@@ -683,13 +624,13 @@ TEST_F(ChronosFrameworkTest, AnAsyncRunEndsWithItsCallbackNotItsTask) {
   EXPECT_NE(second.job().find(R"("successCount":1)"), std::string::npos) << second.job();
   // A second run reports a failure.
   now_ += 1h;
-  second.context.executor_.fire();
+  second.executor.fire();
   second.offer();
-  second.context.executor_.drain();
+  second.executor.drain();
   ASSERT_EQ(second.driver.launched.size(), 1u);
   const std::string next = second.driver.launched[0].task_id().value();
   second.update(next, v1::TASK_FINISHED);
-  second.context.executor_.drain();
+  second.executor.drain();
   EXPECT_EQ(second.request("PUT", "/v1/scheduler/task/" + next, R"({"statusCode":2})").status, 204);
   EXPECT_NE(second.job().find(R"("errorCount":1)"), std::string::npos) << second.job();
   EXPECT_NE(second.job().find(R"("successCount":1)"), std::string::npos) << second.job();
@@ -719,12 +660,12 @@ TEST_F(ChronosFrameworkTest, ASoftErrorParentsFinalFailureStillRunsItsDependents
   for (const char* parent : {"p-true", "p-false"}) {
     ASSERT_EQ(chronos.request("PUT", std::string("/scheduler/job/") + parent).status, 204);
     chronos.offer();
-    chronos.context.executor_.drain();
+    chronos.executor.drain();
     chronos.update(chronos.driver.launched.back().task_id().value(), v1::TASK_FAILED);
-    chronos.context.executor_.drain();
+    chronos.executor.drain();
   }
   chronos.offer();
-  chronos.context.executor_.drain();
+  chronos.executor.drain();
   std::set<std::string> names;
   for (const auto& task : chronos.driver.launched) names.insert(task.name());
   EXPECT_EQ(names, (std::set<std::string>{"ChronosTask:p-true", "ChronosTask:p-false",
@@ -743,28 +684,28 @@ TEST_F(ChronosFrameworkTest, DisableAfterFailuresDisablesAJobThatKeepsFailing) {
                          R"({"name":"a","command":"false","retries":1,"schedule":"R//PT1M"})")
                 .status,
             204);
-  chronos.context.executor_.fire();
+  chronos.executor.fire();
   chronos.offer();
-  chronos.context.executor_.drain();
+  chronos.executor.drain();
   chronos.update(chronos.driver.launched.back().task_id().value(), v1::TASK_FAILED);
-  chronos.context.executor_.drain();
+  chronos.executor.drain();
   EXPECT_NE(chronos.job().find(R"("disabled":false)"), std::string::npos) << chronos.job();
   now_ += 1s;
-  chronos.context.executor_.fire();
+  chronos.executor.fire();
   chronos.offer();
-  chronos.context.executor_.drain();
+  chronos.executor.drain();
   ASSERT_EQ(chronos.driver.launched.size(), 2u);
   chronos.update(chronos.driver.launched.back().task_id().value(), v1::TASK_FAILED);
-  chronos.context.executor_.drain();
+  chronos.executor.drain();
   EXPECT_NE(chronos.job().find(R"("disabled":true)"), std::string::npos) << chronos.job();
   now_ += 1min;
-  chronos.context.executor_.fire();
+  chronos.executor.fire();
   chronos.offer();
-  chronos.context.executor_.drain();
+  chronos.executor.drain();
   EXPECT_EQ(chronos.driver.launched.size(), 2u);
   // The parameter is checked.
-  kernel::state::MemoryStore other;
-  TestContext context(&now_, &other);
+  ManualExecutor executor(&now_);
+  tessera::testing::StubContext context(executor);  // a store of its own
   EXPECT_FALSE(ChronosFramework::create(
       api::Parameters(
           std::vector<std::pair<std::string, std::string>>{{"disable_after_failures", "-1"}}),
@@ -789,7 +730,7 @@ TEST_F(ChronosFrameworkTest, RunNowWithArgumentsAddsThemToThatRunOnly) {
   ASSERT_EQ(chronos.request("PUT", "/scheduler/job/sh?arguments=hello%20world").status, 204);
   ASSERT_EQ(chronos.request("PUT", "/scheduler/job/exec?arguments=a%20b").status, 204);
   chronos.offer();
-  chronos.context.executor_.drain();
+  chronos.executor.drain();
   ASSERT_EQ(chronos.driver.launched.size(), 2u);
   std::map<std::string, v1::CommandInfo> commands;
   for (const auto& task : chronos.driver.launched) commands[task.name()] = task.command();
@@ -804,18 +745,18 @@ TEST_F(ChronosFrameworkTest, RunNowWithArgumentsAddsThemToThatRunOnly) {
   for (const auto& task : chronos.driver.launched) {
     if (task.name() == "ChronosTask:sh") chronos.update(task.task_id().value(), v1::TASK_FAILED);
   }
-  chronos.context.executor_.drain();
+  chronos.executor.drain();
   now_ += 10s;
-  chronos.context.executor_.fire();
+  chronos.executor.fire();
   chronos.offer();
-  chronos.context.executor_.drain();
+  chronos.executor.drain();
   ASSERT_EQ(chronos.driver.launched.size(), 3u);
   EXPECT_EQ(chronos.driver.launched[2].command().value(), "echo hello world");
   chronos.update(chronos.driver.launched[2].task_id().value(), v1::TASK_FINISHED);
-  chronos.context.executor_.drain();
+  chronos.executor.drain();
   ASSERT_EQ(chronos.request("PUT", "/scheduler/job/sh").status, 204);
   chronos.offer();
-  chronos.context.executor_.drain();
+  chronos.executor.drain();
   ASSERT_EQ(chronos.driver.launched.size(), 4u);
   EXPECT_EQ(chronos.driver.launched[3].command().value(), "echo");
   EXPECT_NE(chronos.job().find(R"("command":"echo")"), std::string::npos);
@@ -831,14 +772,14 @@ TEST_F(ChronosFrameworkTest, RunStatisticsSurviveAFailover) {
                   .status,
               204);
     for (int run = 0; run < 2; ++run) {
-      first.context.executor_.fire();
+      first.executor.fire();
       first.offer();
-      first.context.executor_.drain();
+      first.executor.drain();
       const std::string id = first.driver.launched.back().task_id().value();
       first.update(id, v1::TASK_RUNNING);
       now_ += 5s * (run + 1);
       first.update(id, v1::TASK_FINISHED);
-      first.context.executor_.drain();
+      first.executor.drain();
       now_ += 1h - 5s * (run + 1);
     }
     EXPECT_NE(first.request("GET", "/scheduler/job/stat/a").body.find(R"("count":2)"),

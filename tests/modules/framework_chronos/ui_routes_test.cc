@@ -18,30 +18,13 @@
 #include "modules/framework_chronos/chronos_framework.h"
 #include "tessera/api/executor.h"
 #include "tessera/api/http.h"
-#include "tessera/api/logger.h"
-#include "tessera/api/metrics.h"
+#include "tests/modules/framework_chronos/inline_executor.h"
+#include "tests/support/module_context.h"
 
 namespace tessera::modules::chronos {
 namespace {
 
 namespace fs = std::filesystem;
-
-class InlineExecutor final : public api::Executor {
- public:
-  void post(std::function<void()> fn) override { fn(); }
-  bool runningInThisThread() const override { return true; }
-  std::unique_ptr<api::TimerHandle> schedule(std::chrono::nanoseconds,
-                                             std::function<void()>) override {
-    std::abort();
-  }
-  api::Status runBlocking(std::function<void()> work, std::function<void()> done) override {
-    ++blocking;
-    work();
-    done();
-    return api::Status::ok();
-  }
-  int blocking = 0;
-};
 
 // Routes by (method, path, prefix); a path in `taken` is refused as the daemon's router would.
 class Router final : public api::HttpRouter {
@@ -82,25 +65,15 @@ class Router final : public api::HttpRouter {
   std::set<std::string> taken;
 };
 
-class Context final : public api::Context {
+// The shared stub Context (tests/support/module_context.h) on the inline executor, with the
+// refusing router above in place of its recording one.
+class Context final : public tessera::testing::StubContext {
  public:
-  class NullLogger final : public api::Logger {
-   public:
-    void log(Level, std::string_view) override {}
-  };
-  api::Logger& logger() override { return logger_; }
-  api::Metrics& metrics() override { std::abort(); }
-  api::Executor& executor() override { return inline_; }
+  Context() : StubContext(inline_) {}
   api::HttpRouter& http() override { return router; }
-  std::string_view role() const override { return "framework"; }
-  std::string_view workDir() const override { return ""; }
-  api::StateStore& state() override { std::abort(); }
 
   InlineExecutor inline_;
   Router router;
-
- private:
-  NullLogger logger_;
 };
 
 class ChronosUiTest : public ::testing::Test {
