@@ -609,8 +609,8 @@ api::Status MarathonFramework::addRoutes() {
         handleEvents(request, std::move(writer));
       });
   if (streaming.code() == api::StatusCode::kUnimplemented) {
-    // A host whose router cannot stream (the --zk host's forwarding router today): the module
-    // runs without /v2/events rather than not at all.
+    // A host whose router cannot stream (a test's or an embedder's router): the module runs
+    // without /v2/events rather than not at all.
     context_.logger().log(api::Logger::Level::kWarning,
                           fmt::format("no /v2/events: {}", streaming.message()));
     return http.addRoute("GET", "/v2/events", [](const HttpRequest&, HttpResponder respond) {
