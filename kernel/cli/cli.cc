@@ -246,7 +246,7 @@ int runAgent(const std::vector<std::string>& args) {
 // if its module is loaded: `--<part>_port` (0 turns it off) and `--<part>_module`.
 struct OwnPortFramework {
   std::string part;    // "marathon": the flags' prefix
-  std::string module;  // the module playing the part
+  std::string module;  // the module playing the part: its full name or an alias
   uint16_t port;
   bool explicitModule = false;  // --<part>_module was given: its module must be loaded
 };
@@ -265,19 +265,10 @@ void addOwnPortFlags(runtime::FlagSet& flags, OwnPortFramework& framework) {
 
 // Hosts `framework` with its routes on a router of their own, served on its port: none of the
 // daemon's shared endpoints (/metrics, /health, ...) is there, so a module's routes never
-// collide with the kernel's. Null when it is turned off or its module is not loaded.
+// collide with the kernel's. Null when it is turned off. `framework.module` is a full name.
 api::Result<std::unique_ptr<scheduler::FrameworkHost>> hostOnOwnPort(
     Daemon& daemon, const CommonFlags& common, const OwnPortFramework& framework) {
   if (framework.port == 0) return std::unique_ptr<scheduler::FrameworkHost>();
-  if (daemon.moduleManager().find(framework.module) == nullptr) {
-    if (framework.explicitModule) {
-      return api::invalidArgument("flag '--{}_module': no module '{}' is loaded", framework.part,
-                                  framework.module);
-    }
-    runtime::logger("local")->info("not hosting {}: module '{}' is not loaded", framework.part,
-                                   framework.module);
-    return std::unique_ptr<scheduler::FrameworkHost>();
-  }
   auto router = std::make_shared<net::Router>();
   scheduler::FrameworkHostOptions options;
   options.module = framework.module;
@@ -320,9 +311,11 @@ int runLocal(const std::vector<std::string>& args) {
   flags.add("num_agents", &numAgents, "Number of agents to run in the process").alias("num_slaves");
   std::string frameworkNames;
   flags.add("frameworks", &frameworkNames,
-            "Framework modules to run against the local master, comma-separated module names");
-  std::vector<OwnPortFramework> ownPort = {{"marathon", "org_tessera_marathon", 8080},
-                                           {"chronos", "org_tessera_chronos", 4400}};
+            "Framework modules to run against the local master, comma-separated (full names or "
+            "manifest aliases)");
+  // The defaults are manifest aliases: the kernel names no module.
+  std::vector<OwnPortFramework> ownPort = {{"marathon", "marathon", 8080},
+                                           {"chronos", "chronos", 4400}};
   for (auto& framework : ownPort) addOwnPortFlags(flags, framework);
   if (auto exit = exitCodeFor(loadFlags("local", flags, args))) return *exit;
   masterFlags.credentials = httpAuth.credentials;
@@ -385,7 +378,14 @@ int runLocal(const std::vector<std::string>& args) {
       },
       [&](Daemon& daemon) -> api::Status {
         // Framework modules reach the master through its HTTP port, as they would from afar.
+        // Names become full names before they key any state.
+        std::vector<std::string> listed;
         for (const auto& name : splitList(frameworkNames)) {
+          auto full = resolveFrameworkModule(daemon.moduleManager(), "--frameworks", name);
+          if (!full) return full.status();
+          listed.push_back(*full);
+        }
+        for (const auto& name : listed) {
           scheduler::FrameworkHostOptions options;
           options.module = name;
           options.master = fmt::format("{}:{}", common.ip, daemon.port());
@@ -397,11 +397,20 @@ int runLocal(const std::vector<std::string>& args) {
           }
           frameworks.push_back(std::move(host));
         }
-        const auto listed = splitList(frameworkNames);
-        for (const auto& framework : ownPort) {
+        for (auto& framework : ownPort) {
+          if (framework.port == 0) continue;
+          const std::string flag = fmt::format("--{}_module", framework.part);
+          auto full = resolveFrameworkModule(daemon.moduleManager(), flag, framework.module);
+          if (!full) {
+            // A default names a module the manifest may leave out; one given must be loaded.
+            if (framework.explicitModule) return full.status();
+            runtime::logger("local")->info("not hosting {}: no framework module '{}' is loaded",
+                                           framework.part, framework.module);
+            continue;
+          }
+          framework.module = std::move(full).value();
           // One instance per module: named in --frameworks, it is served on the master's port.
-          if (framework.port != 0 &&
-              std::find(listed.begin(), listed.end(), framework.module) != listed.end()) {
+          if (std::find(listed.begin(), listed.end(), framework.module) != listed.end()) {
             if (framework.explicitModule) {
               return api::invalidArgument("flag '--{}_module': '{}' is in '--frameworks' too",
                                           framework.part, framework.module);

@@ -55,6 +55,21 @@ api::Status validateFrameworkHostFlags(const scheduler::FrameworkHostOptions& op
   return api::Status::ok();
 }
 
+api::Result<std::string> resolveFrameworkModule(const modules::ModuleManager& manager,
+                                                std::string_view flag, std::string_view value) {
+  if (const auto* module = manager.findOfKind(api::kKindFramework, value)) return module->name;
+  std::string loaded;
+  for (const auto& module : manager.modules()) {
+    if (module.kind != api::kKindFramework) continue;
+    if (!loaded.empty()) loaded += ", ";
+    loaded += fmt::format("'{}'", module.name);
+    for (const auto& alias : module.aliases) loaded += fmt::format(" (alias '{}')", alias);
+  }
+  return api::invalidArgument(
+      "flag '{}': no module '{}' is loaded as a framework module or alias (loaded: {})", flag,
+      value, loaded.empty() ? std::string("none") : loaded);
+}
+
 int runFramework(const std::vector<std::string>& args) {
   constexpr std::string_view kRole = "framework";
   CommonFlags common;
@@ -63,7 +78,10 @@ int runFramework(const std::vector<std::string>& args) {
   std::string master;
   runtime::FlagSet flags;
   addCommonFlags(flags, common);
-  flags.add("module", &module, "The framework module to run (its modules.json name)").required();
+  flags
+      .add("module", &module,
+           "The framework module to run: its modules.json name or an alias its entry gives")
+      .required();
   flags.add("master", &master, "The master, HOST:PORT or zk://host:port,.../path").required();
   std::string zk;
   runtime::Duration zkSessionTimeout = std::chrono::seconds(10);
@@ -99,10 +117,11 @@ int runFramework(const std::vector<std::string>& args) {
   options.failoverTimeout = std::chrono::duration_cast<std::chrono::seconds>(failoverTimeout);
   options.principal = principal;
   options.secret = secret;
-  return hostFramework(kRole, common, std::move(options), [&flags] { return flags.values(); });
+  return hostFramework(kRole, "--module", common, std::move(options),
+                       [&flags] { return flags.values(); });
 }
 
-int hostFramework(std::string_view role, const CommonFlags& common,
+int hostFramework(std::string_view role, std::string_view moduleFlag, const CommonFlags& common,
                   scheduler::FrameworkHostOptions options,
                   std::function<std::map<std::string, std::string>()> flagValues) {
   const std::string master = options.master;
@@ -127,6 +146,14 @@ int hostFramework(std::string_view role, const CommonFlags& common,
     printError(role, started.message());
     return 1;
   }
+  // The full name, before anything keys state or logs by it.
+  auto module = resolveFrameworkModule(daemon.moduleManager(), moduleFlag, options.module);
+  if (!module) {
+    printError(role, module.status().message());
+    daemon.stop();
+    return 1;
+  }
+  options.module = std::move(module).value();
   std::unique_ptr<LeaderFollower> follower;
   if (zk) {
     // --master=zk://...: the driver subscribes to the leader and re-resolves after a failover.

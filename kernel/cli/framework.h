@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "kernel/cli/common.h"
+#include "kernel/modules/module_manager.h"
 #include "kernel/scheduler/framework_host.h"
 
 namespace tessera::kernel::cli {
@@ -22,8 +23,16 @@ int runFramework(const std::vector<std::string>& args);
 /// Errors: InvalidArgument naming the flag.
 api::Status validateFrameworkHostFlags(const scheduler::FrameworkHostOptions& options);
 
-/// Runs a daemon of role `role` hosting the framework module `options.module` until SIGINT or
-/// SIGTERM: sets up logging, starts the daemon (modules from `common`), resolves a zk://
+/// The full name of the loaded framework module that `value` (a flag's value) names: its full
+/// name or an alias its manifest entry gives (`marathon`). State keys use the full name, so
+/// state kept before the alias existed is found. Errors: InvalidArgument naming `flag` and the
+/// loaded framework modules.
+api::Result<std::string> resolveFrameworkModule(const modules::ModuleManager& manager,
+                                                std::string_view flag, std::string_view value);
+
+/// Runs a daemon of role `role` hosting the framework module `options.module` (a full name or
+/// alias, given as `moduleFlag`) until SIGINT or SIGTERM: sets up logging, starts the daemon
+/// (modules from `common`), resolves the module's full name, resolves a zk://
 /// `options.master`, starts the FrameworkHost (its store: `options.state`, by default the
 /// daemon's; its routes: on the daemon's port unless `options.routerFor`), opens the HTTP port
 /// and, with `options.zk`, contends (advertising --hostname or --ip and the port unless
@@ -31,7 +40,7 @@ api::Status validateFrameworkHostFlags(const scheduler::FrameworkHostOptions& op
 /// abdicating one with 0. `flagValues` feeds /flags.
 /// Errors are printed as `role`'s. Shared by `tessera framework` and the framework personalities
 /// (`marathon`, `chronos`). Returns the exit code.
-int hostFramework(std::string_view role, const CommonFlags& common,
+int hostFramework(std::string_view role, std::string_view moduleFlag, const CommonFlags& common,
                   scheduler::FrameworkHostOptions options,
                   std::function<std::map<std::string, std::string>()> flagValues);
 

@@ -120,7 +120,8 @@ api::Status checkLoggingLevel(const runtime::Flag::Value& value) {
 void addTesseraFlags(runtime::FlagSet& flags, CommonFlags& common, std::string& module,
                      std::string_view defaultModule) {
   module = std::string(defaultModule);
-  flags.add("framework_module", &module, "The framework module to host (its modules.json name)");
+  flags.add("framework_module", &module,
+            "The framework module to host: its modules.json name or an alias its entry gives");
   flags
       .add("http_address", &common.ip,
            "IP address the HTTP API listens on (0.0.0.0 for every interface)")
@@ -224,8 +225,8 @@ void finish(const runtime::FlagSet& flags, std::string module, PersonalityComman
 
 int hostPersonality(const Personality& personality, PersonalityCommand command) {
   auto values = std::move(command.flagValues);
-  return hostFramework(personality.name, command.common, std::move(command.options),
-                       [values] { return values; });
+  return hostFramework(personality.name, "--framework_module", command.common,
+                       std::move(command.options), [values] { return values; });
 }
 
 // One of Marathon's on/off flags (Scallop's `toggle`): `--name` turns it on, `--disable_name`
@@ -319,7 +320,7 @@ LoadOutcome loadMarathonFlags(const std::vector<std::string>& args, PersonalityC
   std::optional<std::string> user;
   int64_t zkSessionTimeout = 10000;
   runtime::FlagSet flags;
-  addTesseraFlags(flags, command.common, module, "org_tessera_marathon");
+  addTesseraFlags(flags, command.common, module, "marathon");
   addMesosFlags(flags, mesos);
   flags.add("http_port", &command.common.port, "Port of the HTTP API");
   flags.add("zk", &zk,
@@ -412,7 +413,7 @@ LoadOutcome loadChronosFlags(const std::vector<std::string>& args, PersonalityCo
   int64_t zkTimeout = 10000;
   std::string frameworkName = "chronos";
   runtime::FlagSet flags;
-  addTesseraFlags(flags, command.common, module, "org_tessera_chronos");
+  addTesseraFlags(flags, command.common, module, "chronos");
   addMesosFlags(flags, mesos);
   flags.add("http_port", &command.common.port, "Port of the HTTP API");
   flags.add("zk_hosts", &zkHosts,

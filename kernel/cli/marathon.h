@@ -38,11 +38,12 @@ LoadOutcome loadMarathonFlags(const std::vector<std::string>& args, PersonalityC
 /// is the module parameter `framework_name`, --mesos_role `mesos_role`.
 LoadOutcome loadChronosFlags(const std::vector<std::string>& args, PersonalityCommand& command);
 
-/// `marathon [flags]`: loads the flags and hosts the framework module (--framework_module,
-/// default org_tessera_marathon) until SIGINT or SIGTERM. Returns the exit code.
+/// `marathon [flags]`: loads the flags and hosts the framework module (--framework_module, a
+/// full name or alias, default the alias `marathon`) until SIGINT or SIGTERM. Returns the exit
+/// code.
 int runMarathon(const std::vector<std::string>& args);
 
-/// `chronos [flags]`: as runMarathon(), module org_tessera_chronos by default.
+/// `chronos [flags]`: as runMarathon(), the module aliased `chronos` by default.
 int runChronos(const std::vector<std::string>& args);
 
 }  // namespace tessera::kernel::cli

@@ -16,7 +16,7 @@ using ModuleFlag = std::pair<std::string, std::string>;
 
 /// True if the name `entry` (as in `--containerizers=docker`) selects the module `moduleName`
 /// of `kind`: the name itself, or one ending in `<kind>_<entry>` (`docker` selects
-/// `org_tessera_containerizer_docker`).
+/// `com_example_containerizer_docker`).
 bool selects(std::string_view kind, std::string_view entry, std::string_view moduleName);
 
 /// The flags of `flags` meant for `moduleName` of `kind`: those whose family (the text before

@@ -91,7 +91,7 @@ TEST(MarathonFlagsTest, DefaultsAreMarathons) {
   auto loaded = loadMarathon({"--master=127.0.0.1:5050"});
   ASSERT_EQ(loaded.outcome, LoadOutcome::kRun) << loaded.err;
   const auto& options = loaded.command.options;
-  EXPECT_EQ(options.module, "org_tessera_marathon");
+  EXPECT_EQ(options.module, "marathon");  // the manifest alias; resolved once loaded
   EXPECT_EQ(options.master, "127.0.0.1:5050");
   EXPECT_EQ(loaded.command.common.port, 8080);
   EXPECT_EQ(options.zk, "");
@@ -299,7 +299,7 @@ TEST(ChronosFlagsTest, ZkHostsAndPathMakeTheUrl) {
                    "--mesos_framework_name=cron", "--mesos_role", "batch", "--zk_timeout=3000"});
   ASSERT_EQ(loaded.outcome, LoadOutcome::kRun) << loaded.err;
   const auto& options = loaded.command.options;
-  EXPECT_EQ(options.module, "org_tessera_chronos");
+  EXPECT_EQ(options.module, "chronos");  // the manifest alias; resolved once loaded
   EXPECT_EQ(options.zk, "zk://h1:2181,h2:2181/chronos/state");
   EXPECT_EQ(options.zkSessionTimeout, std::chrono::milliseconds(3000));
   EXPECT_EQ(loaded.command.common.port, 4400);
@@ -354,6 +354,18 @@ std::string testManifest(const TempDir& dir) {
                  R"({{"libraries":[{{"file":"{}/tests/modules/libtest_sleep_framework.so",)"
                  R"("modules":[{{"name":"{}","parameters":[{{"key":"tasks","value":"0"}}]}}]}}]}})",
                  TESSERA_BINARY_DIR, kTestModule))
+      .string();
+}
+
+// testManifest() with `alias` on the test module's entry, as default_modules.json gives the
+// Marathon and Chronos modules theirs.
+std::string aliasManifest(const TempDir& dir, std::string_view alias) {
+  return dir
+      .write("aliased.json",
+             fmt::format(R"({{"libraries":[{{"file":"{}/tests/modules/libtest_sleep_framework.so",)"
+                         R"("modules":[{{"name":"{}","aliases":["{}"],)"
+                         R"("parameters":[{{"key":"tasks","value":"0"}}]}}]}}]}})",
+                         TESSERA_BINARY_DIR, kTestModule, alias))
       .string();
 }
 
@@ -480,6 +492,99 @@ TEST(PersonalityProcessTest, LocalWithoutTheModulesStartsAsBefore) {
   EXPECT_THAT(missing->err(), HasSubstr("flag '--chronos_module': no module 'org_nope'"));
   local->kill(SIGTERM);
   ASSERT_TRUE(local->wait(std::chrono::seconds(30)));
+}
+
+TEST(PersonalityProcessTest, MarathonResolvesTheDefaultAliasAndKeysStateByTheFullName) {
+  TempDir dir;
+  const uint16_t masterPort = freePort();
+  auto master = start({(binDir() / "mesos-master").string(), "--registry=in_memory",
+                       "--port=" + std::to_string(masterPort), "--quiet"});
+  ASSERT_TRUE(master);
+  ASSERT_TRUE(waitFor([&] { return answers(masterPort, "/health", 200); })) << master->err();
+  uint16_t httpPort = freePort();
+  while (httpPort == masterPort) httpPort = freePort();
+  const fs::path workDir = dir.path() / "work";
+  // No --framework_module: the default is the alias `marathon`, which the manifest gives.
+  auto marathon =
+      start({(binDir() / "marathon").string(), fmt::format("--master=127.0.0.1:{}", masterPort),
+             fmt::format("--http_port={}", httpPort), "--modules=" + aliasManifest(dir, "marathon"),
+             "--work_dir=" + workDir.string(), "--config_dir=" + dir.path().string(), "--quiet"});
+  ASSERT_TRUE(marathon);
+  ASSERT_TRUE(waitFor([&] { return answers(httpPort, kModuleRoute, 200, R"("subscribed":true)"); }))
+      << marathon->err();
+  // The FrameworkID is kept under the full name, where state from before the alias lies.
+  const fs::path state = workDir / "state";
+  EXPECT_TRUE(waitFor([&] {
+    return fs::exists(state / fmt::format("%2Fframework_hosts%2F{}%2Fframework_id", kTestModule));
+  }));
+  EXPECT_FALSE(fs::exists(state / "%2Fframework_hosts%2Fmarathon%2Fframework_id"));
+  marathon->kill(SIGTERM);
+  ASSERT_TRUE(marathon->wait(std::chrono::seconds(30)));
+  EXPECT_EQ(marathon->exitCode(), 0) << marathon->err();
+}
+
+TEST(PersonalityProcessTest, AnUnknownModuleOrAliasIsAnErrorNamingTheFlag) {
+  TempDir dir;
+  const std::string manifest = aliasManifest(dir, "marathon");
+  // Chronos's default alias is not in this manifest.
+  auto chronos =
+      runToEnd({(binDir() / "chronos").string(), "--master=127.0.0.1:5050", "--http_port=0",
+                "--modules=" + manifest, "--config_dir=" + dir.path().string(), "--quiet"});
+  ASSERT_TRUE(chronos);
+  EXPECT_EQ(chronos->exitCode(), 1);
+  EXPECT_THAT(chronos->err(), HasSubstr("flag '--framework_module': no module 'chronos'"));
+  EXPECT_THAT(chronos->err(), HasSubstr(kTestModule));  // the loaded ones are listed
+  auto framework =
+      runToEnd({(binDir() / "tessera").string(), "framework", "--module=nope",
+                "--master=127.0.0.1:5050", "--port=0", "--modules=" + manifest, "--quiet"});
+  ASSERT_TRUE(framework);
+  EXPECT_EQ(framework->exitCode(), 1);
+  EXPECT_THAT(framework->err(), HasSubstr("flag '--module': no module 'nope'"));
+  auto local = runToEnd({(binDir() / "tessera").string(), "local", "--port=0", "--num_agents=0",
+                         "--modules=" + manifest, "--frameworks=nope", "--marathon_port=0",
+                         "--chronos_port=0", "--quiet"});
+  ASSERT_TRUE(local);
+  EXPECT_EQ(local->exitCode(), 1);
+  EXPECT_THAT(local->err(), HasSubstr("flag '--frameworks': no module 'nope'"));
+}
+
+TEST(PersonalityProcessTest, FrameworkAndLocalTakeAnAlias) {
+  TempDir dir;
+  const uint16_t masterPort = freePort();
+  auto master = start({(binDir() / "mesos-master").string(), "--registry=in_memory",
+                       "--port=" + std::to_string(masterPort), "--quiet"});
+  ASSERT_TRUE(master);
+  ASSERT_TRUE(waitFor([&] { return answers(masterPort, "/health", 200); })) << master->err();
+  uint16_t frameworkPort = freePort();
+  while (frameworkPort == masterPort) frameworkPort = freePort();
+  auto framework = start(
+      {(binDir() / "tessera").string(), "framework", "--module=sleepy",
+       fmt::format("--master=127.0.0.1:{}", masterPort), fmt::format("--port={}", frameworkPort),
+       "--modules=" + aliasManifest(dir, "sleepy"), "--quiet"},
+      {{"TESSERA_CONFIG_DIR", dir.path().string()}});
+  ASSERT_TRUE(framework);
+  EXPECT_TRUE(waitFor([&] {
+    return answers(frameworkPort, kModuleRoute, 200, R"("subscribed":true)");
+  })) << framework->err();
+  framework->kill(SIGTERM);
+  ASSERT_TRUE(framework->wait(std::chrono::seconds(30)));
+  EXPECT_EQ(framework->exitCode(), 0) << framework->err();
+
+  // In --frameworks and as --marathon_module's default at once: one instance, on the master's
+  // port, as when both named the full name.
+  uint16_t port = freePort();
+  while (port == masterPort) port = freePort();
+  auto local = start(
+      {(binDir() / "tessera").string(), "local", "--port=" + std::to_string(port), "--num_agents=0",
+       "--modules=" + aliasManifest(dir, "marathon"), "--frameworks=marathon",
+       "--marathon_port=" + std::to_string(freePort()), "--chronos_port=0", "--quiet"},
+      {{"TESSERA_CONFIG_DIR", dir.path().string()}});
+  ASSERT_TRUE(local);
+  EXPECT_TRUE(waitFor([&] { return answers(port, kModuleRoute, 200, R"("subscribed":true)"); }))
+      << local->err();
+  local->kill(SIGTERM);
+  ASSERT_TRUE(local->wait(std::chrono::seconds(30)));
+  EXPECT_EQ(local->exitCode(), 0) << local->err();
 }
 
 }  // namespace

@@ -40,10 +40,11 @@ class ChronosSystemTest : public ::testing::Test {
         (libDir() / "libtessera_containerizer_native.so").string());
   }
 
-  // The Chronos host's modules: Chronos, retrying failed runs after `retryMillis`.
+  // The Chronos host's modules: Chronos (aliased `chronos`, as in default_modules.json, for the
+  // `chronos` command's default), retrying failed runs after `retryMillis`.
   static std::string chronosManifest(int retryMillis) {
     return fmt::format(
-        R"({{"libraries": [{{"file": "{}", "modules": [{{"name": "{}",
+        R"({{"libraries": [{{"file": "{}", "modules": [{{"name": "{}", "aliases": ["chronos"],
     "parameters": [{{"key": "failure_retry", "value": "{}"}}]}}]}}]}})",
         (libDir() / "libtessera_framework_chronos.so").string(), kModule, retryMillis);
   }
@@ -77,7 +78,7 @@ class ChronosSystemTest : public ::testing::Test {
     if (ports_[i] == 0) ports_[i] = freePort();
     std::vector<std::string> argv = {tesseraBinary().string(),
                                      "framework",
-                                     fmt::format("--module={}", kModule),
+                                     "--module=chronos",  // the alias; state keys use kModule
                                      fmt::format("--master=127.0.0.1:{}", masterPort_),
                                      fmt::format("--port={}", ports_[i]),
                                      "--modules=" + chronosManifest(retryMillis)};

@@ -419,7 +419,8 @@ class MarathonTest : public ::testing::Test {
   }
   static std::string marathonManifest() {
     return fmt::format(
-        R"({{"libraries": [{{"file": "{}", "modules": [{{"name": "org_tessera_marathon"}}]}}]}})",
+        R"({{"libraries": [{{"file": "{}", "modules": [{{"name": "org_tessera_marathon",
+    "aliases": ["marathon"]}}]}}]}})",
         (libDir() / "libtessera_framework_marathon.so").string());
   }
 
