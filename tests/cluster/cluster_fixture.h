@@ -348,11 +348,13 @@ class ClusterFixture : public ::testing::Test {
     ASSERT_TRUE(server_->start());
     const std::string lib = TESSERA_BINARY_DIR "/lib/tessera/";
     std::vector<modules::ManifestEntry> entries = {
-        {lib + "libtessera_allocator_drf.so", kAllocator,
+        {lib + "libtessera_allocator_drf.so",
+         kAllocator,
          api::Parameters(
              std::vector<std::pair<std::string, std::string>>{{"allocation_interval", "50ms"}}),
-         "test"},
-        {lib + "libtessera_containerizer_native.so", kNative, api::Parameters(), "test"}};
+         "test",
+         {}},
+        {lib + "libtessera_containerizer_native.so", kNative, api::Parameters(), "test", {}}};
     auto loaded = manager_.load(entries);
     ASSERT_TRUE(loaded) << loaded.toString();
 

@@ -318,13 +318,15 @@ class MasterFixture : public ::testing::Test {
         "org_tessera_allocator_drf",
         api::Parameters(
             std::vector<std::pair<std::string, std::string>>{{"allocation_interval", "50ms"}}),
-        "test"};
+        "test",
+        {}};
     modules::ManifestEntry authenticator{
         std::string(TESSERA_BINARY_DIR) + "/tests/modules/libtest_basic_authenticator.so",
         "org_tessera_test_basic_authenticator",
         api::Parameters(std::vector<std::pair<std::string, std::string>>{
             {"credentials", "alice:secret,bob:hunter2"}}),
-        "test"};
+        "test",
+        {}};
     ASSERT_TRUE(manager_.load({entry, authenticator}).isOk());
     modules::HostServices services;
     services.runtime = &runtime_;
