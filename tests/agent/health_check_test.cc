@@ -314,11 +314,13 @@ class IsolatedHealthCheckTest : public HealthCheckTest {
     const std::string root = fmt::format("tessera_health_test_{}", ::getpid());
     const std::string isolation = "cgroups/cpu,cgroups/mem";
     auto loaded = manager_.load(
-        {{lib + "libtessera_containerizer_native.so", kNative, api::Parameters(), "test"},
-         {lib + "libtessera_isolator_cgroups.so", "org_tessera_isolator_cgroups",
+        {{lib + "libtessera_containerizer_native.so", kNative, api::Parameters(), "test", {}},
+         {lib + "libtessera_isolator_cgroups.so",
+          "org_tessera_isolator_cgroups",
           api::Parameters(std::vector<std::pair<std::string, std::string>>{{"isolation", isolation},
                                                                            {"cgroups_root", root}}),
-          "test"}});
+          "test",
+          {}}});
     if (!loaded) {
       why = loaded.toString();
       return false;
