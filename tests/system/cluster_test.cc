@@ -390,8 +390,9 @@ TEST_F(ClusterTest, MasterAuthenticationFlagsAreChecked) {
   // The shipped `basic` authenticator needs the credentials it checks against.
   auto noCredentials = run({"--http_framework_authenticators=basic"});
   EXPECT_EQ(noCredentials->exitCode(), 1);
-  EXPECT_THAT(noCredentials->err(), HasSubstr("'--http_framework_authenticators=basic' needs "
-                                              "'--credentials'"));
+  EXPECT_THAT(noCredentials->err(), HasSubstr("flag '--http_framework_authenticators=basic'"));
+  EXPECT_THAT(noCredentials->err(), HasSubstr("'--credentials'"));
+  EXPECT_THAT(noCredentials->err(), HasSubstr("parameter 'credentials' is required"));
 }
 
 }  // namespace
