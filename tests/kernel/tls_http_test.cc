@@ -191,7 +191,7 @@ TEST(TlsContextTest, AKeyNotMatchingTheCertificateIsRefused) {
   auto created = TlsContext::create(s);
   ASSERT_FALSE(created);
   // OpenSSL 3 notices while loading the key; older ones at the explicit check.
-  const auto& message = created.status().message();
+  const std::string message = created.status().message();
   EXPECT_TRUE(message.find("mismatch") != std::string::npos ||
               message.find("does not match") != std::string::npos)
       << created.status().toString();
