@@ -15,26 +15,7 @@ const state = {
   filter: "",
   rendered: "",
   editing: null,  // the job the dialog edits (its JSON); null: creating
-  confirmAction: null,
 };
-
-const $ = (id) => document.getElementById(id);
-
-// Builds an element: h("td", {class: "x", onclick: f}, "text", child, ...).
-function h(tag, attrs, ...children) {
-  const el = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs || {})) {
-    if (value === undefined || value === null || value === false) continue;
-    if (key.startsWith("on")) el.addEventListener(key.slice(2), value);
-    else if (key === "class") el.className = value;
-    else el.setAttribute(key, value === true ? "" : String(value));
-  }
-  for (const child of children.flat()) {
-    if (child === undefined || child === null || child === false) continue;
-    el.append(child instanceof Node ? child : document.createTextNode(String(child)));
-  }
-  return el;
-}
 
 // An SVG element with attributes.
 function s(tag, attrs, ...children) {
@@ -49,25 +30,10 @@ function s(tag, attrs, ...children) {
   return el;
 }
 
-// Calls the API; resolves with the body (parsed JSON when it is JSON), rejects with a readable
-// message.
+// Calls the API (under /v1/scheduler); resolves with the body (parsed JSON when it is JSON),
+// rejects with a readable message.
 async function api(method, path, body) {
-  const init = {method, headers: {}};
-  if (body !== undefined) {
-    init.headers["Content-Type"] = "application/json";
-    init.body = JSON.stringify(body);
-  }
-  const response = await fetch(API + path, init);
-  const text = await response.text();
-  let json = null;
-  try {
-    json = text ? JSON.parse(text) : null;
-  } catch (e) {
-    json = null;
-  }
-  if (!response.ok) {
-    throw new Error(`${response.status}: ${(json && json.message) || text || response.statusText}`);
-  }
+  const {json, text} = await fetchJson(method, API + path, {body});
   return json !== null ? json : text;
 }
 
@@ -285,30 +251,16 @@ function renderGraph() {
 
 // ---- Actions ---------------------------------------------------------------------------------
 
-async function act(what, fn) {
-  try {
-    await fn();
-    showMessage("");
-  } catch (e) {
-    showMessage(`${what}: ${e.message}`);
-  }
-  refresh();
-}
-
 function runNow(job) {
   act(`Starting ${job.name}`, () => api("PUT", `/job/${encodeURIComponent(job.name)}`));
 }
 
 function remove(job) {
-  $("confirm-title").textContent = `Delete ${job.name}?`;
   const children = state.graph.links.filter(([a]) => a === job.name).map(([, b]) => b);
-  $("confirm-text").textContent = `Its runs are killed and the job is removed.` +
+  confirmThen(`Delete ${job.name}?`, `Its runs are killed and the job is removed.` +
     (children.length ? ` Its children lose it as a parent (${children.join(", ")}); a child ` +
-      `left without parents is deleted too.` : "");
-  state.confirmAction = () => act(`Deleting ${job.name}`, () =>
-    api("DELETE", `/job/${encodeURIComponent(job.name)}`));
-  $("confirm-dialog").showModal();
-  $("confirm-cancel").focus();
+      `left without parents is deleted too.` : ""), "Delete",
+  () => act(`Deleting ${job.name}`, () => api("DELETE", `/job/${encodeURIComponent(job.name)}`)));
 }
 
 function kind() {
@@ -404,14 +356,7 @@ function init() {
   for (const radio of document.querySelectorAll('input[name="kind"]')) {
     radio.addEventListener("change", () => setKind(kind()));
   }
-  $("confirm-form").addEventListener("submit", (event) => {
-    event.preventDefault();
-    $("confirm-dialog").close();
-    const action = state.confirmAction;
-    state.confirmAction = null;
-    if (action) action();
-  });
-  $("confirm-cancel").addEventListener("click", () => $("confirm-dialog").close());
+  wireConfirmDialog();
   $("filter").addEventListener("input", (event) => {
     state.filter = event.target.value.trim();
     render();

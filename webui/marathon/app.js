@@ -14,50 +14,20 @@ const state = {
   filter: "",
   rendered: "",     // what the last render drew, to skip identical redraws
   editing: null,    // id of the app the dialog edits; null: creating
-  confirmAction: null,
 };
 
-const $ = (id) => document.getElementById(id);
-
-// Builds an element: h("td", {class: "x", onclick: f}, "text", child, ...).
-function h(tag, attrs, ...children) {
-  const el = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs || {})) {
-    if (value === undefined || value === null || value === false) continue;
-    if (key.startsWith("on")) el.addEventListener(key.slice(2), value);
-    else if (key === "class") el.className = value;
-    else el.setAttribute(key, value === true ? "" : String(value));
-  }
-  for (const child of children.flat()) {
-    if (child === undefined || child === null || child === false) continue;
-    el.append(child instanceof Node ? child : document.createTextNode(String(child)));
-  }
-  return el;
-}
-
-// Calls the API; resolves with the parsed JSON (or null), rejects with a readable message.
+// Calls the API; resolves with the parsed JSON (or null), rejects with a readable message that
+// lists a validation failure's details.
 async function api(method, path, body) {
-  const init = {method, headers: {Accept: "application/json"}};
-  if (body !== undefined) {
-    init.headers["Content-Type"] = "application/json";
-    init.body = typeof body === "string" ? body : JSON.stringify(body);
-  }
-  const response = await fetch(path, init);
-  const text = await response.text();
-  let json = null;
-  try {
-    json = text ? JSON.parse(text) : null;
-  } catch (e) {
-    json = null;
-  }
-  if (!response.ok) {
-    let message = (json && json.message) || text || response.statusText;
-    if (json && Array.isArray(json.details)) {
-      const details = json.details.map((d) => `${d.path || ""}: ${(d.errors || []).join(", ")}`);
-      if (details.length) message += "\n" + details.join("\n");
-    }
-    throw new Error(`${response.status}: ${message}`);
-  }
+  const {json} = await fetchJson(method, path, {
+    body,
+    headers: {Accept: "application/json"},
+    describe: (message, answer) => {
+      if (!answer || !Array.isArray(answer.details)) return message;
+      const details = answer.details.map((d) => `${d.path || ""}: ${(d.errors || []).join(", ")}`);
+      return details.length ? message + "\n" + details.join("\n") : message;
+    },
+  });
   return json;
 }
 
@@ -340,25 +310,6 @@ function renderQueue() {
 
 // ---- Actions ---------------------------------------------------------------------------------
 
-async function act(what, fn) {
-  try {
-    await fn();
-    showMessage("");
-  } catch (e) {
-    showMessage(`${what}: ${e.message}`);
-  }
-  refresh();
-}
-
-function confirmThen(title, text, button, action) {
-  $("confirm-title").textContent = title;
-  $("confirm-text").textContent = text;
-  $("confirm-ok").textContent = button;
-  state.confirmAction = action;
-  $("confirm-dialog").showModal();
-  $("confirm-cancel").focus();
-}
-
 function restart(app) {
   act(`Restarting ${app.id}`, () => api("POST", `${appPath(app.id)}/restart`));
 }
@@ -593,14 +544,7 @@ function init() {
   }
   $("scale-form").addEventListener("submit", submitScale);
   $("scale-cancel").addEventListener("click", () => $("scale-dialog").close());
-  $("confirm-form").addEventListener("submit", (event) => {
-    event.preventDefault();
-    $("confirm-dialog").close();
-    const action = state.confirmAction;
-    state.confirmAction = null;
-    if (action) action();
-  });
-  $("confirm-cancel").addEventListener("click", () => $("confirm-dialog").close());
+  wireConfirmDialog();
   $("filter").addEventListener("input", (event) => {
     state.filter = event.target.value.trim();
     render();

@@ -1,6 +1,7 @@
-// Marathon's web UI on a real `tessera local`: an app created with the page's form reaches
-// running and is scaled to two instances whose links point at their host:port, then destroyed;
-// the page follows without a reload and logs no console error.
+// Marathon's web UI on a real `tessera local`: a refused app definition shows Marathon's error
+// with the failing path; an app created with the page's form reaches running and is scaled to
+// two instances whose links point at their host:port, then destroyed; the page follows without
+// a reload and logs no console error.
 import { assertNoConsoleErrors, check, openPage, screenshot, waitFor } from '../harness.mjs';
 
 export default async function (t) {
@@ -14,6 +15,26 @@ export default async function (t) {
     await page.getByRole('heading', { name: 'Marathon', exact: true }).waitFor();
     await page.locator('#live', { hasText: 'live' }).waitFor();
     await screenshot(page, t.artifacts, 'marathon-empty');
+    assertNoConsoleErrors(page);
+  });
+
+  await t.step('a refused definition shows the status, the message and the failing path', async () => {
+    await page.getByRole('button', { name: 'Create application' }).click();
+    const dialog = page.locator('#app-dialog');
+    await dialog.getByRole('radio', { name: 'JSON' }).check();
+    await dialog.getByLabel('App definition (JSON)')
+      .fill('{"id": "/ui-test/refused", "cmd": "sleep 1", "cpus": -1, "mem": 16}');
+    await dialog.getByRole('button', { name: 'Create', exact: true }).click();
+    const error = dialog.locator('#app-error');
+    await error.filter({ hasText: '/cpus' }).waitFor();
+    const text = await error.textContent();
+    check(text.startsWith('422: '), `the error reads ${JSON.stringify(text)}`);
+    await dialog.getByRole('button', { name: 'Cancel' }).click();
+    await waitFor('the dialog to close', () => dialog.isHidden());
+    const answer = await fetch(`${local.marathon}/v2/apps/ui-test/refused`);
+    check(answer.status === 404, `the refused app exists (${answer.status})`);
+    // Chromium logs the refused request itself; that line is expected, any other is not.
+    page.problems = page.problems.filter((problem) => !/status of 422\b/.test(problem));
     assertNoConsoleErrors(page);
   });
 
