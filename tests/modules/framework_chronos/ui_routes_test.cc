@@ -5,76 +5,22 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <map>
-#include <memory>
-#include <set>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "modules/framework_chronos/chronos_framework.h"
-#include "tessera/api/executor.h"
 #include "tessera/api/http.h"
-#include "tests/modules/framework_chronos/inline_executor.h"
-#include "tests/support/module_context.h"
+#include "tests/support/test_router.h"
 
 namespace tessera::modules::chronos {
 namespace {
 
 namespace fs = std::filesystem;
 
-// Routes by (method, path, prefix); a path in `taken` is refused as the daemon's router would.
-class Router final : public api::HttpRouter {
- public:
-  api::Status addRoute(std::string_view method, std::string_view path, api::HttpHandler handler,
-                       bool prefix) override {
-    if (taken.contains(std::string(path))) return api::alreadyExists("route '{}' is taken", path);
-    routes[std::string(path)] = {std::string(method), std::move(handler), prefix};
-    return api::Status::ok();
-  }
-  api::HttpResponse get(const std::string& path) {
-    const Entry* best = nullptr;
-    size_t length = 0;
-    for (const auto& [route, entry] : routes) {
-      // As the daemon's router: a prefix matches at a segment boundary.
-      const bool match = path == route || (entry.prefix && path.starts_with(route) &&
-                                           (route.back() == '/' || path[route.size()] == '/'));
-      if (match && route.size() >= length) {
-        best = &entry;
-        length = route.size();
-      }
-    }
-    if (best == nullptr) return api::HttpResponse{404, "", {}, "no route"};
-    EXPECT_EQ(best->method, "GET");
-    api::HttpRequest request;
-    request.method = "GET";
-    request.path = path;
-    api::HttpResponse response{0, "", {}, ""};
-    best->handler(request, [&](api::HttpResponse answer) { response = std::move(answer); });
-    return response;
-  }
-  struct Entry {
-    std::string method;
-    api::HttpHandler handler;
-    bool prefix = false;
-  };
-  std::map<std::string, Entry> routes;
-  std::set<std::string> taken;
-};
-
-// The shared stub Context (tests/support/module_context.h) on the inline executor, with the
-// refusing router above in place of its recording one.
-class Context final : public tessera::testing::StubContext {
- public:
-  Context() : StubContext(inline_) {}
-  api::HttpRouter& http() override { return router; }
-
-  InlineExecutor inline_;
-  Router router;
-};
+using Context = tessera::testing::RouterContext;
 
 class ChronosUiTest : public ::testing::Test {
  protected:

@@ -5,102 +5,21 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <map>
-#include <memory>
-#include <set>
 #include <string>
 #include <utility>
 #include <vector>
 
-#include "tessera/api/executor.h"
 #include "tessera/api/http.h"
-#include "tessera/api/logger.h"
-#include "tessera/api/metrics.h"
+#include "tests/support/test_router.h"
 
 namespace tessera::modules::marathon {
 namespace {
 
 namespace fs = std::filesystem;
 
-class InlineExecutor final : public api::Executor {
- public:
-  void post(std::function<void()> fn) override { fn(); }
-  bool runningInThisThread() const override { return true; }
-  std::unique_ptr<api::TimerHandle> schedule(std::chrono::nanoseconds,
-                                             std::function<void()>) override {
-    std::abort();
-  }
-  api::Status runBlocking(std::function<void()> work, std::function<void()> done) override {
-    ++blocking;
-    work();
-    done();
-    return api::Status::ok();
-  }
-  int blocking = 0;
-};
-
-// Routes by (method, path, prefix); a path in `taken` is refused as the daemon's router would.
-class Router final : public api::HttpRouter {
- public:
-  api::Status addRoute(std::string_view method, std::string_view path, api::HttpHandler handler,
-                       bool prefix) override {
-    if (taken.contains(std::string(path))) return api::alreadyExists("route '{}' is taken", path);
-    routes[std::string(path)] = {std::string(method), std::move(handler), prefix};
-    return api::Status::ok();
-  }
-  api::HttpResponse get(const std::string& path) {
-    const Entry* best = nullptr;
-    size_t length = 0;
-    for (const auto& [route, entry] : routes) {
-      // As the daemon's router: a prefix matches at a segment boundary.
-      const bool match = path == route || (entry.prefix && path.starts_with(route) &&
-                                           (route.back() == '/' || path[route.size()] == '/'));
-      if (match && route.size() >= length) {
-        best = &entry;
-        length = route.size();
-      }
-    }
-    if (best == nullptr) return api::HttpResponse{404, "", {}, "no route"};
-    EXPECT_EQ(best->method, "GET");
-    api::HttpRequest request;
-    request.method = "GET";
-    request.path = path;
-    api::HttpResponse response{0, "", {}, ""};
-    best->handler(request, [&](api::HttpResponse answer) { response = std::move(answer); });
-    return response;
-  }
-  struct Entry {
-    std::string method;
-    api::HttpHandler handler;
-    bool prefix = false;
-  };
-  std::map<std::string, Entry> routes;
-  std::set<std::string> taken;
-};
-
-class Context final : public api::Context {
- public:
-  class NullLogger final : public api::Logger {
-   public:
-    void log(Level, std::string_view) override {}
-  };
-  api::Logger& logger() override { return logger_; }
-  api::Metrics& metrics() override { std::abort(); }
-  api::Executor& executor() override { return inline_; }
-  api::HttpRouter& http() override { return router; }
-  std::string_view role() const override { return "framework"; }
-  std::string_view workDir() const override { return ""; }
-  api::StateStore& state() override { std::abort(); }
-
-  InlineExecutor inline_;
-  Router router;
-
- private:
-  NullLogger logger_;
-};
+using Context = tessera::testing::RouterContext;
 
 std::string header(const api::HttpResponse& response, const std::string& name) {
   for (const auto& [key, value] : response.headers) {
