@@ -393,6 +393,36 @@ bool answers(uint16_t port, const std::string& target, int status, const std::st
   return response && response->status == status && response->body.find(body) != std::string::npos;
 }
 
+// A free port other than `taken`.
+uint16_t freePortBut(uint16_t taken) {
+  uint16_t port = freePort();
+  while (port == taken) port = freePort();
+  return port;
+}
+
+// Whether the test module on `port` says it is subscribed.
+bool subscribed(uint16_t port) { return answers(port, kModuleRoute, 200, R"("subscribed":true)"); }
+
+// A `mesos-master` with an in-memory registry on `port`, once it answers /health; null (and a
+// test failure) when it does not start.
+std::unique_ptr<Subprocess> startMaster(uint16_t port) {
+  auto master = start({(binDir() / "mesos-master").string(), "--registry=in_memory",
+                       "--port=" + std::to_string(port), "--quiet"});
+  if (!master) return nullptr;
+  if (!waitFor([&] { return answers(port, "/health", 200); })) {
+    ADD_FAILURE() << "the master did not answer /health: " << master->err();
+    return nullptr;
+  }
+  return master;
+}
+
+// SIGTERM, then the clean exit (0) an operator's stop expects.
+void stopCleanly(Subprocess& process) {
+  process.kill(SIGTERM);
+  ASSERT_TRUE(process.wait(std::chrono::seconds(30))) << "did not exit";
+  EXPECT_EQ(process.exitCode(), 0) << process.err();
+}
+
 TEST(PersonalityProcessTest, EachNameInBinRunsItsCommand) {
   const std::vector<std::pair<std::string, std::string>> names = {
       {"mesos-master", "Usage: tessera master"},
@@ -428,13 +458,10 @@ TEST(PersonalityProcessTest, MarathonRefusesABadMasterNamingTheFlag) {
 TEST(PersonalityProcessTest, MarathonHostsTheModuleAgainstARealMaster) {
   TempDir dir;
   const uint16_t masterPort = freePort();
-  auto master = start({(binDir() / "mesos-master").string(), "--registry=in_memory",
-                       "--port=" + std::to_string(masterPort), "--quiet"});
+  auto master = startMaster(masterPort);
   ASSERT_TRUE(master);
-  ASSERT_TRUE(waitFor([&] { return answers(masterPort, "/health", 200); })) << master->err();
 
-  uint16_t httpPort = freePort();
-  while (httpPort == masterPort) httpPort = freePort();
+  const uint16_t httpPort = freePortBut(masterPort);
   // Flags in both forms and from the environment, as an operator's unit file would mix them.
   auto marathon =
       start({(binDir() / "marathon").string(), "--master", fmt::format("127.0.0.1:{}", masterPort),
@@ -442,36 +469,29 @@ TEST(PersonalityProcessTest, MarathonHostsTheModuleAgainstARealMaster) {
              "--config_dir", dir.path().string()},
             {{"MARATHON_HTTP_PORT", std::to_string(httpPort)}});
   ASSERT_TRUE(marathon);
-  EXPECT_TRUE(waitFor([&] { return answers(httpPort, kModuleRoute, 200, R"("subscribed":true)"); }))
-      << marathon->err();
+  EXPECT_TRUE(waitFor([&] { return subscribed(httpPort); })) << marathon->err();
   // The master has the framework.
   EXPECT_TRUE(waitFor([&] { return answers(masterPort, "/frameworks", 200, "sleep-framework"); }));
-  marathon->kill(SIGTERM);
-  ASSERT_TRUE(marathon->wait(std::chrono::seconds(30)));
-  EXPECT_EQ(marathon->exitCode(), 0) << marathon->err();
+  stopCleanly(*marathon);
 }
 
 TEST(PersonalityProcessTest, LocalHostsAFrameworkOnItsOwnPort) {
   TempDir dir;
   const uint16_t port = freePort();
-  uint16_t ownPort = freePort();
-  while (ownPort == port) ownPort = freePort();
+  const uint16_t ownPort = freePortBut(port);
   auto local = start(
       {(binDir() / "mesos-local").string(), "--port=" + std::to_string(port), "--num_agents=0",
        "--modules=" + testManifest(dir), "--marathon_module=" + std::string(kTestModule),
        "--marathon_port=" + std::to_string(ownPort), "--chronos_port=0", "--quiet"},
       {{"TESSERA_CONFIG_DIR", dir.path().string()}});
   ASSERT_TRUE(local);
-  ASSERT_TRUE(waitFor([&] { return answers(ownPort, kModuleRoute, 200, R"("subscribed":true)"); }))
-      << local->err();
+  ASSERT_TRUE(waitFor([&] { return subscribed(ownPort); })) << local->err();
   // Its own port has the module's routes only; the master's port has the kernel's only.
   EXPECT_TRUE(answers(ownPort, "/health", 404));
   EXPECT_TRUE(answers(ownPort, "/metrics/snapshot", 404));
   EXPECT_TRUE(answers(port, "/health", 200));
   EXPECT_TRUE(answers(port, kModuleRoute, 404));
-  local->kill(SIGTERM);
-  ASSERT_TRUE(local->wait(std::chrono::seconds(30)));
-  EXPECT_EQ(local->exitCode(), 0) << local->err();
+  stopCleanly(*local);
 }
 
 TEST(PersonalityProcessTest, LocalWithoutTheModulesStartsAsBefore) {
@@ -497,12 +517,9 @@ TEST(PersonalityProcessTest, LocalWithoutTheModulesStartsAsBefore) {
 TEST(PersonalityProcessTest, MarathonResolvesTheDefaultAliasAndKeysStateByTheFullName) {
   TempDir dir;
   const uint16_t masterPort = freePort();
-  auto master = start({(binDir() / "mesos-master").string(), "--registry=in_memory",
-                       "--port=" + std::to_string(masterPort), "--quiet"});
+  auto master = startMaster(masterPort);
   ASSERT_TRUE(master);
-  ASSERT_TRUE(waitFor([&] { return answers(masterPort, "/health", 200); })) << master->err();
-  uint16_t httpPort = freePort();
-  while (httpPort == masterPort) httpPort = freePort();
+  const uint16_t httpPort = freePortBut(masterPort);
   const fs::path workDir = dir.path() / "work";
   // No --framework_module: the default is the alias `marathon`, which the manifest gives.
   auto marathon =
@@ -510,17 +527,14 @@ TEST(PersonalityProcessTest, MarathonResolvesTheDefaultAliasAndKeysStateByTheFul
              fmt::format("--http_port={}", httpPort), "--modules=" + aliasManifest(dir, "marathon"),
              "--work_dir=" + workDir.string(), "--config_dir=" + dir.path().string(), "--quiet"});
   ASSERT_TRUE(marathon);
-  ASSERT_TRUE(waitFor([&] { return answers(httpPort, kModuleRoute, 200, R"("subscribed":true)"); }))
-      << marathon->err();
+  ASSERT_TRUE(waitFor([&] { return subscribed(httpPort); })) << marathon->err();
   // The FrameworkID is kept under the full name, where state from before the alias lies.
   const fs::path state = workDir / "state";
   EXPECT_TRUE(waitFor([&] {
     return fs::exists(state / fmt::format("%2Fframework_hosts%2F{}%2Fframework_id", kTestModule));
   }));
   EXPECT_FALSE(fs::exists(state / "%2Fframework_hosts%2Fmarathon%2Fframework_id"));
-  marathon->kill(SIGTERM);
-  ASSERT_TRUE(marathon->wait(std::chrono::seconds(30)));
-  EXPECT_EQ(marathon->exitCode(), 0) << marathon->err();
+  stopCleanly(*marathon);
 }
 
 TEST(PersonalityProcessTest, AnUnknownModuleOrAliasIsAnErrorNamingTheFlag) {
@@ -551,40 +565,29 @@ TEST(PersonalityProcessTest, AnUnknownModuleOrAliasIsAnErrorNamingTheFlag) {
 TEST(PersonalityProcessTest, FrameworkAndLocalTakeAnAlias) {
   TempDir dir;
   const uint16_t masterPort = freePort();
-  auto master = start({(binDir() / "mesos-master").string(), "--registry=in_memory",
-                       "--port=" + std::to_string(masterPort), "--quiet"});
+  auto master = startMaster(masterPort);
   ASSERT_TRUE(master);
-  ASSERT_TRUE(waitFor([&] { return answers(masterPort, "/health", 200); })) << master->err();
-  uint16_t frameworkPort = freePort();
-  while (frameworkPort == masterPort) frameworkPort = freePort();
+  const uint16_t frameworkPort = freePortBut(masterPort);
   auto framework = start(
       {(binDir() / "tessera").string(), "framework", "--module=sleepy",
        fmt::format("--master=127.0.0.1:{}", masterPort), fmt::format("--port={}", frameworkPort),
        "--modules=" + aliasManifest(dir, "sleepy"), "--quiet"},
       {{"TESSERA_CONFIG_DIR", dir.path().string()}});
   ASSERT_TRUE(framework);
-  EXPECT_TRUE(waitFor([&] {
-    return answers(frameworkPort, kModuleRoute, 200, R"("subscribed":true)");
-  })) << framework->err();
-  framework->kill(SIGTERM);
-  ASSERT_TRUE(framework->wait(std::chrono::seconds(30)));
-  EXPECT_EQ(framework->exitCode(), 0) << framework->err();
+  EXPECT_TRUE(waitFor([&] { return subscribed(frameworkPort); })) << framework->err();
+  ASSERT_NO_FATAL_FAILURE(stopCleanly(*framework));
 
   // In --frameworks and as --marathon_module's default at once: one instance, on the master's
   // port, as when both named the full name.
-  uint16_t port = freePort();
-  while (port == masterPort) port = freePort();
+  const uint16_t port = freePortBut(masterPort);
   auto local = start(
       {(binDir() / "tessera").string(), "local", "--port=" + std::to_string(port), "--num_agents=0",
        "--modules=" + aliasManifest(dir, "marathon"), "--frameworks=marathon",
        "--marathon_port=" + std::to_string(freePort()), "--chronos_port=0", "--quiet"},
       {{"TESSERA_CONFIG_DIR", dir.path().string()}});
   ASSERT_TRUE(local);
-  EXPECT_TRUE(waitFor([&] { return answers(port, kModuleRoute, 200, R"("subscribed":true)"); }))
-      << local->err();
-  local->kill(SIGTERM);
-  ASSERT_TRUE(local->wait(std::chrono::seconds(30)));
-  EXPECT_EQ(local->exitCode(), 0) << local->err();
+  EXPECT_TRUE(waitFor([&] { return subscribed(port); })) << local->err();
+  stopCleanly(*local);
 }
 
 }  // namespace

@@ -13,7 +13,30 @@ namespace {
 using namespace std::chrono_literals;
 using ::testing::HasSubstr;
 
-class MarathonSystemTest : public MarathonTest {};
+class MarathonSystemTest : public MarathonTest {
+ protected:
+  // Two Marathons electing their leader through a real ZooKeeper; leading_ is the leader's index.
+  void startTwoMarathons() {
+    MarathonClusterOptions options;
+    options.marathons = 2;
+    options.zookeeper = true;
+    ASSERT_NO_FATAL_FAILURE(startCluster(options));
+    const int first = leader();
+    ASSERT_GE(first, 0);
+    leading_ = static_cast<size_t>(first);
+  }
+
+  // SIGKILLs the leading Marathon and waits for the other one to lead; leading_ is then its index.
+  void killTheLeader() {
+    marathons_[leading_]->kill(SIGKILL);
+    marathons_[leading_]->wait(10s);
+    const size_t other = 1 - leading_;
+    ASSERT_TRUE(waitUntil([&] { return leader() == static_cast<int>(other); }, 60s)) << logs();
+    leading_ = other;
+  }
+
+  size_t leading_ = 0;
+};
 
 std::vector<std::string> taskIds(const std::vector<Poco::JSON::Object::Ptr>& tasks) {
   std::vector<std::string> ids;
@@ -289,31 +312,25 @@ TEST_F(MarathonSystemTest, InfoLeaderAndMetricsAnswer) {
 }
 
 TEST_F(MarathonSystemTest, AKilledLeaderIsReplacedWithEveryAppAndTask) {
-  MarathonClusterOptions options;
-  options.marathons = 2;
-  options.zookeeper = true;
-  ASSERT_NO_FATAL_FAILURE(startCluster(options));
-  const int first = leader();
-  ASSERT_GE(first, 0);
+  ASSERT_NO_FATAL_FAILURE(startTwoMarathons());
+  const size_t first = leading_;
   auto created = request("POST", "/v2/apps",
                          R"({"id": "/ha/sleeper", "cmd": "sleep 1000", "cpus": 0.1, "mem": 16,
                              "instances": 2})",
-                         static_cast<size_t>(first));
+                         first);
   ASSERT_EQ(created.status, 201) << created.body;
   ASSERT_TRUE(waitUntil([&] { return masterRunningTasks() == 2; }, 60s)) << logs();
   // The follower answers with the leader's API.
-  const size_t follower = 1 - static_cast<size_t>(first);
+  const size_t follower = 1 - first;
   auto forwarded = request("GET", "/v2/apps/ha/sleeper", "", follower);
   EXPECT_EQ(forwarded.status, 200) << forwarded.body;
   auto leaderSeen = request("GET", "/v2/leader", "", follower);
   ASSERT_TRUE(leaderSeen.object()) << leaderSeen.body;
   EXPECT_EQ(leaderSeen.object()->getValue<std::string>("leader"),
-            fmt::format("127.0.0.1:{}", marathonPorts_[static_cast<size_t>(first)]));
+            fmt::format("127.0.0.1:{}", marathonPorts_[first]));
 
-  marathons_[static_cast<size_t>(first)]->kill(SIGKILL);
-  marathons_[static_cast<size_t>(first)]->wait(10s);
-  const size_t second = 1 - static_cast<size_t>(first);
-  ASSERT_TRUE(waitUntil([&] { return leader() == static_cast<int>(second); }, 60s)) << logs();
+  ASSERT_NO_FATAL_FAILURE(killTheLeader());
+  const size_t second = leading_;
   ASSERT_TRUE(waitUntil(
       [&] {
         auto app = request("GET", "/v2/apps/ha/sleeper", "", second);
@@ -327,25 +344,19 @@ TEST_F(MarathonSystemTest, AKilledLeaderIsReplacedWithEveryAppAndTask) {
 }
 
 TEST_F(MarathonSystemTest, AKilledLeaderIsReplacedWithItsRunningDeployments) {
-  MarathonClusterOptions options;
-  options.marathons = 2;
-  options.zookeeper = true;
-  ASSERT_NO_FATAL_FAILURE(startCluster(options));
-  const int first = leader();
-  ASSERT_GE(first, 0);
+  ASSERT_NO_FATAL_FAILURE(startTwoMarathons());
+  const size_t first = leading_;
   // More instances than the agent can hold: the deployment is still running at the failover.
   auto created = request("POST", "/v2/apps",
                          R"({"id": "/ha/big", "cmd": "sleep 1000", "cpus": 1, "mem": 16,
                              "instances": 10})",
-                         static_cast<size_t>(first));
+                         first);
   ASSERT_EQ(created.status, 201) << created.body;
   const std::string id = created.headers["marathon-deployment-id"];
   ASSERT_FALSE(id.empty());
 
-  marathons_[static_cast<size_t>(first)]->kill(SIGKILL);
-  marathons_[static_cast<size_t>(first)]->wait(10s);
-  const size_t second = 1 - static_cast<size_t>(first);
-  ASSERT_TRUE(waitUntil([&] { return leader() == static_cast<int>(second); }, 60s)) << logs();
+  ASSERT_NO_FATAL_FAILURE(killTheLeader());
+  const size_t second = leading_;
   JsonResponse deployments;
   ASSERT_TRUE(waitUntil(
       [&] {
