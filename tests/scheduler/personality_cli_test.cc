@@ -416,6 +416,15 @@ std::unique_ptr<Subprocess> startMaster(uint16_t port) {
   return master;
 }
 
+// Runs `argv` to its end, expects it to fail (exit 1) and returns its stderr ("" when it did not
+// start, a failure already).
+std::string refusal(std::vector<std::string> argv) {
+  auto process = runToEnd(std::move(argv));
+  if (!process) return "";
+  EXPECT_EQ(process->exitCode(), 1) << process->err();
+  return process->err();
+}
+
 // SIGTERM, then the clean exit (0) an operator's stop expects.
 void stopCleanly(Subprocess& process) {
   process.kill(SIGTERM);
@@ -449,10 +458,8 @@ TEST(PersonalityProcessTest, EachNameInBinRunsItsCommand) {
 }
 
 TEST(PersonalityProcessTest, MarathonRefusesABadMasterNamingTheFlag) {
-  auto process = runToEnd({(binDir() / "marathon").string(), "--master=127.0.0.1:x"});
-  ASSERT_TRUE(process);
-  EXPECT_EQ(process->exitCode(), 1);
-  EXPECT_THAT(process->err(), HasSubstr("flag '--master'"));
+  EXPECT_THAT(refusal({(binDir() / "marathon").string(), "--master=127.0.0.1:x"}),
+              HasSubstr("flag '--master'"));
 }
 
 TEST(PersonalityProcessTest, MarathonHostsTheModuleAgainstARealMaster) {
@@ -504,12 +511,10 @@ TEST(PersonalityProcessTest, LocalWithoutTheModulesStartsAsBefore) {
   ASSERT_TRUE(local);
   ASSERT_TRUE(waitFor([&] { return answers(port, "/health", 200); })) << local->err();
   // A module named explicitly must be there.
-  auto missing = runToEnd({(binDir() / "tessera").string(), "local", "--port=0", "--num_agents=0",
-                           "--modules=" + testManifest(dir), "--chronos_module=org_nope",
-                           "--chronos_port=" + std::to_string(freePort()), "--quiet"});
-  ASSERT_TRUE(missing);
-  EXPECT_EQ(missing->exitCode(), 1);
-  EXPECT_THAT(missing->err(), HasSubstr("flag '--chronos_module': no module 'org_nope'"));
+  EXPECT_THAT(refusal({(binDir() / "tessera").string(), "local", "--port=0", "--num_agents=0",
+                       "--modules=" + testManifest(dir), "--chronos_module=org_nope",
+                       "--chronos_port=" + std::to_string(freePort()), "--quiet"}),
+              HasSubstr("flag '--chronos_module': no module 'org_nope'"));
   local->kill(SIGTERM);
   ASSERT_TRUE(local->wait(std::chrono::seconds(30)));
 }
@@ -541,25 +546,18 @@ TEST(PersonalityProcessTest, AnUnknownModuleOrAliasIsAnErrorNamingTheFlag) {
   TempDir dir;
   const std::string manifest = aliasManifest(dir, "marathon");
   // Chronos's default alias is not in this manifest.
-  auto chronos =
-      runToEnd({(binDir() / "chronos").string(), "--master=127.0.0.1:5050", "--http_port=0",
-                "--modules=" + manifest, "--config_dir=" + dir.path().string(), "--quiet"});
-  ASSERT_TRUE(chronos);
-  EXPECT_EQ(chronos->exitCode(), 1);
-  EXPECT_THAT(chronos->err(), HasSubstr("flag '--framework_module': no module 'chronos'"));
-  EXPECT_THAT(chronos->err(), HasSubstr(kTestModule));  // the loaded ones are listed
-  auto framework =
-      runToEnd({(binDir() / "tessera").string(), "framework", "--module=nope",
-                "--master=127.0.0.1:5050", "--port=0", "--modules=" + manifest, "--quiet"});
-  ASSERT_TRUE(framework);
-  EXPECT_EQ(framework->exitCode(), 1);
-  EXPECT_THAT(framework->err(), HasSubstr("flag '--module': no module 'nope'"));
-  auto local = runToEnd({(binDir() / "tessera").string(), "local", "--port=0", "--num_agents=0",
-                         "--modules=" + manifest, "--frameworks=nope", "--marathon_port=0",
-                         "--chronos_port=0", "--quiet"});
-  ASSERT_TRUE(local);
-  EXPECT_EQ(local->exitCode(), 1);
-  EXPECT_THAT(local->err(), HasSubstr("flag '--frameworks': no module 'nope'"));
+  const std::string chronos =
+      refusal({(binDir() / "chronos").string(), "--master=127.0.0.1:5050", "--http_port=0",
+               "--modules=" + manifest, "--config_dir=" + dir.path().string(), "--quiet"});
+  EXPECT_THAT(chronos, HasSubstr("flag '--framework_module': no module 'chronos'"));
+  EXPECT_THAT(chronos, HasSubstr(kTestModule));  // the loaded ones are listed
+  EXPECT_THAT(refusal({(binDir() / "tessera").string(), "framework", "--module=nope",
+                       "--master=127.0.0.1:5050", "--port=0", "--modules=" + manifest, "--quiet"}),
+              HasSubstr("flag '--module': no module 'nope'"));
+  EXPECT_THAT(refusal({(binDir() / "tessera").string(), "local", "--port=0", "--num_agents=0",
+                       "--modules=" + manifest, "--frameworks=nope", "--marathon_port=0",
+                       "--chronos_port=0", "--quiet"}),
+              HasSubstr("flag '--frameworks': no module 'nope'"));
 }
 
 TEST(PersonalityProcessTest, FrameworkAndLocalTakeAnAlias) {

@@ -75,30 +75,28 @@ TEST_F(MarathonSystemTest, CreateScaleKillRestartAndDeleteAnApp) {
   ASSERT_TRUE(waitUntil([&] { return runningTasks("/prod/sleeper") == 1; }, 60s)) << logs();
   ASSERT_TRUE(awaitDeployments());
 
+  // Whether the app's one task (`previous`) is replaced by one other task, within a minute.
+  auto taskReplaced = [&](const std::vector<std::string>& previous) {
+    return waitUntil(
+        [&] {
+          auto now = taskIds(tasks("/prod/sleeper"));
+          return now.size() == 1 && now[0] != previous[0];
+        },
+        60s);
+  };
+
   // A killed task is replaced by a new one.
   auto before = taskIds(tasks("/prod/sleeper"));
   ASSERT_EQ(before.size(), 1u);
   auto killed = del("/v2/apps/prod/sleeper/tasks");
   ASSERT_EQ(killed.status, 200) << killed.body;
-  ASSERT_TRUE(waitUntil(
-      [&] {
-        auto now = taskIds(tasks("/prod/sleeper"));
-        return now.size() == 1 && now[0] != before[0];
-      },
-      60s))
-      << logs();
+  ASSERT_TRUE(taskReplaced(before)) << logs();
 
   // Restart replaces every task.
   before = taskIds(tasks("/prod/sleeper"));
   auto restarted = post("/v2/apps/prod/sleeper/restart", "");
   ASSERT_EQ(restarted.status, 200) << restarted.body;
-  ASSERT_TRUE(waitUntil(
-      [&] {
-        auto now = taskIds(tasks("/prod/sleeper"));
-        return now.size() == 1 && now[0] != before[0];
-      },
-      60s))
-      << logs();
+  ASSERT_TRUE(taskReplaced(before)) << logs();
   ASSERT_TRUE(awaitDeployments());
 
   // Kill with scale: instances drop.
