@@ -4,6 +4,7 @@
 #include "modules/framework_chronos/chronos_framework.h"
 
 #include <algorithm>
+#include <iterator>
 #include <tuple>
 
 #include "modules/framework_chronos/chronos_util.h"
@@ -88,6 +89,25 @@ void ChronosFramework::stop() {
   }
 }
 
+void ChronosFramework::Entry::setJob(Job replacement) {
+  job = std::move(replacement);
+  specJson.clear();
+  runResources = {};
+  taskName.clear();
+}
+
+// durationsJson follows `durations` one number at a time: formatting all of them again for
+// every record cost up to kStatsKept double conversions per write.
+void ChronosFramework::Entry::addDuration(double seconds) {
+  durations.push_back(seconds);
+  if (!durationsJson.empty()) durationsJson.push_back(',');
+  fmt::format_to(std::back_inserter(durationsJson), "{}", seconds);
+  if (durations.size() > kStatsKept) {
+    durations.erase(durations.begin());
+    durationsJson.erase(0, durationsJson.find(',') + 1);
+  }
+}
+
 // ---- Scheduling ------------------------------------------------------------------------------
 
 api::Status ChronosFramework::prepareSchedule(Job& job, Entry& entry, bool keepCronPoint) {
@@ -114,19 +134,24 @@ api::Status ChronosFramework::prepareSchedule(Job& job, Entry& entry, bool keepC
   return api::Status::ok();
 }
 
-void ChronosFramework::arm(const std::string& name) {
-  Entry& entry = *jobs_.at(name);
-  if (entry.timer) entry.timer->cancel();
-  entry.timer.reset();
+void ChronosFramework::arm(const std::string& name) { arm(*jobs_.at(name)); }
+
+// The point's timer is made again only when the point changed: arm() follows every run's end,
+// and a new timer per run was a cost of its own (bench/chronos_bench).
+void ChronosFramework::arm(Entry& entry) {
+  std::optional<TimePoint> next;
+  if (entry.schedule && !stopped_) next = entry.schedule->next();
+  if (entry.timer && (!next || *next != entry.timerAt)) {
+    entry.timer->cancel();
+    entry.timer.reset();
+  }
   if (entry.retryTimer) entry.retryTimer->cancel();
   entry.retryTimer.reset();
   if (stopped_) return;
-  if (entry.schedule) {
-    if (auto next = entry.schedule->next()) {
-      auto delay =
-          std::max(std::chrono::nanoseconds(0), std::chrono::nanoseconds(*next - clock_()));
-      entry.timer = context_.executor().schedule(delay, [this, name] { due(name); });
-    }
+  if (next && !entry.timer) {
+    auto delay = std::max(std::chrono::nanoseconds(0), std::chrono::nanoseconds(*next - clock_()));
+    entry.timerAt = *next;
+    entry.timer = context_.executor().schedule(delay, [this, name = entry.job.name] { due(name); });
   }
   // Retries waiting for failure_retry: offers are asked for again when the first is ready.
   Millis earliest = 0;
@@ -153,15 +178,16 @@ void ChronosFramework::due(const std::string& name) {
   auto it = jobs_.find(name);
   if (it == jobs_.end() || stopped_) return;
   Entry& entry = *it->second;
+  entry.timer.reset();  // it fired: arm() makes the next one
   if (!entry.schedule) return;
   const TimePoint now = nowSeconds();
   auto next = entry.schedule->next();
   if (!next) return;
-  if (*next > now) return arm(name);
+  if (*next > now) return arm(entry);
   int64_t skipped = 0;
   Schedule latest = entry.schedule->skipMissed(now, &skipped);
   auto point = latest.next();
-  if (!point) return arm(name);
+  if (!point) return arm(entry);
   const Job& job = entry.job;
   const int64_t window = job.startingDeadlineSeconds
                              ? *job.startingDeadlineSeconds
@@ -194,8 +220,8 @@ void ChronosFramework::due(const std::string& name) {
   } else {
     entry.job.schedule = entry.schedule->toString();
   }
-  defer(name);
-  arm(name);
+  defer(entry);
+  arm(entry);
 }
 
 void ChronosFramework::enqueue(Entry& entry, Pending pending) {
@@ -378,10 +404,7 @@ void ChronosFramework::ended(Entry& entry, const std::string& taskId,
     job.lastSuccess = formatMillis(now);
     job.errorsSinceLastSuccess = 0;
     entry.lastSuccessAt = now;
-    if (run.startedAt > 0) {
-      entry.durations.push_back(static_cast<double>(now - run.startedAt) / 1000.0);
-      if (entry.durations.size() > kStatsKept) entry.durations.erase(entry.durations.begin());
-    }
+    if (run.startedAt > 0) entry.addDuration(static_cast<double>(now - run.startedAt) / 1000.0);
     context_.logger().info("job '{}': task '{}' succeeded", job.name, taskId);
   } else {
     context_.logger().info("job '{}': task '{}' ended {} ({})", job.name, taskId,
@@ -394,12 +417,12 @@ void ChronosFramework::ended(Entry& entry, const std::string& taskId,
   const std::string name = job.name;
   std::optional<std::tuple<v1::AgentID, v1::TaskID, std::string>> ack;
   if (status.has_uuid()) ack.emplace(status.agent_id(), status.task_id(), status.uuid());
-  persist(name, [this, name, ack = std::move(ack), release](api::Status written) {
+  persist(entry, [this, name, ack = std::move(ack), release](api::Status written) {
     if (!written || driver_ == nullptr) return;
     if (ack) driver_->acknowledge(std::get<0>(*ack), std::get<1>(*ack), std::get<2>(*ack), nullptr);
     if (release) triggerDependents(name);
   });
-  if (jobs_.count(name) > 0) arm(name);
+  if (auto it = jobs_.find(name); it != jobs_.end()) arm(*it->second);
 }
 
 // A failed run: the counters, then a retry after failure_retry while attempts are left (not for

@@ -16,6 +16,7 @@
 //
 // Threading: everything runs on the module's executor (Context::executor()).
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -116,7 +117,22 @@ class ChronosFramework final : public api::Framework {
     Millis lastStart = 0;
     Millis lastSuccessAt = 0;
     std::vector<double> durations;  // seconds of the last kStatsKept successful runs (stored)
+    std::string durationsJson;      // `durations` as the members of a JSON array (the record's)
+    // Made from `job` on first use and dropped by setJob(): openSpecJson(job) for record(), and
+    // for a run's launch what it takes (parsed once per [offer has disk][reserved for the role]
+    // instead of per run) and the task's fixed texts.
+    std::string specJson;
+    struct RunResources {
+      bool parsed = false;
+      std::optional<api::Resources> resources;  // nullopt: the job's resources do not parse
+    };
+    std::array<RunResources, 4> runResources;
+    std::string taskName;  // `ChronosTask:<name>`, empty until the first launch
+    std::string memText;
+    std::string cpusText;
+    std::string diskText;
     std::unique_ptr<api::TimerHandle> timer;
+    TimePoint timerAt;  // the schedule point `timer` fires at
     std::unique_ptr<api::TimerHandle> retryTimer;
     // The store: the key's version, a write in flight, callbacks of the next write.
     uint64_t version = 0;
@@ -126,6 +142,12 @@ class ChronosFramework final : public api::Framework {
     bool deferred = false;  // changed by a schedule point, written by flushDeferred() if no write
     std::vector<std::function<void(api::Status)>> waiting;
     std::vector<std::function<void(api::Status)>> next;
+
+    /// Replaces the job's definition (a POST or PUT, a record read at start): what record()
+    /// keeps of the old one goes.
+    void setJob(Job replacement);
+    /// Adds a successful run's duration, keeping the last kStatsKept (and durationsJson).
+    void addDuration(double seconds);
   };
 
   Millis nowMillis() const;
@@ -134,15 +156,17 @@ class ChronosFramework final : public api::Framework {
   // Loading and persisting.
   void load(std::function<void()> then);
   api::Status restore(const std::string& text, uint64_t version);
-  std::string record(const Entry& entry) const;
+  std::string record(Entry& entry) const;  // fills entry.specJson
   void persist(const std::string& name, std::function<void(api::Status)> done = nullptr);
-  void write(const std::string& name);
-  void defer(const std::string& name);
+  void persist(Entry& entry, std::function<void(api::Status)> done = nullptr);
+  void write(Entry& entry);
+  void defer(Entry& entry);
   void flushDeferred();
 
   // Scheduling.
   api::Status prepareSchedule(Job& job, Entry& entry, bool keepCronPoint);
   void arm(const std::string& name);
+  void arm(Entry& entry);
   void due(const std::string& name);
   void enqueue(Entry& entry, Pending pending);
   void wantOffers();  // posts one checkOffers() for the calls until it runs
@@ -153,7 +177,9 @@ class ChronosFramework final : public api::Framework {
   void ended(Entry& entry, const std::string& taskId, const v1::TaskStatus& status);
   bool failed(Entry& entry, const Run& run, Millis now);  // true when a retry is queued
   void launchFrom(const v1::Offer& offer, std::vector<Entry*>& candidates);
-  v1::TaskInfo taskFor(const Entry& entry, const Run& run, const v1::Offer& offer,
+  const api::Resources* resourcesFor(Entry& entry, const api::Resources& available) const;
+  // Fills the entry's task texts on first use.
+  v1::TaskInfo taskFor(Entry& entry, const Run& run, const v1::Offer& offer,
                        const api::Resources& resources) const;
   void reconcileRecovering();
 

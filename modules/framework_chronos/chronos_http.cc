@@ -167,7 +167,7 @@ void ChronosFramework::upsert(const HttpRequest& request, JobKind kind, HttpResp
   }
   if (existing == jobs_.end()) {
     auto entry = std::make_unique<Entry>();
-    entry->job = std::move(*job);
+    entry->setJob(std::move(*job));
     entry->schedule = std::move(scratch.schedule);
     entry->cronNext = scratch.cronNext;
     jobs_[name] = std::move(entry);
@@ -180,7 +180,7 @@ void ChronosFramework::upsert(const HttpRequest& request, JobKind kind, HttpResp
     replaced.lastSuccess = entry.job.lastSuccess;
     replaced.lastError = entry.job.lastError;
     replaced.errorsSinceLastSuccess = entry.job.errorsSinceLastSuccess;
-    entry.job = std::move(replaced);
+    entry.setJob(std::move(replaced));
     entry.schedule = std::move(scratch.schedule);
     entry.cronNext = scratch.cronNext;
   }

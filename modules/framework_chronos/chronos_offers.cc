@@ -50,24 +50,43 @@ bool satisfies(const Job& job, const v1::Offer& offer) {
   return true;
 }
 
-// What a run of `job` takes from an offer holding `available`: resources reserved for `role`
-// when they fit, else unreserved ones; disk only when the offer has disk.
-std::optional<api::Resources> resourcesFor(const Job& job, const api::Resources& available,
-                                           const std::string& role) {
+// The resources a run of `job` takes: disk only when the offer has disk, reserved for `role` or
+// unreserved; nullopt when they do not parse.
+std::optional<api::Resources> parseRunResources(const Job& job, bool withDisk,
+                                                const std::string* role) {
   std::string text = fmt::format("cpus:{};mem:{}", job.cpus, job.mem);
-  if (available.disk() > 0 && job.disk > 0) text += fmt::format(";disk:{}", job.disk);
-  if (role != "*") {
-    if (auto reserved = api::Resources::parse(text, role);
-        reserved && available.contains(*reserved)) {
-      return std::move(reserved).value();
-    }
-  }
-  auto plain = api::Resources::parse(text);
-  if (plain && available.contains(*plain)) return std::move(plain).value();
-  return std::nullopt;
+  if (withDisk) text += fmt::format(";disk:{}", job.disk);
+  auto parsed = role != nullptr ? api::Resources::parse(text, *role) : api::Resources::parse(text);
+  if (!parsed) return std::nullopt;
+  return std::move(parsed).value();
 }
 
 }  // namespace
+
+// What a run of the entry's job takes from an offer holding `available`: resources reserved
+// for the role when they fit, else unreserved ones; disk only when the offer has disk. Parsed
+// once per job (entry.runResources), not per run.
+const api::Resources* ChronosFramework::resourcesFor(Entry& entry,
+                                                     const api::Resources& available) const {
+  const bool withDisk = available.disk() > 0 && entry.job.disk > 0;
+  auto parsed = [&](bool reserved) -> const std::optional<api::Resources>& {
+    auto& cached = entry.runResources[(withDisk ? 2 : 0) + (reserved ? 1 : 0)];
+    if (!cached.parsed) {
+      cached.resources =
+          parseRunResources(entry.job, withDisk, reserved ? &options_.role : nullptr);
+      cached.parsed = true;
+    }
+    return cached.resources;
+  };
+  if (options_.role != "*") {
+    if (const auto& reserved = parsed(true); reserved && available.contains(*reserved)) {
+      return &*reserved;
+    }
+  }
+  const auto& plain = parsed(false);
+  if (plain && available.contains(*plain)) return &*plain;
+  return nullptr;
+}
 
 void ChronosFramework::offers(std::vector<v1::Offer> offers) {
   const Millis now = nowMillis();
@@ -112,8 +131,8 @@ void ChronosFramework::launchFrom(const v1::Offer& offer, std::vector<Entry*>& c
   for (Entry* candidate : candidates) {
     Entry& entry = *candidate;
     const Job& job = entry.job;
-    auto needed = resourcesFor(job, *available, options_.role);
-    if (!needed || !satisfies(job, offer)) {
+    const api::Resources* needed = resourcesFor(entry, *available);
+    if (needed == nullptr || !satisfies(job, offer)) {
       rest.push_back(candidate);
       continue;
     }
@@ -197,11 +216,17 @@ void ChronosFramework::launchFrom(const v1::Offer& offer, std::vector<Entry*>& c
   }
 }
 
-v1::TaskInfo ChronosFramework::taskFor(const Entry& entry, const Run& run, const v1::Offer& offer,
+v1::TaskInfo ChronosFramework::taskFor(Entry& entry, const Run& run, const v1::Offer& offer,
                                        const api::Resources& resources) const {
   const Job& job = entry.job;
+  if (entry.taskName.empty()) {
+    entry.taskName = "ChronosTask:" + job.name;
+    entry.memText = fmt::format("{}", job.mem);
+    entry.cpusText = fmt::format("{}", job.cpus);
+    entry.diskText = fmt::format("{}", job.disk);
+  }
   v1::TaskInfo task;
-  task.set_name(fmt::format("ChronosTask:{}", job.name));
+  task.set_name(entry.taskName);
   task.mutable_task_id()->set_value(run.taskId);
   *task.mutable_agent_id() = offer.agent_id();
   *task.mutable_resources() = resources.toProto();
@@ -238,9 +263,9 @@ v1::TaskInfo ChronosFramework::taskFor(const Entry& entry, const Run& run, const
   add("CHRONOS_JOB_OWNER", job.owner);
   add("CHRONOS_JOB_NAME", job.name);
   add("HOST", offer.hostname());
-  add("CHRONOS_RESOURCE_MEM", fmt::format("{}", job.mem));
-  add("CHRONOS_RESOURCE_CPU", fmt::format("{}", job.cpus));
-  add("CHRONOS_RESOURCE_DISK", fmt::format("{}", job.disk));
+  add("CHRONOS_RESOURCE_MEM", entry.memText);
+  add("CHRONOS_RESOURCE_CPU", entry.cpusText);
+  add("CHRONOS_RESOURCE_DISK", entry.diskText);
   add("CHRONOS_JOB_RUN_TIME", formatMillis(run.due));
   add("CHRONOS_JOB_RUN_ATTEMPT", std::to_string(run.attempt));
   for (const auto& variable : job.environmentVariables) add(variable.name, variable.value);

@@ -6,6 +6,7 @@
 #include <Poco/JSON/Object.h>
 #include <Poco/JSON/Parser.h>
 
+#include <charconv>
 #include <iterator>
 
 #include "modules/framework_chronos/chronos_framework.h"
@@ -90,7 +91,7 @@ api::Status ChronosFramework::restore(const std::string& text, uint64_t version)
     }
     if (auto durations = object->getArray("chronosDurations")) {
       for (size_t i = 0; i < durations->size(); ++i) {
-        entry->durations.push_back(durations->getElement<double>(static_cast<unsigned>(i)));
+        entry->addDuration(durations->getElement<double>(static_cast<unsigned>(i)));
       }
     }
     if (auto runs = object->getArray("chronosRuns")) {
@@ -129,29 +130,54 @@ api::Status ChronosFramework::restore(const std::string& text, uint64_t version)
   if (!entry->schedule) {
     if (auto prepared = prepareSchedule(*job, *entry, true); !prepared) return prepared;
   }
-  entry->job = std::move(*job);
+  entry->setJob(std::move(*job));
   const std::string name = entry->job.name;
   jobs_[name] = std::move(entry);
   return api::Status::ok();
 }
 
-std::string ChronosFramework::record(const Entry& entry) const {
-  std::string json = toJson(entry.job);
-  json.pop_back();  // the closing brace: the scheduler's own fields follow
+// Written at every launch and end of a run (twice per run), so built from text kept per job:
+// the job's spec (openSpecJson(), made again only when the job is replaced) and its durations;
+// what changes per run is appended with to_chars rather than fmt (bench/chronos_bench: building
+// the whole record each time was a third of a run's cost).
+std::string ChronosFramework::record(Entry& entry) const {
+  if (entry.specJson.empty()) entry.specJson = openSpecJson(entry.job);
+  std::string json;
+  json.reserve(entry.specJson.size() + entry.durationsJson.size() + 512);
+  json = entry.specJson;
+  appendRunStateMembers(json, entry.job);
+  auto number = [&json](int64_t value) {
+    char digits[24];
+    auto end = std::to_chars(digits, digits + sizeof digits, value).ptr;
+    json.append(digits, end);
+  };
   if (entry.cronNext) {
-    json += fmt::format(R"(,"chronosCronNext":{})", entry.cronNext->time_since_epoch().count());
+    json += R"(,"chronosCronNext":)";
+    number(entry.cronNext->time_since_epoch().count());
   }
-  if (entry.schedule)
-    json += R"(,"chronosSchedule":)" + api::jsonQuote(entry.schedule->toStateString());
-  json += fmt::format(R"(,"chronosLastStart":{},"chronosLastSuccessAt":{},"chronosQueue":[)",
-                      entry.lastStart, entry.lastSuccessAt);
+  if (entry.schedule) {
+    json += R"(,"chronosSchedule":)";
+    api::appendJsonString(json, entry.schedule->toStateString());
+  }
+  json += R"(,"chronosLastStart":)";
+  number(entry.lastStart);
+  json += R"(,"chronosLastSuccessAt":)";
+  number(entry.lastSuccessAt);
+  json += R"(,"chronosQueue":[)";
   bool first = true;
   for (const auto& pending : entry.queue) {
     if (!first) json.push_back(',');
     first = false;
-    json += fmt::format(R"({{"due":{},"attempt":{},"notBefore":{})", pending.due, pending.attempt,
-                        pending.notBefore);
-    if (!pending.arguments.empty()) json += R"(,"arguments":)" + api::jsonQuote(pending.arguments);
+    json += R"({"due":)";
+    number(pending.due);
+    json += R"(,"attempt":)";
+    number(pending.attempt);
+    json += R"(,"notBefore":)";
+    number(pending.notBefore);
+    if (!pending.arguments.empty()) {
+      json += R"(,"arguments":)";
+      api::appendJsonString(json, pending.arguments);
+    }
     json.push_back('}');
   }
   json += R"(],"chronosRuns":[)";
@@ -159,23 +185,29 @@ std::string ChronosFramework::record(const Entry& entry) const {
   for (const auto& [taskId, run] : entry.runs) {
     if (!first) json.push_back(',');
     first = false;
-    json += R"({"taskId":)" + api::jsonQuote(taskId);
-    json +=
-        fmt::format(R"(,"due":{},"attempt":{},"agentId":{},"killed":{},"startedAt":{})", run.due,
-                    run.attempt, api::jsonQuote(run.agentId), run.killed, run.startedAt);
-    if (!run.arguments.empty()) json += R"(,"arguments":)" + api::jsonQuote(run.arguments);
+    json += R"({"taskId":)";
+    api::appendJsonString(json, taskId);
+    json += R"(,"due":)";
+    number(run.due);
+    json += R"(,"attempt":)";
+    number(run.attempt);
+    json += R"(,"agentId":)";
+    api::appendJsonString(json, run.agentId);
+    json += run.killed ? R"(,"killed":true)" : R"(,"killed":false)";
+    json += R"(,"startedAt":)";
+    number(run.startedAt);
+    if (!run.arguments.empty()) {
+      json += R"(,"arguments":)";
+      api::appendJsonString(json, run.arguments);
+    }
     if (run.awaitingCallback) json += R"(,"awaitingCallback":true)";
     json.push_back('}');
   }
   // The run statistics (job/stat, stats/...), so that they survive a failover.
   json += R"(],"chronosDurations":[)";
-  first = true;
-  for (double seconds : entry.durations) {
-    if (!first) json.push_back(',');
-    first = false;
-    fmt::format_to(std::back_inserter(json), "{}", seconds);
-  }
-  return json + "]}";
+  json += entry.durationsJson;
+  json += "]}";
+  return json;
 }
 
 void ChronosFramework::persist(const std::string& name, std::function<void(api::Status)> done) {
@@ -184,13 +216,16 @@ void ChronosFramework::persist(const std::string& name, std::function<void(api::
     if (done) done(api::Status(api::StatusCode::kNotFound, fmt::format("job '{}' is gone", name)));
     return;
   }
-  Entry& entry = *it->second;
+  persist(*it->second, std::move(done));
+}
+
+void ChronosFramework::persist(Entry& entry, std::function<void(api::Status)> done) {
   if (done) entry.next.push_back(std::move(done));
   if (entry.writing) {
     entry.dirty = true;
     return;
   }
-  write(name);
+  write(entry);
 }
 
 // A schedule point's change (the schedule advanced, the run queued) is not written at once: the
@@ -198,11 +233,10 @@ void ChronosFramework::persist(const std::string& name, std::function<void(api::
 // one record write instead of two. A run still waiting after kDeferredWrite is written on its
 // own. Losing the change in a failover is safe: the new leader finds the point not passed and
 // runs it then, once, if it is within epsilon.
-void ChronosFramework::defer(const std::string& name) {
-  Entry& entry = *jobs_.at(name);
+void ChronosFramework::defer(Entry& entry) {
   if (!entry.deferred) {
     entry.deferred = true;
-    deferred_.push_back(name);
+    deferred_.push_back(entry.job.name);
   }
   if (flushTimer_ == nullptr && !stopped_) {
     flushTimer_ = context_.executor().schedule(kDeferredWrite, [this] { flushDeferred(); });
@@ -222,8 +256,8 @@ void ChronosFramework::flushDeferred() {
 
 // One write of a job's record at a time (compare-and-set on its version); changes made while
 // one is in flight go out together in the next.
-void ChronosFramework::write(const std::string& name) {
-  Entry& entry = *jobs_.at(name);
+void ChronosFramework::write(Entry& entry) {
+  const std::string& name = entry.job.name;
   entry.writing = true;
   entry.dirty = false;
   entry.deferred = false;  // this write carries the deferred change
@@ -254,7 +288,7 @@ void ChronosFramework::write(const std::string& name) {
       }
       jobs_.erase(it);
     } else if (!stopped_ && (entry.dirty || !entry.next.empty())) {
-      write(name);
+      write(entry);
     }
     for (auto& callback : waiting) callback(status);
   };

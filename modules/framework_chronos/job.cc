@@ -111,6 +111,9 @@ class Writer {
     out_.reserve(capacity);
     out_.push_back('{');
   }
+  /// Appends members to `out`, an object's text still open (its members so far, no `}`).
+  explicit Writer(std::string&& out) : out_(std::move(out)) {}
+  std::string open() && { return std::move(out_); }
   std::string done() && {
     out_.push_back('}');
     return std::move(out_);
@@ -151,7 +154,7 @@ class Writer {
  private:
   // Keys are this file's own literals: nothing in them needs escaping.
   void key(std::string_view key) {
-    if (out_.size() > 1) out_.push_back(',');
+    if (!out_.empty() && out_.back() != '{') out_.push_back(',');
     out_.push_back('"');
     out_ += key;
     out_ += "\":";
@@ -379,38 +382,53 @@ api::Status validateJob(const Job& job, JobKind kind) {
   return api::Status::ok();
 }
 
-std::string toJson(const Job& job) {
-  // Room for a job with the scheduler's fields after it (its store record, ~1 kB) without
-  // regrowing: a record that outgrew 1024 bytes cost a third more CPU per run in
-  // bench/chronos_bench.
-  Writer out(1536);
-  out.string("name", job.name);
-  out.string("command", job.command);
-  out.boolean("shell", job.shell);
-  out.strings("arguments", job.arguments);
+namespace {
+
+// Which of a job's fields writeJob() writes: all (the API's view), only those a POST or PUT
+// sets (the spec), or only those the scheduler changes as it runs the job.
+enum class Part { kAll, kSpec, kRunState };
+
+// The one list of a job's fields, in the API's order. kRunState fields: the schedule (advanced
+// at every point), `disabled` (disable_after_failures) and the counters.
+void writeJob(Writer& out, const Job& job, Part part) {
+  const bool spec = part != Part::kRunState;
+  const bool state = part != Part::kSpec;
+  if (spec) {
+    out.string("name", job.name);
+    out.string("command", job.command);
+    out.boolean("shell", job.shell);
+    out.strings("arguments", job.arguments);
+  }
   if (job.parents.empty()) {
-    out.string("schedule", job.schedule);
-    out.string("scheduleTimeZone", job.scheduleTimeZone);
-  } else {
+    if (state) out.string("schedule", job.schedule);
+    if (spec) out.string("scheduleTimeZone", job.scheduleTimeZone);
+  } else if (spec) {
     out.strings("parents", job.parents);
   }
-  out.string("epsilon", job.epsilon);
-  out.integer("retries", job.retries);
-  out.boolean("async", job.async);
-  out.boolean("disabled", job.disabled);
-  out.boolean("concurrent", job.concurrent);
-  out.boolean("softError", job.softError);
-  out.number("cpus", job.cpus);
-  out.number("mem", job.mem);
-  out.number("disk", job.disk);
-  out.string("owner", job.owner);
-  out.string("ownerName", job.ownerName);
-  out.string("description", job.description);
-  out.integer("successCount", job.successCount);
-  out.integer("errorCount", job.errorCount);
-  out.string("lastSuccess", job.lastSuccess);
-  out.string("lastError", job.lastError);
-  out.integer("errorsSinceLastSuccess", job.errorsSinceLastSuccess);
+  if (spec) {
+    out.string("epsilon", job.epsilon);
+    out.integer("retries", job.retries);
+    out.boolean("async", job.async);
+  }
+  if (state) out.boolean("disabled", job.disabled);
+  if (spec) {
+    out.boolean("concurrent", job.concurrent);
+    out.boolean("softError", job.softError);
+    out.number("cpus", job.cpus);
+    out.number("mem", job.mem);
+    out.number("disk", job.disk);
+    out.string("owner", job.owner);
+    out.string("ownerName", job.ownerName);
+    out.string("description", job.description);
+  }
+  if (state) {
+    out.integer("successCount", job.successCount);
+    out.integer("errorCount", job.errorCount);
+    out.string("lastSuccess", job.lastSuccess);
+    out.string("lastError", job.lastError);
+    out.integer("errorsSinceLastSuccess", job.errorsSinceLastSuccess);
+  }
+  if (!spec) return;
   if (job.container) {
     Writer container;
     container.string("type", job.container->type);
@@ -466,7 +484,28 @@ std::string toJson(const Job& job) {
   if (job.startingDeadlineSeconds) {
     out.integer("startingDeadlineSeconds", *job.startingDeadlineSeconds);
   }
+}
+
+}  // namespace
+
+std::string toJson(const Job& job) {
+  // Room for a job with the scheduler's fields after it (its store record, ~1 kB) without
+  // regrowing.
+  Writer out(1536);
+  writeJob(out, job, Part::kAll);
   return std::move(out).done();
+}
+
+std::string openSpecJson(const Job& job) {
+  Writer out(1024);
+  writeJob(out, job, Part::kSpec);
+  return std::move(out).open();
+}
+
+void appendRunStateMembers(std::string& out, const Job& job) {
+  Writer writer(std::move(out));
+  writeJob(writer, job, Part::kRunState);
+  out = std::move(writer).open();
 }
 
 }  // namespace tessera::modules::chronos

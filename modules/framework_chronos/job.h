@@ -115,6 +115,15 @@ api::Status validateJob(const Job& job, JobKind kind);
 /// The job as compact one-line JSON, Chronos's field names, server counters included.
 std::string toJson(const Job& job);
 
+/// A job's store record is written at every launch and end of a run. Its fields that only a
+/// POST or PUT changes are kept as text per job, the run state (`schedule`, `disabled`, the
+/// server-kept counters), which the scheduler changes as it runs the job, is appended each time.
+/// openSpecJson(): the job's JSON object opened (`{"name":...`, no closing brace) with every
+/// field but the run state.
+std::string openSpecJson(const Job& job);
+/// Appends the run state's fields (`,"schedule":...`) to an object's text opened by openSpecJson().
+void appendRunStateMembers(std::string& out, const Job& job);
+
 /// True when `name` is a valid job name (`[\w.-]+`, not "." or "..").
 bool isValidJobName(std::string_view name);
 

@@ -794,5 +794,109 @@ TEST_F(ChronosFrameworkTest, RunStatisticsSurviveAFailover) {
   EXPECT_EQ(median, R"([{"jobNameLabel":"a","time":5}])");
 }
 
+// A job's record and its runs' tasks are built from parts kept per job (its spec's JSON, the
+// parsed resources, the task's texts): a PUT that replaces the job replaces them, the counters
+// stay, and a new leader reads the new definition.
+TEST_F(ChronosFrameworkTest, AReplacedJobsRecordAndTasksCarryItsNewDefinition) {
+  auto variable = [](const v1::TaskInfo& task, const std::string& name) {
+    for (const auto& item : task.command().environment().variables()) {
+      if (item.name() == name) return item.value();
+    }
+    return std::string("(none)");
+  };
+  {
+    Instance first(&now_, &store_);
+    ASSERT_EQ(first
+                  .request("POST", "/scheduler/iso8601",
+                           R"({"name":"a","command":"echo one","schedule":"R//PT1H","cpus":0.5,)"
+                           R"("owner":"ann@example.com"})")
+                  .status,
+              204);
+    first.executor.fire();
+    first.offer();
+    first.executor.drain();
+    ASSERT_EQ(first.driver.launched.size(), 1u);
+    EXPECT_EQ(first.driver.launched[0].command().value(), "echo one");
+    EXPECT_EQ(variable(first.driver.launched[0], "CHRONOS_RESOURCE_CPU"), "0.5");
+    first.update(first.driver.launched[0].task_id().value(), v1::TASK_FINISHED);
+    first.executor.drain();
+    ASSERT_EQ(first
+                  .request("PUT", "/scheduler/iso8601",
+                           R"({"name":"a","command":"echo two","schedule":"R//PT1H","cpus":2,)"
+                           R"("owner":"bob@example.com"})")
+                  .status,
+              204);
+    now_ += 1h;
+    first.executor.fire();
+    first.offer();
+    first.executor.drain();
+    ASSERT_EQ(first.driver.launched.size(), 2u);
+    const v1::TaskInfo& task = first.driver.launched[1];
+    EXPECT_EQ(task.command().value(), "echo two");
+    EXPECT_EQ(variable(task, "CHRONOS_RESOURCE_CPU"), "2");
+    EXPECT_EQ(variable(task, "CHRONOS_JOB_OWNER"), "bob@example.com");
+    double cpus = 0;
+    for (const auto& resource : task.resources()) {
+      if (resource.name() == "cpus") cpus = resource.scalar().value();
+    }
+    EXPECT_EQ(cpus, 2);
+  }
+  Instance second(&now_, &store_);
+  const std::string job = second.job();
+  EXPECT_NE(job.find(R"("command":"echo two")"), std::string::npos) << job;
+  EXPECT_NE(job.find(R"("owner":"bob@example.com")"), std::string::npos) << job;
+  EXPECT_NE(job.find(R"("cpus":2)"), std::string::npos) << job;
+  EXPECT_NE(job.find(R"("successCount":1)"), std::string::npos) << job;
+  EXPECT_EQ(job.find("echo one"), std::string::npos) << job;
+}
+
+// The stored run times are the last 100 (kept as text beside the numbers): after 102 runs of
+// 1..102 s the stats, before and after a failover, count 100 with the first two gone.
+TEST_F(ChronosFrameworkTest, RunStatisticsKeepTheLastHundredRunsAcrossAFailover) {
+  {
+    Instance first(&now_, &store_);
+    ASSERT_EQ(first
+                  .request("POST", "/scheduler/iso8601",
+                           R"({"name":"a","command":"true","schedule":"R//PT1H"})")
+                  .status,
+              204);
+    for (int run = 1; run <= 102; ++run) {
+      first.executor.fire();
+      first.offer();
+      first.executor.drain();
+      ASSERT_EQ(first.driver.launched.size(), static_cast<size_t>(run));
+      const std::string id = first.driver.launched.back().task_id().value();
+      first.update(id, v1::TASK_RUNNING);
+      now_ += std::chrono::seconds(run);
+      first.update(id, v1::TASK_FINISHED);
+      first.executor.drain();
+      now_ += 1h - std::chrono::seconds(run);
+    }
+    const std::string stat = first.request("GET", "/scheduler/job/stat/a").body;
+    EXPECT_NE(stat.find(R"("count":100)"), std::string::npos) << stat;
+    EXPECT_NE(stat.find(R"("mean":52.5)"), std::string::npos) << stat;
+  }
+  {
+    Instance second(&now_, &store_);
+    const std::string stat = second.request("GET", "/scheduler/job/stat/a").body;
+    EXPECT_NE(stat.find(R"("count":100)"), std::string::npos) << stat;
+    EXPECT_NE(stat.find(R"("mean":52.5)"), std::string::npos) << stat;
+    // One more run (103 s) on the times read back: the oldest goes, in the store too.
+    second.executor.fire();
+    second.offer();
+    second.executor.drain();
+    ASSERT_EQ(second.driver.launched.size(), 1u);
+    const std::string id = second.driver.launched[0].task_id().value();
+    second.update(id, v1::TASK_RUNNING);
+    now_ += 103s;
+    second.update(id, v1::TASK_FINISHED);
+    second.executor.drain();
+  }
+  Instance third(&now_, &store_);
+  const std::string stat = third.request("GET", "/scheduler/job/stat/a").body;
+  EXPECT_NE(stat.find(R"("count":100)"), std::string::npos) << stat;
+  EXPECT_NE(stat.find(R"("mean":53.5)"), std::string::npos) << stat;
+}
+
 }  // namespace
 }  // namespace tessera::modules::chronos

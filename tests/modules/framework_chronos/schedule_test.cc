@@ -176,6 +176,26 @@ TEST(ScheduleIsoTest, ParseDateTimeAndFormat) {
             "2026-01-01T00:00:00.123Z");
 }
 
+// formatDateTime() writes its digits by hand: every field padded, the last millisecond before the
+// epoch and of a leap day, times far from the epoch either way.
+TEST(ScheduleIsoTest, FormatDateTimePadsEveryField) {
+  using std::chrono::milliseconds;
+  EXPECT_EQ(formatDateTime(Clock::time_point{milliseconds{-1}}), "1969-12-31T23:59:59.999Z");
+  EXPECT_EQ(formatDateTime(Clock::time_point{milliseconds{0}}), "1970-01-01T00:00:00.000Z");
+  EXPECT_EQ(formatDateTime(Clock::time_point{milliseconds{1709251199999}}),
+            "2024-02-29T23:59:59.999Z");
+  EXPECT_EQ(formatDateTime(Clock::time_point{milliseconds{-8520332276996}}),
+            "1700-01-01T01:02:03.004Z");
+  EXPECT_EQ(formatDateTime(Clock::time_point{milliseconds{7289654399999}}),
+            "2200-12-31T23:59:59.999Z");
+  // Through the schedule's texts, which use it.
+  Schedule schedule =
+      *Schedule::parseIso8601("R3/2026-03-01T00:00:05Z/P1Y2M3DT4H5M6S", "", TimePoint{});
+  EXPECT_EQ(schedule.toString(), "R3/2026-03-01T00:00:05.000Z/P1Y2M3DT4H5M6S");
+  EXPECT_EQ(schedule.toStateString(), "iso;;R3;2026-03-01T00:00:05.000Z;0;P1Y2M3DT4H5M6S;0");
+  EXPECT_EQ(Schedule::parseState(schedule.toStateString())->toString(), schedule.toString());
+}
+
 // ---- DST, leap days, month ends -------------------------------------------------------------
 
 TEST(ScheduleIsoTest, DailyJobInNewYorkSpringForward) {
