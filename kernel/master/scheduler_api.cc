@@ -19,6 +19,28 @@ using detail::answer;
 using detail::log;
 using detail::rolesOf;
 
+void Core::schedulerCall(const api::HttpRequest& request, std::shared_ptr<net::HttpStream> stream) {
+  counter("messages_scheduler_calls").increment();
+  std::string contentType = request.header("Content-Type").value_or("");
+  if (contentType.rfind("application/json", 0) != 0) {
+    return answer(stream, 415, "expecting 'Content-Type' of application/json");
+  }
+  auto parsed = net::parseV1Json<v1::scheduler::Call>(request.body);
+  if (!parsed)
+    return answer(stream, http::httpStatus(parsed.status().code()),
+                  fmt::format("malformed call: {}", parsed.status().message()));
+  // The JSON parser refuses non-text strings itself; this holds whatever decoded the call.
+  if (api::Status text = net::checkUtf8(*parsed); !text) {
+    return answer(stream, 400, fmt::format("malformed call: {}", text.message()));
+  }
+  if (services.authenticator != nullptr) {
+    // Mesos authenticates every call, SUBSCRIBE and the calls on a subscription alike.
+    return authenticateCall(std::make_shared<const api::HttpRequest>(request),
+                            std::move(parsed).value(), std::move(stream));
+  }
+  dispatchCall(request, *parsed, std::nullopt, std::move(stream));
+}
+
 void Core::authenticateCall(std::shared_ptr<const api::HttpRequest> request,
                             v1::scheduler::Call call, std::shared_ptr<net::HttpStream> stream) {
   // The authenticator runs on its own executor and answers from any thread; the answer hops
@@ -73,28 +95,6 @@ void Core::authenticated(const api::HttpRequest& request, const v1::scheduler::C
       http::errorJson("the request is not authenticated and the master requires authentication "
                       "(--authenticate_frameworks)"));
   stream->end();
-}
-
-void Core::schedulerCall(const api::HttpRequest& request, std::shared_ptr<net::HttpStream> stream) {
-  counter("messages_scheduler_calls").increment();
-  std::string contentType = request.header("Content-Type").value_or("");
-  if (contentType.rfind("application/json", 0) != 0) {
-    return answer(stream, 415, "expecting 'Content-Type' of application/json");
-  }
-  auto parsed = net::parseV1Json<v1::scheduler::Call>(request.body);
-  if (!parsed)
-    return answer(stream, http::httpStatus(parsed.status().code()),
-                  fmt::format("malformed call: {}", parsed.status().message()));
-  // The JSON parser refuses non-text strings itself; this holds whatever decoded the call.
-  if (api::Status text = net::checkUtf8(*parsed); !text) {
-    return answer(stream, 400, fmt::format("malformed call: {}", text.message()));
-  }
-  if (services.authenticator != nullptr) {
-    // Mesos authenticates every call, SUBSCRIBE and the calls on a subscription alike.
-    return authenticateCall(std::make_shared<const api::HttpRequest>(request),
-                            std::move(parsed).value(), std::move(stream));
-  }
-  dispatchCall(request, *parsed, std::nullopt, std::move(stream));
 }
 
 void Core::dispatchCall(const api::HttpRequest& request, const v1::scheduler::Call& call,
