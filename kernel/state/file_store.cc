@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <optional>
+#include <set>
 #include <system_error>
 
 #include "kernel/runtime/logging.h"
@@ -264,11 +266,11 @@ api::Status FileStore::recover() {
   return api::Status::ok();
 }
 
-bool FileStore::enqueue(std::function<void()> work) {
+bool FileStore::enqueue(Queued item) {
   {
     std::lock_guard lock(mutex_);
     if (stopping_ || queue_.size() >= kMaxQueued) return false;
-    queue_.push_back(std::move(work));
+    queue_.push_back(std::move(item));
   }
   ready_.notify_one();
   return true;
@@ -277,14 +279,120 @@ bool FileStore::enqueue(std::function<void()> work) {
 void FileStore::loop() {
   while (true) {
     std::function<void()> work;
+    std::vector<std::unique_ptr<SetCall>> group;
     {
       std::unique_lock lock(mutex_);
       ready_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
       if (queue_.empty()) return;  // stopping, and everything queued has been answered
-      work = std::move(queue_.front());
-      queue_.pop_front();
+      if (!queue_.front().set) {
+        work = std::move(queue_.front().work);
+        queue_.pop_front();
+      } else {
+        // The run of sets at the front, on distinct keys (a second set of a key must see the
+        // first's version, so it starts the next group).
+        std::set<std::string_view> keys;
+        while (!queue_.empty() && queue_.front().set && group.size() < kMaxGroup &&
+               keys.insert(queue_.front().set->key).second) {
+          group.push_back(std::move(queue_.front().set));
+          queue_.pop_front();
+        }
+      }
     }
-    work();
+    if (work) {
+      work();
+    } else if (group.size() == 1) {
+      SetCall& call = *group.front();
+      ++syncs_;
+      postReply<api::Result<uint64_t>>(*call.replyOn, std::move(call.done),
+                                       doSet(call.key, call.value, call.expectedVersion));
+    } else {
+      writeGroup(group);
+    }
+  }
+}
+
+void FileStore::writeGroup(std::vector<std::unique_ptr<SetCall>>& group) {
+  struct Written {
+    size_t index;
+    std::string name;
+    std::string temp;
+    uint64_t version;
+  };
+  std::vector<std::optional<api::Result<uint64_t>>> results(group.size());
+  std::vector<Written> written;
+  written.reserve(group.size());
+  // 1. Every temporary file, written and closed but not synced.
+  for (size_t i = 0; i < group.size(); ++i) {
+    const SetCall& call = *group[i];
+    auto it = index_.find(call.key);
+    uint64_t current = it == index_.end() ? 0 : it->second;
+    if (current != call.expectedVersion) {
+      results[i] = versionMismatch(call.key, call.expectedVersion, current);
+      continue;
+    }
+    Written file{i, escapeKey(call.key), "", current + 1};
+    file.temp = withSuffix(file.name, kTempSuffix);
+    int fd = ::openat(dirFd_, file.temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+      results[i] = api::unavailable("writing state key '{}': {}", call.key, errnoText(errno));
+      continue;
+    }
+    bool ok = writeAll(fd, encode(call.value, file.version));
+    int error = errno;
+    if (::close(fd) != 0 && ok) {
+      ok = false;
+      error = errno;
+    }
+    if (!ok) {
+      ::unlinkat(dirFd_, file.temp.c_str(), 0);
+      results[i] = api::unavailable("writing state key '{}': {}", call.key, errnoText(error));
+      continue;
+    }
+    written.push_back(std::move(file));
+  }
+  // 2. One sync makes all of them durable before any is renamed into place.
+  if (!written.empty()) {
+    ++syncs_;
+    if (::syncfs(dirFd_) != 0) {
+      int error = errno;
+      for (const Written& file : written) {
+        ::unlinkat(dirFd_, file.temp.c_str(), 0);
+        results[file.index] = api::unavailable("writing state key '{}': syncing: {}",
+                                               group[file.index]->key, errnoText(error));
+      }
+      written.clear();
+    }
+  }
+  // 3. The renames, in call order, then one fsync of the directory for all of them.
+  std::vector<const Written*> renamed;
+  for (const Written& file : written) {
+    const std::string& key = group[file.index]->key;
+    if (::renameat(dirFd_, file.temp.c_str(), dirFd_, file.name.c_str()) != 0) {
+      int error = errno;
+      ::unlinkat(dirFd_, file.temp.c_str(), 0);
+      results[file.index] = api::unavailable("writing state key '{}': {}", key, errnoText(error));
+      continue;
+    }
+    index_[key] = file.version;
+    renamed.push_back(&file);
+  }
+  if (!renamed.empty()) {
+    bool synced = ::fsync(dirFd_) == 0;
+    int error = errno;
+    for (const Written* file : renamed) {
+      if (synced) {
+        results[file->index] = file->version;
+      } else {
+        results[file->index] = api::internalError(
+            "syncing the directory after writing state key '{}' (version {} may not survive a "
+            "crash): {}",
+            group[file->index]->key, file->version, errnoText(error));
+      }
+    }
+  }
+  for (size_t i = 0; i < group.size(); ++i) {
+    postReply<api::Result<uint64_t>>(*group[i]->replyOn, std::move(group[i]->done),
+                                     std::move(*results[i]));
   }
 }
 
@@ -316,7 +424,8 @@ void FileStore::get(std::string_view key, api::Executor& replyOn,
   auto work = [this, key = std::string(key), &replyOn, done]() mutable {
     postReply<R>(replyOn, std::move(done), doGet(key));
   };
-  if (!enqueue(std::move(work))) postReply<R>(replyOn, std::move(done), queueFull());
+  if (!enqueue(Queued{std::move(work), nullptr}))
+    postReply<R>(replyOn, std::move(done), queueFull());
 }
 
 void FileStore::set(std::string_view key, std::string value, uint64_t expectedVersion,
@@ -329,11 +438,13 @@ void FileStore::set(std::string_view key, std::string value, uint64_t expectedVe
                                                "limit",
                                                key, value.size(), api::kMaxStateValueBytes));
   }
-  auto work = [this, key = std::string(key), value = std::move(value), expectedVersion, &replyOn,
-               done]() mutable {
-    postReply<R>(replyOn, std::move(done), doSet(key, value, expectedVersion));
-  };
-  if (!enqueue(std::move(work))) postReply<R>(replyOn, std::move(done), queueFull());
+  auto call = std::make_unique<SetCall>();
+  call->key = std::string(key);
+  call->value = std::move(value);
+  call->expectedVersion = expectedVersion;
+  call->replyOn = &replyOn;
+  call->done = done;
+  if (!enqueue(Queued{{}, std::move(call)})) postReply<R>(replyOn, std::move(done), queueFull());
 }
 
 void FileStore::remove(std::string_view key, uint64_t expectedVersion, api::Executor& replyOn,
@@ -346,7 +457,8 @@ void FileStore::remove(std::string_view key, uint64_t expectedVersion, api::Exec
   auto work = [this, key = std::string(key), expectedVersion, &replyOn, done]() mutable {
     postReply<api::Status>(replyOn, std::move(done), doRemove(key, expectedVersion));
   };
-  if (!enqueue(std::move(work))) postReply<api::Status>(replyOn, std::move(done), queueFull());
+  if (!enqueue(Queued{std::move(work), nullptr}))
+    postReply<api::Status>(replyOn, std::move(done), queueFull());
 }
 
 void FileStore::children(std::string_view prefix, api::Executor& replyOn,
@@ -358,7 +470,8 @@ void FileStore::children(std::string_view prefix, api::Executor& replyOn,
   auto work = [this, prefix = std::string(prefix), &replyOn, done]() mutable {
     postReply<R>(replyOn, std::move(done), R(doChildren(prefix)));
   };
-  if (!enqueue(std::move(work))) postReply<R>(replyOn, std::move(done), queueFull());
+  if (!enqueue(Queued{std::move(work), nullptr}))
+    postReply<R>(replyOn, std::move(done), queueFull());
 }
 
 api::Result<std::optional<api::StateEntry>> FileStore::doGet(const std::string& key) {

@@ -15,7 +15,9 @@
 #include <fstream>
 #include <functional>
 #include <future>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <set>
 #include <sstream>
 #include <string>
@@ -398,6 +400,57 @@ TEST_F(FileStoreTest, ASecondStoreOnTheSameDirectoryIsRefused) {
   EXPECT_NE(second.status().message().find("in use"), std::string::npos);
   store.reset();
   EXPECT_TRUE(FileStore::open(stateDir()));
+}
+
+// Sets queued behind one another are made durable together (two syncs for the group, not two
+// per set), and each is still answered with its own compare-and-set result.
+TEST_F(FileStoreTest, SetsQueuedTogetherAreWrittenAsAGroupWithTheirOwnResults) {
+  auto store = open();
+  constexpr int kKeys = 200;
+  std::mutex mutex;
+  std::map<std::string, api::Result<uint64_t>> results;
+  std::promise<void> allAnswered;
+  const size_t calls = kKeys + 3;
+  auto record = [&](std::string name) {
+    return [&, name](api::Result<uint64_t> result) {
+      std::lock_guard lock(mutex);
+      results.emplace(name, std::move(result));
+      if (results.size() == calls) allAnswered.set_value();
+    };
+  };
+  for (int i = 0; i < kKeys; ++i) {
+    store->set(fmt::format("/group/k{}", i), fmt::format("value {}", i), 0, *executor_,
+               record(fmt::format("k{}", i)));
+  }
+  // A wrong version fails alone; a second set of a key sees the first one's version.
+  store->set("/group/k7", "stale", 0, *executor_, record("k7 again at 0"));
+  store->set("/group/k8", "second", 1, *executor_, record("k8 again at 1"));
+  store->set("/group/k9", "wrong", 5, *executor_, record("k9 at 5"));
+  ASSERT_EQ(allAnswered.get_future().wait_for(60s), std::future_status::ready);
+
+  for (int i = 0; i < kKeys; ++i) {
+    const auto& result = results.at(fmt::format("k{}", i));
+    ASSERT_TRUE(result) << i << ": " << result.status().toString();
+    EXPECT_EQ(*result, 1u);
+  }
+  EXPECT_EQ(results.at("k7 again at 0").status().code(), StatusCode::kAborted);
+  ASSERT_TRUE(results.at("k8 again at 1"));
+  EXPECT_EQ(*results.at("k8 again at 1"), 2u);
+  EXPECT_EQ(results.at("k9 at 5").status().code(), StatusCode::kAborted);
+  // The sets were not each synced on their own.
+  EXPECT_LT(store->syncs(), static_cast<uint64_t>(kKeys) / 2);
+  EXPECT_GE(store->syncs(), 2u);
+
+  // Everything answered is on disk, whole, after a reopen.
+  store.reset();
+  store = open();
+  for (int i = 0; i < kKeys; ++i) {
+    auto entry = getKey(*store, *executor_, fmt::format("/group/k{}", i));
+    ASSERT_TRUE(entry && entry->has_value()) << i;
+    EXPECT_EQ((*entry)->value, i == 8 ? "second" : fmt::format("value {}", i));
+    EXPECT_EQ((*entry)->version, i == 8 ? 2u : 1u);
+  }
+  for (const auto& name : files()) EXPECT_FALSE(name.ends_with(".tmp")) << name;
 }
 
 TEST_F(FileStoreTest, KeysTooLongForAFileNameAreRefused) {
