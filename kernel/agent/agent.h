@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "kernel/agent/gc.h"
+#include "kernel/http/authorization.h"
 #include "kernel/net/http_server.h"
 #include "kernel/runtime/duration.h"
 #include "kernel/runtime/metrics.h"
@@ -105,6 +106,9 @@ struct AgentServices {
   /// to the master first answers the master's challenge with it (principal() and respond()
   /// are thread-safe, called on the agent's strand). Null: the agent registers without.
   api::Authenticator* authenticatee = nullptr;
+  /// The --acls authorizer: when set, `/files/*` asks ACCESS_SANDBOX (the object: the user the
+  /// sandbox's task runs as) for the request's principal, and refuses with 403. Empty: open.
+  http::AuthorizerRef authorizer;
 };
 
 class Agent {

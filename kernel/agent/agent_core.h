@@ -313,6 +313,16 @@ class AgentCore : public std::enable_shared_from_this<AgentCore> {
                       const v1::FrameworkInfo& info) const;
   void writeExecutor(http::JsonWriter& w, const Task& task, bool completed) const;
   void monitorStatistics(api::HttpResponder respond);
+  // The user whose sandbox `path` (as /files' `path=`) is in: the command user of the task
+  // whose executor directory it is under, else its framework's user; nullopt when it names no
+  // known framework's sandbox (ACCESS_SANDBOX is then asked with no object, Mesos's ANY).
+  std::optional<std::string> sandboxUser(std::string_view path) const;
+  // With an authorizer: asks ACCESS_SANDBOX for the request's principal and the sandbox's
+  // user, then runs `proceed` on the strand, or `refuse` (from any thread) with a 403 or a 503
+  // when the agent stopped meanwhile. Without one: `proceed` at once.
+  void authorizeSandbox(const api::HttpRequest& request,
+                        std::function<void(api::HttpResponse)> refuse,
+                        std::function<void(AgentCore&)> proceed);
   std::string debugJson() const;
 
   // ---- sandbox garbage collection (agent_gc.cc) ---------------------------------------------

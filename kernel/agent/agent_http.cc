@@ -8,6 +8,7 @@
 
 #include "kernel/agent/agent_core.h"
 #include "kernel/agent/agent_files.h"
+#include "kernel/http/authorization.h"
 #include "kernel/http/http_status.h"
 #include "kernel/http/mesos_json.h"
 
@@ -39,12 +40,14 @@ api::Status AgentCore::addRoutes() {
   auto files = [](api::HttpResponse (*serve)(const fs::path&, const api::HttpRequest&)) {
     return [serve](AgentCore& self, const api::HttpRequest& request,
                    const api::HttpResponder& respond) {
-      auto root = self.sandboxRoot();
-      auto status = self.strand_->runBlocking(
-          [root, request, respond, serve] { respond(serve(root, request)); }, [] {});
-      // A full blocking pool is the agent being unavailable for now (503), not the client's
-      // rate (429).
-      if (!status) respond(http::errorResponse(api::unavailable("{}", status.message())));
+      self.authorizeSandbox(request, respond, [serve, request, respond](AgentCore& self) {
+        auto root = self.sandboxRoot();
+        auto status = self.strand_->runBlocking(
+            [root, request, respond, serve] { respond(serve(root, request)); }, [] {});
+        // A full blocking pool is the agent being unavailable for now (503), not the client's
+        // rate (429).
+        if (!status) respond(http::errorResponse(api::unavailable("{}", status.message())));
+      });
     };
   };
   const std::vector<std::pair<std::string, Handler>> routes = {
@@ -76,15 +79,18 @@ api::Status AgentCore::addRoutes() {
   // Downloads stream: the file goes out a chunk at a time, never whole in memory.
   auto download = [weak, keep](const api::HttpRequest& request,
                                std::shared_ptr<net::HttpStream> stream) {
-    auto self = weak.lock();
-    if (!self || self->stopped_) {
-      auto response = http::errorResponse(api::unavailable("the agent is stopping"));
+    auto refuse = [stream](api::HttpResponse response) {
       stream->startSized(response.status, response.contentType, response.body.size());
       stream->write(std::move(response.body));
       stream->end();
-      return;
+    };
+    auto self = weak.lock();
+    if (!self || self->stopped_) {
+      return refuse(http::errorResponse(api::unavailable("the agent is stopping")));
     }
-    filesDownload(self->sandboxRoot(), keep, request, std::move(stream));
+    self->authorizeSandbox(request, refuse, [keep, request, stream](AgentCore& self) {
+      filesDownload(self.sandboxRoot(), keep, request, stream);
+    });
   };
   for (const auto& prefix : prefixes) {
     for (const auto& [path, fn] : routes) {
@@ -97,6 +103,60 @@ api::Status AgentCore::addRoutes() {
     }
   }
   return api::Status::ok();
+}
+
+std::optional<std::string> AgentCore::sandboxUser(std::string_view path) const {
+  // <root>/<agent id>/frameworks/<framework id>/executors/<executor id>/...
+  const fs::path relative = fs::path(path).lexically_normal().lexically_relative(sandboxRoot());
+  std::vector<std::string> parts;
+  for (const auto& part : relative) parts.push_back(part.string());
+  if (parts.size() < 3 || parts[0] == ".." || parts[1] != "frameworks") return std::nullopt;
+  const std::string& frameworkId = parts[2];
+  if (parts.size() >= 5 && parts[3] == "executors") {
+    // A lone task's executor id is its task id; a group's tasks share the group's user.
+    if (auto task = tasks_.find({frameworkId, parts[4]}); task != tasks_.end()) {
+      const v1::TaskInfo& info = task->second->record.info();
+      if (info.has_command() && info.command().has_user()) return info.command().user();
+    }
+    for (const auto& completed : completed_) {
+      if (completed.frameworkId != frameworkId || completed.task->taskId != parts[4]) continue;
+      const v1::TaskInfo& info = completed.task->record.info();
+      if (info.has_command() && info.command().has_user()) return info.command().user();
+    }
+  }
+  if (auto framework = frameworks_.find(frameworkId); framework != frameworks_.end()) {
+    return framework->second.user();
+  }
+  if (auto framework = completedFrameworks_.find(frameworkId);
+      framework != completedFrameworks_.end()) {
+    return framework->second.user();
+  }
+  return std::nullopt;
+}
+
+void AgentCore::authorizeSandbox(const api::HttpRequest& request,
+                                 std::function<void(api::HttpResponse)> refuse,
+                                 std::function<void(AgentCore&)> proceed) {
+  if (!services_.authorizer) return proceed(*this);
+  api::AuthorizationRequest question;
+  question.subject = request.header(net::kAuthenticatedPrincipalHeader);
+  question.action = "ACCESS_SANDBOX";
+  if (auto path = request.queryParam("path")) question.value = sandboxUser(*path);
+  std::weak_ptr<AgentCore> weak = weak_from_this();
+  auto keep = strand_;
+  http::askAuthorizerOne(
+      services_.authorizer, std::move(question), "agent",
+      [weak, keep, refuse = std::move(refuse),
+       proceed = std::move(proceed)](std::optional<std::string> refusal) {
+        if (refusal) return refuse(http::forbidden(*refusal));
+        keep->post([weak, refuse, proceed] {
+          auto self = weak.lock();
+          if (!self || self->stopped_) {
+            return refuse(http::errorResponse(api::unavailable("the agent is stopping")));
+          }
+          proceed(*self);
+        });
+      });
 }
 
 namespace {

@@ -72,6 +72,7 @@ api::Status Daemon::start() {
   endpoints.version = versionInfo();
   endpoints.flags = options_.flags;
   endpoints.metrics = metrics_.get();
+  endpoints.authorizer = authorizerSlot_;
   if (auto registered = http::registerSharedEndpoints(*router_, *httpExecutor_, endpoints);
       !registered) {
     stop();

@@ -75,6 +75,9 @@ class Daemon {
   std::shared_ptr<net::Router> routerPtr() { return router_; }
   /// The role's effective flags, redacted (for the components' /state and /flags).
   std::function<std::map<std::string, std::string>()> flagValues() const { return options_.flags; }
+  /// Where a role publishes the authorizer it created (--acls), for the shared `/flags`
+  /// endpoint's VIEW_FLAGS question.
+  http::AuthorizerSlot& authorizerSlot() { return *authorizerSlot_; }
   /// The HTTP port actually bound (useful with --port=0).
   uint16_t port() const;
 
@@ -89,6 +92,7 @@ class Daemon {
   std::unique_ptr<api::StateStore> state_;
   std::shared_ptr<net::Router> router_;
   std::unique_ptr<runtime::StrandExecutor> httpExecutor_;
+  std::shared_ptr<http::AuthorizerSlot> authorizerSlot_ = std::make_shared<http::AuthorizerSlot>();
   std::unique_ptr<net::HttpServer> server_;
   std::vector<std::unique_ptr<net::HttpServer>> extraServers_;
   modules::ModuleManager manager_;

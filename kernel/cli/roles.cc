@@ -113,6 +113,8 @@ void addAgentFlags(runtime::FlagSet& flags, AgentFlags& a, bool withMaster) {
     flags.add("authenticatee", &a.authenticatee,
               "The authenticator module answering the master's challenge with --credential "
               "(hmac, or a loaded authenticator module's name)");
+    // `tessera local`'s agents ask the master's authorizer (its --acls).
+    addAuthorizationFlags(flags, a.authorization);
   }
   flags.add("resources", &a.resources,
             "Total consumable resources, 'cpus:4;mem:4096;ports:[31000-32000]' or JSON "
@@ -325,6 +327,8 @@ api::Result<std::unique_ptr<MasterRole>> MasterRole::start(Daemon& daemon,
   if (*authorizer != nullptr) {
     services.authorizer = *authorizer;
     services.authorizerExecutor = daemon.modules().executorOf(*authorizer);
+    // The shared /flags and `tessera local`'s agents ask the same authorizer.
+    daemon.authorizerSlot().set({services.authorizer, services.authorizerExecutor});
   }
 
   master::MasterOptions options;
@@ -437,6 +441,18 @@ api::Result<std::unique_ptr<AgentRole>> AgentRole::start(Daemon& daemon, const C
           module->name);
     }
     services.authenticatee = *created;
+  }
+
+  // --acls: the sandboxes (ACCESS_SANDBOX) and /flags (VIEW_FLAGS) are authorized. In
+  // `tessera local` the master created the process's authorizer already.
+  services.authorizer = daemon.authorizerSlot().get();
+  if (!services.authorizer) {
+    auto authorizer = createAuthorizer(daemon, flags.authorization);
+    if (!authorizer) return authorizer.status();
+    if (*authorizer != nullptr) {
+      services.authorizer = {*authorizer, daemon.modules().executorOf(*authorizer)};
+      daemon.authorizerSlot().set(services.authorizer);
+    }
   }
 
   agent::AgentOptions options;

@@ -81,6 +81,8 @@ struct AgentFlags {
   std::string credential;
   /// --authenticatee: the authenticator module (name or alias) answering the challenge.
   std::string authenticatee = "hmac";
+  /// --acls and --authorizers of a standalone agent (kernel/cli/authz.h).
+  AuthorizationFlags authorization;
 };
 
 /// Splits a comma-separated flag value ("a, b,,c") into its non-empty, trimmed parts.

@@ -76,6 +76,7 @@ api::Status registerSharedEndpoints(net::Router& router, api::Executor& executor
     return api::invalidArgument("the shared endpoints need a metrics registry");
   }
   auto shared = std::make_shared<const SharedEndpoints>(std::move(endpoints));
+  api::Executor* home = &executor;
 
   const std::pair<std::string_view, api::HttpHandler> routes[] = {
       {"/health",
@@ -93,10 +94,24 @@ api::Status registerSharedEndpoints(net::Router& router, api::Executor& executor
          respond(api::HttpResponse::json(200, versionJson(shared->version)));
        }},
       {"/flags",
-       [shared](const api::HttpRequest&, api::HttpResponder respond) {
-         respond(api::HttpResponse::json(
-             200,
-             flagsJson(shared->flags ? shared->flags() : std::map<std::string, std::string>{})));
+       [shared, home](const api::HttpRequest& request, api::HttpResponder respond) {
+         auto answer = [shared, respond](std::optional<std::string> refusal) {
+           if (refusal) return respond(forbidden(*refusal));
+           respond(api::HttpResponse::json(
+               200,
+               flagsJson(shared->flags ? shared->flags() : std::map<std::string, std::string>{})));
+         };
+         AuthorizerRef authorizer =
+             shared->authorizer ? shared->authorizer->get() : AuthorizerRef();
+         if (!authorizer) return answer(std::nullopt);
+         api::AuthorizationRequest question;
+         question.subject = request.header(net::kAuthenticatedPrincipalHeader);
+         question.action = "VIEW_FLAGS";
+         // The flags are read on the endpoints' executor, as without an authorizer.
+         askAuthorizerOne(authorizer, std::move(question), "http",
+                          [home, answer](std::optional<std::string> refusal) {
+                            home->post([answer, refusal] { answer(refusal); });
+                          });
        }},
       {"/metrics/snapshot",
        [shared](const api::HttpRequest& request, api::HttpResponder respond) {

@@ -3,10 +3,12 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 
+#include "kernel/http/authorization.h"
 #include "kernel/net/http_server.h"
 #include "kernel/runtime/metrics.h"
 #include "tessera/api/executor.h"
@@ -31,6 +33,10 @@ struct SharedEndpoints {
   /// The effective flags, already redacted (secrets replaced); called on the endpoints'
   /// executor for each `/flags` request.
   std::function<std::map<std::string, std::string>()> flags;
+  /// The daemon's authorizer, once a role publishes one: `/flags` then asks VIEW_FLAGS for the
+  /// request's principal (Mesos's `view_flags` ACL) and answers 403 when refused. Null or
+  /// empty: `/flags` is open (the HTTP authentication gate still applies).
+  std::shared_ptr<const AuthorizerSlot> authorizer;
   /// The daemon's registry; must outlive the routes.
   runtime::MetricsRegistry* metrics = nullptr;
   /// How long `/metrics/snapshot` and `/metrics` wait for gauges when no `?timeout=` is given.

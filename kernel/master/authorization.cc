@@ -1,9 +1,9 @@
 // The master asks its authorizer (the --authorizers module) before the decisions Mesos's ACLs
 // cover. The authorizer runs on its own executor and answers from any thread; answers hop back
 // to the strand, so nothing on the strand waits for it.
-#include <atomic>
+#include "kernel/http/authorization.h"
+
 #include <cctype>
-#include <mutex>
 
 #include "kernel/master/master_util.h"
 #include "kernel/net/http_server.h"
@@ -13,14 +13,6 @@ namespace tessera::kernel::master {
 using namespace detail;
 
 namespace {
-
-std::string describe(const api::AuthorizationRequest& request) {
-  std::string out = fmt::format("principal '{}' is not authorized to {}",
-                                request.subject.value_or("(anonymous)"), request.action);
-  if (request.role) out += fmt::format(" in role '{}'", *request.role);
-  if (request.value) out += fmt::format(" on '{}'", *request.value);
-  return out;
-}
 
 std::string lower(std::string_view text) {
   std::string out(text);
@@ -35,51 +27,35 @@ void Core::authorize(std::vector<api::AuthorizationRequest> requests,
   if (services.authorizer == nullptr || requests.empty()) {
     return then(*this, std::vector<bool>(requests.size(), true));
   }
-  // One batch: the answers are gathered (from any thread) and the last one hops to the strand.
-  struct Batch {
-    std::vector<api::AuthorizationRequest> requests;
-    std::vector<bool> answers;
-    std::atomic<size_t> left{0};
-    std::function<void(Core&, std::vector<bool>)> then;
-  };
-  auto batch = std::make_shared<Batch>();
-  batch->requests = std::move(requests);
-  batch->answers.assign(batch->requests.size(), false);
-  batch->left = batch->requests.size();
-  batch->then = std::move(then);
+  // The answers come from the authorizer's threads (kernel/http/authorization.h); they hop
+  // to the strand, where the denials are counted.
+  std::vector<std::string> actions;
+  for (const auto& request : requests) actions.push_back(lower(request.action));
   std::weak_ptr<Core> weak = weak_from_this();
   runtime::StrandExecutor* executor = strand.get();
-  api::Authorizer* authorizer = services.authorizer;
-  services.authorizerExecutor->post([weak, executor, authorizer, batch] {
-    for (size_t i = 0; i < batch->requests.size(); ++i) {
-      authorizer->authorized(batch->requests[i], [weak, executor, batch,
-                                                  i](api::Result<bool> answer) {
-        if (!answer) {
-          log()->warn("the authorizer could not answer ({}): {}; denied",
-                      describe(batch->requests[i]), answer.status().toString());
-        }
-        // Each index is written once, before the release below.
-        batch->answers[i] = answer && *answer;
-        if (batch->left.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+  http::askAuthorizer(
+      http::AuthorizerRef{services.authorizer, services.authorizerExecutor}, std::move(requests),
+      "master",
+      [weak, executor, actions = std::move(actions),
+       then = std::move(then)](std::vector<bool> answers) mutable {
         if (!weak.lock()) return;
-        executor->post(guarded(weak, [batch](Core& core) {
-          for (size_t j = 0; j < batch->answers.size(); ++j) {
-            if (batch->answers[j]) continue;
+        executor->post(guarded(weak, [actions = std::move(actions), then = std::move(then),
+                                      answers = std::move(answers)](Core& core) mutable {
+          for (size_t j = 0; j < answers.size(); ++j) {
+            if (answers[j]) continue;
             core.counter("authorization/denied").increment();
-            core.counter("authorization/denied/" + lower(batch->requests[j].action)).increment();
+            core.counter("authorization/denied/" + actions[j]).increment();
           }
-          core.counter("authorization/asked").increment(batch->answers.size());
-          batch->then(core, std::move(batch->answers));
+          core.counter("authorization/asked").increment(answers.size());
+          then(core, std::move(answers));
         }));
       });
-    }
-  });
 }
 
 void Core::authorizeAll(std::vector<api::AuthorizationRequest> requests,
                         std::function<void(Core&, std::optional<std::string>)> then) {
   std::vector<std::string> refusals;
-  for (const auto& request : requests) refusals.push_back(describe(request));
+  for (const auto& request : requests) refusals.push_back(http::refusalMessage(request));
   authorize(std::move(requests), [refusals = std::move(refusals), then = std::move(then)](
                                      Core& core, std::vector<bool> answers) {
     for (size_t i = 0; i < answers.size(); ++i) {

@@ -301,6 +301,12 @@ struct Core : std::enable_shared_from_this<Core> {
   void operatorCall(const api::HttpRequest& request, api::HttpResponder respond);
   std::string pid() const;
 
+  // --- POST /master/teardown (teardown.cc) ---------------------------------------------------
+  api::Status addTeardownRoutes();
+  /// Removes the framework the body names (`frameworkId=`, form or JSON) once
+  /// TEARDOWN_FRAMEWORK allows the caller on its principal: 200, 400, 403.
+  void teardown(const api::HttpRequest& request, api::HttpResponder respond);
+
   // --- role policy (policy.cc) ----------------------------------------------------------
   api::Status addPolicyRoutes();
   /// Runs `change` once the changes queued before it have called their `next`.

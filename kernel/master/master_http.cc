@@ -767,6 +767,7 @@ api::Status Core::addRoutes() {
   }
   if (api::Status added = addWebuiRoutes(); !added) return added;
   if (api::Status added = addPolicyRoutes(); !added) return added;
+  if (api::Status added = addTeardownRoutes(); !added) return added;
   if (api::Status added = router.addRoute(
           "POST", "/api/v1", strand.get(),
           [weak](const api::HttpRequest& request, api::HttpResponder respond) {

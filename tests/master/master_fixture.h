@@ -327,7 +327,14 @@ class MasterFixture : public ::testing::Test {
             {"credentials", "alice:secret,bob:hunter2"}}),
         "test",
         {}};
-    ASSERT_TRUE(manager_.load({entry, authenticator}).isOk());
+    // Mesos's local authorizer (modules/auth); created only by useAcls().
+    modules::ManifestEntry authorizer{
+        std::string(TESSERA_BINARY_DIR) + "/lib/tessera/libtessera_authorizer_local.so",
+        "org_tessera_authorizer_local",
+        api::Parameters(),
+        "test",
+        {}};
+    ASSERT_TRUE(manager_.load({entry, authenticator, authorizer}).isOk());
     modules::HostServices services;
     services.runtime = &runtime_;
     services.role = "master";
@@ -370,6 +377,10 @@ class MasterFixture : public ::testing::Test {
       services.authenticator = authenticator_;
       services.authenticatorExecutor = host_->executorOf(authenticator_);
     }
+    if (authorizer_ != nullptr) {
+      services.authorizer = authorizer_;
+      services.authorizerExecutor = host_->executorOf(authorizer_);
+    }
     master_ = std::make_unique<Master>(services, options);
     ASSERT_TRUE(master_->start().isOk());
   }
@@ -388,6 +399,13 @@ class MasterFixture : public ::testing::Test {
   }
 
   /// GET `path` on the HTTP port, parsed as a JSON object.
+  /// Makes the master (started next) ask the local authorizer with `acls` (Mesos's ACL JSON).
+  void useAcls(const std::string& acls) {
+    auto created = host_->create<api::Authorizer>("org_tessera_authorizer_local", {{"acls", acls}});
+    ASSERT_TRUE(created.isOk()) << created.status().toString();
+    authorizer_ = *created;
+  }
+
   Poco::JSON::Object::Ptr getJson(const std::string& path) {
     auto response = net::httpRequest("GET", "127.0.0.1", server_->port(), path, {}, "", 10s);
     EXPECT_TRUE(response.isOk());
@@ -396,10 +414,15 @@ class MasterFixture : public ::testing::Test {
     Poco::JSON::Parser parser;
     return parser.parse(response->body).extract<Poco::JSON::Object::Ptr>();
   }
+  /// `principal`: sent as the authenticated principal (what the HTTP authentication gate sets).
   net::ClientResponse post(const std::string& path, const std::string& body,
-                           const std::string& contentType = "application/json") {
-    auto response = net::httpRequest("POST", "127.0.0.1", server_->port(), path,
-                                     {{"Content-Type", contentType}}, body, 10s);
+                           const std::string& contentType = "application/json",
+                           const std::optional<std::string>& principal = std::nullopt) {
+    std::vector<std::pair<std::string, std::string>> headers = {{"Content-Type", contentType}};
+    if (principal)
+      headers.emplace_back(std::string(net::kAuthenticatedPrincipalHeader), *principal);
+    auto response =
+        net::httpRequest("POST", "127.0.0.1", server_->port(), path, headers, body, 10s);
     EXPECT_TRUE(response.isOk());
     return response.isOk() ? *response : net::ClientResponse{};
   }
@@ -442,6 +465,7 @@ class MasterFixture : public ::testing::Test {
   std::unique_ptr<modules::ModuleHost> host_;
   api::Allocator* allocator_ = nullptr;
   api::Authenticator* authenticator_ = nullptr;  ///< set by useAuthenticator()
+  api::Authorizer* authorizer_ = nullptr;        ///< set by useAcls()
   MasterOptions options;
   std::unique_ptr<Master> master_;
 };

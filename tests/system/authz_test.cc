@@ -1,7 +1,8 @@
 // Authorization with real processes (issue 17, authz part): the master with --acls asks the
 // local authorizer before registering frameworks, changing weights and quota, marking agents
 // gone and showing flags, and filters /state, /frameworks and /tasks to what the principal
-// may see. Principals come from HTTP Basic (--authenticate_http_readonly/_readwrite).
+// may see; an agent with --acls guards its sandboxes (/files/*) and /flags. Principals come
+// from HTTP Basic (--authenticate_http_readonly/_readwrite).
 #include <arpa/inet.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -42,6 +43,7 @@ std::string base64(std::string_view text) {
 
 struct Reply {
   int status = 0;
+  std::string head;  // the status line and headers
   std::string body;
 };
 
@@ -87,6 +89,7 @@ std::optional<Reply> send(uint16_t port, const std::string& method, const std::s
   Reply reply;
   reply.status = std::atoi(all.substr(9, 3).c_str());
   size_t end = all.find("\r\n\r\n");
+  reply.head = all.substr(0, end);
   reply.body = end == std::string::npos ? std::string() : all.substr(end + 4);
   return reply;
 }
@@ -302,6 +305,76 @@ TEST_F(AuthzTest, ReloadedAclsTakeEffectAndABrokenFileKeepsTheOld) {
   // Still the reloaded ACLs: ops is refused, a allowed.
   EXPECT_EQ(status("PUT", "/weights", "ops", R"([{"role":"web","weight":4}])"), 403);
   EXPECT_EQ(status("PUT", "/weights", "a", R"([{"role":"web","weight":4}])"), 200);
+}
+
+TEST_F(AuthzTest, AgentSandboxesAndFlagsAreAuthorized) {
+  ASSERT_TRUE(startMaster());
+  const char* user = std::getenv("USER");
+  std::string me = user != nullptr && *user != '\0' ? user : "root";
+  // ops may read every sandbox and the flags; a only the sandboxes of user "someone-else".
+  fs::path agentAcls = dir_.path() / "agent-acls.json";
+  std::ofstream(agentAcls) << R"({"permissive": false,
+      "access_sandboxes": [
+        {"principals": {"values": ["ops"]}, "users": {"type": "ANY"}},
+        {"principals": {"values": ["a"]}, "users": {"values": ["someone-else"]}}],
+      "view_flags": [{"principals": {"values": ["ops"]}, "flags": {"type": "ANY"}}]})";
+  uint16_t agentPort = freePort();
+  auto agent =
+      Subprocess::start({{tesseraBinary().string(), "agent", fmt::format("--port={}", agentPort),
+                          fmt::format("--master=127.0.0.1:{}", port_),
+                          fmt::format("--work_dir={}", (dir_.path() / "agent").string()),
+                          "--resources=cpus:2;mem:1024;disk:1024", "--authenticate_http_readonly",
+                          fmt::format("--http_credentials={}", credentials_.string()),
+                          fmt::format("--acls=file://{}", agentAcls.string())},
+                         {{"TESSERA_CONFIG_DIR", config_.path().string()}},
+                         {},
+                         std::nullopt});
+  ASSERT_TRUE(agent) << agent.status().message();
+  processes_.push_back(std::move(agent).value());
+  ASSERT_TRUE(execute("a", me, "web"));
+  // The running task's sandbox, from the agent's /state.
+  std::string directory;
+  ASSERT_TRUE(waitFor(
+      [&] {
+        auto state = send(agentPort, "GET", "/state", "ops", "");
+        if (!state || state->body.find("TASK_RUNNING") == std::string::npos) return false;
+        const std::string key = "\"directory\":\"";
+        auto at = state->body.find(key);
+        if (at == std::string::npos) return false;
+        at += key.size();
+        directory = state->body.substr(at, state->body.find('"', at) - at);
+        return !directory.empty();
+      },
+      std::chrono::seconds(60)))
+      << processes_[1]->err();
+
+  for (const std::string& target :
+       {"/files/browse?path=" + directory, "/files/read?path=" + directory + "/stdout&offset=0",
+        "/files/download?path=" + directory + "/stdout",
+        "/slave(1)/files/browse?path=" + directory}) {
+    SCOPED_TRACE(target);
+    auto anonymous = send(agentPort, "GET", target, std::nullopt, "");
+    ASSERT_TRUE(anonymous);
+    EXPECT_EQ(anonymous->status, 401);
+    EXPECT_THAT(anonymous->head, HasSubstr("WWW-Authenticate"));
+    auto refused = send(agentPort, "GET", target, "a", "");
+    ASSERT_TRUE(refused);
+    EXPECT_EQ(refused->status, 403);
+    EXPECT_THAT(refused->body, HasSubstr("\"message\""));
+    EXPECT_THAT(refused->body, HasSubstr("ACCESS_SANDBOX"));
+    EXPECT_EQ(send(agentPort, "GET", target, "ops", "")->status, 200);
+  }
+  // VIEW_FLAGS on the agent's /flags (and the master's).
+  auto flags = send(agentPort, "GET", "/flags", "a", "");
+  ASSERT_TRUE(flags);
+  EXPECT_EQ(flags->status, 403);
+  EXPECT_THAT(flags->body, HasSubstr("VIEW_FLAGS"));
+  auto opsFlags = send(agentPort, "GET", "/flags", "ops", "");
+  ASSERT_TRUE(opsFlags);
+  EXPECT_EQ(opsFlags->status, 200);
+  EXPECT_THAT(opsFlags->body, HasSubstr("\"work_dir\""));
+  EXPECT_EQ(status("GET", "/flags", "a"), 403);
+  EXPECT_EQ(status("GET", "/flags", "ops"), 200);
 }
 
 }  // namespace

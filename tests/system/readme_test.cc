@@ -2,7 +2,9 @@
 // to example <name>:
 // - `local`: every line is run against a live `tessera local` and must succeed;
 // - `ha`: the zoo.cfg and the commands of the three-ZooKeeper, three-master walkthrough, run as
-//   written (on free ports, in a temp dir), then failed over as the prose after them says.
+//   written (on free ports, in a temp dir), then failed over as the prose after them says;
+// - `secure`: the credentials, the ACLs and the commands of the secure cluster;
+// - `tls`: the CA made with openssl and a master and an agent speaking TLS only.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -505,6 +507,78 @@ TEST(ReadmeTest, SecureClusterAuthenticatesAndAuthorizes) {
   }
   for (const auto& secret : secrets) {
     EXPECT_EQ(outputs.find(secret), std::string::npos) << "secret leaked into:\n" << outputs;
+  }
+}
+
+// The README's TLS cluster: the CA and certificate made with the openssl command line, a master
+// with --ssl_* flags and an agent with LIBPROCESS_SSL_* variables (on free ports, in a temp
+// dir); each `# NNN` comment is what the line must print. The agent registering over TLS shows
+// that it trusted the master's certificate.
+TEST(ReadmeTest, TlsClusterFromTheCaOnwards) {
+  const auto blocks = readmeBlocks("tls");
+  ASSERT_EQ(blocks.size(), 1u) << "README.md: want the TLS walkthrough's commands";
+  TempDir dir;
+  const uint16_t masterPort = freePort();
+  const uint16_t agentPort = freePort();
+  const std::vector<std::pair<std::string, std::string>> table = {
+      {"/etc/tessera", dir.path().string()},
+      {"/var/lib/tessera", dir.path().string()},
+      {"127.0.0.1:5050", fmt::format("127.0.0.1:{}", masterPort)},
+      {"--port=5050", fmt::format("--port={}", masterPort)},
+      {"--port=5051", fmt::format("--port={}", agentPort)},
+      {"build/bin/tessera", tesseraBinary().string()}};
+  const std::map<std::string, std::string> env = {{"TESSERA_CONFIG_DIR", dir.path().string()}};
+  // What curl --cacert reads from the master at `path` (empty on failure).
+  auto overTls = [&](const std::string& path) {
+    auto shell =
+        Subprocess::start({{"/bin/sh", "-c",
+                            fmt::format("curl -s --cacert {}/tls/ca.crt https://127.0.0.1:{}{}",
+                                        dir.path().string(), masterPort, path)},
+                           env,
+                           {},
+                           dir.path()});
+    if (!shell || !(*shell)->wait(std::chrono::seconds(20))) return std::string();
+    return (*shell)->out();
+  };
+  std::vector<std::unique_ptr<Subprocess>> daemons;
+  for (const std::string& readmeLine : blocks[0]) {
+    SCOPED_TRACE(readmeLine);
+    const std::string line = substitute(readmeLine, table);
+    if (line.find("tessera master") != std::string::npos ||
+        line.find("tessera agent") != std::string::npos) {
+      // `exec` before the binary (after any VAR=value in front): the signal reaches tessera.
+      std::string command = line;
+      const std::string binary = tesseraBinary().string();
+      command.replace(command.find(binary), binary.size(), "exec " + binary);
+      auto daemon = Subprocess::start({{"/bin/sh", "-c", command}, env, {}, dir.path()});
+      ASSERT_TRUE(daemon);
+      daemons.push_back(std::move(daemon).value());
+      const bool master = line.find("tessera master") != std::string::npos;
+      ASSERT_TRUE(waitFor(
+          [&] {
+            if (master) return overTls("/version").find("\"version\"") != std::string::npos;
+            return overTls("/state").find("\"activated_slaves\":1") != std::string::npos;
+          },
+          60s))
+          << daemons.back()->err();
+      continue;
+    }
+    auto shell = Subprocess::start({{"/bin/sh", "-c", line}, env, {}, dir.path()});
+    ASSERT_TRUE(shell);
+    ASSERT_TRUE((*shell)->wait(std::chrono::seconds(60)));
+    EXPECT_EQ((*shell)->exitCode(), 0) << (*shell)->out() << (*shell)->err();
+    if (auto comment = line.rfind("# "); comment != std::string::npos) {
+      std::string expected = line.substr(comment + 2);
+      while (!expected.empty() && std::isspace(static_cast<unsigned char>(expected.back()))) {
+        expected.pop_back();
+      }
+      EXPECT_EQ((*shell)->out(), expected) << (*shell)->err();
+    }
+  }
+  EXPECT_EQ(daemons.size(), 2u);
+  for (auto& daemon : daemons) {
+    daemon->kill(SIGTERM);
+    EXPECT_TRUE(daemon->wait(std::chrono::seconds(30)));
   }
 }
 
