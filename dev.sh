@@ -10,13 +10,14 @@
 #   ./dev.sh tidy [files...]            clang-tidy the given files (default: changed vs origin/main)
 #   ./dev.sh fuzz [target|all] [secs]   build the libFuzzer targets (clang) and run one or all of
 #                                       them for secs seconds each (default 20); fuzz/README.md
+#   ./dev.sh fuzz-build                 only build them (build-fuzz/)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
 # Debian 12 packages the build and the tests need: one library per job (docs/design.md).
 PACKAGES=(
-  build-essential cmake ninja-build ccache pkg-config clang-format curl procps python3
+  build-essential cmake ninja-build ccache lld pkg-config clang-format curl procps python3
   libboost-dev libboost-filesystem-dev libboost-system-dev
   libprotobuf-dev protobuf-compiler
   libpoco-dev libspdlog-dev libfmt-dev
@@ -132,13 +133,18 @@ tidy() {
 # The fuzzers (fuzz/README.md): a clang build of only the fuzz targets in build-fuzz/, then each
 # target for `seconds` on a scratch copy of its seed corpus (the repository is never written).
 # Fails on the first target that crashes, naming the reproducer.
-fuzz() {
-  local target="${1:-all}" seconds="${2:-20}" dir="$ROOT/build-fuzz"
-  [ -n "$target" ] || target=all
+fuzz_build() {
+  local dir="$ROOT/build-fuzz"
   log "building the fuzz targets in $dir"
   CC=clang-14 CXX=clang++-14 cmake -S "$ROOT" -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=Fuzz \
     -DTESSERA_FUZZ=ON >/dev/null
   ninja -C "$dir" fuzz_targets
+}
+
+fuzz() {
+  local target="${1:-all}" seconds="${2:-20}" dir="$ROOT/build-fuzz"
+  [ -n "$target" ] || target=all
+  fuzz_build
   local targets=()
   if [ "$target" = all ]; then
     for seeds in "$ROOT"/fuzz/corpus/*/; do targets+=("$(basename "$seeds")"); done
@@ -180,6 +186,7 @@ case "$cmd" in
   layers) layers ;;
   tidy) tidy "$@" ;;
   fuzz) deps; fuzz "$@" ;;
+  fuzz-build) deps; fuzz_build ;;
   *)
     sed -n '2,/^[^#]/{/^#/p}' "$0" | sed 's/^# \{0,1\}//'
     exit 2
