@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -101,9 +102,14 @@ api::Result<std::string> outputName(const v1::CommandInfo::URI& uri) {
   return name;
 }
 
-// Opens `name` for writing below the directory `root`, creating its parent directories; no
-// component may be a symlink.
-api::Result<Fd> createBeneath(int root, const std::string& name) {
+// The directory that will hold `name` below the directory `root` (created as needed; no
+// component may be a symlink), and the name's last component.
+struct Placement {
+  Fd dir;
+  std::string leaf;
+};
+
+api::Result<Placement> placeBeneath(int root, const std::string& name) {
   Fd dir(::fcntl(root, F_DUPFD_CLOEXEC, 0));
   if (dir.get() < 0) return errnoStatus("duplicating the sandbox descriptor");
   fs::path path(name);
@@ -119,10 +125,43 @@ api::Result<Fd> createBeneath(int root, const std::string& name) {
     if (next.get() < 0) return errnoStatus(fmt::format("opening the directory '{}'", parts[i]));
     dir = std::move(next);
   }
-  Fd file(::openat(dir.get(), parts.back().c_str(),
+  return Placement{std::move(dir), parts.back()};
+}
+
+// Opens `name` for writing below the directory `root`, creating its parent directories; no
+// component may be a symlink.
+api::Result<Fd> createBeneath(int root, const std::string& name) {
+  auto placed = placeBeneath(root, name);
+  if (!placed) return placed.status();
+  // A file already there is replaced, never truncated: it may be a link to a cached file.
+  ::unlinkat(placed->dir.get(), placed->leaf.c_str(), 0);
+  Fd file(::openat(placed->dir.get(), placed->leaf.c_str(),
                    O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644));
   if (file.get() < 0) return errnoStatus(fmt::format("creating '{}'", name));
   return file;
+}
+
+// Hard-links the cached file `cached` as `name` below `root`. False when that cannot be done
+// (another file system, a name already taken, ...): the caller copies instead.
+bool linkBeneath(int root, const std::string& name, const fs::path& cached) {
+  auto placed = placeBeneath(root, name);
+  if (!placed) return false;
+  ::unlinkat(placed->dir.get(), placed->leaf.c_str(), 0);  // as a copy replaces it
+  return ::linkat(AT_FDCWD, cached.c_str(), placed->dir.get(), placed->leaf.c_str(), 0) == 0;
+}
+
+// Whether cached files may be hard-linked into the sandbox of a task run as `user`: the
+// cached inode is read-only, which stops a write through the link by any task not run as
+// root (root ignores permission bits). A non-root agent runs every task as itself; a root
+// agent runs a task as `user` when one is set, else as root.
+bool mayLinkFor(const std::optional<std::string>& user) {
+  if (::geteuid() != 0) return true;
+  if (!user) return false;
+  std::vector<char> buffer(16 * 1024);
+  passwd entry{};
+  passwd* found = nullptr;
+  return ::getpwnam_r(user->c_str(), &entry, buffer.data(), buffer.size(), &found) == 0 &&
+         found != nullptr && found->pw_uid != 0;
 }
 
 api::Status writeAll(int fd, const char* data, size_t size) {
@@ -280,15 +319,17 @@ std::shared_ptr<FetchHandle> Fetcher::fetch(std::vector<v1::CommandInfo::URI> ur
   handle->cache_ = cache_;
   auto shared = std::make_shared<Done>(std::move(done));
   const bool queued = pool_.submit([this, uris = std::move(uris), sandbox, handle, shared, user] {
-    api::Status status = run(uris, sandbox, *handle);
-    if (status && user && ::geteuid() == 0) status = chownFetched(sandbox, *user);
+    std::vector<fs::path> linked;
+    api::Status status = run(uris, sandbox, *handle, mayLinkFor(user), linked);
+    if (status && user && ::geteuid() == 0) status = chownFetched(sandbox, *user, linked);
     (*shared)(std::move(status));
   });
   if (!queued) (*shared)(api::resourceExhausted("too many fetches are queued"));
   return handle;
 }
 
-api::Status Fetcher::chownFetched(const fs::path& sandbox, const std::string& user) {
+api::Status Fetcher::chownFetched(const fs::path& sandbox, const std::string& user,
+                                  const std::vector<fs::path>& linked) {
   std::vector<char> buffer(16 * 1024);
   passwd entry{};
   passwd* found = nullptr;
@@ -301,6 +342,14 @@ api::Status Fetcher::chownFetched(const fs::path& sandbox, const std::string& us
   // task has not started, so nothing changes the tree meanwhile.
   for (fs::recursive_directory_iterator it(sandbox, error), end; !error && it != end;
        it.increment(error)) {
+    // A file linked from the cache keeps the agent as its owner while it is shared: the task
+    // must not be able to make the shared inode writable.
+    const fs::path relative = it->path().lexically_relative(sandbox).lexically_normal();
+    struct stat info {};
+    if (std::find(linked.begin(), linked.end(), relative) != linked.end() &&
+        ::lstat(it->path().c_str(), &info) == 0 && S_ISREG(info.st_mode) && info.st_nlink > 1) {
+      continue;
+    }
     if (::lchown(it->path().c_str(), found->pw_uid, found->pw_gid) != 0) {
       return api::internalError("Failed to fetch: chown of '{}' to '{}': {}",
                                 it->path().lexically_relative(sandbox).string(), user,
@@ -312,7 +361,7 @@ api::Status Fetcher::chownFetched(const fs::path& sandbox, const std::string& us
 }
 
 api::Status Fetcher::run(const std::vector<v1::CommandInfo::URI>& uris, const fs::path& sandbox,
-                         const FetchHandle& handle) {
+                         const FetchHandle& handle, bool mayLink, std::vector<fs::path>& linked) {
   std::error_code error;
   const fs::path root = fs::canonical(sandbox, error);
   if (error) return api::internalError("no sandbox '{}': {}", sandbox.string(), error.message());
@@ -343,23 +392,41 @@ api::Status Fetcher::run(const std::vector<v1::CommandInfo::URI>& uris, const fs
           "unsupported URI (http://, https://, file:// or an absolute "
           "path)");
     };
-    auto target = createBeneath(rootFd.get(), *name);
-    if (!target) return fail(target.status());
     uint64_t bytes = 0;
     std::string how = "directly";
     if (uri.cache()) {
       auto lease = cache_->acquire(value, fs::path(*name).filename().string(), get, cancelled);
       if (!lease) return fail(lease.status());
-      how = lease->hit() ? "from the cache (hit)" : "into the cache (miss)";
-      Fd cached(::open(lease->path().c_str(), O_RDONLY | O_CLOEXEC));
-      if (cached.get() < 0) return fail(errnoStatus("opening the cached file"));
-      if (auto copied = copyFd(cached.get(), target->get(), bytes); !copied) return fail(copied);
-    } else if (auto got = get(target->get(), bytes); !got) {
-      ::unlinkat(rootFd.get(), name->c_str(), 0);
-      return fail(got);
-    }
-    if (uri.executable() && ::fchmod(target->get(), 0755) != 0) {
-      return fail(errnoStatus("making it executable"));
+      const char* hitOrMiss = lease->hit() ? "(hit)" : "(miss)";
+      // A link shares the cached inode, whose mode is every link's mode: an executable copy
+      // (a chmod) never links.
+      if (mayLink && !uri.executable() && linkBeneath(rootFd.get(), *name, lease->path())) {
+        bytes = lease->size();
+        how = fmt::format("linked from the cache {}", hitOrMiss);
+        linked.push_back(fs::path(*name).lexically_normal());
+      } else {
+        auto target = createBeneath(rootFd.get(), *name);
+        if (!target) return fail(target.status());
+        how = fmt::format("copied from the cache {}", hitOrMiss);
+        Fd cached(::open(lease->path().c_str(), O_RDONLY | O_CLOEXEC));
+        if (cached.get() < 0) return fail(errnoStatus("opening the cached file"));
+        if (auto copied = copyFd(cached.get(), target->get(), bytes); !copied) {
+          return fail(copied);
+        }
+        if (uri.executable() && ::fchmod(target->get(), 0755) != 0) {
+          return fail(errnoStatus("making it executable"));
+        }
+      }
+    } else {
+      auto target = createBeneath(rootFd.get(), *name);
+      if (!target) return fail(target.status());
+      if (auto got = get(target->get(), bytes); !got) {
+        ::unlinkat(rootFd.get(), name->c_str(), 0);
+        return fail(got);
+      }
+      if (uri.executable() && ::fchmod(target->get(), 0755) != 0) {
+        return fail(errnoStatus("making it executable"));
+      }
     }
     const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                         std::chrono::steady_clock::now() - started)

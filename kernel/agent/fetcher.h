@@ -7,10 +7,14 @@
 /// paths (copied); the local copy is named `output_file` (a relative path inside the sandbox)
 /// or the URI's last path segment; `executable` makes it mode 0755; `extract` (default true)
 /// unpacks .tar, .tar.gz/.tgz, .tar.bz2, .tar.xz, .zip and single-file .gz into the sandbox
-/// (fetcher_archive.h); `cache` fetches through the agent's cache (fetcher_cache.h) and copies
-/// from there. A name or an archive entry that would leave the sandbox is refused. A transfer
-/// that receives no byte for `stallTimeout` is aborted. What happened is appended to
-/// `fetcher.log` in the sandbox.
+/// (fetcher_archive.h); `cache` fetches through the agent's cache (fetcher_cache.h) and
+/// hard-links the cached file into the sandbox when that is safe (the task does not run as root,
+/// the URI is not `executable`, the sandbox is on the cache's file system): the sandbox's file
+/// is then read-only (0444) and owned by the agent, so a write through it fails instead of
+/// changing the cache; the task may still remove or replace it. Otherwise the file is copied
+/// (a reflink where the file system has them). A name or an archive entry that would leave the
+/// sandbox is refused. A transfer that receives no byte for `stallTimeout` is aborted. What
+/// happened is appended to `fetcher.log` in the sandbox.
 ///
 /// Threading: fetch() and FetchHandle::cancel() are thread-safe and never block; the work runs
 /// on the fetcher's own threads (at most `maxParallel` tasks' fetches at once), and `done` is
@@ -87,10 +91,15 @@ class Fetcher {
 
  private:
   explicit Fetcher(FetcherOptions options);
+  // `mayLink`: cached files may be hard-linked rather than copied; the names (relative to the
+  // sandbox) of those that were are appended to `linked`.
   api::Status run(const std::vector<v1::CommandInfo::URI>& uris,
-                  const std::filesystem::path& sandbox, const FetchHandle& handle);
-  // Gives the sandbox's contents (not the sandbox itself) to `user`.
-  static api::Status chownFetched(const std::filesystem::path& sandbox, const std::string& user);
+                  const std::filesystem::path& sandbox, const FetchHandle& handle, bool mayLink,
+                  std::vector<std::filesystem::path>& linked);
+  // Gives the sandbox's contents (not the sandbox itself) to `user`, except the files in
+  // `linked` (shared with the cache: they stay the agent's).
+  static api::Status chownFetched(const std::filesystem::path& sandbox, const std::string& user,
+                                  const std::vector<std::filesystem::path>& linked);
 
   FetcherOptions options_;
   std::shared_ptr<FetcherCache> cache_;

@@ -142,6 +142,8 @@ api::Result<uint64_t> gunzip(const fs::path& path) {
     return api::internalError("not gzip data: {}", errorOf(in.get()));
   }
   const fs::path target = path.parent_path() / path.stem();
+  // Replaced, never truncated in place: it may be a hard link to a cached file.
+  ::unlink(target.c_str());
   int fd = ::open(target.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
   if (fd < 0) {
     return api::internalError("cannot create '{}': {}", target.filename().string(),

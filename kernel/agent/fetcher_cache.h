@@ -8,6 +8,11 @@
 /// Not persisted: a new cache removes whatever an earlier agent left in its directory (as
 /// Mesos's fetcher does at agent start).
 ///
+/// Cached files are read-only (0444) from the end of their download on, because the fetcher
+/// may hard-link them into sandboxes (fetcher.h). Before a hit is served the file is checked
+/// against what was downloaded (size, modification time, still read-only); a file that was
+/// changed, removed or made writable is dropped and downloaded again.
+///
 /// Threading: thread-safe (one mutex); acquire() blocks its caller while it downloads or waits
 /// for another caller's download, so it runs on the fetcher's threads only.
 
@@ -25,6 +30,7 @@
 namespace tessera::kernel::agent {
 
 class FetcherCache;
+struct CacheEntry;  // fetcher_cache.cc
 
 /// A cached file held for use: it is not evicted while a lease on it lives. Move-only.
 class CacheLease {
@@ -46,7 +52,7 @@ class CacheLease {
   void release();
 
   FetcherCache* cache_ = nullptr;
-  std::string key_;
+  std::shared_ptr<CacheEntry> entry_;
   std::filesystem::path path_;
   uint64_t size_ = 0;
   bool hit_ = false;
@@ -80,34 +86,32 @@ class FetcherCache {
   uint64_t downloads() const;
   /// Callers of acquire() waiting for another's download now. Thread-safe.
   size_t waiting() const;
+  /// Cached files found changed, removed or writable at a hit, and dropped. Thread-safe.
+  uint64_t discarded() const;
 
  private:
   friend class CacheLease;
-  enum class State { kDownloading, kReady, kFailed };
-  struct Entry {
-    State state = State::kDownloading;
-    std::filesystem::path path;
-    uint64_t size = 0;
-    uint64_t lastUse = 0;  // a tick of useClock_
-    size_t leases = 0;
-    api::Status error;  // kFailed
-  };
 
-  void release(const std::string& key);
+  void release(CacheEntry& entry);
   // Removes unleased ready entries, least recently used first, until within capacity.
   void evictLocked();
-  CacheLease leaseLocked(const std::string& key, Entry& entry, bool hit);
+  CacheLease leaseLocked(const std::shared_ptr<CacheEntry>& entry, bool hit);
+  // Whether a ready entry's file is still what was downloaded (size, mtime, read-only).
+  static bool intact(const CacheEntry& entry);
+  // Forgets `entry` (under `key`): its file goes now, or when its last lease is released.
+  void discardLocked(const std::string& key, const std::shared_ptr<CacheEntry>& entry);
 
   const std::filesystem::path directory_;
   const uint64_t capacity_;
   mutable std::mutex mutex_;
   std::condition_variable changed_;
-  std::map<std::string, std::shared_ptr<Entry>> entries_;
+  std::map<std::string, std::shared_ptr<CacheEntry>> entries_;
   uint64_t total_ = 0;
   uint64_t useClock_ = 0;
   uint64_t nextFile_ = 0;
   uint64_t downloads_ = 0;
   size_t waiting_ = 0;
+  uint64_t discarded_ = 0;
 };
 
 }  // namespace tessera::kernel::agent

@@ -7,16 +7,21 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <arpa/inet.h>
+#include <fcntl.h>
+#include <grp.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <pwd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <condition_variable>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <future>
 #include <map>
 #include <mutex>
@@ -135,16 +140,19 @@ class FetcherTest : public ::testing::Test {
   }
   // Starts a fetch; the future holds its outcome.
   std::future<api::Status> start(std::vector<v1::CommandInfo::URI> uris, const fs::path& dir,
-                                 std::shared_ptr<FetchHandle>* handle = nullptr) {
+                                 std::shared_ptr<FetchHandle>* handle = nullptr,
+                                 std::optional<std::string> user = std::nullopt) {
     auto promise = std::make_shared<std::promise<api::Status>>();
     auto future = promise->get_future();
-    auto h = fetcher_->fetch(std::move(uris), dir,
-                             [promise](api::Status status) { promise->set_value(status); });
+    auto h = fetcher_->fetch(
+        std::move(uris), dir, [promise](api::Status status) { promise->set_value(status); },
+        std::move(user));
     if (handle != nullptr) *handle = h;
     return future;
   }
-  api::Status fetch(std::vector<v1::CommandInfo::URI> uris, const fs::path& dir) {
-    auto future = start(std::move(uris), dir);
+  api::Status fetch(std::vector<v1::CommandInfo::URI> uris, const fs::path& dir,
+                    std::optional<std::string> user = std::nullopt) {
+    auto future = start(std::move(uris), dir, nullptr, std::move(user));
     if (future.wait_for(kDeadline) != std::future_status::ready) {
       return api::internalError("the fetch did not finish");
     }
@@ -390,6 +398,186 @@ TEST_F(FetcherTest, LruEvictionKeepsTheCacheUnderItsSize) {
   ASSERT_TRUE(fetch({uri(server_.url("/huge"), true)}, dir));
   EXPECT_EQ(fs::file_size(dir / "huge"), 1000u);
   EXPECT_LE(fetcher_->cache().totalBytes(), 250u);
+}
+
+// The user a task is run as in the tests below: "nobody" when the test runs as root (a root
+// agent runs a task as its user), else none (a non-root agent runs tasks as itself).
+std::optional<std::string> taskUser() {
+  if (::geteuid() == 0) return "nobody";
+  return std::nullopt;
+}
+
+// A sandbox the task owns (as the agent chowns a sandbox to the task's user).
+fs::path taskSandbox(const fs::path& dir) {
+  if (::geteuid() == 0) {
+    passwd* nobody = ::getpwnam("nobody");
+    EXPECT_NE(nobody, nullptr);
+    if (nobody != nullptr) {
+      EXPECT_EQ(::chown(dir.c_str(), nobody->pw_uid, nobody->pw_gid), 0);
+    }
+  }
+  return dir;
+}
+
+// Runs `action` in a child process with the task's identity (taskUser()); returns its exit
+// code. `action` must only make system calls (it runs after fork in a threaded process).
+int asTask(const std::function<int()>& action) {
+  uid_t uid = ::geteuid();
+  gid_t gid = ::getegid();
+  if (uid == 0) {
+    passwd* nobody = ::getpwnam("nobody");
+    if (nobody == nullptr) return -1;
+    uid = nobody->pw_uid;
+    gid = nobody->pw_gid;
+  }
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    if (::geteuid() == 0 &&
+        (::setgroups(0, nullptr) != 0 || ::setgid(gid) != 0 || ::setuid(uid) != 0)) {
+      ::_exit(100);
+    }
+    ::_exit(action());
+  }
+  int status = 0;
+  if (pid < 0 || ::waitpid(pid, &status, 0) != pid || !WIFEXITED(status)) return -1;
+  return WEXITSTATUS(status);
+}
+
+// Exit codes of the task actions below.
+constexpr int kWriteRefused = 0;
+constexpr int kWroteThrough = 1;
+
+int tryToOverwrite(const char* path) {
+  const int fd = ::open(path, O_WRONLY | O_TRUNC);
+  if (fd < 0) return kWriteRefused;
+  [[maybe_unused]] ssize_t n = ::write(fd, "evil", 4);
+  ::close(fd);
+  return kWroteThrough;
+}
+
+TEST_F(FetcherTest, ACacheHitLinksTheCachedFileReadOnly) {
+  const std::string content(64 * 1024, 'c');
+  server_.serve("/blob.bin", content);
+  auto first = taskSandbox(sandbox("first"));
+  auto second = taskSandbox(sandbox("second"));
+  ASSERT_TRUE(fetch({uri(server_.url("/blob.bin"), true)}, first, taskUser()));
+  ASSERT_TRUE(fetch({uri(server_.url("/blob.bin"), true)}, second, taskUser()));
+  EXPECT_EQ(server_.requests("/blob.bin"), 1);
+  EXPECT_EQ(readFile(first / "blob.bin"), content);
+  EXPECT_EQ(readFile(second / "blob.bin"), content);
+  // No byte was copied: both sandboxes name the cached inode, which nobody may write.
+  struct stat a {
+  }, b{};
+  ASSERT_EQ(::stat((first / "blob.bin").c_str(), &a), 0);
+  ASSERT_EQ(::stat((second / "blob.bin").c_str(), &b), 0);
+  EXPECT_EQ(a.st_ino, b.st_ino);
+  EXPECT_EQ(a.st_nlink, 3u);  // the cache's name and the two sandboxes'
+  EXPECT_EQ(a.st_mode & 0222, 0u);
+  EXPECT_EQ(a.st_uid, ::geteuid());  // not given to the task's user
+  EXPECT_NE(readFile(second / "fetcher.log").find("linked from the cache (hit)"),
+            std::string::npos);
+}
+
+TEST_F(FetcherTest, ATaskWritingOrRemovingItsFileChangesNeitherTheCacheNorOtherSandboxes) {
+  const std::string content = "the original bytes";
+  server_.serve("/data.txt", content);
+  auto mine = taskSandbox(sandbox("mine"));
+  auto other = taskSandbox(sandbox("other"));
+  ASSERT_TRUE(fetch({uri(server_.url("/data.txt"), true)}, mine, taskUser()));
+  ASSERT_TRUE(fetch({uri(server_.url("/data.txt"), true)}, other, taskUser()));
+  const std::string path = (mine / "data.txt").string();
+  // Writing through the file fails (it is the read-only cached inode).
+  EXPECT_EQ(asTask([&] { return tryToOverwrite(path.c_str()); }), kWriteRefused);
+  // Removing it and writing a file of its own in its place works, and is the task's alone.
+  EXPECT_EQ(asTask([&] {
+              if (::unlink(path.c_str()) != 0) return 2;
+              const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0644);
+              if (fd < 0) return 3;
+              const bool wrote = ::write(fd, "mine", 4) == 4;
+              ::close(fd);
+              return wrote ? 0 : 4;
+            }),
+            0);
+  EXPECT_EQ(readFile(mine / "data.txt"), "mine");
+  EXPECT_EQ(readFile(other / "data.txt"), content);
+  auto later = taskSandbox(sandbox("later"));
+  ASSERT_TRUE(fetch({uri(server_.url("/data.txt"), true)}, later, taskUser()));
+  EXPECT_EQ(readFile(later / "data.txt"), content);
+  EXPECT_EQ(server_.requests("/data.txt"), 1);
+  EXPECT_EQ(fetcher_->cache().discarded(), 0u);
+}
+
+TEST_F(FetcherTest, ExecutableAndRootTasksGetACopyTheyMayWrite) {
+  const std::string content = "#!/bin/sh\necho cached\n";
+  server_.serve("/tool.sh", content);
+  auto tool = uri(server_.url("/tool.sh"), true);
+  tool.set_executable(true);
+  auto exe = sandbox("exe");
+  ASSERT_TRUE(fetch({tool}, exe, taskUser()));
+  // Executable: a copy of its own (a link would make the cached inode executable).
+  struct stat info {};
+  ASSERT_EQ(::stat((exe / "tool.sh").c_str(), &info), 0);
+  EXPECT_EQ(info.st_nlink, 1u);
+  EXPECT_EQ(info.st_mode & 0777, 0755u);
+  {
+    std::ofstream out(exe / "tool.sh", std::ios::trunc);
+    out << "changed";
+  }
+  std::vector<fs::path> dirs;
+  if (::geteuid() == 0) {
+    // A task run as root ignores permission bits, so it never shares the cached inode.
+    auto rooted = sandbox("root");
+    ASSERT_TRUE(fetch({uri(server_.url("/tool.sh"), true)}, rooted));
+    ASSERT_EQ(::stat((rooted / "tool.sh").c_str(), &info), 0);
+    EXPECT_EQ(info.st_nlink, 1u);
+    EXPECT_EQ(tryToOverwrite((rooted / "tool.sh").c_str()), kWroteThrough);
+    EXPECT_EQ(readFile(rooted / "tool.sh"), "evil");
+  }
+  auto later = sandbox("later");
+  ASSERT_TRUE(fetch({uri(server_.url("/tool.sh"), true)}, later, taskUser()));
+  EXPECT_EQ(readFile(later / "tool.sh"), content);
+  EXPECT_EQ(server_.requests("/tool.sh"), 1);
+}
+
+TEST_F(FetcherTest, ACachedFileChangedThroughALinkIsDownloadedAgain) {
+  // A task run as the agent's user could make the shared inode writable and write it; the
+  // cache notices at the next hit and downloads the file again rather than serve it.
+  const std::string content = "pristine";
+  server_.serve("/file.txt", content);
+  auto first = sandbox("first");
+  ASSERT_TRUE(fetch({uri(server_.url("/file.txt"), true)}, first, taskUser()));
+  const fs::path linked = first / "file.txt";
+  fs::permissions(linked, fs::perms::owner_write, fs::perm_options::add);
+  {
+    std::ofstream out(linked, std::ios::trunc);
+    out << "tampered";
+  }
+  auto second = sandbox("second");
+  ASSERT_TRUE(fetch({uri(server_.url("/file.txt"), true)}, second, taskUser()));
+  EXPECT_EQ(readFile(second / "file.txt"), content);
+  EXPECT_EQ(server_.requests("/file.txt"), 2);
+  EXPECT_EQ(fetcher_->cache().discarded(), 1u);
+  EXPECT_EQ(fetcher_->cache().entries(), 1u);
+  size_t files = 0;
+  for ([[maybe_unused]] const auto& f : fs::directory_iterator(root_ / "cache")) ++files;
+  EXPECT_EQ(files, 1u);  // the changed file left the cache's directory
+}
+
+TEST_F(FetcherTest, EvictionKeepsSandboxesLinkedToAnEvictedFile) {
+  makeFetcher(250, 60s);
+  for (const char* name : {"/one", "/two", "/three"})
+    server_.serve(name, std::string(100, name[1]));
+  auto dir = sandbox("1");
+  ASSERT_TRUE(fetch({uri(server_.url("/one"), true)}, dir, taskUser()));
+  ASSERT_TRUE(fetch({uri(server_.url("/two"), true)}, sandbox("2"), taskUser()));
+  ASSERT_TRUE(fetch({uri(server_.url("/three"), true)}, sandbox("3"), taskUser()));
+  // /one was evicted; the sandbox's link still holds its bytes.
+  EXPECT_LE(fetcher_->cache().totalBytes(), 250u);
+  EXPECT_EQ(fetcher_->cache().entries(), 2u);
+  EXPECT_EQ(readFile(dir / "one"), std::string(100, 'o'));
+  EXPECT_EQ(fs::hard_link_count(dir / "one"), 1u);
+  ASSERT_TRUE(fetch({uri(server_.url("/one"), true)}, sandbox("4"), taskUser()));
+  EXPECT_EQ(server_.requests("/one"), 2);
 }
 
 TEST(FetcherArchiveTest, KindsAndNames) {
