@@ -63,7 +63,7 @@ std::string PodInstance::status() const {
     done += ended(container);
   }
   if (!containers.empty() && done == containers.size()) return "TERMINAL";
-  if (done > 0) return "DEGRADED";
+  if (done > 0 || killRequested) return "DEGRADED";  // going: it no longer counts
   if (running == containers.size()) return "STABLE";
   if (runningSince) return "DEGRADED";
   return "STAGING";

@@ -53,7 +53,8 @@ struct PodInstance {
   bool killRequested = false;
 
   /// Marathon's instance status: STAGING, STABLE (every container running), DEGRADED (some
-  /// container ended or is not running any more), TERMINAL (every container ended).
+  /// container ended or is not running any more, or the instance is being killed), TERMINAL
+  /// (every container ended).
   std::string status() const;
   /// True while it counts toward `instances`: not killed, and no container ended or is lost.
   bool live() const;
