@@ -211,3 +211,36 @@ TEST_F(PodSchedulerTest, KillingAnInstanceReplacesIt) {
 
 }  // namespace
 }  // namespace tessera::modules::marathon::testing
+
+namespace tessera::modules::marathon::testing {
+namespace {
+
+// The app engine shares the framework's offers with the pods: while a pod waits for offers, it
+// neither suppresses them nor declines them for the idle two minutes.
+TEST(SharedOffersTest, TheAppEngineKeepsOffersComingWhileAPodWaits) {
+  FakeContext context;
+  FakeDriver driver;
+  bool podWaits = true;
+  AppScheduler::Options options;
+  options.othersWantOffers = [&] { return podWaits; };
+  AppScheduler scheduler(context, options);
+  scheduler.start(driver, {});
+  v1::FrameworkID id;
+  id.set_value("fw");
+  scheduler.subscribed(id);
+  context.fakeExecutor.fireTimers();
+  scheduler.offers({makeOffer("o1", "a1", "host1", "cpus:1;mem:128")});
+  EXPECT_EQ(driver.suppresses, 0);
+  ASSERT_EQ(driver.declines.size(), 1u);
+  ASSERT_TRUE(driver.declines[0].filters);
+  EXPECT_DOUBLE_EQ(driver.declines[0].filters->refuse_seconds(), options.refuseSecondsBusy);
+
+  podWaits = false;
+  scheduler.offers({makeOffer("o2", "a1", "host1", "cpus:1;mem:128")});
+  EXPECT_EQ(driver.suppresses, 1);
+  ASSERT_EQ(driver.declines.size(), 2u);
+  EXPECT_DOUBLE_EQ(driver.declines[1].filters->refuse_seconds(), options.refuseSecondsIdle);
+}
+
+}  // namespace
+}  // namespace tessera::modules::marathon::testing
