@@ -68,6 +68,7 @@ api::Result<std::unique_ptr<api::Module>> MarathonFramework::create(
   settings.checkpoint = checkpoint == "true";
   auto module = std::make_unique<MarathonFramework>(context, std::move(settings));
   if (auto added = module->addRoutes(); !added) return added;
+  if (auto added = module->pods_->addRoutes(); !added) return added;
   if (auto ui = addUiRoutes(context, uiDirectory(parameters)); !ui) return ui;
   return std::unique_ptr<api::Module>(std::move(module));
 }
@@ -81,7 +82,15 @@ MarathonFramework::MarathonFramework(api::Context& context, Settings settings)
     publish(eventType, std::move(json));
   };
   options.deploymentEnded = [this](const std::string& id) { deploymentEnded(id); };
+  // Offers go to the pods first: the app engine keeps them coming while a pod waits.
+  options.othersWantOffers = [this] { return pods_ && pods_->scheduler().wantsOffers(); };
   scheduler_ = std::make_unique<AppScheduler>(context_, std::move(options));
+  PodScheduler::Options podOptions;
+  podOptions.role = settings_.role;
+  podOptions.user = settings_.user;
+  pods_ =
+      std::make_unique<PodService>(context_, std::move(podOptions),
+                                   [this](const std::string& id) { return apps_.contains(id); });
 }
 
 MarathonFramework::~MarathonFramework() { *alive_ = false; }
@@ -91,24 +100,27 @@ void MarathonFramework::attached(api::FrameworkHost& host) { host_ = &host; }
 void MarathonFramework::start(api::SchedulerDriver& driver) {
   driver_ = &driver;
   loadState([this](std::vector<Deployment> deployments) {
-    if (driver_ == nullptr) return;
-    std::vector<App> apps;
-    for (const auto& [id, record] : apps_) apps.push_back(record.current);
-    scheduler_->start(*driver_, std::move(apps), std::move(deployments));
-    ready_ = true;
-    v1::FrameworkInfo info;
-    info.set_user(settings_.user);
-    info.set_name(settings_.frameworkName);
-    info.add_roles(settings_.role);
-    info.set_checkpoint(settings_.checkpoint);
-    info.add_capabilities()->set_type(v1::FrameworkInfo::Capability::MULTI_ROLE);
-    if (host_ != nullptr && !host_->advertisedAddress().empty()) {
-      info.set_webui_url(fmt::format("http://{}", host_->advertisedAddress()));
-    }
-    if (auto status = driver_->subscribe(info, {}); !status) {
-      context_.logger().log(api::Logger::Level::kError,
-                            fmt::format("cannot subscribe: {}", status.message()));
-    }
+    pods_->load([this, deployments] {
+      if (driver_ == nullptr) return;
+      std::vector<App> apps;
+      for (const auto& [id, record] : apps_) apps.push_back(record.current);
+      scheduler_->start(*driver_, std::move(apps), deployments);
+      pods_->start(*driver_);
+      ready_ = true;
+      v1::FrameworkInfo info;
+      info.set_user(settings_.user);
+      info.set_name(settings_.frameworkName);
+      info.add_roles(settings_.role);
+      info.set_checkpoint(settings_.checkpoint);
+      info.add_capabilities()->set_type(v1::FrameworkInfo::Capability::MULTI_ROLE);
+      if (host_ != nullptr && !host_->advertisedAddress().empty()) {
+        info.set_webui_url(fmt::format("http://{}", host_->advertisedAddress()));
+      }
+      if (auto status = driver_->subscribe(info, {}); !status) {
+        context_.logger().log(api::Logger::Level::kError,
+                              fmt::format("cannot subscribe: {}", status.message()));
+      }
+    });
   });
 }
 
@@ -116,6 +128,7 @@ void MarathonFramework::stop() {
   *alive_ = false;
   if (retryLoad_) retryLoad_->cancel();
   if (driver_ != nullptr) scheduler_->stop();
+  pods_->stop();
   driver_ = nullptr;
   ready_ = false;
   for (auto& stream : streams_) stream.writer->end();
@@ -126,12 +139,17 @@ void MarathonFramework::subscribed(const v1::FrameworkID& frameworkId, std::chro
                                    const v1::MasterInfo&) {
   frameworkId_ = frameworkId.value();
   scheduler_->subscribed(frameworkId);
+  pods_->scheduler().subscribed();
 }
 void MarathonFramework::offers(std::vector<v1::Offer> offers) {
-  scheduler_->offers(std::move(offers));
+  if (ready_) offers = pods_->scheduler().offers(std::move(offers));
+  if (!offers.empty()) scheduler_->offers(std::move(offers));
 }
 void MarathonFramework::rescind(const v1::OfferID& offerId) { scheduler_->rescind(offerId); }
-void MarathonFramework::update(const v1::TaskStatus& status) { scheduler_->update(status); }
+void MarathonFramework::update(const v1::TaskStatus& status) {
+  if (ready_ && pods_->scheduler().update(status)) return;
+  scheduler_->update(status);
+}
 void MarathonFramework::message(const v1::AgentID&, const v1::ExecutorID&, const std::string&) {}
 void MarathonFramework::failure(const v1::AgentID& agentId,
                                 const std::optional<v1::ExecutorID>& executorId,
@@ -142,7 +160,10 @@ void MarathonFramework::error(std::string_view message) {
   context_.logger().log(api::Logger::Level::kError,
                         fmt::format("the master ended the framework: {}", message));
 }
-void MarathonFramework::disconnected() { scheduler_->disconnected(); }
+void MarathonFramework::disconnected() {
+  scheduler_->disconnected();
+  pods_->scheduler().disconnected();
+}
 
 // ---------------------------------------------------------------------------------------------
 // The app store.

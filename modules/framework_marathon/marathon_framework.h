@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "modules/framework_marathon/app.h"
+#include "modules/framework_marathon/pod_service.h"
 #include "modules/framework_marathon/scheduler.h"
 #include "tessera/api/executor.h"
 #include "tessera/api/framework.h"
@@ -131,7 +132,8 @@ class MarathonFramework final : public api::Framework {
   api::FrameworkHost* host_ = nullptr;
   api::SchedulerDriver* driver_ = nullptr;
   std::unique_ptr<AppScheduler> scheduler_;
-  bool ready_ = false;  // the apps were read from the store
+  std::unique_ptr<PodService> pods_;  // /v2/pods and the pods' instances (offers, updates first)
+  bool ready_ = false;                // the apps were read from the store
   std::optional<std::string> frameworkId_;
   std::map<std::string, Record> apps_;
   std::map<std::string, uint64_t> deploymentVersions_;  // stored deployments (0: being written)

@@ -157,9 +157,10 @@ class AppScheduler::Impl {
       }
     }
     if (launches.empty()) {
-      driver_->decline(
-          {offer.id()},
-          refuse(anyWaiting() ? options_.refuseSecondsBusy : options_.refuseSecondsIdle), nullptr);
+      driver_->decline({offer.id()},
+                       refuse(anyWaiting() || othersWant() ? options_.refuseSecondsBusy
+                                                           : options_.refuseSecondsIdle),
+                       nullptr);
       return;
     }
     std::vector<std::string> launched;
@@ -622,11 +623,14 @@ class AppScheduler::Impl {
       suppressed_ = false;
     }
     offersWanted_ = launchable;
-    if (!launchable && !anyWaiting() && !suppressed_) {
+    if (othersWant()) suppressed_ = false;  // the other engine revived
+    if (!launchable && !anyWaiting() && !suppressed_ && !othersWant()) {
       driver_->suppress({}, nullptr);
       suppressed_ = true;
     }
   }
+
+  bool othersWant() const { return options_.othersWantOffers && options_.othersWantOffers(); }
 
   std::optional<v1::Filters> refuse(double seconds) const {
     v1::Filters filters;

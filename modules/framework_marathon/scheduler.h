@@ -124,6 +124,9 @@ class AppScheduler {
     /// Called when a deployment stops running (succeeded, cancelled, or replaced by a forced
     /// one), also for one that ends inside deploy() before it returns.
     std::function<void(const std::string& deploymentId)> deploymentEnded;
+    /// True while another engine sharing the framework (the pods') waits for offers: offers
+    /// are then neither suppressed nor declined for long.
+    std::function<bool()> othersWantOffers;
     /// After subscribed(): how long the engine waits for the master's answers to its implicit
     /// reconciliation before it launches or kills for the counts (a new leader learns the
     /// tasks of its predecessor only from those answers).
