@@ -11,6 +11,8 @@
 #include <set>
 #include <sstream>
 
+#include "modules/framework_marathon/json_reader.h"
+
 namespace tessera::modules::marathon {
 
 namespace {
@@ -64,103 +66,12 @@ std::string formatNumber(double value) {
 }
 
 bool isObject(const Var& value) { return value.type() == typeid(Object::Ptr); }
-bool isArray(const Var& value) { return value.type() == typeid(Array::Ptr); }
-
-// Reads typed fields, collecting Marathon-style violations (`error.expected.jsnumber` etc. for
-// wrong JSON types, as Marathon's Play JSON reader reports them).
-class Reader {
- public:
-  explicit Reader(std::vector<Violation>& violations) : violations_(violations) {}
-
-  void fail(const std::string& path, std::string error) {
-    for (auto& violation : violations_) {
-      if (violation.path == path) {
-        violation.errors.push_back(std::move(error));
-        return;
-      }
-    }
-    violations_.push_back(Violation{path, {std::move(error)}});
-  }
-
-  std::optional<double> number(const Var& value, const std::string& path) {
-    if (value.isEmpty() || !value.isNumeric() || value.isBoolean()) {
-      fail(path, "error.expected.jsnumber");
-      return std::nullopt;
-    }
-    return value.convert<double>();
-  }
-
-  std::optional<int> integer(const Var& value, const std::string& path) {
-    auto n = number(value, path);
-    if (!n) return std::nullopt;
-    if (std::floor(*n) != *n || std::abs(*n) > 2147483647.0) {
-      fail(path, "error.expected.int");
-      return std::nullopt;
-    }
-    return static_cast<int>(*n);
-  }
-
-  std::optional<std::string> string(const Var& value, const std::string& path) {
-    if (value.isEmpty() || !value.isString()) {
-      fail(path, "error.expected.jsstring");
-      return std::nullopt;
-    }
-    return value.convert<std::string>();
-  }
-
-  std::optional<bool> boolean(const Var& value, const std::string& path) {
-    if (value.isEmpty() || !value.isBoolean()) {
-      fail(path, "error.expected.jsboolean");
-      return std::nullopt;
-    }
-    return value.convert<bool>();
-  }
-
-  Object::Ptr object(const Var& value, const std::string& path) {
-    if (!isObject(value)) {
-      fail(path, "error.expected.jsobject");
-      return nullptr;
-    }
-    return value.extract<Object::Ptr>();
-  }
-
-  Array::Ptr array(const Var& value, const std::string& path) {
-    if (!isArray(value)) {
-      fail(path, "error.expected.jsarray");
-      return nullptr;
-    }
-    return value.extract<Array::Ptr>();
-  }
-
-  std::map<std::string, std::string> stringMap(const Var& value, const std::string& path) {
-    std::map<std::string, std::string> out;
-    auto object = this->object(value, path);
-    if (!object) return out;
-    for (const auto& [key, item] : *object) {
-      if (auto text = string(item, path + "/" + key)) out[key] = *text;
-    }
-    return out;
-  }
-
-  std::vector<std::string> stringList(const Var& value, const std::string& path) {
-    std::vector<std::string> out;
-    auto array = this->array(value, path);
-    if (!array) return out;
-    for (size_t i = 0; i < array->size(); ++i) {
-      if (auto text = string(array->get(i), fmt::format("{}({})", path, i))) out.push_back(*text);
-    }
-    return out;
-  }
-
- private:
-  std::vector<Violation>& violations_;
-};
 
 bool present(const Object::Ptr& object, const std::string& key) {
   return object->has(key) && !object->get(key).isEmpty();
 }
 
-void readPortDefinitions(Reader& r, const Var& value, std::vector<PortDefinition>& out) {
+void readPortDefinitions(JsonReader& r, const Var& value, std::vector<PortDefinition>& out) {
   out.clear();
   auto array = r.array(value, "/portDefinitions");
   if (!array) return;
@@ -186,7 +97,7 @@ void readPortDefinitions(Reader& r, const Var& value, std::vector<PortDefinition
   }
 }
 
-void readPortMappings(Reader& r, const Var& value, const std::string& base,
+void readPortMappings(JsonReader& r, const Var& value, const std::string& base,
                       std::vector<PortMapping>& out) {
   out.clear();
   auto array = r.array(value, base);
@@ -220,7 +131,7 @@ void readPortMappings(Reader& r, const Var& value, const std::string& base,
   }
 }
 
-std::optional<Container> readContainer(Reader& r, const Var& value) {
+std::optional<Container> readContainer(JsonReader& r, const Var& value) {
   auto object = r.object(value, "/container");
   if (!object) return std::nullopt;
   Container container;
@@ -308,7 +219,7 @@ std::optional<Container> readContainer(Reader& r, const Var& value) {
   return container;
 }
 
-void readHealthChecks(Reader& r, const Var& value, std::vector<HealthCheck>& out) {
+void readHealthChecks(JsonReader& r, const Var& value, std::vector<HealthCheck>& out) {
   out.clear();
   auto array = r.array(value, "/healthChecks");
   if (!array) return;
@@ -371,7 +282,7 @@ void readHealthChecks(Reader& r, const Var& value, std::vector<HealthCheck>& out
   }
 }
 
-void readConstraints(Reader& r, const Var& value, std::vector<Constraint>& out) {
+void readConstraints(JsonReader& r, const Var& value, std::vector<Constraint>& out) {
   static const std::set<std::string, std::less<>> kOperators = {
       "UNIQUE", "CLUSTER", "GROUP_BY", "LIKE", "UNLIKE", "MAX_PER", "IS"};
   out.clear();
@@ -411,7 +322,7 @@ void readConstraints(Reader& r, const Var& value, std::vector<Constraint>& out) 
   }
 }
 
-void readFetch(Reader& r, const Object::Ptr& object, std::vector<FetchUri>& out) {
+void readFetch(JsonReader& r, const Object::Ptr& object, std::vector<FetchUri>& out) {
   if (present(object, "fetch")) {
     out.clear();
     if (auto array = r.array(object->get("fetch"), "/fetch")) {
@@ -448,7 +359,7 @@ void readFetch(Reader& r, const Object::Ptr& object, std::vector<FetchUri>& out)
 
 // Reads every definition field present in `object` into `app` (which holds the defaults or the
 // current version), then validates the whole.
-void readFields(Reader& r, const Object::Ptr& object, App& app) {
+void readFields(JsonReader& r, const Object::Ptr& object, App& app) {
   if (present(object, "cmd")) {
     app.cmd = r.string(object->get("cmd"), "/cmd");
   } else if (object->has("cmd")) {
@@ -599,7 +510,7 @@ void readFields(Reader& r, const Object::Ptr& object, App& app) {
   }
 }
 
-void validate(Reader& r, const App& app) {
+void validate(JsonReader& r, const App& app) {
   auto atLeast = [&](std::string path, double value, double minimum) {
     if (value < minimum) {
       r.fail(path, fmt::format("got {}, expected {} or more", formatNumber(value),
@@ -750,7 +661,7 @@ std::variant<App, AppError> parseApp(std::string_view json, Clock::time_point no
   if (auto* error = std::get_if<AppError>(&parsed)) return *error;
   auto object = std::get<Object::Ptr>(parsed);
   std::vector<Violation> violations;
-  Reader r(violations);
+  JsonReader r(violations);
   App app;
   app.portDefinitions = {PortDefinition{}};
   if (!present(object, "id")) {
@@ -780,7 +691,7 @@ std::variant<App, AppError> updateApp(const App& current, std::string_view json,
   if (auto* error = std::get_if<AppError>(&parsed)) return *error;
   auto object = std::get<Object::Ptr>(parsed);
   std::vector<Violation> violations;
-  Reader r(violations);
+  JsonReader r(violations);
   App app = current;
   // The id is the path's; read-only fields are ignored.
   object->remove("id");

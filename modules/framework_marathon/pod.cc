@@ -13,6 +13,7 @@
 #include <set>
 #include <sstream>
 
+#include "modules/framework_marathon/json_reader.h"
 #include "modules/framework_marathon/routes_util.h"
 
 namespace tessera::modules::marathon {
@@ -25,68 +26,11 @@ using Poco::JSON::Object;
 
 constexpr std::string_view kInstanceMarker = ".instance-";
 
-// Reads typed fields of a pod, collecting violations by path (the JSON type errors are Play
-// JSON's, as for apps).
-class PodReader {
+// The JSON reader with the two checks pod fields add.
+class PodReader : public JsonReader {
  public:
-  std::vector<Violation> violations;
+  using JsonReader::JsonReader;
 
-  void fail(const std::string& path, std::string error) {
-    for (auto& violation : violations) {
-      if (violation.path == path) {
-        violation.errors.push_back(std::move(error));
-        return;
-      }
-    }
-    violations.push_back(Violation{path, {std::move(error)}});
-  }
-
-  std::optional<double> number(const Var& value, const std::string& path) {
-    if (value.isEmpty() || !value.isNumeric() || value.isBoolean()) {
-      fail(path, "error.expected.jsnumber");
-      return std::nullopt;
-    }
-    return value.convert<double>();
-  }
-  std::optional<int> integer(const Var& value, const std::string& path) {
-    auto n = number(value, path);
-    if (!n) return std::nullopt;
-    if (std::floor(*n) != *n || std::abs(*n) > 2147483647.0) {
-      fail(path, "error.expected.int");
-      return std::nullopt;
-    }
-    return static_cast<int>(*n);
-  }
-  std::optional<std::string> string(const Var& value, const std::string& path) {
-    if (value.isEmpty() || !value.isString()) {
-      fail(path, "error.expected.jsstring");
-      return std::nullopt;
-    }
-    return value.convert<std::string>();
-  }
-  Object::Ptr object(const Var& value, const std::string& path) {
-    if (value.type() != typeid(Object::Ptr)) {
-      fail(path, "error.expected.jsobject");
-      return nullptr;
-    }
-    return value.extract<Object::Ptr>();
-  }
-  Array::Ptr array(const Var& value, const std::string& path) {
-    if (value.type() != typeid(Array::Ptr)) {
-      fail(path, "error.expected.jsarray");
-      return nullptr;
-    }
-    return value.extract<Array::Ptr>();
-  }
-  std::map<std::string, std::string> stringMap(const Var& value, const std::string& path) {
-    std::map<std::string, std::string> out;
-    if (auto object = this->object(value, path)) {
-      for (const auto& [key, item] : *object) {
-        if (auto text = string(item, path + "/" + key)) out[key] = *text;
-      }
-    }
-    return out;
-  }
   // `key` of `object` when present and not null.
   static bool has(const Object::Ptr& object, const std::string& key) {
     return object && object->has(key) && !object->get(key).isEmpty();
@@ -396,7 +340,8 @@ std::variant<Pod, AppError> parsePod(std::string_view json, Clock::time_point no
     return AppError{422, "Object is not valid", {Violation{"/", {"error.expected.jsobject"}}}};
   }
   auto object = parsed.extract<Object::Ptr>();
-  PodReader r;
+  std::vector<Violation> violations;
+  PodReader r(violations);
   Pod pod;
   pod.version = now;
   if (!r.has(object, "id")) {
@@ -444,7 +389,7 @@ std::variant<Pod, AppError> parsePod(std::string_view json, Clock::time_point no
       }
     }
   }
-  if (!r.violations.empty()) return AppError{422, "Object is not valid", std::move(r.violations)};
+  if (!violations.empty()) return AppError{422, "Object is not valid", std::move(violations)};
   return pod;
 }
 
