@@ -107,10 +107,7 @@ class PodScheduler::Impl {
     std::vector<v1::scheduler::Call::Reconcile::Task> known;
     for (const auto& [id, instance] : instances_) {
       for (const auto& container : instance.containers) {
-        v1::scheduler::Call::Reconcile::Task task;
-        task.mutable_task_id()->set_value(container.taskId);
-        if (!instance.agentId.empty()) task.mutable_agent_id()->set_value(instance.agentId);
-        known.push_back(std::move(task));
+        known.push_back(reconcileTask(container.taskId, instance.agentId));
       }
     }
     if (!known.empty()) driver_->reconcile(std::move(known), nullptr);

@@ -288,4 +288,12 @@ v1::TaskInfo buildTaskInfo(const App& app, std::string_view taskId, const v1::Of
   return task;
 }
 
+v1::scheduler::Call::Reconcile::Task reconcileTask(const std::string& taskId,
+                                                   const std::string& agentId) {
+  v1::scheduler::Call::Reconcile::Task task;
+  task.mutable_task_id()->set_value(taskId);
+  if (!agentId.empty()) task.mutable_agent_id()->set_value(agentId);
+  return task;
+}
+
 }  // namespace tessera::modules::marathon

@@ -13,6 +13,7 @@
 #include "modules/framework_marathon/app.h"
 #include "modules/framework_marathon/sched_placement.h"
 #include "tessera/v1/messages.pb.h"
+#include "tessera/v1/scheduler.pb.h"
 
 namespace tessera::modules::marathon {
 
@@ -43,5 +44,9 @@ v1::TaskInfo buildTaskInfo(const App& app, std::string_view taskId, const v1::Of
 
 /// The service ports of `app`'s tasks (portMappings' servicePort or portDefinitions' port).
 std::vector<int> servicePortsOf(const App& app);
+
+/// One task of an explicit reconciliation: `taskId`, and `agentId` when it is known (not empty).
+v1::scheduler::Call::Reconcile::Task reconcileTask(const std::string& taskId,
+                                                   const std::string& agentId);
 
 }  // namespace tessera::modules::marathon

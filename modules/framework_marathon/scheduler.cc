@@ -71,12 +71,7 @@ class AppScheduler::Impl {
     // Explicitly for the tasks this engine knows (the master answers for those it lost too),
     // implicitly for every task the master knows (a new leader's only way to learn them).
     std::vector<v1::scheduler::Call::Reconcile::Task> known;
-    for (const auto& [id, record] : tasks_) {
-      v1::scheduler::Call::Reconcile::Task task;
-      task.mutable_task_id()->set_value(id);
-      if (!record.task.agentId.empty()) task.mutable_agent_id()->set_value(record.task.agentId);
-      known.push_back(std::move(task));
-    }
+    for (const auto& [id, record] : tasks_) known.push_back(reconcileTask(id, record.task.agentId));
     if (!known.empty()) driver_->reconcile(std::move(known), nullptr);
     driver_->reconcile({}, nullptr);
     if (reconcileTimer_) reconcileTimer_->cancel();
