@@ -6,16 +6,13 @@
 #include <gtest/gtest.h>
 
 #include "tests/master/master_fixture.h"
+#include "tests/master/reservation_helpers.h"
 
 namespace tessera::kernel::master::testing {
 namespace {
 
 // A framework in role "web" whose principal is "p".
 const char* kWebOfP = R"({"user":"u","name":"web","roles":["web"],"principal":"p"})";
-
-// 2 cpus reserved dynamically to "web" by principal "p", as v1 JSON.
-const char* kReservedCpus = R"([{"name":"cpus","type":"SCALAR","scalar":{"value":2},)"
-                            R"("reservations":[{"type":"DYNAMIC","role":"web","principal":"p"}]}])";
 
 double reservedCpus(const Event& offers) {
   double cpus = 0;
@@ -35,12 +32,31 @@ double unreservedCpus(const Event& offers) {
 
 class MasterAuthorizationTest : public MasterFixture {
  protected:
-  std::string operationJson(const TestScheduler& scheduler, const Event& offers, const char* type,
-                            const char* field) {
-    return fmt::format(
-        R"({{"framework_id":{{"value":"{}"}},"type":"ACCEPT","accept":{{"offer_ids":[{{"value":"{}"}}],)"
-        R"("operations":[{{"type":"{}","{}":{{"resources":{}}}}}],"filters":{{"refuse_seconds":0}}}}}})",
-        scheduler.frameworkId, offers.offers().offers(0).id().value(), type, field, kReservedCpus);
+  std::unique_ptr<FakeAgent> agent;
+  std::unique_ptr<TestScheduler> web;
+
+  // Both go before the master, as they did when they were locals of the test bodies.
+  void TearDown() override {
+    web.reset();
+    agent.reset();
+    MasterFixture::TearDown();
+  }
+
+  /// Starts the master with `acls`, registers an agent (4 cpus) and subscribes `web` (principal
+  /// p); web asks to reserve kReservedCpus on its first offer (202): `after` is its next offer.
+  void startAndReserve(const char* acls, std::optional<Event>& after) {
+    useAcls(acls);
+    startMaster();
+    agent = makeAgent();
+    ASSERT_FALSE(agent->registerAgent().empty());
+    web = makeScheduler();
+    ASSERT_EQ(web->subscribe(kWebOfP), 200);
+    auto offers = web->next(Event::OFFERS);
+    ASSERT_TRUE(offers.has_value());
+    auto reserved = web->call(operationJson(*web, *offers, "RESERVE", "reserve"));
+    ASSERT_EQ(reserved.status, 202) << reserved.body;
+    after = web->next(Event::OFFERS);
+    ASSERT_TRUE(after.has_value());
   }
 
   /// Reserved cpus of the first agent in /state, all roles.
@@ -51,19 +67,10 @@ class MasterAuthorizationTest : public MasterFixture {
 };
 
 TEST_F(MasterAuthorizationTest, ARefusedReserveIsDroppedAndTheResourcesStayUnreserved) {
-  useAcls(
-      R"({"reserve_resources": [{"principals": {"values": ["p"]}, "roles": {"type": "NONE"}}]})");
-  startMaster();
-  auto agent = makeAgent();
-  ASSERT_FALSE(agent->registerAgent().empty());
-  auto web = makeScheduler();
-  ASSERT_EQ(web->subscribe(kWebOfP), 200);
-  auto offers = web->next(Event::OFFERS);
-  ASSERT_TRUE(offers.has_value());
-  auto reserved = web->call(operationJson(*web, *offers, "RESERVE", "reserve"));
-  ASSERT_EQ(reserved.status, 202) << reserved.body;
-  auto again = web->next(Event::OFFERS);
-  ASSERT_TRUE(again.has_value());
+  std::optional<Event> again;
+  ASSERT_NO_FATAL_FAILURE(startAndReserve(
+      R"({"reserve_resources": [{"principals": {"values": ["p"]}, "roles": {"type": "NONE"}}]})",
+      again));
   EXPECT_DOUBLE_EQ(reservedCpus(*again), 0.0);
   EXPECT_DOUBLE_EQ(unreservedCpus(*again), 4.0);
   EXPECT_EQ(reservedRolesInState(), 0u);
@@ -77,19 +84,11 @@ TEST_F(MasterAuthorizationTest, ARefusedReserveIsDroppedAndTheResourcesStayUnres
 
 TEST_F(MasterAuthorizationTest, ARefusedUnreserveIsDroppedAndTheReservationStays) {
   // p may reserve (nothing says otherwise: permissive) but not give back what it reserved.
-  useAcls(R"({"unreserve_resources": [{"principals": {"values": ["p"]},
-              "reserver_principals": {"type": "NONE"}}]})");
-  startMaster();
-  auto agent = makeAgent();
-  ASSERT_FALSE(agent->registerAgent().empty());
-  auto web = makeScheduler();
-  ASSERT_EQ(web->subscribe(kWebOfP), 200);
-  auto offers = web->next(Event::OFFERS);
-  ASSERT_TRUE(offers.has_value());
-  auto reserved = web->call(operationJson(*web, *offers, "RESERVE", "reserve"));
-  ASSERT_EQ(reserved.status, 202) << reserved.body;
-  auto withReservation = web->next(Event::OFFERS);
-  ASSERT_TRUE(withReservation.has_value());
+  std::optional<Event> withReservation;
+  ASSERT_NO_FATAL_FAILURE(
+      startAndReserve(R"({"unreserve_resources": [{"principals": {"values": ["p"]},
+              "reserver_principals": {"type": "NONE"}}]})",
+                      withReservation));
   ASSERT_DOUBLE_EQ(reservedCpus(*withReservation), 2.0);
   ASSERT_EQ(reservedRolesInState(), 1u);
 

@@ -5,16 +5,13 @@
 #include <gtest/gtest.h>
 
 #include "tests/master/master_fixture.h"
+#include "tests/master/reservation_helpers.h"
 
 namespace tessera::kernel::master::testing {
 namespace {
 
 const char* kWeb = R"({"user":"u","name":"web","roles":["web"]})";
 const char* kOther = R"({"user":"u","name":"other","roles":["other"]})";
-
-/// 2 cpus reserved dynamically to "web" by principal "p", as v1 JSON.
-const char* kReservedCpus = R"([{"name":"cpus","type":"SCALAR","scalar":{"value":2},)"
-                            R"("reservations":[{"type":"DYNAMIC","role":"web","principal":"p"}]}])";
 
 struct Offered {
   double reservedToWeb = 0;
@@ -35,14 +32,6 @@ Offered cpusIn(const Event& offers) {
 
 class ReservationTest : public MasterFixture {
  protected:
-  std::string operationJson(const TestScheduler& scheduler, const Event& offers, const char* type,
-                            const char* field) {
-    return fmt::format(
-        R"({{"framework_id":{{"value":"{}"}},"type":"ACCEPT","accept":{{"offer_ids":[{{"value":"{}"}}],)"
-        R"("operations":[{{"type":"{}","{}":{{"resources":{}}}}}],"filters":{{"refuse_seconds":0}}}}}})",
-        scheduler.frameworkId, offers.offers().offers(0).id().value(), type, field, kReservedCpus);
-  }
-
   /// Subscribes a framework in "other", then one in "web": the first is offered what is not
   /// reserved, the second what is reserved to "web" (the rest is held by the first).
   void expectOfferedToWebOnly(const std::string& when) {
