@@ -426,6 +426,24 @@ TEST(ReadmeTest, HaWalkthroughElectsFailsOverAndResolves) {
 // The README's secure cluster: its credentials and ACL files and its commands, run as written
 // (on free ports, in a temp dir); each `# NNN` comment is the status the line must print, and
 // no output of any of it may hold a secret but the lines that pass one.
+// Runs README `line` with a shell in `dir` and expects it to exit 0 and, when it ends in a
+// `# text` comment, to print exactly that text; `out` is what it printed.
+void runShellLine(const std::string& line, const std::map<std::string, std::string>& env,
+                  const fs::path& dir, std::string& out) {
+  auto shell = Subprocess::start({{"/bin/sh", "-c", line}, env, {}, dir});
+  ASSERT_TRUE(shell);
+  ASSERT_TRUE((*shell)->wait(std::chrono::seconds(60)));
+  out = (*shell)->out();
+  EXPECT_EQ((*shell)->exitCode(), 0) << out << (*shell)->err();
+  if (auto comment = line.rfind("# "); comment != std::string::npos) {
+    std::string expected = line.substr(comment + 2);
+    while (!expected.empty() && std::isspace(static_cast<unsigned char>(expected.back()))) {
+      expected.pop_back();
+    }
+    EXPECT_EQ(out, expected) << (*shell)->err();
+  }
+}
+
 TEST(ReadmeTest, SecureClusterAuthenticatesAndAuthorizes) {
   const auto blocks = readmeBlocks("secure");
   ASSERT_EQ(blocks.size(), 3u) << "README.md: want the credentials, the ACLs and the commands";
@@ -485,19 +503,10 @@ TEST(ReadmeTest, SecureClusterAuthenticatesAndAuthorizes) {
           << daemons.back()->err();
       continue;
     }
-    auto shell = Subprocess::start({{"/bin/sh", "-c", line}, env, {}, dir.path()});
-    ASSERT_TRUE(shell);
-    ASSERT_TRUE((*shell)->wait(std::chrono::seconds(60)));
-    EXPECT_EQ((*shell)->exitCode(), 0) << (*shell)->out() << (*shell)->err();
-    if (auto comment = line.rfind("# "); comment != std::string::npos) {
-      std::string expected = line.substr(comment + 2);
-      while (!expected.empty() && std::isspace(static_cast<unsigned char>(expected.back()))) {
-        expected.pop_back();
-      }
-      EXPECT_EQ((*shell)->out(), expected) << (*shell)->err();
-    }
+    std::string out;
+    ASSERT_NO_FATAL_FAILURE(runShellLine(line, env, dir.path(), out));
     if (line.find("tessera execute") != std::string::npos) {
-      EXPECT_THAT((*shell)->out(), ::testing::HasSubstr("TASK_FINISHED"));
+      EXPECT_THAT(out, ::testing::HasSubstr("TASK_FINISHED"));
     }
   }
   for (auto& daemon : daemons) {
@@ -563,17 +572,8 @@ TEST(ReadmeTest, TlsClusterFromTheCaOnwards) {
           << daemons.back()->err();
       continue;
     }
-    auto shell = Subprocess::start({{"/bin/sh", "-c", line}, env, {}, dir.path()});
-    ASSERT_TRUE(shell);
-    ASSERT_TRUE((*shell)->wait(std::chrono::seconds(60)));
-    EXPECT_EQ((*shell)->exitCode(), 0) << (*shell)->out() << (*shell)->err();
-    if (auto comment = line.rfind("# "); comment != std::string::npos) {
-      std::string expected = line.substr(comment + 2);
-      while (!expected.empty() && std::isspace(static_cast<unsigned char>(expected.back()))) {
-        expected.pop_back();
-      }
-      EXPECT_EQ((*shell)->out(), expected) << (*shell)->err();
-    }
+    std::string out;
+    ASSERT_NO_FATAL_FAILURE(runShellLine(line, env, dir.path(), out));
   }
   EXPECT_EQ(daemons.size(), 2u);
   for (auto& daemon : daemons) {
