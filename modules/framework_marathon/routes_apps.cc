@@ -157,16 +157,7 @@ void MarathonFramework::putApp(const HttpRequest& request, const std::string& id
   const bool create = it == apps_.end();
   if (create) {
     // PUT of an unknown app creates it (the path's id wins over the body's).
-    std::string body = request.body;
-    try {
-      auto object = Poco::JSON::Parser().parse(body).extract<Poco::JSON::Object::Ptr>();
-      object->set("id", id);
-      std::ostringstream out;
-      object->stringify(out);
-      body = out.str();
-    } catch (const Poco::Exception&) {
-    }
-    auto parsed = parseApp(body, now);
+    auto parsed = parseApp(withPathId(request.body, id), now);
     if (auto* error = std::get_if<AppError>(&parsed)) {
       return respond(jsonAnswer(error->status, error->toJson()));
     }

@@ -216,16 +216,7 @@ void PodService::create(const HttpRequest& request, HttpResponder respond) {
 
 void PodService::replace(const HttpRequest& request, const std::string& id, HttpResponder respond) {
   // The path's id wins over the body's (as for PUT of an app).
-  std::string body = request.body;
-  try {
-    auto object = Poco::JSON::Parser().parse(body).extract<Poco::JSON::Object::Ptr>();
-    object->set("id", id);
-    std::ostringstream out;
-    object->stringify(out);
-    body = out.str();
-  } catch (const Poco::Exception&) {
-  }
-  auto parsed = parsePod(body, Clock::now());
+  auto parsed = parsePod(withPathId(request.body, id), Clock::now());
   if (auto* error = std::get_if<AppError>(&parsed)) return respond(validationAnswer(*error));
   Pod pod = std::get<Pod>(std::move(parsed));
   const bool created = !pods_.contains(id);

@@ -1,11 +1,14 @@
 #include "modules/framework_marathon/routes_util.h"
 
+#include <Poco/JSON/Object.h>
+#include <Poco/JSON/Parser.h>
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
 #include <random>
+#include <sstream>
 
 #include "tessera/api/json.h"
 
@@ -216,6 +219,18 @@ HttpResponse deploymentAnswer(const api::Result<Deployment>& deployment, int okS
   auto answer = jsonAnswer(okStatus, deploymentResult(*deployment));
   answer.headers.emplace_back("Marathon-Deployment-Id", deployment->id);
   return answer;
+}
+
+std::string withPathId(const std::string& body, const std::string& id) {
+  try {
+    auto object = Poco::JSON::Parser().parse(body).extract<Poco::JSON::Object::Ptr>();
+    object->set("id", id);
+    std::ostringstream out;
+    object->stringify(out);
+    return out.str();
+  } catch (const Poco::Exception&) {
+    return body;
+  }
 }
 
 }  // namespace tessera::modules::marathon

@@ -62,4 +62,8 @@ bool labelsMatch(const App& app, std::string_view selector);
 /// The client's IP address (the request's remote address without the port).
 std::string remoteIp(const api::HttpRequest& request);
 
+/// A PUT's body with its `id` set to the path's (Marathon: the path's id wins over the body's).
+/// A body that is not a JSON object comes back unchanged, for the parser to refuse.
+std::string withPathId(const std::string& body, const std::string& id);
+
 }  // namespace tessera::modules::marathon
