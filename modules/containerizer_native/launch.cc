@@ -6,6 +6,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -164,6 +165,8 @@ void recordExitStatus(const StatusPaths& paths, int waitStatus) {
 // command are reparented to it, and it reaps them too (only the command's status counts); when
 // it ends, the kernel kills whatever is left in the namespace.
 [[noreturn]] void supervise(pid_t command, const StatusPaths& paths) {
+  // A forked agent keeps the agent's argv; its own name tells the two apart in ps and top.
+  syscall(SYS_prctl, PR_SET_NAME, "tessera-superv", 0, 0, 0);
   // The command's copy of the error pipe alone decides when the parent sees EOF (at its exec).
   close(kErrorFd);
   int waitStatus = 0;

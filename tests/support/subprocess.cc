@@ -36,7 +36,61 @@ fs::path makeTempDir(const char* stem) {
   return pattern;
 }
 
+// Whether `text` (NUL-separated, as /proc/<pid>/cmdline and environ are) names `dir` or a path
+// under it.
+bool mentions(const std::string& text, const std::string& dir) {
+  for (size_t at = text.find(dir); at != std::string::npos; at = text.find(dir, at + 1)) {
+    size_t end = at + dir.size();
+    if (end == text.size() || text[end] == '/' || text[end] == '\0') return true;
+  }
+  return false;
+}
+
+std::optional<pid_t> parentOf(pid_t pid) {
+  std::ifstream status(fs::path("/proc") / std::to_string(pid) / "status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("PPid:", 0) == 0) return static_cast<pid_t>(std::stol(line.substr(5)));
+  }
+  return std::nullopt;
+}
+
+// Whether `pid` still runs: a zombie counts as gone (whether PID 1 reaps is not ours to know).
+bool alive(pid_t pid) {
+  std::string stat = slurp(fs::path("/proc") / std::to_string(pid) / "stat");
+  size_t paren = stat.rfind(')');
+  return paren != std::string::npos && paren + 2 < stat.size() && stat[paren + 2] != 'Z';
+}
+
 }  // namespace
+
+void killProcessesUsing(const fs::path& dir) {
+  const std::string name = dir.string();
+  const pid_t self = getpid();
+  std::vector<pid_t> others;  // not this process's children: init reaps them
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator("/proc", ec)) {
+    const std::string base = entry.path().filename().string();
+    if (base.empty() || base.find_first_not_of("0123456789") != std::string::npos) continue;
+    pid_t pid = static_cast<pid_t>(std::stol(base));
+    if (pid == self) continue;
+    if (!mentions(slurp(entry.path() / "cmdline"), name) &&
+        !mentions(slurp(entry.path() / "environ"), name)) {
+      continue;
+    }
+    if (::kill(pid, SIGKILL) == 0 && parentOf(pid) != self) others.push_back(pid);
+  }
+  // Wait for them to be gone before their files are removed (this process's own children are
+  // reaped by their Subprocess, so only the others are waited for).
+  waitFor(
+      [&] {
+        for (pid_t pid : others) {
+          if (alive(pid)) return false;
+        }
+        return true;
+      },
+      std::chrono::seconds(10));
+}
 
 api::Result<std::unique_ptr<Subprocess>> Subprocess::start(Options options) {
   std::unique_ptr<Subprocess> process(new Subprocess());
@@ -158,6 +212,7 @@ uint16_t freePort() {
 
 TempDir::TempDir() : path_(makeTempDir("tessera-test")) {}
 TempDir::~TempDir() {
+  killProcessesUsing(path_);
   std::error_code ec;
   fs::remove_all(path_, ec);
 }

@@ -60,7 +60,15 @@ bool waitFor(const std::function<bool()>& condition,
 /// the kernel's ephemeral ports, so no outgoing connection or port-0 listener takes it meanwhile).
 uint16_t freePort();
 
-/// A temp directory removed (recursively) on destruction.
+/// SIGKILLs every process (but this one) whose command line or environment names `dir` or a path
+/// under it, and waits (up to 10 s) until those that are not this process's children are gone. A
+/// task outlives an agent that a test SIGKILLs (by design: a restarted agent recovers it), and so
+/// does the agent's supervisor process; when the test never restarts the agent, this is what ends
+/// them. An agent's supervisor has the agent's argv (`--work_dir=...`), a task has its agent's work
+/// dir in its environment.
+void killProcessesUsing(const std::filesystem::path& dir);
+
+/// A temp directory removed (recursively) on destruction, after killProcessesUsing() it.
 class TempDir {
  public:
   TempDir();
