@@ -360,10 +360,7 @@ struct Download {
 };
 
 void answerError(net::HttpStream& stream, const api::Status& status) {
-  api::HttpResponse response = http::errorResponse(status);
-  stream.startSized(response.status, response.contentType, response.body.size());
-  stream.write(std::move(response.body));
-  stream.end();
+  stream.respond(http::errorResponse(status));
 }
 
 // Reads the next chunk on the blocking pool, then (back on the executor) queues it and asks

@@ -79,11 +79,7 @@ api::Status AgentCore::addRoutes() {
   // Downloads stream: the file goes out a chunk at a time, never whole in memory.
   auto download = [weak, keep](const api::HttpRequest& request,
                                std::shared_ptr<net::HttpStream> stream) {
-    auto refuse = [stream](api::HttpResponse response) {
-      stream->startSized(response.status, response.contentType, response.body.size());
-      stream->write(std::move(response.body));
-      stream->end();
-    };
+    auto refuse = [stream](api::HttpResponse response) { stream->respond(std::move(response)); };
     auto self = weak.lock();
     if (!self || self->stopped_) {
       return refuse(http::errorResponse(api::unavailable("the agent is stopping")));

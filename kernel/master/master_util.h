@@ -29,11 +29,11 @@ std::function<void()> guarded(std::weak_ptr<Core> weak, Fn fn) {
   };
 }
 
+/// A scheduler call's answer that is not an event stream (a 202, an error): a whole response,
+/// so a keep-alive client keeps its connection for the next call, as with Mesos.
 inline void answer(const std::shared_ptr<net::HttpStream>& stream, int status,
                    std::string_view message) {
-  stream->start(status, "application/json");
-  if (!message.empty()) stream->write(http::errorJson(message));
-  stream->end();
+  stream->respond(api::HttpResponse::json(status, message.empty() ? "" : http::errorJson(message)));
 }
 
 /// The framework's roles: `roles` (MULTI_ROLE), else the deprecated `role`, else "*".

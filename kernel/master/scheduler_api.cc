@@ -90,11 +90,11 @@ void Core::authenticated(const api::HttpRequest& request, const v1::scheduler::C
   counter("scheduler_calls_unauthenticated").increment();
   std::vector<std::pair<std::string, std::string>> headers;
   if (!result.challenge.empty()) headers.emplace_back("WWW-Authenticate", result.challenge);
-  stream->start(401, "application/json", std::move(headers));
-  stream->write(
-      http::errorJson("the request is not authenticated and the master requires authentication "
-                      "(--authenticate_frameworks)"));
-  stream->end();
+  api::HttpResponse refusal = api::HttpResponse::json(
+      401, http::errorJson("the request is not authenticated and the master requires "
+                           "authentication (--authenticate_frameworks)"));
+  refusal.headers = std::move(headers);
+  stream->respond(std::move(refusal));
 }
 
 void Core::dispatchCall(const api::HttpRequest& request, const v1::scheduler::Call& call,

@@ -269,6 +269,7 @@ class SessionStream final : public HttpStream {
   void startSized(int status, std::string contentType, uint64_t length,
                   std::vector<std::pair<std::string, std::string>> headers) override;
   bool write(std::string data) override;
+  void respond(api::HttpResponse response) override;
   void whenWritten(std::function<void()> fn) override;
   void setMaxQueuedBytes(size_t bytes) override { maxQueued_ = bytes; }
   void end() override;
@@ -470,13 +471,7 @@ class Session : public std::enable_shared_from_this<Session> {
       startWatch();
       auto run = [route = match.route, stream](api::HttpRequest request,
                                                std::optional<api::HttpResponse> refusal) mutable {
-        if (refusal) {
-          stream->startSized(refusal->status, refusal->contentType, refusal->body.size(),
-                             std::move(refusal->headers));
-          stream->write(std::move(refusal->body));
-          stream->end();
-          return;
-        }
+        if (refusal) return stream->respond(std::move(*refusal));
         route->executor->post([route, request = std::move(request), stream]() mutable {
           try {
             route->streamHandler(request, std::move(stream));
@@ -795,6 +790,14 @@ bool SessionStream::write(std::string data) {
     session.streamWrite(generation, std::move(data), size);
   });
   return true;
+}
+
+void SessionStream::respond(api::HttpResponse response) {
+  if (started_.exchange(true)) return;
+  ended_ = true;
+  onSession([generation = generation_, response = std::move(response)](Session& session) mutable {
+    session.deliverFromStream(generation, std::move(response));
+  });
 }
 
 void SessionStream::end() {

@@ -49,6 +49,12 @@ class HttpStream {
   /// download whose size is known up front.
   virtual void startSized(int status, std::string contentType, uint64_t length,
                           std::vector<std::pair<std::string, std::string>> headers = {}) = 0;
+  /// Answers with a whole response instead of a stream, as an ordinary route does: sized, and
+  /// the connection stays open for the client's next request when it asked for keep-alive. For
+  /// a streaming route's short answers (a scheduler call's 202, a 400), which must not cost the
+  /// client its connection (over TLS, a handshake per call). Call instead of start(); the
+  /// stream is ended by it, so later calls of start(), write() and respond() do nothing.
+  virtual void respond(api::HttpResponse response) = 0;
   /// Queues `data` as one chunk (empty data is skipped). False once the stream is closed, and
   /// when `data` would take the bytes waiting to be sent past the limit: then the stream is
   /// closed and `data` dropped. A write into an empty queue is never refused, whatever its size.

@@ -599,6 +599,44 @@ TEST_F(HttpServerTest, StreamingRouteSendsChunksThenCloses) {
   joinAll();
 }
 
+TEST_F(HttpServerTest, AStreamingRoutesWholeAnswerKeepsTheConnection) {
+  // A scheduler call that is not SUBSCRIBE: the same streaming route answers 202 or an error
+  // with respond(), and a keep-alive client sends its next call on the same connection.
+  std::atomic<int> calls{0};
+  ASSERT_TRUE(router_->addStreamRoute(
+      "POST", "/api/v1/scheduler", executor_.get(),
+      [&calls](const api::HttpRequest& request, std::shared_ptr<HttpStream> stream) {
+        ++calls;
+        if (request.body == "bad") {
+          stream->respond(api::HttpResponse::error(400, "bad call"));
+        } else {
+          stream->respond(api::HttpResponse::json(202, ""));
+        }
+        EXPECT_FALSE(stream->open());
+        stream->start(200, "text/plain");  // ignored: the stream was answered
+        EXPECT_FALSE(stream->write("ignored"));
+      }));
+  startServer();
+  HttpClient client;
+  ASSERT_TRUE(client.connect("127.0.0.1", server_->port(), kTimeout));
+  for (int i = 0; i < 3; ++i) {
+    auto response = client.request({"POST", "/api/v1/scheduler", {}, "{}"}, kTimeout);
+    ASSERT_TRUE(response) << response.status().toString();
+    EXPECT_EQ(response->status, 202);
+    EXPECT_EQ(response->body, "");
+    EXPECT_TRUE(response->keepAlive);
+    EXPECT_TRUE(client.connected());
+  }
+  auto refused = client.request({"POST", "/api/v1/scheduler", {}, "bad"}, kTimeout);
+  ASSERT_TRUE(refused) << refused.status().toString();
+  EXPECT_EQ(refused->status, 400);
+  EXPECT_EQ(refused->body, R"({"message":"bad call"})");
+  EXPECT_TRUE(client.connected());
+  EXPECT_EQ(client.request({"POST", "/api/v1/scheduler", {}, "{}"}, kTimeout)->status, 202);
+  EXPECT_EQ(calls.load(), 5);
+  EXPECT_EQ(server_->connectionsForTest(), 1u);
+}
+
 TEST_F(HttpServerTest, StreamNoticesTheClientGoingAway) {
   std::shared_ptr<HttpStream> kept;
   std::promise<void> started;
