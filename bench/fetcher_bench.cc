@@ -137,6 +137,21 @@ void linkTree(const fs::path& from, const fs::path& to) {
   }
 }
 
+// The time fetcher.log gives for checking and linking the cached tree, in ms.
+double linkedTreeMs(const fs::path& sandbox) {
+  std::ifstream in(sandbox / "fetcher.log");
+  std::string line;
+  double ms = 0;
+  while (std::getline(in, line)) {
+    const auto at = line.find("linked the extracted tree");
+    const auto took = line.rfind(" in ");
+    if (at != std::string::npos && took != std::string::npos) {
+      ms = std::strtod(line.c_str() + took + 4, nullptr) / 1000;
+    }
+  }
+  return ms;
+}
+
 agent::FetcherOptions fetcherOptions(const fs::path& cacheDir, bool linkCached) {
   agent::FetcherOptions options;
   options.cacheDir = cacheDir;
@@ -186,6 +201,7 @@ int main(int argc, char** argv) {
     return 1;
   }
 
+  std::vector<double> treeLinkPart;  // of a tree hit: the tree's check and link (fetcher.log)
   std::vector<double> bare, uncached, miss, treeHit, extractHit, linked, copied, extraction,
       bareTreeLink;
   int run = 0;
@@ -205,7 +221,9 @@ int main(int argc, char** argv) {
     uncached.push_back(fetchOnce(fetcher, url, false, true, fresh("u")));
     miss.push_back(fetchOnce(fetcher, server.url("/miss" + std::to_string(round) + ".tar.gz"), true,
                              true, fresh("m")));
-    treeHit.push_back(fetchOnce(fetcher, url, true, true, fresh("c")));
+    const fs::path hitDir = fresh("c");
+    treeHit.push_back(fetchOnce(fetcher, url, true, true, hitDir));
+    treeLinkPart.push_back(linkedTreeMs(hitDir));
     extractHit.push_back(fetchOnce(copying, url, true, true, fresh("e")));
     linked.push_back(fetchOnce(fetcher, url, true, false, fresh("h")));
     copied.push_back(fetchOnce(fetcher, url, true, false, fresh("p"), true));
@@ -233,6 +251,7 @@ int main(int argc, char** argv) {
   line("fetcher, uncached", uncached);
   line("fetcher, miss with extract (extract once)", miss);
   line("fetcher, hit with extract (tree linked)", treeHit);
+  line("  of which: tree checked and linked", treeLinkPart);
   line("fetcher, hit with extract (copy + extract)", extractHit);
   line("fetcher, hit, no extract (link)", linked);
   line("fetcher, hit, no extract (copy)", copied);

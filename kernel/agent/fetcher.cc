@@ -6,6 +6,7 @@
 #include "kernel/agent/fetcher.h"
 
 #include <curl/curl.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <fmt/chrono.h>
 #include <fmt/format.h>
@@ -20,7 +21,7 @@
 #include <chrono>
 #include <cstring>
 #include <mutex>
-#include <set>
+#include <unordered_set>
 
 #include "kernel/agent/fetcher_archive.h"
 
@@ -215,6 +216,51 @@ bool sameFileSystem(int fd, const fs::path& path) {
   return ::fstat(fd, &a) == 0 && ::stat(path.c_str(), &b) == 0 && a.st_dev == b.st_dev;
 }
 
+// Gives everything below the open directory `dir` (named `prefix` in the sandbox, "" for the
+// sandbox) to uid:gid, except the regular files named in `shared` that are still shared
+// (more than one link): a file linked from the cache stays the agent's, so the task cannot make
+// the shared inode writable. Symlinks are not followed (their own owner changes); the task has
+// not started, so nothing changes the tree meanwhile. Errors name the entry.
+api::Status chownBelow(int dir, const std::string& prefix, uid_t uid, gid_t gid,
+                       const std::unordered_set<std::string>& shared) {
+  const int copy = ::fcntl(dir, F_DUPFD_CLOEXEC, 0);
+  DIR* stream = copy >= 0 ? ::fdopendir(copy) : nullptr;
+  if (stream == nullptr) {
+    if (copy >= 0) ::close(copy);
+    return errnoStatus(fmt::format("reading '{}'", prefix.empty() ? "." : prefix));
+  }
+  std::unique_ptr<DIR, int (*)(DIR*)> closer(stream, ::closedir);
+  for (;;) {
+    errno = 0;
+    const dirent* entry = ::readdir(stream);
+    if (entry == nullptr) {
+      if (errno != 0) return errnoStatus(fmt::format("reading '{}'", prefix));
+      return api::Status::ok();
+    }
+    const std::string_view name = entry->d_name;
+    if (name == "." || name == "..") continue;
+    const std::string relative = prefix.empty() ? std::string(name) : prefix + "/" + entry->d_name;
+    struct stat info {};
+    if (shared.count(relative) != 0 &&
+        ::fstatat(dir, entry->d_name, &info, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(info.st_mode) &&
+        info.st_nlink > 1) {
+      continue;
+    }
+    if (::fchownat(dir, entry->d_name, uid, gid, AT_SYMLINK_NOFOLLOW) != 0) {
+      return errnoStatus(fmt::format("chown of '{}'", relative));
+    }
+    bool directory = entry->d_type == DT_DIR;
+    if (entry->d_type == DT_UNKNOWN) {
+      directory =
+          ::fstatat(dir, entry->d_name, &info, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(info.st_mode);
+    }
+    if (!directory) continue;
+    Fd below(::openat(dir, entry->d_name, O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (below.get() < 0) return errnoStatus(fmt::format("opening '{}'", relative));
+    if (auto given = chownBelow(below.get(), relative, uid, gid, shared); !given) return given;
+  }
+}
+
 // Whether cached files may be hard-linked into the sandbox of a task run as `user`: the
 // cached inode is read-only, which stops a write through the link by any task not run as
 // root (root ignores permission bits). A non-root agent runs every task as itself; a root
@@ -403,27 +449,16 @@ api::Status Fetcher::chownFetched(const fs::path& sandbox, const std::string& us
       found == nullptr) {
     return api::invalidArgument("Failed to fetch: unknown user '{}'", user);
   }
-  const std::set<fs::path> shared(linked.begin(), linked.end());
-  std::error_code error;
-  // Symlinks are not followed (lchown, and the iterator does not descend through them); the
-  // task has not started, so nothing changes the tree meanwhile.
-  for (fs::recursive_directory_iterator it(sandbox, error), end; !error && it != end;
-       it.increment(error)) {
-    // A file linked from the cache keeps the agent as its owner while it is shared: the task
-    // must not be able to make the shared inode writable.
-    const fs::path relative = it->path().lexically_relative(sandbox).lexically_normal();
-    struct stat info {};
-    if (shared.count(relative) != 0 && ::lstat(it->path().c_str(), &info) == 0 &&
-        S_ISREG(info.st_mode) && info.st_nlink > 1) {
-      continue;
-    }
-    if (::lchown(it->path().c_str(), found->pw_uid, found->pw_gid) != 0) {
-      return api::internalError("Failed to fetch: chown of '{}' to '{}': {}",
-                                it->path().lexically_relative(sandbox).string(), user,
-                                std::strerror(errno));
-    }
+  std::unordered_set<std::string> shared;
+  for (const auto& name : linked) shared.insert(name.string());
+  Fd root(::open(sandbox.c_str(), O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (root.get() < 0) {
+    return api::internalError("Failed to fetch: chown to '{}': opening the sandbox: {}", user,
+                              std::strerror(errno));
   }
-  if (error) return api::internalError("Failed to fetch: chown to '{}': {}", user, error.message());
+  if (auto given = chownBelow(root.get(), "", found->pw_uid, found->pw_gid, shared); !given) {
+    return api::internalError("Failed to fetch: chown to '{}': {}", user, given.message());
+  }
   return api::Status::ok();
 }
 

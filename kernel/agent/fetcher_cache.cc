@@ -391,32 +391,31 @@ api::Result<CachedTree> FetcherCache::seal(const fs::path& root) {
 }
 
 bool FetcherCache::intact(const CachedTree& tree) {
-  std::string path;
-  std::error_code error;
+  // Relative to a descriptor of the root: one lookup per node, not one per path component.
+  const int root = ::open(tree.root.c_str(), O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (root < 0) return false;
+  bool same = true;
+  std::string target;
   for (const TreeNode& node : tree.nodes) {
-    path = (tree.root / node.path).string();
     struct stat info {};
-    if (::lstat(path.c_str(), &info) != 0) return false;
-    switch (node.type) {
-      case TreeNode::Type::kDirectory:
-        if (!S_ISDIR(info.st_mode)) return false;
-        break;
-      case TreeNode::Type::kFile:
-        if (!S_ISREG(info.st_mode) || (info.st_mode & 07777) != node.mode ||
-            static_cast<uint64_t>(info.st_size) != node.size ||
-            info.st_mtim.tv_sec != node.mtimeSec || info.st_mtim.tv_nsec != node.mtimeNsec) {
-          return false;
-        }
-        break;
-      case TreeNode::Type::kSymlink:
-        if (!S_ISLNK(info.st_mode) || fs::read_symlink(path, error).string() != node.target ||
-            error) {
-          return false;
-        }
-        break;
+    if (::fstatat(root, node.path.c_str(), &info, AT_SYMLINK_NOFOLLOW) != 0) {
+      same = false;
+    } else if (node.type == TreeNode::Type::kDirectory) {
+      same = S_ISDIR(info.st_mode);
+    } else if (node.type == TreeNode::Type::kFile) {
+      same = S_ISREG(info.st_mode) && (info.st_mode & 07777) == node.mode &&
+             static_cast<uint64_t>(info.st_size) == node.size &&
+             info.st_mtim.tv_sec == node.mtimeSec && info.st_mtim.tv_nsec == node.mtimeNsec;
+    } else {
+      target.resize(node.target.size() + 1);
+      const ssize_t n = ::readlinkat(root, node.path.c_str(), target.data(), target.size());
+      same = S_ISLNK(info.st_mode) && n == static_cast<ssize_t>(node.target.size()) &&
+             target.compare(0, node.target.size(), node.target) == 0;
     }
+    if (!same) break;
   }
-  return true;
+  ::close(root);
+  return same;
 }
 
 }  // namespace tessera::kernel::agent
