@@ -188,19 +188,18 @@ api::Status linkTree(int root, const CachedTree& tree, std::vector<fs::path>& li
         break;
       }
       case TreeNode::Type::kFile:
-        if (::unlinkat(at, leaf.c_str(), 0) != 0 && errno != ENOENT) {
-          return errnoStatus(fmt::format("replacing '{}'", node.path.string()));
-        }
-        if (::linkat(treeFd.get(), node.path.c_str(), at, leaf.c_str(), 0) != 0) {
+        // Usually nothing is in the way: the link is tried first.
+        if (::linkat(treeFd.get(), node.path.c_str(), at, leaf.c_str(), 0) != 0 &&
+            (errno != EEXIST || ::unlinkat(at, leaf.c_str(), 0) != 0 ||
+             ::linkat(treeFd.get(), node.path.c_str(), at, leaf.c_str(), 0) != 0)) {
           return errnoStatus(fmt::format("linking '{}'", node.path.string()));
         }
         linked.push_back(node.path);
         break;
       case TreeNode::Type::kSymlink:
-        if (::unlinkat(at, leaf.c_str(), 0) != 0 && errno != ENOENT) {
-          return errnoStatus(fmt::format("replacing '{}'", node.path.string()));
-        }
-        if (::symlinkat(node.target.c_str(), at, leaf.c_str()) != 0) {
+        if (::symlinkat(node.target.c_str(), at, leaf.c_str()) != 0 &&
+            (errno != EEXIST || ::unlinkat(at, leaf.c_str(), 0) != 0 ||
+             ::symlinkat(node.target.c_str(), at, leaf.c_str()) != 0)) {
           return errnoStatus(fmt::format("creating the symlink '{}'", node.path.string()));
         }
         break;
