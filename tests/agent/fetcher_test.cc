@@ -1,6 +1,7 @@
 // The fetcher against a local HTTP server this test runs: plain files, every archive format
 // (made here with libarchive's write API), a missing file, a stalling server, archives that
-// try to leave the sandbox, one download for concurrent cached fetches, LRU eviction.
+// try to leave the sandbox, one download for concurrent cached fetches, LRU eviction, and
+// cached archives extracted once into the cache and linked into sandboxes.
 
 #include "kernel/agent/fetcher.h"
 
