@@ -554,7 +554,10 @@ api::Status Fetcher::run(const std::vector<v1::CommandInfo::URI>& uris, const fs
                     tree.status().code() == api::StatusCode::kCancelled)) {
         return fail(tree.status().withContext("extracting '{}'", *name));
       }
-      api::Status linkedTree = tree ? linkTree(rootFd.get(), **tree, linked) : tree.status();
+      api::Status linkedTree = !tree ? tree.status()
+                               : !(*tree)->shareable
+                                   ? api::failedPrecondition("it has files not readable by all")
+                                   : linkTree(rootFd.get(), **tree, linked);
       if (linkedTree) {
         const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
                             std::chrono::steady_clock::now() - linkStarted)

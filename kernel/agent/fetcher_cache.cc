@@ -376,6 +376,7 @@ api::Result<CachedTree> FetcherCache::seal(const fs::path& root) {
       node.mtimeNsec = info.st_mtim.tv_nsec;
       if (inodes.emplace(info.st_dev, info.st_ino).second) tree.bytes += node.size;
       ++tree.files;
+      if ((node.mode & 0444) != 0444) tree.shareable = false;
     } else if (S_ISLNK(info.st_mode)) {
       node.type = TreeNode::Type::kSymlink;
       node.target = fs::read_symlink(it->path(), error).string();

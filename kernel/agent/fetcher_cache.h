@@ -61,6 +61,9 @@ struct CachedTree {
   std::vector<TreeNode> nodes;
   uint64_t bytes = 0;  ///< the files' sizes, each inode once
   uint64_t files = 0;  ///< regular-file nodes
+  /// Every file is readable by everyone: a sandbox may share it (a task not run as the agent's
+  /// user reads a shared file through its "other" bits; a private file is extracted instead).
+  bool shareable = true;
 };
 
 /// A cached file held for use: it is not evicted while a lease on it lives. Move-only.

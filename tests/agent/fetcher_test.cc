@@ -46,7 +46,7 @@ using testing::TestHttpServer;
 struct Entry {
   std::string name;
   std::string content;
-  char type = 'f';  // f, x (an executable file), d, l (symlink), h (hard link)
+  char type = 'f';  // f, x (an executable file), p (a private file, 0600), d, l, h
   std::string target;
 };
 
@@ -87,9 +87,10 @@ std::string makeArchive(const std::string& format, const std::string& filter,
       archive_entry_set_filetype(entry, AE_IFREG);
       archive_entry_set_size(entry, static_cast<la_int64_t>(e.content.size()));
       if (e.type == 'x') archive_entry_set_perm(entry, 0755);
+      if (e.type == 'p') archive_entry_set_perm(entry, 0600);
     }
     EXPECT_GE(archive_write_header(a, entry), ARCHIVE_WARN) << archive_error_string(a);
-    if ((e.type == 'f' || e.type == 'x') && !e.content.empty()) {
+    if ((e.type == 'f' || e.type == 'x' || e.type == 'p') && !e.content.empty()) {
       archive_write_data(a, e.content.data(), e.content.size());
     }
     archive_entry_free(entry);
@@ -764,6 +765,40 @@ TEST_F(FetcherTest, RootTasksOtherFileSystemsAndTheOptOutExtractIntoTheSandbox) 
     EXPECT_EQ(fs::hard_link_count(dir / "app.tgz"), 1u);  // copied, not linked
     EXPECT_EQ(fetcher_->cache().treeBuilds(), 0u);
   }
+}
+
+TEST_F(FetcherTest, AnArchiveWithAPrivateFileIsExtractedIntoTheSandbox) {
+  // A shared inode is read through its "other" bits by a task not run as the agent's user: a
+  // file only its owner may read is never shared; the task gets its own extracted copy.
+  server_.serve("/keys.tar", makeArchive("tar", "none",
+                                         {{"public.txt", "public", 'f', ""},
+                                          {"secret.key", "private", 'p', ""}}));
+  auto u = uri(server_.url("/keys.tar"), true);
+  for (const char* name : {"a", "b"}) {
+    auto dir = taskSandbox(sandbox(name));
+    ASSERT_TRUE(fetch({u}, dir, taskUser()));
+    EXPECT_EQ(fs::hard_link_count(dir / "secret.key"), 1u);
+    EXPECT_EQ(fs::hard_link_count(dir / "public.txt"), 1u);
+    struct stat info {};
+    ASSERT_EQ(::stat((dir / "secret.key").c_str(), &info), 0);
+    EXPECT_EQ(info.st_uid, taskUid());
+    EXPECT_EQ(info.st_mode & 0777, 0600u);
+    const std::string key = (dir / "secret.key").string();
+    EXPECT_EQ(asTask([&] {
+                char buffer[16];
+                const int fd = ::open(key.c_str(), O_RDONLY);
+                if (fd < 0) return 1;
+                const bool read = ::read(fd, buffer, sizeof buffer) == 7;
+                ::close(fd);
+                return read ? 0 : 2;
+              }),
+              0);
+    EXPECT_NE(
+        readFile(dir / "fetcher.log").find("it has files not readable by all): extracting it"),
+        std::string::npos)
+        << readFile(dir / "fetcher.log");
+  }
+  EXPECT_EQ(fetcher_->cache().treeBuilds(), 1u);  // kept, known not to be shareable
 }
 
 TEST_F(FetcherTest, AHalfBuiltOrChangedTreeIsNeverUsed) {
