@@ -16,7 +16,8 @@
 /// could be linked, it is extracted once into the cache (FetcherCache::tree()) and every
 /// sandbox gets that tree: directories of its own (the task's, writable), each regular file
 /// hard-linked read-only, symlinks made again; otherwise (a root task, another file system, a
-/// single-file .gz) it is extracted into the sandbox. A name or an archive entry that would leave
+/// single-file .gz, an archive with a file not readable by all) it is extracted into the
+/// sandbox. A name or an archive entry that would leave
 /// the sandbox is refused. A transfer that receives no byte for `stallTimeout` is aborted. What
 /// happened is appended to `fetcher.log` in the sandbox.
 ///
