@@ -84,6 +84,9 @@ struct AgentOptions {
   runtime::Duration fetcherStallTimeout = std::chrono::seconds(60);
   /// --fetcher_max_parallel: tasks whose URIs are fetched at once (the others queue).
   size_t fetcherMaxParallel = 4;
+  /// --fetcher_link_cached: cache hits may be read-only hard links (fetcher.h); false copies
+  /// and extracts every hit.
+  bool fetcherLinkCached = true;
 };
 
 /// One containerizer the agent may use, in --containerizers order.

@@ -13,6 +13,7 @@ api::Status AgentCore::startFetcher() {
   options.cacheSize = options_.fetcherCacheSize;
   options.stallTimeout = options_.fetcherStallTimeout;
   options.maxParallel = options_.fetcherMaxParallel;
+  options.linkCached = options_.fetcherLinkCached;
   auto fetcher = Fetcher::create(std::move(options));
   if (!fetcher) return fetcher.status().withContext("flag '--fetcher_cache_dir'");
   fetcher_ = std::move(fetcher).value();

@@ -6,6 +6,7 @@
 #include "kernel/agent/fetcher.h"
 
 #include <curl/curl.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <fmt/chrono.h>
 #include <fmt/format.h>
@@ -20,6 +21,7 @@
 #include <chrono>
 #include <cstring>
 #include <mutex>
+#include <unordered_set>
 
 #include "kernel/agent/fetcher_archive.h"
 
@@ -148,6 +150,114 @@ bool linkBeneath(int root, const std::string& name, const fs::path& cached) {
   if (!placed) return false;
   ::unlinkat(placed->dir.get(), placed->leaf.c_str(), 0);  // as a copy replaces it
   return ::linkat(AT_FDCWD, cached.c_str(), placed->dir.get(), placed->leaf.c_str(), 0) == 0;
+}
+
+// Recreates the cached extracted `tree` below `root`: its directories made anew (the
+// fetcher's, so chowned to the task's user with the rest of the sandbox, and writable), its
+// regular files hard-linked (read-only, shared with the cache), its symlinks made again (they
+// were checked to stay inside when it was extracted). What is in the way is replaced, as
+// extraction replaces it; a directory or a symlink in the way of a directory is an error. The
+// linked files' names are appended to `linked`. Errors (another file system, ...) leave what
+// was made so far: the caller extracts over it.
+api::Status linkTree(int root, const CachedTree& tree, std::vector<fs::path>& linked) {
+  Fd treeFd(::open(tree.root.c_str(), O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (treeFd.get() < 0) return errnoStatus("opening the cached tree");
+  // The open directories along the current path: the nodes come depth first.
+  std::vector<std::pair<fs::path, Fd>> dirs;
+  dirs.emplace_back(fs::path(), Fd(::fcntl(root, F_DUPFD_CLOEXEC, 0)));
+  if (dirs.back().second.get() < 0) return errnoStatus("duplicating the sandbox descriptor");
+  for (const TreeNode& node : tree.nodes) {
+    const fs::path parent = node.path.parent_path();
+    while (dirs.size() > 1 && dirs.back().first != parent) dirs.pop_back();
+    if (dirs.back().first != parent) {
+      return api::internalError("the cached tree lists '{}' before its directory",
+                                node.path.string());
+    }
+    const int at = dirs.back().second.get();
+    const std::string leaf = node.path.filename().string();
+    switch (node.type) {
+      case TreeNode::Type::kDirectory: {
+        if (::mkdirat(at, leaf.c_str(), node.mode) != 0 && errno != EEXIST) {
+          return errnoStatus(fmt::format("creating the directory '{}'", node.path.string()));
+        }
+        Fd dir(::openat(at, leaf.c_str(), O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+        if (dir.get() < 0) {
+          return errnoStatus(fmt::format("opening the directory '{}'", node.path.string()));
+        }
+        dirs.emplace_back(node.path, std::move(dir));
+        break;
+      }
+      case TreeNode::Type::kFile:
+        // Usually nothing is in the way: the link is tried first.
+        if (::linkat(treeFd.get(), node.path.c_str(), at, leaf.c_str(), 0) != 0 &&
+            (errno != EEXIST || ::unlinkat(at, leaf.c_str(), 0) != 0 ||
+             ::linkat(treeFd.get(), node.path.c_str(), at, leaf.c_str(), 0) != 0)) {
+          return errnoStatus(fmt::format("linking '{}'", node.path.string()));
+        }
+        linked.push_back(node.path);
+        break;
+      case TreeNode::Type::kSymlink:
+        if (::symlinkat(node.target.c_str(), at, leaf.c_str()) != 0 &&
+            (errno != EEXIST || ::unlinkat(at, leaf.c_str(), 0) != 0 ||
+             ::symlinkat(node.target.c_str(), at, leaf.c_str()) != 0)) {
+          return errnoStatus(fmt::format("creating the symlink '{}'", node.path.string()));
+        }
+        break;
+    }
+  }
+  return api::Status::ok();
+}
+
+// Whether `fd` and `path` are on one file system (a hard link between them can work).
+bool sameFileSystem(int fd, const fs::path& path) {
+  struct stat a {
+  }, b{};
+  return ::fstat(fd, &a) == 0 && ::stat(path.c_str(), &b) == 0 && a.st_dev == b.st_dev;
+}
+
+// Gives everything below the open directory `dir` (named `prefix` in the sandbox, "" for the
+// sandbox) to uid:gid, except the regular files named in `shared` that are still shared
+// (more than one link): a file linked from the cache stays the agent's, so the task cannot make
+// the shared inode writable. Symlinks are not followed (their own owner changes); the task has
+// not started, so nothing changes the tree meanwhile. Errors name the entry.
+api::Status chownBelow(int dir, const std::string& prefix, uid_t uid, gid_t gid,
+                       const std::unordered_set<std::string>& shared) {
+  const int copy = ::fcntl(dir, F_DUPFD_CLOEXEC, 0);
+  DIR* stream = copy >= 0 ? ::fdopendir(copy) : nullptr;
+  if (stream == nullptr) {
+    if (copy >= 0) ::close(copy);
+    return errnoStatus(fmt::format("reading '{}'", prefix.empty() ? "." : prefix));
+  }
+  std::unique_ptr<DIR, int (*)(DIR*)> closer(stream, ::closedir);
+  for (;;) {
+    errno = 0;
+    const dirent* entry = ::readdir(stream);
+    if (entry == nullptr) {
+      if (errno != 0) return errnoStatus(fmt::format("reading '{}'", prefix));
+      return api::Status::ok();
+    }
+    const std::string_view name = entry->d_name;
+    if (name == "." || name == "..") continue;
+    const std::string relative = prefix.empty() ? std::string(name) : prefix + "/" + entry->d_name;
+    struct stat info {};
+    if (shared.count(relative) != 0 &&
+        ::fstatat(dir, entry->d_name, &info, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(info.st_mode) &&
+        info.st_nlink > 1) {
+      continue;
+    }
+    if (::fchownat(dir, entry->d_name, uid, gid, AT_SYMLINK_NOFOLLOW) != 0) {
+      return errnoStatus(fmt::format("chown of '{}'", relative));
+    }
+    bool directory = entry->d_type == DT_DIR;
+    if (entry->d_type == DT_UNKNOWN) {
+      directory =
+          ::fstatat(dir, entry->d_name, &info, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(info.st_mode);
+    }
+    if (!directory) continue;
+    Fd below(::openat(dir, entry->d_name, O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (below.get() < 0) return errnoStatus(fmt::format("opening '{}'", relative));
+    if (auto given = chownBelow(below.get(), relative, uid, gid, shared); !given) return given;
+  }
 }
 
 // Whether cached files may be hard-linked into the sandbox of a task run as `user`: the
@@ -320,7 +430,8 @@ std::shared_ptr<FetchHandle> Fetcher::fetch(std::vector<v1::CommandInfo::URI> ur
   auto shared = std::make_shared<Done>(std::move(done));
   const bool queued = pool_.submit([this, uris = std::move(uris), sandbox, handle, shared, user] {
     std::vector<fs::path> linked;
-    api::Status status = run(uris, sandbox, *handle, mayLinkFor(user), linked);
+    const bool mayLink = options_.linkCached && mayLinkFor(user);
+    api::Status status = run(uris, sandbox, *handle, mayLink, linked);
     if (status && user && ::geteuid() == 0) status = chownFetched(sandbox, *user, linked);
     (*shared)(std::move(status));
   });
@@ -337,26 +448,16 @@ api::Status Fetcher::chownFetched(const fs::path& sandbox, const std::string& us
       found == nullptr) {
     return api::invalidArgument("Failed to fetch: unknown user '{}'", user);
   }
-  std::error_code error;
-  // Symlinks are not followed (lchown, and the iterator does not descend through them); the
-  // task has not started, so nothing changes the tree meanwhile.
-  for (fs::recursive_directory_iterator it(sandbox, error), end; !error && it != end;
-       it.increment(error)) {
-    // A file linked from the cache keeps the agent as its owner while it is shared: the task
-    // must not be able to make the shared inode writable.
-    const fs::path relative = it->path().lexically_relative(sandbox).lexically_normal();
-    struct stat info {};
-    if (std::find(linked.begin(), linked.end(), relative) != linked.end() &&
-        ::lstat(it->path().c_str(), &info) == 0 && S_ISREG(info.st_mode) && info.st_nlink > 1) {
-      continue;
-    }
-    if (::lchown(it->path().c_str(), found->pw_uid, found->pw_gid) != 0) {
-      return api::internalError("Failed to fetch: chown of '{}' to '{}': {}",
-                                it->path().lexically_relative(sandbox).string(), user,
-                                std::strerror(errno));
-    }
+  std::unordered_set<std::string> shared;
+  for (const auto& name : linked) shared.insert(name.string());
+  Fd root(::open(sandbox.c_str(), O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (root.get() < 0) {
+    return api::internalError("Failed to fetch: chown to '{}': opening the sandbox: {}", user,
+                              std::strerror(errno));
   }
-  if (error) return api::internalError("Failed to fetch: chown to '{}': {}", user, error.message());
+  if (auto given = chownBelow(root.get(), "", found->pw_uid, found->pw_gid, shared); !given) {
+    return api::internalError("Failed to fetch: chown to '{}': {}", user, given.message());
+  }
   return api::Status::ok();
 }
 
@@ -394,9 +495,11 @@ api::Status Fetcher::run(const std::vector<v1::CommandInfo::URI>& uris, const fs
     };
     uint64_t bytes = 0;
     std::string how = "directly";
+    std::optional<CacheLease> lease;  // held until the URI is done
     if (uri.cache()) {
-      auto lease = cache_->acquire(value, fs::path(*name).filename().string(), get, cancelled);
-      if (!lease) return fail(lease.status());
+      auto acquired = cache_->acquire(value, fs::path(*name).filename().string(), get, cancelled);
+      if (!acquired) return fail(acquired.status());
+      lease = std::move(acquired).value();
       const char* hitOrMiss = lease->hit() ? "(hit)" : "(miss)";
       // A link shares the cached inode, whose mode is every link's mode: an executable copy
       // (a chmod) never links.
@@ -433,11 +536,43 @@ api::Status Fetcher::run(const std::vector<v1::CommandInfo::URI>& uris, const fs
                         .count();
     log.line("fetched '{}' to '{}': {} bytes {} in {} ms", value, *name, bytes, how, ms);
     const ArchiveKind kind = archiveKind(*name);
-    if (uri.extract() && kind != ArchiveKind::kNone) {
-      auto entries = extractArchive(root / *name, root, kind);
-      if (!entries) return fail(entries.status().withContext("extracting '{}'", *name));
-      log.line("extracted {} entries from '{}'", *entries, *name);
+    if (!uri.extract() || kind == ArchiveKind::kNone) continue;
+    // A cached archive is extracted once, into the cache; its tree is linked into sandboxes
+    // where its files may be linked (fetcher_cache.h). Anything else extracts it here.
+    if (lease && kind == ArchiveKind::kArchive && mayLink &&
+        sameFileSystem(rootFd.get(), lease->path().parent_path())) {
+      const auto linkStarted = std::chrono::steady_clock::now();
+      bool built = false;
+      auto tree = cache_->tree(
+          *lease,
+          [&](const fs::path& directory) -> api::Status {
+            auto entries = extractArchive(lease->path(), directory, kind);
+            return entries ? api::Status::ok() : entries.status();
+          },
+          cancelled, built);
+      if (!tree && (tree.status().code() == api::StatusCode::kInvalidArgument ||
+                    tree.status().code() == api::StatusCode::kCancelled)) {
+        return fail(tree.status().withContext("extracting '{}'", *name));
+      }
+      api::Status linkedTree = !tree ? tree.status()
+                               : !(*tree)->shareable
+                                   ? api::failedPrecondition("it has files not readable by all")
+                                   : linkTree(rootFd.get(), **tree, linked);
+      if (linkedTree) {
+        const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
+                            std::chrono::steady_clock::now() - linkStarted)
+                            .count();
+        log.line(
+            "linked the extracted tree of '{}' from the cache ({}): {} nodes, {} files, in {} us",
+            *name, built ? "extracted now" : "hit", (*tree)->nodes.size(), (*tree)->files, us);
+        continue;
+      }
+      log.line("cannot link the extracted tree of '{}' from the cache ({}): extracting it", *name,
+               linkedTree.message());
     }
+    auto entries = extractArchive(root / *name, root, kind);
+    if (!entries) return fail(entries.status().withContext("extracting '{}'", *name));
+    log.line("extracted {} entries from '{}'", *entries, *name);
   }
   return api::Status::ok();
 }

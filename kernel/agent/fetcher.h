@@ -12,8 +12,13 @@
 /// the URI is not `executable`, the sandbox is on the cache's file system): the sandbox's file
 /// is then read-only (0444) and owned by the agent, so a write through it fails instead of
 /// changing the cache; the task may still remove or replace it. Otherwise the file is copied
-/// (a reflink where the file system has them). A name or an archive entry that would leave the
-/// sandbox is refused. A transfer that receives no byte for `stallTimeout` is aborted. What
+/// (a reflink where the file system has them). With `extract` and `cache`, when the archive
+/// could be linked, it is extracted once into the cache (FetcherCache::tree()) and every
+/// sandbox gets that tree: directories of its own (the task's, writable), each regular file
+/// hard-linked read-only, symlinks made again; otherwise (a root task, another file system, a
+/// single-file .gz, an archive with a file not readable by all) it is extracted into the
+/// sandbox. A name or an archive entry that would leave
+/// the sandbox is refused. A transfer that receives no byte for `stallTimeout` is aborted. What
 /// happened is appended to `fetcher.log` in the sandbox.
 ///
 /// Threading: fetch() and FetchHandle::cancel() are thread-safe and never block; the work runs
@@ -45,6 +50,9 @@ struct FetcherOptions {
   /// at least one: libcurl's low-speed check counts seconds).
   runtime::Duration stallTimeout = std::chrono::seconds(60);
   size_t maxParallel = 4;  ///< --fetcher_max_parallel: tasks fetching at once
+  /// --fetcher_link_cached: cache hits may be read-only hard links (the cached file, an
+  /// archive's cached extracted tree); false copies and extracts every hit, as Mesos does.
+  bool linkCached = true;
 };
 
 /// One task's fetch in progress: cancel() aborts it (a transfer stops within a second; a wait

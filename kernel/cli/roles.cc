@@ -170,6 +170,11 @@ void addAgentFlags(runtime::FlagSet& flags, AgentFlags& a, bool withMaster) {
             "A download that receives no data for this long fails the task's fetch");
   flags.add("fetcher_max_parallel", &a.fetcherMaxParallel,
             "Number of tasks whose URIs are fetched at once; the others wait");
+  flags.add("fetcher_link_cached", &a.fetcherLinkCached,
+            "Cache hits hard-link read-only files into the sandbox (the cached file, or the "
+            "files of an archive extracted once into the cache) when the task does not run as "
+            "root; false copies the cached file and extracts the archive for every task, as "
+            "Mesos does");
 }
 
 api::Result<std::string> resolveAllocator(const modules::ModuleManager& manager,
@@ -479,6 +484,7 @@ api::Result<std::unique_ptr<AgentRole>> AgentRole::start(Daemon& daemon, const C
   options.fetcherCacheSize = flags.fetcherCacheSize.value;
   options.fetcherStallTimeout = flags.fetcherStallTimeout;
   options.fetcherMaxParallel = static_cast<size_t>(std::max<int64_t>(1, flags.fetcherMaxParallel));
+  options.fetcherLinkCached = flags.fetcherLinkCached;
 
   role->agent_ = std::make_unique<agent::Agent>(std::move(services), std::move(options));
   if (auto started = role->agent_->start(); !started) return started;

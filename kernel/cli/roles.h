@@ -76,6 +76,7 @@ struct AgentFlags {
   runtime::Bytes fetcherCacheSize{2 * runtime::kGigabyte};
   runtime::Duration fetcherStallTimeout = std::chrono::seconds(60);
   int64_t fetcherMaxParallel = 4;
+  bool fetcherLinkCached = true;  ///< a Tessera flag: Mesos always copies and extracts
   /// --credential: the agent's own principal and secret (file:///path, a path or inline), for
   /// the master's challenge; empty: the agent does not authenticate.
   std::string credential;

@@ -1,6 +1,7 @@
 // The fetcher against a local HTTP server this test runs: plain files, every archive format
 // (made here with libarchive's write API), a missing file, a stalling server, archives that
-// try to leave the sandbox, one download for concurrent cached fetches, LRU eviction.
+// try to leave the sandbox, one download for concurrent cached fetches, LRU eviction, and
+// cached archives extracted once into the cache and linked into sandboxes.
 
 #include "kernel/agent/fetcher.h"
 
@@ -25,6 +26,7 @@
 #include <future>
 #include <map>
 #include <mutex>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -44,7 +46,7 @@ using testing::TestHttpServer;
 struct Entry {
   std::string name;
   std::string content;
-  char type = 'f';  // f, d, l (symlink), h (hard link)
+  char type = 'f';  // f, x (an executable file), p (a private file, 0600), d, l, h
   std::string target;
 };
 
@@ -84,9 +86,11 @@ std::string makeArchive(const std::string& format, const std::string& filter,
     } else {
       archive_entry_set_filetype(entry, AE_IFREG);
       archive_entry_set_size(entry, static_cast<la_int64_t>(e.content.size()));
+      if (e.type == 'x') archive_entry_set_perm(entry, 0755);
+      if (e.type == 'p') archive_entry_set_perm(entry, 0600);
     }
     EXPECT_GE(archive_write_header(a, entry), ARCHIVE_WARN) << archive_error_string(a);
-    if (e.type == 'f' && !e.content.empty()) {
+    if ((e.type == 'f' || e.type == 'x' || e.type == 'p') && !e.content.empty()) {
       archive_write_data(a, e.content.data(), e.content.size());
     }
     archive_entry_free(entry);
@@ -578,6 +582,410 @@ TEST_F(FetcherTest, EvictionKeepsSandboxesLinkedToAnEvictedFile) {
   EXPECT_EQ(fs::hard_link_count(dir / "one"), 1u);
   ASSERT_TRUE(fetch({uri(server_.url("/one"), true)}, sandbox("4"), taskUser()));
   EXPECT_EQ(server_.requests("/one"), 2);
+}
+
+// Cached archives with `extract`: extracted once into the cache, the tree linked into sandboxes.
+
+// An archive with directories, an executable, a symlink and a hard link inside.
+const std::vector<Entry> kTreeEntries = {{"app", "", 'd', ""},
+                                         {"app/bin", "", 'd', ""},
+                                         {"app/bin/tool", "#!/bin/sh\necho tool\n", 'x', ""},
+                                         {"app/conf.txt", "configured", 'f', ""},
+                                         {"app/link", "", 'l', "conf.txt"},
+                                         {"app/same", "", 'h', "app/conf.txt"},
+                                         {"top.txt", "at the top", 'f', ""}};
+
+// The cache directory's entries whose names contain `part`.
+size_t cacheEntriesNamed(const fs::path& cache, const std::string& part) {
+  size_t found = 0;
+  for (const auto& entry : fs::directory_iterator(cache)) {
+    if (entry.path().filename().string().find(part) != std::string::npos) ++found;
+  }
+  return found;
+}
+
+uid_t taskUid() {
+  if (::geteuid() != 0) return ::geteuid();
+  passwd* nobody = ::getpwnam("nobody");
+  return nobody != nullptr ? nobody->pw_uid : 0;
+}
+
+TEST_F(FetcherTest, AnExtractHitLinksTheCachedTreeReadOnlyInWritableDirectories) {
+  server_.serve("/app.tar.gz", makeArchive("tar", "gzip", kTreeEntries));
+  auto first = taskSandbox(sandbox("first"));
+  auto second = taskSandbox(sandbox("second"));
+  auto u = uri(server_.url("/app.tar.gz"), true);
+  ASSERT_TRUE(fetch({u}, first, taskUser()));
+  ASSERT_TRUE(fetch({u}, second, taskUser()));
+  EXPECT_EQ(server_.requests("/app.tar.gz"), 1);
+  EXPECT_EQ(fetcher_->cache().treeBuilds(), 1u);  // extracted once, by the first fetch
+  EXPECT_EQ(cacheEntriesNamed(root_ / "cache", ".partial"), 0u);
+  ASSERT_EQ(cacheEntriesNamed(root_ / "cache", ".tree-"), 1u);
+  for (const auto& dir : {first, second}) {
+    SCOPED_TRACE(dir.string());
+    EXPECT_EQ(readFile(dir / "app/conf.txt"), "configured");
+    EXPECT_EQ(readFile(dir / "top.txt"), "at the top");
+    EXPECT_EQ(readFile(dir / "app/same"), "configured");
+    EXPECT_TRUE(fs::is_symlink(dir / "app/link"));
+    EXPECT_EQ(fs::read_symlink(dir / "app/link"), "conf.txt");
+    EXPECT_TRUE(fs::exists(dir / "app.tar.gz"));  // the archive stays, as with Mesos
+    struct stat info {};
+    // Files: the cached inodes, read-only, the agent's; the executable bit survives.
+    for (const char* name : {"app/conf.txt", "top.txt", "app/bin/tool"}) {
+      ASSERT_EQ(::lstat((dir / name).c_str(), &info), 0) << name;
+      EXPECT_EQ(info.st_mode & 0222, 0u) << name;
+      EXPECT_EQ(info.st_uid, ::geteuid()) << name;
+      EXPECT_GE(info.st_nlink, 3u) << name;  // the cache's tree and both sandboxes
+    }
+    ASSERT_EQ(::lstat((dir / "app/bin/tool").c_str(), &info), 0);
+    EXPECT_EQ(info.st_mode & 0111, 0111u);
+    // Directories: the sandbox's own, the task's, writable by it.
+    for (const char* name : {"app", "app/bin"}) {
+      ASSERT_EQ(::lstat((dir / name).c_str(), &info), 0) << name;
+      EXPECT_TRUE(S_ISDIR(info.st_mode)) << name;
+      EXPECT_EQ(info.st_uid, taskUid()) << name;
+    }
+    const std::string added = (dir / "app/bin/added.txt").string();
+    EXPECT_EQ(asTask([&] {
+                const int fd = ::open(added.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0644);
+                if (fd < 0) return 1;
+                ::close(fd);
+                return 0;
+              }),
+              0);
+  }
+  struct stat a {
+  }, b{};
+  ASSERT_EQ(::stat((first / "app/conf.txt").c_str(), &a), 0);
+  ASSERT_EQ(::stat((second / "app/same").c_str(), &b), 0);
+  EXPECT_EQ(a.st_ino, b.st_ino);  // the archive's hard link is kept
+  // The directories are the sandboxes' own: what one task adds is not in the cache.
+  for (const auto& entry : fs::recursive_directory_iterator(root_ / "cache")) {
+    EXPECT_NE(entry.path().filename(), "added.txt");
+  }
+  EXPECT_NE(readFile(second / "fetcher.log")
+                .find("linked the extracted tree of 'app.tar.gz' "
+                      "from the cache (hit)"),
+            std::string::npos)
+      << readFile(second / "fetcher.log");
+  EXPECT_NE(readFile(first / "fetcher.log").find("(extracted now)"), std::string::npos);
+  // The tree counts toward the cache's size: the archive and its files (each inode once).
+  const uint64_t archiveSize = makeArchive("tar", "gzip", kTreeEntries).size();
+  EXPECT_EQ(fetcher_->cache().totalBytes(),
+            archiveSize + std::string("#!/bin/sh\necho tool\n").size() +
+                std::string("configured").size() + std::string("at the top").size());
+}
+
+TEST_F(FetcherTest, ATaskRemovingOrReplacingALinkedTreeFileChangesNeitherTheCacheNorOthers) {
+  server_.serve("/app.tar", makeArchive("tar", "none", kTreeEntries));
+  auto u = uri(server_.url("/app.tar"), true);
+  auto mine = taskSandbox(sandbox("mine"));
+  auto other = taskSandbox(sandbox("other"));
+  ASSERT_TRUE(fetch({u}, mine, taskUser()));
+  ASSERT_TRUE(fetch({u}, other, taskUser()));
+  const std::string conf = (mine / "app/conf.txt").string();
+  const std::string top = (mine / "top.txt").string();
+  EXPECT_EQ(asTask([&] { return tryToOverwrite(conf.c_str()); }), kWriteRefused);
+  // Replaced by a file of its own, and removed.
+  EXPECT_EQ(asTask([&] {
+              if (::unlink(conf.c_str()) != 0) return 2;
+              const int fd = ::open(conf.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0644);
+              if (fd < 0) return 3;
+              const bool wrote = ::write(fd, "mine", 4) == 4;
+              ::close(fd);
+              if (!wrote) return 4;
+              return ::unlink(top.c_str()) == 0 ? 0 : 5;
+            }),
+            0);
+  EXPECT_EQ(readFile(mine / "app/conf.txt"), "mine");
+  EXPECT_FALSE(fs::exists(mine / "top.txt"));
+  EXPECT_EQ(readFile(other / "app/conf.txt"), "configured");
+  EXPECT_EQ(readFile(other / "top.txt"), "at the top");
+  auto later = taskSandbox(sandbox("later"));
+  ASSERT_TRUE(fetch({u}, later, taskUser()));
+  EXPECT_EQ(readFile(later / "app/conf.txt"), "configured");
+  EXPECT_EQ(readFile(later / "top.txt"), "at the top");
+  EXPECT_EQ(fetcher_->cache().treeBuilds(), 1u);
+  EXPECT_EQ(fetcher_->cache().treesDiscarded(), 0u);
+  EXPECT_EQ(server_.requests("/app.tar"), 1);
+}
+
+TEST_F(FetcherTest, RootTasksOtherFileSystemsAndTheOptOutExtractIntoTheSandbox) {
+  server_.serve("/app.tgz", makeArchive("tar", "gzip", kTreeEntries));
+  auto u = uri(server_.url("/app.tgz"), true);
+  // Extracted into the sandbox: files of its own, writable, not the cache's.
+  auto extractedHere = [&](const fs::path& dir) {
+    EXPECT_EQ(readFile(dir / "app/conf.txt"), "configured");
+    EXPECT_EQ(fs::hard_link_count(dir / "app/conf.txt"), 2u);  // with app/same, nothing else
+    EXPECT_NE(readFile(dir / "fetcher.log").find("extracted 7 entries from 'app.tgz'"),
+              std::string::npos)
+        << readFile(dir / "fetcher.log");
+    EXPECT_EQ(tryToOverwrite((dir / "app/conf.txt").c_str()), kWroteThrough);
+  };
+  if (::geteuid() == 0) {
+    SCOPED_TRACE("a root task");
+    auto dir = sandbox("root");
+    ASSERT_TRUE(fetch({u}, dir));
+    extractedHere(dir);
+  }
+  {
+    // /dev/shm is a tmpfs: another file system than the cache's.
+    SCOPED_TRACE("another file system");
+    const fs::path elsewhere =
+        fs::path("/dev/shm") / ("fetcher_test_" + std::to_string(::getpid()));
+    fs::remove_all(elsewhere);
+    fs::create_directories(elsewhere);
+    struct stat shm {
+    }, cache{};
+    ASSERT_EQ(::stat(elsewhere.c_str(), &shm), 0);
+    ASSERT_EQ(::stat((root_ / "cache").c_str(), &cache), 0);
+    ASSERT_NE(shm.st_dev, cache.st_dev) << "/dev/shm is on the cache's file system";
+    auto dir = taskSandbox(elsewhere);
+    auto status = fetch({u}, dir, taskUser());
+    ASSERT_TRUE(status) << status.toString();
+    EXPECT_EQ(readFile(dir / "app/conf.txt"), "configured");
+    EXPECT_EQ(fs::hard_link_count(dir / "app/conf.txt"), 2u);
+    EXPECT_NE(readFile(dir / "fetcher.log").find("extracted 7 entries"), std::string::npos);
+    fs::remove_all(elsewhere);
+  }
+  EXPECT_EQ(fetcher_->cache().treeBuilds(), 0u);  // nobody could have used one
+  {
+    SCOPED_TRACE("--fetcher_link_cached=false");
+    fetcher_.reset();
+    FetcherOptions options;
+    options.cacheDir = root_ / "cache";
+    options.linkCached = false;
+    auto created = Fetcher::create(options);
+    ASSERT_TRUE(created) << created.status().toString();
+    fetcher_ = std::move(created).value();
+    auto dir = taskSandbox(sandbox("opted-out"));
+    ASSERT_TRUE(fetch({u}, dir, taskUser()));
+    ASSERT_TRUE(fetch({u}, dir, taskUser()));  // a hit too
+    EXPECT_EQ(fs::hard_link_count(dir / "app/conf.txt"), 2u);
+    EXPECT_EQ(fs::hard_link_count(dir / "app.tgz"), 1u);  // copied, not linked
+    EXPECT_EQ(fetcher_->cache().treeBuilds(), 0u);
+  }
+}
+
+TEST_F(FetcherTest, AnArchiveWithAPrivateFileIsExtractedIntoTheSandbox) {
+  // A shared inode is read through its "other" bits by a task not run as the agent's user: a
+  // file only its owner may read is never shared; the task gets its own extracted copy.
+  server_.serve("/keys.tar", makeArchive("tar", "none",
+                                         {{"public.txt", "public", 'f', ""},
+                                          {"secret.key", "private", 'p', ""}}));
+  auto u = uri(server_.url("/keys.tar"), true);
+  for (const char* name : {"a", "b"}) {
+    auto dir = taskSandbox(sandbox(name));
+    ASSERT_TRUE(fetch({u}, dir, taskUser()));
+    EXPECT_EQ(fs::hard_link_count(dir / "secret.key"), 1u);
+    EXPECT_EQ(fs::hard_link_count(dir / "public.txt"), 1u);
+    struct stat info {};
+    ASSERT_EQ(::stat((dir / "secret.key").c_str(), &info), 0);
+    EXPECT_EQ(info.st_uid, taskUid());
+    EXPECT_EQ(info.st_mode & 0777, 0600u);
+    const std::string key = (dir / "secret.key").string();
+    EXPECT_EQ(asTask([&] {
+                char buffer[16];
+                const int fd = ::open(key.c_str(), O_RDONLY);
+                if (fd < 0) return 1;
+                const bool read = ::read(fd, buffer, sizeof buffer) == 7;
+                ::close(fd);
+                return read ? 0 : 2;
+              }),
+              0);
+    EXPECT_NE(
+        readFile(dir / "fetcher.log").find("it has files not readable by all): extracting it"),
+        std::string::npos)
+        << readFile(dir / "fetcher.log");
+  }
+  EXPECT_EQ(fetcher_->cache().treeBuilds(), 1u);  // kept, known not to be shareable
+}
+
+TEST_F(FetcherTest, AHalfBuiltOrChangedTreeIsNeverUsed) {
+  // An extraction that fails part way leaves no tree, half or whole, and fails its fetch.
+  server_.serve("/bad.tar", makeArchive("tar", "none",
+                                        {{"ok.txt", "fine", 'f', ""}, {"../evil", "x", 'f', ""}}));
+  auto bad = uri(server_.url("/bad.tar"), true);
+  for (const char* name : {"bad1", "bad2"}) {
+    auto status = fetch({bad}, taskSandbox(sandbox(name)), taskUser());
+    ASSERT_FALSE(status);
+    EXPECT_NE(status.message().find("'../evil'"), std::string::npos) << status.message();
+    EXPECT_EQ(cacheEntriesNamed(root_ / "cache", ".tree-"), 0u);
+    EXPECT_FALSE(fs::exists(root_ / "sandboxes/evil"));
+    EXPECT_FALSE(fs::exists(root_ / "cache/evil"));
+  }
+  EXPECT_EQ(fetcher_->cache().treeBuilds(), 2u);  // tried again, never served half
+
+  // A tree found changed (a file made writable and written, by a task run as the agent's
+  // user, say) is removed and extracted again.
+  server_.serve("/app.tar", makeArchive("tar", "none", kTreeEntries));
+  auto u = uri(server_.url("/app.tar"), true);
+  auto first = taskSandbox(sandbox("first"));
+  ASSERT_TRUE(fetch({u}, first, taskUser()));
+  fs::path oldTree;
+  for (const auto& entry : fs::directory_iterator(root_ / "cache")) {
+    if (entry.path().filename().string().find(".tree-") != std::string::npos) oldTree = entry;
+  }
+  ASSERT_FALSE(oldTree.empty());
+  fs::permissions(oldTree / "app/conf.txt", fs::perms::owner_write, fs::perm_options::add);
+  std::ofstream(oldTree / "app/conf.txt", std::ios::trunc) << "tampered!!";
+  auto second = taskSandbox(sandbox("second"));
+  ASSERT_TRUE(fetch({u}, second, taskUser()));
+  EXPECT_EQ(readFile(second / "app/conf.txt"), "configured");
+  EXPECT_EQ(fetcher_->cache().treesDiscarded(), 1u);
+  EXPECT_EQ(fetcher_->cache().treeBuilds(), 4u);  // the two failed, the first, the rebuilt
+  EXPECT_FALSE(fs::exists(oldTree));
+  EXPECT_EQ(cacheEntriesNamed(root_ / "cache", ".tree-"), 1u);
+  EXPECT_EQ(server_.requests("/app.tar"), 1);  // the archive itself was intact
+
+  // An agent killed while extracting leaves "<file>.tree-<n>.partial" behind (and perhaps a
+  // whole tree): the next agent's cache starts empty, so neither is ever linked.
+  fs::path archive;
+  for (const auto& entry : fs::directory_iterator(root_ / "cache")) {
+    if (entry.path().extension() == ".tar") archive = entry;
+  }
+  ASSERT_FALSE(archive.empty());
+  const fs::path partial = archive.string() + ".tree-99.partial";
+  fs::create_directories(partial / "app");
+  std::ofstream(partial / "app/conf.txt") << "half";
+  std::ofstream(partial / "planted.txt") << "half";
+  makeFetcher(2ULL << 30, 60s);  // the restarted agent's
+  EXPECT_TRUE(fs::is_empty(root_ / "cache"));
+  auto restarted = taskSandbox(sandbox("restarted"));
+  ASSERT_TRUE(fetch({u}, restarted, taskUser()));
+  EXPECT_EQ(readFile(restarted / "app/conf.txt"), "configured");
+  EXPECT_FALSE(fs::exists(restarted / "planted.txt"));
+  EXPECT_EQ(fetcher_->cache().treeBuilds(), 1u);
+  EXPECT_EQ(server_.requests("/app.tar"), 2);
+}
+
+TEST_F(FetcherTest, EvictionRemovesTheTreeWithItsArchive) {
+  std::vector<Entry> one = kTreeEntries;
+  std::vector<Entry> two = kTreeEntries;
+  one[3].content = std::string(4000, '1');
+  two[3].content = std::string(4000, '2');
+  server_.serve("/one.tar", makeArchive("tar", "none", one));
+  server_.serve("/two.tar", makeArchive("tar", "none", two));
+  ASSERT_TRUE(
+      fetch({uri(server_.url("/one.tar"), true)}, taskSandbox(sandbox("measure")), taskUser()));
+  const uint64_t each = fetcher_->cache().totalBytes();  // the archive and its tree
+  ASSERT_GT(each, makeArchive("tar", "none", one).size() + 4000);
+  makeFetcher(each + each / 2, 60s);  // room for one archive with its tree
+  auto dir = taskSandbox(sandbox("1"));
+  ASSERT_TRUE(fetch({uri(server_.url("/one.tar"), true)}, dir, taskUser()));
+  ASSERT_EQ(cacheEntriesNamed(root_ / "cache", "one.tar.tree-"), 1u);
+  ASSERT_TRUE(fetch({uri(server_.url("/two.tar"), true)}, taskSandbox(sandbox("2")), taskUser()));
+  EXPECT_LE(fetcher_->cache().totalBytes(), each + each / 2);
+  EXPECT_EQ(fetcher_->cache().entries(), 1u);
+  EXPECT_EQ(cacheEntriesNamed(root_ / "cache", "one.tar"), 0u);  // the archive and its tree
+  EXPECT_EQ(cacheEntriesNamed(root_ / "cache", "two.tar.tree-"), 1u);
+  EXPECT_EQ(cacheEntriesNamed(root_ / "cache", "two.tar"), 2u);
+  // The evicted tree's files live on in the sandbox linked to them.
+  EXPECT_EQ(readFile(dir / "app/conf.txt"), std::string(4000, '1'));
+  EXPECT_EQ(fs::hard_link_count(dir / "top.txt"), 1u);
+  ASSERT_TRUE(fetch({uri(server_.url("/one.tar"), true)}, taskSandbox(sandbox("3")), taskUser()));
+  EXPECT_EQ(server_.requests("/one.tar"), 3);
+}
+
+TEST_F(FetcherTest, ConcurrentExtractFetchesOfOneCachedArchiveExtractOnce) {
+  server_.serve("/app.tar.gz", makeArchive("tar", "gzip", kTreeEntries));
+  server_.gate("/app.tar.gz");
+  std::vector<fs::path> dirs;
+  std::vector<std::future<api::Status>> fetches;
+  for (int i = 0; i < 3; ++i) {
+    dirs.push_back(taskSandbox(sandbox("s" + std::to_string(i))));
+    fetches.push_back(
+        start({uri(server_.url("/app.tar.gz"), true)}, dirs.back(), nullptr, taskUser()));
+  }
+  ASSERT_TRUE(server_.waitForRequests("/app.tar.gz", 1));
+  server_.openGate();
+  for (auto& f : fetches) {
+    ASSERT_EQ(f.wait_for(kDeadline), std::future_status::ready);
+    auto status = f.get();
+    EXPECT_TRUE(status) << status.toString();
+  }
+  EXPECT_EQ(fetcher_->cache().downloads(), 1u);
+  EXPECT_EQ(fetcher_->cache().treeBuilds(), 1u);
+  std::set<ino_t> inodes;  // every sandbox links the one extracted file
+  for (const auto& dir : dirs) {
+    EXPECT_EQ(readFile(dir / "app/conf.txt"), "configured");
+    struct stat info {};
+    ASSERT_EQ(::stat((dir / "app/conf.txt").c_str(), &info), 0);
+    inodes.insert(info.st_ino);
+  }
+  EXPECT_EQ(inodes.size(), 1u);
+}
+
+// The cache alone: a second caller wanting a tree being built waits for that build and shares
+// its outcome, a tree or an error.
+TEST(FetcherCacheTreeTest, ASecondCallerWaitsForTheOneBuild) {
+  const fs::path dir =
+      fs::temp_directory_path() / ("fetcher_cache_tree_test_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  FetcherCache cache(dir, 1 << 20);
+  ASSERT_TRUE(cache.initialize());
+  auto never = [] { return false; };
+  auto lease = cache.acquire(
+      "key", "a.tar",
+      [](int fd, uint64_t& bytes) {
+        bytes = 3;
+        return ::write(fd, "abc", 3) == 3 ? api::Status::ok() : api::internalError("write");
+      },
+      never);
+  ASSERT_TRUE(lease);
+  for (const bool fails : {true, false}) {
+    SCOPED_TRACE(fails ? "a failing build" : "a build");
+    std::promise<void> started;
+    std::promise<void> proceed;
+    auto proceeding = proceed.get_future().share();
+    FetcherCache::Extract slow = [&](const fs::path& into) -> api::Status {
+      started.set_value();
+      proceeding.wait();
+      if (fails) return api::invalidArgument("archive entry 'x' refused");
+      std::ofstream(into / "file.txt") << "extracted";
+      return api::Status::ok();
+    };
+    FetcherCache::Extract unexpected = [](const fs::path&) -> api::Status {
+      ADD_FAILURE() << "a second extraction";
+      return api::internalError("a second extraction");
+    };
+    bool builtA = false;
+    bool builtB = false;
+    auto a =
+        std::async(std::launch::async, [&] { return cache.tree(*lease, slow, never, builtA); });
+    started.get_future().wait();
+    auto b = std::async(std::launch::async,
+                        [&] { return cache.tree(*lease, unexpected, never, builtB); });
+    const auto deadline = std::chrono::steady_clock::now() + kDeadline;
+    while (cache.waiting() < 1 && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::yield();
+    }
+    ASSERT_EQ(cache.waiting(), 1u);
+    proceed.set_value();
+    auto ta = a.get();
+    auto tb = b.get();
+    if (fails) {
+      ASSERT_FALSE(ta);
+      ASSERT_FALSE(tb);
+      EXPECT_EQ(tb.status().message(), ta.status().message());
+      EXPECT_EQ(tb.status().code(), api::StatusCode::kInvalidArgument);
+      EXPECT_EQ(cacheEntriesNamed(dir, ".tree-"), 0u);
+    } else {
+      ASSERT_TRUE(ta) << ta.status().toString();
+      ASSERT_TRUE(tb) << tb.status().toString();
+      EXPECT_EQ(ta->get(), tb->get());
+      EXPECT_TRUE(builtA);
+      EXPECT_FALSE(builtB);
+      EXPECT_EQ((*ta)->files, 1u);
+      EXPECT_EQ(readFile((*ta)->root / "file.txt"), "extracted");
+      EXPECT_EQ(fs::status((*ta)->root / "file.txt").permissions() & fs::perms::all,
+                fs::perms(0444));
+      EXPECT_EQ(cache.totalBytes(), 3u + 9u);
+    }
+  }
+  EXPECT_EQ(cache.treeBuilds(), 2u);
+  *lease = CacheLease();
+  fs::remove_all(dir);
 }
 
 TEST(FetcherArchiveTest, KindsAndNames) {
