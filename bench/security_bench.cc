@@ -295,7 +295,7 @@ int main(int argc, char** argv) {
   const auto acls = secure.dir.write("acls.json", kAcls);
   if (!plain.start({}, {})) return fail("the plain master did not start");
   if (!secure.start({"--authenticate_http_readonly", "--authenticate_http_readwrite",
-                     "--authenticate_http_frameworks",
+                     "--authenticate_http_frameworks", "--http_framework_authenticators=basic",
                      fmt::format("--credentials=file://{}", credentials.string()),
                      fmt::format("--acls=file://{}", acls.string())},
                     {{"LIBPROCESS_SSL_ENABLED", "true"},
