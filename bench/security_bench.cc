@@ -30,7 +30,8 @@
 // the median req/s of each and the median of the per-round secure/plain ratios.
 //
 // Usage: security_bench [--agents=20] [--tasks=200] [--clients=4] [--rounds=5] [--seconds=2]
-//                       [--json=FILE] [--check]
+//                       [--secure=auth,acls,tls] [--json=FILE] [--check]
+// --secure: what the secure master turns on (default: all three), to tell their costs apart.
 // --check: exits non-zero unless every request was answered 200/202, both masters' /state
 // show every agent and task (the secure one through the filtered view), a principal without
 // view rules sees no framework or task, and every RECONCILE's UPDATE arrived.
@@ -147,6 +148,7 @@ struct Cluster {
   TempDir dir, config;
   uint16_t port = 0, transportPort = 0;
   std::shared_ptr<net::TlsContext> tls;  // null: plain
+  bool auth = false;                     // Basic credentials on every request
   std::string authorization;             // ops's Basic credentials (secure only)
   std::unique_ptr<Subprocess> process;
   std::unique_ptr<bench::SimulatedAgents> agents;
@@ -266,6 +268,11 @@ int main(int argc, char** argv) {
   const auto duration = std::chrono::milliseconds(
       static_cast<int64_t>(std::stod(flag(argc, argv, "seconds", "2")) * 1000));
   const bool check = flag(argc, argv, "check", "false") == "true";
+  // What the secure master turns on (all three unless told): to see which one costs what.
+  const std::string secureParts = flag(argc, argv, "secure", "auth,acls,tls");
+  const bool useAuth = secureParts.find("auth") != std::string::npos;
+  const bool useAcls = secureParts.find("acls") != std::string::npos;
+  const bool useTls = secureParts.find("tls") != std::string::npos;
   const std::string jsonPath = flag(argc, argv, "json", "");
   const auto timeout = std::chrono::seconds(60 + agents / 100 + tasks / 1000);
 
@@ -289,20 +296,28 @@ int main(int argc, char** argv) {
   Cluster plain, secure;
   plain.name = "plain";
   secure.name = "secure";
-  secure.tls = *tls;
-  secure.authorization = basic("ops", "ops-bench-secret");
+  if (useTls) secure.tls = *tls;
+  secure.auth = useAuth;
+  if (useAuth) secure.authorization = basic("ops", "ops-bench-secret");
   const auto credentials = secure.dir.write("credentials.json", kCredentials);
   const auto acls = secure.dir.write("acls.json", kAcls);
+  std::vector<std::string> secureFlags;
+  if (useAuth) {
+    secureFlags = {"--authenticate_http_readonly", "--authenticate_http_readwrite",
+                   "--authenticate_http_frameworks", "--http_framework_authenticators=basic",
+                   fmt::format("--credentials=file://{}", credentials.string())};
+  }
+  if (useAcls) secureFlags.push_back(fmt::format("--acls=file://{}", acls.string()));
+  std::map<std::string, std::string> secureEnv;
+  if (useTls) {
+    secureEnv = {{"LIBPROCESS_SSL_ENABLED", "true"},
+                 {"LIBPROCESS_SSL_CERT_FILE", pki.certFile()},
+                 {"LIBPROCESS_SSL_KEY_FILE", pki.keyFile()},
+                 {"LIBPROCESS_SSL_CA_FILE", pki.caFile()},
+                 {"LIBPROCESS_SSL_VERIFY_CERT", "true"}};
+  }
   if (!plain.start({}, {})) return fail("the plain master did not start");
-  if (!secure.start({"--authenticate_http_readonly", "--authenticate_http_readwrite",
-                     "--authenticate_http_frameworks", "--http_framework_authenticators=basic",
-                     fmt::format("--credentials=file://{}", credentials.string()),
-                     fmt::format("--acls=file://{}", acls.string())},
-                    {{"LIBPROCESS_SSL_ENABLED", "true"},
-                     {"LIBPROCESS_SSL_CERT_FILE", pki.certFile()},
-                     {"LIBPROCESS_SSL_KEY_FILE", pki.keyFile()},
-                     {"LIBPROCESS_SSL_CA_FILE", pki.caFile()},
-                     {"LIBPROCESS_SSL_VERIFY_CERT", "true"}})) {
+  if (!secure.start(secureFlags, secureEnv)) {
     return fail("the secure master did not start: " +
                 (secure.process ? secure.process->err().substr(0, 2000) : std::string()));
   }
@@ -331,7 +346,7 @@ int main(int argc, char** argv) {
     frameworkOptions.taskMem = 32;
     frameworkOptions.connections = 2;
     frameworkOptions.tls = cluster->tls;
-    if (cluster->tls) {
+    if (cluster->auth) {
       frameworkOptions.principal = "fw";
       frameworkOptions.secret = "fw-bench-secret";
     }
@@ -377,8 +392,10 @@ int main(int argc, char** argv) {
   };
   const size_t plainBytes = expectCounts(plain, "", 1, tasks, "anyone");
   const size_t secureBytes = expectCounts(secure, secure.authorization, 1, tasks, "ops");
-  expectCounts(secure, basic("viewer", "viewer-bench-secret"), 0, 0, "viewer");
-  if (auto anonymous = secure.get("/state", ""); !anonymous || anonymous->status != 401) {
+  if (useAuth && useAcls)
+    expectCounts(secure, basic("viewer", "viewer-bench-secret"), 0, 0, "viewer");
+  if (auto anonymous = secure.get("/state", "");
+      useAuth && (!anonymous || anonymous->status != 401)) {
     std::cerr << "secure /state without credentials was not answered 401\n";
     ok = false;
   }
@@ -401,7 +418,7 @@ int main(int argc, char** argv) {
         const auto frameworkStats = cluster->framework->stats();
         const std::string frameworkId = frameworkStats.frameworkId;
         const std::string streamId = frameworkStats.streamId;
-        const std::string callAuth = cluster->tls ? basic("fw", "fw-bench-secret") : std::string();
+        const std::string callAuth = cluster->auth ? basic("fw", "fw-bench-secret") : std::string();
         auto& reconciled = reconciles[cluster->name];
         double rate;
         if (kind == "state") {
@@ -463,7 +480,9 @@ int main(int argc, char** argv) {
   }
   // The filtered view is still right after the load.
   expectCounts(secure, secure.authorization, 1, tasks, "ops (after)");
-  expectCounts(secure, basic("viewer", "viewer-bench-secret"), 0, 0, "viewer (after)");
+  if (useAuth && useAcls) {
+    expectCounts(secure, basic("viewer", "viewer-bench-secret"), 0, 0, "viewer (after)");
+  }
   const std::string loadAfter = loadAverage();
 
   std::map<std::string, double> out;
