@@ -17,7 +17,8 @@
 // secure one) and one load framework (bench/harness/load_framework.h; Basic credentials and
 // TLS for the secure one) that launches T tasks, so /state carries S agents, T tasks and one
 // framework. Then, for R rounds, each of four phases runs C client threads for D seconds, each
-// thread on one keep-alive net::HttpClient connection (the same client code for both):
+// thread on one keep-alive net::HttpClient connection (the same client code for both; it
+// reconnects when the server closes, as the master does after every scheduler call today):
 //
 //   state:  GET /state (secure: as principal `ops`, whose view_* rules name the framework's
 //           user, so every framework and task is filtered through the authorizer and kept);
@@ -31,7 +32,8 @@
 //
 // Usage: security_bench [--agents=20] [--tasks=200] [--clients=4] [--rounds=5] [--seconds=2]
 //                       [--secure=auth,acls,tls] [--json=FILE] [--check]
-// --secure: what the secure master turns on (default: all three), to tell their costs apart.
+// --secure: what the secure master turns on (default: all three), to tell their costs apart
+// (--check's view checks assume all three).
 // --check: exits non-zero unless every request was answered 200/202, both masters' /state
 // show every agent and task (the secure one through the filtered view), a principal without
 // view rules sees no framework or task, and every RECONCILE's UPDATE arrived.
