@@ -14,6 +14,7 @@
 #include <optional>
 #include <thread>
 
+#include "kernel/net/http_client.h"
 #include "kernel/net/http_stream_client.h"
 #include "kernel/net/recordio.h"
 #include "kernel/net/v1_json.h"
@@ -42,20 +43,29 @@ bool equalsIgnoreCase(std::string_view a, std::string_view b) {
          });
 }
 
-// One blocking keep-alive HTTP/1.1 connection for calls (a thread of its own uses it).
+// One blocking keep-alive HTTP/1.1 connection for calls (a thread of its own uses it). Plain
+// connections are raw sockets (what bench/cluster's numbers were measured with); TLS ones are
+// the kernel's net::HttpClient.
 class CallConnection {
  public:
-  CallConnection(std::string host, uint16_t port) : host_(std::move(host)), port_(port) {}
+  CallConnection(std::string host, uint16_t port, std::shared_ptr<net::TlsContext> tls,
+                 std::string authorization)
+      : host_(std::move(host)), port_(port), authorization_(std::move(authorization)) {
+    if (tls) client_ = std::make_unique<net::HttpClient>(std::move(tls));
+  }
   ~CallConnection() { disconnect(); }
 
   /// POSTs `body`; the status code, or nullopt when the connection failed.
   std::optional<int> post(const std::string& streamId, const std::string& body) {
+    if (client_) return postTls(streamId, body);
     for (int attempt = 0; attempt < 2; ++attempt) {
       if (fd_ < 0 && !connect()) return std::nullopt;
       std::string request = fmt::format(
           "POST /api/v1/scheduler HTTP/1.1\r\nHost: {}:{}\r\nContent-Type: application/json\r\n"
-          "Accept: application/json\r\nMesos-Stream-Id: {}\r\nContent-Length: {}\r\n\r\n",
+          "Accept: application/json\r\nMesos-Stream-Id: {}\r\nContent-Length: {}\r\n",
           host_, port_, streamId, body.size());
+      if (!authorization_.empty()) request += "Authorization: " + authorization_ + "\r\n";
+      request += "\r\n";
       request += body;
       if (!sendAll(request)) {
         disconnect();
@@ -69,6 +79,26 @@ class CallConnection {
   }
 
  private:
+  std::optional<int> postTls(const std::string& streamId, const std::string& body) {
+    net::ClientRequest request{"POST",
+                               "/api/v1/scheduler",
+                               {{"Content-Type", "application/json"},
+                                {"Accept", "application/json"},
+                                {"Mesos-Stream-Id", streamId}},
+                               body};
+    if (!authorization_.empty()) request.headers.emplace_back("Authorization", authorization_);
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      if (!client_->connected() &&
+          !client_->connect(host_, port_, std::chrono::milliseconds(10000))) {
+        return std::nullopt;
+      }
+      auto response = client_->request(request, std::chrono::milliseconds(30000));
+      if (response) return response->status;
+      client_->close();  // a keep-alive connection the server closed meanwhile: once more
+    }
+    return std::nullopt;
+  }
+
   bool connect() {
     fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
     if (fd_ < 0) return false;
@@ -154,6 +184,8 @@ class CallConnection {
 
   std::string host_;
   uint16_t port_;
+  std::string authorization_;                // the Authorization header's value; empty: none
+  std::unique_ptr<net::HttpClient> client_;  // TLS only
   int fd_ = -1;
   std::string buffer_;
 };
@@ -204,8 +236,14 @@ struct LoadFramework::State : std::enable_shared_from_this<LoadFramework::State>
     wake.notify_one();
   }
 
+  // The Authorization header's value: HTTP Basic with the options' principal, or empty.
+  std::string authorization() const {
+    if (options.principal.empty()) return "";
+    return "Basic " + net::base64Encode(options.principal + ":" + options.secret);
+  }
+
   void callLoop() {
-    CallConnection connection(options.host, options.port);
+    CallConnection connection(options.host, options.port, options.tls, authorization());
     while (true) {
       PendingCall call;
       std::string id;
@@ -243,6 +281,7 @@ struct LoadFramework::State : std::enable_shared_from_this<LoadFramework::State>
     info->set_user("bench");
     info->set_name(options.name);
     info->set_failover_timeout(3600);
+    if (!options.principal.empty()) info->set_principal(options.principal);
     {
       std::lock_guard lock(mutex);
       if (!stats.frameworkId.empty()) info->mutable_id()->set_value(stats.frameworkId);
@@ -252,6 +291,9 @@ struct LoadFramework::State : std::enable_shared_from_this<LoadFramework::State>
     request.port = options.port;
     request.target = "/api/v1/scheduler";
     request.headers = {{"Content-Type", "application/json"}, {"Accept", "application/json"}};
+    if (auto credentials = authorization(); !credentials.empty()) {
+      request.headers.emplace_back("Authorization", std::move(credentials));
+    }
     request.body = callJson(call);
     std::weak_ptr<State> weak = weak_from_this();
     net::StreamHandlers handlers;
@@ -290,7 +332,7 @@ struct LoadFramework::State : std::enable_shared_from_this<LoadFramework::State>
         again->subscribe();
       });
     };
-    stream = std::make_unique<net::HttpStreamClient>(runtime, *strand);
+    stream = std::make_unique<net::HttpStreamClient>(runtime, *strand, options.tls);
     stream->start(std::move(request), std::move(handlers));
   }
 
@@ -475,7 +517,9 @@ void LoadFramework::stop() {
 
 LoadFrameworkStats LoadFramework::stats() const {
   std::lock_guard lock(state_->mutex);
-  return state_->stats;
+  LoadFrameworkStats copy = state_->stats;
+  copy.streamId = state_->streamId;
+  return copy;
 }
 
 }  // namespace tessera::bench

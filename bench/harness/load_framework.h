@@ -23,6 +23,12 @@
 #include "kernel/runtime/runtime.h"
 #include "tessera/api/status.h"
 
+namespace tessera::kernel::net {
+class TlsContext;
+/// The process's TLS (kernel/net/tls.h); null: plain.
+std::shared_ptr<TlsContext> processTls();
+}  // namespace tessera::kernel::net
+
 namespace tessera::bench {
 
 struct LoadFrameworkOptions {
@@ -33,11 +39,18 @@ struct LoadFrameworkOptions {
   double taskCpus = 1;
   double taskMem = 32;
   int connections = 8;  ///< parallel call connections
+  /// TLS for the event stream and the calls; null: plain (the process's by default).
+  std::shared_ptr<kernel::net::TlsContext> tls = kernel::net::processTls();
+  /// With a principal: every request carries HTTP Basic credentials (FrameworkInfo.principal
+  /// is set too), as a scheduler does against --authenticate_http_frameworks.
+  std::string principal;
+  std::string secret;
 };
 
 struct LoadFrameworkStats {
   bool subscribed = false;
   std::string frameworkId;
+  std::string streamId;        ///< the current Mesos-Stream-Id (empty: not subscribed)
   size_t offers = 0;           ///< offers received
   size_t accepts = 0;          ///< ACCEPT calls made
   size_t declines = 0;         ///< DECLINE calls made

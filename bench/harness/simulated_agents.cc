@@ -191,6 +191,7 @@ class SimulatedAgent : public std::enable_shared_from_this<SimulatedAgent> {
     net::TransportClientOptions clientOptions;
     clientOptions.initialBackoff = std::chrono::milliseconds(50);
     clientOptions.maxBackoff = std::chrono::milliseconds(1000);
+    clientOptions.tls = config_->options.tls;
     handlers.onConnected = [weak, generation](const net::ConnectionPtr&) {
       auto self = weak.lock();
       if (self && generation == self->generation_) self->onConnected();

@@ -30,6 +30,12 @@
 #include "tessera/api/status.h"
 #include "tessera/v1/messages.pb.h"
 
+namespace tessera::kernel::net {
+class TlsContext;
+/// The process's TLS (kernel/net/tls.h); null: plain.
+std::shared_ptr<TlsContext> processTls();
+}  // namespace tessera::kernel::net
+
 namespace tessera::bench {
 
 struct SimulatedAgentsOptions {
@@ -47,6 +53,9 @@ struct SimulatedAgentsOptions {
   v1::TaskState endState = v1::TASK_FINISHED;
   /// Unacknowledged updates are sent again this often (the agent's status update retry).
   std::chrono::milliseconds updateRetry{10000};
+  /// TLS on the transport connections (verified as TransportClientOptions::tls says); null:
+  /// plain. The process's by default, as a real agent's.
+  std::shared_ptr<kernel::net::TlsContext> tls = kernel::net::processTls();
 };
 
 /// What the agents have done so far, summed over all of them.
