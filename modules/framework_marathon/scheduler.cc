@@ -731,9 +731,8 @@ void AppScheduler::Impl::emitHealthChanged(const TaskRecord& record, bool health
 void AppScheduler::Impl::emitFailedHealthCheck(const TaskRecord& record) {
   if (!options_.events) return;
   auto app = apps_.find(record.task.appId);
-  const HealthCheck* spec = app != apps_.end() && !app->second.app.healthChecks.empty()
-                                ? &app->second.app.healthChecks.front()
-                                : nullptr;
+  // The check the agent runs (the one whose failure this is).
+  const HealthCheck* spec = app != apps_.end() ? app->second.app.agentHealthCheck() : nullptr;
   options_.events("failed_health_check_event",
                   sched_events::failedHealthCheck(record.task, spec, options_.now()));
 }
