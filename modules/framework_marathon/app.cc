@@ -230,13 +230,11 @@ void readHealthChecks(JsonReader& r, const Var& value, std::vector<HealthCheck>&
     HealthCheck check;
     if (present(item, "protocol")) {
       if (auto s = r.string(item->get("protocol"), path + "/protocol")) {
-        std::string protocol = *s;
-        if (protocol.starts_with("MESOS_")) protocol = protocol.substr(6);
-        if (protocol != "HTTP" && protocol != "HTTPS" && protocol != "TCP" &&
-            protocol != "COMMAND") {
-          r.fail(path + "/protocol", "error.expected.validenumvalue");
-        }
-        check.protocol = protocol;
+        // Marathon's seven; there is no MESOS_COMMAND (COMMAND is already Mesos's).
+        static const std::set<std::string, std::less<>> kProtocols = {
+            "HTTP", "HTTPS", "TCP", "COMMAND", "MESOS_HTTP", "MESOS_HTTPS", "MESOS_TCP"};
+        if (!kProtocols.count(*s)) r.fail(path + "/protocol", "error.expected.validenumvalue");
+        check.protocol = *s;
       }
     }
     if (present(item, "path")) {
@@ -265,12 +263,12 @@ void readHealthChecks(JsonReader& r, const Var& value, std::vector<HealthCheck>&
         *field = *n;
       }
     }
-    if (present(item, "ignoreHttp1xx")) {
+    if (present(item, "ignoreHttp1xx") && (check.protocol == "HTTP" || check.protocol == "HTTPS")) {
       if (auto b = r.boolean(item->get("ignoreHttp1xx"), path + "/ignoreHttp1xx")) {
         check.ignoreHttp1xx = *b;
       }
     }
-    if (check.protocol == "COMMAND") {
+    if (check.kind() == "COMMAND") {
       if (check.command.empty()) r.fail(path + "/command", "must not be empty");
     } else if (!check.portIndex && !check.port) {
       check.portIndex = 0;
@@ -547,6 +545,12 @@ void validate(JsonReader& r, const App& app) {
   if ((hasCmd && hasArgs) || (!hasCmd && !hasArgs && !app.container)) {
     r.fail("/", std::string(kCmdArgsContainer));
   }
+  // Marathon's rule: one Mesos-level check at most (TaskInfo has room for one), COMMAND checks
+  // not counted (older versions allowed several).
+  const auto mesosChecks =
+      std::count_if(app.healthChecks.begin(), app.healthChecks.end(),
+                    [](const HealthCheck& c) { return c.mesosLevel() && c.kind() != "COMMAND"; });
+  if (mesosChecks > 1) r.fail("/", "AppDefinition can contain at most one Mesos health check");
   const size_t ports = app.portCount();
   for (size_t i = 0; i < app.healthChecks.size(); ++i) {
     const auto& check = app.healthChecks[i];
@@ -597,6 +601,23 @@ size_t App::portCount() const {
     return container->portMappings.size();
   }
   return portDefinitions.size();
+}
+
+bool HealthCheck::mesosLevel() const {
+  return protocol == "COMMAND" || protocol.starts_with("MESOS_");
+}
+
+std::string_view HealthCheck::kind() const {
+  std::string_view name = protocol;
+  if (name.starts_with("MESOS_")) name.remove_prefix(6);
+  return name;
+}
+
+const HealthCheck* App::agentHealthCheck() const {
+  for (const auto& check : healthChecks) {
+    if (check.mesosLevel()) return &check;
+  }
+  return healthChecks.empty() ? nullptr : &healthChecks.front();
 }
 
 bool App::configDiffers(const App& other) const {

@@ -60,8 +60,10 @@ struct Container {
   std::vector<Volume> volumes;
 };
 
-/// `healthChecks[]`. `protocol` is normalised on read: HTTP, HTTPS, TCP, COMMAND (Marathon's
-/// MESOS_HTTP, MESOS_HTTPS, MESOS_TCP are the same checks run on the agent).
+/// `healthChecks[]`. `protocol` is kept as given (Marathon returns it so): HTTP, HTTPS and TCP are
+/// Marathon-level checks of the task's host port; COMMAND, MESOS_HTTP, MESOS_HTTPS and MESOS_TCP
+/// are Mesos-level checks (TaskInfo.health_check), MESOS_HTTP/MESOS_TCP of the container port
+/// where the app maps one. Here the agent runs both kinds (docs/design.md).
 struct HealthCheck {
   std::string protocol = "HTTP";
   std::string path = "/";
@@ -73,7 +75,12 @@ struct HealthCheck {
   int timeoutSeconds = 20;
   int delaySeconds = 15;
   int maxConsecutiveFailures = 3;
-  bool ignoreHttp1xx = false;
+  bool ignoreHttp1xx = false;  // HTTP and HTTPS only
+
+  /// COMMAND and the MESOS_ protocols: the checks Marathon hands to Mesos.
+  bool mesosLevel() const;
+  /// What is probed, whichever runs it: HTTP, HTTPS, TCP or COMMAND.
+  std::string_view kind() const;
 };
 
 /// `constraints[]`: `["hostname", "UNIQUE"]`, `["rack", "GROUP_BY", "3"]`, ...
@@ -145,6 +152,9 @@ struct App {
   size_t portCount() const;
   /// True when `other` differs from this in anything but `instances` (a restart is needed).
   bool configDiffers(const App& other) const;
+  /// The one check the tasks' TaskInfo.health_check carries (Mesos has room for one): the
+  /// Mesos-level one when there is one, else the first; null without checks.
+  const HealthCheck* agentHealthCheck() const;
 };
 
 /// One validation failure: Marathon's `details[]` entry (`path` as `/cpus`, `/container/docker/

@@ -119,10 +119,10 @@ std::string appToJson(const App& app) {
   for (const auto& check : app.healthChecks) {
     Object::Ptr item = new Object(Poco::JSON_PRESERVE_KEY_ORDER);
     item->set("protocol", check.protocol);
-    if (check.protocol == "HTTP" || check.protocol == "HTTPS") item->set("path", check.path);
+    if (check.kind() == "HTTP" || check.kind() == "HTTPS") item->set("path", check.path);
     if (check.portIndex) item->set("portIndex", *check.portIndex);
     if (check.port) item->set("port", *check.port);
-    if (check.protocol == "COMMAND") {
+    if (check.kind() == "COMMAND") {
       Object::Ptr command = new Object;
       command->set("value", check.command);
       item->set("command", command);

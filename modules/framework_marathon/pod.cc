@@ -11,7 +11,6 @@
 #include <algorithm>
 #include <cmath>
 #include <set>
-#include <sstream>
 
 #include "modules/framework_marathon/json_reader.h"
 #include "modules/framework_marathon/routes_util.h"
@@ -39,12 +38,6 @@ class PodReader : public JsonReader {
     if (value < minimum) fail(path, fmt::format("got {}, expected {} or more", value, minimum));
   }
 };
-
-std::string text(const Var& value) {
-  std::ostringstream out;
-  Poco::JSON::Stringifier::stringify(value, out);
-  return out.str();
-}
 
 // A container or endpoint name: Marathon's pattern for names (lower-case letters, digits, '-').
 bool validName(std::string_view name) {
@@ -111,6 +104,82 @@ void readEndpoints(PodReader& r, const Var& value, const std::string& base,
   }
 }
 
+// `containers[].healthCheck`: one of http, tcp, exec, whose endpoint (http, tcp) must be one of
+// the container's own.
+void readHealthCheck(PodReader& r, const Object::Ptr& object, const std::string& path,
+                     const PodContainer& container, PodHealthCheck& out) {
+  if (!object) return;
+  int kinds = 0;
+  for (const char* kind : {"http", "tcp", "exec"}) {
+    if (r.has(object, kind)) {
+      ++kinds;
+      out.type = kind;
+    }
+  }
+  if (kinds != 1) {
+    r.fail(path, "must specify a single type of check: http, tcp or exec");
+    return;
+  }
+  const std::string at = path + "/" + out.type;
+  auto check = r.object(object->get(out.type), at);
+  if (!check) return;
+  if (out.type == "exec") {
+    auto command =
+        r.has(check, "command") ? r.object(check->get("command"), at + "/command") : nullptr;
+    if (!command) {
+      r.fail(at + "/command", "error.path.missing");
+    } else if (r.has(command, "shell")) {
+      out.shell = r.string(command->get("shell"), at + "/command/shell");
+      if (out.shell && out.shell->empty()) r.fail(at + "/command/shell", "must not be empty");
+    } else if (r.has(command, "argv")) {
+      if (auto argv = r.array(command->get("argv"), at + "/command/argv")) {
+        for (size_t i = 0; i < argv->size(); ++i) {
+          if (auto arg = r.string(argv->get(i), fmt::format("{}/command/argv({})", at, i))) {
+            out.argv.push_back(*arg);
+          }
+        }
+      }
+      if (out.argv.empty()) r.fail(at + "/command/argv", "must not be empty");
+    } else {
+      r.fail(at + "/command", "must have either shell or argv");
+    }
+  } else {
+    if (!r.has(check, "endpoint")) {
+      r.fail(at + "/endpoint", "error.path.missing");
+    } else if (auto endpoint = r.string(check->get("endpoint"), at + "/endpoint")) {
+      out.endpoint = *endpoint;
+      const bool known = std::any_of(container.endpoints.begin(), container.endpoints.end(),
+                                     [&](const PodEndpoint& e) { return e.name == *endpoint; });
+      if (!known) {
+        r.fail(at + "/endpoint",
+               fmt::format("must name an endpoint of container '{}'", container.name));
+      }
+    }
+    if (out.type == "http") {
+      if (r.has(check, "path")) out.path = r.string(check->get("path"), at + "/path");
+      if (r.has(check, "scheme")) {
+        if (auto scheme = r.string(check->get("scheme"), at + "/scheme")) {
+          out.scheme = *scheme;
+          if (out.scheme != "HTTP" && out.scheme != "HTTPS") {
+            r.fail(at + "/scheme", "error.expected.validenumvalue");
+          }
+        }
+      }
+    }
+  }
+  for (auto [key, field] : {std::pair{"gracePeriodSeconds", &out.gracePeriodSeconds},
+                            std::pair{"intervalSeconds", &out.intervalSeconds},
+                            std::pair{"maxConsecutiveFailures", &out.maxConsecutiveFailures},
+                            std::pair{"timeoutSeconds", &out.timeoutSeconds},
+                            std::pair{"delaySeconds", &out.delaySeconds}}) {
+    if (!r.has(object, key)) continue;
+    if (auto n = r.integer(object->get(key), path + "/" + key)) {
+      if (*n < 0) r.fail(path + "/" + key, fmt::format("got {}, expected 0 or more", *n));
+      *field = *n;
+    }
+  }
+}
+
 void readContainers(PodReader& r, const Var& value, std::vector<PodContainer>& out) {
   auto array = r.array(value, "/containers");
   if (!array) return;
@@ -165,9 +234,10 @@ void readContainers(PodReader& r, const Var& value, std::vector<PodContainer>& o
       readEndpoints(r, object->get("endpoints"), path + "/endpoints", container.endpoints);
     }
     if (r.has(object, "healthCheck")) {
-      if (r.object(object->get("healthCheck"), path + "/healthCheck")) {
-        container.healthCheck = text(object->get("healthCheck"));
-      }
+      PodHealthCheck check;
+      readHealthCheck(r, r.object(object->get("healthCheck"), path + "/healthCheck"),
+                      path + "/healthCheck", container, check);
+      container.healthCheck = std::move(check);
     }
     if (r.has(object, "volumeMounts")) {
       auto mounts = r.array(object->get("volumeMounts"), path + "/volumeMounts");

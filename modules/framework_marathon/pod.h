@@ -33,6 +33,24 @@ struct PodEndpoint {
   std::map<std::string, std::string> labels;
 };
 
+/// `containers[].healthCheck` (Marathon's pod HealthCheck): exactly one of `http` {endpoint,
+/// path, scheme}, `tcp` {endpoint} or `exec` {command: {shell} or {argv}}, with the timings.
+/// It becomes the container's TaskInfo.health_check (a Mesos-level check: the agent runs it);
+/// http and tcp probe the endpoint's host port (host networking).
+struct PodHealthCheck {
+  std::string type;                  // "http", "tcp" or "exec"
+  std::string endpoint;              // http, tcp: the name of one of the container's endpoints
+  std::optional<std::string> path;   // http
+  std::string scheme = "HTTP";       // http: HTTP or HTTPS
+  std::optional<std::string> shell;  // exec: `command.shell`
+  std::vector<std::string> argv;     // exec: `command.argv` (when no shell)
+  int gracePeriodSeconds = 300;
+  int intervalSeconds = 60;
+  int maxConsecutiveFailures = 3;
+  int timeoutSeconds = 20;
+  int delaySeconds = 15;
+};
+
 /// `containers[]`: one task of each instance.
 struct PodContainer {
   std::string name;
@@ -41,8 +59,7 @@ struct PodContainer {
   std::map<std::string, std::string> environment;
   std::map<std::string, std::string> labels;
   std::vector<PodEndpoint> endpoints;
-  /// `healthCheck` kept as the client sent it (JSON text; empty: none). Not run yet.
-  std::string healthCheck;
+  std::optional<PodHealthCheck> healthCheck;
 };
 
 /// One version of a pod. `id` is absolute and normalised like an app id.

@@ -32,6 +32,35 @@ Object::Ptr resourcesJson(const PodResources& resources) {
   return out;
 }
 
+Object::Ptr healthCheckJson(const PodHealthCheck& check) {
+  Object::Ptr out = ordered();
+  Object::Ptr kind = ordered();
+  if (check.type == "exec") {
+    Object::Ptr command = ordered();
+    if (check.shell) {
+      command->set("shell", *check.shell);
+    } else {
+      Array::Ptr argv = new Array;
+      for (const auto& arg : check.argv) argv->add(arg);
+      command->set("argv", argv);
+    }
+    kind->set("command", command);
+  } else {
+    kind->set("endpoint", check.endpoint);
+    if (check.type == "http") {
+      if (check.path) kind->set("path", *check.path);
+      kind->set("scheme", check.scheme);
+    }
+  }
+  out->set(check.type, kind);
+  out->set("gracePeriodSeconds", check.gracePeriodSeconds);
+  out->set("intervalSeconds", check.intervalSeconds);
+  out->set("maxConsecutiveFailures", check.maxConsecutiveFailures);
+  out->set("timeoutSeconds", check.timeoutSeconds);
+  out->set("delaySeconds", check.delaySeconds);
+  return out;
+}
+
 Object::Ptr containerJson(const PodContainer& container) {
   Object::Ptr out = ordered();
   out->set("name", container.name);
@@ -56,9 +85,7 @@ Object::Ptr containerJson(const PodContainer& container) {
   out->set("endpoints", endpoints);
   out->set("environment", stringsObject(container.environment));
   out->set("labels", stringsObject(container.labels));
-  if (!container.healthCheck.empty()) {
-    out->set("healthCheck", Poco::JSON::Parser().parse(container.healthCheck));
-  }
+  if (container.healthCheck) out->set("healthCheck", healthCheckJson(*container.healthCheck));
   out->set("volumeMounts", Array::Ptr(new Array));
   return out;
 }

@@ -46,6 +46,40 @@ std::string upperName(std::string_view name) {
   return out;
 }
 
+// A container's `healthCheck` as Mesos's: http and tcp probe the endpoint's host port.
+v1::HealthCheck healthCheckInfo(const PodHealthCheck& check,
+                                const std::map<std::string, int>& endpoints) {
+  v1::HealthCheck out;
+  out.set_delay_seconds(check.delaySeconds);
+  out.set_interval_seconds(check.intervalSeconds);
+  out.set_timeout_seconds(check.timeoutSeconds);
+  out.set_consecutive_failures(static_cast<uint32_t>(std::max(0, check.maxConsecutiveFailures)));
+  out.set_grace_period_seconds(check.gracePeriodSeconds);
+  auto port = endpoints.find(check.endpoint);
+  if (check.type == "exec") {
+    out.set_type(v1::HealthCheck::COMMAND);
+    auto* command = out.mutable_command();
+    if (check.shell) {
+      command->set_shell(true);
+      command->set_value(*check.shell);
+    } else {
+      command->set_shell(false);
+      command->set_value(check.argv.front());
+      for (const auto& arg : check.argv) command->add_arguments(arg);
+    }
+  } else if (check.type == "tcp") {
+    out.set_type(v1::HealthCheck::TCP);
+    if (port != endpoints.end()) out.mutable_tcp()->set_port(static_cast<uint32_t>(port->second));
+  } else {
+    out.set_type(v1::HealthCheck::HTTP);
+    auto* http = out.mutable_http();
+    http->set_scheme(check.scheme == "HTTPS" ? "https" : "http");
+    http->set_path(check.path.value_or("/"));
+    if (port != endpoints.end()) http->set_port(static_cast<uint32_t>(port->second));
+  }
+  return out;
+}
+
 // A pod's config without what scaling changes: equal keys need no replacement of instances.
 std::string configKey(Pod pod) {
   pod.instances = 0;
@@ -64,9 +98,16 @@ std::string PodInstance::status() const {
   }
   if (!containers.empty() && done == containers.size()) return "TERMINAL";
   if (done > 0 || killRequested) return "DEGRADED";  // going: it no longer counts
-  if (running == containers.size()) return "STABLE";
+  if (running == containers.size()) return unhealthy() ? "DEGRADED" : "STABLE";
   if (runningSince) return "DEGRADED";
   return "STAGING";
+}
+
+bool PodInstance::unhealthy() const {
+  return std::all_of(containers.begin(), containers.end(),
+                     [](const PodContainerStatus& c) { return c.state == "TASK_RUNNING"; }) &&
+         std::any_of(containers.begin(), containers.end(),
+                     [](const PodContainerStatus& c) { return c.checked && c.healthy != true; });
 }
 
 bool PodInstance::live() const {
@@ -246,6 +287,7 @@ class PodScheduler::Impl {
       container.state = v1::TaskState_Name(state);
       container.message = status.message();
       container.since = now;
+      if (status.has_healthy()) container.healthy = status.healthy();
     }
     const bool allRunning =
         std::all_of(instance.containers.begin(), instance.containers.end(),
@@ -297,6 +339,7 @@ class PodScheduler::Impl {
       entry.name = container.name;
       entry.taskId = fmt::format("{}.{}", name.instanceId, container.name);
       entry.since = instance.stagedAt;
+      entry.checked = container.healthCheck.has_value();
       instance.containers.push_back(std::move(entry));
     }
     if (std::none_of(instance.containers.begin(), instance.containers.end(),
@@ -477,6 +520,10 @@ class PodScheduler::Impl {
         auto* variable = command->mutable_environment()->add_variables();
         variable->set_name(key);
         variable->set_value(value);
+      }
+      if (container.healthCheck) {
+        *task->mutable_health_check() = healthCheckInfo(*container.healthCheck, status.endpoints);
+        status.checked = true;
       }
       for (const auto& labels : {pod.labels, container.labels}) {
         for (const auto& [key, value] : labels) {

@@ -36,6 +36,8 @@ struct PodContainerStatus {
   std::string message;
   Clock::time_point since;
   std::map<std::string, int> endpoints;  // endpoint name -> host port
+  bool checked = false;                  // its container has a `healthCheck`
+  std::optional<bool> healthy;           // the agent's last word on it (unset: none yet)
 };
 
 /// One instance of a pod: one task group on one agent.
@@ -52,10 +54,13 @@ struct PodInstance {
   std::optional<Clock::time_point> runningSince;  // every container TASK_RUNNING
   bool killRequested = false;
 
-  /// Marathon's instance status: STAGING, STABLE (every container running), DEGRADED (some
-  /// container ended or is not running any more, or the instance is being killed), TERMINAL
-  /// (every container ended).
+  /// Marathon's instance status: STAGING, STABLE (every container running and, where it has a
+  /// health check, reported healthy), DEGRADED (some container ended, is not running any more or
+  /// is not healthy, or the instance is being killed), TERMINAL (every container ended).
   std::string status() const;
+  /// True when every container runs but one with a health check is not (yet) reported healthy
+  /// (Marathon: DEGRADED, "at least one container is not healthy").
+  bool unhealthy() const;
   /// True while it counts toward `instances`: not killed, and no container ended or is lost.
   bool live() const;
 };

@@ -45,36 +45,61 @@ std::string resourcesJson(const PodResources& r) {
                      r.gpus);
 }
 
+// Marathon's `healthy` condition of a container with a health check, once it ran: "true" or
+// "false", with whether the agent has reported its health yet.
+std::string conditionsJson(const PodContainerStatus& container, const std::string& since) {
+  if (!container.checked || container.state == "TASK_STAGING" ||
+      container.state == "TASK_STARTING") {
+    return "[]";
+  }
+  return fmt::format(
+      R"([{{"name":"healthy","lastChanged":{},"lastUpdated":{},"value":{},"reason":{}}}])", since,
+      since, jsonQuote(container.healthy.value_or(false) ? "true" : "false"),
+      jsonQuote(container.healthy ? "health-reported-by-mesos" : "health-unreported-by-mesos"));
+}
+
 std::string instanceJson(const Pod& pod, const PodInstance& instance) {
   std::string containers = "[";
   for (const auto& container : instance.containers) {
+    const PodContainer* spec = nullptr;
+    for (const auto& candidate : pod.containers) {
+      if (candidate.name == container.name) spec = &candidate;
+    }
+    // The endpoint a http or tcp check probes carries the health too (while the task is up).
+    std::string checkedEndpoint;
+    if (spec && spec->healthCheck && spec->healthCheck->type != "exec" && container.healthy &&
+        container.state == "TASK_RUNNING") {
+      checkedEndpoint = spec->healthCheck->endpoint;
+    }
     std::string endpoints = "[";
     for (const auto& [name, port] : container.endpoints) {
       if (endpoints.size() > 1) endpoints += ",";
-      endpoints += fmt::format(R"({{"name":{},"allocatedHostPort":{}}})", jsonQuote(name), port);
+      endpoints += fmt::format(R"({{"name":{},"allocatedHostPort":{})", jsonQuote(name), port);
+      if (name == checkedEndpoint) endpoints += fmt::format(R"(,"healthy":{})", *container.healthy);
+      endpoints += "}";
     }
     endpoints += "]";
-    PodResources resources;
-    for (const auto& spec : pod.containers) {
-      if (spec.name == container.name) resources = spec.resources;
-    }
+    const PodResources resources = spec ? spec->resources : PodResources{};
     const std::string since = jsonQuote(isoTimestamp(container.since));
     if (containers.size() > 1) containers += ",";
     containers += fmt::format(
         R"({{"name":{},"containerId":{},"status":{},"statusSince":{},"message":{},)"
-        R"("conditions":[],"endpoints":{},"resources":{},"lastUpdated":{},"lastChanged":{}}})",
+        R"("conditions":{},"endpoints":{},"resources":{},"lastUpdated":{},"lastChanged":{}}})",
         jsonQuote(container.name), jsonQuote(container.taskId), jsonQuote(container.state), since,
-        container.message.empty() ? "null" : jsonQuote(container.message), endpoints,
-        resourcesJson(resources), since, since);
+        container.message.empty() ? "null" : jsonQuote(container.message),
+        conditionsJson(container, since), endpoints, resourcesJson(resources), since, since);
   }
   containers += "]";
   const std::string since = jsonQuote(isoTimestamp(instance.statusSince));
+  const std::string status = instance.status();
+  const bool unhealthy = status == "DEGRADED" && instance.unhealthy();
   return fmt::format(
-      R"({{"id":{},"status":{},"statusSince":{},"agentHostname":{},"agentId":{},)"
+      R"({{"id":{},"status":{},"statusSince":{},{}"agentHostname":{},"agentId":{},)"
       R"("conditions":[],"containers":{},"specReference":{},"resources":{},"networks":[],)"
       R"("lastUpdated":{},"lastChanged":{}}})",
-      jsonQuote(instance.id), jsonQuote(instance.status()), since, jsonQuote(instance.hostname),
-      jsonQuote(instance.agentId), containers,
+      jsonQuote(instance.id), jsonQuote(status), since,
+      unhealthy ? R"("message":"at least one container is not healthy",)" : "",
+      jsonQuote(instance.hostname), jsonQuote(instance.agentId), containers,
       jsonQuote(
           fmt::format("/v2/pods{}::versions/{}", instance.podId, isoTimestamp(instance.version))),
       resourcesJson(pod.instanceResources()), since, since);

@@ -104,7 +104,7 @@ std::string failedHealthCheck(const Task& task, const HealthCheck* spec, Clock::
   Object::Ptr check = new Object(Poco::JSON_PRESERVE_KEY_ORDER);
   if (spec != nullptr) {
     check->set("protocol", spec->protocol);
-    if (spec->protocol == "HTTP" || spec->protocol == "HTTPS") check->set("path", spec->path);
+    if (spec->kind() == "HTTP" || spec->kind() == "HTTPS") check->set("path", spec->path);
     if (spec->portIndex) check->set("portIndex", *spec->portIndex);
     if (spec->port) check->set("port", *spec->port);
     check->set("gracePeriodSeconds", spec->gracePeriodSeconds);

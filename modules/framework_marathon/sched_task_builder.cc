@@ -60,13 +60,14 @@ void addVolumes(const Container& container, v1::ContainerInfo& info) {
 }
 
 // The port a health check on the agent probes: an explicit `port`, else the app port at
-// `portIndex` (the container port under BRIDGE networking, where the check runs in the
-// container's network; the host port otherwise).
+// `portIndex`: for a Mesos-level check (MESOS_HTTP, MESOS_TCP) the mapping's container port where
+// there is one (Marathon's effective port), for a Marathon-level one (HTTP, TCP) the host port,
+// the one Marathon would probe from outside.
 std::optional<int> checkPort(const App& app, const HealthCheck& check,
                              const std::vector<int>& hostPorts) {
   if (check.port && *check.port > 0) return *check.port;
   const size_t index = static_cast<size_t>(check.portIndex.value_or(0));
-  if (bridged(app) && index < app.container->portMappings.size()) {
+  if (check.mesosLevel() && bridged(app) && index < app.container->portMappings.size()) {
     int containerPort = app.container->portMappings[index].containerPort;
     if (containerPort > 0) return containerPort;
   }
@@ -83,17 +84,17 @@ v1::HealthCheck healthCheckInfo(const App& app, const HealthCheck& check,
   out.set_consecutive_failures(static_cast<uint32_t>(std::max(0, check.maxConsecutiveFailures)));
   out.set_grace_period_seconds(check.gracePeriodSeconds);
   const auto port = checkPort(app, check, hostPorts);
-  if (check.protocol == "COMMAND") {
+  if (check.kind() == "COMMAND") {
     out.set_type(v1::HealthCheck::COMMAND);
     out.mutable_command()->set_shell(true);
     out.mutable_command()->set_value(check.command);
-  } else if (check.protocol == "TCP") {
+  } else if (check.kind() == "TCP") {
     out.set_type(v1::HealthCheck::TCP);
     if (port) out.mutable_tcp()->set_port(static_cast<uint32_t>(*port));
   } else {
     out.set_type(v1::HealthCheck::HTTP);
     auto* http = out.mutable_http();
-    http->set_scheme(check.protocol == "HTTPS" ? "https" : "http");
+    http->set_scheme(check.kind() == "HTTPS" ? "https" : "http");
     http->set_path(check.path.empty() ? "/" : check.path);
     if (port) http->set_port(static_cast<uint32_t>(*port));
   }
@@ -282,8 +283,8 @@ v1::TaskInfo buildTaskInfo(const App& app, std::string_view taskId, const v1::Of
     task.mutable_kill_policy()->mutable_grace_period()->set_nanoseconds(
         int64_t(app.taskKillGracePeriodSeconds) * 1'000'000'000);
   }
-  if (!app.healthChecks.empty()) {
-    *task.mutable_health_check() = healthCheckInfo(app, app.healthChecks.front(), match.hostPorts);
+  if (const HealthCheck* check = app.agentHealthCheck()) {
+    *task.mutable_health_check() = healthCheckInfo(app, *check, match.hostPorts);
   }
   return task;
 }

@@ -1,7 +1,8 @@
 // Marathon pods through the REST API against a real cluster (master, agent and marathon
 // processes): a pod of two containers runs as one task group on one agent, `::status` shows
-// its instance, it scales, a restarted Marathon keeps its instance, DELETE kills its tasks, and
-// a bad definition gets 422 with the failing path.
+// its instance, it scales, a restarted Marathon keeps its instance, DELETE kills its tasks,
+// containers' health checks run on the agent and show in `::status` (an unhealthy container's
+// instance is replaced), and a bad definition gets 422 with the failing path.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -178,6 +179,111 @@ TEST_F(MarathonPodsTest, ARestartedMarathonKeepsItsPodInstance) {
   EXPECT_FALSE(waitUntil([&] { return masterTasks("").size() > 2; }, 5s)) << logs();
 }
 
+// A container's condition `name` ("healthy") in one instance of ::status, as "true"/"false"
+// with its reason; empty when it has none.
+std::string conditionOf(const Poco::JSON::Object::Ptr& instance, const std::string& container) {
+  auto containers = instance->getArray("containers");
+  for (size_t i = 0; containers && i < containers->size(); ++i) {
+    auto entry = containers->getObject(i);
+    if (entry->optValue<std::string>("name", "") != container) continue;
+    auto conditions = entry->getArray("conditions");
+    for (size_t j = 0; conditions && j < conditions->size(); ++j) {
+      auto condition = conditions->getObject(j);
+      if (condition->optValue<std::string>("name", "") != "healthy") continue;
+      return condition->optValue<std::string>("value", "") + "/" +
+             condition->optValue<std::string>("reason", "");
+    }
+  }
+  return "";
+}
+
+TEST_F(MarathonPodsTest, ContainerHealthChecksRunOnTheAgentAndShowInTheStatus) {
+  ASSERT_NO_FATAL_FAILURE(startCluster());
+  // "web" has an HTTP check of an endpoint nothing listens on (never killed for it:
+  // maxConsecutiveFailures 0); "ok" has a command check that passes.
+  auto created = post("/v2/pods", R"({"id": "/checked", "containers": [
+    {"name": "web", "resources": {"cpus": 0.1, "mem": 32},
+     "exec": {"command": {"shell": "sleep 1000"}},
+     "endpoints": [{"name": "http", "hostPort": 0}],
+     "healthCheck": {"http": {"endpoint": "http", "path": "/health"}, "gracePeriodSeconds": 0,
+       "intervalSeconds": 1, "timeoutSeconds": 1, "delaySeconds": 0,
+       "maxConsecutiveFailures": 0}},
+    {"name": "ok", "resources": {"cpus": 0.1, "mem": 32},
+     "exec": {"command": {"shell": "sleep 1000"}},
+     "healthCheck": {"exec": {"command": {"shell": "true"}}, "gracePeriodSeconds": 0,
+       "intervalSeconds": 1, "timeoutSeconds": 5, "delaySeconds": 0}}]})");
+  ASSERT_EQ(created.status, 201) << created.body << logs();
+  EXPECT_THAT(get("/v2/pods/checked").body,
+              HasSubstr(R"("healthCheck":{"http":{"endpoint":"http","path":"/health",)"
+                        R"("scheme":"HTTP"},"gracePeriodSeconds":0,)"));
+
+  Poco::JSON::Object::Ptr instance;
+  ASSERT_TRUE(waitUntil(
+      [&] {
+        auto status = podStatus("/checked");
+        auto instances = status ? status->getArray("instances") : nullptr;
+        if (!instances || instances->size() != 1) return false;
+        instance = instances->getObject(0);
+        return conditionOf(instance, "web") == "false/health-reported-by-mesos" &&
+               conditionOf(instance, "ok") == "true/health-reported-by-mesos";
+      },
+      60s))
+      << get("/v2/pods/checked::status").body << logs();
+  EXPECT_EQ(instance->getValue<std::string>("status"), "DEGRADED");
+  EXPECT_EQ(instance->optValue<std::string>("message", ""),
+            "at least one container is not healthy");
+  EXPECT_EQ(podStatus("/checked")->getValue<std::string>("status"), "DEGRADED");
+  const std::string body = get("/v2/pods/checked::status").body;
+  EXPECT_THAT(body, HasSubstr(R"("name":"http","allocatedHostPort":)"));
+  EXPECT_THAT(body, HasSubstr(R"(,"healthy":false})")) << "the checked endpoint";
+  // Not killed (maxConsecutiveFailures 0): the same instance, its tasks still running.
+  const std::string id = instance->getValue<std::string>("id");
+  EXPECT_FALSE(waitUntil(
+      [&] {
+        auto status = podStatus("/checked");
+        auto instances = status ? status->getArray("instances") : nullptr;
+        return !instances || instances->size() != 1 ||
+               instances->getObject(0)->getValue<std::string>("id") != id;
+      },
+      3s));
+  EXPECT_EQ(masterTasks().size(), 2u) << logs();
+}
+
+TEST_F(MarathonPodsTest, AContainerFailingItsHealthCheckIsKilledAndItsInstanceReplaced) {
+  ASSERT_NO_FATAL_FAILURE(startCluster());
+  auto created = post("/v2/pods", R"({"id": "/sick", "containers": [
+    {"name": "main", "resources": {"cpus": 0.1, "mem": 32},
+     "exec": {"command": {"shell": "sleep 1000"}},
+     "healthCheck": {"exec": {"command": {"shell": "false"}}, "gracePeriodSeconds": 0,
+       "intervalSeconds": 1, "timeoutSeconds": 5, "delaySeconds": 0,
+       "maxConsecutiveFailures": 2}}],
+    "scheduling": {"backoff": {"backoff": 0.1}}})");
+  ASSERT_EQ(created.status, 201) << created.body << logs();
+  std::string first;
+  ASSERT_TRUE(waitUntil(
+      [&] {
+        auto running = masterTasks();
+        if (running.size() != 1) return false;
+        first = running[0].id;
+        return true;
+      },
+      60s))
+      << logs();
+  // The agent kills it after two failed checks; Marathon launches a new instance.
+  ASSERT_TRUE(waitUntil(
+      [&] {
+        auto running = masterTasks();
+        return running.size() == 1 && running[0].id != first;
+      },
+      60s))
+      << "the unhealthy container's instance was not replaced\n"
+      << get("/v2/pods/sick::status").body << logs();
+  // The dead instance is gone from ::status; the new one is there.
+  EXPECT_TRUE(waitUntil(
+      [&] { return get("/v2/pods/sick::status").body.find(first) == std::string::npos; }, 30s))
+      << get("/v2/pods/sick::status").body;
+}
+
 TEST_F(MarathonPodsTest, ABadPodDefinitionIsRefusedWithThePath) {
   ASSERT_NO_FATAL_FAILURE(startCluster());
   auto invalid = post("/v2/pods", R"({"id": "/bad", "containers": [{"name": "c",
@@ -189,6 +295,11 @@ TEST_F(MarathonPodsTest, ABadPodDefinitionIsRefusedWithThePath) {
   EXPECT_EQ(post("/v2/pods", "{nope").status, 400);
   EXPECT_EQ(get("/v2/pods/bad").status, 404);
   EXPECT_EQ(get("/v2/pods/bad::status").status, 404);
+  auto badCheck = post("/v2/pods", R"({"id": "/bad", "containers": [{"name": "c",
+    "resources": {"cpus": 0.1, "mem": 32}, "exec": {"command": {"shell": "sleep 1"}},
+    "healthCheck": {"tcp": {"endpoint": "none"}}}]})");
+  ASSERT_EQ(badCheck.status, 422) << badCheck.body;
+  EXPECT_THAT(badCheck.body, HasSubstr(R"("path":"/containers(0)/healthCheck/tcp/endpoint")"));
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 // path), partial updates, ids and timestamps.
 #include "modules/framework_marathon/app.h"
 
+#include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -70,7 +71,7 @@ TEST(MarathonAppTest, ReadsAFullDefinition) {
   EXPECT_EQ(app.container->docker->network, "BRIDGE");
   EXPECT_EQ(app.portCount(), 1u);
   ASSERT_EQ(app.healthChecks.size(), 1u);
-  EXPECT_EQ(app.healthChecks[0].protocol, "HTTP");
+  EXPECT_EQ(app.healthChecks[0].protocol, "MESOS_HTTP") << "kept as given, as Marathon does";
   EXPECT_EQ(app.healthChecks[0].gracePeriodSeconds, 5);
   EXPECT_EQ(app.healthChecks[0].intervalSeconds, 60);
   ASSERT_EQ(app.fetch.size(), 1u);
@@ -107,6 +108,60 @@ TEST(MarathonAppTest, ValidationFailuresAre422WithThePath) {
   EXPECT_TRUE(hasPath(
       refused(R"({"id": "x", "cmd": "c", "healthChecks": [{"protocol": "TCP", "portIndex": 3}]})"),
       "/healthChecks(0)"));
+}
+
+TEST(MarathonAppTest, HealthCheckProtocolsComeBackAsGiven) {
+  App app = parsed(R"({"id": "/hc", "cmd": "x", "portDefinitions": [{"port": 0}, {"port": 0}],
+    "healthChecks": [
+      {"protocol": "HTTP", "path": "/a", "ignoreHttp1xx": true},
+      {"protocol": "HTTPS", "portIndex": 1},
+      {"protocol": "TCP"},
+      {"protocol": "COMMAND", "command": {"value": "true"}},
+      {"protocol": "MESOS_HTTPS", "path": "/b", "ignoreHttp1xx": true, "delaySeconds": 2}]})");
+  ASSERT_EQ(app.healthChecks.size(), 5u);
+  const std::string json = appToJson(app);
+  for (const char* protocol : {"HTTP", "HTTPS", "TCP", "COMMAND", "MESOS_HTTPS"}) {
+    EXPECT_THAT(json, HasSubstr(fmt::format(R"("protocol":"{}")", protocol)));
+  }
+  // ignoreHttp1xx is Marathon's own HTTP checks' (Mesos's have none).
+  EXPECT_THAT(json, HasSubstr(R"("path":"/a","portIndex":0,)"));
+  EXPECT_THAT(json, HasSubstr(R"("path":"/b","portIndex":0,"gracePeriodSeconds":300,)"
+                              R"("intervalSeconds":60,"timeoutSeconds":20,)"
+                              R"("maxConsecutiveFailures":3,"delaySeconds":2})"));
+  EXPECT_TRUE(app.healthChecks[0].ignoreHttp1xx);
+  EXPECT_FALSE(app.healthChecks[4].ignoreHttp1xx);
+  App again = parsed(json);
+  EXPECT_FALSE(app.configDiffers(again));
+  ASSERT_EQ(again.healthChecks.size(), 5u);
+  EXPECT_EQ(again.healthChecks[4].protocol, "MESOS_HTTPS");
+  // The agent gets the first Mesos-level one (COMMAND is Mesos's too).
+  ASSERT_NE(app.agentHealthCheck(), nullptr);
+  EXPECT_EQ(app.agentHealthCheck()->protocol, "COMMAND");
+
+  for (const char* protocol : {"MESOS_TCP", "MESOS_HTTP"}) {
+    App one = parsed(fmt::format(R"({{"id": "/m", "cmd": "x",
+      "healthChecks": [{{"protocol": "{}"}}]}})",
+                                 protocol));
+    EXPECT_EQ(one.healthChecks[0].protocol, protocol);
+    EXPECT_THAT(appToJson(one), HasSubstr(fmt::format(R"("protocol":"{}")", protocol)));
+  }
+}
+
+TEST(MarathonAppTest, HealthCheckProtocolsAreMarathons) {
+  // No MESOS_COMMAND in Marathon (COMMAND is already run by Mesos).
+  EXPECT_TRUE(hasPath(refused(R"({"id": "x", "cmd": "c",
+    "healthChecks": [{"protocol": "MESOS_COMMAND", "command": {"value": "true"}}]})"),
+                      "/healthChecks(0)/protocol"));
+  EXPECT_TRUE(hasPath(refused(R"({"id": "x", "cmd": "c",
+    "healthChecks": [{"protocol": "MESOS_UDP"}]})"),
+                      "/healthChecks(0)/protocol"));
+  // One Mesos-level check at most (COMMAND ones not counted, as Marathon).
+  AppError two = refused(R"({"id": "x", "cmd": "c",
+    "healthChecks": [{"protocol": "MESOS_HTTP"}, {"protocol": "MESOS_TCP"}]})");
+  EXPECT_TRUE(hasPath(two, "/"));
+  EXPECT_THAT(two.toJson(), HasSubstr("AppDefinition can contain at most one Mesos health check"));
+  parsed(R"({"id": "x", "cmd": "c", "healthChecks": [{"protocol": "MESOS_HTTP"},
+    {"protocol": "COMMAND", "command": {"value": "true"}}, {"protocol": "HTTP"}]})");
 }
 
 TEST(MarathonAppTest, UpdatesArePartialAndIgnoreReadOnlyFields) {

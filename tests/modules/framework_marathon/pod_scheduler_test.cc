@@ -126,6 +126,69 @@ TEST_F(PodSchedulerTest, LaunchesAnInstanceAsOneTaskGroupWithTheDefaultExecutor)
   EXPECT_FALSE(scheduler->update(makeStatus("prod_api.1234", v1::TASK_RUNNING)));
 }
 
+TEST_F(PodSchedulerTest, AContainersHealthCheckGoesToItsTaskAndDecidesTheInstanceStatus) {
+  Pod pod = makePod("/hc", 1);
+  PodHealthCheck http;
+  http.type = "http";
+  http.endpoint = "http";
+  http.path = "/ping";
+  http.maxConsecutiveFailures = 2;
+  http.delaySeconds = 0;
+  pod.containers[0].healthCheck = http;
+  PodHealthCheck exec;
+  exec.type = "exec";
+  exec.argv = {"/bin/test", "-f", "ok"};
+  pod.containers[1].healthCheck = exec;
+  scheduler->setPod(pod);
+  scheduler->offers({offer()});
+  const auto launched = groups();
+  ASSERT_EQ(launched.size(), 1u);
+  const auto& web = launched[0].task_group().tasks(0);
+  const auto& sidecar = launched[0].task_group().tasks(1);
+  ASSERT_TRUE(web.has_health_check());
+  EXPECT_EQ(web.health_check().type(), v1::HealthCheck::HTTP);
+  EXPECT_EQ(web.health_check().http().path(), "/ping");
+  EXPECT_EQ(web.health_check().http().scheme(), "http");
+  EXPECT_EQ(std::to_string(web.health_check().http().port()), *envOf(web, "ENDPOINT_HTTP"))
+      << "host networking: the endpoint's host port";
+  EXPECT_EQ(web.health_check().consecutive_failures(), 2u);
+  EXPECT_DOUBLE_EQ(web.health_check().delay_seconds(), 0);
+  EXPECT_DOUBLE_EQ(web.health_check().grace_period_seconds(), 300);
+  ASSERT_TRUE(sidecar.has_health_check());
+  EXPECT_EQ(sidecar.health_check().type(), v1::HealthCheck::COMMAND);
+  EXPECT_FALSE(sidecar.health_check().command().shell());
+  EXPECT_EQ(sidecar.health_check().command().value(), "/bin/test");
+  EXPECT_EQ(sidecar.health_check().command().arguments_size(), 3);
+
+  // Running but not yet reported healthy: DEGRADED, as Marathon.
+  report(web, v1::TASK_RUNNING);
+  report(sidecar, v1::TASK_RUNNING);
+  auto instance = scheduler->instances("/hc")[0];
+  EXPECT_EQ(instance.status(), "DEGRADED");
+  EXPECT_TRUE(instance.unhealthy());
+  EXPECT_TRUE(instance.containers[0].checked);
+  EXPECT_FALSE(instance.containers[0].healthy);
+  EXPECT_TRUE(scheduler->update(makeStatus(web.task_id().value(), v1::TASK_RUNNING, "a1", true)));
+  EXPECT_TRUE(
+      scheduler->update(makeStatus(sidecar.task_id().value(), v1::TASK_RUNNING, "a1", true)));
+  instance = scheduler->instances("/hc")[0];
+  EXPECT_EQ(instance.status(), "STABLE");
+  EXPECT_EQ(instance.containers[0].healthy, true);
+  EXPECT_TRUE(
+      scheduler->update(makeStatus(web.task_id().value(), v1::TASK_RUNNING, "a1", false, "503")));
+  instance = scheduler->instances("/hc")[0];
+  EXPECT_EQ(instance.status(), "DEGRADED");
+  EXPECT_EQ(instance.containers[0].healthy, false);
+  EXPECT_TRUE(instance.live()) << "an unhealthy instance still counts until the agent kills it";
+
+  // The agent kills the task for its health: the instance is replaced after the backoff.
+  EXPECT_TRUE(scheduler->update(makeStatus(web.task_id().value(), v1::TASK_KILLED, "a1", false)));
+  EXPECT_TRUE(scheduler->wantsOffers());
+  now += std::chrono::seconds(2);
+  scheduler->offers({offer()});
+  EXPECT_EQ(groups().size(), 2u);
+}
+
 TEST_F(PodSchedulerTest, AnOfferTooSmallForTheWholeGroupIsLeftForTheApps) {
   scheduler->setPod(makePod("/p", 1));
   // 0.5 + 0.25 + 0.1 (executor) cpus are needed.

@@ -3,6 +3,7 @@
 
 #include "modules/framework_marathon/pod.h"
 
+#include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -67,7 +68,11 @@ TEST(PodTest, ReadsAPodWithMarathonsDefaults) {
   ASSERT_EQ(pod.containers[0].endpoints.size(), 1u);
   EXPECT_EQ(pod.containers[0].endpoints[0].hostPort, 0);
   EXPECT_EQ(pod.containers[0].endpoints[0].protocol, std::vector<std::string>{"tcp"});
-  EXPECT_FALSE(pod.containers[1].healthCheck.empty());
+  ASSERT_TRUE(pod.containers[1].healthCheck);
+  EXPECT_EQ(pod.containers[1].healthCheck->type, "exec");
+  EXPECT_EQ(pod.containers[1].healthCheck->shell, "true");
+  EXPECT_EQ(pod.containers[1].healthCheck->gracePeriodSeconds, 300);
+  EXPECT_EQ(pod.containers[1].healthCheck->delaySeconds, 15);
   EXPECT_EQ(pod.environment.at("SHARED"), "1");
   EXPECT_DOUBLE_EQ(pod.backoffSeconds, 2.0);
   EXPECT_DOUBLE_EQ(pod.backoffFactor, 1.5);
@@ -153,6 +158,70 @@ TEST(PodTest, WritesEveryDefaultAndReadsItselfBack) {
   EXPECT_EQ(back->version, pod.version);
   EXPECT_EQ(podToJson(*back), json);
   EXPECT_FALSE(podFromJson(R"({"id": "/p"})"));
+}
+
+TEST(PodTest, HealthChecksAreReadWithTheirDefaultsAndWrittenBack) {
+  Pod pod = parsed(R"({"id": "/hc", "containers": [
+    {"name": "web", "resources": {}, "exec": {"command": {"shell": "x"}},
+     "endpoints": [{"name": "http", "hostPort": 0}, {"name": "admin", "hostPort": 0}],
+     "healthCheck": {"http": {"endpoint": "http", "path": "/ping", "scheme": "HTTPS"},
+                     "gracePeriodSeconds": 5, "intervalSeconds": 2, "maxConsecutiveFailures": 0,
+                     "timeoutSeconds": 1, "delaySeconds": 0}},
+    {"name": "db", "resources": {}, "exec": {"command": {"shell": "x"}},
+     "endpoints": [{"name": "pg", "hostPort": 0}],
+     "healthCheck": {"tcp": {"endpoint": "pg"}}},
+    {"name": "job", "resources": {}, "exec": {"command": {"shell": "x"}},
+     "healthCheck": {"exec": {"command": {"argv": ["/bin/test", "-f", "ok"]}}}}]})");
+  ASSERT_EQ(pod.containers.size(), 3u);
+  const auto& http = *pod.containers[0].healthCheck;
+  EXPECT_EQ(http.type, "http");
+  EXPECT_EQ(http.endpoint, "http");
+  EXPECT_EQ(http.path, "/ping");
+  EXPECT_EQ(http.scheme, "HTTPS");
+  EXPECT_EQ(http.gracePeriodSeconds, 5);
+  EXPECT_EQ(http.maxConsecutiveFailures, 0);
+  EXPECT_EQ(http.delaySeconds, 0);
+  EXPECT_EQ(pod.containers[1].healthCheck->type, "tcp");
+  EXPECT_EQ(pod.containers[1].healthCheck->intervalSeconds, 60);
+  EXPECT_EQ(pod.containers[2].healthCheck->argv.size(), 3u);
+
+  const std::string json = podToJson(pod);
+  EXPECT_THAT(json,
+              HasSubstr(R"("healthCheck":{"http":{"endpoint":"http","path":"/ping",)"
+                        R"("scheme":"HTTPS"},"gracePeriodSeconds":5,"intervalSeconds":2,)"
+                        R"("maxConsecutiveFailures":0,"timeoutSeconds":1,"delaySeconds":0})"));
+  EXPECT_THAT(json, HasSubstr(R"("healthCheck":{"tcp":{"endpoint":"pg"},"gracePeriodSeconds":300,)"
+                              R"("intervalSeconds":60,"maxConsecutiveFailures":3,)"
+                              R"("timeoutSeconds":20,"delaySeconds":15})"));
+  EXPECT_THAT(json, HasSubstr(R"("exec":{"command":{"argv":["/bin/test","-f","ok"]}})"));
+  auto back = podFromJson(json);
+  ASSERT_TRUE(back);
+  EXPECT_EQ(podToJson(*back), json);
+}
+
+TEST(PodTest, BadHealthChecksAreRefusedWithTheirPaths) {
+  auto withCheck = [](std::string_view check) {
+    return fmt::format(R"({{"id": "/p", "containers": [{{"name": "c", "resources": {{}},
+      "exec": {{"command": {{"shell": "x"}}}}, "endpoints": [{{"name": "http"}}],
+      "healthCheck": {}}}]}})",
+                       check);
+  };
+  EXPECT_THAT(paths(refused(withCheck(R"({"gracePeriodSeconds": 5})"))),
+              ::testing::Contains("/containers(0)/healthCheck"));
+  EXPECT_THAT(
+      paths(refused(withCheck(R"({"http": {"endpoint": "http"}, "tcp": {"endpoint": "http"}})"))),
+      ::testing::Contains("/containers(0)/healthCheck"));
+  EXPECT_THAT(paths(refused(withCheck(R"({"http": {"endpoint": "nope"}})"))),
+              ::testing::Contains("/containers(0)/healthCheck/http/endpoint"));
+  EXPECT_THAT(paths(refused(withCheck(R"({"tcp": {}})"))),
+              ::testing::Contains("/containers(0)/healthCheck/tcp/endpoint"));
+  EXPECT_THAT(paths(refused(withCheck(R"({"http": {"endpoint": "http", "scheme": "FTP"}})"))),
+              ::testing::Contains("/containers(0)/healthCheck/http/scheme"));
+  EXPECT_THAT(paths(refused(withCheck(R"({"exec": {"command": {}}})"))),
+              ::testing::Contains("/containers(0)/healthCheck/exec/command"));
+  EXPECT_THAT(paths(refused(withCheck(R"({"exec": {"command": {"shell": "true"}},
+    "intervalSeconds": -1})"))),
+              ::testing::Contains("/containers(0)/healthCheck/intervalSeconds"));
 }
 
 TEST(PodTest, InstanceAndTaskIdsNameTheirPod) {

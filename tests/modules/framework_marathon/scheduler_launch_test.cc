@@ -121,7 +121,7 @@ TEST_F(LaunchTest, DockerBridgeHealthCheckKillPolicyFetchAndArgs) {
   app.taskKillGracePeriodSeconds = 7;
   app.fetch = {FetchUri{"http://example.com/a.tgz", true, false, false, std::nullopt}};
   HealthCheck check;
-  check.protocol = "HTTP";
+  check.protocol = "MESOS_HTTP";
   check.path = "/health";
   check.portIndex = 0;
   check.maxConsecutiveFailures = 2;
@@ -156,11 +156,51 @@ TEST_F(LaunchTest, DockerBridgeHealthCheckKillPolicyFetchAndArgs) {
   ASSERT_TRUE(task.has_health_check());
   EXPECT_EQ(task.health_check().type(), v1::HealthCheck::HTTP);
   EXPECT_EQ(task.health_check().http().path(), "/health");
-  EXPECT_EQ(task.health_check().http().port(), 80u) << "BRIDGE: checked in the container";
+  EXPECT_EQ(task.health_check().http().port(), 80u) << "MESOS_HTTP, BRIDGE: the container port";
   EXPECT_EQ(task.health_check().consecutive_failures(), 2u);
   EXPECT_DOUBLE_EQ(task.health_check().grace_period_seconds(), 11);
   EXPECT_DOUBLE_EQ(task.health_check().interval_seconds(), 3);
   EXPECT_EQ(scheduler->tasks("/docker")[0].servicePorts, (std::vector<int>{10001}));
+}
+
+TEST_F(LaunchTest, TheAgentGetsTheMesosLevelCheckAndMarathonLevelOnesProbeTheHostPort) {
+  App app = makeApp("/bridged", 1);
+  Container container;
+  container.type = "DOCKER";
+  container.docker = DockerContainer{"nginx:1.9", "BRIDGE", false, false, {}};
+  container.portMappings = {PortMapping{80, 0, 10001, "tcp", "web", {}},
+                            PortMapping{81, 0, 10002, "tcp", "admin", {}}};
+  app.container = container;
+  HealthCheck http;  // Marathon-level: Marathon probes host:hostPort, so does the agent here
+  http.protocol = "HTTP";
+  http.portIndex = 0;
+  app.healthChecks = {http};
+  ASSERT_TRUE(scheduler->deploy({app}, {}, {}, false).isOk());
+  scheduler->offers({offer()});
+  auto tasks = driver.launched();
+  ASSERT_EQ(tasks.size(), 1u);
+  ASSERT_TRUE(tasks[0].has_health_check());
+  EXPECT_EQ(tasks[0].health_check().type(), v1::HealthCheck::HTTP);
+  EXPECT_EQ(tasks[0].health_check().http().scheme(), "http");
+  EXPECT_EQ(tasks[0].health_check().http().port(),
+            tasks[0].container().docker().port_mappings(0).host_port());
+
+  App both = makeApp("/both", 1);
+  both.container = container;
+  HealthCheck tcp;
+  tcp.protocol = "MESOS_TCP";
+  tcp.portIndex = 1;
+  tcp.delaySeconds = 4;
+  both.healthChecks = {http, tcp};
+  ASSERT_TRUE(scheduler->deploy({both}, {}, {}, false).isOk());
+  scheduler->offers({offer()});
+  tasks = driver.launched();
+  ASSERT_EQ(tasks.size(), 2u);
+  const auto& task = tasks[1];
+  ASSERT_TRUE(task.has_health_check());
+  EXPECT_EQ(task.health_check().type(), v1::HealthCheck::TCP) << "the Mesos-level one";
+  EXPECT_EQ(task.health_check().tcp().port(), 81u) << "MESOS_TCP: the container port";
+  EXPECT_DOUBLE_EQ(task.health_check().delay_seconds(), 4);
 }
 
 TEST_F(LaunchTest, ArgsWithoutDockerRunTheFirstArgument) {
