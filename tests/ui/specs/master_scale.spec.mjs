@@ -221,7 +221,8 @@ async function tableViews(t, proxy) {
       await waitFor('a page of tasks', async () =>
         (await page.locator('#tasks-table-body tr').count()) === 50);
       const tasksTab = Date.now() - start;
-      check(proxy.served.get('/state') === before + 1, 'the Tasks view did not fetch /state once');
+      // (Later polls of the open Tasks view fetch it again: at least one.)
+      check((proxy.served.get('/state') || 0) > before, 'the Tasks view did not fetch /state');
       check(await page.textContent('#tasks-table-range') === `1–50 of ${kTasks}`,
             'tasks are not paginated');
       const filter = await page.evaluate(() => {
