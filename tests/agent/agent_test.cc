@@ -20,6 +20,7 @@
 #include "kernel/http/mesos_json.h"
 #include "kernel/modules/module_host.h"
 #include "kernel/modules/module_manager.h"
+#include "kernel/net/http_client.h"
 #include "kernel/net/http_server.h"
 #include "kernel/net/transport.h"
 #include "kernel/protocol/internal.pb.h"
