@@ -17,6 +17,70 @@ namespace tessera::kernel::agent {
 using detail::kAgentVersion;
 using http::JsonWriter;
 
+namespace {
+
+// CORS for the agent's read-only data (docs/design.md, "Agents elsewhere"): the master's web UI,
+// served from the master's origin, reads an agent on another host:port. Any origin may read
+// them, never with credentials (no Access-Control-Allow-Credentials: a browser sends none), and
+// authentication and the sandbox ACLs still decide each request.
+using Headers = std::vector<std::pair<std::string, std::string>>;
+constexpr const char* kAllowOrigin = "Access-Control-Allow-Origin";
+
+bool crossOrigin(const api::HttpRequest& request) { return request.header("Origin").has_value(); }
+
+api::HttpResponder sharing(const api::HttpRequest& request, api::HttpResponder respond) {
+  if (!crossOrigin(request)) return respond;
+  return [respond = std::move(respond)](api::HttpResponse response) {
+    response.headers.emplace_back(kAllowOrigin, "*");
+    respond(std::move(response));
+  };
+}
+
+// A download's stream whose head carries Access-Control-Allow-Origin.
+class SharedStream final : public net::HttpStream {
+ public:
+  explicit SharedStream(std::shared_ptr<net::HttpStream> inner) : inner_(std::move(inner)) {}
+  void start(int status, std::string contentType, Headers headers) override {
+    headers.emplace_back(kAllowOrigin, "*");
+    inner_->start(status, std::move(contentType), std::move(headers));
+  }
+  void startSized(int status, std::string contentType, uint64_t length, Headers headers) override {
+    headers.emplace_back(kAllowOrigin, "*");
+    inner_->startSized(status, std::move(contentType), length, std::move(headers));
+  }
+  bool write(std::string data) override { return inner_->write(std::move(data)); }
+  void whenWritten(std::function<void()> fn) override { inner_->whenWritten(std::move(fn)); }
+  void setMaxQueuedBytes(size_t bytes) override { inner_->setMaxQueuedBytes(bytes); }
+  void end() override { inner_->end(); }
+  bool open() const override { return inner_->open(); }
+  void onClose(std::function<void()> fn) override { inner_->onClose(std::move(fn)); }
+
+ private:
+  std::shared_ptr<net::HttpStream> inner_;
+};
+
+// A CORS preflight of a GET: answered without credentials (browsers send none with it; the
+// HTTP authentication gate lets it through) and revealing nothing.
+void preflight(const api::HttpRequest& request, const api::HttpResponder& respond) {
+  const std::optional<std::string> method = request.header("Access-Control-Request-Method");
+  if (!crossOrigin(request) || (method != "GET" && method != "HEAD")) {
+    return respond(api::HttpResponse::error(
+        405,
+        "OPTIONS here is a CORS preflight of a GET or HEAD (with Origin and "
+        "Access-Control-Request-Method)"));
+  }
+  api::HttpResponse response;
+  response.status = 204;
+  response.contentType.clear();
+  response.headers = {{kAllowOrigin, "*"},
+                      {"Access-Control-Allow-Methods", "GET, HEAD"},
+                      {"Access-Control-Allow-Headers", "Authorization, Accept"},
+                      {"Access-Control-Max-Age", "600"}};
+  respond(std::move(response));
+}
+
+}  // namespace
+
 api::Status AgentCore::addRoutes() {
   std::vector<std::string> prefixes;
   if (options_.routePrefix.empty()) {
@@ -28,7 +92,8 @@ api::Status AgentCore::addRoutes() {
   auto keep = strand_;
   using Handler = std::function<void(AgentCore&, const api::HttpRequest&, api::HttpResponder)>;
   auto handler = [weak, keep](const Handler& fn) -> api::HttpHandler {
-    return [weak, keep, fn](const api::HttpRequest& request, api::HttpResponder respond) {
+    return [weak, keep, fn](const api::HttpRequest& request, api::HttpResponder plain) {
+      api::HttpResponder respond = sharing(request, std::move(plain));
       auto self = weak.lock();
       if (!self || self->stopped_) {
         respond(http::errorResponse(api::unavailable("the agent is stopping")));
@@ -80,6 +145,12 @@ api::Status AgentCore::addRoutes() {
   auto download = [weak, keep](const api::HttpRequest& request,
                                std::shared_ptr<net::HttpStream> stream) {
     auto refuse = [stream](api::HttpResponse response) { stream->respond(std::move(response)); };
+    if (crossOrigin(request)) stream = std::make_shared<SharedStream>(std::move(stream));
+    auto refuse = [stream](api::HttpResponse response) {
+      stream->startSized(response.status, response.contentType, response.body.size());
+      stream->write(std::move(response.body));
+      stream->end();
+    };
     auto self = weak.lock();
     if (!self || self->stopped_) {
       return refuse(http::errorResponse(api::unavailable("the agent is stopping")));
@@ -96,6 +167,13 @@ api::Status AgentCore::addRoutes() {
     for (const char* path : {"/files/download", "/files/download.json"}) {
       auto added = services_.router->addStreamRoute("GET", prefix + path, strand_.get(), download);
       if (!added) return added.withContext("adding the agent's route '{}{}'", prefix, path);
+    }
+    // Every GET above shares its answers cross-origin; its preflight is answered here.
+    std::vector<std::string> shared = {"/files/download", "/files/download.json"};
+    for (const auto& [path, fn] : routes) shared.push_back(path);
+    for (const auto& path : shared) {
+      auto added = services_.router->addRoute("OPTIONS", prefix + path, strand_.get(), &preflight);
+      if (!added) return added.withContext("adding the agent's route OPTIONS '{}{}'", prefix, path);
     }
   }
   return api::Status::ok();

@@ -96,6 +96,11 @@ HttpAccess classifyHttpRequest(const api::HttpRequest& request) {
       endsWith(path, "/api/v1/scheduler") || endsWith(path, "/api/v1/executor")) {
     return HttpAccess::kExempt;
   }
+  // A CORS preflight: browsers send it without credentials, and the routes that answer one (the
+  // agent's shared reads) reveal nothing in it; the GET that follows is authenticated.
+  if (request.method == "OPTIONS" && request.header("Access-Control-Request-Method")) {
+    return HttpAccess::kExempt;
+  }
   if (request.method == "GET" || request.method == "HEAD" || request.method == "OPTIONS") {
     return HttpAccess::kReadOnly;
   }
@@ -144,22 +149,28 @@ api::Status installHttpAuthentication(Daemon& daemon, std::string_view role,
         }
         auto shared = std::make_shared<api::HttpRequest>(std::move(request));
         executor->post([=, &failures, &unauthenticated]() mutable {
-          authenticator->authenticate(*shared, [=, &failures, &unauthenticated](
-                                                   api::AuthenticationResult result) mutable {
-            using Outcome = api::AuthenticationResult::Outcome;
-            if (result.outcome == Outcome::kAuthenticated && result.principal) {
-              shared->headers[std::string(net::kAuthenticatedPrincipalHeader)] = *result.principal;
-              return next(std::move(*shared), std::nullopt);
-            }
-            if (shared->header("Authorization")) failures.increment();
-            if (!needed) return next(std::move(*shared), std::nullopt);
-            unauthenticated.increment();
-            if (result.outcome == Outcome::kForbidden) {
-              return next(std::move(*shared),
-                          api::HttpResponse::error(403, "the authenticator refused the request"));
-            }
-            next(std::move(*shared), unauthorized(result.challenge));
-          });
+          authenticator->authenticate(
+              *shared, [=, &failures, &unauthenticated](api::AuthenticationResult result) mutable {
+                using Outcome = api::AuthenticationResult::Outcome;
+                if (result.outcome == Outcome::kAuthenticated && result.principal) {
+                  shared->headers[std::string(net::kAuthenticatedPrincipalHeader)] =
+                      *result.principal;
+                  return next(std::move(*shared), std::nullopt);
+                }
+                if (shared->header("Authorization")) failures.increment();
+                if (!needed) return next(std::move(*shared), std::nullopt);
+                unauthenticated.increment();
+                api::HttpResponse refusal =
+                    result.outcome == Outcome::kForbidden
+                        ? api::HttpResponse::error(403, "the authenticator refused the request")
+                        : unauthorized(result.challenge);
+                // A page of another origin may read why (the agent's shared reads, docs/design.md
+                // "Agents elsewhere"): a refusal holds nothing but its message.
+                if (shared->header("Origin")) {
+                  refusal.headers.emplace_back("Access-Control-Allow-Origin", "*");
+                }
+                next(std::move(*shared), std::move(refusal));
+              });
         });
       });
   runtime::logger(role)->info("HTTP authentication on ({}{}{}) with '{}'",

@@ -51,7 +51,9 @@ enum class HttpAccess { kExempt, kReadOnly, kReadWrite };
 /// How `request` is classified: GET/HEAD are read-only; other methods read-write, except
 /// `POST /api/v1` operator calls whose type starts with GET_ (read-only). Exempt: /health,
 /// /master/redirect, /redirect, /master/transport (agents find the transport through it) and
-/// the scheduler and executor APIs (--authenticate_http_frameworks covers the first).
+/// the scheduler and executor APIs (--authenticate_http_frameworks covers the first), and CORS
+/// preflights (OPTIONS with Access-Control-Request-Method: browsers send them without
+/// credentials; the agent answers them for its shared reads, which stay authenticated).
 HttpAccess classifyHttpRequest(const api::HttpRequest& request);
 
 /// Installs the gate on the daemon's router when a flag asks for it (creating the

@@ -7,8 +7,11 @@
 #include <Poco/JSON/Parser.h>
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <functional>
+#include <limits>
 #include <map>
 #include <optional>
 #include <string_view>
@@ -283,6 +286,77 @@ void writeFrameworkLists(JsonWriter& w, const Core& core, const UsageIndex& usag
   w.key("unregistered_frameworks").beginArray().endArray();
 }
 
+/// /tasks's query (Mesos's): `limit` (default 100), `offset`, `order` (asc|desc, default desc,
+/// by the time each task was first reported), `framework_id`, `task_id`.
+struct TasksQuery {
+  size_t limit = 100;
+  size_t offset = 0;
+  bool ascending = false;
+  std::optional<std::string> frameworkId;
+  std::optional<std::string> taskId;
+};
+
+/// The query of `request`, or InvalidArgument naming the bad parameter.
+api::Result<TasksQuery> tasksQuery(const api::HttpRequest& request) {
+  TasksQuery query;
+  auto count = [&](const char* name, size_t& out) -> api::Status {
+    std::optional<std::string> text = request.queryParam(name);
+    if (!text) return api::Status::ok();
+    size_t value = 0;
+    auto [end, error] = std::from_chars(text->data(), text->data() + text->size(), value);
+    if (text->empty() || error != std::errc() || end != text->data() + text->size()) {
+      return api::invalidArgument("query parameter '{}': '{}' is not a non-negative integer", name,
+                                  runtime::printable(*text));
+    }
+    out = value;
+    return api::Status::ok();
+  };
+  if (api::Status ok = count("limit", query.limit); !ok) return ok;
+  if (api::Status ok = count("offset", query.offset); !ok) return ok;
+  if (std::optional<std::string> order = request.queryParam("order")) {
+    if (*order != "asc" && *order != "desc") {
+      return api::invalidArgument("query parameter 'order': '{}' is neither 'asc' nor 'desc'",
+                                  runtime::printable(*order));
+    }
+    query.ascending = *order == "asc";
+  }
+  query.frameworkId = request.queryParam("framework_id");
+  query.taskId = request.queryParam("task_id");
+  return query;
+}
+
+std::string writeTasks(const Core& core, const TasksQuery& query) {
+  // Active, then completed tasks, then those of frameworks that are gone (Mesos lists them
+  // too); filtered, ordered by when each was first reported (a task with no status first in
+  // ascending order, as Mesos's TaskComparator has it), then the page.
+  std::vector<const TaskEntry*> listed;
+  auto consider = [&](const TaskEntry& task) {
+    if (query.frameworkId && task.frameworkId != *query.frameworkId) return;
+    if (query.taskId && task.info.task_id().value() != *query.taskId) return;
+    if (core.visible(task)) listed.push_back(&task);
+  };
+  for (const auto& [key, task] : core.tasks) consider(task);
+  for (const auto& [id, framework] : core.frameworks) {
+    for (const auto& task : framework.completedTasks) consider(task);
+  }
+  for (const auto& framework : core.completedFrameworks) {
+    for (const auto& task : framework.completedTasks) consider(task);
+  }
+  auto started = [](const TaskEntry* task) {
+    return task->statuses.empty() ? -1.0 : task->statuses.front().second;
+  };
+  std::stable_sort(listed.begin(), listed.end(), [&](const TaskEntry* a, const TaskEntry* b) {
+    return query.ascending ? started(a) < started(b) : started(a) > started(b);
+  });
+  JsonWriter w;
+  w.beginObject().key("tasks").beginArray();
+  const size_t begin = std::min(query.offset, listed.size());
+  const size_t end = begin + std::min(query.limit, listed.size() - begin);
+  for (size_t i = begin; i < end; ++i) http::writeTask(w, taskView(*listed[i]));
+  w.endArray().endObject();
+  return w.take();
+}
+
 }  // namespace
 
 // --- JSON views -------------------------------------------------------------------------------
@@ -303,24 +377,9 @@ std::string Core::stateJson(bool summary) const {
 }
 
 std::string Core::tasksJson() const {
-  JsonWriter w;
-  w.beginObject().key("tasks").beginArray();
-  for (const auto& [key, task] : tasks) {
-    if (visible(task)) http::writeTask(w, taskView(task));
-  }
-  for (const auto& [id, framework] : frameworks) {
-    for (const auto& task : framework.completedTasks) {
-      if (visible(task)) http::writeTask(w, taskView(task));
-    }
-  }
-  // Mesos lists the tasks of frameworks that are gone too.
-  for (const auto& framework : completedFrameworks) {
-    for (const auto& task : framework.completedTasks) {
-      if (visible(task)) http::writeTask(w, taskView(task));
-    }
-  }
-  w.endArray().endObject();
-  return w.take();
+  TasksQuery all;
+  all.limit = std::numeric_limits<size_t>::max();
+  return writeTasks(*this, all);
 }
 
 std::string Core::frameworksJson() const {
@@ -722,6 +781,19 @@ api::Status Core::addRoutes() {
       core->renderFiltered(request, render, std::move(respond));
     };
   };
+  // /tasks: its query is checked before anything is rendered or authorized.
+  api::HttpHandler tasksRoute = [weak](const api::HttpRequest& request,
+                                       api::HttpResponder respond) {
+    auto core = weak.lock();
+    if (!core || core->stopped) {
+      return respond(http::errorResponse(api::unavailable("the master is stopping")));
+    }
+    api::Result<TasksQuery> query = tasksQuery(request);
+    if (!query) return respond(http::errorResponse(query.status()));
+    core->renderFiltered(
+        request, [query = *query](const Core& core) { return writeTasks(core, query); },
+        std::move(respond));
+  };
   std::vector<std::pair<std::string, api::HttpHandler>> gets = {
       {"/master/transport", json([](const Core& core) {
          return http::writeJson([&](JsonWriter& w) {
@@ -734,8 +806,8 @@ api::Status Core::addRoutes() {
       {"/master/state.json", filtered([](const Core& core) { return core.stateJson(false); })},
       {"/state-summary", filtered([](const Core& core) { return core.stateJson(true); })},
       {"/master/state-summary", filtered([](const Core& core) { return core.stateJson(true); })},
-      {"/tasks", filtered([](const Core& core) { return core.tasksJson(); })},
-      {"/master/tasks", filtered([](const Core& core) { return core.tasksJson(); })},
+      {"/tasks", tasksRoute},
+      {"/master/tasks", tasksRoute},
       {"/frameworks", filtered([](const Core& core) { return core.frameworksJson(); })},
       {"/master/frameworks", filtered([](const Core& core) { return core.frameworksJson(); })},
       {"/slaves", json([](const Core& core) { return core.agentsJson(); })},

@@ -20,6 +20,7 @@
 #include "kernel/http/mesos_json.h"
 #include "kernel/modules/module_host.h"
 #include "kernel/modules/module_manager.h"
+#include "kernel/net/http_client.h"
 #include "kernel/net/http_server.h"
 #include "kernel/net/transport.h"
 #include "kernel/protocol/internal.pb.h"
@@ -379,6 +380,59 @@ TEST_F(AgentTest, ServesSandboxFilesAndRefusesEverythingElse) {
   get("/files/browse?path=" + sandbox + "/escape", 403);
   get("/files/read?path=" + sandbox + "/nothing&offset=0", 404);
   get("/files/read?offset=0", 400);
+}
+
+// The master's web UI reads an agent on another host:port (docs/design.md "Agents elsewhere"):
+// the agent's read-only GETs carry Access-Control-Allow-Origin when the request has an Origin,
+// a download's streamed head too, and their CORS preflight is answered; never with credentials.
+TEST_F(AgentTest, ReadOnlyEndpointsAreSharedCrossOrigin) {
+  ASSERT_TRUE(startAgent().isOk());
+  ASSERT_TRUE(master_->waitForRegistrations(1));
+  master_->runTask("shared", "printf shared");
+  ASSERT_TRUE(master_->waitForState("shared", v1::TASK_FINISHED));
+  const std::string sandbox = sandboxOf("shared").string();
+  using Headers = std::vector<std::pair<std::string, std::string>>;
+  const Headers origin = {{"Origin", "http://master.example:5050"}};
+  auto request = [&](const std::string& method, const std::string& target, Headers headers) {
+    auto response = net::httpRequest(method, "127.0.0.1", server_->port(), target,
+                                     std::move(headers), "", std::chrono::seconds(10));
+    EXPECT_TRUE(response) << response.status().toString();
+    return response ? *response : net::ClientResponse{};
+  };
+  for (const std::string& target :
+       std::vector<std::string>{"/state", "/slave(1)/state.json", "/files/browse?path=" + sandbox,
+                                "/files/read?path=" + sandbox + "/stdout&offset=0",
+                                "/files/download?path=" + sandbox + "/stdout"}) {
+    auto shared = request("GET", target, origin);
+    EXPECT_EQ(shared.status, 200) << target;
+    EXPECT_EQ(shared.header("access-control-allow-origin"), "*") << target;
+    EXPECT_FALSE(shared.header("access-control-allow-credentials")) << target;
+    // Without an Origin (curl, a same-origin page) nothing is added.
+    EXPECT_FALSE(request("GET", target, {}).header("access-control-allow-origin")) << target;
+  }
+  EXPECT_EQ(request("GET", "/files/download?path=" + sandbox + "/stdout", origin).body, "shared");
+  // An error is readable cross-origin too (the page says why).
+  auto missing = request("GET", "/files/read?path=" + sandbox + "/nothing&offset=0", origin);
+  EXPECT_EQ(missing.status, 404);
+  EXPECT_EQ(missing.header("access-control-allow-origin"), "*");
+
+  Headers ask = origin;
+  ask.emplace_back("Access-Control-Request-Method", "GET");
+  ask.emplace_back("Access-Control-Request-Headers", "authorization");
+  auto preflight = request("OPTIONS", "/files/browse", ask);
+  EXPECT_EQ(preflight.status, 204);
+  EXPECT_EQ(preflight.header("access-control-allow-origin"), "*");
+  EXPECT_EQ(preflight.header("access-control-allow-methods"), "GET, HEAD");
+  EXPECT_THAT(preflight.header("access-control-allow-headers").value_or(""),
+              HasSubstr("Authorization"));
+  EXPECT_FALSE(preflight.header("access-control-allow-credentials"));
+  EXPECT_EQ(request("OPTIONS", "/slave(1)/files/download", ask).status, 204);
+  // A preflight of anything but a read is not answered as one.
+  Headers write = origin;
+  write.emplace_back("Access-Control-Request-Method", "POST");
+  auto refused = request("OPTIONS", "/state", write);
+  EXPECT_EQ(refused.status, 405);
+  EXPECT_FALSE(refused.header("access-control-allow-origin"));
 }
 
 TEST_F(AgentTest, StateAndStatisticsShowARunningTask) {

@@ -232,6 +232,49 @@ std::string launchGroupJson(const std::string& executor, const std::string& task
 constexpr const char* kDefaultExecutor =
     R"({"type":"DEFAULT","executor_id":{"value":"e"},"resources":[{"name":"cpus","type":"SCALAR","scalar":{"value":0.5}}]})";
 
+// /tasks takes Mesos's query: limit (default 100), offset, order by when each task was first
+// reported (desc by default), framework_id and task_id; a bad one is a 400 naming it.
+TEST_F(MasterTest, TasksTakeMesosPagingAndFilterParameters) {
+  startMaster();
+  Cluster c = cluster();
+  // Three tasks launched one after another (each on the next offer): first reported in order.
+  for (const char* id : {"p1", "p2", "p3"}) {
+    if (std::string(id) != "p1") {
+      auto next = c.scheduler->next(Event::OFFERS);
+      ASSERT_TRUE(next.has_value());
+      c.offers = *next;
+    }
+    launch(c, id);
+  }
+  auto ids = [&](const std::string& query) {
+    std::vector<std::string> out;
+    auto tasks = getJson("/tasks" + query)->getArray("tasks");
+    for (size_t i = 0; tasks && i < tasks->size(); ++i) {
+      out.push_back(tasks->getObject(i)->getValue<std::string>("id"));
+    }
+    return out;
+  };
+  using V = std::vector<std::string>;
+  EXPECT_EQ(ids(""), (V{"p3", "p2", "p1"}));
+  EXPECT_EQ(ids("?order=asc"), (V{"p1", "p2", "p3"}));
+  EXPECT_EQ(ids("?limit=2"), (V{"p3", "p2"}));
+  EXPECT_EQ(ids("?limit=2&offset=2"), (V{"p1"}));
+  EXPECT_EQ(ids("?offset=7"), V{});
+  EXPECT_EQ(ids("?limit=0"), V{});
+  EXPECT_EQ(ids("?order=asc&offset=1&limit=1"), (V{"p2"}));
+  EXPECT_EQ(ids("?task_id=p2&framework_id=" + c.scheduler->frameworkId), (V{"p2"}));
+  EXPECT_EQ(ids("?framework_id=someone-else"), V{});
+  EXPECT_EQ(getJson("/master/tasks?limit=1")->getArray("tasks")->size(), 1u);
+  for (const char* bad : {"?limit=-1", "?limit=", "?offset=x", "?limit=2x", "?order=sideways"}) {
+    auto response = net::httpRequest("GET", "127.0.0.1", server_->port(),
+                                     std::string("/tasks") + bad, {}, "", std::chrono::seconds(10));
+    ASSERT_TRUE(response.isOk());
+    EXPECT_EQ(response->status, 400) << bad;
+    EXPECT_THAT(response->body, HasSubstr("\"message\"")) << bad;
+    EXPECT_THAT(response->body, HasSubstr(std::string(bad).substr(1, 4))) << bad;
+  }
+}
+
 // A valid LAUNCH_GROUP goes to the agent as one RunTaskGroup; its tasks are the master's tasks
 // (/tasks), and the executor's resources are held along with them.
 TEST_F(MasterTest, LaunchGroupSendsTheGroupToTheAgentInOneMessage) {

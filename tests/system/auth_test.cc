@@ -26,6 +26,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 constexpr const char* kOpsSecret = "Ops-S3cret-7f1e";
 constexpr const char* kFrameworkSecret = "Fw-S3cret-93ab";
@@ -88,10 +89,12 @@ class Connection {
   // nullopt when the connection failed or closed.
   std::optional<Response> request(const std::string& method, const std::string& target,
                                   const std::optional<std::string>& authorization,
-                                  const std::string& body = "") {
+                                  const std::string& body = "",
+                                  const std::vector<std::string>& extraHeaders = {}) {
     if (fd_ < 0) return std::nullopt;
     std::string text = fmt::format("{} {} HTTP/1.1\r\nHost: 127.0.0.1\r\n", method, target);
     if (authorization) text += fmt::format("Authorization: {}\r\n", *authorization);
+    for (const auto& header : extraHeaders) text += header + "\r\n";
     if (!body.empty() || method != "GET") {
       text += fmt::format("Content-Type: application/json\r\nContent-Length: {}\r\n", body.size());
     }
@@ -139,9 +142,10 @@ class Connection {
 std::optional<Connection::Response> once(uint16_t port, const std::string& method,
                                          const std::string& target,
                                          const std::optional<std::string>& authorization,
-                                         const std::string& body = "") {
+                                         const std::string& body = "",
+                                         const std::vector<std::string>& extraHeaders = {}) {
   Connection connection(port);
-  return connection.request(method, target, authorization, body);
+  return connection.request(method, target, authorization, body, extraHeaders);
 }
 
 int statusOf(uint16_t port, const std::string& method, const std::string& target,
@@ -339,6 +343,55 @@ TEST_F(AuthTest, AgentEndpointsNeedCredentialsWhenAsked) {
   EXPECT_EQ(statusOf(agentPort_, "GET", "/files/browse?path=/", std::nullopt), 401);
   // The agent still registers: the master is not gated here.
   EXPECT_TRUE(waitFor([&] { return activatedAgents(masterPort_) == 1; }));
+}
+
+// The master's web UI reads an agent on another host:port from the master's origin (CORS):
+// the preflight is answered without credentials, the GETs carry Access-Control-Allow-Origin,
+// and credentials are still asked for each of them. The master's own routes share nothing.
+TEST_F(AuthTest, AgentSharesItsReadsCrossOriginAndStillAsksCredentials) {
+  ASSERT_TRUE(startMaster({}));
+  ASSERT_TRUE(startAgent({"--authenticate_http_readonly",
+                          fmt::format("--http_credentials={}", credentials_.string())}));
+  const std::string origin = fmt::format("Origin: http://127.0.0.1:{}", masterPort_);
+  auto preflight = once(agentPort_, "OPTIONS", "/files/browse?path=/", std::nullopt, "",
+                        {origin, "Access-Control-Request-Method: GET",
+                         "Access-Control-Request-Headers: authorization"});
+  ASSERT_TRUE(preflight);
+  EXPECT_EQ(preflight->status, 204);
+  EXPECT_THAT(preflight->head, HasSubstr("Access-Control-Allow-Origin: *"));
+  EXPECT_THAT(preflight->head, HasSubstr("Access-Control-Allow-Headers: Authorization"));
+  EXPECT_THAT(preflight->head, Not(HasSubstr("Access-Control-Allow-Credentials")));
+  for (const char* target : {"/state", "/slave(1)/state", "/files/browse?path=/"}) {
+    auto refused = once(agentPort_, "GET", target, std::nullopt, "", {origin});
+    ASSERT_TRUE(refused) << target;
+    EXPECT_EQ(refused->status, 401) << target;
+    EXPECT_THAT(refused->head, HasSubstr("Access-Control-Allow-Origin: *")) << target;
+  }
+  auto state = once(agentPort_, "GET", "/state", basic("ops", kOpsSecret), "", {origin});
+  ASSERT_TRUE(state);
+  EXPECT_EQ(state->status, 200);
+  EXPECT_THAT(state->head, HasSubstr("Access-Control-Allow-Origin: *"));
+  // A download streams: its head carries the header too (here an error's, a missing file).
+  auto download = once(agentPort_, "GET", "/files/download?path=/no/such/file",
+                       basic("ops", kOpsSecret), "", {origin});
+  ASSERT_TRUE(download);
+  EXPECT_GE(download->status, 400);
+  EXPECT_NE(download->status, 401);
+  EXPECT_THAT(download->head, HasSubstr("Access-Control-Allow-Origin: *"));
+  // Without an Origin (curl) nothing changes.
+  auto plain = once(agentPort_, "GET", "/state", basic("ops", kOpsSecret));
+  ASSERT_TRUE(plain);
+  EXPECT_THAT(plain->head, Not(HasSubstr("Access-Control-Allow-Origin")));
+  // Not shared: the master's state, and the agent's flags.
+  auto master = once(masterPort_, "GET", "/state", std::nullopt, "", {origin});
+  ASSERT_TRUE(master);
+  EXPECT_EQ(master->status, 200);
+  EXPECT_THAT(master->head, Not(HasSubstr("Access-Control-Allow-Origin")));
+  auto flags = once(agentPort_, "OPTIONS", "/flags", std::nullopt, "",
+                    {origin, "Access-Control-Request-Method: GET"});
+  ASSERT_TRUE(flags);
+  EXPECT_NE(flags->status, 204);
+  EXPECT_THAT(flags->head, Not(HasSubstr("Access-Control-Allow-Origin")));
 }
 
 TEST_F(AuthTest, AFlagWithoutCredentialsRefusesToStart) {

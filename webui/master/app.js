@@ -1,7 +1,10 @@
 // The master's web UI: plain JavaScript, no build step, no external assets. It reads only the
-// public endpoints (/state, /metrics/snapshot, and the agents' /state and /files/*), polling
-// them while the page is visible. Long tables render one page of rows at a time, so the cost of
-// a refresh is the JSON parse plus a few dozen rows, whatever the cluster's size.
+// public endpoints (/state-summary, /state, /metrics/snapshot, and the agents' /state and
+// /files/*), polling them while the page is visible. The first screen (header and overview)
+// comes from /state-summary and /metrics/snapshot, which stay small whatever the number of
+// tasks; the heavy /state (every task) is fetched only for the views that list tasks, agents'
+// task counts or frameworks. Long tables render one page of rows at a time, so the cost of a
+// refresh is the JSON parse plus a few dozen rows, whatever the cluster's size.
 'use strict';
 
 (() => {
@@ -16,8 +19,13 @@
   const $ = (id) => document.getElementById(id);
   const views = ['overview', 'agents', 'frameworks', 'tasks', 'sandbox', 'metrics'];
 
+  // The views drawn from the full /state; the others need only /state-summary.
+  const fullStateViews = new Set(['agents', 'frameworks', 'tasks', 'sandbox']);
+
   const model = {
-    state: null,
+    summary: null,  // the last /state-summary or /state: the master's fields, agents, frameworks
+    state: null,  // the last full /state, fetched only for fullStateViews
+    stateAt: 0,  // when it arrived (Date.now())
     agentsById: new Map(),
     frameworksById: new Map(),
     tasks: [],
@@ -79,7 +87,7 @@
     const match = /^([^@]+)@(.+)$/.exec(agent?.pid || '');
     if (!match) return null;
     const [, name, address] = match;
-    const master = (model.state?.pid || '').replace(/^[^@]*@/, '');
+    const master = (model.summary?.pid || '').replace(/^[^@]*@/, '');
     if (address === master || address === window.location.host || address.endsWith(':0')) {
       return `/${name}`;
     }
@@ -144,8 +152,20 @@
     }
 
     setRows(rows) {
+      this.loaded = true;
       this.rows = rows;
       this.refilter();
+    }
+
+    // Before the first rows arrive: no rows and no pager, and say so.
+    showLoading() {
+      if (this.loaded) return;
+      this.body.innerHTML = '';
+      this.emptyBox.hidden = false;
+      this.emptyBox.textContent = 'Loading…';
+      this.range.textContent = '';
+      this.prev.disabled = true;
+      this.next.disabled = true;
     }
 
     setExtraFilter(fn) {
@@ -366,7 +386,7 @@
   }
 
   function drawOverview() {
-    const state = model.state;
+    const state = model.summary;
     const sum = totals(state.slaves || []);
     $('resource-bars').innerHTML = [
       bar('CPUs', sum.cpus[0], sum.cpus[1], (v) => number(v)),
@@ -379,22 +399,53 @@
     const counts = [
       ['Agents (active)', `${agents.filter((a) => a.active !== false).length} / ${agents.length}`],
       ['Frameworks', (state.frameworks || []).length],
-      ['Completed frameworks', (state.completed_frameworks || []).length],
+      // Not in /state-summary: known once a view has fetched the full /state.
+      ['Completed frameworks', model.state ? (model.state.completed_frameworks || []).length : '–'],
       ['Started', when(state.start_time)],
       ['Elected', when(state.elected_time)],
     ];
     $('counts').innerHTML = counts.map(([k, v]) => `<dt>${esc(k)}</dt><dd>${esc(v)}</dd>`).join('');
-    const byState = new Map();
-    for (const task of model.tasks) byState.set(task.state, (byState.get(task.state) || 0) + 1);
+    const byState = taskCountsByState();
     $('task-counts').innerHTML = kTaskStates.filter((s) => byState.has(s))
       .map((s) => `<dt>${esc(s.replace('TASK_', '').toLowerCase())}</dt><dd>${byState.get(s)}</dd>`)
       .join('') || '<dt>none</dt><dd>0</dd>';
   }
 
+  // Tasks per state, as the Mesos UI's overview counts them: from the master's
+  // master/tasks_<state> gauges, else (no metrics) from the tasks of the last full /state.
+  function taskCountsByState() {
+    const byState = new Map();
+    const metrics = model.metrics;
+    if (metrics && kTaskStates.some((s) => `master/${s.replace('TASK_', 'tasks_').toLowerCase()}` in metrics)) {
+      for (const state of kTaskStates) {
+        const count = metrics[`master/${state.replace('TASK_', 'tasks_').toLowerCase()}`];
+        if (count > 0) byState.set(state, count);
+      }
+      return byState;
+    }
+    for (const task of model.tasks) byState.set(task.state, (byState.get(task.state) || 0) + 1);
+    return byState;
+  }
+
   // --- polling ------------------------------------------------------------------------------
+
+  // The header and the CPU history: from /state-summary or /state alike (the same fields).
+  function ingestSummary(summary) {
+    model.summary = summary;
+    const sum = totals(summary.slaves || []);
+    model.history.push({ used: sum.cpus[0], total: sum.cpus[1] });
+    if (model.history.length > kHistory) model.history.shift();
+    $('cluster').textContent = summary.cluster || '(unnamed)';
+    const leader = summary.leader_info
+      ? `${summary.leader_info.hostname}:${summary.leader_info.port}` : (summary.leader || '').replace(/^[^@]*@/, '');
+    $('leader').textContent = leader || 'none';
+    $('version').textContent = summary.version || '';
+    $('updated').textContent = new Date().toLocaleTimeString();
+  }
 
   function ingest(state) {
     model.state = state;
+    model.stateAt = Date.now();
     model.agentsById = new Map((state.slaves || []).map((a) => [a.id, a]));
     const frameworks = [...(state.frameworks || []), ...(state.completed_frameworks || [])];
     model.frameworksById = new Map(frameworks.map((f) => [f.id, f]));
@@ -410,16 +461,6 @@
     }
     for (const agent of state.slaves || []) agent.taskCount = perAgent.get(agent.id) || 0;
     model.tasks = tasks;
-    const sum = totals(state.slaves || []);
-    model.history.push({ used: sum.cpus[0], total: sum.cpus[1] });
-    if (model.history.length > kHistory) model.history.shift();
-
-    $('cluster').textContent = state.cluster || '(unnamed)';
-    const leader = state.leader_info
-      ? `${state.leader_info.hostname}:${state.leader_info.port}` : (state.leader || '').replace(/^[^@]*@/, '');
-    $('leader').textContent = leader || 'none';
-    $('version').textContent = state.version || '';
-    $('updated').textContent = new Date().toLocaleTimeString();
     const counts = new Map();
     for (const task of tasks) counts.set(task.state, (counts.get(task.state) || 0) + 1);
     document.querySelectorAll('[data-count]').forEach((span) => {
@@ -439,16 +480,36 @@
 
   let polling = null;
   let inFlight = false;
+  let pollAgain = false;  // the view changed during a poll: poll for the new one when it ends
+  let started = false;  // the first poll has been sent (select() leaves the fetching to it)
+  // One refresh: /state for the views that list tasks, else the small /state-summary, and
+  // /metrics/snapshot beside it for the overview (task counts) and the metrics view.
   async function poll() {
-    if (inFlight) return;
+    if (inFlight) {
+      pollAgain = true;
+      return;
+    }
     inFlight = true;
+    const view = model.view;
+    const full = fullStateViews.has(view);
     try {
-      const state = await getJson('/state');
+      const metrics = view === 'metrics' || view === 'overview'
+        ? getJson('/metrics/snapshot') : null;
+      // A failed metrics fetch must not become an unhandled rejection while /state loads.
+      metrics?.catch(() => {});
+      const state = await getJson(full ? '/state' : '/state-summary');
       if (redirectToLeader(state)) return;
-      performance.mark('tessera-state-fetched');
-      ingest(state);
-      if (model.view === 'metrics') {
-        model.metrics = await getJson('/metrics/snapshot');
+      performance.mark(full ? 'tessera-state-fetched' : 'tessera-summary-fetched');
+      ingestSummary(state);
+      if (full) ingest(state);
+      if (metrics) {
+        try {
+          model.metrics = await metrics;
+        } catch (error) {
+          // The overview draws without them (task counts from the last /state); the metrics
+          // view has nothing else to show.
+          if (view === 'metrics') throw error;
+        }
       }
       showError('');
       render();
@@ -456,6 +517,10 @@
       showError(`Cannot reach the master: ${error.message}`);
     } finally {
       inFlight = false;
+      if (pollAgain) {
+        pollAgain = false;
+        poll();
+      }
     }
   }
 
@@ -466,7 +531,11 @@
   }
 
   function render() {
-    if (!model.state) return;
+    if (fullStateViews.has(model.view) && !model.state) {
+      for (const table of [agentsTable, frameworksTable, tasksTable]) table.showLoading();
+      return;
+    }
+    if (!model.summary) return;
     switch (model.view) {
       case 'overview': drawOverview(); break;
       case 'agents': agentsTable.setRows(model.state.slaves || []); break;
@@ -495,7 +564,12 @@
     if (push && !window.location.hash.startsWith(`#${view}`)) {
       history.replaceState(null, '', `#${view}`);
     }
-    if (view === 'metrics' && !model.metrics) poll();
+    // A view whose data the page has not fetched yet, or not lately, gets it now, not at the
+    // next tick (meanwhile it draws what it has).
+    if (started && ((view === 'metrics' && !model.metrics) ||
+                    (fullStateViews.has(view) && Date.now() - model.stateAt > kPollMs))) {
+      poll();
+    }
     render();
   }
 
@@ -667,6 +741,7 @@
 
   wire();
   select(window.location.hash.slice(1) || 'overview', { push: false });
+  started = true;
   poll().then(() => {
     // The first render is the page's "usable" moment (the browser tests and the bench read it).
     performance.mark('tessera-first-render');
