@@ -48,6 +48,10 @@ class SharedStream final : public net::HttpStream {
     headers.emplace_back(kAllowOrigin, "*");
     inner_->startSized(status, std::move(contentType), length, std::move(headers));
   }
+  void respond(api::HttpResponse response) override {
+    response.headers.emplace_back(kAllowOrigin, "*");
+    inner_->respond(std::move(response));
+  }
   bool write(std::string data) override { return inner_->write(std::move(data)); }
   void whenWritten(std::function<void()> fn) override { inner_->whenWritten(std::move(fn)); }
   void setMaxQueuedBytes(size_t bytes) override { inner_->setMaxQueuedBytes(bytes); }
@@ -144,13 +148,8 @@ api::Status AgentCore::addRoutes() {
   // Downloads stream: the file goes out a chunk at a time, never whole in memory.
   auto download = [weak, keep](const api::HttpRequest& request,
                                std::shared_ptr<net::HttpStream> stream) {
-    auto refuse = [stream](api::HttpResponse response) { stream->respond(std::move(response)); };
     if (crossOrigin(request)) stream = std::make_shared<SharedStream>(std::move(stream));
-    auto refuse = [stream](api::HttpResponse response) {
-      stream->startSized(response.status, response.contentType, response.body.size());
-      stream->write(std::move(response.body));
-      stream->end();
-    };
+    auto refuse = [stream](api::HttpResponse response) { stream->respond(std::move(response)); };
     auto self = weak.lock();
     if (!self || self->stopped_) {
       return refuse(http::errorResponse(api::unavailable("the agent is stopping")));
