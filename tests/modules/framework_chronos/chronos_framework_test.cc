@@ -517,6 +517,11 @@ TEST_F(ChronosFrameworkTest, AFailedRunIsRetriedAfterTheDelayUpToRetriesTimes) {
   ASSERT_EQ(chronos.driver.launched.size(), 1u);
   chronos.update(chronos.driver.launched[0].task_id().value(), v1::TASK_FAILED);
   chronos.executor.drain();
+  // A retry is left: the run is not an error yet (Chronos counts a run once its retries are
+  // spent); the attempt shows in errorsSinceLastSuccess.
+  EXPECT_NE(chronos.job().find(R"("errorCount":0)"), std::string::npos) << chronos.job();
+  EXPECT_NE(chronos.job().find(R"("errorsSinceLastSuccess":1)"), std::string::npos)
+      << chronos.job();
   // Not before failure_retry (10s here).
   chronos.offer();
   chronos.executor.drain();
@@ -534,7 +539,10 @@ TEST_F(ChronosFrameworkTest, AFailedRunIsRetriedAfterTheDelayUpToRetriesTimes) {
   chronos.offer();
   chronos.executor.drain();
   EXPECT_EQ(chronos.driver.launched.size(), 2u);  // retries: 1
-  EXPECT_NE(chronos.job().find(R"("errorCount":2)"), std::string::npos) << chronos.job();
+  // One run failed for good, in two attempts.
+  EXPECT_NE(chronos.job().find(R"("errorCount":1)"), std::string::npos) << chronos.job();
+  EXPECT_NE(chronos.job().find(R"("errorsSinceLastSuccess":2)"), std::string::npos)
+      << chronos.job();
 }
 
 TEST_F(ChronosFrameworkTest, DisabledJobsAndForbiddenOverlapsDoNotRun) {
