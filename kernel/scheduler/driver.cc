@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <iterator>
 
 #include "kernel/net/v1_json.h"
 #include "kernel/runtime/logging.h"
@@ -107,7 +108,9 @@ api::Result<MasterAddress> parseLocation(std::string_view location) {
 
 HttpSchedulerDriver::HttpSchedulerDriver(runtime::Runtime& runtime, api::Executor& executor,
                                          api::Scheduler& scheduler, DriverOptions options)
-    : runtime_(runtime), executor_(executor), scheduler_(scheduler), options_(std::move(options)) {}
+    : runtime_(runtime), executor_(executor), scheduler_(scheduler), options_(std::move(options)) {
+  acknowledgements_.width = std::max<size_t>(1, options_.acknowledgeConnections);
+}
 
 HttpSchedulerDriver::~HttpSchedulerDriver() { stop(); }
 
@@ -378,11 +381,13 @@ void HttpSchedulerDriver::stop() {
   *alive_ = false;
   ++generation_;
   if (stream_) stream_->cancel();
-  if (callClient_) callClient_->cancel();
   if (watchdog_) watchdog_->cancel();
   if (reconnect_) reconnect_->cancel();
   subscribed_ = false;
-  calls_.clear();
+  for (Lane* lane : {&calls_, &acknowledgements_}) {
+    lane->queued.clear();
+    lane->flying.clear();  // cancels each call's client
+  }
 }
 
 // --- Calls ---------------------------------------------------------------------------------
@@ -403,50 +408,57 @@ void HttpSchedulerDriver::send(Call call, api::CallCallback done) {
                                                              Call::Type_Name(call.type())));
   }
   *call.mutable_framework_id() = *frameworkId_;
-  calls_.push_back(PendingCall{std::move(call), std::move(done), 0});
-  pump();
+  Lane& lane = call.type() == Call::ACKNOWLEDGE ? acknowledgements_ : calls_;
+  lane.queued.push_back(PendingCall{std::move(call), std::move(done), 0});
+  pump(lane);
 }
 
-void HttpSchedulerDriver::pump() {
-  if (callClient_ || calls_.empty() || stopped_) return;
-  const PendingCall& pending = calls_.front();
-  callStatus_ = 0;
-  callLocation_.clear();
-  callBody_.clear();
-  net::StreamRequest request;
-  request.host = master_.host;
-  request.port = master_.port;
-  request.method = "POST";
-  request.target = std::string(kPath);
-  request.headers = {{"Content-Type", "application/json"},
-                     {"Accept", "application/json"},
-                     {"Mesos-Stream-Id", streamId_}};
-  if (!options_.authorization.empty()) {
-    request.headers.emplace_back("Authorization", options_.authorization);
+void HttpSchedulerDriver::pump(Lane& lane) {
+  while (!stopped_ && lane.flying.size() < lane.width && !lane.queued.empty()) {
+    lane.flying.push_back(Flight{std::move(lane.queued.front()), nullptr, 0, {}, {}});
+    lane.queued.pop_front();
+    auto flight = std::prev(lane.flying.end());
+    net::StreamRequest request;
+    request.host = master_.host;
+    request.port = master_.port;
+    request.method = "POST";
+    request.target = std::string(kPath);
+    request.headers = {{"Content-Type", "application/json"},
+                       {"Accept", "application/json"},
+                       {"Mesos-Stream-Id", streamId_}};
+    if (!options_.authorization.empty()) {
+      request.headers.emplace_back("Authorization", options_.authorization);
+    }
+    request.body = net::messageToV1Json(flight->pending.call);
+    request.headTimeout = options_.callTimeout;
+    flight->client = std::make_unique<net::HttpStreamClient>(runtime_, executor_);
+    // The handlers run on the executor while the flight exists: destroying it (stop(), or its
+    // end) cancels its client first.
+    Flight* self = &*flight;
+    flight->client->start(std::move(request),
+                          net::StreamHandlers{[self](int status, auto headers) {
+                                                self->status = status;
+                                                self->location = headerValue(headers, "Location");
+                                              },
+                                              [self](std::string data) {
+                                                if (self->body.size() < kMaxErrorBody) {
+                                                  self->body += data;
+                                                }
+                                              },
+                                              [this, &lane, flight](api::Status status) {
+                                                finishCall(lane, flight, std::move(status));
+                                              }});
   }
-  request.body = net::messageToV1Json(pending.call);
-  request.headTimeout = options_.callTimeout;
-  callClient_ = std::make_unique<net::HttpStreamClient>(runtime_, executor_);
-  callClient_->start(std::move(request),
-                     net::StreamHandlers{[this](int status, auto headers) {
-                                           callStatus_ = status;
-                                           callLocation_ = headerValue(headers, "Location");
-                                         },
-                                         [this](std::string data) {
-                                           if (callBody_.size() < kMaxErrorBody) callBody_ += data;
-                                         },
-                                         [this](api::Status status) {
-                                           finishCall(callStatus_, callLocation_, callBody_,
-                                                      std::move(status));
-                                         }});
 }
 
-void HttpSchedulerDriver::finishCall(int status, const std::string& location,
-                                     const std::string& body, api::Status transport) {
-  callClient_.reset();
-  if (stopped_ || calls_.empty()) return;
-  PendingCall pending = std::move(calls_.front());
-  calls_.pop_front();
+void HttpSchedulerDriver::finishCall(Lane& lane, std::list<Flight>::iterator flight,
+                                     api::Status transport) {
+  if (stopped_) return;
+  PendingCall pending = std::move(flight->pending);
+  const int status = flight->status;
+  const std::string location = std::move(flight->location);
+  const std::string body = std::move(flight->body);
+  lane.flying.erase(flight);  // its client is done
   std::string type = Call::Type_Name(pending.call.type());
   api::Status result;
   if (status == 307 && pending.redirects < options_.maxRedirects) {
@@ -455,8 +467,8 @@ void HttpSchedulerDriver::finishCall(int status, const std::string& location,
       log()->info("master {} redirected {} to {}", master_.toString(), type, target->toString());
       master_ = *target;
       ++pending.redirects;
-      calls_.push_front(std::move(pending));
-      return pump();
+      lane.queued.push_front(std::move(pending));
+      return pump(lane);
     }
     result = api::unavailable("master {} redirected {} to a bad location: {}", master_.toString(),
                               type, target.status().message());
@@ -482,7 +494,7 @@ void HttpSchedulerDriver::finishCall(int status, const std::string& location,
     subscribed_ = false;
   }
   complete(std::move(pending.done), std::move(result));
-  pump();
+  pump(lane);
 }
 
 void HttpSchedulerDriver::accept(std::vector<v1::OfferID> offerIds,

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <list>
 #include <memory>
 #include <optional>
 #include <string>
@@ -51,6 +52,8 @@ struct DriverOptions {
   int missedHeartbeats = 3;
   /// 307s followed in a row before giving up on a call (or a subscription attempt).
   int maxRedirects = 5;
+  /// ACKNOWLEDGE calls in flight at once (each its own connection); at least 1.
+  size_t acknowledgeConnections = 8;
   /// Sent as the `Authorization` header of SUBSCRIBE and every call when not empty
   /// (`Basic <base64(principal:secret)>` for a master with a Basic authenticator).
   std::string authorization;
@@ -60,10 +63,14 @@ struct DriverOptions {
 ///
 /// SUBSCRIBE opens a streaming POST /api/v1/scheduler (HttpStreamClient); the RecordIO body is
 /// decoded as it arrives and each v1 JSON event becomes a Scheduler call. Every other call is
-/// its own POST carrying the `Mesos-Stream-Id` the subscription answered, one at a time in the
-/// order made, expecting 202. A 307 moves the driver to the master in its Location. A lost
-/// stream (closed, broken, or no event for `missedHeartbeats` heartbeat intervals) calls
-/// Scheduler::disconnected() and re-subscribes after a backoff with the FrameworkID received
+/// its own POST carrying the `Mesos-Stream-Id` the subscription answered, expecting 202: every
+/// call but ACKNOWLEDGE one at a time in the order made; ACKNOWLEDGE calls in a lane of their
+/// own, up to `acknowledgeConnections` at once (each acknowledges one update of one task and the
+/// agent sends a task's next update only once the last is acknowledged, so they need no order
+/// among themselves or with the other calls; one at a time, a burst of task ends queued every
+/// ACCEPT behind a round trip per update, #23). A 307 moves the driver to the master in its
+/// Location. A lost stream (closed, broken, or no event for `missedHeartbeats` heartbeat intervals)
+/// calls Scheduler::disconnected() and re-subscribes after a backoff with the FrameworkID received
 /// (failover); a failed attempt goes back to the configured master and backs off further.
 ///
 /// Threading: everything (the constructor aside) runs on `executor`, the scheduler's; so do
@@ -114,6 +121,20 @@ class HttpSchedulerDriver final : public api::SchedulerDriver {
     api::CallCallback done;
     int redirects = 0;
   };
+  // A call sent, waiting for its answer.
+  struct Flight {
+    PendingCall pending;
+    std::unique_ptr<net::HttpStreamClient> client;
+    int status = 0;
+    std::string location;
+    std::string body;
+  };
+  // Calls started in order, at most `width` in flight at once.
+  struct Lane {
+    size_t width = 1;
+    std::deque<PendingCall> queued;
+    std::list<Flight> flying;
+  };
 
   void connect();
   void onStreamHead(uint64_t generation, int status,
@@ -125,9 +146,8 @@ class HttpSchedulerDriver final : public api::SchedulerDriver {
   void armWatchdog();
   void scheduleReconnect(bool immediately);
   void send(v1::scheduler::Call call, api::CallCallback done);
-  void pump();
-  void finishCall(int status, const std::string& location, const std::string& body,
-                  api::Status transport);
+  void pump(Lane& lane);
+  void finishCall(Lane& lane, std::list<Flight>::iterator flight, api::Status transport);
   void complete(api::CallCallback done, api::Status status);
 
   runtime::Runtime& runtime_;
@@ -164,12 +184,9 @@ class HttpSchedulerDriver final : public api::SchedulerDriver {
   std::chrono::milliseconds backoff_{0};
   int redirects_ = 0;
 
-  // Calls, sent one at a time.
-  std::deque<PendingCall> calls_;
-  std::unique_ptr<net::HttpStreamClient> callClient_;
-  int callStatus_ = 0;
-  std::string callLocation_;
-  std::string callBody_;
+  // Calls: ACKNOWLEDGE in their own lane, several at once; every other call one at a time.
+  Lane calls_;
+  Lane acknowledgements_;
 };
 
 }  // namespace tessera::kernel::scheduler

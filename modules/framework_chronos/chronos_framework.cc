@@ -425,11 +425,12 @@ void ChronosFramework::ended(Entry& entry, const std::string& taskId,
   if (auto it = jobs_.find(name); it != jobs_.end()) arm(*it->second);
 }
 
-// A failed run: the counters, then a retry after failure_retry while attempts are left (not for
-// a run killed through the API), else the job is disabled once disable_after_failures is reached.
+// A failed run: a retry after failure_retry while attempts are left (not for a run killed
+// through the API), else the run counts in errorCount (once, however many attempts it took, as
+// Chronos counts it) and the job is disabled once disable_after_failures is reached.
+// errorsSinceLastSuccess and lastError follow every failed attempt.
 bool ChronosFramework::failed(Entry& entry, const Run& run, Millis now) {
   Job& job = entry.job;
-  ++job.errorCount;
   ++job.errorsSinceLastSuccess;
   job.lastError = detail::formatMillis(now);
   if (!run.killed && run.attempt < job.retries) {
@@ -438,6 +439,7 @@ bool ChronosFramework::failed(Entry& entry, const Run& run, Millis now) {
     entry.queue.push_front(std::move(retry));
     return true;
   }
+  ++job.errorCount;
   if (options_.disableAfterFailures > 0 &&
       job.errorsSinceLastSuccess >= options_.disableAfterFailures && !job.disabled) {
     job.disabled = true;

@@ -87,6 +87,8 @@ class ChronosFramework final : public api::Framework {
  private:
   using Millis = int64_t;                    // milliseconds since the epoch
   static constexpr size_t kStatsKept = 100;  // run durations kept (and stored) per job
+  // Refuse filter (seconds) when declining an offer that none of the waiting runs fits.
+  static constexpr double kFullRefuseSeconds = 1;
 
   // A run that is due but not launched yet.
   struct Pending {

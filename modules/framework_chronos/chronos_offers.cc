@@ -157,7 +157,11 @@ void ChronosFramework::launchFrom(const v1::Offer& offer, std::vector<Entry*>& c
   }
   candidates = std::move(rest);
   if (launching.empty()) {
-    driver_->decline({offer.id()}, std::nullopt, nullptr);
+    // Runs wait that this offer cannot hold: its resources come back soon (kFullRefuseSeconds),
+    // as the tasks running now end, rather than after Mesos's default 5 s.
+    v1::Filters filters;
+    filters.set_refuse_seconds(kFullRefuseSeconds);
+    driver_->decline({offer.id()}, filters, nullptr);
     return;
   }
   auto remaining = std::make_shared<size_t>(launching.size());
@@ -199,7 +203,13 @@ void ChronosFramework::launchFrom(const v1::Offer& offer, std::vector<Entry*>& c
       }
       std::vector<v1::Offer::Operation> operations;
       operations.push_back(std::move(operation));
-      driver_->accept({offer.id()}, std::move(operations), std::nullopt,
+      // No refuse filter on what the launch leaves of the offer: without one (Mesos's default
+      // is 5 s) a run queued while this launch was written waited out the filter, as nothing
+      // revives offers that were never suppressed (#23). When nothing waits, checkOffers() has
+      // suppressed offers by the time the rest comes back, or it is declined as idle.
+      v1::Filters filters;
+      filters.set_refuse_seconds(0);
+      driver_->accept({offer.id()}, std::move(operations), filters,
                       [this, written](api::Status accepted) {
                         if (accepted) return;
                         // The outcome is not known: ask the master once subscribed again.

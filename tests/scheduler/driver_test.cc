@@ -5,7 +5,9 @@
 
 #include <gtest/gtest.h>
 
+#include <condition_variable>
 #include <mutex>
+#include <set>
 
 #include "kernel/runtime/runtime.h"
 #include "tests/scheduler/fake_master.h"
@@ -191,6 +193,67 @@ TEST_F(DriverTest, SubscribesAndSendsCallsWithTheStreamId) {
   EXPECT_EQ(acks[0].streamId, "stream-1");
   ASSERT_EQ(master_->callsOf(Call::REVIVE).size(), 1u);
   EXPECT_EQ(master_->callsOf(Call::REVIVE)[0].call.revive().roles(0), "web");
+}
+
+// ACKNOWLEDGE calls go several at once, beside the other calls (#23): with the master holding
+// every acknowledgement unanswered, the next ones and a REVIVE still reach it; the other calls
+// keep their order; every call completes once answered.
+TEST_F(DriverTest, AcknowledgementsGoSeveralAtOnceAndDoNotHoldUpOtherCalls) {
+  DriverOptions options;
+  options.acknowledgeConnections = 4;
+  makeDriver(master_->address(), options);
+  ASSERT_TRUE(subscribe().isOk());
+  ASSERT_TRUE(scheduler_.waitFor("subscribed fw-1 15000ms master-1"));
+  master_->holdAcknowledgements(true);
+  v1::AgentID agent;
+  agent.set_value("a-1");
+  std::mutex mutex;
+  std::condition_variable changed;
+  std::vector<api::Status> acked;
+  std::vector<std::string> revived;
+  executor_->post([&] {
+    for (int i = 0; i < 6; ++i) {
+      v1::TaskID task;
+      task.set_value(fmt::format("t-{}", i));
+      driver_->acknowledge(agent, task, fmt::format("uuid-{}", i), [&](api::Status status) {
+        std::lock_guard lock(mutex);
+        acked.push_back(status);
+        changed.notify_all();
+      });
+    }
+    for (int i = 0; i < 3; ++i) {
+      driver_->revive({fmt::format("r{}", i)}, [&, i](api::Status status) {
+        std::lock_guard lock(mutex);
+        revived.push_back(status ? fmt::format("r{}", i) : status.toString());
+        changed.notify_all();
+      });
+    }
+  });
+  // Four acknowledgements in flight at once, none answered; the revives went on regardless.
+  ASSERT_TRUE(master_->waitForCalls(Call::ACKNOWLEDGE, 4));
+  ASSERT_TRUE(master_->waitForCalls(Call::REVIVE, 3));
+  EXPECT_EQ(master_->callsOf(Call::ACKNOWLEDGE).size(), 4u);
+  auto revives = master_->callsOf(Call::REVIVE);
+  ASSERT_EQ(revives.size(), 3u);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(revives[i].call.revive().roles(0), fmt::format("r{}", i));
+  {
+    std::lock_guard lock(mutex);
+    EXPECT_TRUE(acked.empty());
+  }
+  // Answered, the rest follow; each acknowledgement reaches the master once.
+  master_->holdAcknowledgements(false);
+  master_->releaseHeld();
+  ASSERT_TRUE(master_->waitForCalls(Call::ACKNOWLEDGE, 6));
+  std::set<std::string> uuids;
+  for (const auto& ack : master_->callsOf(Call::ACKNOWLEDGE)) {
+    uuids.insert(ack.call.acknowledge().uuid());
+  }
+  EXPECT_EQ(uuids.size(), 6u);
+  std::unique_lock lock(mutex);
+  ASSERT_TRUE(changed.wait_for(lock, 10s, [&] { return acked.size() == 6 && revived.size() == 3; }))
+      << "not every call completed";
+  for (const auto& status : acked) EXPECT_TRUE(status.isOk()) << status.toString();
+  EXPECT_EQ(revived, (std::vector<std::string>{"r0", "r1", "r2"}));
 }
 
 TEST_F(DriverTest, CallsBeforeSubscribingFail) {

@@ -79,6 +79,25 @@ class FakeMaster {
     script_ = std::move(script);
   }
 
+  /// While held, ACKNOWLEDGE calls are recorded but not answered until releaseHeld().
+  void holdAcknowledgements(bool hold) {
+    std::lock_guard lock(mutex_);
+    holdAcks_ = hold;
+  }
+  /// Answers 202 to every ACKNOWLEDGE held so far.
+  void releaseHeld() {
+    std::vector<std::shared_ptr<net::HttpStream>> held;
+    {
+      std::lock_guard lock(mutex_);
+      held = std::move(held_);
+      held_.clear();
+    }
+    for (auto& stream : held) {
+      stream->start(202, "application/json");
+      stream->end();
+    }
+  }
+
   /// Sends `event` on the current stream. False when there is none.
   bool send(const Event& event) {
     std::shared_ptr<net::HttpStream> stream;
@@ -179,6 +198,12 @@ class FakeMaster {
           net::encodeRecordIo(net::messageToV1Json(subscribedEvent(frameworkId, heartbeat))));
     } else {
       bool ok = !streamId_.empty() && recorded.streamId == streamId_;
+      if (ok && holdAcks_ && call->type() == Call::ACKNOWLEDGE) {
+        held_.push_back(std::move(stream));
+        lock.unlock();
+        changed_.notify_all();
+        return;
+      }
       lock.unlock();
       if (!ok) {
         stream->start(400, "application/json");
@@ -208,6 +233,8 @@ class FakeMaster {
   int frameworks_ = 0;
   int streams_ = 0;
   std::function<void(const Call&)> script_;
+  bool holdAcks_ = false;
+  std::vector<std::shared_ptr<net::HttpStream>> held_;
 };
 
 /// An Offer of `resources` text on agent `agent`.

@@ -93,7 +93,8 @@ class FakeDriver final : public api::SchedulerDriver {
     return api::Status::ok();
   }
   void accept(std::vector<v1::OfferID>, std::vector<v1::Offer::Operation> operations,
-              std::optional<v1::Filters>, api::CallCallback) override {
+              std::optional<v1::Filters> filters, api::CallCallback) override {
+    acceptFilters.push_back(filters);
     for (const auto& operation : operations) {
       for (const auto& task : operation.launch().task_infos()) {
         launched.push_back(task);
@@ -101,8 +102,10 @@ class FakeDriver final : public api::SchedulerDriver {
       }
     }
   }
-  void decline(std::vector<v1::OfferID>, std::optional<v1::Filters>, api::CallCallback) override {
+  void decline(std::vector<v1::OfferID>, std::optional<v1::Filters> filters,
+               api::CallCallback) override {
     ++declined;
+    declineFilters.push_back(filters);
   }
   void revive(std::vector<std::string>, api::CallCallback) override { ++revived; }
   void suppress(std::vector<std::string>, api::CallCallback) override {}
@@ -158,6 +161,8 @@ class FakeDriver final : public api::SchedulerDriver {
   std::vector<std::string> reconciled;
   int declined = 0;
   int revived = 0;
+  std::vector<std::optional<v1::Filters>> acceptFilters;   // per accept()
+  std::vector<std::optional<v1::Filters>> declineFilters;  // per decline()
 
  private:
   kernel::state::MemoryStore* store_;
@@ -292,6 +297,44 @@ TEST_F(ChronosFrameworkTest, ARunDueRightAfterAnIdleDeclineRevivesOffers) {
   chronos.executor.fire(/*drainFirst=*/false);
   chronos.executor.drain();
   EXPECT_GT(chronos.driver.revived, revivedBefore);
+}
+
+// The refuse filters (#23): an ACCEPT sets none on what is left of the offer (Mesos's default,
+// 5 s, kept a run queued during the launch's write waiting that long, offers never having been
+// suppressed to revive them), and an offer too small for every waiting run is refused for 1 s,
+// not 5, so that the run starts once running tasks give their resources back.
+TEST_F(ChronosFrameworkTest, AcceptsSetNoRefuseFilterAndATooSmallOfferIsRefusedBriefly) {
+  Instance chronos(&now_, &store_);
+  ASSERT_EQ(
+      chronos
+          .request("POST", "/scheduler/iso8601",
+                   R"({"name":"a","command":"true","schedule":"R1/2099-01-01T00:00:00Z/PT1H"})")
+          .status,
+      204);
+  ASSERT_EQ(chronos.request("PUT", "/scheduler/job/a").status, 204);
+  chronos.offer();
+  chronos.executor.drain();
+  ASSERT_EQ(chronos.driver.launched.size(), 1u);
+  ASSERT_EQ(chronos.driver.acceptFilters.size(), 1u);
+  ASSERT_TRUE(chronos.driver.acceptFilters[0].has_value());
+  EXPECT_TRUE(chronos.driver.acceptFilters[0]->has_refuse_seconds());
+  EXPECT_EQ(chronos.driver.acceptFilters[0]->refuse_seconds(), 0);
+
+  // 8 cpus: more than the offers' 4.
+  ASSERT_EQ(chronos
+                .request("POST", "/scheduler/iso8601",
+                         R"({"name":"big","command":"true","cpus":8,)"
+                         R"("schedule":"R1/2099-01-01T00:00:00Z/PT1H"})")
+                .status,
+            204);
+  ASSERT_EQ(chronos.request("PUT", "/scheduler/job/big").status, 204);
+  const int declinedBefore = chronos.driver.declined;
+  chronos.offer();
+  chronos.executor.drain();
+  EXPECT_EQ(chronos.driver.launched.size(), 1u);
+  ASSERT_EQ(chronos.driver.declined, declinedBefore + 1);
+  ASSERT_TRUE(chronos.driver.declineFilters.back().has_value());
+  EXPECT_EQ(chronos.driver.declineFilters.back()->refuse_seconds(), 1);
 }
 
 TEST_F(ChronosFrameworkTest, AnUpdateIsAcknowledgedOnlyOnceItsOutcomeIsStored) {
@@ -474,6 +517,11 @@ TEST_F(ChronosFrameworkTest, AFailedRunIsRetriedAfterTheDelayUpToRetriesTimes) {
   ASSERT_EQ(chronos.driver.launched.size(), 1u);
   chronos.update(chronos.driver.launched[0].task_id().value(), v1::TASK_FAILED);
   chronos.executor.drain();
+  // A retry is left: the run is not an error yet (Chronos counts a run once its retries are
+  // spent); the attempt shows in errorsSinceLastSuccess.
+  EXPECT_NE(chronos.job().find(R"("errorCount":0)"), std::string::npos) << chronos.job();
+  EXPECT_NE(chronos.job().find(R"("errorsSinceLastSuccess":1)"), std::string::npos)
+      << chronos.job();
   // Not before failure_retry (10s here).
   chronos.offer();
   chronos.executor.drain();
@@ -491,7 +539,10 @@ TEST_F(ChronosFrameworkTest, AFailedRunIsRetriedAfterTheDelayUpToRetriesTimes) {
   chronos.offer();
   chronos.executor.drain();
   EXPECT_EQ(chronos.driver.launched.size(), 2u);  // retries: 1
-  EXPECT_NE(chronos.job().find(R"("errorCount":2)"), std::string::npos) << chronos.job();
+  // One run failed for good, in two attempts.
+  EXPECT_NE(chronos.job().find(R"("errorCount":1)"), std::string::npos) << chronos.job();
+  EXPECT_NE(chronos.job().find(R"("errorsSinceLastSuccess":2)"), std::string::npos)
+      << chronos.job();
 }
 
 TEST_F(ChronosFrameworkTest, DisabledJobsAndForbiddenOverlapsDoNotRun) {
