@@ -448,6 +448,26 @@ TEST_F(AuthTest, FrameworksWithRightWrongAndNoCredentials) {
   }
 }
 
+// The scheduler API authenticates its callers itself (--http_framework_authenticators); the
+// HTTP gate in front of every route leaves its calls alone, so each is authenticated once.
+TEST_F(AuthTest, SchedulerCallsAreAuthenticatedOnceByTheSchedulerApi) {
+  ASSERT_TRUE(startMaster({"--authenticate_http_readonly", "--authenticate_http_readwrite",
+                           "--authenticate_frameworks", "--http_framework_authenticators=basic"}));
+  const std::string call = R"({"framework_id":{"value":"no-such-framework"},"type":"SUPPRESS"})";
+  EXPECT_EQ(statusOf(masterPort_, "POST", "/api/v1/scheduler", basic("fw", "not-the-secret"), call),
+            401);
+  // Authenticated; then refused for the framework it names.
+  const int right =
+      statusOf(masterPort_, "POST", "/api/v1/scheduler", basic("fw", kFrameworkSecret), call);
+  EXPECT_GE(right, 400);
+  EXPECT_NE(right, 401);
+  auto metrics = once(masterPort_, "GET", "/metrics/snapshot", basic("ops", kOpsSecret));
+  ASSERT_TRUE(metrics);
+  EXPECT_THAT(metrics->body, HasSubstr("\"master/scheduler_calls_unauthenticated\":1"));
+  // The gate did not look at the wrong call (it would have counted it).
+  EXPECT_THAT(metrics->body, HasSubstr("\"http/authentication_failures\":0"));
+}
+
 TEST_F(AuthTest, AgentsWithRightWrongAndNoCredentials) {
   ASSERT_TRUE(startMaster({"--authenticate_agents"}));
   // Mesos's JSON credential form for the right one, the line form for the wrong one.
