@@ -18,7 +18,8 @@
 // TLS for the secure one) that launches T tasks, so /state carries S agents, T tasks and one
 // framework. Then, for R rounds, each of four phases runs C client threads for D seconds, each
 // thread on one keep-alive net::HttpClient connection (the same client code for both; it
-// reconnects when the server closes, as the master does after every scheduler call today):
+// reconnects if the server closes). Beside req/s it reports the master's own CPU per request
+// (/proc/<pid>/stat), since the clients' work competes with the master's on a small machine:
 //
 //   state:  GET /state (secure: as principal `ops`, whose view_* rules name the framework's
 //           user, so every framework and task is filtered through the authorizer and kept);
@@ -42,6 +43,7 @@
 #include <Poco/JSON/Object.h>
 #include <Poco/JSON/Parser.h>
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -50,6 +52,7 @@
 #include <functional>
 #include <iostream>
 #include <map>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -90,6 +93,21 @@ double median(std::vector<double> values) {
   std::sort(values.begin(), values.end());
   const size_t n = values.size();
   return n % 2 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
+}
+
+// The CPU seconds (user + system) process `pid` has used so far, from /proc/<pid>/stat.
+double cpuSeconds(pid_t pid) {
+  std::ifstream in(fmt::format("/proc/{}/stat", pid));
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const size_t paren = stat.rfind(')');
+  if (paren == std::string::npos) return 0;
+  std::istringstream fields(stat.substr(paren + 2));
+  std::string field;
+  double ticks = 0;
+  for (int i = 3; fields >> field && i <= 15; ++i) {
+    if (i == 14 || i == 15) ticks += std::stod(field);  // utime, stime
+  }
+  return ticks / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
 std::string loadAverage() {
@@ -403,7 +421,8 @@ int main(int argc, char** argv) {
   }
 
   // The phases.
-  std::map<std::string, std::vector<double>> rates;  // "state/plain" -> req/s per round
+  std::map<std::string, std::vector<double>> rates;          // "state/plain" -> req/s per round
+  std::map<std::string, std::vector<double>> cpuPerRequest;  // -> master CPU µs per request
   std::atomic<uint64_t> errors{0};
   std::map<std::string, std::atomic<uint64_t>> reconciles;
   reconciles["plain"] = 0;
@@ -422,6 +441,8 @@ int main(int argc, char** argv) {
         const std::string streamId = frameworkStats.streamId;
         const std::string callAuth = cluster->auth ? basic("fw", "fw-bench-secret") : std::string();
         auto& reconciled = reconciles[cluster->name];
+        const double cpuBefore = cpuSeconds(cluster->process->pid());
+        const auto phaseStart = Clock::now();
         double rate;
         if (kind == "state") {
           rate = phase(
@@ -463,6 +484,14 @@ int main(int argc, char** argv) {
               errors);
         }
         rates[kind + "/" + cluster->name].push_back(rate);
+        // The master's own CPU per request: on this shared 2-core machine the clients' work
+        // (TLS included) competes with the master's, so req/s alone mixes the two costs.
+        const double served =
+            rate * std::chrono::duration<double>(Clock::now() - phaseStart).count();
+        if (served > 0) {
+          cpuPerRequest[kind + "/" + cluster->name].push_back(
+              (cpuSeconds(cluster->process->pid()) - cpuBefore) / served * 1e6);
+        }
         std::cerr << fmt::format("round {} {:<5} {:<6} {:>10.1f} req/s\n", round + 1, kind,
                                  cluster->name, rate);
       }
@@ -498,6 +527,11 @@ int main(int argc, char** argv) {
     out[kind + "_plain_rps"] = median(p);
     out[kind + "_secure_rps"] = median(s);
     out[kind + "_secure_over_plain"] = median(ratios);
+    const double plainCpu = median(cpuPerRequest[kind + "/plain"]);
+    const double secureCpu = median(cpuPerRequest[kind + "/secure"]);
+    out[kind + "_plain_master_cpu_us"] = plainCpu;
+    out[kind + "_secure_master_cpu_us"] = secureCpu;
+    out[kind + "_master_cpu_secure_over_plain"] = plainCpu > 0 ? secureCpu / plainCpu : 0;
   }
   out["state_plain_bytes"] = static_cast<double>(plainBytes);
   out["state_secure_bytes"] = static_cast<double>(secureBytes);
