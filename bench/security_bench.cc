@@ -57,6 +57,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/harness/bench_args.h"
 #include "bench/harness/load_framework.h"
 #include "bench/harness/simulated_agents.h"
 #include "kernel/net/http_client.h"
@@ -76,17 +77,8 @@ using tessera::testing::TempDir;
 using tessera::testing::tesseraBinary;
 using tessera::testing::waitFor;
 namespace bench = tessera::bench;
+using tessera::bench::flag;
 namespace net = tessera::kernel::net;
-
-std::string flag(int argc, char** argv, const std::string& name, const std::string& fallback) {
-  const std::string prefix = "--" + name + "=";
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (arg.rfind(prefix, 0) == 0) return arg.substr(prefix.size());
-    if (arg == "--" + name) return "true";
-  }
-  return fallback;
-}
 
 double median(std::vector<double> values) {
   if (values.empty()) return 0;
