@@ -49,12 +49,7 @@ std::string upperName(std::string_view name) {
 // A container's `healthCheck` as Mesos's: http and tcp probe the endpoint's host port.
 v1::HealthCheck healthCheckInfo(const PodHealthCheck& check,
                                 const std::map<std::string, int>& endpoints) {
-  v1::HealthCheck out;
-  out.set_delay_seconds(check.delaySeconds);
-  out.set_interval_seconds(check.intervalSeconds);
-  out.set_timeout_seconds(check.timeoutSeconds);
-  out.set_consecutive_failures(static_cast<uint32_t>(std::max(0, check.maxConsecutiveFailures)));
-  out.set_grace_period_seconds(check.gracePeriodSeconds);
+  v1::HealthCheck out = healthCheckTiming(check);
   auto port = endpoints.find(check.endpoint);
   if (check.type == "exec") {
     out.set_type(v1::HealthCheck::COMMAND);

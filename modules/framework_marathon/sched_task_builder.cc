@@ -77,12 +77,7 @@ std::optional<int> checkPort(const App& app, const HealthCheck& check,
 
 v1::HealthCheck healthCheckInfo(const App& app, const HealthCheck& check,
                                 const std::vector<int>& hostPorts) {
-  v1::HealthCheck out;
-  out.set_delay_seconds(check.delaySeconds);
-  out.set_interval_seconds(check.intervalSeconds);
-  out.set_timeout_seconds(check.timeoutSeconds);
-  out.set_consecutive_failures(static_cast<uint32_t>(std::max(0, check.maxConsecutiveFailures)));
-  out.set_grace_period_seconds(check.gracePeriodSeconds);
+  v1::HealthCheck out = healthCheckTiming(check);
   const auto port = checkPort(app, check, hostPorts);
   if (check.kind() == "COMMAND") {
     out.set_type(v1::HealthCheck::COMMAND);

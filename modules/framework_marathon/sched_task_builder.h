@@ -4,6 +4,8 @@
 // (Marathon's $PORT0.., $HOST, MARATHON_APP_* and the app's env), labels, fetch URIs,
 // container, kill policy and health check. Pure functions.
 
+#include <algorithm>
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
@@ -35,6 +37,20 @@ std::string jvmDouble(double value);
 std::map<std::string, std::string> taskEnvironment(const App& app, std::string_view taskId,
                                                    std::string_view hostname,
                                                    const std::vector<int>& hostPorts);
+
+/// A Mesos health check carrying the five timings shared by an app's and a pod container's
+/// Marathon health check (delay, interval, timeout, consecutive failures, grace period); the
+/// caller sets the type and the probe.
+template <typename MarathonCheck>
+v1::HealthCheck healthCheckTiming(const MarathonCheck& check) {
+  v1::HealthCheck out;
+  out.set_delay_seconds(check.delaySeconds);
+  out.set_interval_seconds(check.intervalSeconds);
+  out.set_timeout_seconds(check.timeoutSeconds);
+  out.set_consecutive_failures(static_cast<uint32_t>(std::max(0, check.maxConsecutiveFailures)));
+  out.set_grace_period_seconds(check.gracePeriodSeconds);
+  return out;
+}
 
 /// The TaskInfo launching task `taskId` of `app` on `offer`'s agent with what `match` took.
 /// `defaultUser` is used when the app names no user (empty: none is set). Only the first of
