@@ -69,11 +69,19 @@ ui_deps() {
   fi
 }
 
+# The ASan+UBSan build uses clang: it compiles that build about a third faster than g++ (CI time,
+# docs/design.md), and the sanitizers then come from the same runtime as the fuzzers'.
 build() {
-  local type="${BUILD_TYPE:-Release}" dir="$ROOT/build"
-  if [ "${1:-}" = "--asan" ]; then type=Asan; dir="$ROOT/build-asan"; fi
+  local type="${BUILD_TYPE:-Release}" dir="$ROOT/build" cxx=()
+  if [ "${1:-}" = "--asan" ]; then
+    type=Asan; dir="$ROOT/build-asan"; cxx=(env CC=clang-14 CXX=clang++-14)
+    # A build-asan/ configured by another compiler: cmake cannot switch it, so start it again.
+    if [ -f "$dir/CMakeCache.txt" ] && ! grep -q '^CMAKE_CXX_COMPILER:.*clang++-14' "$dir/CMakeCache.txt"; then
+      rm -rf "$dir/CMakeCache.txt" "$dir/CMakeFiles"
+    fi
+  fi
   log "building ($type) in $dir"
-  cmake -S "$ROOT" -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE="$type" >/dev/null
+  "${cxx[@]}" cmake -S "$ROOT" -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE="$type" >/dev/null
   ninja -C "$dir"
   BUILD_DIR="$dir"
 }

@@ -17,5 +17,17 @@ function(tessera_add_module name)
     set_target_properties(${name} PROPERTIES LIBRARY_OUTPUT_DIRECTORY ${TESSERA_MODULE_OUTPUT_DIR})
   endif()
   target_link_libraries(${name} PRIVATE Tessera::api ${ARG_LIBRARIES})
-  target_link_options(${name} PRIVATE -Wl,--no-undefined)
+  tessera_no_undefined(${name})
+endfunction()
+
+# tessera_no_undefined(<target>): link the shared library <target> with --no-undefined, except
+# when clang's sanitizers are on: clang leaves the sanitizer runtime's symbols to the executable
+# that loads the library (gcc links the runtime into the library itself).
+function(tessera_no_undefined target)
+  string(TOUPPER "${CMAKE_BUILD_TYPE}" type)
+  if(CMAKE_CXX_COMPILER_ID STREQUAL "Clang" AND
+     "${CMAKE_CXX_FLAGS} ${CMAKE_CXX_FLAGS_${type}}" MATCHES "-fsanitize=")
+    return()
+  endif()
+  target_link_options(${target} PRIVATE -Wl,--no-undefined)
 endfunction()

@@ -221,7 +221,9 @@ void Core::postQuota(const api::HttpRequest& request, api::HttpResponder respond
 void Core::applyQuota(std::pair<std::string, api::Resources> quota, api::HttpResponder respond) {
   policyChange([this, quota = std::move(quota),
                 respond = std::move(respond)](std::function<void()> next) mutable {
-    const auto& [role, guarantee] = quota;
+    // Named references, not a structured binding: clang 14 (the ASan build) cannot capture one.
+    const std::string& role = quota.first;
+    const api::Resources& guarantee = quota.second;
     if (quotas.count(role)) {
       respond(api::HttpResponse::error(
           400, fmt::format("role '{}' already has quota; remove it first (DELETE /quota/{})", role,

@@ -6,7 +6,7 @@
 
 #include "kernel/runtime/logging.h"
 
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(TESSERA_ASAN)
 // ZOOKEEPER-2894: zookeeper_close frees the handle without draining its completion queues, so a
 // request still unanswered, or a watch event the I/O thread queued while the session closed, is
 // never completed nor freed (with the CompletionData it points to). The excuse covers memory

@@ -23,7 +23,7 @@ inline size_t processMemoryBytes(std::string_view field) {
 
 /// False under AddressSanitizer, whose quarantine keeps up to 256 MB of freed memory resident:
 /// there a bound on RSS says nothing, and tests assert the other signs of a bound instead.
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(TESSERA_ASAN)
 inline constexpr bool kResidentMemoryIsMeaningful = false;
 #else
 inline constexpr bool kResidentMemoryIsMeaningful = true;

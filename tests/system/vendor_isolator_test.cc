@@ -84,12 +84,14 @@ class VendorIsolatorTest : public ::testing::Test {
       return;
     }
     std::string flags;
-#if defined(__SANITIZE_ADDRESS__)
-    // The SDK's libtessera_api.so is instrumented: so must the example's executables be.
-    flags =
-        " -DCMAKE_CXX_FLAGS='-fsanitize=address,undefined'"
+#if defined(TESSERA_ASAN)
+    // The SDK's libtessera_api.so is instrumented: so must the example's executables be, by the
+    // same compiler (one sanitizer runtime per process).
+    flags = fmt::format(
+        " -DCMAKE_CXX_COMPILER='{}' -DCMAKE_CXX_FLAGS='-fsanitize=address,undefined'"
         " -DCMAKE_EXE_LINKER_FLAGS=-fsanitize=address,undefined"
-        " -DCMAKE_MODULE_LINKER_FLAGS=-fsanitize=address,undefined";
+        " -DCMAKE_MODULE_LINKER_FLAGS=-fsanitize=address,undefined",
+        TESSERA_CXX_COMPILER);
 #endif
     for (const std::string& command : {
              fmt::format("cmake --install '{}' --prefix '{}'", TESSERA_BINARY_DIR,
