@@ -169,7 +169,9 @@ void ChronosFramework::launchFrom(const v1::Offer& offer, std::vector<Entry*>& c
   // Shared by every run's callback (a copy in each was a large part of a launch's cost).
   auto shared = std::make_shared<const v1::Offer>(offer);
   for (const auto& [name, taskId] : launching) {
-    persist(name, [this, name, taskId, remaining, written, shared, taken](api::Status status) {
+    // Init-captures: clang 14 (the ASan build) cannot capture a structured binding itself.
+    persist(name, [this, name = name, taskId = taskId, remaining, written, shared,
+                   taken](api::Status status) {
       const v1::Offer& offer = *shared;
       if (status) {
         written->emplace_back(name, taskId);

@@ -228,7 +228,7 @@ void MarathonFramework::restartApp(const HttpRequest& request, const std::string
   if (record == nullptr) return;
   App app = record->current;
   storeAndDeploy({app}, {}, {id}, boolParam(request, "force"),
-                 [this, respond = std::move(respond)](api::Result<Deployment> deployment) {
+                 [respond = std::move(respond)](api::Result<Deployment> deployment) {
                    respond(deploymentAnswer(deployment));
                  });
 }

@@ -85,24 +85,24 @@ Result<std::unique_ptr<Module>> create(const Parameters& parameters, Context& co
 }
 
 #if TEST_MODULE_VARIANT == VARIANT_API_VERSION
-constexpr uint32_t kVersion = tessera::api::kApiVersion + 98;
+[[maybe_unused]] constexpr uint32_t kVersion = tessera::api::kApiVersion + 98;
 #else
-constexpr uint32_t kVersion = tessera::api::kApiVersion;
+[[maybe_unused]] constexpr uint32_t kVersion = tessera::api::kApiVersion;
 #endif
 
 #if TEST_MODULE_VARIANT == VARIANT_FINGERPRINT
 // Everything as built, except the Boost version.
 #undef BOOST_VERSION
 #define BOOST_VERSION 999999
-constexpr const char* kFingerprint = TESSERA_BUILD_FINGERPRINT;
+[[maybe_unused]] constexpr const char* kFingerprint = TESSERA_BUILD_FINGERPRINT;
 #else
-constexpr const char* kFingerprint = TESSERA_BUILD_FINGERPRINT;
+[[maybe_unused]] constexpr const char* kFingerprint = TESSERA_BUILD_FINGERPRINT;
 #endif
 
 #if TEST_MODULE_VARIANT == VARIANT_KIND
-constexpr const char* kKind = "frobnicator";
+[[maybe_unused]] constexpr const char* kKind = "frobnicator";
 #else
-constexpr const char* kKind = "anonymous";
+[[maybe_unused]] constexpr const char* kKind = "anonymous";
 #endif
 
 }  // namespace
