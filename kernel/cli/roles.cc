@@ -324,6 +324,7 @@ api::Result<std::unique_ptr<MasterRole>> MasterRole::start(Daemon& daemon,
   if (authenticator != nullptr) {
     services.authenticator = authenticator;
     services.authenticatorExecutor = daemon.modules().executorOf(authenticator);
+    services.moduleReloads = [&modules = daemon.modules()] { return modules.reloads(); };
   }
   if (*agentAuthenticator != nullptr) {
     services.agentAuthenticator = *agentAuthenticator;

@@ -80,7 +80,10 @@ api::Result<RegistryEntry> decodeRegistryEntry(const std::string& text) {
 /// Runs `fn` on the core if it is still alive and not stopped.
 }  // namespace
 
-Core::Core(MasterServices s, MasterOptions o) : services(std::move(s)), options(std::move(o)) {
+Core::Core(MasterServices s, MasterOptions o)
+    : services(std::move(s)),
+      options(std::move(o)),
+      authentications(options.schedulerAuthenticationTtl) {
   masterId = boost::uuids::to_string(boost::uuids::random_generator()());
   strand = services.runtime->makeExecutor();
   if (options.hostname.empty()) options.hostname = options.ip;

@@ -66,6 +66,10 @@ struct MasterOptions {
   /// refused (401). When false, they go on unauthenticated (as in Mesos). Needs an
   /// authenticator (MasterServices::authenticator).
   bool authenticateFrameworks = false;
+  /// How long the scheduler API remembers that a Basic `Authorization` header authenticated a
+  /// principal, so repeat calls skip the authenticator's executor (AuthenticationCache; a
+  /// module reload, MasterServices::moduleReloads, forgets everything at once). 0: never.
+  std::chrono::milliseconds schedulerAuthenticationTtl{1000};
   /// --authenticate_agents: agents must pass the challenge-response of
   /// MasterServices::agentAuthenticator before they may (re-)register; others are refused
   /// with the reason. When false, an agent that offers credentials is still checked.
@@ -92,6 +96,10 @@ struct MasterServices {
   /// none, every call is admitted without a principal.
   api::Authenticator* authenticator = nullptr;
   api::Executor* authenticatorExecutor = nullptr;  ///< where the authenticator must be called
+  /// How many times the modules were asked to reload their credentials (SIGHUP), counted after
+  /// each reload completed: a change forgets every remembered scheduler authentication. Any
+  /// thread. Null: never changes.
+  std::function<uint64_t()> moduleReloads;
   /// The --authenticators module that checks agents' challenge-responses on the transport;
   /// null: agents that offer credentials are refused (nothing could check them).
   api::Authenticator* agentAuthenticator = nullptr;

@@ -15,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+#include "kernel/master/authentication_cache.h"
 #include "kernel/master/master.h"
 #include "kernel/master/master_state.h"
 #include "kernel/net/transport.h"
@@ -197,9 +198,16 @@ struct Core : std::enable_shared_from_this<Core> {
   /// Asks the authenticator about `request` (on its executor), then goes on in authenticated().
   void authenticateCall(std::shared_ptr<const api::HttpRequest> request, v1::scheduler::Call call,
                         std::shared_ptr<net::HttpStream> stream);
-  /// 401 / 403 per `result` and --authenticate_frameworks, else dispatchCall().
+  /// 401 / 403 per `result` and --authenticate_frameworks, else dispatchCall(). A success is
+  /// remembered under `generation`, the module reload count read before the authenticator
+  /// was asked.
   void authenticated(const api::HttpRequest& request, const v1::scheduler::Call& call,
-                     api::AuthenticationResult result, std::shared_ptr<net::HttpStream> stream);
+                     api::AuthenticationResult result, uint64_t generation,
+                     std::shared_ptr<net::HttpStream> stream);
+  /// The module reload count now (MasterServices::moduleReloads; 0 without one).
+  uint64_t moduleReloads() const { return services.moduleReloads ? services.moduleReloads() : 0; }
+  /// Basic credentials the authenticator accepted lately (strand only).
+  AuthenticationCache authentications;
   /// Runs a parsed call; `principal`: who the authenticator says sent it (none: unauthenticated).
   void dispatchCall(const api::HttpRequest& request, const v1::scheduler::Call& call,
                     const std::optional<std::string>& principal,

@@ -34,7 +34,15 @@ void Core::schedulerCall(const api::HttpRequest& request, std::shared_ptr<net::H
     return answer(stream, 400, fmt::format("malformed call: {}", text.message()));
   }
   if (services.authenticator != nullptr) {
-    // Mesos authenticates every call, SUBSCRIBE and the calls on a subscription alike.
+    // Mesos authenticates every call, SUBSCRIBE and the calls on a subscription alike. Basic
+    // credentials the authenticator accepted lately, with no module reload since, are taken
+    // as they were (AuthenticationCache): no round trip to its executor.
+    if (auto authorization = request.header("Authorization")) {
+      if (auto principal = authentications.find(*authorization, moduleReloads(),
+                                                AuthenticationCache::Clock::now())) {
+        return dispatchCall(request, *parsed, principal, std::move(stream));
+      }
+    }
     return authenticateCall(std::make_shared<const api::HttpRequest>(request),
                             std::move(parsed).value(), std::move(stream));
   }
@@ -46,18 +54,21 @@ void Core::authenticateCall(std::shared_ptr<const api::HttpRequest> request,
   // The authenticator runs on its own executor and answers from any thread; the answer hops
   // back to the strand while the core lives. The request and the stream stay alive in the
   // callbacks until then.
+  // The reload count before asking: an answer given with the credentials of before a reload
+  // is remembered under the old count, so it is never taken once the reload completed.
+  const uint64_t generation = moduleReloads();
   std::weak_ptr<Core> weak = weak_from_this();
   runtime::StrandExecutor* executor = strand.get();
   api::Authenticator* authenticator = services.authenticator;
-  auto done = [weak, executor, request, call = std::move(call),
-               stream](api::AuthenticationResult result) mutable {
+  auto done = [weak, executor, request, call = std::move(call), stream,
+               generation](api::AuthenticationResult result) mutable {
     auto alive = weak.lock();
     if (!alive) return answer(stream, 503, "the master is stopping");
     executor->post([weak, request = std::move(request), call = std::move(call),
-                    stream = std::move(stream), result = std::move(result)]() mutable {
+                    stream = std::move(stream), result = std::move(result), generation]() mutable {
       auto core = weak.lock();
       if (!core || core->stopped) return answer(stream, 503, "the master is stopping");
-      core->authenticated(*request, call, std::move(result), std::move(stream));
+      core->authenticated(*request, call, std::move(result), generation, std::move(stream));
     });
   };
   services.authenticatorExecutor->post([authenticator, request, done = std::move(done)]() mutable {
@@ -66,7 +77,7 @@ void Core::authenticateCall(std::shared_ptr<const api::HttpRequest> request,
 }
 
 void Core::authenticated(const api::HttpRequest& request, const v1::scheduler::Call& call,
-                         api::AuthenticationResult result,
+                         api::AuthenticationResult result, uint64_t generation,
                          std::shared_ptr<net::HttpStream> stream) {
   using Outcome = api::AuthenticationResult::Outcome;
   switch (result.outcome) {
@@ -75,6 +86,10 @@ void Core::authenticated(const api::HttpRequest& request, const v1::scheduler::C
         // An authenticator that authenticates nobody in particular: treat as unauthenticated.
         result.outcome = Outcome::kUnauthorized;
         break;
+      }
+      if (auto authorization = request.header("Authorization")) {
+        authentications.remember(*authorization, *result.principal, generation,
+                                 AuthenticationCache::Clock::now());
       }
       return dispatchCall(request, call, result.principal, std::move(stream));
     case Outcome::kForbidden:

@@ -111,6 +111,7 @@ std::vector<std::string> ModuleHost::reloadAll() {
     if (!reloaded)
       refused.push_back(fmt::format("module '{}': {}", instance->name, reloaded.message()));
   }
+  reloads_.fetch_add(1, std::memory_order_acq_rel);
   return refused;
 }
 

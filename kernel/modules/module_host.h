@@ -1,5 +1,7 @@
 #pragma once
 
+#include <atomic>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -88,6 +90,11 @@ class ModuleHost {
   /// it; an instance that refuses keeps what it had.
   std::vector<std::string> reloadAll();
 
+  /// How many reloadAll() calls completed (each counted after every instance answered). Any
+  /// thread: what remembers a module's answers (the scheduler API's authentications) forgets
+  /// them when this changes.
+  uint64_t reloads() const { return reloads_.load(std::memory_order_acquire); }
+
   /// Stops and destroys every instance, newest first. Idempotent.
   void stopAll();
 
@@ -97,6 +104,7 @@ class ModuleHost {
   const ModuleManager& manager_;
   HostServices services_;
   std::vector<std::unique_ptr<Instance>> instances_;
+  std::atomic<uint64_t> reloads_{0};
 };
 
 }  // namespace tessera::kernel::modules

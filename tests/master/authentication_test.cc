@@ -4,6 +4,7 @@
 
 #include <gmock/gmock.h>
 
+#include "kernel/master/authentication_cache.h"
 #include "tests/master/master_fixture.h"
 
 namespace tessera::kernel::master::testing {
@@ -23,6 +24,10 @@ std::string reviveJson(const TestScheduler& scheduler) {
 }
 
 class AuthenticationTest : public MasterFixture {};
+
+std::string basicHeader(const std::string& principal, const std::string& secret) {
+  return "Basic " + net::base64Encode(principal + ":" + secret);
+}
 
 TEST_F(AuthenticationTest, SubscribeWithoutCredentialsIs401WithAChallenge) {
   useAuthenticator(/*required=*/true);
@@ -108,6 +113,99 @@ TEST_F(AuthenticationTest, AuthenticateFrameworksWithoutAnAuthenticatorIsRefused
   api::Status started = master.start();
   EXPECT_FALSE(started.isOk());
   EXPECT_THAT(started.message(), HasSubstr("--authenticate_frameworks"));
+}
+
+// --- remembered authentications (AuthenticationCache, docs/design.md) ------------------------
+
+TEST(AuthenticationCacheTest, RemembersBasicSuccessesForTheirTtlAndGeneration) {
+  using Clock = AuthenticationCache::Clock;
+  AuthenticationCache cache(std::chrono::milliseconds(1000), 64);
+  const Clock::time_point t0 = Clock::now();
+  const std::string alice = basicHeader("alice", "secret");
+  EXPECT_FALSE(cache.find(alice, 0, t0));
+  cache.remember(alice, "alice", 0, t0);
+  EXPECT_EQ(cache.find(alice, 0, t0 + 999ms).value_or(""), "alice");
+  // Another secret for the same principal is another header: not remembered.
+  EXPECT_FALSE(cache.find(basicHeader("alice", "secreT"), 0, t0));
+  // A reload since: forgotten (and dropped).
+  EXPECT_FALSE(cache.find(alice, 1, t0));
+  EXPECT_EQ(cache.size(), 0u);
+  // Past its TTL: forgotten.
+  cache.remember(alice, "alice", 1, t0);
+  EXPECT_FALSE(cache.find(alice, 1, t0 + 1000ms));
+  // Remembered under the count of before a reload: never taken after it.
+  cache.remember(alice, "alice", 1, t0);
+  EXPECT_FALSE(cache.find(alice, 2, t0));
+}
+
+TEST(AuthenticationCacheTest, OnlyTheBasicSchemeAndAtMostItsCapacity) {
+  using Clock = AuthenticationCache::Clock;
+  EXPECT_TRUE(AuthenticationCache::cacheable("bAsIc YWxpY2U6c2VjcmV0"));
+  EXPECT_FALSE(AuthenticationCache::cacheable("Bearer token"));
+  EXPECT_FALSE(AuthenticationCache::cacheable("Basic "));
+  AuthenticationCache cache(std::chrono::milliseconds(1000), 4);
+  const Clock::time_point t0 = Clock::now();
+  cache.remember("Bearer token", "alice", 0, t0);
+  EXPECT_EQ(cache.size(), 0u);
+  for (int i = 0; i < 10; ++i) {
+    cache.remember(basicHeader(fmt::format("p{}", i), "s"), fmt::format("p{}", i), 0,
+                   t0 + std::chrono::milliseconds(i));
+    EXPECT_LE(cache.size(), 4u);
+  }
+  // The newest are kept, the first to expire went.
+  EXPECT_EQ(cache.find(basicHeader("p9", "s"), 0, t0).value_or(""), "p9");
+  EXPECT_FALSE(cache.find(basicHeader("p0", "s"), 0, t0));
+  // TTL 0: nothing is remembered.
+  AuthenticationCache off(std::chrono::milliseconds(0), 4);
+  off.remember(basicHeader("p", "s"), "p", 0, t0);
+  EXPECT_EQ(off.size(), 0u);
+}
+
+// Repeat calls with credentials the authenticator accepted skip it; a reload of the modules
+// that removes the principal makes its next call 401 at once (the TTL is an hour here, so only
+// the reload can have made it forget), and failures are never remembered.
+TEST_F(AuthenticationTest, RepeatCallsSkipTheAuthenticatorUntilAReloadRemovesThePrincipal) {
+  TempDir dir;
+  const auto file = dir.write("credentials", "alice:secret\nbob:hunter2\n");
+  options.schedulerAuthenticationTtl = std::chrono::hours(1);
+  useAuthenticator(/*required=*/true, {{"credentials_file", file.string()}});
+  startMaster();
+  api::Counter& asked = metrics_.counter("test_authenticator/requests");
+  auto scheduler = makeScheduler();
+  scheduler->authorization = basic("alice", "secret");
+  ASSERT_EQ(scheduler->subscribe(kAliceInfo), 200) << scheduler->errorBody;
+  const uint64_t afterSubscribe = asked.value();
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(scheduler->call(reviveJson(*scheduler)).status, 202);
+  EXPECT_EQ(asked.value(), afterSubscribe) << "repeat calls went to the authenticator";
+
+  // Wrong secrets are asked about every time.
+  scheduler->authorization = basic("alice", "wrong");
+  EXPECT_EQ(scheduler->call(reviveJson(*scheduler)).status, 401);
+  EXPECT_EQ(scheduler->call(reviveJson(*scheduler)).status, 401);
+  EXPECT_EQ(asked.value(), afterSubscribe + 2);
+
+  // alice is removed; the reload completes before reloadAll() returns.
+  dir.write("credentials", "bob:hunter2\n");
+  EXPECT_TRUE(host_->reloadAll().empty());
+  scheduler->authorization = basic("alice", "secret");
+  auto refused = scheduler->call(reviveJson(*scheduler));
+  EXPECT_EQ(refused.status, 401);
+  EXPECT_EQ(refused.header("WWW-Authenticate").value_or(""), "Basic realm=\"tessera\"");
+  EXPECT_EQ(scheduler->call(reviveJson(*scheduler)).status, 401);
+  EXPECT_EQ(asked.value(), afterSubscribe + 4);
+}
+
+TEST_F(AuthenticationTest, WithATtlOfZeroEveryCallAsksTheAuthenticator) {
+  options.schedulerAuthenticationTtl = std::chrono::milliseconds(0);
+  useAuthenticator(/*required=*/true);
+  startMaster();
+  api::Counter& asked = metrics_.counter("test_authenticator/requests");
+  auto scheduler = makeScheduler();
+  scheduler->authorization = basic("alice", "secret");
+  ASSERT_EQ(scheduler->subscribe(kAliceInfo), 200) << scheduler->errorBody;
+  const uint64_t afterSubscribe = asked.value();
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(scheduler->call(reviveJson(*scheduler)).status, 202);
+  EXPECT_EQ(asked.value(), afterSubscribe + 3);
 }
 
 // The master stops while the authenticator still holds requests: each is answered (503, or

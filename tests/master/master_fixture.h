@@ -376,6 +376,7 @@ class MasterFixture : public ::testing::Test {
     if (authenticator_ != nullptr) {
       services.authenticator = authenticator_;
       services.authenticatorExecutor = host_->executorOf(authenticator_);
+      services.moduleReloads = [host = host_.get()] { return host->reloads(); };
     }
     if (authorizer_ != nullptr) {
       services.authorizer = authorizer_;
@@ -386,9 +387,11 @@ class MasterFixture : public ::testing::Test {
   }
 
   /// Makes the master (started next) ask the test Basic authenticator (alice:secret,
-  /// bob:hunter2); `required` is --authenticate_frameworks.
-  void useAuthenticator(bool required) {
-    auto created = host_->create<api::Authenticator>("org_tessera_test_basic_authenticator");
+  /// bob:hunter2, unless `parameters` say otherwise); `required` is --authenticate_frameworks.
+  void useAuthenticator(bool required,
+                        const std::vector<std::pair<std::string, std::string>>& parameters = {}) {
+    auto created =
+        host_->create<api::Authenticator>("org_tessera_test_basic_authenticator", parameters);
     ASSERT_TRUE(created.isOk()) << created.status().toString();
     authenticator_ = *created;
     options.authenticateFrameworks = required;

@@ -468,6 +468,45 @@ TEST_F(AuthTest, SchedulerCallsAreAuthenticatedOnceByTheSchedulerApi) {
   EXPECT_THAT(metrics->body, HasSubstr("\"http/authentication_failures\":0"));
 }
 
+// A framework's repeat calls with the same Basic credentials are not asked about again (the
+// master remembers the answer, docs/design.md); a SIGHUP that removes the principal makes its
+// calls 401.
+TEST_F(AuthTest, RepeatSchedulerCallsAreRememberedUntilAReloadRemovesThePrincipal) {
+  auto* master =
+      startMaster({"--authenticate_frameworks", "--http_framework_authenticators=basic"});
+  ASSERT_TRUE(master);
+  auto asked = [&] {
+    const std::string metrics = masterMetrics();
+    const std::string key = "basic/successes\":";
+    const size_t at = metrics.find(key);
+    return at == std::string::npos ? -1 : std::atoi(metrics.c_str() + at + key.size());
+  };
+  const std::string call = R"({"framework_id":{"value":"no-such-framework"},"type":"SUPPRESS"})";
+  Connection connection(masterPort_);
+  constexpr int kCalls = 20;
+  for (int i = 0; i < kCalls; ++i) {
+    // Authenticated, then refused for the framework it names (403, not 401).
+    auto response =
+        connection.request("POST", "/api/v1/scheduler", basic("fw", kFrameworkSecret), call);
+    ASSERT_TRUE(response);
+    EXPECT_EQ(response->status, 403) << response->body;
+  }
+  EXPECT_GE(asked(), 1);
+  EXPECT_LT(asked(), kCalls) << "every call went to the authenticator";
+
+  writeCredentials(fmt::format("ops {}\n", kOpsSecret));
+  master->kill(SIGHUP);
+  EXPECT_TRUE(waitFor([&] {
+    auto response =
+        connection.request("POST", "/api/v1/scheduler", basic("fw", kFrameworkSecret), call);
+    return response && response->status == 401;
+  }));
+  auto again = connection.request("POST", "/api/v1/scheduler", basic("fw", kFrameworkSecret), call);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->status, 401);
+  EXPECT_TRUE(master->running());
+}
+
 TEST_F(AuthTest, AgentsWithRightWrongAndNoCredentials) {
   ASSERT_TRUE(startMaster({"--authenticate_agents"}));
   // Mesos's JSON credential form for the right one, the line form for the wrong one.

@@ -6,14 +6,18 @@
 // Test hook: a request with `X-Test-Authentication-Delay-Ms: N` is answered N ms later, from a
 // timer on the module's executor (the master must cope with a slow authenticator, and with
 // stopping meanwhile).
+// Parameter credentials_file: a file of the same entries, read at creation and on reload()
+// (instead of `credentials`). Counts every request in `test_authenticator/requests`.
 #include <boost/dll/alias.hpp>
 #include <cctype>
 #include <chrono>
 #include <cstdint>
+#include <fstream>
 #include <functional>
 #include <map>
 #include <memory>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -68,14 +72,39 @@ std::optional<std::string> decodeBase64(std::string_view text) {
 class BasicAuthenticator final : public tessera::api::Authenticator {
  public:
   BasicAuthenticator(Context& context, std::map<std::string, std::string> secrets,
-                     const std::string& realm)
+                     const std::string& realm, std::string file)
       : context_(context),
         secrets_(std::move(secrets)),
-        challenge_(std::string("Basic realm=\"").append(realm).append("\"")) {}
+        challenge_(std::string("Basic realm=\"").append(realm).append("\"")),
+        file_(std::move(file)) {}
 
   static Result<std::unique_ptr<Module>> create(const Parameters& parameters, Context& context) {
+    std::string file = parameters.getOr("credentials_file", "");
+    auto secrets = file.empty() ? parse(parameters.getOr("credentials", "")) : read(file);
+    if (!secrets) return secrets.status();
+    return std::unique_ptr<Module>(std::make_unique<BasicAuthenticator>(
+        context, std::move(secrets).value(), parameters.getOr("realm", "tessera"),
+        std::move(file)));
+  }
+
+  tessera::api::Status reload() override {
+    if (file_.empty()) return tessera::api::Status::ok();
+    auto secrets = read(file_);
+    if (!secrets) return secrets.status();
+    secrets_ = std::move(secrets).value();
+    return tessera::api::Status::ok();
+  }
+
+  static Result<std::map<std::string, std::string>> read(const std::string& file) {
+    std::ifstream in(file);
+    if (!in) return tessera::api::invalidArgument("parameter 'credentials_file': cannot read it");
+    std::stringstream text;
+    text << in.rdbuf();
+    return parse(text.str());
+  }
+
+  static Result<std::map<std::string, std::string>> parse(const std::string& text) {
     std::map<std::string, std::string> secrets;
-    std::string text = parameters.getOr("credentials", "");
     std::string_view list = text;
     while (!list.empty()) {
       size_t end = list.find_first_of(",\n");
@@ -91,8 +120,7 @@ class BasicAuthenticator final : public tessera::api::Authenticator {
       }
       secrets[std::string(entry.substr(0, colon))] = std::string(entry.substr(colon + 1));
     }
-    return std::unique_ptr<Module>(std::make_unique<BasicAuthenticator>(
-        context, std::move(secrets), parameters.getOr("realm", "tessera")));
+    return secrets;
   }
 
   // Drops the delayed answers (their callbacks into the kernel) as a module must.
@@ -105,6 +133,7 @@ class BasicAuthenticator final : public tessera::api::Authenticator {
 
   void authenticate(const tessera::api::HttpRequest& request,
                     std::function<void(AuthenticationResult)> done) override {
+    context_.metrics().counter("test_authenticator/requests").increment();
     AuthenticationResult result;
     result.outcome = AuthenticationResult::Outcome::kUnauthorized;
     result.challenge = challenge_;
@@ -151,8 +180,9 @@ class BasicAuthenticator final : public tessera::api::Authenticator {
   }
 
   Context& context_;
-  const std::map<std::string, std::string> secrets_;
+  std::map<std::string, std::string> secrets_;
   const std::string challenge_;
+  const std::string file_;  // credentials_file; empty: the fixed `credentials`
   std::vector<std::unique_ptr<tessera::api::TimerHandle>> timers_;
 };
 
