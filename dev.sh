@@ -24,7 +24,7 @@ PACKAGES=(
   libzookeeper-mt-dev libhowardhinnant-date-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libcurl4-openssl-dev libarchive-dev libssl-dev openssl
-  clang-14 libclang-rt-14-dev
+  clang-14 libclang-rt-14-dev llvm-14
   zookeeper docker.io busybox-static
   chromium
 )
@@ -108,6 +108,8 @@ docker_daemon() {
 
 run_tests() {
   log "testing in $BUILD_DIR"
+  # clang's sanitizer runtime (build-asan/) names functions and lines with llvm-14's symbolizer.
+  if [ -x /usr/bin/llvm-symbolizer-14 ]; then export ASAN_SYMBOLIZER_PATH=/usr/bin/llvm-symbolizer-14; fi
   local jobs="${TEST_JOBS:-2}"
   ctest --test-dir "$BUILD_DIR" --output-on-failure -j "$jobs" --timeout 600
 }
