@@ -452,9 +452,9 @@ TEST(SdkTest, VendorModuleBuildsOutOfTreeAndLoads) {
   ASSERT_TRUE(
       sh(fmt::format("cmake --install '{}' --prefix '{}'", TESSERA_BINARY_DIR, prefix.string())));
   ASSERT_TRUE(
-      sh(fmt::format("cmake -S '{}/examples/vendor_module' -B '{}' "
+      sh(fmt::format("cmake -S '{}/examples/vendor_module' -B '{}' -DCMAKE_CXX_COMPILER='{}' "
                      "-DCMAKE_PREFIX_PATH='{}' -DCMAKE_BUILD_TYPE=Release",
-                     TESSERA_SOURCE_DIR, build.string(), prefix.string())));
+                     TESSERA_SOURCE_DIR, build.string(), TESSERA_CXX_COMPILER, prefix.string())));
   ASSERT_TRUE(sh(fmt::format("cmake --build '{}'", build.string())));
   auto manifest = work.write(
       "vendor.json",
