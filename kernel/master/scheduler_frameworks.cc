@@ -124,6 +124,14 @@ void Core::subscribe(const v1::scheduler::Call& call, const std::optional<std::s
     framework.reregisteredTime = now;
   }
   if (framework.connected && framework.stream) {
+    // The offers made to the connection being replaced go with it, as in Mesos's failover:
+    // their resources return to the allocator and are offered again, to this connection too.
+    // (A connection that closed first had its offers rescinded then.)
+    std::vector<std::string> stale;
+    for (const auto& [offerId, offer] : offers) {
+      if (offer.frameworkId == id) stale.push_back(offerId);
+    }
+    for (const auto& offerId : stale) rescindOffer(offerId, true);
     v1::scheduler::Event error;
     error.set_type(v1::scheduler::Event::ERROR);
     error.mutable_error()->set_message("framework failed over");

@@ -559,6 +559,22 @@ TEST_F(MasterTest, NonPartitionAwareTasksAreLost) {
   EXPECT_EQ(lost->update().status().state(), v1::TASK_LOST);
 }
 
+// A failover while the old connection still looks open (a SIGKILLed scheduler whose socket
+// the master has not read since) takes that connection's offers back, so the new connection
+// is offered the agent's resources; before, they stayed with the dead connection.
+TEST_F(MasterTest, FailoverRescindsTheReplacedConnectionsOffers) {
+  startMaster();
+  const char* info = R"({"user":"u","name":"fw","roles":["web"],"failover_timeout":60})";
+  Cluster c = cluster(info);
+  auto second = makeScheduler();
+  second->frameworkId = c.scheduler->frameworkId;
+  ASSERT_EQ(second->subscribe(info), 200);
+  auto offers = second->next(Event::OFFERS);
+  ASSERT_TRUE(offers.has_value());
+  ASSERT_GT(offers->offers().offers_size(), 0);
+  EXPECT_EQ(offers->offers().offers(0).agent_id().value(), c.agent->id);
+}
+
 TEST_F(MasterTest, SchedulerFailoverKeepsTasksAndTimeoutTearsDown) {
   startMaster();
   Cluster c = cluster(R"({"user":"u","name":"fw","roles":["web"],"failover_timeout":1})");
