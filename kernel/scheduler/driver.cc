@@ -483,7 +483,13 @@ void HttpSchedulerDriver::finishCall(Lane& lane, std::list<Flight>::iterator fli
     result = api::unavailable("master {} answered {} with {}: {}", master_.toString(), type, status,
                               errorMessage(body));
   }
-  if (!result) log()->warn("{}", result.message());
+  // Acknowledgements go in a lane of their own, so one can reach the master after this
+  // framework's TEARDOWN: its refusal then is expected, not a warning.
+  if (!result && ended_ && pending.call.type() == Call::ACKNOWLEDGE) {
+    log()->info("{} (after TEARDOWN)", result.message());
+  } else if (!result) {
+    log()->warn("{}", result.message());
+  }
   if (pending.call.type() == Call::TEARDOWN) {
     // Torn down (or as good as: the framework is going away either way).
     ended_ = true;
