@@ -23,7 +23,17 @@ std::string reviveJson(const TestScheduler& scheduler) {
                      scheduler.frameworkId);
 }
 
-class AuthenticationTest : public MasterFixture {};
+class AuthenticationTest : public MasterFixture {
+ protected:
+  /// Starts the master and subscribes alice with her secret.
+  std::unique_ptr<TestScheduler> subscribedAlice() {
+    startMaster();
+    auto scheduler = makeScheduler();
+    scheduler->authorization = basic("alice", "secret");
+    EXPECT_EQ(scheduler->subscribe(kAliceInfo), 200) << scheduler->errorBody;
+    return scheduler;
+  }
+};
 
 std::string basicHeader(const std::string& principal, const std::string& secret) {
   return "Basic " + net::base64Encode(principal + ":" + secret);
@@ -169,11 +179,9 @@ TEST_F(AuthenticationTest, RepeatCallsSkipTheAuthenticatorUntilAReloadRemovesThe
   const auto file = dir.write("credentials", "alice:secret\nbob:hunter2\n");
   options.schedulerAuthenticationTtl = std::chrono::hours(1);
   useAuthenticator(/*required=*/true, {{"credentials_file", file.string()}});
-  startMaster();
+  auto scheduler = subscribedAlice();
+  ASSERT_FALSE(HasFailure());
   api::Counter& asked = metrics_.counter("test_authenticator/requests");
-  auto scheduler = makeScheduler();
-  scheduler->authorization = basic("alice", "secret");
-  ASSERT_EQ(scheduler->subscribe(kAliceInfo), 200) << scheduler->errorBody;
   const uint64_t afterSubscribe = asked.value();
   for (int i = 0; i < 3; ++i) EXPECT_EQ(scheduler->call(reviveJson(*scheduler)).status, 202);
   EXPECT_EQ(asked.value(), afterSubscribe) << "repeat calls went to the authenticator";
@@ -198,11 +206,9 @@ TEST_F(AuthenticationTest, RepeatCallsSkipTheAuthenticatorUntilAReloadRemovesThe
 TEST_F(AuthenticationTest, WithATtlOfZeroEveryCallAsksTheAuthenticator) {
   options.schedulerAuthenticationTtl = std::chrono::milliseconds(0);
   useAuthenticator(/*required=*/true);
-  startMaster();
+  auto scheduler = subscribedAlice();
+  ASSERT_FALSE(HasFailure());
   api::Counter& asked = metrics_.counter("test_authenticator/requests");
-  auto scheduler = makeScheduler();
-  scheduler->authorization = basic("alice", "secret");
-  ASSERT_EQ(scheduler->subscribe(kAliceInfo), 200) << scheduler->errorBody;
   const uint64_t afterSubscribe = asked.value();
   for (int i = 0; i < 3; ++i) EXPECT_EQ(scheduler->call(reviveJson(*scheduler)).status, 202);
   EXPECT_EQ(asked.value(), afterSubscribe + 3);
